@@ -1,0 +1,37 @@
+// perplexity.h: the Hugging Face fixed-length perplexity recipe with stride = window length, so
+// anyone can check our numbers: the token stream (with OPT's </s> first) is cut into consecutive
+// windows of L tokens (a shorter last window too), each scored on its own; every token after a
+// window's first is predicted from its prefix; perplexity = exp(mean NLL over predicted tokens).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/models/opt_model.h"
+
+namespace dv {
+
+struct PerplexityOptions {
+  int64_t seq_len = 0;     // window length L; 0 = min(max_position_embeddings, 2048)
+  int64_t batch = 1;       // full windows scored together
+  bool show_progress = true;
+};
+
+struct PerplexityResult {
+  double perplexity = 0;
+  double mean_nll = 0;
+  int64_t predicted_tokens = 0;  // tokens with a prediction: sum over windows of (length - 1)
+  int64_t input_tokens = 0;
+  int64_t windows = 0;
+  int64_t seq_len = 0;
+  double seconds = 0;
+  double tokens_per_second = 0;  // input tokens through the model per second
+};
+
+// Sum of negative log-likelihoods of ids[1:] given ids[:-1], for one [B, T] block of windows.
+double window_nll_sum(const at::Tensor& logits, const at::Tensor& ids);
+
+PerplexityResult compute_perplexity(const OptModel& model, const std::vector<int32_t>& ids,
+                                    const PerplexityOptions& options, const ForwardHooks* hooks = nullptr);
+
+}  // namespace dv

@@ -1,0 +1,38 @@
+// main.cpp: the `dejavu` command: only the subcommand table and the one place errors are caught.
+// Every dv::Error (bad input, failed I/O, failed device call) prints one line and exits 2.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "kernels/common/error.h"
+#include "pipeline/cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dejavu: contextual sparsity (Deja Vu) for OPT models: collect, train, measure, eval, bench"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dejavu 0.1.0");
+  dv::cli::add_generate_command(app);
+  dv::cli::add_perplexity_command(app);
+  dv::cli::add_pipeline_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "dejavu: %s (see dejavu --help)\n", e.what());
+    return dv::kErrorExitCode;
+  } catch (const dv::Error& e) {
+    std::fprintf(stderr, "dejavu: error: %s\n", e.what());
+    return dv::kErrorExitCode;
+  } catch (const std::exception& e) {
+    // LibTorch and the standard library throw their own types; report their first line the same way.
+    std::string what = e.what();
+    std::fprintf(stderr, "dejavu: error: %s\n", what.substr(0, what.find('\n')).c_str());
+    return dv::kErrorExitCode;
+  }
+  return 0;
+}

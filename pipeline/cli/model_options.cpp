@@ -1,0 +1,24 @@
+// model_options.cpp: option registration and checkpoint/tokenizer loading.
+#include "pipeline/cli/model_options.h"
+
+#include "engine/io/checkpoint.h"
+
+namespace dv::cli {
+
+void add_model_options(CLI::App* cmd, ModelOptions& opts) {
+  cmd->add_option("--model", opts.model_dir, "Hugging Face OPT checkpoint directory")->capture_default_str();
+  cmd->add_option("--device", opts.device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  cmd->add_option("--dtype", opts.dtype, "float32, float16 or bfloat16")->capture_default_str();
+}
+
+LoadedModel load_model(const ModelOptions& opts) {
+  const at::Device device = parse_device(opts.device);
+  const at::ScalarType dtype = parse_scalar_type(opts.dtype);
+  Checkpoint ckpt(opts.model_dir);
+  LoadedModel m;
+  m.tokenizer = std::make_unique<BpeTokenizer>(BpeTokenizer::load(opts.model_dir));
+  m.model = std::make_unique<OptModel>(load_opt_weights(ckpt, dtype, device));
+  return m;
+}
+
+}  // namespace dv::cli

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Configures and builds dejavu-cpp into build/ (or $DEJAVU_BUILD_DIR) with every target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${DEJAVU_BUILD_DIR:-build}
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+[ -f "$build_dir/CMakeCache.txt" ] && generator=()
+cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+start=$(date +%s)
+cmake --build "$build_dir" -j "$(nproc)"
+echo "build: $(( $(date +%s) - start )) s on $(nproc) cores"
