@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engine/io/interrupt.h"
 #include "kernels/common/error.h"
 #include "pipeline/cli/commands.h"
 
@@ -15,7 +16,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "dejavu 0.1.0");
   dv::cli::add_generate_command(app);
   dv::cli::add_perplexity_command(app);
-  dv::cli::add_pipeline_commands(app);
+  dv::cli::add_collect_command(app);
+  dv::cli::add_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -25,6 +27,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "dejavu: %s (see dejavu --help)\n", e.what());
     return dv::kErrorExitCode;
+  } catch (const dv::Interrupted& e) {
+    std::fprintf(stderr, "dejavu: %s\n", e.what());
+    return dv::kInterruptExitCode;
   } catch (const dv::Error& e) {
     std::fprintf(stderr, "dejavu: error: %s\n", e.what());
     return dv::kErrorExitCode;

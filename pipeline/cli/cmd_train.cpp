@@ -1,0 +1,118 @@
+// cmd_train.cpp: `dejavu train --acts ACTS.h5 --out PRED_DIR`: the options of TrainOptions on the
+// command line, Ctrl-C as a clean stop (finished layers kept; the same command resumes), and a
+// per-layer summary of the validation metrics.
+#include "pipeline/cli/cmd_train.h"
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "kernels/common/error.h"
+#include "pipeline/predictors/stop_signal.h"
+#include "pipeline/predictors/train_predictors.h"
+
+namespace dv::cli {
+
+namespace {
+
+struct TrainArgs {
+  std::string acts;
+  std::string out;
+  std::string mlp_input = "mlp_input";
+  std::string att_input = "prev_attn_input";
+  TrainOptions options;
+};
+
+// Recall at the keep-fraction closest to 10% (the density the paper's MLP runs near).
+const TopkMetric* topk_near_tenth(const PredictorMetrics& m) {
+  const TopkMetric* best = nullptr;
+  for (const TopkMetric& t : m.topk) {
+    if (best == nullptr || std::abs(t.fraction - 0.1) < std::abs(best->fraction - 0.1)) best = &t;
+  }
+  return best;
+}
+
+void print_summary(const TrainSummary& s, const std::string& out) {
+  std::printf("layer  kind  recall@0.5  precision  active  predicted  recall@top  epochs  best\n");
+  for (const LayerMetrics& l : s.layers) {
+    for (const PredictorMetrics* m : {&l.mlp, &l.att}) {
+      const TopkMetric* t = topk_near_tenth(*m);
+      std::printf("%5lld  %-4s  %10.4f  %9.4f  %6.3f  %9.3f  %5.3f@%-3.0f%%  %6lld  %4lld\n",
+                  static_cast<long long>(m->layer), m->kind.c_str(), m->recall, m->precision, m->true_active_rate,
+                  m->pred_active_rate, t ? t->recall : 0.0, t ? 100 * t->fraction : 0.0,
+                  static_cast<long long>(m->epochs_run), static_cast<long long>(m->best_epoch));
+    }
+  }
+  std::printf("wrote %s/{predictors.safetensors,metrics.json,metrics.csv}: %lld layers trained, %lld resumed, "
+              "%lld worker(s) x %lld thread(s), %.1f s\n",
+              out.c_str(), static_cast<long long>(s.layers_trained), static_cast<long long>(s.layers_resumed),
+              static_cast<long long>(s.workers), static_cast<long long>(s.threads_per_worker), s.seconds);
+}
+
+void run_train(TrainArgs a) {
+  a.options.mlp_input = parse_predictor_input(a.mlp_input, "--mlp-input");
+  a.options.att_input = parse_predictor_input(a.att_input, "--att-input");
+  StopOnSignal signals;
+  TrainContext ctx;
+  ctx.stop_requested = [&signals] { return signals.requested(); };
+  const TrainSummary s = train_predictors(a.acts, a.out, a.options, ctx);
+  if (s.interrupted) {
+    DV_FAIL("stopped by signal {}: {} of {} layers are finished and kept in {}/{}; run the same command again to "
+            "resume",
+            signals.signal_number(), s.layers.size(), s.options.layers.size(), a.out, kPartialDirName);
+  }
+  print_summary(s, a.out);
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  TrainOptions& o = a->options;
+  CLI::App* cmd = app.add_subcommand(
+      "train", "Train the per-layer low-rank MLP and attention-head predictors on an activation store");
+  cmd->add_option("--acts", a->acts, "activation store written by `dejavu collect`")->required();
+  cmd->add_option("--out", a->out, "output directory (predictors.safetensors, metrics.json, metrics.csv)")->required();
+  cmd->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--rank-mlp", o.rank_mlp, "MLP predictor rank (0 = clamp(d/2, 64, 1000); the paper: 1000)")
+      ->capture_default_str();
+  cmd->add_option("--rank-att", o.rank_att, "attention predictor rank (0 = clamp(d/4, 32, 512))")->capture_default_str();
+  cmd->add_option("--epochs", o.epochs, "maximum epochs per predictor")->capture_default_str();
+  cmd->add_option("--lr-mlp", o.lr_mlp, "AdamW learning rate of the MLP predictors")->capture_default_str();
+  cmd->add_option("--lr-att", o.lr_att, "AdamW learning rate of the attention predictors")->capture_default_str();
+  cmd->add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
+  cmd->add_option("--batch-size", o.batch_size, "rows per optimiser step")->capture_default_str();
+  cmd->add_option("--val-fraction", o.val_fraction, "last fraction of rows held out for validation")
+      ->capture_default_str();
+  cmd->add_option("--patience", o.patience, "epochs without a validation recall gain before stopping")
+      ->capture_default_str();
+  cmd->add_option("--stop-recall", o.stop_recall, "stop once validation recall exceeds this")->capture_default_str();
+  cmd->add_option("--att-top-fraction", o.att_top_fraction, "attention label: top floor(fraction * heads) heads by norm")
+      ->capture_default_str();
+  cmd->add_option("--mlp-neg-offset", o.mlp_negative_offset, "MLP loss: negatives weigh positive rate + this")
+      ->capture_default_str();
+  cmd->add_option("--att-neg-offset", o.att_negative_offset, "attention loss: negatives weigh positive rate + this")
+      ->capture_default_str();
+  const std::vector<std::string> kinds = {"mlp_input", "attn_input", "prev_mlp_input", "prev_attn_input"};
+  cmd->add_option("--mlp-input", a->mlp_input, "MLP predictor input (prev_*: layer l-1's; layer 0 uses attn_input)")
+      ->check(CLI::IsMember(kinds))
+      ->capture_default_str();
+  cmd->add_option("--att-input", a->att_input, "attention predictor input (prev_*: layer l-1's; layer 0 uses attn_input)")
+      ->check(CLI::IsMember(kinds))
+      ->capture_default_str();
+  cmd->add_option("--layers", o.layers, "comma-separated layers to train (default: all)")->delimiter(',');
+  cmd->add_option("--topk", o.topk_fractions, "comma-separated keep-fractions the metrics report")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--threads", o.threads, "CPU threads in all (0 = all cores)")->capture_default_str();
+  cmd->add_option("--parallel-layers", o.parallel_layers, "layers trained at once on CPU (0 = one per thread)")
+      ->capture_default_str();
+  cmd->add_option("--buffer-mb", o.buffer_mb, "row-buffer memory per layer being trained, MiB")->capture_default_str();
+  cmd->add_option("--max-rows", o.max_rows, "use only the store's first N rows (0 = all)")->capture_default_str();
+  cmd->add_option("--seed", o.seed, "seed of initialisation and shuffling")->capture_default_str();
+  cmd->add_flag("--no-progress{false}", o.progress, "no progress bar");
+  cmd->callback([a] { run_train(*a); });
+}
+
+}  // namespace dv::cli

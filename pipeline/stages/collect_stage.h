@@ -1,0 +1,45 @@
+// collect_stage.h: `dejavu collect`: runs the dense model over a corpus and records, per layer, for a
+// deterministic sample of tokens, what the predictors learn from and are judged against: the
+// attention- and MLP-block inputs, the fc1 activity bits (optionally values) and each head's output
+// norm, into the HDF5 activation store (pipeline/store/README.md).
+//
+// The corpus is tokenized as a stream (never loaded whole), cut into consecutive windows of seq_len
+// tokens (</s> first, as the perplexity protocol), and every sample_every-th position of each window
+// is kept. Row order is a pure function of the options, so a killed run resumes exactly: windows
+// whose rows are already committed are skipped without running the model.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/models/opt_model.h"
+#include "engine/tokenizer/bpe_tokenizer.h"
+
+namespace dv {
+
+struct CollectOptions {
+  std::string text;               // UTF-8 corpus
+  std::string out;                // ACTS.h5
+  int64_t seq_len = 0;            // window length; 0 = min(max_position_embeddings, 2048)
+  int64_t sample_every = 1;       // keep positions p with p % sample_every == 0
+  int64_t max_tokens = 0;         // corpus tokens read (0 = the whole file)
+  int64_t max_rows = 0;           // rows recorded (0 = no limit)
+  int64_t batch_windows = 1;      // full windows run through the model together
+  bool store_fc1_values = false;  // also store post-ReLU fc1 values (ffn float16 per row and layer)
+  bool force = false;             // discard an existing store or partial file
+  bool show_progress = true;
+};
+
+struct CollectResult {
+  int64_t rows = 0;            // rows in the finished store
+  int64_t rows_resumed = 0;    // rows found committed at start
+  int64_t tokens_run = 0;      // tokens run through the model by this invocation
+  double seconds = 0;
+  bool already_complete = false;
+  bool interrupted = false;    // stopped by SIGINT/SIGTERM; the partial file holds the committed rows
+};
+
+CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const std::string& model_dir,
+                          const CollectOptions& options);
+
+}  // namespace dv

@@ -1,0 +1,122 @@
+// eval_stage.cpp: the sweep loop and its outputs.
+#include "pipeline/stages/eval_stage.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/io/atomic_file.h"
+#include "kernels/common/error.h"
+
+namespace dv {
+namespace {
+
+struct PlannedPoint {
+  std::string mode, target;
+  double mlp = 1, heads = 1;
+};
+
+std::vector<PlannedPoint> plan_points(const EvalSweep& s, bool have_predictors) {
+  std::vector<PlannedPoint> out;
+  for (const auto& mode : s.modes) {
+    DV_CHECK(mode == "dense" || mode == "oracle" || mode == "predicted",
+             "eval: unknown mode '{}' (dense, oracle, predicted)", mode);
+    if (mode == "dense") {
+      out.push_back({"dense", "none"});
+      continue;
+    }
+    DV_CHECK(mode != "predicted" || have_predictors, "eval: mode 'predicted' needs --predictors");
+    for (const auto& target : s.targets) {
+      DV_CHECK(target == "mlp" || target == "heads" || target == "both",
+               "eval: unknown target '{}' (mlp, heads, both)", target);
+      if (target == "mlp")
+        for (double d : s.mlp_densities) out.push_back({mode, target, d, 1.0});
+      if (target == "heads")
+        for (double d : s.head_densities) out.push_back({mode, target, 1.0, d});
+      if (target == "both") {
+        const size_t n = std::max(s.mlp_densities.size(), s.head_densities.size());
+        for (size_t i = 0; i < n; ++i)
+          out.push_back({mode, target, s.mlp_densities[std::min(i, s.mlp_densities.size() - 1)],
+                         s.head_densities[std::min(i, s.head_densities.size() - 1)]});
+      }
+    }
+  }
+  for (const auto& p : out)
+    DV_CHECK(p.mlp > 0 && p.mlp <= 1 && p.heads > 0 && p.heads <= 1, "eval: densities must be in (0, 1], got {} / {}",
+             p.mlp, p.heads);
+  return out;
+}
+
+}  // namespace
+
+std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<int32_t>& ids,
+                                      const PerplexityOptions& ppl_options, const EvalSweep& sweep,
+                                      const Scorers& predicted) {
+  const auto planned = plan_points(sweep, predicted.mlp && predicted.heads);
+  std::vector<EvalPoint> points;
+  double dense_ppl = 0;
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const PlannedPoint& p = planned[i];
+    SparsityPlan plan;
+    plan.mlp_density = p.mlp;
+    plan.head_density = p.heads;
+    const bool oracle = p.mode == "oracle";
+    plan.mlp_scores = oracle ? oracle_scores() : predicted.mlp;
+    plan.head_scores = oracle ? oracle_scores() : predicted.heads;
+    EvalPoint point{p.mode, p.target, p.mlp, p.heads, {}, {}};
+    ForwardHooks hooks = make_mask_hooks(plan, &point.kept);
+    std::fprintf(stderr, "eval point %zu/%zu: %s %s mlp %.3f heads %.3f\n", i + 1, planned.size(), p.mode.c_str(),
+                 p.target.c_str(), p.mlp, p.heads);
+    point.ppl = compute_perplexity(model, ids, ppl_options, &hooks);
+    if (p.mode == "dense") dense_ppl = point.ppl.perplexity;
+    std::fprintf(stderr, "  perplexity %.4f%s\n", point.ppl.perplexity,
+                 dense_ppl > 0 ? fmt::format(" ({:+.2f}% vs dense)", 100 * (point.ppl.perplexity / dense_ppl - 1)).c_str()
+                               : "");
+    points.push_back(std::move(point));
+  }
+  return points;
+}
+
+void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>& points, const std::string& context) {
+  make_dirs(out_dir);
+  double dense = 0;
+  for (const auto& p : points)
+    if (p.mode == "dense") dense = p.ppl.perplexity;
+  std::string csv =
+      "mode,target,mlp_density,head_density,perplexity,ppl_vs_dense,predicted_tokens,mlp_active_recall,"
+      "mlp_mass_recall,head_mass_recall,seconds\n";
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& p : points) {
+    const double ratio = dense > 0 ? p.ppl.perplexity / dense : 0;
+    csv += fmt::format("{},{},{:.4f},{:.4f},{:.6f},{:.6f},{},{:.6f},{:.6f},{:.6f},{:.3f}\n", p.mode, p.target,
+                       p.mlp_density, p.head_density, p.ppl.perplexity, ratio, p.ppl.predicted_tokens,
+                       p.kept.mlp_active_recall(), p.kept.mlp_mass_recall(), p.kept.head_mass_recall(), p.ppl.seconds);
+    rows.push_back({{"mode", p.mode}, {"target", p.target}, {"mlp_density", p.mlp_density},
+                    {"head_density", p.head_density}, {"perplexity", p.ppl.perplexity}, {"ppl_vs_dense", ratio},
+                    {"predicted_tokens", p.ppl.predicted_tokens}, {"mlp_active_recall", p.kept.mlp_active_recall()},
+                    {"mlp_mass_recall", p.kept.mlp_mass_recall()}, {"head_mass_recall", p.kept.head_mass_recall()},
+                    {"seconds", p.ppl.seconds}});
+  }
+  nlohmann::json doc = {{"context", nlohmann::json::parse(context)}, {"points", rows}};
+  write_file_atomic(out_dir + "/eval.csv", csv);
+  write_file_atomic(out_dir + "/eval.json", doc.dump(1) + "\n");
+  try_plot("eval", out_dir);
+}
+
+void try_plot(const std::string& what, const std::string& out_dir) {
+  const char* root = std::getenv("DEJAVU_SOURCE_DIR");
+  std::string script = fmt::format("{}/scripts/plot_{}.py", root != nullptr ? root : ".", what);
+  if (!std::filesystem::exists(script)) {
+    std::fprintf(stderr, "warning: %s not found; no plot (set DEJAVU_SOURCE_DIR)\n", script.c_str());
+    return;
+  }
+  const std::string cmd = fmt::format("python3 '{}' '{}' >/dev/null 2>&1", script, out_dir);
+  if (std::system(cmd.c_str()) != 0)
+    std::fprintf(stderr, "warning: %s failed (is matplotlib installed?); %s has the CSV/JSON results\n",
+                 script.c_str(), out_dir.c_str());
+}
+
+}  // namespace dv

@@ -1,0 +1,44 @@
+// eval_stage.h: the accuracy stage: perplexity of the model run dense, oracle-sparse and
+// predictor-sparse, at every point of a density sweep, MLP and heads separately and together.
+// Results land as eval.csv + eval.json (+ eval.png when matplotlib is present) in the output dir.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/models/perplexity.h"
+#include "pipeline/stages/sparsity_masks.h"
+
+namespace dv {
+
+struct EvalSweep {
+  std::vector<std::string> modes = {"dense", "oracle", "predicted"};  // predicted needs scorers
+  std::vector<std::string> targets = {"mlp", "heads", "both"};
+  std::vector<double> mlp_densities = {0.5, 0.25, 0.1};   // fraction of fc1 neurons kept
+  std::vector<double> head_densities = {0.75, 0.5, 0.25};  // fraction of heads kept
+};
+
+struct EvalPoint {
+  std::string mode, target;
+  double mlp_density = 1, head_density = 1;
+  PerplexityResult ppl;
+  MaskStats kept;
+};
+
+struct Scorers {
+  ScoreFn mlp, heads;  // empty when no predictors were given
+};
+
+// "both" pairs mlp_densities[i] with head_densities[i] (the shorter list repeats its last value).
+std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<int32_t>& ids,
+                                      const PerplexityOptions& ppl_options, const EvalSweep& sweep,
+                                      const Scorers& predicted);
+
+// eval.csv, eval.json and the plot under out_dir; `context` (JSON object text) is stored in eval.json.
+void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>& points, const std::string& context);
+
+// Runs scripts/plot_<what>.py over a results dir when python3 with matplotlib is available; a missing
+// plotter is a warning, not an error (plots are for people, the CSV/JSON are the results).
+void try_plot(const std::string& what, const std::string& out_dir);
+
+}  // namespace dv

@@ -1,0 +1,46 @@
+// sparsity_masks.h: turns a sparsity choice (which scores, what density) into the masking hooks of the
+// reference model. A masked neuron or head contributes nothing; K/V stay dense, which is what the GPU
+// engine's exact K/V catch-up produces too, so CPU masked eval and GPU sparse eval agree.
+//   oracle:    scores are the dense layer's own values (post-ReLU fc1 output, head output norms),
+//              so the top-k keep the largest contributions: the best any predictor could do;
+//   predicted: scores are a low-rank predictor's logits from the layer's (or previous layer's) input.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "engine/models/opt_model.h"
+
+namespace dv {
+
+// [B, T, n] scores for one layer's neurons (n = ffn) or heads (n = heads).
+using ScoreFn = std::function<at::Tensor(const MaskQuery&)>;
+
+struct SparsityPlan {
+  double mlp_density = 1.0;   // fraction of fc1 neurons kept per token; >= 1 keeps all (dense)
+  double head_density = 1.0;  // fraction of heads kept per token
+  ScoreFn mlp_scores;         // required when mlp_density < 1
+  ScoreFn head_scores;        // required when head_density < 1
+};
+
+ScoreFn oracle_scores();  // the dense values themselves (MaskQuery::dense_scores)
+
+// What the masks kept, summed over every token and layer of a run.
+struct MaskStats {
+  double mlp_active = 0, mlp_active_kept = 0;  // neurons with ReLU output > 0, and of those kept
+  double mlp_mass = 0, mlp_mass_kept = 0;      // sum of post-ReLU values, and of kept ones
+  double head_mass = 0, head_mass_kept = 0;    // sum of head output norms, and of kept heads
+  double mlp_active_recall() const { return mlp_active > 0 ? mlp_active_kept / mlp_active : 1.0; }
+  double mlp_mass_recall() const { return mlp_mass > 0 ? mlp_mass_kept / mlp_mass : 1.0; }
+  double head_mass_recall() const { return head_mass > 0 ? head_mass_kept / head_mass : 1.0; }
+};
+
+// {0,1} mask of scores' shape keeping the top ceil(density * n) entries along the last dimension.
+at::Tensor topk_mask(const at::Tensor& scores, double density);
+int64_t kept_count(int64_t n, double density);
+
+// Hooks applying `plan`; `stats` (may be null) accumulates what was kept. Both must outlive the hooks.
+ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats);
+
+}  // namespace dv

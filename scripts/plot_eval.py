@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Plots an eval results dir (eval.json from `dejavu eval`): perplexity vs kept density, one panel per
+target (mlp, heads, both), oracle and predicted lines, dense as a horizontal line. Writes eval.png.
+Usage: plot_eval.py RESULTS_DIR
+"""
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main():
+    out = sys.argv[1]
+    doc = json.load(open(os.path.join(out, "eval.json")))
+    pts = doc["points"]
+    dense = [p["perplexity"] for p in pts if p["mode"] == "dense"]
+    targets = [t for t in ("mlp", "heads", "both") if any(p["target"] == t for p in pts)]
+    fig, axes = plt.subplots(1, max(1, len(targets)), figsize=(5 * max(1, len(targets)), 4), squeeze=False)
+    for ax, target in zip(axes[0], targets):
+        for mode, style in (("oracle", "o-"), ("predicted", "s--")):
+            sel = sorted((p for p in pts if p["mode"] == mode and p["target"] == target),
+                         key=lambda p: p["mlp_density"] if target != "heads" else p["head_density"])
+            if not sel:
+                continue
+            x = [p["mlp_density"] if target != "heads" else p["head_density"] for p in sel]
+            ax.plot(x, [p["perplexity"] for p in sel], style, label=mode)
+        if dense:
+            ax.axhline(dense[0], color="k", lw=1, label="dense")
+        ax.set_xlabel("MLP neurons kept" if target != "heads" else "heads kept")
+        ax.set_ylabel("perplexity")
+        ax.set_title(f"sparse {target}" + (" (heads paired)" if target == "both" else ""))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    ctx = doc.get("context", {})
+    fig.suptitle(f"{os.path.basename(str(ctx.get('model', '')))} on {os.path.basename(str(ctx.get('text', '')))}")
+    fig.tight_layout()
+    tmp = os.path.join(out, "eval.png.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, os.path.join(out, "eval.png"))
+
+
+if __name__ == "__main__":
+    main()
