@@ -51,6 +51,20 @@ void OptConfig::validate(const std::string& where) const {
            "{}: sizes must be positive (vocab_size, hidden_size, ffn_dim, num_hidden_layers, num_attention_heads, "
            "word_embed_proj_dim, max_position_embeddings)",
            where);
+  // Generous ceilings (opt-175b: d 12288, ffn 49152, 96 layers): a value past them is a corrupt file, and
+  // checking here keeps the shape arithmetic downstream (positions + 2, rows x cols) far from overflow.
+  const struct {
+    const char* field;
+    int64_t value, max;
+  } limits[] = {{"vocab_size", vocab_size, int64_t{1} << 24},
+                {"hidden_size", hidden_size, int64_t{1} << 17},
+                {"ffn_dim", ffn_dim, int64_t{1} << 19},
+                {"num_hidden_layers", num_hidden_layers, 4096},
+                {"word_embed_proj_dim", word_embed_proj_dim, int64_t{1} << 17},
+                {"max_position_embeddings", max_position_embeddings, int64_t{1} << 20}};
+  for (const auto& l : limits)
+    DV_CHECK(l.value <= l.max, "{}: {} = {} is beyond any OPT model (at most {}): corrupt config?", where, l.field,
+             l.value, l.max);
   DV_CHECK(hidden_size % num_attention_heads == 0, "{}: hidden_size {} is not divisible by num_attention_heads {}",
            where, hidden_size, num_attention_heads);
   DV_CHECK(activation_function == "relu",

@@ -1,6 +1,7 @@
 // cuda_check.h: DV_CUDA_CHECK / DV_CUBLAS_CHECK / DV_CUDA_LAUNCH_CHECK, throwing dv::Error.
 // Set DEJAVU_SYNC_CHECK=1 in the environment to synchronize after every launch while debugging,
-// so an asynchronous fault is reported at the kernel that caused it.
+// so an asynchronous fault is reported at the kernel that caused it. A synchronize cannot run inside a
+// CUDA-graph capture, so engines run their steps uncaptured while the switch is on.
 #pragma once
 
 #include <cstdlib>

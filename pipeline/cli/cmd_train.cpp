@@ -21,6 +21,7 @@ struct TrainArgs {
   std::string out;
   std::string mlp_input = "mlp_input";
   std::string att_input = "prev_attn_input";
+  bool no_progress = false;
   TrainOptions options;
 };
 
@@ -53,6 +54,7 @@ void print_summary(const TrainSummary& s, const std::string& out) {
 void run_train(TrainArgs a) {
   a.options.mlp_input = parse_predictor_input(a.mlp_input, "--mlp-input");
   a.options.att_input = parse_predictor_input(a.att_input, "--att-input");
+  a.options.progress = !a.no_progress;
   StopOnSignal signals;
   TrainContext ctx;
   ctx.stop_requested = [&signals] { return signals.requested(); };
@@ -74,7 +76,7 @@ void add_train_command(CLI::App& app) {
       "train", "Train the per-layer low-rank MLP and attention-head predictors on an activation store");
   cmd->add_option("--acts", a->acts, "activation store written by `dejavu collect`")->required();
   cmd->add_option("--out", a->out, "output directory (predictors.safetensors, metrics.json, metrics.csv)")->required();
-  cmd->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or auto (cuda when available)")->capture_default_str();
   cmd->add_option("--rank-mlp", o.rank_mlp, "MLP predictor rank (0 = clamp(d/2, 64, 1000); the paper: 1000)")
       ->capture_default_str();
   cmd->add_option("--rank-att", o.rank_att, "attention predictor rank (0 = clamp(d/4, 32, 512))")->capture_default_str();
@@ -111,7 +113,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--buffer-mb", o.buffer_mb, "row-buffer memory per layer being trained, MiB")->capture_default_str();
   cmd->add_option("--max-rows", o.max_rows, "use only the store's first N rows (0 = all)")->capture_default_str();
   cmd->add_option("--seed", o.seed, "seed of initialisation and shuffling")->capture_default_str();
-  cmd->add_flag("--no-progress{false}", o.progress, "no progress bar");
+  cmd->add_flag("--no-progress", a->no_progress, "no progress bar");
   cmd->callback([a] { run_train(*a); });
 }
 

@@ -9,5 +9,7 @@ void add_generate_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_collect_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_measure_command(CLI::App& app);
+void add_run_command(CLI::App& app);
 
 }  // namespace dv::cli

@@ -8,6 +8,7 @@
 
 #include "engine/io/interrupt.h"
 #include "kernels/common/error.h"
+#include "pipeline/cli/cmd_train.h"
 #include "pipeline/cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -17,7 +18,10 @@ int main(int argc, char** argv) {
   dv::cli::add_generate_command(app);
   dv::cli::add_perplexity_command(app);
   dv::cli::add_collect_command(app);
+  dv::cli::add_train_command(app);
+  dv::cli::add_measure_command(app);
   dv::cli::add_eval_command(app);
+  dv::cli::add_run_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,6 +1,7 @@
 // eval_stage.cpp: the sweep loop and its outputs.
 #include "pipeline/stages/eval_stage.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -9,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
+#include "engine/tokenizer/encode_file.h"
+#include "pipeline/stages/predicted_scorers.h"
 #include "kernels/common/error.h"
 
 namespace dv {
@@ -104,6 +107,26 @@ void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>
   write_file_atomic(out_dir + "/eval.csv", csv);
   write_file_atomic(out_dir + "/eval.json", doc.dump(1) + "\n");
   try_plot("eval", out_dir);
+}
+
+std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, const EvalRunOptions& a) {
+  const std::vector<int32_t> ids =
+      encode_text_file(tokenizer, a.text, /*add_bos=*/true, static_cast<size_t>(std::max<int64_t>(0, a.max_tokens)));
+  EvalSweep sweep = a.sweep;
+  Scorers scorers;
+  if (!a.predictors.empty())
+    scorers = load_predicted_scorers(a.predictors, model);
+  else
+    sweep.modes.erase(std::remove(sweep.modes.begin(), sweep.modes.end(), "predicted"), sweep.modes.end());
+  PerplexityOptions ppl;
+  ppl.seq_len = a.seq_len;
+  ppl.batch = a.batch;
+  auto points = run_eval_sweep(model, ids, ppl, sweep, scorers);
+  nlohmann::json context = {{"model", a.model_dir},   {"text", a.text},   {"predictors", a.predictors},
+                            {"device", a.device},     {"dtype", a.dtype}, {"max_tokens", a.max_tokens},
+                            {"tokens_scored", ids.size()}, {"seq_len", points.empty() ? 0 : points[0].ppl.seq_len}};
+  write_eval_results(a.out, points, context.dump());
+  return points;
 }
 
 void try_plot(const std::string& what, const std::string& out_dir) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/models/perplexity.h"
+#include "engine/tokenizer/bpe_tokenizer.h"
 #include "pipeline/stages/sparsity_masks.h"
 
 namespace dv {
@@ -36,6 +37,18 @@ std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<i
 
 // eval.csv, eval.json and the plot under out_dir; `context` (JSON object text) is stored in eval.json.
 void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>& points, const std::string& context);
+
+// The whole stage: tokenizes text, builds the scorers from predictors (when given), runs the sweep and
+// writes the results; what `dejavu eval` and `dejavu run` call.
+struct EvalRunOptions {
+  std::string text, out, predictors;  // predictors empty: the 'predicted' mode is dropped
+  int64_t max_tokens = 8192;          // 0 = all
+  int64_t seq_len = 0;
+  int64_t batch = 1;
+  EvalSweep sweep;
+  std::string model_dir, device, dtype;  // recorded in eval.json
+};
+std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, const EvalRunOptions& options);
 
 // Runs scripts/plot_<what>.py over a results dir when python3 with matplotlib is available; a missing
 // plotter is a warning, not an error (plots are for people, the CSV/JSON are the results).

@@ -16,7 +16,7 @@ except ImportError as e:
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-TEXT = os.path.join(ROOT, "..", "shared", "data", "wikitext-2", "test.txt")
+TEXT = os.path.join(os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "data")), "wikitext-2", "test.txt")
 
 
 def main():

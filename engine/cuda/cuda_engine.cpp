@@ -1,0 +1,118 @@
+// cuda_engine.cpp: step bookkeeping (position, K/V validity across modes) and graph capture.
+#include "engine/cuda/cuda_engine.h"
+
+#include "engine/cuda/decode_step.h"
+#include "engine/cuda/engine_kernels.cuh"
+#include "engine/cuda/tensor_ptr.h"
+#include "kernels/common/cuda_check.h"
+
+namespace dv::engine {
+
+CudaEngine::CudaEngine(GpuWeights weights, const CudaEngineOptions& options)
+    : ctx_(std::make_unique<EngineContext>(options.device)), weights_(std::move(weights)) {
+  const int max_len = options.max_len > 0 ? options.max_len : static_cast<int>(weights_.config.max_position_embeddings);
+  buffers_ = std::make_unique<DecodeBuffers>(weights_.config, options.batch, max_len, ctx_->num_sms());
+  // A sync after every launch (DEJAVU_SYNC_CHECK=1) is illegal under capture: debug runs launch eagerly.
+  use_graph_ = options.use_graph && !sync_after_launch();
+  DV_CUDA_CHECK(cudaDeviceSynchronize());
+  reset();
+}
+
+CudaEngine::~CudaEngine() {
+  if (ctx_ != nullptr) (void)cudaStreamSynchronize(ctx_->main());
+}
+
+void CudaEngine::set_sparse(const SparseSpec& spec) {
+  DV_CHECK(!sparse_started_, "CUDA engine: set_sparse in the middle of a sparse sequence (reset or rewind first)");
+  sparse_graph_.reset();
+  ctx_->synchronize();
+  sparse_.reset();
+  sparse_ = std::make_unique<SparseState>(weights_, spec, buffers_->batch, buffers_->max_len, ctx_->num_sms());
+}
+
+void CudaEngine::clear_sparse() {
+  DV_CHECK(!sparse_started_, "CUDA engine: clear_sparse in the middle of a sparse sequence (reset or rewind first)");
+  sparse_graph_.reset();
+  ctx_->synchronize();
+  sparse_.reset();
+}
+
+void CudaEngine::set_fixed_selection(bool mlp_block, int layer, const std::vector<int>& idx) {
+  DV_CHECK(sparse_ != nullptr, "CUDA engine: set_fixed_selection before set_sparse");
+  sparse_->set_fixed(mlp_block, layer, idx, ctx_->main());
+}
+
+std::vector<int> CudaEngine::selection(bool mlp_block, int layer) const {
+  DV_CHECK(sparse_ != nullptr, "CUDA engine: selection() before set_sparse");
+  ctx_->synchronize();
+  return sparse_->read(mlp_block, layer, ctx_->main());
+}
+
+void CudaEngine::reset() {
+  ctx_->synchronize();
+  pos_ = 0;
+  dense_len_ = 0;
+  sparse_started_ = false;
+  launch_set_position(int_ptr(buffers_->pos), int_ptr(buffers_->positions), buffers_->batch, 0, ctx_->main());
+}
+
+void CudaEngine::rewind(int position) {
+  DV_CHECK(position >= 0 && position <= dense_len_,
+           "CUDA engine: rewind to {} but only positions [0, {}) were written by dense steps", position, dense_len_);
+  ctx_->synchronize();
+  pos_ = position;
+  dense_len_ = position;
+  sparse_started_ = false;
+  launch_set_position(int_ptr(buffers_->pos), int_ptr(buffers_->positions), buffers_->batch, position, ctx_->main());
+}
+
+void CudaEngine::set_tokens(const std::vector<int32_t>& tokens) {
+  DV_CHECK(static_cast<int>(tokens.size()) == buffers_->batch, "CUDA engine: {} tokens for a batch of {}",
+           tokens.size(), buffers_->batch);
+  for (int32_t t : tokens)
+    DV_CHECK(t >= 0 && t < weights_.config.vocab_size, "CUDA engine: token id {} outside the vocabulary [0, {})", t,
+             weights_.config.vocab_size);
+  // Pageable source: the call returns once the ids are staged, so `tokens` may change right after.
+  DV_CUDA_CHECK(cudaMemcpyAsync(int_ptr(buffers_->tokens), tokens.data(), tokens.size() * sizeof(int32_t),
+                                cudaMemcpyHostToDevice, ctx_->main()));
+}
+
+void CudaEngine::enqueue_step(StepMode mode) {
+  DV_CHECK(pos_ < buffers_->max_len, "CUDA engine: position {} is past the KV cache of {} positions", pos_,
+           buffers_->max_len);
+  if (mode == StepMode::kDense) {
+    DV_CHECK(!sparse_started_,
+             "CUDA engine: a dense step after sparse steps would read K/V rows that skipped heads never wrote "
+             "(reset or rewind first)");
+  } else {
+    DV_CHECK(sparse_ != nullptr, "CUDA engine: sparse step before set_sparse");
+    if (!sparse_started_) {
+      // Every head's K/V is valid up to here (dense steps, or nothing): catch-up starts at this position.
+      sparse_->fill_kv_valid(pos_, ctx_->main());
+      sparse_started_ = true;
+    }
+  }
+  CudaGraph& graph = mode == StepMode::kDense ? dense_graph_ : sparse_graph_;
+  if (use_graph_) {
+    if (!graph.ready()) graph.capture(ctx_->main(), [&] { record(mode); });
+    graph.launch(ctx_->main());
+  } else {
+    record(mode);
+  }
+  ++pos_;
+  if (mode == StepMode::kDense) dense_len_ = pos_;
+}
+
+void CudaEngine::record(StepMode mode) {
+  record_decode_step(*ctx_, weights_, *buffers_, mode == StepMode::kSparse ? sparse_.get() : nullptr);
+}
+
+std::vector<float> CudaEngine::logits() const {
+  std::vector<float> out(static_cast<size_t>(buffers_->logits.numel()));
+  DV_CUDA_CHECK(cudaMemcpyAsync(out.data(), float_ptr(buffers_->logits), out.size() * sizeof(float),
+                                cudaMemcpyDeviceToHost, ctx_->main()));
+  DV_CUDA_CHECK(cudaStreamSynchronize(ctx_->main()));
+  return out;
+}
+
+}  // namespace dv::engine

@@ -1,0 +1,86 @@
+// cuda_engine.h: the GPU decode engine for OPT: fp16 weights, a preallocated KV cache, the decode step
+// captured once per mode in a CUDA graph and replayed. Dense mode is the FasterTransformer-class baseline
+// (cuBLAS GEMMs + fused kernels); sparse mode (composition: a SparseState built from a SparseSpec) runs only
+// the selected MLP neurons and attention heads, with exact K/V catch-up for heads skipped earlier.
+//
+// Prompts run through the decode step one token at a time (there is no separate prefill kernel; only
+// decode latency is measured). A sequence may start dense and continue sparse (the paper's setting: dense
+// prompt, sparse decode); the reverse is refused, because dense attention would read the K/V rows that
+// skipped heads never wrote.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/cuda/cuda_graph.h"
+#include "engine/cuda/decode_buffers.h"
+#include "engine/cuda/engine_context.h"
+#include "engine/cuda/gpu_weights.h"
+#include "engine/cuda/sparse_spec.h"
+#include "engine/cuda/sparse_state.h"
+
+namespace dv::engine {
+
+enum class StepMode { kDense, kSparse };
+
+struct CudaEngineOptions {
+  int batch = 1;          // sequences decoded together, 1..32
+  int max_len = 0;        // KV cache positions; 0 = the model's max_position_embeddings
+  bool use_graph = true;  // false: launch every kernel each step (for tests and debugging)
+  int device = 0;
+};
+
+class CudaEngine {
+ public:
+  CudaEngine(GpuWeights weights, const CudaEngineOptions& options);
+  ~CudaEngine();
+  CudaEngine(const CudaEngine&) = delete;
+  CudaEngine& operator=(const CudaEngine&) = delete;
+
+  const OptConfig& config() const { return weights_.config; }  // num_hidden_layers = layers built
+  const GpuWeights& weights() const { return weights_; }
+  const EngineContext& context() const { return *ctx_; }
+  cudaStream_t stream() const { return ctx_->main(); }
+  int batch() const { return buffers_->batch; }
+  int max_len() const { return buffers_->max_len; }
+  int position() const { return pos_; }
+
+  // Builds the sparse mode's state (selection lists, predictors, catch-up buffers); not in the middle of a
+  // sparse sequence (reset() or rewind() first).
+  void set_sparse(const SparseSpec& spec);
+  void clear_sparse();
+  const SparseState* sparse() const { return sparse_.get(); }
+  // Replaces a kFixed block's list for one layer, effective from the next step.
+  void set_fixed_selection(bool mlp_block, int layer, const std::vector<int>& idx);
+  // The list a layer used in the last sparse step (after the predictors ran); synchronizes.
+  std::vector<int> selection(bool mlp_block, int layer) const;
+
+  void reset();                 // a new sequence at position 0
+  // Back to `position` <= the positions written so far by dense steps (benchmarks re-run from one prompt).
+  void rewind(int position);
+  void set_tokens(const std::vector<int32_t>& tokens);  // [batch] ids for the next step
+  void enqueue_step(StepMode mode);                      // asynchronous
+  void step(const std::vector<int32_t>& tokens, StepMode mode) {
+    set_tokens(tokens);
+    enqueue_step(mode);
+  }
+  std::vector<float> logits() const;  // [batch, vocab] of the last step; synchronizes
+  void set_use_graph(bool use_graph) { use_graph_ = use_graph; }
+  bool use_graph() const { return use_graph_; }
+
+ private:
+  void record(StepMode mode);
+
+  std::unique_ptr<EngineContext> ctx_;
+  GpuWeights weights_;
+  std::unique_ptr<DecodeBuffers> buffers_;
+  std::unique_ptr<SparseState> sparse_;
+  CudaGraph dense_graph_, sparse_graph_;
+  bool use_graph_ = true;
+  int pos_ = 0;
+  int dense_len_ = 0;           // positions [0, dense_len_) were written by dense steps (all heads valid)
+  bool sparse_started_ = false;  // a sparse step ran since the last reset/rewind
+};
+
+}  // namespace dv::engine

@@ -1,0 +1,209 @@
+// decode_bench.cpp: the sweep behind `dejavu bench` (see decode_bench.h).
+#include "engine/cuda/decode_bench.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include "engine/cuda/bench_bytes.h"
+#include "engine/cuda/cuda_engine.h"
+#include "engine/cuda/engine_kernels.cuh"
+#include "engine/cuda/tensor_ptr.h"
+#include "kernels/common/cuda_check.h"
+
+namespace dv::engine {
+namespace {
+
+struct Timing {
+  double median = 0, p10 = 0, p90 = 0;
+};
+
+// Rewinds to the end of the prompt, warms up, then times `iters` consecutive steps with events.
+Timing time_steps(CudaEngine& engine, StepMode mode, int prompt_len, int warmup, int iters) {
+  engine.rewind(prompt_len);
+  for (int i = 0; i < warmup; ++i) engine.enqueue_step(mode);
+  std::vector<cudaEvent_t> ev(iters + 1);
+  for (auto& e : ev) DV_CUDA_CHECK(cudaEventCreate(&e));
+  DV_CUDA_CHECK(cudaEventRecord(ev[0], engine.stream()));
+  for (int i = 0; i < iters; ++i) {
+    engine.enqueue_step(mode);
+    DV_CUDA_CHECK(cudaEventRecord(ev[i + 1], engine.stream()));
+  }
+  DV_CUDA_CHECK(cudaEventSynchronize(ev[iters]));
+  std::vector<double> ms(iters);
+  for (int i = 0; i < iters; ++i) {
+    float t = 0;
+    DV_CUDA_CHECK(cudaEventElapsedTime(&t, ev[i], ev[i + 1]));
+    ms[i] = t;
+  }
+  for (auto e : ev) (void)cudaEventDestroy(e);
+  std::sort(ms.begin(), ms.end());
+  auto q = [&](double f) { return ms[std::min<size_t>(ms.size() - 1, static_cast<size_t>(f * (ms.size() - 1) + 0.5))]; };
+  return {q(0.5), q(0.1), q(0.9)};
+}
+
+// Random predictors of the given ranks on the device (latency only: their selections are arbitrary).
+std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, int rank, int n, uint64_t seed) {
+  std::vector<LowRankWeights> out(layers);
+  for (int l = 0; l < layers; ++l) {
+    out[l].w1 = at::empty({rank, c.hidden_size}, cuda_options(at::kHalf));
+    out[l].w2 = at::empty({n, rank}, cuda_options(at::kHalf));
+    launch_fill_normal(half_ptr(out[l].w1), out[l].w1.numel(), seed + 2 * l, 0.f, 0.05f, nullptr);
+    launch_fill_normal(half_ptr(out[l].w2), out[l].w2.numel(), seed + 2 * l + 1, 0.f, 0.05f, nullptr);
+  }
+  DV_CUDA_CHECK(cudaDeviceSynchronize());
+  return out;
+}
+
+class ShapeBench {
+ public:
+  ShapeBench(const DecodeBenchOptions& o, const BenchReport& report, const std::function<void(const BenchRow&)>& emit)
+      : o_(o), report_(report), emit_(emit) {}
+
+  void run(const GpuWeights& w, const OptConfig& full, int batch, std::vector<BenchRow>& rows) {
+    CudaEngineOptions eo;
+    eo.batch = batch;
+    eo.max_len = o_.prompt_len + o_.warmup + o_.iters + 1;
+    CudaEngine engine(w, eo);
+    const OptConfig& c = engine.config();
+    engine.reset();
+    std::vector<int32_t> tokens(batch);
+    for (int b = 0; b < batch; ++b) tokens[b] = static_cast<int32_t>((1000 + 7919 * b) % c.vocab_size);
+    engine.set_tokens(tokens);
+    for (int t = 0; t < o_.prompt_len; ++t) engine.enqueue_step(StepMode::kDense);
+    DV_CUDA_CHECK(cudaStreamSynchronize(engine.stream()));
+
+    const int ffn = static_cast<int>(c.ffn_dim), H = static_cast<int>(c.num_attention_heads);
+    const double dense_ms = add(rows, engine, full, "dense", StepMode::kDense, 1, 1, ffn, H, 0);
+    auto sparse = [&](const std::string& name, double mlp_d, double head_d, bool predictors) {
+      SparseSpec spec;
+      spec.mlp.density = mlp_d;
+      spec.heads.density = head_d;
+      if (predictors) {
+        spec.mlp.source = spec.heads.source = SelectionSource::kPredictor;
+        spec.mlp.input = PredictorInputKind::kAttnInput;  // lookahead: layer l's MLP from its attention input
+        spec.heads.input = PredictorInputKind::kPrevAttnInput;
+        spec.mlp.predictors = random_predictors(c, w.num_layers(), o_.rank_mlp, ffn, o_.seed * 1000 + 1);
+        spec.heads.predictors = random_predictors(c, w.num_layers(), o_.rank_att, H, o_.seed * 1000 + 500001);
+      } else {
+        spec.mlp.source = spec.heads.source = SelectionSource::kFixed;
+        spec.mlp.seed = o_.seed;
+        spec.heads.seed = o_.seed + 1;
+      }
+      engine.set_sparse(spec);
+      add(rows, engine, full, name, StepMode::kSparse, mlp_d, head_d, kept_count(mlp_d, ffn), kept_count(head_d, H),
+          dense_ms, engine.sparse()->predictor_bytes);
+      engine.rewind(o_.prompt_len);
+      engine.clear_sparse();
+    };
+    if (batch == 1)
+      for (double m : o_.mlp_densities) sparse("sparse-fixed", m, o_.head_density, false);
+    else
+      sparse("sparse-fixed", o_.mlp_density, o_.head_density, false);
+    if (batch > 1) {
+      // Independent per-row selections of density p unite to 1 - (1 - p)^B: the pessimistic end of how
+      // the union grows with batch (real selections overlap more).
+      const double um = 1 - std::pow(1 - o_.mlp_density, batch), uh = 1 - std::pow(1 - o_.head_density, batch);
+      sparse("sparse-union", std::min(1.0, um), std::min(1.0, uh), false);
+    }
+    if (o_.predictors) sparse("sparse-predictor", o_.mlp_density, o_.head_density, true);
+  }
+
+ private:
+  double add(std::vector<BenchRow>& rows, CudaEngine& engine, const OptConfig& full, const std::string& name,
+             StepMode mode, double mlp_d, double head_d, int mlp_kept, int heads_kept, double dense_ms,
+             double predictor_bytes = 0) {
+    const OptConfig& c = engine.config();
+    const Timing t = time_steps(engine, mode, o_.prompt_len, o_.warmup, o_.iters);
+    BenchRow r;
+    r.shape = full.name;
+    r.layers = static_cast<int>(c.num_hidden_layers);
+    r.model_layers = static_cast<int>(full.num_hidden_layers);
+    r.per_layer = r.layers < r.model_layers;
+    r.batch = engine.batch();
+    r.engine = name;
+    r.mlp_density = mlp_d;
+    r.head_density = head_d;
+    r.mlp_kept = mlp_kept;
+    r.heads_kept = heads_kept;
+    r.median_ms = t.median;
+    r.p10_ms = t.p10;
+    r.p90_ms = t.p90;
+    r.ms_per_layer = t.median / r.layers;
+    const double mean_len = o_.prompt_len + o_.warmup + o_.iters / 2.0 + 1;
+    StepBytes bytes = step_bytes(c, r.batch, mean_len, mlp_kept, heads_kept);
+    bytes.predictors = predictor_bytes;
+    r.weight_bytes = bytes.weights;
+    r.kv_bytes = bytes.kv;
+    r.predictor_bytes = bytes.predictors;
+    r.floor_ms = bytes.total() / (report_.copy_gbps * 1e9) * 1e3;
+    r.achieved_gbps = bytes.total() / (t.median * 1e-3) / 1e9;
+    r.pct_of_copy = 100.0 * r.achieved_gbps / report_.copy_gbps;
+    r.speedup_vs_dense = dense_ms > 0 ? dense_ms / t.median : 1.0;
+    rows.push_back(r);
+    if (emit_) emit_(r);
+    return t.median;
+  }
+
+  const DecodeBenchOptions& o_;
+  const BenchReport& report_;
+  const std::function<void(const BenchRow&)>& emit_;
+};
+
+// Layers that fit next to the buffers of the largest batch; at least one.
+int layers_that_fit(const OptConfig& c, const DecodeBenchOptions& o, int max_batch) {
+  size_t free_b = 0, total_b = 0;
+  DV_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  const double len = o.prompt_len + o.warmup + o.iters + 1;
+  // Per layer: weights, K and V caches, x_hist (catch-up history), predictors at the largest ranks.
+  const double per_layer = static_cast<double>(gpu_layer_bytes(c)) + 3.0 * 2 * max_batch * len * c.hidden_size +
+                           (o.predictors ? 2.0 * (o.rank_mlp * (c.hidden_size + c.ffn_dim) +
+                                                  o.rank_att * (c.hidden_size + c.num_attention_heads))
+                                         : 0.0);
+  const double avail = static_cast<double>(free_b) - o.reserve_gib * (1u << 30) - static_cast<double>(gpu_shared_bytes(c));
+  int n = static_cast<int>(std::floor(avail / per_layer));
+  n = std::min<int>(n, static_cast<int>(c.num_hidden_layers));
+  if (o.max_layers > 0) n = std::min(n, o.max_layers);
+  return n;
+}
+
+}  // namespace
+
+BenchReport run_decode_bench(const DecodeBenchOptions& o, const std::function<void(const BenchRow&)>& on_row) {
+  DV_CHECK(cuda_device_available(), "bench: no CUDA GPU is available on this machine");
+  DV_CHECK(o.prompt_len >= 1 && o.iters >= 3 && o.warmup >= 0, "bench: need prompt-len >= 1, iters >= 3, warmup >= 0");
+  BenchReport report;
+  cudaDeviceProp prop{};
+  DV_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  report.device = prop.name;
+  report.sms = prop.multiProcessorCount;
+  report.copy_gbps = measure_copy_gbps(size_t{1} << 30, 20);
+  ShapeBench bench(o, report, on_row);
+  for (const std::string& shape : o.shapes) {
+    const OptConfig full = opt_config_from_name(shape);
+    std::vector<int> batches = {1};
+    if (shape == o.batch_shape) batches = o.batch_sizes;
+    const int max_batch = *std::max_element(batches.begin(), batches.end());
+    const int layers = layers_that_fit(full, o, max_batch);
+    if (layers < 1) {
+      report.notes.push_back(fmt::format("{}: skipped, not even one layer fits in free device memory", shape));
+      continue;
+    }
+    if (layers < full.num_hidden_layers)
+      report.notes.push_back(fmt::format("{}: {} of {} layers built (per-layer figures: ms_per_layer)", shape, layers,
+                                         full.num_hidden_layers));
+    GpuWeights w = random_gpu_weights(full, layers, o.seed);
+    for (int b : batches) bench.run(w, full, b, report.rows);
+    w = GpuWeights{};
+    DV_CUDA_CHECK(cudaDeviceSynchronize());
+    // Weights of the next shape must find the memory this one held, not the caching allocator's pool.
+    c10::cuda::CUDACachingAllocator::emptyCache();
+  }
+  return report;
+}
+
+}  // namespace dv::engine

@@ -1,0 +1,59 @@
+// decode_bench.h: per-token decode latency of the dense and sparse engines on random weights of OPT shapes,
+// after a prompt of prompt_len tokens (run dense through the decode step, once per shape and batch size;
+// every measured configuration rewinds to the end of that prompt). Timing: CUDA events between consecutive
+// graph replays (the GPU time of each step, launch gaps included), after warm-up; median of many steps.
+// Roofline: the bytes a step must read (bench_bytes.h) over the device-to-device copy bandwidth measured in
+// the same run. One shape is allocated at a time and freed before the next; a shape that does not fit is
+// built with as many layers as fit and its rows are marked per_layer (divide by layers for per-layer cost).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace dv::engine {
+
+struct DecodeBenchOptions {
+  std::vector<std::string> shapes = {"opt-1.3b", "opt-6.7b", "opt-13b", "opt-30b", "opt-66b"};
+  std::vector<int> batch_sizes = {1, 2, 4, 8, 16, 32};  // swept on batch_shape only (others: batch 1)
+  std::string batch_shape = "opt-13b";
+  std::vector<double> mlp_densities = {0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0};  // fixed selections, batch 1
+  double head_density = 0.5;
+  double mlp_density = 0.1;  // the predictor rows and the batch sweep's sparse rows
+  int prompt_len = 128;
+  int warmup = 5;
+  int iters = 40;
+  bool predictors = true;  // also time random low-rank predictors (top-k, lookahead on the side stream)
+  int rank_mlp = 1000;     // the paper's latency-code ranks
+  int rank_att = 512;
+  int max_layers = 0;      // 0: every layer that fits
+  double reserve_gib = 4;  // device memory left free beyond the engine's buffers
+  uint64_t seed = 1;
+};
+
+struct BenchRow {
+  std::string shape;
+  int layers = 0, model_layers = 0;
+  bool per_layer = false;  // built with fewer layers than the model has
+  int batch = 1;
+  std::string engine;      // dense | sparse-fixed | sparse-union | sparse-predictor
+  double mlp_density = 1, head_density = 1;
+  int mlp_kept = 0, heads_kept = 0;
+  double median_ms = 0, p10_ms = 0, p90_ms = 0, ms_per_layer = 0;
+  double weight_bytes = 0, kv_bytes = 0, predictor_bytes = 0;
+  double floor_ms = 0, achieved_gbps = 0, pct_of_copy = 0;
+  double speedup_vs_dense = 0;  // dense median / this median (same shape, batch)
+};
+
+struct BenchReport {
+  std::string device;
+  int sms = 0;
+  double copy_gbps = 0;
+  std::vector<BenchRow> rows;
+  std::vector<std::string> notes;  // shapes skipped or truncated, and why
+};
+
+BenchReport run_decode_bench(const DecodeBenchOptions& options, const std::function<void(const BenchRow&)>& on_row);
+
+}  // namespace dv::engine

@@ -1,0 +1,62 @@
+// decode_buffers.cpp: allocation of the decode step's buffers.
+#include "engine/cuda/decode_buffers.h"
+
+#include <algorithm>
+
+#include "engine/cuda/tensor_ptr.h"
+#include "kernels/decode_attention/decode_attention.cuh"
+
+namespace dv::engine {
+
+AttentionScratch::AttentionScratch(int b, int heads, int len, int head_dim, int sms)
+    : max_heads(heads), max_len(len), batch(b), num_sms(sms) {
+  size_t floats = 1;
+  for (int h = 1; h <= max_heads; ++h)
+    floats = std::max(floats, decode_attention_partials_floats(batch, h, splits(h), head_dim));
+  partials = at::empty({static_cast<int64_t>(floats)}, cuda_options(at::kFloat));
+  tickets = at::zeros({static_cast<int64_t>(std::max(1, batch * max_heads))}, cuda_options(at::kInt));
+}
+
+int AttentionScratch::splits(int heads) const { return decode_attention_max_splits(batch, heads, max_len, num_sms); }
+
+DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms)
+    : batch(b), max_len(len), layers(static_cast<int>(c.num_hidden_layers)) {
+  DV_CHECK(batch >= 1 && batch <= 32, "CUDA engine: batch {} outside 1..32 (the sparse kernels' limit)", batch);
+  DV_CHECK(max_len >= 1 && max_len <= c.max_position_embeddings,
+           "CUDA engine: max_len {} outside 1..{} (max_position_embeddings of {})", max_len,
+           c.max_position_embeddings, c.name);
+  const int64_t B = batch, d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim(), e = c.word_embed_proj_dim;
+  const auto half = cuda_options(at::kHalf);
+  tokens = at::zeros({B}, cuda_options(at::kInt));
+  positions = at::zeros({B}, cuda_options(at::kInt));
+  pos = at::zeros({1}, cuda_options(at::kInt));
+  if (c.has_projection()) {
+    emb = at::empty({B, e}, half);
+    head_in = at::empty({B, e}, half);
+  }
+  resid = at::zeros({2 * layers + 1, B, d}, half);
+  ln = at::zeros({B, d}, half);
+  qkv = at::zeros({B, H, 3, hd}, half);
+  q = at::zeros({B, H, hd}, half);
+  attn = at::zeros({B, H, hd}, half);
+  block_out = at::zeros({B, d}, half);
+  fc1_out = at::zeros({B, c.ffn_dim}, half);
+  final_x = at::zeros({B, d}, half);
+  logits = at::zeros({B, c.vocab_size}, cuda_options(at::kFloat));
+  kv_layer_elems = static_cast<size_t>(B * H * max_len * hd);
+  k_cache = at::zeros({layers, B, H, max_len, hd}, half);
+  v_cache = at::zeros({layers, B, H, max_len, hd}, half);
+  all_heads = at::arange(H, cuda_options(at::kInt));
+  num_heads = at::full({1}, H, cuda_options(at::kInt));
+  attention = AttentionScratch(batch, static_cast<int>(H), max_len, static_cast<int>(hd), num_sms);
+}
+
+__half* DecodeBuffers::attn_in(int l) const { return half_ptr(resid) + static_cast<size_t>(2 * l) * resid.size(1) * resid.size(2); }
+__half* DecodeBuffers::mlp_in(int l) const {
+  return half_ptr(resid) + static_cast<size_t>(2 * l + 1) * resid.size(1) * resid.size(2);
+}
+__half* DecodeBuffers::k(int l) const { return half_ptr(k_cache) + static_cast<size_t>(l) * kv_layer_elems; }
+__half* DecodeBuffers::v(int l) const { return half_ptr(v_cache) + static_cast<size_t>(l) * kv_layer_elems; }
+
+}  // namespace dv::engine
+

@@ -1,0 +1,49 @@
+// engine_context.cpp: stream, handle and workspace setup and teardown.
+#include "engine/cuda/engine_context.h"
+
+#include "kernels/common/cuda_check.h"
+
+namespace dv::engine {
+
+namespace {
+// cuBLAS's recommended workspace on Hopper is 32 MiB; a fixed one keeps graph capture allocation-free.
+constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
+}  // namespace
+
+EngineContext::EngineContext(int device) : device_(device) {
+  DV_CHECK(cuda_device_available(), "CUDA engine: no CUDA GPU is available on this machine");
+  DV_CUDA_CHECK(cudaSetDevice(device_));
+  DV_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
+  DV_CUDA_CHECK(cudaStreamCreateWithFlags(&main_, cudaStreamNonBlocking));
+  DV_CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
+  DV_CUBLAS_CHECK(cublasCreate(&cublas_));
+  DV_CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
+  DV_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
+  DV_CUBLAS_CHECK(cublasSetStream(cublas_, main_));
+}
+
+EngineContext::~EngineContext() {
+  // Teardown must not throw: errors here are ignored (the process is usually exiting or unwinding).
+  if (main_ != nullptr) (void)cudaStreamSynchronize(main_);
+  if (side_ != nullptr) (void)cudaStreamSynchronize(side_);
+  if (cublas_ != nullptr) (void)cublasDestroy(cublas_);
+  if (cublas_workspace_ != nullptr) (void)cudaFree(cublas_workspace_);
+  if (side_ != nullptr) (void)cudaStreamDestroy(side_);
+  if (main_ != nullptr) (void)cudaStreamDestroy(main_);
+}
+
+void EngineContext::synchronize() const {
+  DV_CUDA_CHECK(cudaStreamSynchronize(side_));
+  DV_CUDA_CHECK(cudaStreamSynchronize(main_));
+}
+
+bool cuda_device_available() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return count > 0;
+}
+
+}  // namespace dv::engine

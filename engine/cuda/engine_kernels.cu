@@ -1,0 +1,149 @@
+// engine_kernels.cu: see engine_kernels.cuh.
+#include "engine/cuda/engine_kernels.cuh"
+
+#include <algorithm>
+
+#include "kernels/common/cuda_check.h"
+
+namespace dv::engine {
+namespace {
+
+constexpr int kThreads = 256;
+
+int blocks_for(size_t n) { return static_cast<int>(std::max<size_t>(1, std::min<size_t>((n + kThreads - 1) / kThreads, 1u << 20))); }
+
+// 8 halves + 8 halves in fp32, rounded once.
+__device__ __forceinline__ uint4 add8(uint4 a, uint4 b) {
+  const __half2* x = reinterpret_cast<const __half2*>(&a);
+  const __half2* y = reinterpret_cast<const __half2*>(&b);
+  uint4 r;
+  __half2* o = reinterpret_cast<__half2*>(&r);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 fx = __half22float2(x[i]), fy = __half22float2(y[i]);
+    o[i] = __floats2half2_rn(fx.x + fy.x, fx.y + fy.y);
+  }
+  return r;
+}
+
+__global__ void kv_append_kernel(KvAppendArgs a) {
+  const int pos = *a.pos;
+  if (pos < 0 || pos >= a.max_len) return;
+  const int vec = a.head_dim / 8;
+  const size_t n = static_cast<size_t>(a.batch) * a.num_heads * 3 * vec;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const int v = static_cast<int>(i % vec);
+    const size_t rest = i / vec;  // (b * H + h) * 3 + part
+    const int part = static_cast<int>(rest % 3);
+    const size_t bh = rest / 3;
+    const int h = static_cast<int>(bh % a.num_heads);
+    const uint4 x = reinterpret_cast<const uint4*>(a.qkv)[i];
+    const uint4 bias = reinterpret_cast<const uint4*>(a.b_qkv)[(static_cast<size_t>(h) * 3 + part) * vec + v];
+    const uint4 y = add8(x, bias);
+    if (part == 0) {
+      reinterpret_cast<uint4*>(a.q)[bh * vec + v] = y;
+    } else {
+      __half* cache = part == 1 ? a.k_cache : a.v_cache;
+      reinterpret_cast<uint4*>(cache)[(bh * a.max_len + pos) * vec + v] = y;
+    }
+  }
+}
+
+__global__ void gather_heads_kernel(GatherHeadsArgs a) {
+  const int count = min(*a.count, a.max_heads);
+  const int vec = a.head_dim / 8;
+  const size_t n = static_cast<size_t>(a.batch) * count * vec;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const int v = static_cast<int>(i % vec);
+    const size_t rest = i / vec;
+    const int j = static_cast<int>(rest % count);
+    const int b = static_cast<int>(rest / count);
+    const int h = a.heads[j];
+    if (h < 0 || h >= a.num_heads) continue;
+    const uint4 x =
+        reinterpret_cast<const uint4*>(a.src)[(static_cast<size_t>(b) * a.num_heads + h) * vec + v];
+    reinterpret_cast<uint4*>(a.out + static_cast<size_t>(b) * a.ld_out)[static_cast<size_t>(j) * vec + v] = x;
+  }
+}
+
+__global__ void set_position_kernel(int* pos, int* positions, int batch, int value, int add) {
+  const int p = add ? *pos + 1 : value;
+  // One block: every thread reads *pos before thread 0 overwrites it.
+  __syncthreads();
+  if (threadIdx.x == 0) *pos = p;
+  for (int b = threadIdx.x; b < batch; b += blockDim.x) positions[b] = p;
+}
+
+__device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Box-Muller on two 32-bit uniforms of one hash: two normals per hash.
+__global__ void fill_normal_kernel(__half* out, size_t n, uint64_t seed, float mean, float std) {
+  const size_t pairs = (n + 1) / 2;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < pairs;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const uint64_t r = splitmix64(seed ^ splitmix64(i));
+    const float u1 = (static_cast<float>(r >> 40) + 1.f) * (1.f / 16777217.f);  // (0, 1]
+    const float u2 = static_cast<float>((r >> 8) & 0xFFFFFFu) * (1.f / 16777216.f);
+    const float rad = sqrtf(-2.f * logf(u1));
+    float s, c;
+    sincospif(2.f * u2, &s, &c);
+    out[2 * i] = __float2half(mean + std * rad * c);
+    if (2 * i + 1 < n) out[2 * i + 1] = __float2half(mean + std * rad * s);
+  }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+}  // namespace
+
+void launch_kv_append(const KvAppendArgs& a, cudaStream_t stream) {
+  DV_CHECK(a.batch > 0 && a.num_heads > 0 && a.head_dim > 0 && a.head_dim % 8 == 0 && a.max_len > 0,
+           "kv_append: bad sizes B={} H={} hd={} max_len={}", a.batch, a.num_heads, a.head_dim, a.max_len);
+  DV_CHECK(a.q && a.k_cache && a.v_cache && a.qkv && a.b_qkv && a.pos, "kv_append: null pointer");
+  DV_CHECK(aligned16(a.q) && aligned16(a.k_cache) && aligned16(a.v_cache) && aligned16(a.qkv) && aligned16(a.b_qkv),
+           "kv_append: pointers must be 16-byte aligned");
+  const size_t n = static_cast<size_t>(a.batch) * a.num_heads * 3 * (a.head_dim / 8);
+  kv_append_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a);
+  DV_CUDA_LAUNCH_CHECK("kv_append_kernel");
+}
+
+void launch_gather_heads(const GatherHeadsArgs& a, cudaStream_t stream) {
+  DV_CHECK(a.batch > 0 && a.num_heads > 0 && a.head_dim % 8 == 0 && a.max_heads >= 0 && a.max_heads <= a.num_heads &&
+               a.ld_out % 8 == 0 && a.ld_out >= a.max_heads * a.head_dim,
+           "gather_heads: bad sizes B={} H={} hd={} max_heads={} ld_out={}", a.batch, a.num_heads, a.head_dim,
+           a.max_heads, a.ld_out);
+  DV_CHECK(a.out && a.src && a.heads && a.count && aligned16(a.out) && aligned16(a.src),
+           "gather_heads: null or misaligned pointer");
+  if (a.max_heads == 0) return;
+  const size_t n = static_cast<size_t>(a.batch) * a.max_heads * (a.head_dim / 8);
+  gather_heads_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a);
+  DV_CUDA_LAUNCH_CHECK("gather_heads_kernel");
+}
+
+void launch_set_position(int* pos, int* positions, int batch, int value, cudaStream_t stream) {
+  DV_CHECK(pos && positions && batch > 0 && value >= 0, "set_position: bad arguments");
+  set_position_kernel<<<1, 128, 0, stream>>>(pos, positions, batch, value, 0);
+  DV_CUDA_LAUNCH_CHECK("set_position_kernel");
+}
+
+void launch_advance_position(int* pos, int* positions, int batch, cudaStream_t stream) {
+  DV_CHECK(pos && positions && batch > 0, "advance_position: bad arguments");
+  set_position_kernel<<<1, 128, 0, stream>>>(pos, positions, batch, 0, 1);
+  DV_CUDA_LAUNCH_CHECK("advance_position_kernel");
+}
+
+void launch_fill_normal(__half* out, size_t n, uint64_t seed, float mean, float std, cudaStream_t stream) {
+  if (n == 0) return;
+  DV_CHECK(out != nullptr, "fill_normal: null output");
+  fill_normal_kernel<<<blocks_for((n + 1) / 2), kThreads, 0, stream>>>(out, n, seed, mean, std);
+  DV_CUDA_LAUNCH_CHECK("fill_normal_kernel");
+}
+
+}  // namespace dv::engine

@@ -1,0 +1,58 @@
+// sparse_spec.h: what the sparse decode step selects, per block kind (MLP neurons, attention heads):
+// nothing (dense), fixed index lists (random of a density, or given: oracle masks, tests), or the Deja Vu
+// low-rank predictors run on the GPU. The engine takes predictor weights as plain tensors so that it does
+// not depend on pipeline/ (the CLI converts a PredictorSet).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+namespace dv::engine {
+
+enum class SelectionSource {
+  kDense,      // every neuron / head, through the dense path
+  kFixed,      // one index list per layer, uploaded once (replaceable between steps)
+  kPredictor,  // low-rank predictor + top-k / threshold on the side stream, inside the step
+};
+
+// Which residual-stream snapshot a predictor reads (pipeline/predictors/predictor_input.h, same names).
+// prev_* at layer 0 read layer 0's attention input, as the pipeline's resolve_input does.
+enum class PredictorInputKind { kAttnInput, kMlpInput, kPrevAttnInput, kPrevMlpInput };
+PredictorInputKind parse_predictor_input_kind(const std::string& name);
+const char* predictor_input_kind_name(PredictorInputKind kind);
+
+// One layer's predictor: logits = (x w1^T) w2^T. Any dtype and device; the engine keeps fp16 copies.
+struct LowRankWeights {
+  at::Tensor w1;  // [rank, d]; undefined = this layer has no predictor (runs dense)
+  at::Tensor w2;  // [n, rank]
+};
+
+struct BlockSpec {
+  SelectionSource source = SelectionSource::kDense;
+  // Fraction kept by fixed random lists and by predictor top-k: k = ceil(density * n), clamped to [1, n].
+  double density = 1.0;
+  // Predictors only: keep sigmoid(logit) >= probability (for any batch row) instead of top-k; up to n kept.
+  bool threshold = false;
+  float probability = 0.5f;
+  uint64_t seed = 0;                        // kFixed without lists: the random subsets' seed
+  std::vector<std::vector<int>> lists;      // kFixed: one list per layer (distinct indices in [0, n)); or empty
+  std::vector<LowRankWeights> predictors;   // kPredictor: one per layer
+  PredictorInputKind input = PredictorInputKind::kAttnInput;
+};
+
+struct SparseSpec {
+  BlockSpec mlp;
+  BlockSpec heads = [] {
+    BlockSpec b;
+    b.input = PredictorInputKind::kPrevAttnInput;  // the paper's head predictor: one block of lookahead
+    return b;
+  }();
+};
+
+// ceil(density * n) clamped to [1, n]: the pipeline's topk_count rule, so eval and engine agree on k.
+int kept_count(double density, int n);
+
+}  // namespace dv::engine

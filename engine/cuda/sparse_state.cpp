@@ -1,0 +1,249 @@
+// sparse_state.cpp: building the selection state and predictor tasks from a SparseSpec.
+#include "engine/cuda/sparse_state.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <tuple>
+
+#include "engine/cuda/tensor_ptr.h"
+#include "engine/io/checkpoint.h"
+#include "kernels/common/cuda_check.h"
+#include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
+#include "kernels/sparse_qkv/sparse_qkv.cuh"
+
+namespace dv::engine {
+
+PredictorInputKind parse_predictor_input_kind(const std::string& name) {
+  if (name == "attn_input") return PredictorInputKind::kAttnInput;
+  if (name == "mlp_input") return PredictorInputKind::kMlpInput;
+  if (name == "prev_attn_input") return PredictorInputKind::kPrevAttnInput;
+  if (name == "prev_mlp_input") return PredictorInputKind::kPrevMlpInput;
+  DV_FAIL("unknown predictor input '{}' (attn_input, mlp_input, prev_attn_input, prev_mlp_input)", name);
+}
+
+const char* predictor_input_kind_name(PredictorInputKind kind) {
+  switch (kind) {
+    case PredictorInputKind::kAttnInput: return "attn_input";
+    case PredictorInputKind::kMlpInput: return "mlp_input";
+    case PredictorInputKind::kPrevAttnInput: return "prev_attn_input";
+    case PredictorInputKind::kPrevMlpInput: return "prev_mlp_input";
+  }
+  return "?";
+}
+
+int kept_count(double density, int n) {
+  DV_CHECK(density > 0 && density <= 1, "density {} must lie in (0, 1]", density);
+  return std::clamp(static_cast<int>(std::ceil(density * n - 1e-9)), 1, n);
+}
+
+EventList::EventList(size_t n) : events_(n, nullptr) {
+  for (auto& e : events_) DV_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+}
+
+EventList::~EventList() {
+  for (auto e : events_)
+    if (e != nullptr) (void)cudaEventDestroy(e);
+}
+
+namespace {
+
+// Snapshot point of a predictor input for `layer` (2l = attention input, 2l + 1 = MLP input).
+int input_point(PredictorInputKind kind, int layer, bool mlp_block) {
+  switch (kind) {
+    case PredictorInputKind::kAttnInput: return 2 * layer;
+    case PredictorInputKind::kMlpInput:
+      DV_CHECK(mlp_block, "head predictors cannot read mlp_input: heads are chosen before the MLP input exists");
+      return 2 * layer + 1;
+    case PredictorInputKind::kPrevAttnInput: return layer > 0 ? 2 * (layer - 1) : 0;
+    case PredictorInputKind::kPrevMlpInput: return layer > 0 ? 2 * (layer - 1) + 1 : 0;
+  }
+  return 0;
+}
+
+std::vector<int> random_subset(int n, int k, uint64_t seed) {
+  std::vector<int> all(n);
+  std::iota(all.begin(), all.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(all.begin(), all.end(), rng);
+  all.resize(k);
+  std::sort(all.begin(), all.end());  // ascending: the friendliest order for the kernels' DRAM streams
+  return all;
+}
+
+void check_list(const std::vector<int>& idx, int n, int capacity, const char* what, int layer) {
+  DV_CHECK(static_cast<int>(idx.size()) <= capacity, "sparse {} layer {}: {} indices exceed the capacity {}", what,
+           layer, idx.size(), capacity);
+  std::vector<int> sorted = idx;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    DV_CHECK(sorted[i] >= 0 && sorted[i] < n, "sparse {} layer {}: index {} outside [0, {})", what, layer, sorted[i],
+             n);
+    DV_CHECK(i == 0 || sorted[i] != sorted[i - 1], "sparse {} layer {}: index {} repeated", what, layer, sorted[i]);
+  }
+}
+
+void upload_list(LayerSelection& s, const std::vector<int>& idx, cudaStream_t stream) {
+  // Pageable sources: cudaMemcpyAsync returns once the bytes are staged, so the vectors may die right after.
+  const int count = static_cast<int>(idx.size());
+  if (count > 0)
+    DV_CUDA_CHECK(cudaMemcpyAsync(int_ptr(s.idx), idx.data(), idx.size() * sizeof(int), cudaMemcpyHostToDevice, stream));
+  DV_CUDA_CHECK(cudaMemcpyAsync(int_ptr(s.count), &count, sizeof(int), cudaMemcpyHostToDevice, stream));
+}
+
+// One block kind across layers: capacities, fixed lists, predictor tasks.
+void build_block(const BlockSpec& spec, bool mlp_block, const GpuWeights& w, std::vector<LayerSelection>& out,
+                 std::vector<PredictorTask>& tasks) {
+  const OptConfig& c = w.config;
+  const int L = w.num_layers();
+  const int n = static_cast<int>(mlp_block ? c.ffn_dim : c.num_attention_heads);
+  const int d = static_cast<int>(c.hidden_size);
+  const char* what = mlp_block ? "MLP" : "heads";
+  out.assign(L, LayerSelection{});
+  if (spec.source == SelectionSource::kFixed && !spec.lists.empty())
+    DV_CHECK(static_cast<int>(spec.lists.size()) >= L, "sparse {}: {} fixed lists for {} layers", what,
+             spec.lists.size(), L);
+  if (spec.source == SelectionSource::kPredictor)
+    DV_CHECK(static_cast<int>(spec.predictors.size()) >= L, "sparse {}: {} predictors for {} layers", what,
+             spec.predictors.size(), L);
+  for (int l = 0; l < L; ++l) {
+    LayerSelection& s = out[l];
+    s.source = spec.source;
+    if (spec.source == SelectionSource::kDense) continue;
+    const LowRankWeights* p = spec.source == SelectionSource::kPredictor ? &spec.predictors[l] : nullptr;
+    if (p != nullptr && !p->w1.defined()) continue;  // untrained layer: dense
+    s.dense = false;
+    if (p == nullptr) {
+      const bool given = !spec.lists.empty();
+      s.capacity = given ? std::max<int>(1, static_cast<int>(spec.lists[l].size())) : kept_count(spec.density, n);
+    } else {
+      s.capacity = spec.threshold ? n : kept_count(spec.density, n);
+    }
+    s.idx = at::zeros({s.capacity}, cuda_options(at::kInt));
+    s.count = at::zeros({1}, cuda_options(at::kInt));
+    if (p == nullptr) {
+      const std::vector<int> list = spec.lists.empty()
+                                        ? random_subset(n, s.capacity, spec.seed * 0x9E3779B97F4A7C15ull + l * 2 + mlp_block)
+                                        : spec.lists[l];
+      check_list(list, n, s.capacity, what, l);
+      upload_list(s, list, nullptr);
+      continue;
+    }
+    DV_CHECK(p->w1.dim() == 2 && p->w2.dim() == 2 && p->w1.size(1) == d && p->w2.size(0) == n &&
+                 p->w2.size(1) == p->w1.size(0),
+             "sparse {} layer {}: predictor shapes w1 {} / w2 {} do not fit d = {}, n = {}", what, l,
+             shape_str(p->w1.sizes().vec()), shape_str(p->w2.sizes().vec()), d, n);
+    PredictorTask t;
+    t.mlp = mlp_block;
+    t.layer = l;
+    t.input_point = input_point(spec.input, l, mlp_block);
+    t.need_point = mlp_block ? 2 * l + 1 : 2 * l;
+    t.wa = p->w1.to(at::Device(at::kCUDA), at::kHalf).contiguous();
+    t.wb = p->w2.to(at::Device(at::kCUDA), at::kHalf).contiguous();
+    t.rank = static_cast<int>(p->w1.size(0));
+    t.n = n;
+    t.top_k = s.capacity;
+    t.threshold = spec.threshold;
+    t.probability = spec.probability;
+    DV_CHECK(t.rank % 8 == 0, "sparse {} layer {}: predictor rank {} must be a multiple of 8", what, l, t.rank);
+    s.task = static_cast<int>(tasks.size());
+    tasks.push_back(std::move(t));
+  }
+}
+
+}  // namespace
+
+SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch, int max_len, int num_sms) {
+  const OptConfig& c = w.config;
+  const int L = w.num_layers();
+  const int64_t B = batch, d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim();
+  ffn_ = static_cast<int>(c.ffn_dim);
+  num_heads_ = static_cast<int>(H);
+  head_dim_ = static_cast<int>(hd);
+  build_block(spec.mlp, true, w, mlp, tasks);
+  build_block(spec.heads, false, w, heads, tasks);
+  // Side-stream order; the task index stored in each selection must follow the sort.
+  std::vector<int> order(tasks.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return std::tie(tasks[a].input_point, tasks[a].need_point) < std::tie(tasks[b].input_point, tasks[b].need_point);
+  });
+  std::vector<PredictorTask> sorted;
+  std::vector<int> new_index(tasks.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    new_index[order[i]] = static_cast<int>(i);
+    sorted.push_back(std::move(tasks[order[i]]));
+  }
+  tasks = std::move(sorted);
+  for (auto* sels : {&mlp, &heads})
+    for (auto& s : *sels)
+      if (s.task >= 0) s.task = new_index[s.task];
+
+  const auto half = cuda_options(at::kHalf);
+  x_hist = at::zeros({L, B, max_len, d}, half);
+  kv_valid = at::zeros({L, H, sparse_qkv_valid_slots(static_cast<int>(hd))}, cuda_options(at::kInt));
+  int mlp_cap = 1, head_cap = 1, max_rank = 8, max_n = 1;
+  for (const auto& s : mlp) mlp_cap = std::max(mlp_cap, s.capacity);
+  for (const auto& s : heads) head_cap = std::max(head_cap, s.dense ? static_cast<int>(H) : s.capacity);
+  for (const auto& t : tasks) {
+    max_rank = std::max(max_rank, t.rank);
+    max_n = std::max(max_n, t.n);
+    predictor_bytes += 2.0 * (static_cast<double>(t.rank) * d + static_cast<double>(t.n) * t.rank);
+  }
+  mlp_ld = (mlp_cap + 7) / 8 * 8;
+  mlp_h = at::zeros({B, mlp_ld}, half);
+  heads_c = at::zeros({B, d}, half);
+  const size_t ws = std::max(kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), mlp_cap, 1),
+                             kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), head_cap,
+                                                                      static_cast<int>(hd)));
+  down_workspace = at::zeros({static_cast<int64_t>(std::max<size_t>(ws, 16))}, cuda_options(at::kByte));
+  attention = AttentionScratch(batch, head_cap, max_len, static_cast<int>(hd), num_sms);
+  pred_z = at::zeros({B, max_rank}, half);
+  pred_scores = at::zeros({max_n}, cuda_options(at::kFloat));
+  point_events = EventList(static_cast<size_t>(2 * L + 1));
+  task_events = EventList(tasks.size());
+  join_event = EventList(1);
+  DV_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+void SparseState::set_fixed(bool mlp_block, int layer, const std::vector<int>& idx, cudaStream_t stream) {
+  std::vector<LayerSelection>& sels = mlp_block ? mlp : heads;
+  const char* what = mlp_block ? "MLP" : "heads";
+  DV_CHECK(layer >= 0 && layer < static_cast<int>(sels.size()), "sparse {}: layer {} outside [0, {})", what, layer,
+           sels.size());
+  LayerSelection& s = sels[layer];
+  DV_CHECK(s.source == SelectionSource::kFixed && !s.dense,
+           "sparse {} layer {}: only fixed selections can be replaced", what, layer);
+  check_list(idx, mlp_block ? ffn_ : num_heads_, s.capacity, what, layer);
+  upload_list(s, idx, stream);
+}
+
+std::vector<int> SparseState::read(bool mlp_block, int layer, cudaStream_t stream) const {
+  const std::vector<LayerSelection>& sels = mlp_block ? mlp : heads;
+  DV_CHECK(layer >= 0 && layer < static_cast<int>(sels.size()), "sparse selection: layer {} outside [0, {})", layer,
+           sels.size());
+  const LayerSelection& s = sels[layer];
+  if (s.dense) {
+    std::vector<int> all(mlp_block ? ffn_ : num_heads_);
+    std::iota(all.begin(), all.end(), 0);
+    return all;
+  }
+  int count = 0;
+  DV_CUDA_CHECK(cudaMemcpyAsync(&count, int_ptr(s.count), sizeof(int), cudaMemcpyDeviceToHost, stream));
+  DV_CUDA_CHECK(cudaStreamSynchronize(stream));
+  count = std::clamp(count, 0, s.capacity);
+  std::vector<int> idx(count);
+  if (count > 0)
+    DV_CUDA_CHECK(cudaMemcpyAsync(idx.data(), int_ptr(s.idx), count * sizeof(int), cudaMemcpyDeviceToHost, stream));
+  DV_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return idx;
+}
+
+void SparseState::fill_kv_valid(int value, cudaStream_t stream) {
+  // kv_valid is [L, H, slots] contiguous: one fill over L * H "heads".
+  launch_kv_valid_fill(int_ptr(kv_valid), static_cast<int>(kv_valid.size(0) * kv_valid.size(1)), head_dim_, value,
+                       stream);
+}
+
+}  // namespace dv::engine

@@ -1,0 +1,88 @@
+// sparse_state.h: the device state of the sparse decode step, built from a SparseSpec: per layer and block
+// the selected indices and their count (device memory, written by uploads or by the predictors inside the
+// step), the predictor tasks in side-stream order, the K/V catch-up state (x_hist, kv_valid) and the
+// sparse kernels' scratch. Lookahead: a predictor task runs on the side stream as soon as its input snapshot
+// exists ("points": 2l = layer l's attention input, 2l+1 = its MLP input) and the main stream waits on the
+// task's event only right before the first kernel that reads the indices.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <cuda_runtime.h>
+
+#include "engine/cuda/decode_buffers.h"
+#include "engine/cuda/gpu_weights.h"
+#include "engine/cuda/sparse_spec.h"
+
+namespace dv::engine {
+
+struct LayerSelection {
+  bool dense = true;  // the block runs the dense path (no list)
+  SelectionSource source = SelectionSource::kDense;
+  at::Tensor idx;     // int32 [capacity]
+  at::Tensor count;   // int32 [1]
+  int capacity = 0;   // host bound sizing the kernels' grids
+  int task = -1;      // predictor task that writes idx/count, or -1
+};
+
+struct PredictorTask {
+  bool mlp = true;
+  int layer = 0;
+  int input_point = 0;  // snapshot it reads
+  int need_point = 0;   // its indices are needed right after this point
+  at::Tensor wa, wb;    // fp16 [rank, d], [n, rank]
+  int rank = 0, n = 0, top_k = 0;
+  bool threshold = false;
+  float probability = 0.5f;
+};
+
+// cudaEvent_t owners (timing disabled: they only order the two streams).
+class EventList {
+ public:
+  explicit EventList(size_t n = 0);
+  ~EventList();
+  EventList(const EventList&) = delete;
+  EventList& operator=(const EventList&) = delete;
+  EventList(EventList&& other) noexcept : events_(std::move(other.events_)) { other.events_.clear(); }
+  EventList& operator=(EventList&& other) noexcept {
+    std::swap(events_, other.events_);
+    return *this;
+  }
+  cudaEvent_t operator[](size_t i) const { return events_.at(i); }
+  size_t size() const { return events_.size(); }
+
+ private:
+  std::vector<cudaEvent_t> events_;
+};
+
+class SparseState {
+ public:
+  SparseState(const GpuWeights& weights, const SparseSpec& spec, int batch, int max_len, int num_sms);
+
+  std::vector<LayerSelection> mlp, heads;  // [layers]
+  std::vector<PredictorTask> tasks;        // side-stream order: by input point, then need point
+  at::Tensor x_hist;                       // fp16 [L, B, max_len, d] layer-normed attention inputs
+  at::Tensor kv_valid;                     // int32 [L, H, sparse_qkv_valid_slots(hd)]
+  at::Tensor mlp_h;                        // fp16 [B, mlp_ld]: compact fc1 activations
+  int mlp_ld = 8;
+  at::Tensor heads_c;                      // fp16 [B, d]: compact attention output of the selected heads
+  at::Tensor down_workspace;               // sparse_mlp_down's fp32 workspace, zero between launches
+  AttentionScratch attention;              // decode_attention partials for the largest head capacity
+  at::Tensor pred_z, pred_scores;          // predictor workspace [B, max rank] fp16, [max n] fp32
+  EventList point_events, task_events, join_event;
+  double predictor_bytes = 0;              // fp16 predictor weight bytes read per step
+
+  // Replaces a kFixed block's list for one layer (stream-ordered after earlier steps).
+  void set_fixed(bool mlp_block, int layer, const std::vector<int>& idx, cudaStream_t stream);
+  // Current list of a block (synchronizes the stream).
+  std::vector<int> read(bool mlp_block, int layer, cudaStream_t stream) const;
+  // kv_valid = value for every layer and head (0 for a new sequence; T after T dense-written positions).
+  void fill_kv_valid(int value, cudaStream_t stream);
+
+ private:
+  int ffn_ = 0, num_heads_ = 0, head_dim_ = 0;
+};
+
+}  // namespace dv::engine

@@ -1,0 +1,138 @@
+// main.cpp: kernel_bench, the kernel microbenchmark of the sparse MLP kernels and the predictor.
+// Measures the device-to-device copy bandwidth first, then for each OPT shape, batch and density times
+// sparse up, down and up+down against dense cuBLAS fc1, fc2 and fc1+fc2 (validated before timing), prints
+// a summary and writes kernel_bench.json / kernel_bench.csv to --out. Exit 1 if any validation failed,
+// 2 on a dv::Error.
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "kernels/bench/bench_device.cuh"
+#include "kernels/bench/bench_report.h"
+#include "kernels/bench/mlp_bench.h"
+#include "kernels/common/cuda_check.h"
+
+namespace {
+
+// The commit under test: DEJAVU_COMMIT if set, else `git rev-parse HEAD` in the working directory.
+std::string current_commit() {
+  if (const char* env = std::getenv("DEJAVU_COMMIT")) return env;
+  std::string out;
+  if (FILE* p = popen("git rev-parse HEAD 2>/dev/null", "r")) {
+    char buf[128];
+    while (std::fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out.empty() ? "unknown" : out;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"kernel_bench: sparse MLP kernels and the low-rank predictor vs dense cuBLAS, with L2 flushed"};
+  std::string out_dir = "kernel_bench_out";
+  std::vector<std::string> shape_names;
+  std::vector<double> densities_pct = {5, 10, 20, 30, 50, 70, 100};
+  std::vector<int> batches = {1, 2, 4, 8, 16, 32};
+  int reps = 50, warmup = 3, rank = 1000;
+  bool unsorted = false, quick = false;
+  app.add_option("--out", out_dir, "output directory for kernel_bench.json / .csv");
+  app.add_option("--shapes", shape_names, "OPT shapes (default: opt-1.3b opt-6.7b opt-13b opt-30b opt-66b)");
+  app.add_option("--densities", densities_pct, "densities in percent of ffn");
+  app.add_option("--batches", batches, "batch sizes (1..32)");
+  app.add_option("--reps", reps, "timed repetitions per measurement (median reported)")->check(CLI::Range(3, 10000));
+  app.add_option("--warmup", warmup, "untimed calls before each measurement")->check(CLI::Range(0, 100));
+  app.add_option("--predictor-rank", rank, "predictor rank r (multiple of 8; 0 skips the predictor)");
+  app.add_flag("--unsorted", unsorted, "selections in random order instead of ascending");
+  app.add_flag("--quick", quick, "smoke run: opt-1.3b and opt-13b, batches 1 and 8, densities 10 and 50");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (quick) {
+    if (shape_names.empty()) shape_names = {"opt-1.3b", "opt-13b"};
+    batches = {1, 8};
+    densities_pct = {10, 50};
+  }
+  for (int b : batches) DV_CHECK(b >= 1 && b <= 32, "kernel_bench: --batches value {} outside 1..32", b);
+  for (double p : densities_pct) DV_CHECK(p > 0 && p <= 100, "kernel_bench: --densities value {} outside (0, 100]", p);
+  DV_CHECK(rank >= 0 && rank % 8 == 0, "kernel_bench: --predictor-rank {} must be a multiple of 8", rank);
+  std::vector<dv::bench::OptShape> shapes;
+  for (const auto& s : dv::bench::opt_shapes())
+    if (shape_names.empty() || std::find(shape_names.begin(), shape_names.end(), s.name) != shape_names.end())
+      shapes.push_back(s);
+  DV_CHECK(!shapes.empty(),
+           "kernel_bench: no known shape among --shapes (opt-1.3b, opt-6.7b, opt-13b, opt-30b, opt-66b)");
+
+  cudaDeviceProp prop{};
+  DV_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  cudaStream_t stream;
+  DV_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cublasHandle_t cublas;
+  DV_CUBLAS_CHECK(cublasCreate(&cublas));
+  DV_CUBLAS_CHECK(cublasSetStream(cublas, stream));
+
+  dv::bench::BenchRun result;
+  result.device = prop.name;
+  result.sms = prop.multiProcessorCount;
+  result.l2_bytes = static_cast<size_t>(prop.l2CacheSize);
+  result.commit = current_commit();
+  result.reps = reps;
+  result.copy_gbps = dv::bench::measure_copy_gbps(size_t{1} << 30, 20, stream);
+  fmt::print("{}: {} SMs, L2 {} MB; device-to-device copy {:.0f} GB/s (read + write)\n", prop.name,
+             prop.multiProcessorCount, prop.l2CacheSize >> 20, result.copy_gbps);
+
+  const size_t flush_bytes = std::max<size_t>(4 * static_cast<size_t>(prop.l2CacheSize), size_t{128} << 20);
+  void* flush_buf = nullptr;
+  unsigned* sink = nullptr;
+  DV_CUDA_CHECK(cudaMalloc(&flush_buf, flush_bytes));
+  DV_CUDA_CHECK(cudaMalloc(&sink, sizeof(unsigned)));
+  DV_CUDA_CHECK(cudaMemsetAsync(flush_buf, 0x3C, flush_bytes, stream));
+
+  dv::bench::MlpBenchConfig cfg;
+  cfg.batches = batches;
+  for (double p : densities_pct) cfg.densities.push_back(p / 100.0);
+  cfg.unsorted = unsorted;
+  cfg.predictor_rank = rank;
+  cfg.copy_gbps = result.copy_gbps;
+  cfg.timer.stream = stream;
+  cfg.timer.flush_buf = flush_buf;
+  cfg.timer.flush_bytes = flush_bytes;
+  cfg.timer.flush_sink = sink;
+  cfg.timer.warmup = warmup;
+  cfg.timer.reps = reps;
+  for (const auto& s : shapes) {
+    dv::bench::bench_shape(s, cfg, cublas, result.rows);
+    dv::bench::write_outputs(result, out_dir);  // partial results survive a later failure
+  }
+  dv::bench::print_summary(result);
+  fmt::print("wrote {}/kernel_bench.json and kernel_bench.csv\n", out_dir);
+
+  DV_CUDA_CHECK(cudaFree(flush_buf));
+  DV_CUDA_CHECK(cudaFree(sink));
+  DV_CUBLAS_CHECK(cublasDestroy(cublas));
+  DV_CUDA_CHECK(cudaStreamDestroy(stream));
+  for (const auto& r : result.rows)
+    if (!r.valid) return 1;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const dv::Error& e) {
+    std::fprintf(stderr, "kernel_bench: %s\n", e.what());
+    return dv::kErrorExitCode;
+  }
+}

@@ -1,0 +1,303 @@
+// mlp_bench.cpp: per-shape driver of kernel_bench (see mlp_bench.h). All tensors are generated on the device
+// from bench_tensors.h; idx is a random selection of k = density * ffn neurons, ascending like the
+// predictor's output unless --unsorted. The dense baseline is cuBLAS GemmEx (fp16 in/out, fp32 compute) of
+// fc1 and fc2 alone: no bias, ReLU or residual kernels, which favours dense.
+#include "kernels/bench/mlp_bench.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "kernels/bench/bench_device.cuh"
+#include "kernels/bench/bench_tensors.h"
+#include "kernels/bench/bench_validate.h"
+#include "kernels/common/cuda_check.h"
+#include "kernels/lowrank_predictor/lowrank_predictor.cuh"
+#include "kernels/lowrank_predictor/lowrank_predictor_ref.h"
+#include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
+#include "kernels/sparse_mlp_up/sparse_mlp_up.cuh"
+
+namespace dv::bench {
+namespace {
+
+template <class T>
+class DevArray {
+ public:
+  explicit DevArray(size_t n) : n_(n) {
+    DV_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * sizeof(T)));
+  }
+  ~DevArray() { (void)cudaFree(p_); }
+  DevArray(const DevArray&) = delete;
+  DevArray& operator=(const DevArray&) = delete;
+  T* get() const { return p_; }
+  std::vector<T> download(size_t n) const {
+    std::vector<T> h(n);
+    DV_CUDA_CHECK(cudaMemcpy(h.data(), p_, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+  void upload(const std::vector<T>& h) const {
+    DV_CHECK(h.size() <= n_, "DevArray::upload: {} elements into {}", h.size(), n_);
+    DV_CUDA_CHECK(cudaMemcpy(p_, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+constexpr int kMaxBatch = 32;
+
+void mark(BenchRow& row, const SampleCheck& check) {
+  row.valid = row.valid && check.ok();
+  if (!check.ok()) row.note += (row.note.empty() ? "" : "; ") + std::string("INVALID: ") + check.describe();
+}
+
+BenchRow make_row(const OptShape& s, int B, double density, int k, const std::string& op) {
+  BenchRow r;
+  r.shape = s.name;
+  r.d = s.d;
+  r.ffn = s.ffn;
+  r.batch = B;
+  r.density = density;
+  r.k = k;
+  r.op = op;
+  return r;
+}
+
+}  // namespace
+
+const std::vector<OptShape>& opt_shapes() {
+  static const std::vector<OptShape> shapes = {{"opt-1.3b", 2048, 8192},
+                                               {"opt-6.7b", 4096, 16384},
+                                               {"opt-13b", 5120, 20480},
+                                               {"opt-30b", 7168, 28672},
+                                               {"opt-66b", 9216, 36864}};
+  return shapes;
+}
+
+void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cublas, std::vector<BenchRow>& rows) {
+  const cudaStream_t st = cfg.timer.stream;
+  BenchTensors T;
+  T.d = s.d;
+  T.ffn = s.ffn;
+  T.r = cfg.predictor_rank > 0 ? cfg.predictor_rank : 8;
+  const size_t dsz = static_cast<size_t>(s.d), fsz = static_cast<size_t>(s.ffn), rsz = static_cast<size_t>(T.r);
+  const int ld_h = (s.ffn + 7) / 8 * 8;
+
+  DevArray<__half> w1(fsz * dsz), b1(fsz), w2t(fsz * dsz), w2(fsz * dsz), b2(dsz), x(kMaxBatch * dsz),
+      resid(kMaxBatch * dsz), h(kMaxBatch * static_cast<size_t>(ld_h)), out(kMaxBatch * dsz),
+      Hd(kMaxBatch * fsz), Od(kMaxBatch * dsz), wa(rsz * dsz), wb(fsz * rsz), z(kMaxBatch * rsz);
+  DevArray<float> scores(fsz);
+  DevArray<int> idx(fsz), k_dev(1), pidx(fsz), pk(1);
+  fill_hashed(w1.get(), fsz * dsz, BenchTensors::kW1, T.w1_scale(), st);
+  fill_hashed(b1.get(), fsz, BenchTensors::kB1, 0.1f, st);
+  fill_hashed(w2t.get(), fsz * dsz, BenchTensors::kW2T, T.w2_scale(), st);
+  fill_hashed_transposed(w2.get(), s.ffn, s.d, BenchTensors::kW2T, T.w2_scale(), st);
+  fill_hashed(b2.get(), dsz, BenchTensors::kB2, 0.1f, st);
+  fill_hashed(x.get(), kMaxBatch * dsz, BenchTensors::kX, 1.f, st);
+  fill_hashed(resid.get(), kMaxBatch * dsz, BenchTensors::kResid, 1.f, st);
+  fill_hashed(wa.get(), rsz * dsz, BenchTensors::kWa, T.wa_scale(), st);
+  fill_hashed(wb.get(), fsz * rsz, BenchTensors::kWb, T.wb_scale(), st);
+
+  size_t ws_bytes = 16;
+  for (int B : cfg.batches)
+    for (double dn : cfg.densities)
+      ws_bytes = std::max(ws_bytes, dv::kernels::sparse_mlp_down_workspace_bytes(
+                                        B, s.d, std::clamp(static_cast<int>(std::lround(dn * s.ffn)), 1, s.ffn), 1));
+  DevArray<unsigned char> ws(ws_bytes);
+  DV_CUDA_CHECK(cudaMemsetAsync(ws.get(), 0, ws_bytes, st));  // once: the kernel leaves it zeroed
+  DV_CUDA_CHECK(cudaStreamSynchronize(st));
+
+  std::mt19937_64 check_rng(std::hash<std::string>{}(s.name));
+  const float one = 1.f, zero = 0.f;
+  for (const int B : cfg.batches) {
+    // ---- dense cuBLAS baseline: H = x W1^T ([B, ffn]), O = H W2^T ([B, d]), row-major via column-major ops.
+    auto fc1 = [&] {
+      DV_CUBLAS_CHECK(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, s.ffn, B, s.d, &one, w1.get(), CUDA_R_16F, s.d,
+                                   x.get(), CUDA_R_16F, s.d, &zero, Hd.get(), CUDA_R_16F, s.ffn, CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT));
+    };
+    auto fc2 = [&] {
+      DV_CUBLAS_CHECK(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, s.d, B, s.ffn, &one, w2.get(), CUDA_R_16F, s.ffn,
+                                   Hd.get(), CUDA_R_16F, s.ffn, &zero, Od.get(), CUDA_R_16F, s.d, CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT));
+    };
+    fc1();
+    fc2();
+    DV_CUDA_CHECK(cudaStreamSynchronize(st));
+    const std::vector<__half> Hh = Hd.download(static_cast<size_t>(B) * fsz);
+    const SampleCheck c_fc1 = check_dense_fc1(T, Hh, B, check_rng);
+    const SampleCheck c_fc2 = check_dense_fc2(T, Od.download(static_cast<size_t>(B) * dsz), Hh, B, check_rng);
+    const double wbytes = 2.0 * s.ffn * s.d;
+    BenchRow d1 = make_row(s, B, 1.0, s.ffn, "dense_fc1"), d2 = make_row(s, B, 1.0, s.ffn, "dense_fc2"),
+             dp = make_row(s, B, 1.0, s.ffn, "dense_fc1+fc2");
+    d1.t = time_op(cfg.timer, fc1);
+    d1.bytes = {{"w1", wbytes}, {"x", 2.0 * B * s.d}, {"h_out", 2.0 * B * s.ffn}};
+    d2.t = time_op(cfg.timer, fc2);
+    d2.bytes = {{"w2", wbytes}, {"h_in", 2.0 * B * s.ffn}, {"out", 2.0 * B * s.d}};
+    dp.t = time_op(cfg.timer, [&] { fc1(); fc2(); });
+    dp.bytes = {{"w1", wbytes}, {"w2", wbytes}, {"x", 2.0 * B * s.d}, {"h_out", 2.0 * B * s.ffn},
+                {"h_in", 2.0 * B * s.ffn}, {"out", 2.0 * B * s.d}};
+    mark(d1, c_fc1);
+    mark(d2, c_fc2);
+    mark(dp, c_fc1);
+    mark(dp, c_fc2);
+    for (BenchRow* r : {&d1, &d2, &dp}) finish_row(*r, cfg.copy_gbps);
+    rows.push_back(d1);
+    rows.push_back(d2);
+    rows.push_back(dp);
+    std::string progress = fmt::format("{} B={}: dense {:.1f} us", s.name, B, dp.t.median_us);
+
+    // ---- sparse up / down at each density.
+    for (size_t di = 0; di < cfg.densities.size(); ++di) {
+      const double density = cfg.densities[di];
+      const int k = std::clamp(static_cast<int>(std::lround(density * s.ffn)), 1, s.ffn);
+      std::mt19937_64 sel_rng(std::hash<std::string>{}(s.name) ^ (0x9E37ull * (di + 1)));
+      std::vector<int> sel(fsz);
+      std::iota(sel.begin(), sel.end(), 0);
+      std::shuffle(sel.begin(), sel.end(), sel_rng);
+      sel.resize(static_cast<size_t>(k));
+      if (!cfg.unsorted) std::sort(sel.begin(), sel.end());
+      idx.upload(sel);
+      k_dev.upload({k});
+
+      dv::kernels::SparseMlpUpArgs ua;
+      ua.h = h.get();
+      ua.x = x.get();
+      ua.w1 = w1.get();
+      ua.b1 = b1.get();
+      ua.idx = idx.get();
+      ua.k_dev = k_dev.get();
+      ua.B = B;
+      ua.d = s.d;
+      ua.ffn = s.ffn;
+      ua.max_k = k;
+      ua.ld_h = ld_h;
+      dv::kernels::SparseMlpDownArgs da;
+      da.out = out.get();
+      da.workspace = ws.get();
+      da.resid = resid.get();
+      da.b2 = b2.get();
+      da.h = h.get();
+      da.w2t = w2t.get();
+      da.idx = idx.get();
+      da.k_dev = k_dev.get();
+      da.B = B;
+      da.d = s.d;
+      da.ffn_rows = s.ffn;
+      da.max_k = k;
+      da.ld_h = ld_h;
+      auto up = [&] { dv::kernels::launch_sparse_mlp_up(ua, st); };
+      auto down = [&] { dv::kernels::launch_sparse_mlp_down(da, st); };
+      up();
+      down();
+      DV_CUDA_CHECK(cudaStreamSynchronize(st));
+      const std::vector<__half> hh = h.download(static_cast<size_t>(B) * ld_h);
+      const SampleCheck c_up = check_up(T, hh, ld_h, sel, k, B, check_rng);
+      const SampleCheck c_down =
+          check_down(T, out.download(static_cast<size_t>(B) * dsz), hh, ld_h, sel, k, B, check_rng);
+
+      const double wk = 2.0 * k * s.d;
+      const int splits = dv::kernels::plan_sparse_mlp_down(B, s.d, k, 1).splits;
+      BenchRow ru = make_row(s, B, density, k, "up"), rd = make_row(s, B, density, k, "down"),
+               rp = make_row(s, B, density, k, "up+down");
+      ru.t = time_op(cfg.timer, up);
+      ru.bytes = {{"w1_rows", wk}, {"b1", 2.0 * k}, {"idx", 4.0 * k}, {"x", 2.0 * B * s.d}, {"h_out", 2.0 * B * k}};
+      rd.t = time_op(cfg.timer, down);
+      rd.bytes = {{"w2t_rows", wk}, {"h_in", 2.0 * B * k}, {"idx", 4.0 * k}, {"b2", 2.0 * s.d},
+                  {"resid", 2.0 * B * s.d}, {"out", 2.0 * B * s.d}};
+      rd.note = fmt::format("splits={} (L2 fp32 reductions {:.0f} bytes, not counted)", splits,
+                            splits > 1 ? 4.0 * splits * B * s.d : 0.0);
+      rp.t = time_op(cfg.timer, [&] { up(); down(); });
+      rp.bytes = ru.bytes;
+      rp.bytes.insert(rp.bytes.end(), rd.bytes.begin(), rd.bytes.end());
+      mark(ru, c_up);
+      mark(rd, c_down);
+      mark(rp, c_up);
+      mark(rp, c_down);
+      for (BenchRow* r : {&ru, &rd, &rp}) finish_row(*r, cfg.copy_gbps);
+      ru.speedup = d1.t.median_us / ru.t.median_us;
+      rd.speedup = d2.t.median_us / rd.t.median_us;
+      rp.speedup = dp.t.median_us / rp.t.median_us;
+      rows.push_back(ru);
+      rows.push_back(rd);
+      rows.push_back(rp);
+      progress += fmt::format(", {:.0f}%: {:.1f} us {:.2f}x{}", 100 * density, rp.t.median_us, rp.speedup,
+                              rp.valid ? "" : " INVALID");
+    }
+
+    // ---- the predictor at this batch: two GEMVs + top-k.
+    if (cfg.predictor_rank > 0) {
+      const int kp = std::clamp(static_cast<int>(std::lround(cfg.predictor_density * s.ffn)), 1, s.ffn);
+      dv::kernels::LowrankPredictorArgs pa;
+      pa.idx = pidx.get();
+      pa.k_dev = pk.get();
+      pa.scores = scores.get();
+      pa.z = z.get();
+      pa.x = x.get();
+      pa.wa = wa.get();
+      pa.wb = wb.get();
+      pa.B = B;
+      pa.d = s.d;
+      pa.r = T.r;
+      pa.n = s.ffn;
+      pa.top_k = kp;
+      pa.max_k = s.ffn;
+      auto pred = [&] { dv::kernels::launch_lowrank_predictor(pa, st); };
+      pred();
+      DV_CUDA_CHECK(cudaStreamSynchronize(st));
+      const std::vector<__half> zh = z.download(static_cast<size_t>(B) * rsz);
+      const std::vector<float> sc = scores.download(fsz);
+      BenchRow rpred = make_row(s, B, cfg.predictor_density, kp, "predictor");
+      mark(rpred, check_predictor_z(T, zh, B, check_rng));
+      mark(rpred, check_predictor_scores(T, zh, sc, B, check_rng));
+      // The selection must equal the reference selection over the same scores, exactly.
+      std::vector<int> ref_idx(fsz);
+      int ref_k = 0;
+      dv::kernels::LowrankSelectArgs ra;
+      ra.idx = ref_idx.data();
+      ra.k_dev = &ref_k;
+      ra.scores = sc.data();
+      ra.n = s.ffn;
+      ra.top_k = kp;
+      ra.max_k = s.ffn;
+      dv::kernels::lowrank_select_ref(ra);
+      const int got_k = pk.download(1)[0];
+      const std::vector<int> got_idx = pidx.download(static_cast<size_t>(std::clamp(got_k, 0, s.ffn)));
+      const bool sel_ok = got_k == ref_k && std::equal(got_idx.begin(), got_idx.end(), ref_idx.begin());
+      if (!sel_ok) {
+        rpred.valid = false;
+        rpred.note += fmt::format("; INVALID selection: k {} vs ref {}", got_k, ref_k);
+      }
+      rpred.t = time_op(cfg.timer, pred);
+      rpred.bytes = {{"wa", 2.0 * T.r * s.d}, {"wb", 2.0 * s.ffn * T.r}, {"x", 2.0 * B * s.d},
+                     {"z", 4.0 * B * T.r}, {"scores", 8.0 * s.ffn}, {"idx", 4.0 * kp}};
+      rpred.note = fmt::format("r={}", T.r) + rpred.note;
+      finish_row(rpred, cfg.copy_gbps);
+      rows.push_back(rpred);
+      if (B == cfg.batches.front()) {
+        dv::kernels::LowrankSelectArgs sa;
+        sa.idx = pidx.get();
+        sa.k_dev = pk.get();
+        sa.scores = scores.get();
+        sa.n = s.ffn;
+        sa.top_k = kp;
+        sa.max_k = s.ffn;
+        BenchRow rsel = make_row(s, B, cfg.predictor_density, kp, "select");
+        rsel.t = time_op(cfg.timer, [&] { dv::kernels::launch_lowrank_select(sa, st); });
+        rsel.bytes = {{"scores", 4.0 * s.ffn}, {"idx", 4.0 * kp}};
+        rsel.valid = sel_ok;
+        finish_row(rsel, cfg.copy_gbps);
+        rows.push_back(rsel);
+      }
+      progress += fmt::format(", predictor {:.1f} us{}", rpred.t.median_us, rpred.valid ? "" : " INVALID");
+    }
+    fmt::print("{}\n", progress);
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace dv::bench

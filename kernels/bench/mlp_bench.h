@@ -1,0 +1,37 @@
+// mlp_bench.h: kernel_bench's per-shape driver: sparse up / down / up+down against dense cuBLAS fc1 / fc2 /
+// fc1+fc2 for every batch and density, plus the low-rank predictor, each validated before it is timed.
+#pragma once
+
+#include <cublas_v2.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels/bench/bench_report.h"
+#include "kernels/bench/bench_timer.h"
+
+namespace dv::bench {
+
+struct OptShape {
+  std::string name;
+  int d = 0;
+  int ffn = 0;
+};
+
+// opt-1.3b, opt-6.7b, opt-13b, opt-30b, opt-66b (hidden size and 4x MLP width).
+const std::vector<OptShape>& opt_shapes();
+
+struct MlpBenchConfig {
+  std::vector<int> batches;
+  std::vector<double> densities;  // fractions of ffn
+  bool unsorted = false;          // idx in random order instead of ascending (the predictor's order)
+  int predictor_rank = 1000;      // 0: skip the predictor
+  double predictor_density = 0.1; // top-k fraction for the predictor rows
+  TimerConfig timer;
+  double copy_gbps = 0;
+};
+
+void bench_shape(const OptShape& shape, const MlpBenchConfig& cfg, cublasHandle_t cublas,
+                 std::vector<BenchRow>& rows);
+
+}  // namespace dv::bench

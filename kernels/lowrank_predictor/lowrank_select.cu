@@ -1,0 +1,171 @@
+// lowrank_select.cu: stage 3 of the predictor, selection over fp32 scores in one 1024-thread block.
+// Why one block: n is at most a few ten thousand (4d neurons), the scores sit in L2 right after stage 2, and
+// a single block needs no inter-block synchronisation, so the whole predictor stays three plain launches.
+// Reads n*4 bytes once per radix pass that runs (1 to 3) plus twice for the compaction (L1/L2 hits).
+#include <algorithm>
+
+#include "kernels/common/cuda_check.h"
+#include "kernels/lowrank_predictor/lowrank_predictor.cuh"
+
+namespace dv::kernels {
+namespace {
+
+constexpr int kThreads = 1024;
+constexpr int kWarpsPerBlock = kThreads / 32;
+constexpr int kMaxBins = 4096;
+
+// Exclusive prefix sum over the block in thread order; *total gets the sum. All threads must call it.
+__device__ int block_exclusive_scan(int v, int* warp_tot, int* total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int incl = v;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int y = __shfl_up_sync(0xFFFFFFFFu, incl, o);
+    if (lane >= o) incl += y;
+  }
+  if (lane == 31) warp_tot[warp] = incl;
+  __syncthreads();
+  if (warp == 0) {
+    int w = warp_tot[lane];
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int y = __shfl_up_sync(0xFFFFFFFFu, w, o);
+      if (lane >= o) w += y;
+    }
+    warp_tot[lane] = w;
+  }
+  __syncthreads();
+  const int before = warp == 0 ? 0 : warp_tot[warp - 1];
+  *total = warp_tot[kWarpsPerBlock - 1];
+  __syncthreads();  // warp_tot is reused by the next scan
+  return before + incl - v;
+}
+
+__global__ void __launch_bounds__(kThreads, 1) lowrank_select_kernel(LowrankSelectArgs a, float tau) {
+  __shared__ int hist[kMaxBins];
+  __shared__ int warp_tot[kWarpsPerBlock];
+  __shared__ int s_digit, s_above;
+  const int n = a.n, tid = threadIdx.x;
+  const bool by_threshold = a.mode == SelectMode::kThreshold;
+
+  // Top-k result as a predicate: key >= thr selected outright; keys equal to tie_key fill the remaining
+  // need_tie places in index order.
+  unsigned long long thr = 0;
+  uint32_t tie_key = 0;
+  int need_tie = 0;
+  if (!by_threshold) {
+    const int k = min(max(a.top_k, 0), n);
+    if (k == 0) {
+      thr = 1ull << 32;
+    } else if (k < n) {
+      uint32_t prefix = 0, mask = 0;
+      int need = k;
+      bool exact = false;
+      for (int pass = 0; pass < 3 && !exact; ++pass) {
+        const int width = pass < 2 ? 12 : 8;
+        const int shift = pass == 0 ? 20 : (pass == 1 ? 8 : 0);
+        const int bins = 1 << width;
+        for (int i = tid; i < bins; i += kThreads) hist[i] = 0;
+        __syncthreads();
+        for (int i = tid; i < n; i += kThreads) {
+          const uint32_t key = score_order_key(a.scores[i]);
+          if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & (bins - 1)], 1);
+        }
+        __syncthreads();
+        // Bins from the top down: thread i owns bins [bins-1-i*per, bins-i*per-per]. The digit is the bin
+        // where the count from the top first reaches need (exactly one thread sees that crossing).
+        const int per = bins >= kThreads ? bins / kThreads : 1;
+        const bool owns = tid * per < bins;
+        int local = 0;
+        if (owns)
+          for (int m = 0; m < per; ++m) local += hist[bins - 1 - tid * per - m];
+        int unused;
+        const int before = block_exclusive_scan(local, warp_tot, &unused);
+        if (owns && before < need && need <= before + local) {
+          int run = before;
+          for (int m = 0; m < per; ++m) {
+            const int bin = bins - 1 - tid * per - m;
+            if (run + hist[bin] >= need) {
+              s_digit = bin;
+              s_above = run;
+              break;
+            }
+            run += hist[bin];
+          }
+        }
+        __syncthreads();
+        const int digit = s_digit;
+        const int count = hist[digit];
+        need -= s_above;
+        prefix |= static_cast<uint32_t>(digit) << shift;
+        mask |= static_cast<uint32_t>(bins - 1) << shift;
+        exact = need == count;
+        __syncthreads();  // everyone has read hist and s_digit before the next pass rewrites them
+      }
+      if (exact) {
+        thr = prefix;  // every key whose decided digits are >= prefix's: exactly k keys
+      } else {
+        thr = static_cast<unsigned long long>(prefix) + 1;
+        tie_key = prefix;
+        need_tie = need;
+      }
+    }
+  }
+
+  // Ordered compaction: thread i owns the contiguous segment [i*seg, (i+1)*seg).
+  const int seg = (n + kThreads - 1) / kThreads;
+  const int begin = min(tid * seg, n), end = min(begin + seg, n);
+  int n_def = 0, n_tie = 0;
+  for (int i = begin; i < end; ++i) {
+    const float s = a.scores[i];
+    const uint32_t key = score_order_key(s);
+    if (by_threshold ? s >= tau : key >= thr) {
+      ++n_def;
+    } else if (need_tie > 0 && key == tie_key) {
+      ++n_tie;
+    }
+  }
+  int tie_total;
+  const int tie_before = block_exclusive_scan(n_tie, warp_tot, &tie_total);
+  int ties_left = min(max(need_tie - tie_before, 0), n_tie);
+  int total;
+  int pos = block_exclusive_scan(n_def + ties_left, warp_tot, &total);
+  for (int i = begin; i < end; ++i) {
+    const float s = a.scores[i];
+    const uint32_t key = score_order_key(s);
+    bool take = by_threshold ? s >= tau : key >= thr;
+    if (!take && ties_left > 0 && key == tie_key) {
+      take = true;
+      --ties_left;
+    }
+    if (take) {
+      if (pos < a.max_k) a.idx[pos] = i;
+      ++pos;
+    }
+  }
+  if (tid == 0) *a.k_dev = min(total, a.max_k);
+}
+
+}  // namespace
+
+void check_lowrank_select_args(const LowrankSelectArgs& a) {
+  DV_CHECK(a.n >= 0 && a.max_k >= 0, "lowrank_select: bad sizes n = {}, max_k = {}", a.n, a.max_k);
+  DV_CHECK(a.idx != nullptr && a.k_dev != nullptr && (a.n == 0 || a.scores != nullptr),
+           "lowrank_select: idx, k_dev and scores must be device pointers, got a null one");
+  if (a.mode == SelectMode::kTopK) {
+    DV_CHECK(a.top_k >= 0 && std::min(a.top_k, a.n) <= a.max_k,
+             "lowrank_select: top_k = {} (n = {}) exceeds the idx capacity max_k = {}", a.top_k, a.n, a.max_k);
+  } else {
+    DV_CHECK(a.threshold > 0.f && a.threshold < 1.f, "lowrank_select: threshold t = {} must lie in (0, 1)",
+             a.threshold);
+  }
+}
+
+void launch_lowrank_select(const LowrankSelectArgs& a, cudaStream_t stream) {
+  check_lowrank_select_args(a);
+  const float tau = a.mode == SelectMode::kThreshold ? select_threshold_logit(a.threshold) : 0.f;
+  lowrank_select_kernel<<<1, kThreads, 0, stream>>>(a, tau);
+  DV_CUDA_LAUNCH_CHECK("lowrank_select");
+}
+
+}  // namespace dv::kernels

@@ -1,0 +1,68 @@
+// sparse_mlp_down.cuh: fc2 over a selection of neurons plus bias and residual, in one kernel, no gather copy.
+//   out[b, :] = resid[b, :] + b2[:] + sum_{q < k*R} h[b, q] * W2T[row(q), :],   row(q) = idx[q / R] * R + q % R
+// W2T is fc2's weight transposed, [ffn_rows, d] row-major, so a selected neuron's weights are one contiguous
+// row. R = rows_per_index: 1 for MLP neurons; head_dim for the attention output projection, where idx lists
+// heads and W2T = Wo^T, so each index selects a block of R consecutive rows (h then holds k*R values per b).
+// k lives on the device (k_dev, clamped to [0, max_k]); the grid is sized from max_k. idx may be unsorted and
+// may repeat (a repeated row is added twice); idx[j >= k] and h[b, q >= k*R] are never read.
+//
+// Access pattern: a warp owns 64 output columns; lane (g, t) streams 16 bytes (columns 8g..8g+7) from four
+// consecutive selected rows 4t..4t+3 of each 16-row step, so each selected row segment is read as one
+// 128-byte line by 8 lanes, once for all B rows of h (tensor-core MMA, fp32 accumulation; the four rows are
+// transposed into k-pairs in registers with byte permutes). A block is 4 warps = 256 columns; the selected
+// rows are split over gridDim.y blocks, each accumulating its rows in registers.
+// Combining the splits: when gridDim.y > 1 each block adds its fp32 partial sums into an fp32 workspace
+// [B, d] with vector reductions (red.global.add.v4.f32), and the last block to finish a 256-column slice
+// (an arrival counter per slice) adds bias and residual, writes out in fp16, and zeroes its slice of the
+// workspace and its counter, so the workspace is all zero between launches (CUDA-graph safe, one launch).
+// The fp32 summation order across splits varies from run to run: results agree to fp32 rounding before the
+// single fp16 rounding (not bitwise). With one split the block writes out directly and the sum is
+// deterministic.
+// Bytes that must move: k*R*d*2 (W2T rows) + B*k*R*2 (h) + k*4 (idx) + d*2 (b2) + B*d*2 (resid) + B*d*2 (out),
+// plus splits*B*d*4 of fp32 reductions, mostly absorbed by L2 (the plan bounds them to <= 1/4 of the weight
+// bytes at k = max_k).
+// Requirements (checked, dv::Error): 1 <= B <= 32, d % 8 == 0, W2T/resid/b2/out 16-byte aligned,
+// ld_h >= max_k * R with ld_h % 4 == 0 and h 8-byte aligned, a workspace of
+// sparse_mlp_down_workspace_bytes() zeroed once after allocation.
+// out may alias resid (each element is read and written by the same thread).
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+namespace dv::kernels {
+
+struct SparseMlpDownArgs {
+  __half* out = nullptr;          // out: [B, d]
+  void* workspace = nullptr;      // sparse_mlp_down_workspace_bytes(); zero once, left zero by every launch
+  const __half* resid = nullptr;  // [B, d], or nullptr
+  const __half* b2 = nullptr;     // [d], or nullptr
+  const __half* h = nullptr;      // [B, ld_h]
+  const __half* w2t = nullptr;    // [ffn_rows, d]
+  const int* idx = nullptr;       // [max_k], each in [0, ffn_rows / R)
+  const int* k_dev = nullptr;     // device int: number of valid idx entries; nullptr: max_k
+  int B = 0;
+  int d = 0;
+  int ffn_rows = 0;               // rows of W2T (the reference checks indices against it)
+  int max_k = 0;
+  int ld_h = 0;
+  int rows_per_index = 1;
+};
+
+// How the launch splits the rows; a pure function of the shape so callers can size the workspace up front.
+struct SparseMlpDownPlan {
+  int col_blocks = 0;             // 256-column slices (gridDim.x)
+  int splits = 1;                 // row splits (gridDim.y); 1 means no workspace traffic
+  size_t workspace_bytes = 0;     // B*d fp32 accumulators + one int counter per slice, 0 when splits == 1
+};
+
+SparseMlpDownPlan plan_sparse_mlp_down(int B, int d, int max_k, int rows_per_index);
+inline size_t sparse_mlp_down_workspace_bytes(int B, int d, int max_k, int rows_per_index) {
+  return plan_sparse_mlp_down(B, d, max_k, rows_per_index).workspace_bytes;
+}
+
+void launch_sparse_mlp_down(const SparseMlpDownArgs& args, cudaStream_t stream);
+
+}  // namespace dv::kernels

@@ -1,0 +1,65 @@
+// mma_m16n8k16.cuh: the few device primitives the sparse MLP and predictor kernels share: 16-byte streaming
+// loads, half2 packing, and one warp-wide fp16 tensor-core MMA with fp32 accumulation (mma.sync m16n8k16,
+// sm_80+). Kept beside sparse_mlp_up because that op owns the row-dot core; a candidate for kernels/common.cuh.
+//
+// Fragment layout of mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 (PTX ISA), lane = 4*g + t:
+//   A (16x16): a0 = A[g][2t..2t+1], a1 = A[g+8][2t..2t+1], a2 = A[g][2t+8..2t+9], a3 = A[g+8][2t+8..2t+9]
+//   B (16x8):  b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]
+//   D (16x8):  d0 = D[g][2t], d1 = D[g][2t+1], d2 = D[g+8][2t], d3 = D[g+8][2t+1]
+// Lower 16 bits of a packed register hold the element with the smaller k index. Because a dot product does
+// not care about the order of its terms, the kernels relabel k freely (the same relabelling on A and B) so
+// that each lane's operands come from one contiguous 16-byte load.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace dv::kernels {
+
+__device__ __forceinline__ uint4 zero_u4() { return make_uint4(0u, 0u, 0u, 0u); }
+
+// Weights are read exactly once: bypass L1 so that it keeps the small reused operands (x, h, idx).
+__device__ __forceinline__ uint4 ld_stream_u4(const void* ptr) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(ptr));
+  return v;
+}
+
+// Small operands reused by many warps: through the read-only cache.
+__device__ __forceinline__ uint4 ld_cached_u4(const void* ptr) {
+  uint4 v;
+  asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(ptr));
+  return v;
+}
+
+__device__ __forceinline__ uint32_t u4_word(const uint4& v, int i) {
+  return i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w));
+}
+
+__device__ __forceinline__ uint32_t pack_half2(__half lo, __half hi) {
+  return static_cast<uint32_t>(__half_as_ushort(lo)) | (static_cast<uint32_t>(__half_as_ushort(hi)) << 16);
+}
+
+// Element i (0..7) of two 8-half vectors, packed as (lo.i, hi.i): a column of two consecutive rows.
+__device__ __forceinline__ uint32_t pack_column(const uint4& lo, const uint4& hi, int i) {
+  const uint32_t a = u4_word(lo, i >> 1);
+  const uint32_t b = u4_word(hi, i >> 1);
+  return (i & 1) ? __byte_perm(a, b, 0x7632) : __byte_perm(a, b, 0x5410);
+}
+
+// d += A * B for one 16x8x16 tile, fp16 operands, fp32 accumulators.
+__device__ __forceinline__ void mma_16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                          uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+}  // namespace dv::kernels

@@ -1,0 +1,208 @@
+// row_dot.cuh: the gathered row-dot core on the tensor cores, shared by sparse_mlp_up (fc1 over selected
+// neurons) and lowrank_predictor (both dense predictor GEMVs).
+//   s[b][j] = dot(W[row(j), :], x[b, :])   for j < rows, b < B,   row(j) = idx ? idx[j] : j
+// then an epilogue functor turns the block's fp32 sums into outputs.
+//
+// Access pattern: a block owns kRowsPerBlock = 8*NT consecutive entries of the selection (NT = BT/8) and all
+// B rows of x; its 8 warps split d into contiguous 32-column chunks, so every selected row is read exactly
+// once, for all batch rows at once (batch reuse happens in the MMA). Lane (g, t) issues one 16-byte
+// streaming load per 32-column chunk of its row (8*nt + g), i.e. four lanes read 64 contiguous bytes of a row;
+// each warp keeps U chunks of loads in flight before its MMAs. x is read through the read-only cache (the same
+// chunk is reused by all NT row tiles; x is L2-resident: B*d*2 <= 786 KB), so x traffic per block is at most
+// the weight traffic (BT rows of x per 8*NT = BT weight rows).
+// Bytes that must move: rows*d*2 (weights) + B*d*2 (x) + rows*4 (idx) + the epilogue's outputs.
+// The k dimension is relabelled so a lane's 8 loaded halves feed two MMA k-steps (see mma_m16n8k16.cuh):
+// step s uses the lane's physical columns 8t + 4s + {0,1} as logical {2t, 2t+1} and 8t + 4s + {2,3} as
+// logical {2t+8, 2t+9}, identically for x (operand A, rows = batch) and W (operand B, columns = rows j).
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
+
+namespace dv::kernels {
+
+struct RowDotProblem {
+  const __half* w = nullptr;    // [*, d] row-major, 16-byte aligned
+  const int* idx = nullptr;     // [max_rows] row indices, or nullptr for rows 0..max_rows-1
+  const int* k_dev = nullptr;   // device count of valid entries (clamped to [0, max_rows]); nullptr: max_rows
+  const __half* x = nullptr;    // [B, d] row-major, 16-byte aligned
+  int max_rows = 0;
+  int B = 0;                    // 1..BT
+  int d = 0;                    // multiple of 8
+};
+
+constexpr int kRowDotWarps = 8;
+// Two resident blocks per SM is enough bytes in flight (2 x 8 warps x 4 KB). Naming the minimum matters: with
+// no minimum ptxas minimises registers for occupancy and interleaves each load with its MMA, leaving one or
+// two loads in flight per warp (seen in the SASS); with it, all U chunks' loads are issued before the MMAs.
+constexpr int kRowDotMinBlocks = 2;
+
+// Compile-time tiling per batch tile BT (8, 16 or 32 rows of x).
+template <int BT>
+struct RowDotTile {
+  static constexpr int kXGroups = BT / 8;              // lane g loads x rows g, g+8, g+16, g+24
+  static constexpr int kMTiles = BT >= 16 ? BT / 16 : 1;
+  static constexpr int kNTiles = BT / 8;               // 8-row tiles of W per block
+  static constexpr int kRowsPerBlock = 8 * kNTiles;
+  // 128 bytes of weights in flight per lane per iteration in every configuration.
+  static constexpr int kUnroll = 8 / kNTiles;
+};
+
+template <int BT, class Epilogue>
+__global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_kernel(RowDotProblem p, Epilogue ep) {
+  using Tile = RowDotTile<BT>;
+  constexpr int NT = Tile::kNTiles, MT = Tile::kMTiles, XG = Tile::kXGroups, U = Tile::kUnroll;
+  constexpr int R = Tile::kRowsPerBlock;
+  // +1 column of padding: the epilogue reads down a column.
+  __shared__ float partial[kRowDotWarps][R][BT + 1];
+
+  const int rows = p.k_dev != nullptr ? min(max(*p.k_dev, 0), p.max_rows) : p.max_rows;
+  const int j0 = blockIdx.x * R;
+  if (j0 >= rows) return;  // whole block: no barrier is skipped by part of it
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+
+  const __half* wrow[NT];
+  bool wok[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int j = j0 + 8 * nt + g;
+    wok[nt] = j < rows;
+    const int row = wok[nt] ? (p.idx != nullptr ? p.idx[j] : j) : 0;
+    wrow[nt] = p.w + static_cast<size_t>(row) * p.d + 8 * t;
+  }
+  const __half* xrow[XG];
+  bool xok[XG];
+#pragma unroll
+  for (int q = 0; q < XG; ++q) {
+    xok[q] = g + 8 * q < p.B;
+    xrow[q] = p.x + static_cast<size_t>(xok[q] ? g + 8 * q : 0) * p.d + 8 * t;
+  }
+
+  float acc[NT][MT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nt][mt][e] = 0.f;
+
+  const int chunks = (p.d + 31) / 32;
+  const int c_begin = warp * chunks / kRowDotWarps;
+  const int c_end = (warp + 1) * chunks / kRowDotWarps;
+  for (int c = c_begin; c < c_end; c += U) {
+    uint4 wv[U][NT];
+    uint4 xv[U][XG];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int col = (c + u) * 32;
+      const bool cok = c + u < c_end && col + 8 * t < p.d;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) wv[u][nt] = (cok && wok[nt]) ? ld_stream_u4(wrow[nt] + col) : zero_u4();
+#pragma unroll
+      for (int q = 0; q < XG; ++q) xv[u][q] = (cok && xok[q]) ? ld_cached_u4(xrow[q] + col) : zero_u4();
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+#pragma unroll
+      for (int s = 0; s < 2; ++s) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const uint32_t a0 = u4_word(xv[u][2 * mt], 2 * s);
+          const uint32_t a2 = u4_word(xv[u][2 * mt], 2 * s + 1);
+          const uint32_t a1 = 2 * mt + 1 < XG ? u4_word(xv[u][2 * mt + 1 < XG ? 2 * mt + 1 : 0], 2 * s) : 0u;
+          const uint32_t a3 = 2 * mt + 1 < XG ? u4_word(xv[u][2 * mt + 1 < XG ? 2 * mt + 1 : 0], 2 * s + 1) : 0u;
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt)
+            mma_16816(acc[nt][mt], a0, a1, a2, a3, u4_word(wv[u][nt], 2 * s), u4_word(wv[u][nt], 2 * s + 1));
+        }
+      }
+    }
+  }
+
+  // D element e of tile (nt, mt): batch row 16*mt + g + 8*(e >> 1), selection entry 8*nt + 2t + (e & 1).
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int b = 16 * mt + g + 8 * (e >> 1);
+        if (b < BT) partial[warp][8 * nt + 2 * t + (e & 1)][b] = acc[nt][mt][e];
+      }
+  __syncthreads();
+  for (int e = threadIdx.x; e < R * BT; e += blockDim.x) {
+    const int r = e / BT, b = e % BT;
+    float s = 0.f;
+#pragma unroll
+    for (int w = 0; w < kRowDotWarps; ++w) s += partial[w][r][b];
+    partial[0][r][b] = s;  // each (r, b) is read and written by this thread only
+  }
+  __syncthreads();
+  ep(partial[0], j0, rows, p.B);
+}
+
+// Epilogue: out[b * ld + j] = act(s + bias[row(j)]) in fp16, for j < rows, b < B. Entries j >= rows untouched.
+struct HalfRowEpilogue {
+  __half* out = nullptr;
+  int ld = 0;
+  const __half* bias = nullptr;  // indexed by row(j); nullptr: no bias
+  const int* idx = nullptr;      // the problem's idx (for the bias lookup)
+  bool relu = false;
+
+  template <int R, int BTP>
+  __device__ void operator()(const float (&s)[R][BTP], int j0, int rows, int B) const {
+    // Consecutive threads take consecutive j: coalesced stores along a row of out.
+    for (int e = threadIdx.x; e < R * (BTP - 1); e += blockDim.x) {
+      const int r = e % R, b = e / R, j = j0 + r;
+      if (j >= rows || b >= B) continue;
+      float v = s[r][b];
+      if (bias != nullptr) v += __half2float(bias[idx != nullptr ? idx[j] : j]);
+      if (relu) v = v < 0.f ? 0.f : v;  // NaN propagates, like torch.relu
+      out[static_cast<size_t>(b) * ld + j] = __float2half_rn(v);
+    }
+  }
+};
+
+// Epilogue: scores[j] = max over b < B of s[b][j] (fp32): the batch's union score for the predictor.
+struct MaxOverBatchEpilogue {
+  float* scores = nullptr;
+
+  template <int R, int BTP>
+  __device__ void operator()(const float (&s)[R][BTP], int j0, int rows, int B) const {
+    for (int r = threadIdx.x; r < R; r += blockDim.x) {
+      if (j0 + r >= rows) continue;
+      float m = s[r][0];
+      for (int b = 1; b < B; ++b) m = fmaxf(m, s[r][b]);
+      scores[j0 + r] = m;
+    }
+  }
+};
+
+// Host side: picks the batch tile (B <= 8, 16, 32) so small batches do not pay for the larger tiles' x
+// traffic, and sizes the grid from max_rows. The caller checks the launch (DV_CUDA_LAUNCH_CHECK).
+template <int BT, class Epilogue>
+void launch_row_dot_tile(const RowDotProblem& p, const Epilogue& ep, cudaStream_t stream) {
+  constexpr int R = RowDotTile<BT>::kRowsPerBlock;
+  const unsigned blocks = static_cast<unsigned>((p.max_rows + R - 1) / R);
+  row_dot_kernel<BT, Epilogue><<<blocks, kRowDotWarps * 32, 0, stream>>>(p, ep);
+}
+
+template <class Epilogue>
+void launch_row_dot(const RowDotProblem& p, const Epilogue& ep, cudaStream_t stream) {
+  if (p.max_rows <= 0) return;
+  if (p.B <= 8) {
+    launch_row_dot_tile<8>(p, ep, stream);
+  } else if (p.B <= 16) {
+    launch_row_dot_tile<16>(p, ep, stream);
+  } else {
+    launch_row_dot_tile<32>(p, ep, stream);
+  }
+}
+
+}  // namespace dv::kernels

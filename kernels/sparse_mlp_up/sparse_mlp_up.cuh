@@ -1,0 +1,35 @@
+// sparse_mlp_up.cuh: fc1 + bias + ReLU over a selection of neurons, in one kernel.
+//   h[b, j] = ReLU(dot(W1[idx[j], :], x[b, :]) + b1[idx[j]])   for j < k, b < B
+// W1 is fc1 as Hugging Face stores it, [ffn, d] row-major fp16; h is compact, [B, ld_h] with ld_h >= max_k.
+// k lives on the device (k_dev) so a predictor can produce it inside the same CUDA graph; the grid is sized
+// from the host bound max_k and blocks past k exit at once. Entries h[b, j] for j >= k are left untouched.
+// idx may be unsorted and may repeat; entries idx[j] for j >= k are never read.
+//
+// Access pattern (see row_dot.cuh): each selected row is read once with 16-byte streaming loads for all B
+// rows of x (tensor-core MMA, fp32 accumulation), 8/16/32 selected rows per block for B <= 8/16/32.
+// Bytes that must move: k*d*2 (W1 rows) + k*2 (b1) + k*4 (idx) + B*d*2 (x) + B*k*2 (h).
+// Requirements (checked, dv::Error): 1 <= B <= 32, d % 8 == 0, W1 and x 16-byte aligned, ld_h >= max_k.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+namespace dv::kernels {
+
+struct SparseMlpUpArgs {
+  __half* h = nullptr;           // out: [B, ld_h]
+  const __half* x = nullptr;     // [B, d]
+  const __half* w1 = nullptr;    // [ffn, d]
+  const __half* b1 = nullptr;    // [ffn], or nullptr for no bias
+  const int* idx = nullptr;      // [max_k] selected neurons, each in [0, ffn)
+  const int* k_dev = nullptr;    // device int: number of valid idx entries (clamped to [0, max_k]); nullptr: max_k
+  int B = 0;
+  int d = 0;
+  int ffn = 0;                   // rows of W1 (the reference checks idx against it)
+  int max_k = 0;                 // capacity of idx, host bound for the grid
+  int ld_h = 0;                  // leading dimension of h (elements)
+};
+
+void launch_sparse_mlp_up(const SparseMlpUpArgs& args, cudaStream_t stream);
+
+}  // namespace dv::kernels

@@ -1,0 +1,30 @@
+// cmd_measure.cpp: `dejavu measure`: oracle vs predicted sparsity statistics of an activation store.
+#include <cstdio>
+#include <memory>
+
+#include "pipeline/cli/commands.h"
+#include "pipeline/stages/measure_stage.h"
+
+namespace dv::cli {
+
+void add_measure_command(CLI::App& app) {
+  auto o = std::make_shared<MeasureOptions>();
+  CLI::App* cmd = app.add_subcommand("measure", "Oracle vs predicted sparsity per layer (CSV, JSON, plots)");
+  cmd->add_option("--acts", o->acts, "activation store from `dejavu collect`")->required();
+  cmd->add_option("--out", o->out, "output directory")->required();
+  cmd->add_option("--predictors", o->predictors, "predictor directory from `dejavu train` (optional)");
+  cmd->add_option("--norm-shares", o->norm_shares, "shares of head-output norm to keep")
+      ->capture_default_str()->delimiter(',');
+  cmd->add_option("--topk", o->topk_fractions, "keep-fractions swept for predictors")
+      ->capture_default_str()->delimiter(',');
+  cmd->add_option("--thresholds", o->thresholds, "sigmoid thresholds swept for predictors")
+      ->capture_default_str()->delimiter(',');
+  cmd->add_option("--max-rows", o->max_rows, "use the first N rows (0 = all)")->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu or cuda (predictor sweeps)")->capture_default_str();
+  cmd->callback([o] {
+    run_measure(*o);
+    std::printf("measure: results in %s\n", o->out.c_str());
+  });
+}
+
+}  // namespace dv::cli

@@ -1,0 +1,28 @@
+// cmd_run.cpp: `dejavu run EXPERIMENT.yaml [--force] [--only STAGE]`.
+#include <cstdio>
+#include <memory>
+
+#include "pipeline/cli/commands.h"
+#include "pipeline/experiment/experiment.h"
+#include "pipeline/stages/run_experiment.h"
+
+namespace dv::cli {
+
+void add_run_command(CLI::App& app) {
+  struct Args {
+    std::string file;
+    RunOptions run;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("run", "Run the stages an experiment YAML lists (skipping unchanged ones)");
+  cmd->add_option("experiment", a->file, "experiments/NAME.yaml")->required();
+  cmd->add_flag("--force", a->run.force, "re-run stages even when their inputs and config are unchanged");
+  cmd->add_option("--only", a->run.only, "run only this stage (collect, train, measure, eval, bench)");
+  cmd->callback([a] {
+    const Experiment e = load_experiment(a->file);
+    run_experiment(e, a->run);
+    std::printf("run: %s finished; results under %s\n", e.name.c_str(), e.output_dir.c_str());
+  });
+}
+
+}  // namespace dv::cli

@@ -1,0 +1,155 @@
+// measure_stage.cpp: oracle statistics (measure_stats) plus predictor sweeps over the store's rows.
+#include "pipeline/stages/measure_stage.h"
+
+#include <c10/core/InferenceMode.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/io/atomic_file.h"
+#include "engine/models/opt_weights.h"
+#include "kernels/common/error.h"
+#include "pipeline/predictors/metrics_report.h"
+#include "pipeline/predictors/predictor_set.h"
+#include "pipeline/predictors/row_batches.h"
+#include "pipeline/predictors/selection.h"
+#include "pipeline/predictors/weighted_bce.h"
+#include "pipeline/stages/eval_stage.h"
+#include "pipeline/stages/measure_stats.h"
+
+namespace dv {
+namespace {
+
+struct ThresholdCounts {
+  double positives = 0, predicted = 0, tp = 0, elements = 0;
+};
+
+struct KindSweep {
+  PredictorMetrics topk;                  // MetricsAccumulator's top-k and 0.5 metrics
+  std::vector<ThresholdCounts> thresholds;
+};
+
+// Runs one layer's two predictors over rows [0, n) of the store.
+std::pair<KindSweep, KindSweep> sweep_layer(SharedStore& store, const PredictorSet& set, int64_t layer, int64_t n,
+                                            const MeasureOptions& o, at::Device device) {
+  const StoreShape& shape = store.reader.shape();
+  LayerFields fields{layer, resolve_input(set.mlp_input, layer), resolve_input(set.att_input, layer)};
+  MetricsAccumulator mlp_acc(shape.ffn_dim, o.topk_fractions), att_acc(shape.num_heads, o.topk_fractions);
+  KindSweep mlp, att;
+  mlp.thresholds.resize(o.thresholds.size());
+  att.thresholds.resize(o.thresholds.size());
+  const int64_t k_att = att_label_count(set.att_top_fraction, shape.num_heads);
+  auto count = [&](std::vector<ThresholdCounts>& out, const at::Tensor& logits, const at::Tensor& labels) {
+    for (size_t i = 0; i < o.thresholds.size(); ++i) {
+      const at::Tensor keep = select_threshold(logits, o.thresholds[i]);
+      out[i].positives += labels.sum(at::kDouble).item<double>();
+      out[i].predicted += keep.sum(at::kDouble).item<double>();
+      out[i].tp += (keep * labels).sum(at::kDouble).item<double>();
+      out[i].elements += static_cast<double>(labels.numel());
+    }
+  };
+  for (const RowRange& r : chunk_ranges(0, n, std::max<int64_t>(store.reader.chunk_rows(), 512))) {
+    RowBlock b = read_row_block(store, fields, r.begin, r.end - r.begin, shape.has_fc1_value);
+    const at::Tensor mlp_logits = set.mlp[layer].logits(b.x_mlp.to(device, at::kFloat)).to(at::kFloat);
+    const at::Tensor mlp_labels = unpack_active_labels(b.fc1_bits.to(device), shape.ffn_dim);
+    const at::Tensor mass = b.fc1_value.defined() ? b.fc1_value.to(device, at::kFloat) : at::Tensor();
+    mlp_acc.add(mlp_logits, mlp_labels, mass, weighted_bce_loss(mlp_logits, mlp_labels, 0.005));
+    count(mlp.thresholds, mlp_logits, mlp_labels);
+    const at::Tensor att_logits = set.att[layer].logits(b.x_att.to(device, at::kFloat)).to(at::kFloat);
+    const at::Tensor norms = b.head_norm.to(device);
+    const at::Tensor att_labels = top_head_labels(norms, k_att);
+    att_acc.add(att_logits, att_labels, norms, weighted_bce_loss(att_logits, att_labels, 0.0));
+    count(att.thresholds, att_logits, att_labels);
+  }
+  mlp_acc.fill(&mlp.topk);
+  att_acc.fill(&att.topk);
+  return {mlp, att};
+}
+
+nlohmann::json sweep_json(const KindSweep& s, const MeasureOptions& o) {
+  nlohmann::json j = metrics_to_json(s.topk);
+  nlohmann::json th = nlohmann::json::array();
+  for (size_t i = 0; i < o.thresholds.size(); ++i) {
+    const auto& c = s.thresholds[i];
+    th.push_back({{"threshold", o.thresholds[i]},
+                  {"recall", c.positives > 0 ? c.tp / c.positives : 1.0},
+                  {"precision", c.predicted > 0 ? c.tp / c.predicted : 1.0},
+                  {"kept_fraction", c.elements > 0 ? c.predicted / c.elements : 0.0}});
+  }
+  j["thresholds"] = th;
+  return j;
+}
+
+}  // namespace
+
+void run_measure(const MeasureOptions& o) {
+  c10::InferenceMode inference_mode;
+  const ActivationReader reader(o.acts);
+  MeasureStatsOptions so;
+  so.norm_shares = o.norm_shares;
+  so.max_rows = o.max_rows;
+  so.show_progress = o.show_progress;
+  const std::vector<LayerStats> stats = measure_store_stats(reader, so);
+  const int64_t n = o.max_rows > 0 ? std::min(o.max_rows, reader.rows()) : reader.rows();
+
+  nlohmann::json layers = nlohmann::json::array();
+  std::string csv = "layer,mlp_active_mean,mlp_sparsity,mlp_active_std,mlp_ever_active";
+  for (double s : o.norm_shares) csv += fmt::format(",heads_for_{:g}", s);
+  csv += ",cos_attn_mlp,cos_next_layer,norm_x,norm_attn_delta,norm_mlp_x,norm_mlp_delta\n";
+  for (const auto& st : stats) {
+    nlohmann::json shares = nlohmann::json::object();
+    csv += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f}", st.layer, st.mlp_active_mean, 1 - st.mlp_active_mean,
+                       st.mlp_active_std, st.mlp_ever_active);
+    for (size_t k = 0; k < o.norm_shares.size(); ++k) {
+      shares[fmt::format("{:g}", o.norm_shares[k])] = st.heads_for_share[k];
+      csv += fmt::format(",{:.6f}", st.heads_for_share[k]);
+    }
+    csv += fmt::format(",{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f}\n", st.cos_attn_mlp, st.cos_next_layer, st.norm_x,
+                       st.norm_attn_delta, st.norm_mlp_x, st.norm_mlp_delta);
+    layers.push_back({{"layer", st.layer},
+                      {"mlp_active_mean", st.mlp_active_mean},
+                      {"mlp_sparsity", 1 - st.mlp_active_mean},
+                      {"mlp_active_std", st.mlp_active_std},
+                      {"mlp_ever_active", st.mlp_ever_active},
+                      {"heads_fraction_for_norm_share", shares},
+                      {"cos_attn_mlp", st.cos_attn_mlp},
+                      {"cos_next_layer", st.cos_next_layer},
+                      {"norm_x", st.norm_x},
+                      {"norm_attn_delta", st.norm_attn_delta},
+                      {"norm_mlp_x", st.norm_mlp_x},
+                      {"norm_mlp_delta", st.norm_mlp_delta}});
+  }
+
+  std::string sweep_csv = "layer,kind,selector,param,recall,precision,kept_fraction,mass_recall,oracle_mass_recall\n";
+  if (!o.predictors.empty()) {
+    const OptConfig config = opt_config_from_json_text(reader.meta().model_config, o.acts + " (model_config)");
+    const at::Device device = parse_device(o.device);
+    const PredictorSet set = load_predictors(o.predictors, config).to(device, at::kFloat);
+    SharedStore store{reader, {}};
+    for (int64_t l : set.layers()) {
+      std::fprintf(stderr, "measure: predictors of layer %lld\n", static_cast<long long>(l));
+      auto [mlp, att] = sweep_layer(store, set, l, n, o, device);
+      layers[l]["predictor"] = {{"mlp", sweep_json(mlp, o)}, {"att", sweep_json(att, o)}};
+      for (const auto* kind : {&mlp, &att}) {
+        const char* name = kind == &mlp ? "mlp" : "att";
+        for (const auto& t : kind->topk.topk)
+          sweep_csv += fmt::format("{},{},topk,{:g},{:.6f},,{:.6f},{:.6f},{:.6f}\n", l, name, t.fraction, t.recall,
+                                   static_cast<double>(t.k) / kind->topk.n_out, t.mass_recall, t.oracle_mass_recall);
+        for (size_t i = 0; i < o.thresholds.size(); ++i) {
+          const auto& c = kind->thresholds[i];
+          sweep_csv += fmt::format("{},{},threshold,{:g},{:.6f},{:.6f},{:.6f},,\n", l, name, o.thresholds[i],
+                                   c.positives > 0 ? c.tp / c.positives : 1.0,
+                                   c.predicted > 0 ? c.tp / c.predicted : 1.0,
+                                   c.elements > 0 ? c.predicted / c.elements : 0.0);
+        }
+      }
+    }
+  }
+  nlohmann::json doc = {{"acts", o.acts}, {"predictors", o.predictors}, {"rows", n}, {"layers", layers}};
+  make_dirs(o.out);
+  write_file_atomic(o.out + "/measure_layers.csv", csv);
+  if (!o.predictors.empty()) write_file_atomic(o.out + "/predictor_sweep.csv", sweep_csv);
+  write_file_atomic(o.out + "/measure.json", doc.dump(1) + "\n");
+  try_plot("measure", o.out);
+}
+
+}  // namespace dv

@@ -1,0 +1,29 @@
+// measure_stage.h: `dejavu measure`: oracle vs predicted sparsity per layer, from an activation store
+// and (optionally) trained predictors. Writes measure.json, measure_layers.csv, predictor_sweep.csv and
+// plots (measure.png) into the output directory.
+//   oracle: MLP sparsity (fraction silent), heads needed for a share of attention-output norm,
+//           cosine similarity of consecutive layers' inputs, ||X|| vs ||F(X)|| per block;
+//   predicted: recall / precision / kept fraction across a top-k sweep and a threshold sweep, with
+//           the share of activation mass kept next to the oracle's.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace dv {
+
+struct MeasureOptions {
+  std::string acts;        // activation store (HDF5)
+  std::string predictors;  // PRED_DIR from `dejavu train`; empty: oracle statistics only
+  std::string out;         // output directory
+  std::vector<double> norm_shares = {0.9, 0.95, 0.99};
+  std::vector<double> topk_fractions = {0.05, 0.1, 0.2, 0.3, 0.5};
+  std::vector<double> thresholds = {0.1, 0.3, 0.5, 0.7, 0.9};
+  int64_t max_rows = 0;    // 0 = all rows
+  std::string device = "cpu";
+  bool show_progress = true;
+};
+
+void run_measure(const MeasureOptions& options);
+
+}  // namespace dv

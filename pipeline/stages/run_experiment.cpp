@@ -1,0 +1,170 @@
+// run_experiment.cpp: maps each experiment section onto its stage's options and runs it, skipping
+// stages whose inputs and config are unchanged.
+#include "pipeline/stages/run_experiment.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "engine/io/atomic_file.h"
+#include "engine/io/checkpoint.h"
+#include "engine/models/opt_weights.h"
+#include "engine/tokenizer/bpe_tokenizer.h"
+#include "kernels/common/error.h"
+#include "pipeline/experiment/content_hash.h"
+#include "pipeline/experiment/experiment_yaml.h"
+#include "pipeline/predictors/predictor_set.h"
+#include "pipeline/predictors/train_predictors.h"
+#include "pipeline/stages/collect_stage.h"
+#include "pipeline/stages/eval_stage.h"
+#include "pipeline/stages/measure_stage.h"
+
+namespace dv {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The model and tokenizer, loaded on first use and shared by collect and eval.
+class LazyModel {
+ public:
+  explicit LazyModel(const Experiment& e) : e_(e) {}
+  OptModel& model() {
+    load();
+    return *model_;
+  }
+  BpeTokenizer& tokenizer() {
+    load();
+    return *tokenizer_;
+  }
+
+ private:
+  void load() {
+    if (model_) return;
+    Checkpoint ckpt(e_.model);
+    tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::load(e_.model));
+    model_ = std::make_unique<OptModel>(load_opt_weights(ckpt, parse_scalar_type(e_.dtype), parse_device(e_.device)));
+  }
+  const Experiment& e_;
+  std::unique_ptr<OptModel> model_;
+  std::unique_ptr<BpeTokenizer> tokenizer_;
+};
+
+TrainOptions train_options(const Experiment& e) {
+  const TrainSection& t = e.train;
+  TrainOptions o;
+  o.rank_mlp = t.rank_mlp;
+  o.rank_att = t.rank_att;
+  o.epochs = t.epochs;
+  o.lr_mlp = t.lr_mlp;
+  o.lr_att = t.lr_att;
+  o.weight_decay = t.weight_decay;
+  o.batch_size = t.batch_size;
+  o.val_fraction = t.val_fraction;
+  o.patience = t.patience;
+  o.stop_recall = t.stop_recall;
+  o.att_top_fraction = t.att_top_fraction;
+  o.mlp_input = parse_predictor_input(t.mlp_input, "train.mlp_input");
+  o.att_input = parse_predictor_input(t.att_input, "train.att_input");
+  o.layers = t.layers;
+  o.device = parse_device(e.device).str();
+  o.seed = static_cast<uint64_t>(e.seed);
+  return o;
+}
+
+}  // namespace
+
+void run_experiment(const Experiment& e, const RunOptions& ro) {
+  DV_CHECK(ro.only.empty() || ro.only == "collect" || ro.only == "train" || ro.only == "measure" || ro.only == "eval" ||
+               ro.only == "bench",
+           "--only {}: not a stage (collect, train, measure, eval, bench)", ro.only);
+  const RunLayout layout{e.output_dir};
+  make_dirs(layout.root);
+  write_file_atomic(layout.root + "/experiment.yaml", experiment_to_yaml(e));
+  LazyModel lazy(e);
+  for (Stage s : kAllStages) {
+    if (!e.runs(s) || (!ro.only.empty() && ro.only != stage_name(s))) continue;
+    const std::string dir = layout.stage_dir(s);
+    std::vector<std::string> inputs;
+    switch (s) {
+      case Stage::kCollect: inputs = {e.model, e.collect.text}; break;
+      case Stage::kTrain: inputs = {layout.acts()}; break;
+      case Stage::kMeasure: inputs = {layout.acts(), layout.predictors() + "/" + kPredictorsFileName}; break;
+      case Stage::kEval: inputs = {e.model, e.eval.text}; break;
+      case Stage::kBench: break;
+    }
+    if (s == Stage::kEval && e.runs(Stage::kTrain)) inputs.push_back(layout.predictors() + "/" + kPredictorsFileName);
+    if (s == Stage::kMeasure && !e.runs(Stage::kTrain)) inputs.pop_back();
+    for (const auto& in : inputs)
+      DV_CHECK(fs::exists(in), "stage {}: input {} does not exist (run the stage that makes it first)", stage_name(s),
+               in);
+    const std::string hash = stage_hash(e, s, inputs);
+    const std::string hash_file = dir + "/stage.hash";
+    if (!ro.force && fs::exists(hash_file) && read_small_file(hash_file) == hash) {
+      std::fprintf(stderr, "== %s: unchanged since its last run, skipped (%s; --force re-runs)\n", stage_name(s),
+                   dir.c_str());
+      continue;
+    }
+    std::fprintf(stderr, "== %s -> %s\n", stage_name(s), dir.c_str());
+    make_dirs(dir);
+    std::error_code ec;
+    fs::remove(hash_file, ec);
+    write_file_atomic(dir + "/config.yaml", stage_config_yaml(e, s));
+    switch (s) {
+      case Stage::kCollect: {
+        CollectOptions o;
+        o.text = e.collect.text;
+        o.out = layout.acts();
+        o.seq_len = e.collect.seq_len;
+        o.sample_every = e.collect.sample_every;
+        o.max_tokens = e.collect.max_tokens;
+        o.max_rows = e.collect.max_rows;
+        o.batch_windows = e.collect.batch_windows;
+        o.store_fc1_values = e.collect.store_fc1_values;
+        o.force = ro.force;
+        const CollectResult r = run_collect(lazy.model(), lazy.tokenizer(), e.model, o);
+        DV_CHECK(!r.interrupted, "collect: interrupted; run again to resume");
+        break;
+      }
+      case Stage::kTrain: {
+        const TrainSummary r = train_predictors(layout.acts(), dir, train_options(e));
+        DV_CHECK(!r.interrupted, "train: interrupted; run again to resume");
+        break;
+      }
+      case Stage::kMeasure: {
+        MeasureOptions o;
+        o.acts = layout.acts();
+        o.predictors = e.runs(Stage::kTrain) ? layout.predictors() : "";
+        o.out = dir;
+        o.norm_shares = e.measure.norm_share;
+        o.topk_fractions = e.measure.mlp_topk_fractions;
+        o.thresholds = e.measure.mlp_thresholds;
+        o.device = parse_device(e.device).str();
+        run_measure(o);
+        break;
+      }
+      case Stage::kEval: {
+        EvalRunOptions o;
+        o.text = e.eval.text;
+        o.out = dir;
+        o.predictors = e.runs(Stage::kTrain) ? layout.predictors() : "";
+        o.max_tokens = e.eval.max_tokens;
+        o.seq_len = e.eval.seq_len;
+        o.sweep.modes = e.eval.modes;
+        o.sweep.targets = e.eval.targets;
+        o.sweep.mlp_densities = e.eval.mlp_densities;
+        o.sweep.head_densities = e.eval.head_densities;
+        o.model_dir = e.model;
+        o.device = e.device;
+        o.dtype = e.dtype;
+        run_eval(lazy.model(), lazy.tokenizer(), o);
+        break;
+      }
+      case Stage::kBench:
+        DV_FAIL("stage bench: run `dejavu bench` on a GPU machine (the CUDA engine); not part of CPU runs yet");
+    }
+    write_file_atomic(hash_file, hash);
+    std::fprintf(stderr, "== %s done\n", stage_name(s));
+  }
+}
+
+}  // namespace dv

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Plots a measure results dir (measure.json from `dejavu measure`) into measure.png: per layer the oracle
+MLP sparsity, the fraction of heads needed for each share of attention-output norm, the cosine similarity of
+consecutive layers' inputs with ||F(X)||/||X||, and (when predictors were measured) recall vs kept fraction.
+Usage: plot_measure.py RESULTS_DIR
+"""
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main():
+    out = sys.argv[1]
+    doc = json.load(open(os.path.join(out, "measure.json")))
+    layers = doc["layers"]
+    x = [l["layer"] for l in layers]
+    has_pred = any("predictor" in l for l in layers)
+    fig, axes = plt.subplots(1, 4 if has_pred else 3, figsize=(20 if has_pred else 15, 4))
+    axes[0].bar(x, [l["mlp_sparsity"] for l in layers], color="tab:blue")
+    axes[0].set_title("oracle MLP sparsity (fraction of fc1 silent)")
+    axes[0].set_ylim(0, 1)
+    for share in layers[0]["heads_fraction_for_norm_share"]:
+        axes[1].plot(x, [l["heads_fraction_for_norm_share"][share] for l in layers], "o-", label=f"{share} of norm")
+    axes[1].set_title("fraction of heads needed")
+    axes[1].set_ylim(0, 1.05)
+    axes[1].legend()
+    axes[2].plot(x[:-1], [l["cos_next_layer"] for l in layers[:-1]], "o-", label="cos(x_l, x_l+1)")
+    axes[2].plot(x, [l["norm_attn_delta"] / max(l["norm_x"], 1e-12) for l in layers], "s--",
+                 label="||F_attn(X)|| / ||X||")
+    axes[2].set_title("slowly changing embeddings")
+    axes[2].legend()
+    if has_pred:
+        for l in layers:
+            if "predictor" not in l:
+                continue
+            t = l["predictor"]["mlp"]["topk"]
+            axes[3].plot([p["fraction"] for p in t], [p["recall"] for p in t], "o-", label=f"layer {l['layer']}")
+        axes[3].set_title("MLP predictor recall vs neurons kept")
+        axes[3].set_xlabel("kept fraction")
+        axes[3].set_ylim(0, 1.02)
+        axes[3].legend(fontsize=7)
+    for ax in axes[:3]:
+        ax.set_xlabel("layer")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = os.path.join(out, "measure.png.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, os.path.join(out, "measure.png"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+// engine_test_util.cpp: see engine_test_util.h.
+#include "tests/cuda_engine/engine_test_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace dv::test {
+
+std::string Shape::name() const {
+  return fmt::format("d{}_h{}_l{}_f{}_v{}_e{}_{}", d, heads, layers, ffn, vocab, embed > 0 ? embed : d,
+                     pre_ln ? "preln" : "postln");
+}
+
+OptConfig make_config(const Shape& s) {
+  OptConfig c;
+  c.name = "test-" + s.name();
+  c.vocab_size = s.vocab;
+  c.hidden_size = s.d;
+  c.ffn_dim = s.ffn;
+  c.num_hidden_layers = s.layers;
+  c.num_attention_heads = s.heads;
+  c.word_embed_proj_dim = s.embed > 0 ? s.embed : s.d;
+  c.max_position_embeddings = 64;
+  c.do_layer_norm_before = s.pre_ln;
+  c.validate(c.name);
+  return c;
+}
+
+OptWeights random_half_exact_weights(const OptConfig& c, uint64_t seed, double scale) {
+  OptWeights w = random_opt_weights(c, at::kFloat, at::Device(at::kCPU), seed);
+  auto r = [](at::Tensor& t) {
+    if (t.defined()) t = t.to(at::kHalf).to(at::kFloat);
+  };
+  auto rs = [&](at::Tensor& t) {
+    t = t * scale;
+    r(t);
+  };
+  r(w.embed_tokens);
+  r(w.embed_positions);
+  r(w.project_in);
+  r(w.project_out);
+  r(w.final_ln_w);
+  r(w.final_ln_b);
+  w.lm_head = w.embed_tokens;
+  for (auto& L : w.layers) {
+    for (at::Tensor* t : {&L.q_w, &L.k_w, &L.v_w, &L.out_w, &L.fc1_w, &L.fc2_w}) rs(*t);
+    for (at::Tensor* t : {&L.q_b, &L.k_b, &L.v_b, &L.out_b, &L.fc1_b, &L.fc2_b, &L.attn_ln_w, &L.attn_ln_b,
+                          &L.mlp_ln_w, &L.mlp_ln_b})
+      r(*t);
+  }
+  return w;
+}
+
+std::vector<std::vector<int32_t>> random_tokens(int batch, int steps, int vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> dist(0, vocab - 1);
+  std::vector<std::vector<int32_t>> t(batch, std::vector<int32_t>(steps));
+  for (auto& row : t)
+    for (auto& x : row) x = dist(rng);
+  return t;
+}
+
+namespace {
+
+// [B, T, n] {0,1} mask from selections [T][L][k] at `layer`, or undefined when dense.
+at::Tensor mask_for(const StepSelections& sel, int layer, int64_t B, int64_t T, int64_t n) {
+  if (sel.empty()) return {};
+  at::Tensor m = at::zeros({B, T, n}, at::kFloat);
+  for (int64_t t = 0; t < T; ++t)
+    for (int i : sel[t][layer]) m.select(1, t).select(1, i).fill_(1.0);
+  return m;
+}
+
+}  // namespace
+
+at::Tensor reference_logits(const OptModel& model, const std::vector<std::vector<int32_t>>& tokens,
+                            const StepSelections& heads, const StepSelections& mlp,
+                            const std::function<void(const LayerActivations&)>& on_layer) {
+  const int64_t B = static_cast<int64_t>(tokens.size()), T = static_cast<int64_t>(tokens[0].size());
+  at::Tensor ids = at::empty({B, T}, at::kLong);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) ids[b][t] = static_cast<int64_t>(tokens[b][t]);
+  const OptConfig& c = model.config();
+  ForwardHooks hooks;
+  hooks.head_mask = [&](const MaskQuery& q) { return mask_for(heads, q.layer, B, T, c.num_attention_heads); };
+  hooks.mlp_mask = [&](const MaskQuery& q) { return mask_for(mlp, q.layer, B, T, c.ffn_dim); };
+  if (on_layer) hooks.on_layer = on_layer;
+  return model.forward(ids, nullptr, &hooks);
+}
+
+EngineRun run_engine(engine::CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens,
+                     const std::function<engine::StepMode(int)>& mode, const std::function<void(int)>& before_step,
+                     const std::function<void(int)>& after_step) {
+  const int B = static_cast<int>(tokens.size()), T = static_cast<int>(tokens[0].size());
+  EngineRun run;
+  eng.reset();
+  for (int t = 0; t < T; ++t) {
+    if (before_step) before_step(t);
+    std::vector<int32_t> ids(B);
+    for (int b = 0; b < B; ++b) ids[b] = tokens[b][t];
+    eng.step(ids, mode(t));
+    run.logits.push_back(eng.logits());
+    if (after_step) after_step(t);
+  }
+  return run;
+}
+
+double rel_error(const std::vector<float>& got, const std::vector<float>& ref) {
+  if (got.size() != ref.size()) return NAN;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(got[i])) return NAN;
+    const double diff = static_cast<double>(got[i]) - ref[i];
+    num += diff * diff;
+    den += static_cast<double>(ref[i]) * ref[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+double step_rel_error(const std::vector<float>& got, const at::Tensor& ref, int t) {
+  at::Tensor r = ref.select(1, t).contiguous().to(at::kFloat);  // [B, V]
+  std::vector<float> rv(r.data_ptr<float>(), r.data_ptr<float>() + r.numel());
+  return rel_error(got, rv);
+}
+
+double max_rel_error(const EngineRun& run, const at::Tensor& ref, std::string* detail) {
+  double worst = 0;
+  for (size_t t = 0; t < run.logits.size(); ++t) {
+    const double e = step_rel_error(run.logits[t], ref, static_cast<int>(t));
+    if (detail != nullptr) *detail += fmt::format(" t{}:{:.2e}", t, e);
+    if (std::isnan(e) || std::isnan(worst)) {
+      worst = NAN;  // a non-finite logit fails whatever came before
+    } else {
+      worst = std::max(worst, e);
+    }
+  }
+  return worst;
+}
+
+std::vector<int> random_subset(int n, int k, uint64_t seed) {
+  std::vector<int> all(n);
+  std::iota(all.begin(), all.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(all.begin(), all.end(), rng);
+  all.resize(k);
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+}  // namespace dv::test

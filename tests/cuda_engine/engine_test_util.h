@@ -1,0 +1,70 @@
+// engine_test_util.h: shared plumbing of the CUDA engine tests: small odd OPT shapes, random weights rounded
+// to fp16 (so the fp32 CPU reference and the fp16 engine hold exactly the same values), the reference's logits
+// under per-token masks, running a sequence through the engine, and one relative-error comparison.
+// The reference is the LibTorch model of engine/models run in fp32 on the CPU: the engine's only error
+// source is then its own fp16 arithmetic (expected ~1e-3 relative; the house tolerance is 1e-2).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "engine/cuda/cuda_engine.h"
+#include "engine/cuda/engine_context.h"
+#include "engine/models/opt_model.h"
+
+#define DV_SKIP_WITHOUT_GPU()                                                           \
+  do {                                                                                  \
+    if (!::dv::engine::cuda_device_available()) GTEST_SKIP() << "no CUDA GPU";          \
+  } while (0)
+
+namespace dv::test {
+
+constexpr double kFp16Tolerance = 1e-2;
+
+struct Shape {
+  int d = 128, heads = 2, layers = 2, ffn = 520, vocab = 997, embed = 0;  // embed 0 = d
+  bool pre_ln = true;
+  std::string name() const;
+};
+OptConfig make_config(const Shape& s);
+
+// random_opt_weights in fp32 on the CPU with every tensor rounded through fp16; `scale` multiplies the
+// linear layers' weights (std 0.02 * scale) so that blocks move the residual stream visibly.
+OptWeights random_half_exact_weights(const OptConfig& c, uint64_t seed, double scale = 2.0);
+
+// Token ids [B, T] in [0, vocab), fresh per seed.
+std::vector<std::vector<int32_t>> random_tokens(int batch, int steps, int vocab, uint64_t seed);
+
+// Per step t and layer l, the kept indices (same for every batch row); empty outer vector = dense.
+using StepSelections = std::vector<std::vector<std::vector<int>>>;  // [T][L][k]
+
+// Reference logits [B, T, V] (fp32, CPU) with per-token head / neuron masks from the selections.
+at::Tensor reference_logits(const OptModel& model, const std::vector<std::vector<int32_t>>& tokens,
+                            const StepSelections& heads, const StepSelections& mlp,
+                            const std::function<void(const LayerActivations&)>& on_layer = {});
+
+struct EngineRun {
+  std::vector<std::vector<float>> logits;  // [T][B * V]
+};
+// Resets and runs T steps; `before_step(t)` may change selections, `mode(t)` picks the step's mode,
+// `after_step(t)` may read selections.
+EngineRun run_engine(engine::CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens,
+                     const std::function<engine::StepMode(int)>& mode,
+                     const std::function<void(int)>& before_step = {}, const std::function<void(int)>& after_step = {});
+
+// ||got - ref|| / ||ref|| of step t against ref[:, t, :]; NaN when got has a non-finite entry.
+double step_rel_error(const std::vector<float>& got, const at::Tensor& ref, int t);
+double rel_error(const std::vector<float>& got, const std::vector<float>& ref);
+
+// Max over steps of step_rel_error; also prints the per-step errors on failure.
+double max_rel_error(const EngineRun& run, const at::Tensor& ref, std::string* detail = nullptr);
+
+// k distinct sorted indices in [0, n).
+std::vector<int> random_subset(int n, int k, uint64_t seed);
+
+}  // namespace dv::test

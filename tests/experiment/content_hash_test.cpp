@@ -1,0 +1,109 @@
+// content_hash_test.cpp: SHA-256 against the FIPS test vectors, file and directory identities,
+// and stage hashes that change exactly when a stage's config or inputs change.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "kernels/common/error.h"
+#include "pipeline/experiment/content_hash.h"
+#include "pipeline/experiment/experiment.h"
+#include "pipeline/experiment/sha256.h"
+#include "tests/experiment/experiment_fixture.h"
+
+namespace dv {
+namespace {
+
+using test::ExperimentDir;
+
+TEST(Sha256, FipsVectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Sha256, PiecewiseUpdatesEqualOneShot) {
+  std::mt19937 rng(std::random_device{}());
+  for (int trial = 0; trial < 50; ++trial) {
+    std::string data(rng() % 1000, '\0');
+    for (char& c : data) c = static_cast<char>(rng());
+    Sha256 h;
+    for (size_t at = 0; at < data.size();) {
+      const size_t n = std::min<size_t>(rng() % 130, data.size() - at);
+      h.update(data.data() + at, n);
+      at += n;
+    }
+    ASSERT_EQ(h.hex_digest(), sha256_hex(data)) << "length " << data.size();
+  }
+}
+
+TEST(FileIdentity, SmallFilesByContentLargeBySizeAndTime) {
+  ExperimentDir dir;
+  const std::string a = dir.write("a.txt", "hello\n");
+  const std::string b = dir.write("b.txt", "hello\n");
+  EXPECT_EQ(file_identity(a), "sha256:" + sha256_hex("hello\n"));
+  EXPECT_EQ(file_identity(a), file_identity(b));  // content, not name or time
+  dir.write("a.txt", "hello!\n");
+  EXPECT_NE(file_identity(a), file_identity(b));
+
+  const std::string big = dir.write("big.bin", std::string(100, 'x'));
+  const std::string id = file_identity(big, /*hash_limit_bytes=*/10);
+  EXPECT_EQ(id.rfind("size=100;mtime_ns=", 0), 0u) << id;
+  std::filesystem::last_write_time(big, std::filesystem::last_write_time(big) + std::chrono::seconds(5));
+  EXPECT_NE(file_identity(big, 10), id);
+}
+
+TEST(FileIdentity, DirectoriesHashTheirFiles) {
+  ExperimentDir dir;
+  const std::string model = dir.path("model");
+  const std::string before = file_identity(model);
+  EXPECT_EQ(before.rfind("dir:", 0), 0u);
+  EXPECT_EQ(file_identity(model), before);
+  dir.write("model/tokenizer.json", "{}");
+  const std::string with_tokenizer = file_identity(model);
+  EXPECT_NE(with_tokenizer, before);
+  std::filesystem::create_directories(dir.path("model/sub"));
+  dir.write("model/sub/extra.txt", "x");
+  EXPECT_NE(file_identity(model), with_tokenizer);
+  EXPECT_THROW(file_identity(dir.path("absent")), Error);
+  try {
+    file_identity(dir.path("absent"));
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.path("absent")), std::string::npos);
+  }
+}
+
+TEST(StageHash, ChangesWithTheStagesConfigAndInputsOnly) {
+  ExperimentDir dir;
+  Experiment e = parse_experiment(dir.minimal_yaml() + "stages: [collect, train, eval]\n", "x.yaml");
+  const std::vector<std::string> collect_inputs = {dir.path("model"), dir.path("train.txt")};
+  const std::string collect0 = stage_hash(e, Stage::kCollect, collect_inputs);
+  const std::string train0 = stage_hash(e, Stage::kTrain, {dir.path("train.txt")});
+  EXPECT_EQ(collect0.size(), 64u);
+  EXPECT_EQ(stage_hash(e, Stage::kCollect, collect_inputs), collect0);
+  EXPECT_NE(collect0, train0);
+
+  Experiment renamed = e;
+  renamed.name = "other";
+  renamed.output_dir = "elsewhere";
+  EXPECT_EQ(stage_hash(renamed, Stage::kCollect, collect_inputs), collect0);
+
+  Experiment tuned = e;
+  tuned.train.lr_mlp = 5e-3;
+  EXPECT_EQ(stage_hash(tuned, Stage::kCollect, collect_inputs), collect0);
+  EXPECT_NE(stage_hash(tuned, Stage::kTrain, {dir.path("train.txt")}), train0);
+
+  Experiment reseeded = e;
+  reseeded.seed = 7;
+  EXPECT_NE(stage_hash(reseeded, Stage::kCollect, collect_inputs), collect0);
+
+  dir.write("train.txt", "a different corpus\n");
+  EXPECT_NE(stage_hash(e, Stage::kCollect, collect_inputs), collect0);
+}
+
+}  // namespace
+}  // namespace dv

@@ -1,0 +1,268 @@
+// test_sparse_mlp.cpp: sparse_mlp_up and sparse_mlp_down against their C++ references, table driven.
+// Odd sizes on purpose (d not a multiple of 32 or 64, ffn not a multiple of 8, ld_h padded), empty / one /
+// some / all selections, unsorted indices (repeated ones for the down kernel, where they are legal), device k
+// below the host bound max_k with a poisoned idx tail, batch 1..32 across all tile configurations, both the
+// single-split and the split + workspace paths of the down kernel, rows_per_index > 1, and in-place residual.
+// Every output buffer is NaN-poisoned before the launch.
+#include <gtest/gtest.h>
+
+#include <climits>
+#include <vector>
+
+#include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
+#include "kernels/sparse_mlp_down/sparse_mlp_down_ref.h"
+#include "kernels/sparse_mlp_up/sparse_mlp_up.cuh"
+#include "kernels/sparse_mlp_up/sparse_mlp_up_ref.h"
+#include "tests/kernels/kernel_test_util.h"
+
+namespace dv::kernels {
+namespace {
+
+using test::DeviceBuffer;
+using test::DType;
+
+// Index list of capacity max_k: k distinct random indices (or with repeats), then a poisoned tail that the
+// kernels must never read (a read would fault or show up under compute-sanitizer).
+std::vector<int> make_idx(int n, int k, int max_k, bool repeats, std::mt19937_64& rng) {
+  std::vector<int> idx = test::random_indices(n, k, rng);
+  if (repeats && k >= 2)
+    for (int j = 0; j < k; j += 3) idx[static_cast<size_t>(j)] = idx[static_cast<size_t>(k - 1 - j)];
+  idx.resize(static_cast<size_t>(max_k), INT_MAX / 2);
+  return idx;
+}
+
+// ---- sparse_mlp_up ---------------------------------------------------------------------------------------
+
+struct UpCase {
+  int B, d, ffn, k, max_k;
+  bool device_k;  // false: k_dev = nullptr, k = max_k
+};
+
+const UpCase kUpCases[] = {
+    {1, 8, 37, 1, 1, true},         {1, 40, 37, 0, 5, true},        {3, 136, 111, 111, 111, true},
+    {1, 768, 1001, 50, 64, true},   {8, 1000, 1001, 333, 400, true}, {9, 1000, 517, 517, 517, false},
+    {16, 768, 300, 77, 100, true},  {17, 776, 300, 150, 300, true},  {32, 1000, 2003, 1000, 1200, true},
+    {32, 40, 5, 5, 5, false},       {5, 2048, 3001, 300, 300, true}, {2, 1016, 64, 63, 64, true},
+};
+
+class SparseMlpUpTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(SparseMlpUpTest, MatchesReference) {
+  DV_SKIP_WITHOUT_GPU();
+  const int ci = GetParam();
+  const UpCase c = kUpCases[ci];
+  const uint64_t seed = test::case_seed("sparse_mlp_up", ci);
+  SCOPED_TRACE(::testing::Message() << "case " << ci << " B=" << c.B << " d=" << c.d << " ffn=" << c.ffn
+                                    << " k=" << c.k << " max_k=" << c.max_k << " seed=" << seed);
+  std::mt19937_64 rng(seed);
+  const auto x = test::random_halves(static_cast<size_t>(c.B) * c.d, rng);
+  const auto w1 = test::random_halves(static_cast<size_t>(c.ffn) * c.d, rng);
+  const auto b1 = test::random_halves(static_cast<size_t>(c.ffn), rng);
+  const std::vector<int> idx = make_idx(c.ffn, c.k, c.max_k, false, rng);
+  const int ld_h = c.max_k + 3;
+
+  DeviceBuffer<__half> d_x(x.h), d_w1(w1.h), d_b1(b1.h);
+  DeviceBuffer<int> d_idx(idx), d_k(std::vector<int>{c.k});
+  DeviceBuffer<__half> d_h(static_cast<size_t>(c.B) * ld_h);
+  d_h.poison();
+
+  SparseMlpUpArgs a;
+  a.h = d_h.data();
+  a.x = d_x.data();
+  a.w1 = d_w1.data();
+  a.b1 = d_b1.data();
+  a.idx = d_idx.data();
+  a.k_dev = c.device_k ? d_k.data() : nullptr;
+  a.B = c.B;
+  a.d = c.d;
+  a.ffn = c.ffn;
+  a.max_k = c.max_k;
+  a.ld_h = ld_h;
+  launch_sparse_mlp_up(a, nullptr);
+  const std::vector<__half> got = d_h.download();
+
+  std::vector<__half> ref(got.size());
+  for (__half& v : ref) v = __ushort_as_half(0xFFFF);
+  SparseMlpUpArgs ra = a;
+  ra.h = ref.data();
+  ra.x = x.h.data();
+  ra.w1 = w1.h.data();
+  ra.b1 = b1.h.data();
+  ra.idx = idx.data();
+  const int k_host = c.device_k ? c.k : c.max_k;
+  ra.k_dev = &k_host;
+  sparse_mlp_up_ref(ra);
+
+  // Compare the written block [B, k]; everything past k in each row must still be the poison.
+  const int k_eff = c.device_k ? c.k : c.max_k;
+  std::vector<__half> got_k, untouched;
+  std::vector<float> ref_k;
+  for (int b = 0; b < c.B; ++b)
+    for (int j = 0; j < ld_h; ++j) {
+      const size_t o = static_cast<size_t>(b) * ld_h + j;
+      if (j < k_eff) {
+        got_k.push_back(got[o]);
+        ref_k.push_back(__half2float(ref[o]));
+      } else {
+        untouched.push_back(got[o]);
+      }
+    }
+  EXPECT_TRUE(test::expect_close(got_k, ref_k, DType::kF16, "h"));
+  for (const __half v : untouched) ASSERT_EQ(__half_as_ushort(v), 0xFFFF) << "h written past k";
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, SparseMlpUpTest, ::testing::Range(0, static_cast<int>(std::size(kUpCases))));
+
+TEST(SparseMlpUpErrors, RejectsBadShapes) {
+  DV_SKIP_WITHOUT_GPU();
+  DeviceBuffer<__half> buf(4096);
+  DeviceBuffer<int> idx(std::vector<int>{0});
+  SparseMlpUpArgs a;
+  a.h = buf.data();
+  a.x = buf.data();
+  a.w1 = buf.data();
+  a.idx = idx.data();
+  a.B = 1;
+  a.ffn = 1;
+  a.max_k = 1;
+  a.ld_h = 1;
+  for (const int d : {1, 33, 111, 132}) {
+    a.d = d;
+    EXPECT_THROW(launch_sparse_mlp_up(a, nullptr), dv::Error) << "d = " << d;
+  }
+  a.d = 8;
+  a.B = 33;
+  EXPECT_THROW(launch_sparse_mlp_up(a, nullptr), dv::Error);
+  a.B = 0;
+  EXPECT_THROW(launch_sparse_mlp_up(a, nullptr), dv::Error);
+}
+
+// ---- sparse_mlp_down -------------------------------------------------------------------------------------
+
+struct DownCase {
+  int B, d, n_index, k, max_k, rows_per_index;  // n_index: number of selectable indices (neurons or heads)
+  bool repeats, in_place;
+};
+
+const DownCase kDownCases[] = {
+    {1, 8, 37, 1, 1, 1, false, false},        {1, 40, 37, 0, 5, 1, false, false},
+    {3, 136, 111, 111, 111, 1, true, false},  {1, 768, 3001, 1500, 3000, 1, false, false},
+    {8, 1000, 1001, 333, 1001, 1, true, true}, {16, 768, 300, 77, 100, 1, false, false},
+    {17, 776, 2003, 1000, 2003, 1, false, false}, {32, 1000, 2003, 2003, 2003, 1, false, true},
+    {32, 40, 5, 0, 5, 1, false, false},       {1, 768, 12, 5, 12, 64, false, false},
+    {4, 1000, 40, 20, 40, 64, false, true},   {3, 136, 50, 17, 50, 3, true, false},
+    {32, 2048, 20, 9, 20, 128, false, false}, {20, 264, 60, 40, 60, 1, false, false},
+};
+
+class SparseMlpDownTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(SparseMlpDownTest, MatchesReference) {
+  DV_SKIP_WITHOUT_GPU();
+  const int ci = GetParam();
+  const DownCase c = kDownCases[ci];
+  const int R = c.rows_per_index;
+  const SparseMlpDownPlan plan = plan_sparse_mlp_down(c.B, c.d, c.max_k, R);
+  const uint64_t seed = test::case_seed("sparse_mlp_down", ci);
+  SCOPED_TRACE(::testing::Message() << "case " << ci << " B=" << c.B << " d=" << c.d << " k=" << c.k
+                                    << " max_k=" << c.max_k << " R=" << R << " splits=" << plan.splits
+                                    << " seed=" << seed);
+  std::mt19937_64 rng(seed);
+  const int rows = c.n_index * R;
+  const int ld_h = (c.max_k * R + 3) / 4 * 4 + 4;
+  const auto w2t = test::random_halves(static_cast<size_t>(rows) * c.d, rng);
+  const auto b2 = test::random_halves(static_cast<size_t>(c.d), rng);
+  const auto resid = test::random_halves(static_cast<size_t>(c.B) * c.d, rng);
+  // h past k*R is NaN: the kernel must not read it.
+  std::vector<__half> h = test::random_halves(static_cast<size_t>(c.B) * ld_h, rng).h;
+  for (int b = 0; b < c.B; ++b)
+    for (int q = c.k * R; q < ld_h; ++q) h[static_cast<size_t>(b) * ld_h + q] = __ushort_as_half(0xFFFF);
+  const std::vector<int> idx = make_idx(c.n_index, c.k, c.max_k, c.repeats, rng);
+
+  DeviceBuffer<__half> d_w2t(w2t.h), d_b2(b2.h), d_resid(resid.h), d_h(h);
+  DeviceBuffer<int> d_idx(idx), d_k(std::vector<int>{c.k});
+  DeviceBuffer<__half> d_out(static_cast<size_t>(c.B) * c.d);
+  DeviceBuffer<unsigned char> d_ws(plan.workspace_bytes);
+  d_ws.zero();
+
+  SparseMlpDownArgs a;
+  a.out = c.in_place ? d_resid.data() : d_out.data();
+  a.workspace = d_ws.data();
+  a.resid = d_resid.data();
+  a.b2 = d_b2.data();
+  a.h = d_h.data();
+  a.w2t = d_w2t.data();
+  a.idx = d_idx.data();
+  a.k_dev = d_k.data();
+  a.B = c.B;
+  a.d = c.d;
+  a.ffn_rows = rows;
+  a.max_k = c.max_k;
+  a.ld_h = ld_h;
+  a.rows_per_index = R;
+
+  std::vector<__half> ref(static_cast<size_t>(c.B) * c.d);
+  SparseMlpDownArgs ra = a;
+  ra.out = ref.data();
+  ra.workspace = nullptr;
+  ra.resid = resid.h.data();
+  ra.b2 = b2.h.data();
+  ra.h = h.data();
+  ra.w2t = w2t.h.data();
+  ra.idx = idx.data();
+  ra.k_dev = &c.k;
+  sparse_mlp_down_ref(ra);
+  const std::vector<float> ref_f = test::to_float(ref);
+
+  // Twice: the second launch checks that the first left the workspace zeroed (and is run-to-run stable).
+  for (int run = 0; run < 2; ++run) {
+    SCOPED_TRACE(::testing::Message() << "run " << run);
+    if (c.in_place) {
+      d_resid.upload(resid.h);
+    } else {
+      d_out.poison();
+    }
+    launch_sparse_mlp_down(a, nullptr);
+    const std::vector<__half> got = c.in_place ? d_resid.download() : d_out.download();
+    EXPECT_TRUE(test::expect_close(got, ref_f, DType::kF16, "out"));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, SparseMlpDownTest,
+                         ::testing::Range(0, static_cast<int>(std::size(kDownCases))));
+
+TEST(SparseMlpDownPlanTest, CoversBothPaths) {
+  // The case table above relies on exercising both the direct and the split path.
+  EXPECT_EQ(plan_sparse_mlp_down(1, 8, 1, 1).splits, 1);
+  EXPECT_EQ(plan_sparse_mlp_down(1, 8, 1, 1).workspace_bytes, 0u);
+  const SparseMlpDownPlan split = plan_sparse_mlp_down(1, 768, 3000, 1);
+  EXPECT_GT(split.splits, 1);
+  EXPECT_EQ(split.workspace_bytes, 768 * sizeof(float) + split.col_blocks * sizeof(int));
+}
+
+TEST(SparseMlpDownErrors, RejectsBadShapes) {
+  DV_SKIP_WITHOUT_GPU();
+  DeviceBuffer<__half> buf(4096);
+  DeviceBuffer<int> idx(std::vector<int>{0});
+  SparseMlpDownArgs a;
+  a.out = buf.data();
+  a.h = buf.data();
+  a.w2t = buf.data();
+  a.idx = idx.data();
+  a.B = 1;
+  a.ffn_rows = 1;
+  a.max_k = 1;
+  a.ld_h = 4;
+  for (const int d : {1, 33, 111, 132}) {
+    a.d = d;
+    EXPECT_THROW(launch_sparse_mlp_down(a, nullptr), dv::Error) << "d = " << d;
+  }
+  a.d = 8;
+  a.ld_h = 3;  // not a multiple of 4
+  EXPECT_THROW(launch_sparse_mlp_down(a, nullptr), dv::Error);
+  a.ld_h = 4;
+  a.rows_per_index = 8;  // ld_h < max_k * rows_per_index
+  EXPECT_THROW(launch_sparse_mlp_down(a, nullptr), dv::Error);
+}
+
+}  // namespace
+}  // namespace dv::kernels
