@@ -48,10 +48,17 @@ else
       note "asan: no target $t in this tree, skipped"
     fi
   done
-  if ! cmake --build "$asan_dir" -j "$jobs" --target "${present[@]}"; then
-    failures+=("asan: build failed")
-    present=()
-  fi
+  # One target at a time, so that one that fails to build does not stop the others being checked.
+  built=()
+  for t in "${present[@]}"; do
+    if cmake --build "$asan_dir" -j "$jobs" --target "$t"; then
+      built+=("$t")
+    else
+      failures+=("asan: $t does not build")
+      summary+=("$(printf '%-24s FAIL  build' "$t")")
+    fi
+  done
+  present=("${built[@]}")
   note "asan build: $(( $(date +%s) - phase )) s"
   export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

@@ -98,13 +98,15 @@ def lm_loss(model, inputs, targets):
 
 @torch.no_grad()
 def stream_loss(model, tokens, seq, batch, device, max_windows=None):
-    """Mean next-token loss over non-overlapping windows of a token stream (the validation split)."""
+    """Mean next-token loss over non-overlapping windows of a token stream; with max_windows, that many
+    windows spread evenly over the stream (the stream is ordered by source, so its head is not a sample)."""
     n = (tokens.numel() - 1) // seq
-    if max_windows:
-        n = min(n, max_windows)
+    picked = torch.arange(n, device=device)
+    if max_windows and max_windows < n:
+        picked = torch.linspace(0, n - 1, max_windows, device=device).long()
     total, count = 0.0, 0
-    for b in range(0, n, batch):
-        starts = torch.arange(b, min(n, b + batch), device=device) * seq
+    for b in range(0, picked.numel(), batch):
+        starts = picked[b:b + batch] * seq
         idx = starts[:, None] + torch.arange(seq + 1, device=device)[None, :]
         win = tokens[idx].long()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -264,12 +266,15 @@ def evaluate(model_dir, wikitext, device, dtype):
     layers = model.model.decoder.layers
     heads = model.config.num_attention_heads
     active = torch.zeros(len(layers), dtype=torch.float64)
+    ever = torch.zeros(len(layers), model.config.ffn_dim, dtype=torch.bool, device=device)
     top_share = torch.zeros(len(layers), heads, dtype=torch.float64)
     counted = [0]
     hooks = []
     for li, layer in enumerate(layers):
         def fc1_hook(_m, _inp, out, li=li):
-            active[li] += (out > 0).double().mean(dim=-1).sum().item()
+            on = out > 0
+            active[li] += on.double().mean(dim=-1).sum().item()
+            ever[li] |= on.reshape(-1, on.size(-1)).any(dim=0)
 
         def oproj_hook(m, inp, li=li):
             x = inp[0].reshape(-1, heads, m.in_features // heads).float()  # [T, H, 64]: per-head outputs
@@ -296,6 +301,7 @@ def evaluate(model_dir, wikitext, device, dtype):
         "tokens": ids.numel(), "window": L, "predicted_tokens": predicted, "mean_nll": nll / predicted,
         "perplexity": math.exp(nll / predicted),
         "fc1_active_fraction": [round(v, 5) for v in (active / n).tolist()],
+        "fc1_never_active_fraction": [round(v, 5) for v in (1 - ever.double().mean(dim=-1)).tolist()],
         "head_norm_top_k_share": [[round(v, 4) for v in row] for row in (top_share / n).tolist()],
     }
 

@@ -9,6 +9,10 @@
 #include "engine/io/interrupt.h"
 #include "kernels/common/error.h"
 #include "pipeline/cli/cmd_train.h"
+#ifdef DEJAVU_HAVE_CUDA
+#include "pipeline/cli/cmd_bench.h"
+#include "pipeline/cli/cmd_generate_sparse.h"
+#endif
 #include "pipeline/cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -22,6 +26,11 @@ int main(int argc, char** argv) {
   dv::cli::add_measure_command(app);
   dv::cli::add_eval_command(app);
   dv::cli::add_run_command(app);
+#ifdef DEJAVU_HAVE_CUDA
+  dv::cli::add_bench_command(app);
+  dv::cli::add_generate_cuda_command(app);
+  dv::cli::add_perplexity_cuda_command(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -186,9 +186,13 @@ void parse_bench(SectionReader r, BenchSection& b) {
   r.section().finish();
 }
 
+// The file's name without extension, with characters a name may not hold replaced by '_'.
 std::string stem_of(const std::string& where) {
   std::string stem = std::filesystem::path(where).stem().string();
-  return stem.empty() ? "experiment" : stem;
+  for (char& c : stem) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') c = '_';
+  }
+  return stem.empty() || stem == "." || stem == ".." ? "experiment" : stem;
 }
 
 void check_text_file(const std::optional<YamlField>& spot, const YamlField& section_spot, const std::string& path,

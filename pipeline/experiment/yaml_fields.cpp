@@ -68,14 +68,41 @@ std::string closest(const std::string& key, const std::vector<std::string>& know
   return best;
 }
 
+// Control characters become \xNN so that every message stays on one line.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7F) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + static_cast<size_t>(len) > s.size()) return false;
+    for (int k = 1; k < len; ++k) {
+      if ((static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0xC0) != 0x80) return false;
+    }
+    i += static_cast<size_t>(len);
+  }
+  return true;
+}
+
 }  // namespace
 
 void YamlField::fail(const std::string& message) const {
   // yaml-cpp places an empty value (`key:` alone) on the next token's line: use the key's.
   const int at = node.IsDefined() && !node.IsNull() ? line_of(node, line) : (line >= 0 ? line : line_of(node, -1));
   const std::string where = at >= 0 ? fmt::format("{}:{}", *file, at + 1) : *file;
-  if (path.empty()) DV_FAIL("{}: {}", where, message);
-  DV_FAIL("{}: {}: {}", where, path, message);
+  if (path.empty()) DV_FAIL("{}: {}", where, printable(message));
+  DV_FAIL("{}: {}: {}", where, printable(path), printable(message));
 }
 
 YamlField YamlField::child(const std::string& key, const YAML::Node& value, const YAML::Node& key_node) const {
@@ -123,7 +150,11 @@ bool yaml_bool(const YamlField& f) {
 
 std::string yaml_string(const YamlField& f) {
   if (!f.node.IsDefined() || !f.node.IsScalar()) f.fail(fmt::format("expected a string, got {}", yaml_describe(f.node)));
-  return f.node.Scalar();
+  const std::string& s = f.node.Scalar();
+  // Strings are names and paths: they must survive being written back as YAML.
+  const bool control = std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; });
+  if (control || !valid_utf8(s)) f.fail("must be UTF-8 text without control characters");
+  return s;
 }
 
 std::vector<YamlField> yaml_list(const YamlField& f) {

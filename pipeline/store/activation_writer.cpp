@@ -111,6 +111,8 @@ void ActivationWriter::Impl::check_final() {
   start = WriterStart::kAlreadyComplete;
   rows_committed = rows_on_disk = existing->rows();
   chunk_rows = existing->chunk_rows();
+  // A finish() killed between its rename and removing the log leaves the log behind.
+  if (!fs::exists(partial)) remove_if_exists(log);
 }
 
 void ActivationWriter::Impl::open_datasets() {

@@ -2,11 +2,13 @@
 //
 // The store is written at "<path>.partial" and renamed onto <path> by finish(). Rows go to disk
 // one whole chunk (chunk_rows rows, every dataset) at a time; rows short of a chunk wait in
-// memory. commit() makes every whole chunk written so far durable and records their count in
-// the root attribute rows_committed. The partial file is written in HDF5's SWMR mode, whose
-// ordered metadata writes keep the file readable if the process dies at any instant, and no
-// committed chunk is ever rewritten; so after a kill, reopening drops exactly the rows past
-// rows_committed and the caller continues from there. Memory: one chunk of every dataset.
+// memory. commit() makes every whole chunk written so far durable: it syncs them and appends
+// their locations to the commit log "<path>.partial.log" (commit_log.h), then updates the root
+// attribute rows_committed. A later run with the same collection reopens the partial file,
+// keeps exactly the committed rows (dropping any written after the last commit) and reports
+// how many, so the caller continues from there. After a clean stop (destructor without
+// finish(), e.g. on SIGINT) the file is reopened in place; after a crash it is rebuilt from the
+// log (partial_file.h). Memory: one chunk of every dataset.
 //
 // Typical use by `dejavu collect`:
 //   ActivationWriter w(out, meta, opts);

@@ -188,6 +188,7 @@ CommitLogState commit_log_read(const std::string& path) {
   DV_CHECK(h.ok() && st.chunk_rows > 0, "{}: commit log header is damaged", path);
 
   size_t at = header_at + header_len + 4;
+  st.valid_bytes = at;
   while (data.size() - at >= 12) {
     Decoder r(data, at, data.size());
     const auto tag = static_cast<uint32_t>(r.uint(4));
@@ -223,6 +224,7 @@ CommitLogState commit_log_read(const std::string& path) {
       break;
     }
     at += 8 + len + 4;
+    st.valid_bytes = at;
   }
   return st;
 }

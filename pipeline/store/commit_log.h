@@ -43,6 +43,7 @@ struct CommitLogState {
   int64_t rows = 0;             // rows of the last commit
   bool complete = false;        // the last commit was finish()'s
   bool closed_cleanly = false;  // the last record says the HDF5 file was closed cleanly at `rows`
+  uint64_t valid_bytes = 0;     // length of the log up to the end of its last valid record
   std::map<std::pair<uint32_t, uint64_t>, ChunkRecord> chunks;  // latest record per (dataset, chunk)
 };
 

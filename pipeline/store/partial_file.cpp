@@ -38,6 +38,13 @@ std::string parent_dir(const std::string& path) {
   return p.empty() ? "." : p;
 }
 
+// Removes a rebuild's leftovers: its log first, so that a kill in between never leaves the
+// "log without file" state that means "the file is already in place".
+void discard_rebuild(const std::string& partial) {
+  remove_if_exists(partial + ".new.log");
+  remove_if_exists(partial + ".new");
+}
+
 // A rebuild killed between its two renames: the new file is in place, its log is not yet.
 void finish_interrupted_rebuild(const std::string& partial) {
   const std::string fresh = partial + ".new";
@@ -46,8 +53,7 @@ void finish_interrupted_rebuild(const std::string& partial) {
     rename_or_fail(fresh_log, commit_log_path(partial));
     return;
   }
-  remove_if_exists(fresh);
-  remove_if_exists(fresh_log);
+  discard_rebuild(partial);
 }
 
 // Clean stop: the HDF5 file is consistent. Drops rows past the last commit in place.
@@ -172,6 +178,12 @@ ResumePoint resume_partial_file(const std::string& partial, const StoreMeta& met
   const std::string diff = store_identity_mismatch(log.meta, meta);
   DV_CHECK(diff.empty(), "{}: this partial collection was started with a different {}; {}", partial, diff, kForceHint);
   if (log.closed_cleanly) {
+    // Drop a torn tail (a kill during an append) so that new records follow valid ones.
+    std::error_code ec;
+    if (fs::file_size(commit_log_path(partial), ec) > log.valid_bytes && !ec) {
+      fs::resize_file(commit_log_path(partial), log.valid_bytes, ec);
+      DV_CHECK(!ec, "{}: cannot truncate the commit log: {}", partial, ec.message());
+    }
     try {
       return reopen_in_place(partial, log);
     } catch (const Error&) {
@@ -182,8 +194,7 @@ ResumePoint resume_partial_file(const std::string& partial, const StoreMeta& met
   try {
     rebuild_from_log(partial, log);
   } catch (const Error& e) {
-    remove_if_exists(partial + ".new");
-    remove_if_exists(partial + ".new.log");
+    discard_rebuild(partial);
     DV_FAIL("{}: cannot recover the committed rows ({}); {}", partial, e.what(), kForceHint);
   }
   ResumePoint at = reopen_in_place(partial, commit_log_read(commit_log_path(partial)));

@@ -26,6 +26,7 @@ SUMMARY="$OUT/summary.txt"
 note() { echo "$*" | tee -a "$SUMMARY"; }
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 export DEJAVU_SOURCE_DIR=$PWD
+export DEJAVU_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # ../shared does not travel to the GPU machine: the caller copies what the tests need into .carry/data.
 [ -d .carry/data ] && export DEJAVU_DATA_DIR=$PWD/.carry/data
 

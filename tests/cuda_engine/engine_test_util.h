@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct Shape {
   std::string name() const;
 };
 OptConfig make_config(const Shape& s);
+inline void PrintTo(const Shape& s, std::ostream* os) { *os << s.name(); }
 
 // random_opt_weights in fp32 on the CPU with every tensor rounded through fp16; `scale` multiplies the
 // linear layers' weights (std 0.02 * scale) so that blocks move the residual stream visibly.

@@ -22,6 +22,8 @@ struct DenseCase {
   int steps = 9;
 };
 
+void PrintTo(const DenseCase& k, std::ostream* os) { *os << k.shape.name() << " batch " << k.batch; }
+
 class DenseEngineTest : public ::testing::TestWithParam<DenseCase> {};
 
 TEST_P(DenseEngineTest, LogitsMatchReference) {
@@ -90,7 +92,7 @@ TEST(CudaEngineGraph, ReplayEqualsEagerLaunches) {
       bitwise = bitwise && graph.logits[t] == eager.logits[t];
       // The sparse down-projection sums its row splits with fp32 atomics (order varies run to run), so the
       // sparse mode agrees to rounding, not bitwise; dense should be bitwise.
-      EXPECT_LT(e, mode == StepMode::kDense ? 1e-6 : 1e-3) << (mode == StepMode::kDense ? "dense" : "sparse")
+      EXPECT_LT(e, mode == StepMode::kDense ? 1e-6 : 5e-3) << (mode == StepMode::kDense ? "dense" : "sparse")
                                                              << " step " << t;
     }
     std::printf("graph vs eager, %s: %s\n", mode == StepMode::kDense ? "dense" : "sparse",

@@ -30,6 +30,8 @@ struct PredictorCase {
   std::string name;
 };
 
+void PrintTo(const PredictorCase& c, std::ostream* os) { *os << c.name; }
+
 std::vector<engine::LowRankWeights> make_predictors(int layers, int d, int rank, int n, uint64_t seed) {
   std::vector<engine::LowRankWeights> p(layers);
   for (int l = 0; l < layers; ++l) {

@@ -147,7 +147,7 @@ TEST(SparseEngine, RewindReplaysAndEmptySelectionsWork) {
     eng.step({tokens[0][t]}, StepMode::kSparse);
     second.push_back(eng.logits());
   }
-  for (int s = 0; s < S; ++s) EXPECT_LT(rel_error(second[s], first[s]), 1e-3) << "step " << P + s;
+  for (int s = 0; s < S; ++s) EXPECT_LT(rel_error(second[s], first[s]), 5e-3) << "step " << P + s;
   EXPECT_THROW(eng.step({tokens[0][0]}, StepMode::kDense), dv::Error);  // dense after sparse is refused
 
   // Empty lists in layer 1 (MLP and heads), against the reference with all-zero masks there.

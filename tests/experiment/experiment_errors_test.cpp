@@ -89,6 +89,9 @@ std::vector<BadCase> bad_cases() {
       {"window longer than the model's", kHead + "  seq_len: 4096\n", {":4: collect.seq_len", "exceeds the model's max_position_embeddings 128"}},
       {"duplicate key", kHead + "  max_tokens: 5\n  max_tokens: 6\n", {":5: collect.max_tokens", "duplicate key"}},
       {"bad name", kHead + "name: ../escape\n", {"name", "letters, digits"}},
+      {"control character in a path", "model: \"{dir}/a\\nb\"\ncollect:\n  text: {train}\n", {"model", "control characters"}},
+      {"invalid UTF-8 in a path", "model: \"\xff\xfe\"\n", {"model", "UTF-8"}},
+      {"newline inside a bad value stays on one line", kHead + "  max_tokens: \"a\\nb\"\n", {"collect.max_tokens", "\\x0a"}},
       {"YAML syntax error", "collect: [unclosed\n", {"invalid YAML"}},
       {"top level is a list", "- collect\n- train\n", {"expected a mapping"}},
       {"empty file", "", {"is empty"}},
@@ -101,7 +104,7 @@ TEST(ExperimentErrors, EveryBadFileGetsAOneLineErrorNamingFileAndKey) {
   dir.write("broken/config.json", "{ not json");
   dir.write("empty.txt", "");
   const std::vector<BadCase> cases = bad_cases();
-  ASSERT_GE(cases.size(), 45u);
+  ASSERT_GE(cases.size(), 50u);
   for (const BadCase& c : cases) {
     SCOPED_TRACE(c.label);
     const std::string file = dir.write("bad.yaml", fill(c.yaml, dir));

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -61,6 +62,9 @@ TEST(Train, LearnsAPlantedPattern) {
   write_planted_store(dir.file("acts.h5"), spec);
   TrainOptions o = fast_options();
   o.threads = 2;  // two layers trained at once, one thread each
+  // The paper's early stop at recall > 0.99 (at sigmoid 0.5, which over-predicting reaches within
+  // an epoch or two) would end before the ranking is sharp; this test is about what training learns.
+  o.stop_recall = 1.0;
   const TrainSummary s = train_predictors(dir.file("acts.h5"), dir.file("pred"), o);
   ASSERT_FALSE(s.interrupted);
   EXPECT_EQ(s.workers, 2);
@@ -70,21 +74,23 @@ TEST(Train, LearnsAPlantedPattern) {
     SCOPED_TRACE("layer " + std::to_string(l.layer));
     const PredictorMetrics& m = l.mlp;
     EXPECT_NEAR(m.true_active_rate, 0.212, 0.03);  // P(z > 0.8)
-    // ~21% of neurons are active: keeping the predicted top 30% must find nearly all of them,
-    // where the untrained predictor's ranking finds about 30%.
-    EXPECT_GE(topk_at(m, 0.3).recall, 0.9);
+    // ~21% of neurons are active on average, but the count varies from row to row (the scores are
+    // correlated), so even the true top 30% miss some; keeping the predicted top half must find
+    // nearly all of them, where an untrained predictor's ranking finds about half.
+    EXPECT_GE(topk_at(m, 0.5).recall, 0.95);
     EXPECT_GE(m.recall, 0.9);
     EXPECT_LT(m.initial_recall, 0.8);
     EXPECT_GE(m.best_epoch, 1);
     EXPECT_LE(m.best_epoch, m.epochs_run);
     // Mass: the predictor's top 30% keep nearly what the true top 30% keep.
-    EXPECT_GE(topk_at(m, 0.3).mass_recall, 0.95 * topk_at(m, 0.3).oracle_mass_recall);
+    EXPECT_GE(topk_at(m, 0.3).mass_recall, 0.98 * topk_at(m, 0.3).oracle_mass_recall);
     EXPECT_LE(topk_at(m, 0.3).mass_recall, topk_at(m, 0.3).oracle_mass_recall + 1e-9);
     // Heads: label = top floor(0.3 * 5) = 1 head; keeping 2 of 5 must catch it almost always.
     const PredictorMetrics& a = l.att;
     EXPECT_NEAR(a.true_active_rate, 0.2, 1e-9);
     EXPECT_GE(topk_at(a, 0.3).recall, 0.9);  // k = ceil(1.5) = 2
-    EXPECT_GE(topk_at(a, 0.3).mass_recall, 0.95 * topk_at(a, 0.3).oracle_mass_recall);
+    // Random 2 of 5 heads would keep ~55% of what the true top 2 keep.
+    EXPECT_GE(topk_at(a, 0.3).mass_recall, 0.9 * topk_at(a, 0.3).oracle_mass_recall);
     EXPECT_EQ(m.val_rows, 600);
     EXPECT_EQ(m.train_rows, 2400);
   }
@@ -118,6 +124,7 @@ TEST(Train, LookaheadInputsReadThePreviousLayer) {
   TrainOptions o = fast_options();
   o.layers = {2};
   o.epochs = 8;
+  o.stop_recall = 1.0;  // see LearnsAPlantedPattern
   o.mlp_input = PredictorInput::kPrevMlpInput;
   const TrainSummary right = train_predictors(dir.file("acts.h5"), dir.file("right"), o);
   o.mlp_input = PredictorInput::kMlpInput;
@@ -125,10 +132,10 @@ TEST(Train, LookaheadInputsReadThePreviousLayer) {
   const TrainSummary wrong = train_predictors(dir.file("acts.h5"), dir.file("wrong"), o);
   ASSERT_EQ(right.layers.size(), 1u);
   EXPECT_EQ(right.layers[0].layer, 2);
-  EXPECT_GE(topk_at(right.layers[0].mlp, 0.3).recall, 0.9);
-  EXPECT_LT(topk_at(wrong.layers[0].mlp, 0.3).recall, 0.6);
+  EXPECT_GE(topk_at(right.layers[0].mlp, 0.5).recall, 0.95);
+  EXPECT_LT(topk_at(wrong.layers[0].mlp, 0.5).recall, 0.65);  // chance: 0.5
   EXPECT_GE(topk_at(right.layers[0].att, 0.3).recall, 0.9);
-  EXPECT_LT(topk_at(wrong.layers[0].att, 0.3).recall, 0.7);
+  EXPECT_LT(topk_at(wrong.layers[0].att, 0.3).recall, 0.7);  // chance: 2 of 5 heads
   EXPECT_EQ(right.layers[0].mlp.input, "prev_mlp_input");
   EXPECT_EQ(wrong.layers[0].att.input, "attn_input");
 }
@@ -145,18 +152,23 @@ TEST(Train, StreamingVisitsEveryTrainingRowOncePerEpoch) {
   const LayerFields f{1, {1, LayerField::kMlpInput}, {0, LayerField::kAttnInput}};
   const int64_t n_train = 950, batch = 50;
   const RowBlock all = read_row_block(store, f, 0, n_train, false);
-  // Each row's identity: its head norms (float32, distinct with probability 1).
-  auto keys = [](const RowBlock& b) {
-    std::multiset<float> k;
-    const at::Tensor h = b.head_norm.select(1, 0).contiguous();
-    for (int64_t i = 0; i < h.size(0); ++i) k.insert(h.data_ptr<float>()[i]);
-    return k;
+  // Each row as everything a batch carries (norms, both inputs, fc1 bits): equal multisets mean
+  // every row came once and its inputs travelled with its labels.
+  auto rows_of = [](const RowBlock& b) {
+    const at::Tensor flat = at::cat({b.head_norm, b.x_mlp.to(at::kFloat), b.x_att.to(at::kFloat),
+                                     b.fc1_bits.to(at::kFloat)}, 1).contiguous();
+    std::multiset<std::vector<float>> out;
+    for (int64_t i = 0; i < flat.size(0); ++i) {
+      const float* p = flat.data_ptr<float>() + i * flat.size(1);
+      out.emplace(p, p + flat.size(1));
+    }
+    return out;
   };
   const int64_t row_bytes = row_block_bytes(reader.shape(), f);
   for (int64_t buffer_rows : {int64_t{120}, int64_t{2000}}) {
     TrainBatches batches(store, f, n_train, batch, buffer_rows * row_bytes, 99);
     EXPECT_EQ(batches.resident(), buffer_rows >= n_train);
-    std::vector<float> first_rows;
+    std::vector<at::Tensor> orders;
     for (int epoch = 0; epoch < 2; ++epoch) {
       batches.start_epoch();
       std::vector<RowBlock> seen;
@@ -165,14 +177,10 @@ TEST(Train, StreamingVisitsEveryTrainingRowOncePerEpoch) {
       ASSERT_EQ(seen.size(), 19u);  // 950 / 50, all full (carried remainders fill them)
       for (const RowBlock& x : seen) EXPECT_EQ(x.rows(), batch);
       const RowBlock joined = RowBlock::cat(seen);
-      EXPECT_EQ(keys(joined), keys(all)) << "buffer " << buffer_rows << " epoch " << epoch;
-      // Inputs travel with their labels: x_att is layer 0's attn_input of the same row.
-      EXPECT_TRUE(at::equal(joined.x_att.index_select(0, at::argsort(joined.head_norm.select(1, 0))),
-                            all.x_att.index_select(0, at::argsort(all.head_norm.select(1, 0)))));
-      const float head = joined.head_norm[0][0].item<float>();
-      first_rows.push_back(head);
+      EXPECT_TRUE(rows_of(joined) == rows_of(all)) << "buffer " << buffer_rows << " epoch " << epoch;
+      orders.push_back(joined.head_norm);
     }
-    EXPECT_NE(first_rows[0], first_rows[1]) << "epochs should be shuffled differently";
+    EXPECT_FALSE(at::equal(orders[0], orders[1])) << "epochs should be shuffled differently";
   }
 }
 

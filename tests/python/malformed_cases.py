@@ -3,8 +3,10 @@ copies of a valid checkpoint to make them.
 
 A case is (name, subcommand, make) where make(case_dir, env) returns (argv after the subcommand, the text the
 error line must contain: the offending file, or the offending value for a bad option). env holds "pre" (a
-valid single-file checkpoint), "sharded" (a valid fp16 checkpoint with model.safetensors.index.json) and
-"text" (a valid UTF-8 text file).
+valid single-file checkpoint), "sharded" (a valid fp16 checkpoint with model.safetensors.index.json),
+"text" (a valid UTF-8 text file) and "artifact", a function giving the path of a valid "store" (made by
+`dejavu collect` on "pre") or "predictors" directory (made by `dejavu train` on that store), built once on
+first use.
 """
 import json
 import os
@@ -56,7 +58,11 @@ def write(path, data):
 # ---- the cases ------------------------------------------------------------------------------------------
 
 def ppl(model, text, *extra):
-    return ["--model", model, "--text", text, "--max-tokens", "48", "--device", "cpu"] + list(extra)
+    """perplexity's arguments; extra options replace the defaults of the same name (--device cpu)."""
+    argv = ["--model", model, "--text", text, "--max-tokens", "48"]
+    if "--device" not in extra:
+        argv += ["--device", "cpu"]
+    return argv + list(extra)
 
 
 def copy_model(src, case_dir):
@@ -279,6 +285,66 @@ def eval_predictors_missing(d, env):
             "--predictors", p, "--max-tokens", "32"], p
 
 
+def store_copy(d, env, edit):
+    """A copy of the valid activation store, changed by edit(path) (which may need h5py)."""
+    path = os.path.join(d, "acts.h5")
+    shutil.copyfile(env["artifact"]("store"), path)
+    edit(path)
+    return path
+
+
+def h5_edit(fn):
+    def edit(path):
+        import h5py  # only these cases need it
+        with h5py.File(path, "r+") as f:
+            fn(f)
+    return edit
+
+
+def store_case(edit, sub_args=("--device", "cpu")):
+    def run(d, env):
+        store = store_copy(d, env, edit)
+        return ["--acts", store, "--out", os.path.join(d, "out")] + list(sub_args), store
+    return run
+
+
+def predictors_copy(d, env, edit):
+    """A copy of the valid predictor directory whose predictors.safetensors edit(path) changes."""
+    pred = os.path.join(d, "pred")
+    shutil.copytree(env["artifact"]("predictors"), pred)
+    path = os.path.join(pred, "predictors.safetensors")
+    edit(path)
+    return pred, path
+
+
+def eval_argv(d, env, model, pred):
+    return ["--model", model, "--text", env["text"], "--out", os.path.join(d, "e"), "--device", "cpu",
+            "--predictors", pred, "--max-tokens", "32", "--modes", "predicted"]
+
+
+def predictors_case(edit):
+    def run(d, env):
+        pred, path = predictors_copy(d, env, edit)
+        return eval_argv(d, env, env["pre"], pred), path
+    return run
+
+
+def reshape_first(prefix):
+    """Gives the first tensor named prefix* the transposed shape: same bytes, wrong dimensions."""
+    def fn(h):
+        k = sorted(k for k in h if k.startswith(prefix))[0]
+        h[k]["shape"] = list(reversed(h[k]["shape"]))
+    return fn
+
+
+def predictors_other_model(d, env):
+    """Predictors trained for the 3-layer model, run with a 2-layer one (same widths)."""
+    pred, path = predictors_copy(d, env, lambda p: None)
+    m = copy_model(env["pre"], d)
+    edit_json(os.path.join(m, "config.json"), lambda j: j.update(num_hidden_layers=2))
+    return eval_argv(d, env, m, pred), path
+
+
 CASES = [
     # safetensors shards
     ("truncated_shard", "perplexity", shard_case(lambda p: truncate(p, lambda n: n // 2))),
@@ -356,6 +422,14 @@ CASES = [
     ("train_store_garbage", "train", store_command(missing=False)),
     ("measure_store_garbage", "measure", store_command(missing=False)),
     ("eval_predictors_missing", "eval", eval_predictors_missing),
+    # activation stores (HDF5) and predictor files made by the pipeline itself, then damaged
+    ("store_truncated", "train", store_case(lambda p: truncate(p, lambda n: n // 2))),
+    ("store_wrong_format_version", "train", store_case(h5_edit(lambda f: f.attrs.modify("format_version", 99)))),
+    ("store_missing_dataset", "train", store_case(h5_edit(lambda f: f.__delitem__("layer_001/mlp_input")))),
+    ("store_incomplete", "measure", store_case(h5_edit(lambda f: f.attrs.modify("complete", 0)))),
+    ("predictors_truncated", "eval", predictors_case(lambda p: truncate(p, lambda n: n - 512))),
+    ("predictors_wrong_shape", "eval", predictors_case(lambda p: edit_header(p, reshape_first("mlp.1.w1")))),
+    ("predictors_for_other_model", "eval", predictors_other_model),
     ("run_experiment_missing", "run", lambda d, env: ([os.path.join(d, "none.yaml")], os.path.join(d, "none.yaml"))),
     ("run_experiment_not_yaml", "run", experiment_case("model: [unclosed\n  - {a: b\n")),
     ("run_experiment_unknown_key", "run", experiment_case("model: @MODEL@\ncolect:\n  text: @TEXT@\n")),

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 from malformed_cases import CASES, ppl, write
 
@@ -57,7 +58,10 @@ def run_case(case, dejavu, workdir, env):
     d = os.path.join(workdir, "cases", name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
-    argv, names = make(d, env)
+    try:
+        argv, names = make(d, env)
+    except Exception as e:  # a valid artifact could not be made, or h5py is missing
+        return name, f"could not set the case up: {e}", [dejavu, sub], ""
     cmd = [dejavu, sub] + argv
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=TIMEOUT_S,
@@ -72,6 +76,35 @@ def run_case(case, dejavu, workdir, env):
 def subcommands(dejavu):
     out = subprocess.run([dejavu, "--help"], capture_output=True, text=True, timeout=TIMEOUT_S).stdout
     return set(re.findall(r"^\s{2}([a-z][a-z0-9-]*)\s", out, re.M))
+
+
+class Artifacts:
+    """The valid activation store and predictors some cases damage, made by dejavu itself on first use."""
+
+    def __init__(self, dejavu, workdir, env):
+        self.dejavu, self.workdir, self.env = dejavu, workdir, env
+        self.lock = threading.Lock()
+        self.made = {}
+
+    def __call__(self, kind):
+        with self.lock:
+            if kind not in self.made:
+                self.made[kind] = self.make(kind)
+            return self.made[kind]
+
+    def make(self, kind):
+        if kind == "store":
+            out = os.path.join(self.workdir, "valid_acts.h5")
+            argv = ["collect", "--model", self.env["pre"], "--text", self.env["text"], "--out", out,
+                    "--max-tokens", "96", "--seq-len", "32", "--device", "cpu", "--force"]
+        else:
+            out = os.path.join(self.workdir, "valid_predictors")
+            argv = ["train", "--acts", self("store"), "--out", out, "--device", "cpu", "--epochs", "1",
+                    "--no-progress"]
+        proc = subprocess.run([self.dejavu] + argv, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"making the valid {kind} failed: {' '.join(argv)}: {proc.stderr.strip()[-300:]}")
+        return out
 
 
 def make_env(workdir):
@@ -115,6 +148,7 @@ def main():
             if proc.returncode != 0:
                 print(f"FAIL: the valid {key} checkpoint does not load: {proc.stderr.strip()[-500:]}")
                 return 1
+        env["artifact"] = Artifacts(dejavu, workdir, env)
         available = subcommands(dejavu)
         cases = [c for c in CASES if not a.only or a.only in c[0]]
         runnable = [c for c in cases if c[1] in available]
