@@ -26,7 +26,7 @@ CORPUS = os.path.join(os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..",
 
 def collect_args(dejavu, model, text, out):
     return [dejavu, "collect", "--model", model, "--text", text, "--out", out, "--seq-len", "48",
-            "--sample-every", "3", "--max-tokens", "30000", "--store-fc1-values"]
+            "--sample-every", "3", "--max-tokens", "12000", "--store-fc1-values"]
 
 
 def check_layout(path, n_layers, d, ffn, heads):
