@@ -47,7 +47,7 @@ constexpr const char* kWindowPath = "/tokens/window";
 enum class StoreCompression {
   kNone,          // raw chunks
   kGzip1,         // deflate level 1
-  kShuffleGzip1,  // byte shuffle, then deflate level 1
+  kShuffleGzip1,  // byte shuffle (dense multi-byte fields; not fc1_value), then deflate level 1
 };
 
 // Model dimensions the layer arrays follow.

@@ -40,7 +40,9 @@ void create_dataset(hid_t file, const std::string& path, const StoreDataset& d, 
   h5_check_status(H5Pset_chunk(dcpl.get(), rank, chunk), path, d.path, "set the chunking of");
   // Every row is written before it is read; skipping fill-value writes saves a pass.
   h5_check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), path, d.path, "configure");
-  if (compression == StoreCompression::kShuffleGzip1) {
+  // Shuffling groups the bytes of dense float and integer values by significance (the high
+  // bytes repeat); on mostly-zero data it only breaks up deflate's long runs (README.md).
+  if (compression == StoreCompression::kShuffleGzip1 && !d.mostly_zero && store_dtype_bytes(d.dtype) > 1) {
     h5_check_status(H5Pset_shuffle(dcpl.get()), path, d.path, "set the shuffle filter of");
   }
   if (compression != StoreCompression::kNone) {
@@ -73,7 +75,9 @@ std::vector<StoreDataset> store_datasets(const StoreShape& shape) {
                                    {kWindowPath, StoreDtype::kInt32, 0}};
   for (int64_t l = 0; l < shape.n_layers; ++l) {
     for (LayerField f : kAllLayerFields) {
-      if (shape.has_field(f)) out.push_back({layer_dataset_path(l, f), layer_field_dtype(f), shape.cols(f)});
+      if (shape.has_field(f)) {
+        out.push_back({layer_dataset_path(l, f), layer_field_dtype(f), shape.cols(f), f == LayerField::kFc1Value});
+      }
     }
   }
   return out;

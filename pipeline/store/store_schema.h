@@ -47,7 +47,8 @@ hid_t store_mem_type(StoreDtype t, hid_t half_type);
 struct StoreDataset {
   std::string path;
   StoreDtype dtype;
-  int64_t cols;  // 0 for the 1-D /tokens datasets
+  int64_t cols;              // 0 for the 1-D /tokens datasets
+  bool mostly_zero = false;  // fc1_value: post-ReLU, mostly zeros, which deflate packs best unshuffled
 };
 std::vector<StoreDataset> store_datasets(const StoreShape& shape);
 

@@ -1,6 +1,6 @@
 // store_codec_bench.cpp: speed and size of the store's compression choices on activation-like
 // data (tests/store/synthetic_rows.h), the measurement behind WriterOptions' default.
-// Usage: store_codec_bench [ROWS [D]] -> a table: per filter, write and read MB/s (of raw,
+// Usage: store_codec_bench [ROWS [D]] (rounded down to whole chunks) -> a table: per filter, write and read MB/s (of raw,
 // uncompressed bytes; best of 3) and the compression ratio per field and overall.
 #include <hdf5.h>
 
@@ -82,7 +82,7 @@ Result run(const std::string& path, const dv::StoreShape& shape, const std::vect
 
 int main(int argc, char** argv) {
   try {
-    const int64_t rows = argc > 1 ? std::atoll(argv[1]) : 4096;
+    const int64_t rows_wanted = argc > 1 ? std::atoll(argv[1]) : 4096;
     dv::StoreShape shape;
     shape.n_layers = 2;
     shape.hidden_size = argc > 2 ? std::atoll(argv[2]) : 768;
@@ -90,6 +90,9 @@ int main(int argc, char** argv) {
     shape.head_dim = shape.hidden_size / 12;
     shape.ffn_dim = 4 * shape.hidden_size;
     shape.has_fc1_value = true;
+    // Whole chunks only, so that the padded last chunk does not blur the ratios.
+    const int64_t chunk = dv::default_chunk_rows(shape);
+    const int64_t rows = std::max<int64_t>(chunk, rows_wanted / chunk * chunk);
     const int64_t batch = 512;
     std::vector<dv::test::SyntheticRows> data;
     for (int64_t r = 0; r < rows; r += batch) data.emplace_back(shape, 42, r, std::min(batch, rows - r));
