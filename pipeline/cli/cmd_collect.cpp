@@ -40,10 +40,10 @@ void add_collect_command(CLI::App& app) {
   cmd->add_option("--text", o.text, "UTF-8 corpus")->required();
   cmd->add_option("--out", o.out, "activation store (HDF5), e.g. acts.h5")->required();
   cmd->add_option("--seq-len", o.seq_len, "window length (0 = max_position_embeddings, capped at 2048)")
-      ->capture_default_str();
-  cmd->add_option("--sample-every", o.sample_every, "keep every k-th position of each window")->capture_default_str();
-  cmd->add_option("--max-tokens", o.max_tokens, "corpus tokens to read (0 = all)")->capture_default_str();
-  cmd->add_option("--max-rows", o.max_rows, "rows to record (0 = no limit)")->capture_default_str();
+      ->capture_default_str()->check(kNonNegative);
+  cmd->add_option("--sample-every", o.sample_every, "keep every k-th position of each window")->capture_default_str()->check(kPositive);
+  cmd->add_option("--max-tokens", o.max_tokens, "corpus tokens to read (0 = all)")->capture_default_str()->check(kNonNegative);
+  cmd->add_option("--max-rows", o.max_rows, "rows to record (0 = no limit)")->capture_default_str()->check(kNonNegative);
   cmd->add_option("--batch-windows", o.batch_windows, "windows run together")->capture_default_str();
   cmd->add_flag("--store-fc1-values", o.store_fc1_values, "also store post-ReLU fc1 values (float16)");
   cmd->add_flag("--force", o.force, "discard an existing store or partial file");

@@ -21,10 +21,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--text", e.text, "UTF-8 text file to score")->required();
   cmd->add_option("--out", e.out, "output directory (eval.csv, eval.json, eval.png)")->required();
   cmd->add_option("--predictors", e.predictors, "predictor directory from `dejavu train` (enables 'predicted')");
-  cmd->add_option("--max-tokens", e.max_tokens, "score the first N tokens (0 = all)")->capture_default_str();
+  cmd->add_option("--max-tokens", e.max_tokens, "score the first N tokens (0 = all)")->capture_default_str()->check(kNonNegative);
   cmd->add_option("--seq-len", e.seq_len, "window length (0 = max_position_embeddings, capped at 2048)")
-      ->capture_default_str();
-  cmd->add_option("--batch", e.batch, "windows scored together")->capture_default_str();
+      ->capture_default_str()->check(kNonNegative);
+  cmd->add_option("--batch", e.batch, "windows scored together")->capture_default_str()->check(kPositive);
   cmd->add_option("--modes", e.sweep.modes, "dense, oracle, predicted")->capture_default_str()->delimiter(',');
   cmd->add_option("--targets", e.sweep.targets, "mlp, heads, both")->capture_default_str()->delimiter(',');
   cmd->add_option("--mlp-densities", e.sweep.mlp_densities, "fractions of fc1 neurons kept")

@@ -55,9 +55,9 @@ void add_perplexity_command(CLI::App& app) {
   add_model_options(cmd, args->model);
   cmd->add_option("--text", args->text, "UTF-8 text file")->required();
   cmd->add_option("--seq-len", args->seq_len, "window length L (0 = max_position_embeddings, capped at 2048)")
-      ->capture_default_str();
-  cmd->add_option("--max-tokens", args->max_tokens, "keep the first N tokens (0 = all)")->capture_default_str();
-  cmd->add_option("--batch", args->batch, "windows scored together")->capture_default_str();
+      ->capture_default_str()->check(kNonNegative);
+  cmd->add_option("--max-tokens", args->max_tokens, "keep the first N tokens (0 = all)")->capture_default_str()->check(kNonNegative);
+  cmd->add_option("--batch", args->batch, "windows scored together")->capture_default_str()->check(kPositive);
   cmd->add_flag("--json", args->json, "print one JSON object {perplexity, tokens, ...}");
   cmd->callback([args] { run_perplexity(*args); });
 }

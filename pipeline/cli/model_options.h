@@ -27,4 +27,17 @@ struct LoadedModel {
 
 LoadedModel load_model(const ModelOptions& opts);
 
+// Option validators whose message names the bad value plainly (CLI11's Range prints DBL_MAX as the bound).
+inline CLI::Validator at_least(long long lo) {
+  return CLI::Validator(
+      [lo](std::string& s) -> std::string {
+        long long v = 0;
+        if (!CLI::detail::lexical_cast(s, v)) return "expected an integer, got " + s;
+        return v < lo ? "must be >= " + std::to_string(lo) + ", got " + s : std::string();
+      },
+      ">=" + std::to_string(lo));
+}
+inline const CLI::Validator kNonNegative = at_least(0);
+inline const CLI::Validator kPositive = at_least(1);
+
 }  // namespace dv::cli

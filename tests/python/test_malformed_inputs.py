@@ -83,7 +83,7 @@ class Artifacts:
 
     def __init__(self, dejavu, workdir, env):
         self.dejavu, self.workdir, self.env = dejavu, workdir, env
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # making the predictors makes the store first
         self.made = {}
 
     def __call__(self, kind):
