@@ -3,14 +3,20 @@
 # single call and leaves logs and results under $OUT (at most 8 files come back, 16 MiB each).
 # Before the call, here: mkdir -p .carry/data && cp -r ../shared/data/{gpt2-bpe,wikitext-2} .carry/data
 # and name .carry in the device call's carry list.
-# Steps (select with DEJAVU_STEPS, default all): build, ctest, sanitizer, parity, perplexity, kernelbench, enginebench
+# Predictors for the sparse end-to-end step: mkdir -p .carry/predictors && cp RUN/train/predictors.safetensors
+# .carry/predictors (from `dejavu run experiments/quickstart.yaml`) and carry .carry/predictors as well.
+# Steps (select with DEJAVU_STEPS, default all): build, ctest, sanitizer, parity, perplexity, sparse, kernelbench,
+# enginebench, hfbench. DEJAVU_CTEST_ARGS adds ctest arguments (e.g. "-L gpu": only the GPU-labelled tests).
 #   build        cmake + build every target with all cores
 #   ctest        the whole suite, GPU tests included
 #   sanitizer    compute-sanitizer memcheck over the kernel tests
 #   parity       HF parity of the reference model on CUDA (tests/python/test_hf_parity.py --device cuda)
 #   perplexity   dejavu perplexity of data/models/opt-mini on WikiText-2 test, CPU vs GPU
 #   kernelbench  kernel microbenchmarks vs copy bandwidth and cuBLAS (build/kernels/bench/kernel_bench)
+#   sparse       opt-mini on the GPU engine with trained predictors: generate-cuda text, and perplexity-cuda
+#                sparse vs the CPU fp32 reference masked with the engine's own selections (--compare-reference)
 #   enginebench  `dejavu bench` (dense vs sparse decode latency) when it exists
+#   hfbench      scripts/bench_hf.py: Hugging Face eager (+ torch.compile on opt-1.3b) on the same shapes
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL_OUT=${OUT:-/tmp/dejavu-out}
@@ -19,7 +25,7 @@ FINAL_OUT=${OUT:-/tmp/dejavu-out}
 OUT=/tmp/dejavu-gpu-results
 rm -rf "$OUT"
 mkdir -p "$OUT" "$FINAL_OUT"
-STEPS=${DEJAVU_STEPS:-build ctest sanitizer parity perplexity kernelbench enginebench}
+STEPS=${DEJAVU_STEPS:-build ctest sanitizer parity perplexity sparse kernelbench enginebench hfbench}
 LOG="$OUT/gpu_check.log"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
@@ -39,12 +45,12 @@ if has build; then
   grep -E "error:|FAILED:" "$LOG" | head -30 | tee -a "$SUMMARY"
 fi
 if has ctest; then
-  (cd build && ctest --output-on-failure -j 8 --timeout 600 >"$OUT/ctest.log" 2>&1)
+  (cd build && ctest --output-on-failure -j 8 --timeout 600 ${DEJAVU_CTEST_ARGS:-} >"$OUT/ctest.log" 2>&1)
   note "ctest: rc=$? $(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tail -1)"
   grep -E '\*\*\*Failed|\*\*\*Skipped|Not Run' "$OUT/ctest.log" | head -20 | tee -a "$SUMMARY"
 fi
 if has sanitizer && [ -x build/tests/kernels/kernel_tests ]; then
-  compute-sanitizer --tool memcheck --leak-check full --error-exitcode 1 build/tests/kernels/kernel_tests \
+  timeout ${DEJAVU_SAN_TIMEOUT:-240} compute-sanitizer --tool memcheck --leak-check full --error-exitcode 1 build/tests/kernels/kernel_tests \
     >"$OUT/memcheck.log" 2>&1
   note "memcheck kernel_tests: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1)"
 fi
@@ -54,23 +60,50 @@ if has parity; then
   note "parity cuda: rc=$?"
 fi
 if has perplexity && [ -f data/models/opt-mini/config.json ] && [ -f "${DEJAVU_DATA_DIR:-none}/wikitext-2/test.txt" ]; then
-  for dev in cuda cpu; do
-    ./build/dejavu perplexity --model data/models/opt-mini --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" --device $dev \
+  for dev in ${DEJAVU_PPL_DEVICES:-cuda cpu}; do
+    timeout 120 ./build/dejavu perplexity --model data/models/opt-mini --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" --device $dev \
       --batch 8 --json >"$OUT/ppl_$dev.json" 2>>"$LOG"
     note "perplexity $dev: $(cat "$OUT/ppl_$dev.json")"
   done
 fi
+PRED=.carry/predictors
+if has sparse && [ -f "$PRED/predictors.safetensors" ] && [ -f "${DEJAVU_DATA_DIR:-none}/wikitext-2/test.txt" ]; then
+  P="Paris is the capital of France. The city is known for"
+  for mode in "" "--sparse --predictors $PRED"; do
+    timeout 60 ./build/dejavu generate-cuda --model data/models/opt-mini $mode --prompt "$P" --max-new-tokens 40 \
+      --print-ids >>"$OUT/sparse_generate.txt" 2>>"$OUT/sparse_generate.txt"
+    note "generate-cuda ${mode:-dense}: rc=$?"
+  done
+  for dens in "0.1 0.5" "0.25 0.75"; do
+    set -- $dens
+    timeout 120 ./build/dejavu perplexity-cuda --model data/models/opt-mini --sparse --predictors $PRED \
+      --mlp-density $1 --head-density $2 --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" --max-tokens 16384 \
+      --seq-len 512 --compare-reference --json >"$OUT/ppl_sparse_m$1_h$2.json" 2>>"$LOG"
+    note "perplexity-cuda sparse mlp $1 heads $2: rc=$? $(cat "$OUT/ppl_sparse_m$1_h$2.json")"
+  done
+  timeout 120 ./build/dejavu perplexity-cuda --model data/models/opt-mini --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" \
+    --max-tokens 16384 --seq-len 512 --compare-reference --json >"$OUT/ppl_dense_engine.json" 2>>"$LOG"
+  note "perplexity-cuda dense: rc=$? $(cat "$OUT/ppl_dense_engine.json")"
+fi
 if has kernelbench && [ -x build/kernels/bench/kernel_bench ]; then
   mkdir -p "$OUT/bench"
-  timeout 300 build/kernels/bench/kernel_bench ${DEJAVU_KERNEL_BENCH_ARGS:-} --out "$OUT/bench" >"$OUT/kernel_bench.log" 2>&1
+  timeout ${DEJAVU_KB_TIMEOUT:-300} build/kernels/bench/kernel_bench ${DEJAVU_KERNEL_BENCH_ARGS:-} --out "$OUT/bench" >"$OUT/kernel_bench.log" 2>&1
   note "kernel_bench: rc=$?"
   tail -40 "$OUT/kernel_bench.log" >>"$SUMMARY"
 fi
 if has enginebench && ./build/dejavu bench --help >/dev/null 2>&1; then
   mkdir -p "$OUT/bench"
-  timeout 300 ./build/dejavu bench --out "$OUT/bench" >"$OUT/engine_bench.log" 2>&1
+  timeout ${DEJAVU_BENCH_TIMEOUT:-300} ./build/dejavu bench ${DEJAVU_BENCH_ARGS:-} --out "$OUT/bench" >"$OUT/engine_bench.log" 2>&1
   note "dejavu bench: rc=$?"
   tail -30 "$OUT/engine_bench.log" >>"$SUMMARY"
+fi
+if has hfbench; then
+  mkdir -p "$OUT/bench"
+  timeout ${DEJAVU_HF_TIMEOUT:-240} python3 scripts/bench_hf.py --out "$OUT/bench" ${DEJAVU_HF_ARGS:-} \
+    >"$OUT/hf_bench.log" 2>&1
+  note "bench_hf: rc=$?"
+  tail -12 "$OUT/hf_bench.log" >>"$SUMMARY"
+  python3 scripts/plot_bench.py "$OUT/bench" >>"$LOG" 2>&1
 fi
 tar czf "$FINAL_OUT/results.tgz" -C "$OUT" .
 cp "$SUMMARY" "$FINAL_OUT/summary.txt"
