@@ -3,7 +3,7 @@
 # ASan+UBSan and run with halt_on_error, then every libFuzzer target of tests/fuzz built with clang and run
 # for a bounded time over its committed seed corpus. Prints a summary (tests, fuzz executions) and exits
 # non-zero on any finding. Budget: under 20 minutes on 2 cores.
-#   DEJAVU_FUZZ_SECONDS   seconds per fuzz target (default 60)
+#   DEJAVU_FUZZ_SECONDS   seconds per fuzz target (default 60); DEJAVU_FUZZ_SEED libFuzzer seed (default 1)
 #   DEJAVU_ASAN_DIR, DEJAVU_FUZZ_DIR   build directories (default build-asan, build-fuzz)
 #   DEJAVU_DATA_DIR       shared data (default ../shared/data): the GPT-2 files for the tokenizer fuzzer
 set -uo pipefail
@@ -111,7 +111,7 @@ else
       local name=$1 target=${1#fuzz_}
       local work="$scratch/corpus_$target"
       mkdir -p "$work"
-      "$fuzz_dir/$name" "$work" "tests/fuzz/corpus/$target" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 \
+      "$fuzz_dir/$name" "$work" "tests/fuzz/corpus/$target" -max_total_time="$fuzz_seconds" -seed="${DEJAVU_FUZZ_SEED:-1}" -rss_limit_mb=2048 \
         -timeout=30 -print_final_stats=1 -artifact_prefix="$fuzz_dir/artifacts/$name-" >"$fuzz_dir/$name.log" 2>&1
       echo $? >"$fuzz_dir/$name.rc"
     }

@@ -30,13 +30,21 @@ LOG="$OUT/gpu_check.log"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 note() { echo "$*" | tee -a "$SUMMARY"; }
+# Pack whatever exists when the script ends, also when the device's time limit stops it (SIGTERM).
+pack() {
+  trap - EXIT TERM
+  tar czf "$FINAL_OUT/results.tgz" -C "$OUT" . && cp "$SUMMARY" "$FINAL_OUT/summary.txt"
+}
+trap pack EXIT
+trap 'note "stopped by SIGTERM (time limit)"; pack; exit 124' TERM
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 export DEJAVU_SOURCE_DIR=$PWD
-export DEJAVU_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# .git does not travel to the device: the caller passes DEJAVU_COMMIT=$(git rev-parse --short HEAD).
+export DEJAVU_COMMIT=${DEJAVU_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 # ../shared does not travel to the GPU machine: the caller copies what the tests need into .carry/data.
 [ -d .carry/data ] && export DEJAVU_DATA_DIR=$PWD/.carry/data
 
-note "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
+note "commit $DEJAVU_COMMIT on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
 if has build; then
   start=$(date +%s)
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >>"$LOG" 2>&1 &&
@@ -69,21 +77,28 @@ fi
 PRED=.carry/predictors
 if has sparse && [ -f "$PRED/predictors.safetensors" ] && [ -f "${DEJAVU_DATA_DIR:-none}/wikitext-2/test.txt" ]; then
   P="Paris is the capital of France. The city is known for"
-  for mode in "" "--sparse --predictors $PRED"; do
+  # DEJAVU_GEN_DENSITIES: MLP,HEADS pairs for the sparse generations; DEJAVU_PPL_DENSITIES likewise (empty: none).
+  modes=("")
+  for dens in ${DEJAVU_GEN_DENSITIES:-"0.1,0.5"}; do
+    modes+=("--sparse --predictors $PRED --mlp-density ${dens%,*} --head-density ${dens#*,}")
+  done
+  for mode in "${modes[@]}"; do
     timeout 60 ./build/dejavu generate-cuda --model data/models/opt-mini $mode --prompt "$P" --max-new-tokens 40 \
       --print-ids >>"$OUT/sparse_generate.txt" 2>>"$OUT/sparse_generate.txt"
-    note "generate-cuda ${mode:-dense}: rc=$?"
+    note "generate-cuda ${mode:-dense}: rc=$? $(tail -n 3 "$OUT/sparse_generate.txt" | head -n 1 | cut -c1-300)"
   done
-  for dens in "0.1 0.5" "0.25 0.75"; do
-    set -- $dens
+  for dens in ${DEJAVU_PPL_DENSITIES-"0.1,0.5 0.25,0.75"}; do
+    set -- ${dens%,*} ${dens#*,}
     timeout 120 ./build/dejavu perplexity-cuda --model data/models/opt-mini --sparse --predictors $PRED \
       --mlp-density $1 --head-density $2 --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" --max-tokens 16384 \
       --seq-len 512 --compare-reference --json >"$OUT/ppl_sparse_m$1_h$2.json" 2>>"$LOG"
     note "perplexity-cuda sparse mlp $1 heads $2: rc=$? $(cat "$OUT/ppl_sparse_m$1_h$2.json")"
   done
-  timeout 120 ./build/dejavu perplexity-cuda --model data/models/opt-mini --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" \
-    --max-tokens 16384 --seq-len 512 --compare-reference --json >"$OUT/ppl_dense_engine.json" 2>>"$LOG"
-  note "perplexity-cuda dense: rc=$? $(cat "$OUT/ppl_dense_engine.json")"
+  if [ -n "${DEJAVU_PPL_DENSITIES-x}" ]; then
+    timeout 120 ./build/dejavu perplexity-cuda --model data/models/opt-mini --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" \
+      --max-tokens 16384 --seq-len 512 --compare-reference --json >"$OUT/ppl_dense_engine.json" 2>>"$LOG"
+    note "perplexity-cuda dense: rc=$? $(cat "$OUT/ppl_dense_engine.json")"
+  fi
 fi
 if has kernelbench && [ -x build/kernels/bench/kernel_bench ]; then
   mkdir -p "$OUT/bench"
@@ -105,6 +120,5 @@ if has hfbench; then
   tail -12 "$OUT/hf_bench.log" >>"$SUMMARY"
   python3 scripts/plot_bench.py "$OUT/bench" >>"$LOG" 2>&1
 fi
-tar czf "$FINAL_OUT/results.tgz" -C "$OUT" .
-cp "$SUMMARY" "$FINAL_OUT/summary.txt"
+pack
 cat "$SUMMARY"
