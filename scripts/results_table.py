@@ -30,7 +30,7 @@ def main():
           f"(copy bandwidth {doc['copy_gbps']:.0f} GB/s measured in the same run); sparse = MLP density "
           f"{density:g}, heads {heads:g}.\n")
     print("| shape | dense ms (% of floor) | sparse fixed ms (x dense, % of copy bw) | sparse + predictors ms "
-          "(x dense) | HF eager ms | sparse+pred vs HF |")
+          "(x dense, % of copy bw) | HF eager ms | sparse+pred vs HF |")
     print("|---|---|---|---|---|---|")
     for shape in dict.fromkeys(r["shape"] for r in rows):
         pick = lambda eng: next((r for r in rows if r["shape"] == shape and r["engine"] == eng and
