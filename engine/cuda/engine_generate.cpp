@@ -96,10 +96,7 @@ PerplexityResult engine_perplexity(CudaEngine& engine, const std::vector<int32_t
     bar.advance(end - start);
   }
   bar.finish();
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.tokens_per_second = r.seconds > 0 ? n / r.seconds : 0;
-  r.mean_nll = r.predicted_tokens > 0 ? nll / r.predicted_tokens : 0;
-  r.perplexity = std::exp(r.mean_nll);
+  finish_perplexity(r, nll, n, t0);
   return r;
 }
 

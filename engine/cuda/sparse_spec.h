@@ -55,4 +55,7 @@ struct SparseSpec {
 // ceil(density * n) clamped to [1, n]: the pipeline's topk_count rule, so eval and engine agree on k.
 int kept_count(double density, int n);
 
+// k distinct indices of [0, n) drawn with the given seed, sorted ascending (random fixed selections).
+std::vector<int> random_subset(int n, int k, uint64_t seed);
+
 }  // namespace dv::engine

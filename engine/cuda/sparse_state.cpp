@@ -38,6 +38,16 @@ int kept_count(double density, int n) {
   return std::clamp(static_cast<int>(std::ceil(density * n - 1e-9)), 1, n);
 }
 
+std::vector<int> random_subset(int n, int k, uint64_t seed) {
+  std::vector<int> all(n);
+  std::iota(all.begin(), all.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(all.begin(), all.end(), rng);
+  all.resize(k);
+  std::sort(all.begin(), all.end());  // ascending: the friendliest order for the kernels' DRAM streams
+  return all;
+}
+
 EventList::EventList(size_t n) : events_(n, nullptr) {
   for (auto& e : events_) DV_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
 }
@@ -60,16 +70,6 @@ int input_point(PredictorInputKind kind, int layer, bool mlp_block) {
     case PredictorInputKind::kPrevMlpInput: return layer > 0 ? 2 * (layer - 1) + 1 : 0;
   }
   return 0;
-}
-
-std::vector<int> random_subset(int n, int k, uint64_t seed) {
-  std::vector<int> all(n);
-  std::iota(all.begin(), all.end(), 0);
-  std::mt19937_64 rng(seed);
-  std::shuffle(all.begin(), all.end(), rng);
-  all.resize(k);
-  std::sort(all.begin(), all.end());  // ascending: the friendliest order for the kernels' DRAM streams
-  return all;
 }
 
 void check_list(const std::vector<int>& idx, int n, int capacity, const char* what, int layer) {

@@ -20,6 +20,14 @@ double window_nll_sum(const at::Tensor& logits, const at::Tensor& ids) {
   return -logp.gather(-1, target).to(at::kDouble).sum().item<double>();
 }
 
+void finish_perplexity(PerplexityResult& r, double nll_sum, int64_t input_tokens,
+                       std::chrono::steady_clock::time_point t0) {
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.tokens_per_second = r.seconds > 0 ? input_tokens / r.seconds : 0;
+  r.mean_nll = r.predicted_tokens > 0 ? nll_sum / r.predicted_tokens : 0;
+  r.perplexity = std::exp(r.mean_nll);
+}
+
 PerplexityResult compute_perplexity(const OptModel& model, const std::vector<int32_t>& ids,
                                     const PerplexityOptions& options, const ForwardHooks* hooks) {
   const int64_t L = options.seq_len > 0 ? options.seq_len
@@ -55,10 +63,7 @@ PerplexityResult compute_perplexity(const OptModel& model, const std::vector<int
     bar.advance(tail);
   }
   bar.finish();
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.tokens_per_second = r.seconds > 0 ? n / r.seconds : 0;
-  r.mean_nll = r.predicted_tokens > 0 ? nll / r.predicted_tokens : 0;
-  r.perplexity = std::exp(r.mean_nll);
+  finish_perplexity(r, nll, n, t0);
   return r;
 }
 

@@ -4,6 +4,7 @@
 // window's first is predicted from its prefix; perplexity = exp(mean NLL over predicted tokens).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -27,6 +28,11 @@ struct PerplexityResult {
   double seconds = 0;
   double tokens_per_second = 0;  // input tokens through the model per second
 };
+
+// Fills mean_nll, perplexity, seconds and tokens_per_second from the NLL sum over r.predicted_tokens and
+// the time since t0 (shared by the reference model and the CUDA engine's perplexity loops).
+void finish_perplexity(PerplexityResult& r, double nll_sum, int64_t input_tokens,
+                       std::chrono::steady_clock::time_point t0);
 
 // Sum of negative log-likelihoods of ids[1:] given ids[:-1], for one [B, T] block of windows.
 double window_nll_sum(const at::Tensor& logits, const at::Tensor& ids);

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <random>
 
 #include <fmt/format.h>
@@ -141,14 +140,5 @@ double max_rel_error(const EngineRun& run, const at::Tensor& ref, std::string* d
   return worst;
 }
 
-std::vector<int> random_subset(int n, int k, uint64_t seed) {
-  std::vector<int> all(n);
-  std::iota(all.begin(), all.end(), 0);
-  std::mt19937_64 rng(seed);
-  std::shuffle(all.begin(), all.end(), rng);
-  all.resize(k);
-  std::sort(all.begin(), all.end());
-  return all;
-}
 
 }  // namespace dv::test

@@ -66,7 +66,6 @@ double rel_error(const std::vector<float>& got, const std::vector<float>& ref);
 // Max over steps of step_rel_error; also prints the per-step errors on failure.
 double max_rel_error(const EngineRun& run, const at::Tensor& ref, std::string* detail = nullptr);
 
-// k distinct sorted indices in [0, n).
-std::vector<int> random_subset(int n, int k, uint64_t seed);
+using engine::random_subset;  // k distinct sorted indices in [0, n)
 
 }  // namespace dv::test
