@@ -36,7 +36,10 @@ def main():
         ax.grid(alpha=0.3)
         ax.legend()
     ctx = doc.get("context", {})
-    fig.suptitle(f"{os.path.basename(str(ctx.get('model', '')))} on {os.path.basename(str(ctx.get('text', '')))}")
+    dense_layers = ctx.get("dense_layers") or []
+    fig.suptitle(f"{os.path.basename(str(ctx.get('model', '')))} on {os.path.basename(str(ctx.get('text', '')))}"
+                 + (f"; layer{'s' if len(dense_layers) > 1 else ''} {', '.join(map(str, dense_layers))} kept dense"
+                    if dense_layers else ""))
     fig.tight_layout()
     tmp = os.path.join(out, "eval.png.tmp.png")
     fig.savefig(tmp, dpi=110)

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <set>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,33 @@ namespace {
 
 const char* const kPrefixes[] = {"model.decoder.", "decoder.", ""};
 
+// A shard named by the index must be a plain file name in the checkpoint directory. The error_code form of
+// exists(): a name the OS rejects (too long, say) is a bad index, not a filesystem_error escaping the loader.
+bool shard_exists(const fs::path& p, const std::string& where) {
+  std::error_code ec;
+  const bool found = fs::exists(p, ec);
+  DV_CHECK(!ec || ec == std::errc::no_such_file_or_directory, "{}: shard '{}' listed in the index: {}", where,
+           p.string(), ec.message());
+  return found;
+}
+
+// The name as an error message can show it: control bytes escaped, long names cut.
+std::string printable_name(const std::string& f) {
+  std::string out;
+  for (const char c : f.substr(0, 80)) {
+    const int byte = static_cast<unsigned char>(c);
+    out += byte < 0x20 ? fmt::format("\\x{:02x}", byte) : std::string(1, c);
+  }
+  return f.size() > 80 ? out + "..." : out;
+}
+
+bool plain_file_name(const std::string& f) {
+  if (f.empty() || f == "." || f.size() > 255 || f.find("..") != std::string::npos) return false;
+  for (const char c : f)
+    if (c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20) return false;
+  return true;
+}
+
 std::vector<std::string> shard_files(const std::string& dir) {
   const fs::path index = fs::path(dir) / "model.safetensors.index.json";
   const fs::path single = fs::path(dir) / "model.safetensors";
@@ -28,16 +56,16 @@ std::vector<std::string> shard_files(const std::string& dir) {
              "{}: expected an object with a 'weight_map' object", where);
     std::set<std::string> names;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      DV_CHECK(it.value().is_string(), "{}: weight_map['{}'] is not a file name", where, it.key());
+      DV_CHECK(it.value().is_string(), "{}: weight_map['{}'] is not a file name", where, printable_name(it.key()));
       const std::string f = it.value().get<std::string>();
-      DV_CHECK(f.find('/') == std::string::npos && f.find("..") == std::string::npos,
-               "{}: weight_map['{}'] names '{}', which is not a file in this directory", where, it.key(), f);
+      DV_CHECK(plain_file_name(f), "{}: weight_map['{}'] names '{}', which is not a file in this directory", where,
+               printable_name(it.key()), printable_name(f));
       names.insert(f);
     }
     DV_CHECK(!names.empty(), "{}: weight_map is empty", where);
     for (const auto& f : names) {
       const fs::path p = fs::path(dir) / f;
-      DV_CHECK(fs::exists(p), "{}: shard '{}' listed in the index is missing", where, p.string());
+      DV_CHECK(shard_exists(p, where), "{}: shard '{}' listed in the index is missing", where, p.string());
       files.push_back(p.string());
     }
     return files;

@@ -27,7 +27,7 @@ json parse_json_file(const std::string& path) {
   const std::string text = read_file(path);
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large for a double
     std::string what = e.what();
     const size_t cut = what.find("] ");
     DV_FAIL("{}: invalid JSON: {}", path, cut == std::string::npos ? what : what.substr(cut + 2));

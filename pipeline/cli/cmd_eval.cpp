@@ -31,6 +31,9 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--head-densities", e.sweep.head_densities, "fractions of heads kept")
       ->capture_default_str()->delimiter(',');
+  cmd->add_option("--dense-layers", e.sweep.dense_layers,
+                  "layers left dense at every sparse point (-1 = the last; the reference keeps the last 10)")
+      ->delimiter(',');
   cmd->callback([a] {
     LoadedModel m = load_model(a->model);
     EvalRunOptions e = a->eval;

@@ -20,6 +20,7 @@
 #include "engine/tokenizer/encode_file.h"
 #include "kernels/common/error.h"
 #include "pipeline/predictors/predictor_set.h"
+#include "pipeline/stages/sparsity_masks.h"
 
 namespace dv::cli {
 namespace {
@@ -137,16 +138,6 @@ struct PerplexityCudaArgs {
 };
 
 // [1, T, n] mask from per-step lists (the last position, which the engine never runs, is left all ones).
-at::Tensor step_mask(const std::vector<std::vector<std::vector<int>>>& sel, int layer, int64_t T, int64_t n) {
-  at::Tensor m = at::ones({1, T, n}, at::kFloat);
-  for (size_t t = 0; t < sel.size(); ++t) {
-    at::Tensor row = m.select(1, static_cast<int64_t>(t)).select(0, 0);
-    row.zero_();
-    for (int i : sel[t][layer]) row[i] = 1.0;
-  }
-  return m;
-}
-
 OptModel fp32_reference(OptWeights w) {
   auto f = [](at::Tensor& t) {
     if (t.defined()) t = t.to(at::kFloat);
@@ -190,8 +181,8 @@ nlohmann::json compare_with_reference(Loaded& m, const std::vector<int32_t>& ids
     for (int64_t t = 0; t < T; ++t) x[0][t] = static_cast<int64_t>(window[t]);
     ForwardHooks hooks;
     if (a.cuda.sparse) {
-      hooks.head_mask = [&](const MaskQuery& q) { return step_mask(heads, q.layer, T, config.num_attention_heads); };
-      hooks.mlp_mask = [&](const MaskQuery& q) { return step_mask(mlp, q.layer, T, config.ffn_dim); };
+      hooks.head_mask = [&](const MaskQuery& q) { return selections_mask(heads, q.layer, T, config.num_attention_heads); };
+      hooks.mlp_mask = [&](const MaskQuery& q) { return selections_mask(mlp, q.layer, T, config.ffn_dim); };
     }
     nll_ref += window_nll_sum(ref.forward(x, nullptr, &hooks), x);
     n += T - 1;

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "engine/io/interrupt.h"
 #include "kernels/common/error.h"
-#include "pipeline/predictors/stop_signal.h"
 #include "pipeline/predictors/train_predictors.h"
 
 namespace dv::cli {
@@ -55,14 +55,15 @@ void run_train(TrainArgs a) {
   a.options.mlp_input = parse_predictor_input(a.mlp_input, "--mlp-input");
   a.options.att_input = parse_predictor_input(a.att_input, "--att-input");
   a.options.progress = !a.no_progress;
-  StopOnSignal signals;
+  InterruptGuard guard;  // the first SIGINT/SIGTERM ends training at the next batch, finished layers kept
   TrainContext ctx;
-  ctx.stop_requested = [&signals] { return signals.requested(); };
+  ctx.stop_requested = [] { return interrupt_requested(); };
   const TrainSummary s = train_predictors(a.acts, a.out, a.options, ctx);
   if (s.interrupted) {
-    DV_FAIL("stopped by signal {}: {} of {} layers are finished and kept in {}/{}; run the same command again to "
-            "resume",
-            signals.signal_number(), s.layers.size(), s.options.layers.size(), a.out, kPartialDirName);
+    throw Interrupted(fmt::format("{}: interrupted by {}; {} of {} layers are finished and kept in {}/{}; run the "
+                                  "same command again to resume",
+                                  a.out, interrupt_signal() == SIGINT ? "SIGINT" : "SIGTERM", s.layers.size(),
+                                  s.options.layers.size(), a.out, kPartialDirName));
   }
   print_summary(s, a.out);
 }

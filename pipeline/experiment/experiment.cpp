@@ -38,8 +38,9 @@ bool MeasureSection::operator==(const MeasureSection& o) const {
 }
 
 bool EvalSection::operator==(const EvalSection& o) const {
-  return std::tie(text, max_tokens, seq_len, modes, mlp_densities, head_densities, targets) ==
-         std::tie(o.text, o.max_tokens, o.seq_len, o.modes, o.mlp_densities, o.head_densities, o.targets);
+  return std::tie(text, max_tokens, seq_len, modes, mlp_densities, head_densities, targets, dense_layers) ==
+         std::tie(o.text, o.max_tokens, o.seq_len, o.modes, o.mlp_densities, o.head_densities, o.targets,
+                  o.dense_layers);
 }
 
 bool BenchSection::operator==(const BenchSection& o) const {

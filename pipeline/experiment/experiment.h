@@ -61,6 +61,7 @@ struct EvalSection {
   std::vector<double> mlp_densities = {0.5, 0.25, 0.1};   // fraction of fc1 neurons kept
   std::vector<double> head_densities = {0.75, 0.5, 0.25}; // fraction of heads kept
   std::vector<std::string> targets = {"mlp", "heads", "both"};  // what is made sparse
+  std::vector<int64_t> dense_layers;  // layers left dense at every sparse point (-1 = the last)
   bool operator==(const EvalSection& o) const;
 };
 

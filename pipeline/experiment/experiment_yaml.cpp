@@ -78,6 +78,8 @@ void emit_section(YAML::Emitter& out, const Experiment& e, Stage s) {
       emit_list(out, "mlp_densities", v.mlp_densities);
       emit_list(out, "head_densities", v.head_densities);
       emit_list(out, "targets", v.targets);
+      // Only when set, so that experiments without it keep their stage hashes.
+      if (!v.dense_layers.empty()) emit_list(out, "dense_layers", v.dense_layers);
       break;
     }
     case Stage::kBench: {

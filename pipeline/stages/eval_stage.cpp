@@ -59,6 +59,8 @@ std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<i
                                       const PerplexityOptions& ppl_options, const EvalSweep& sweep,
                                       const Scorers& predicted) {
   const auto planned = plan_points(sweep, predicted.mlp && predicted.heads);
+  const std::vector<bool> dense_layer =
+      dense_layer_flags(sweep.dense_layers, model.config().num_hidden_layers, "eval: dense_layers");
   std::vector<EvalPoint> points;
   double dense_ppl = 0;
   for (size_t i = 0; i < planned.size(); ++i) {
@@ -66,6 +68,7 @@ std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<i
     SparsityPlan plan;
     plan.mlp_density = p.mlp;
     plan.head_density = p.heads;
+    plan.dense_layer = dense_layer;
     const bool oracle = p.mode == "oracle";
     plan.mlp_scores = oracle ? oracle_scores() : predicted.mlp;
     plan.head_scores = oracle ? oracle_scores() : predicted.heads;
@@ -93,9 +96,11 @@ void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>
       "mlp_mass_recall,head_mass_recall,seconds\n";
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& p : points) {
-    const double ratio = dense > 0 ? p.ppl.perplexity / dense : 0;
-    csv += fmt::format("{},{},{:.4f},{:.4f},{:.6f},{:.6f},{},{:.6f},{:.6f},{:.6f},{:.3f}\n", p.mode, p.target,
-                       p.mlp_density, p.head_density, p.ppl.perplexity, ratio, p.ppl.predicted_tokens,
+    // Without a dense point in the sweep there is nothing to compare with: empty in the CSV, null in the JSON.
+    const nlohmann::json ratio = dense > 0 ? nlohmann::json(p.ppl.perplexity / dense) : nlohmann::json();
+    const std::string ratio_csv = dense > 0 ? fmt::format("{:.6f}", p.ppl.perplexity / dense) : "";
+    csv += fmt::format("{},{},{:.4f},{:.4f},{:.6f},{},{},{:.6f},{:.6f},{:.6f},{:.3f}\n", p.mode, p.target,
+                       p.mlp_density, p.head_density, p.ppl.perplexity, ratio_csv, p.ppl.predicted_tokens,
                        p.kept.mlp_active_recall(), p.kept.mlp_mass_recall(), p.kept.head_mass_recall(), p.ppl.seconds);
     rows.push_back({{"mode", p.mode}, {"target", p.target}, {"mlp_density", p.mlp_density},
                     {"head_density", p.head_density}, {"perplexity", p.ppl.perplexity}, {"ppl_vs_dense", ratio},
@@ -124,7 +129,8 @@ std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, 
   auto points = run_eval_sweep(model, ids, ppl, sweep, scorers);
   nlohmann::json context = {{"model", a.model_dir},   {"text", a.text},   {"predictors", a.predictors},
                             {"device", a.device},     {"dtype", a.dtype}, {"max_tokens", a.max_tokens},
-                            {"tokens_scored", ids.size()}, {"seq_len", points.empty() ? 0 : points[0].ppl.seq_len}};
+                            {"tokens_scored", ids.size()}, {"seq_len", points.empty() ? 0 : points[0].ppl.seq_len},
+                            {"dense_layers", a.sweep.dense_layers}};
   write_eval_results(a.out, points, context.dump());
   return points;
 }

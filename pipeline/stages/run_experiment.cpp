@@ -153,6 +153,7 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
         o.sweep.targets = e.eval.targets;
         o.sweep.mlp_densities = e.eval.mlp_densities;
         o.sweep.head_densities = e.eval.head_densities;
+        o.sweep.dense_layers = e.eval.dense_layers;
         o.model_dir = e.model;
         o.device = e.device;
         o.dtype = e.dtype;

@@ -16,6 +16,17 @@ int64_t kept_count(int64_t n, double density) {
   return std::clamp<int64_t>(static_cast<int64_t>(std::ceil(density * static_cast<double>(n) - 1e-9)), 0, n);
 }
 
+std::vector<bool> dense_layer_flags(const std::vector<int64_t>& layers, int64_t n_layers, const std::string& what) {
+  std::vector<bool> flags(static_cast<size_t>(n_layers), false);
+  for (const int64_t l : layers) {
+    DV_CHECK(l >= -n_layers && l < n_layers,
+             "{}: layer {} is outside this {}-layer model (use 0..{}, or -1 for the last)", what, l, n_layers,
+             n_layers - 1);
+    flags[static_cast<size_t>(l < 0 ? l + n_layers : l)] = true;
+  }
+  return flags;
+}
+
 at::Tensor topk_mask(const at::Tensor& scores, double density) {
   const int64_t n = scores.size(-1), k = kept_count(n, density);
   auto mask = at::zeros(scores.sizes(), scores.options().dtype(at::kFloat));
@@ -25,12 +36,37 @@ at::Tensor topk_mask(const at::Tensor& scores, double density) {
   return mask.scatter_(-1, idx, 1.0);
 }
 
+at::Tensor selections_mask(const std::vector<std::vector<std::vector<int>>>& selections, int layer, int64_t T,
+                           int64_t n) {
+  at::Tensor mask = at::ones({1, T, n}, at::kFloat);
+  // Through a raw pointer: one LibTorch op per entry made a window at 50% MLP density take seconds.
+  float* p = mask.data_ptr<float>();
+  const int64_t steps = std::min<int64_t>(T, static_cast<int64_t>(selections.size()));
+  for (int64_t t = 0; t < steps; ++t) {
+    float* row = p + t * n;
+    std::fill(row, row + n, 0.0f);
+    for (const int i : selections[t].at(layer)) {
+      DV_CHECK(i >= 0 && i < n, "selection {} at position {} of layer {} is outside [0, {})", i, t, layer, n);
+      row[i] = 1.0f;
+    }
+  }
+  return mask;
+}
+
+namespace {
+// A dense layer's mask keeps everything; the others keep the scorer's top-k.
+at::Tensor layer_mask(const SparsityPlan& plan, const ScoreFn& scores, double density, const MaskQuery& q) {
+  if (plan.is_dense(q.layer)) return at::ones(q.dense_scores.sizes(), q.dense_scores.options().dtype(at::kFloat));
+  return topk_mask(scores(q), density).to(q.dense_scores.device());
+}
+}  // namespace
+
 ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats) {
   ForwardHooks hooks;
   if (plan.mlp_density < 1.0) {
     DV_CHECK(static_cast<bool>(plan.mlp_scores), "MLP sparsity requested without a scorer");
     hooks.mlp_mask = [&plan, stats](const MaskQuery& q) {
-      at::Tensor mask = topk_mask(plan.mlp_scores(q), plan.mlp_density).to(q.dense_scores.device());
+      at::Tensor mask = layer_mask(plan, plan.mlp_scores, plan.mlp_density, q);
       if (stats != nullptr) {
         const at::Tensor act = q.dense_scores.to(at::kFloat);
         const at::Tensor active = (act > 0).to(at::kFloat);
@@ -45,7 +81,7 @@ ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats) {
   if (plan.head_density < 1.0) {
     DV_CHECK(static_cast<bool>(plan.head_scores), "head sparsity requested without a scorer");
     hooks.head_mask = [&plan, stats](const MaskQuery& q) {
-      at::Tensor mask = topk_mask(plan.head_scores(q), plan.head_density).to(q.dense_scores.device());
+      at::Tensor mask = layer_mask(plan, plan.head_scores, plan.head_density, q);
       if (stats != nullptr) {
         const at::Tensor norms = q.dense_scores.to(at::kFloat);
         stats->head_mass += norms.sum().item<double>();

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/models/opt_model.h"
@@ -22,7 +23,17 @@ struct SparsityPlan {
   double head_density = 1.0;  // fraction of heads kept per token
   ScoreFn mlp_scores;         // required when mlp_density < 1
   ScoreFn head_scores;        // required when head_density < 1
+  // dense_layer[l]: layer l is left dense whatever the densities (the reference code keeps OPT-175B's last
+  // 10 layers dense). Shorter than the model (or empty): the layers past its end are sparse.
+  std::vector<bool> dense_layer;
+  bool is_dense(int64_t layer) const {
+    return layer >= 0 && layer < static_cast<int64_t>(dense_layer.size()) && dense_layer[layer];
+  }
 };
+
+// dense_layer flags from a list of layer indices (negative ones count from the end: -1 is the last layer);
+// `what` names the option or key in the error for an index outside the model.
+std::vector<bool> dense_layer_flags(const std::vector<int64_t>& layers, int64_t n_layers, const std::string& what);
 
 ScoreFn oracle_scores();  // the dense values themselves (MaskQuery::dense_scores)
 
@@ -39,6 +50,12 @@ struct MaskStats {
 // {0,1} mask of scores' shape keeping the top ceil(density * n) entries along the last dimension.
 at::Tensor topk_mask(const at::Tensor& scores, double density);
 int64_t kept_count(int64_t n, double density);
+
+// [1, T, n] {0,1} mask from per-position index lists: selections[t][layer] are the units kept at position t
+// (as the GPU engine reports them); positions t >= selections.size() keep every unit. dv::Error for an index
+// outside [0, n).
+at::Tensor selections_mask(const std::vector<std::vector<std::vector<int>>>& selections, int layer, int64_t T,
+                           int64_t n);
 
 // Hooks applying `plan`; `stats` (may be null) accumulates what was kept. Both must outlive the hooks.
 ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats);

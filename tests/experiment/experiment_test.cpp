@@ -88,6 +88,7 @@ eval:
   mlp_densities: [0.3, 1.0]
   head_densities: [0.5]
   targets: [both, mlp]
+  dense_layers: [0, -1]
 bench:
   shapes: [opt-1.3b, opt-175b]
   batch_sizes: [1, 2, 4]
@@ -131,6 +132,7 @@ bench:
   EXPECT_EQ(e.eval.modes, (std::vector<std::string>{"oracle"}));
   EXPECT_EQ(e.eval.mlp_densities, (std::vector<double>{0.3, 1.0}));
   EXPECT_EQ(e.eval.targets, (std::vector<std::string>{"both", "mlp"}));
+  EXPECT_EQ(e.eval.dense_layers, (std::vector<int64_t>{0, -1}));
   EXPECT_EQ(e.bench.shapes, (std::vector<std::string>{"opt-1.3b", "opt-175b"}));
   EXPECT_EQ(e.bench.batch_sizes, (std::vector<int64_t>{1, 2, 4}));
   EXPECT_EQ(e.bench.prompt_len, 64);

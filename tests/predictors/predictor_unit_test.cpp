@@ -1,8 +1,7 @@
 // predictor_unit_test.cpp: the predictor's pieces on fresh random inputs: forward, top-k and
-// threshold masks, labels, the weighted BCE, input resolution and the stop-signal guard.
+// threshold masks, labels, the weighted BCE and input resolution.
 #include <ATen/ATen.h>
 
-#include <csignal>
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -11,7 +10,6 @@
 #include "pipeline/predictors/lowrank_predictor.h"
 #include "pipeline/predictors/predictor_input.h"
 #include "pipeline/predictors/selection.h"
-#include "pipeline/predictors/stop_signal.h"
 #include "pipeline/predictors/weighted_bce.h"
 #include "pipeline/store/bit_pack.h"
 
@@ -128,24 +126,6 @@ TEST(PredictorInput, ResolvesLookaheadWithLayerZeroFallback) {
   EXPECT_THROW(predictor_input_tensor(PredictorInput::kMlpInput, q), Error);  // a head query has no mlp_input
   q.layer = 0;
   EXPECT_EQ(predictor_input_tensor(PredictorInput::kPrevAttnInput, q).item<float>(), 1.0f);
-}
-
-TEST(StopOnSignal, SignalBecomesARequestAndHandlersAreRestored) {
-  struct sigaction before {};
-  sigaction(SIGTERM, nullptr, &before);
-  {
-    StopOnSignal stop;
-    EXPECT_FALSE(stop.requested());
-    EXPECT_THROW(StopOnSignal second, Error);
-    std::raise(SIGTERM);
-    EXPECT_TRUE(stop.requested());
-    EXPECT_EQ(stop.signal_number(), SIGTERM);
-  }
-  struct sigaction after {};
-  sigaction(SIGTERM, nullptr, &after);
-  EXPECT_EQ(after.sa_handler, before.sa_handler);
-  StopOnSignal again;  // a new guard starts clear
-  EXPECT_FALSE(again.requested());
 }
 
 }  // namespace

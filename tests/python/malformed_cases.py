@@ -387,6 +387,10 @@ CASES = [
     ("index_weight_map_not_object", "perplexity", index_case(lambda j: j.update(weight_map=["a"]))),
     ("index_weight_map_empty", "perplexity", index_case(lambda j: j.update(weight_map={}))),
     ("index_path_escape", "perplexity", index_case(lambda j: j["weight_map"].update({"x": "../../etc/passwd"}))),
+    # found by fuzz_checkpoint_index: a name too long for the OS made std::filesystem throw past the loader
+    ("index_shard_name_too_long", "perplexity", index_case(lambda j: j["weight_map"].update({"x": "m" * 300}))),
+    ("index_shard_name_control_char", "perplexity",
+     index_case(lambda j: j["weight_map"].update({"x": "model.safetensors\u0000.x"}))),
     ("index_shard_deleted", "perplexity", model_case(shard_deleted, source="sharded")),
     ("index_shard_truncated", "perplexity", model_case(shard_truncated, source="sharded")),
     # tokenizer files

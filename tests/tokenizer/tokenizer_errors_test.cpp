@@ -43,6 +43,11 @@ TEST_F(BrokenFiles, MissingFiles) {
 TEST_F(BrokenFiles, VocabJson) {
   dir_.write("vocab.json", "{\"a\": 1,\n \"b\": }");
   expect_error({dir_.file("vocab.json"), "invalid JSON", "line 2"});
+  // A number too large for a double is nlohmann's out_of_range, not parse_error (found by the fuzzer in CI).
+  dir_.write("vocab.json", "3333333333333E3333333333333333[\n\n");
+  expect_error({dir_.file("vocab.json"), "invalid JSON", "overflow"});
+  dir_.write("vocab.json", R"({"a": 1e400})");
+  expect_error({dir_.file("vocab.json"), "invalid JSON", "overflow"});
   dir_.write("vocab.json", "[1, 2]");
   expect_error({dir_.file("vocab.json"), "object"});
   dir_.write("vocab.json", "{}");
@@ -73,6 +78,8 @@ TEST_F(BrokenFiles, MergesTxt) {
 TEST_F(BrokenFiles, SpecialTokenFiles) {
   dir_.write("tokenizer_config.json", "{\"bos_token\": ");
   expect_error({dir_.file("tokenizer_config.json"), "invalid JSON"});
+  dir_.write("tokenizer_config.json", R"({"model_max_length": 1e999})");
+  expect_error({dir_.file("tokenizer_config.json"), "invalid JSON", "overflow"});
   dir_.write("tokenizer_config.json", R"({"bos_token": 7})");
   expect_error({dir_.file("tokenizer_config.json"), "bos_token"});
   dir_.write("tokenizer_config.json", R"({"bos_token": {"text": "</s>"}})");
