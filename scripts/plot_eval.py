@@ -4,6 +4,7 @@ target (mlp, heads, both), oracle and predicted lines, dense as a horizontal lin
 Usage: plot_eval.py RESULTS_DIR
 """
 import json
+import math
 import os
 import sys
 
@@ -32,6 +33,11 @@ def main():
             ax.axhline(dense[0], color="k", lw=1, label="dense")
         ax.set_xlabel("MLP neurons kept" if target != "heads" else "heads kept")
         ax.set_ylabel("perplexity")
+        ys = [p["perplexity"] for p in pts if (p["target"] == target or p["mode"] == "dense")
+              and isinstance(p["perplexity"], (int, float)) and math.isfinite(p["perplexity"])]
+        if ys and min(ys) > 0 and max(ys) / min(ys) > 10:  # high sparsity blows up: keep the near-dense end readable
+            ax.set_yscale("log")
+            ax.set_ylabel("perplexity (log scale)")
         ax.set_title(f"sparse {target}" + (" (heads paired)" if target == "both" else ""))
         ax.grid(alpha=0.3)
         ax.legend()

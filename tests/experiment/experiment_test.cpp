@@ -225,30 +225,64 @@ TEST(Experiment, ResolvedYamlIsReadable) {
   EXPECT_NE(yaml.find("stages: [collect, eval]"), std::string::npos) << yaml;
 }
 
-TEST(Experiment, QuickstartParses) {
-  const char* src = std::getenv("DEJAVU_SOURCE_DIR");
-  const std::string root = src != nullptr ? src : ".";
-  const std::string path = root + "/experiments/quickstart.yaml";
-  ASSERT_TRUE(std::filesystem::exists(path)) << path;
-  // Its paths are relative to the repository root; check the files when they are there.
+// A shipped experiment, loaded from the repository root as `dejavu run` is (its paths are relative to it),
+// with file checks when opt-mini and WikiText-2 are there.
+struct ShippedExperiment {
+  Experiment experiment;
+  bool checked_files = false;
+};
+
+ShippedExperiment load_shipped(const std::string& root, const std::string& relative_path) {
   const bool have_files = std::filesystem::exists(root + "/data/models/opt-mini/config.json") &&
                           std::filesystem::exists(root + "/../shared/data/wikitext-2/valid.txt");
   const std::filesystem::path cwd = std::filesystem::current_path();
   std::filesystem::current_path(root);
-  Experiment e;
+  ShippedExperiment out;
   try {
-    e = load_experiment("experiments/quickstart.yaml", ParseOptions{have_files});
+    out.experiment = load_experiment(relative_path, ParseOptions{have_files});
   } catch (...) {
     std::filesystem::current_path(cwd);
     throw;
   }
   std::filesystem::current_path(cwd);
+  out.checked_files = have_files;
+  return out;
+}
+
+std::string source_root() {
+  const char* src = std::getenv("DEJAVU_SOURCE_DIR");
+  return src != nullptr ? src : ".";
+}
+
+TEST(Experiment, QuickstartParses) {
+  const std::string root = source_root();
+  ASSERT_TRUE(std::filesystem::exists(root + "/experiments/quickstart.yaml")) << root;
+  const ShippedExperiment s = load_shipped(root, "experiments/quickstart.yaml");
+  const Experiment& e = s.experiment;
   EXPECT_EQ(e.name, "quickstart");
   EXPECT_EQ(e.model, "data/models/opt-mini");
   EXPECT_TRUE(e.runs(Stage::kCollect) && e.runs(Stage::kTrain) && e.runs(Stage::kMeasure) && e.runs(Stage::kEval));
   EXPECT_LE(e.collect.max_tokens, 50000) << "quickstart must stay small enough for 2 CPU cores";
-  EXPECT_EQ(parse_experiment(experiment_to_yaml(e), "resolved.yaml", ParseOptions{false}), e);
-  if (!have_files) GTEST_SKIP() << "opt-mini or WikiText-2 missing: parsed without file checks";
+  if (!s.checked_files) GTEST_SKIP() << "opt-mini or WikiText-2 missing: parsed without file checks";
+}
+
+// Every experiments/*.yaml parses, is named after its file, and its resolved form parses back to it.
+TEST(Experiment, EveryShippedExperimentParses) {
+  const std::string root = source_root();
+  int count = 0;
+  bool checked_files = true;
+  for (const auto& entry : std::filesystem::directory_iterator(root + "/experiments")) {
+    if (entry.path().extension() != ".yaml") continue;
+    const std::string rel = "experiments/" + entry.path().filename().string();
+    SCOPED_TRACE(rel);
+    const ShippedExperiment s = load_shipped(root, rel);
+    EXPECT_EQ(s.experiment.name, entry.path().stem().string());
+    EXPECT_EQ(parse_experiment(experiment_to_yaml(s.experiment), "resolved.yaml", ParseOptions{false}), s.experiment);
+    checked_files = checked_files && s.checked_files;
+    ++count;
+  }
+  EXPECT_GE(count, 4);
+  if (!checked_files) GTEST_SKIP() << "opt-mini or WikiText-2 missing: parsed without file checks";
 }
 
 }  // namespace
