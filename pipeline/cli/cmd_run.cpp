@@ -1,4 +1,4 @@
-// cmd_run.cpp: `dejavu run EXPERIMENT.yaml [--force] [--only STAGE]`.
+// cmd_run.cpp: `dejavu run EXPERIMENT.yaml [--force] [--only STAGE] [--dry-run]`.
 #include <cstdio>
 #include <memory>
 
@@ -18,9 +18,11 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("experiment", a->file, "experiments/NAME.yaml")->required();
   cmd->add_flag("--force", a->run.force, "re-run stages even when their inputs and config are unchanged");
   cmd->add_option("--only", a->run.only, "run only this stage (collect, train, measure, eval, bench)");
+  cmd->add_flag("--dry-run", a->run.dry_run, "print which stages would run and why; run and write nothing");
   cmd->callback([a] {
     const Experiment e = load_experiment(a->file);
     run_experiment(e, a->run);
+    if (a->run.dry_run) return;
     std::printf("run: %s finished; results under %s\n", e.name.c_str(), e.output_dir.c_str());
   });
 }

@@ -40,6 +40,15 @@ std::string regular_file_identity(const std::string& path, int64_t hash_limit_by
   return "sha256:" + h.hex_digest();
 }
 
+// A checkpoint directory's files that a stage's result can depend on (see content_hash.h).
+bool can_change_results(const fs::path& relative) {
+  for (const auto& part : relative)
+    if (!part.empty() && part.native()[0] == '.') return false;  // .git, .cache, .gitattributes
+  static const char* const kKinds[] = {".json", ".safetensors", ".bin", ".txt", ".model"};
+  const std::string ext = relative.extension().string();
+  return std::any_of(std::begin(kKinds), std::end(kKinds), [&](const char* k) { return ext == k; });
+}
+
 }  // namespace
 
 std::string file_identity(const std::string& path, int64_t hash_limit_bytes) {
@@ -51,7 +60,9 @@ std::string file_identity(const std::string& path, int64_t hash_limit_bytes) {
   for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
-    const std::string rel = fs::relative(it->path(), path, ec).generic_string();
+    const fs::path relative = fs::relative(it->path(), path, ec);
+    if (!can_change_results(relative)) continue;
+    const std::string rel = relative.generic_string();
     lines.push_back(rel + "\t" + regular_file_identity(it->path().string(), hash_limit_bytes) + "\n");
   }
   DV_CHECK(!ec, "{}: cannot list: {}", path, ec.message());

@@ -17,7 +17,10 @@ constexpr int64_t kContentHashLimitBytes = 16 << 20;
 // Identity of a file or directory, stable across runs and machines for unchanged content:
 //   small file:  "sha256:<hex>"
 //   large file:  "size=<bytes>;mtime_ns=<ns>"
-//   directory:   "dir:<sha256 of the sorted 'relative/path<TAB>identity' lines of its files>"
+//   directory:   "dir:<sha256 of the sorted 'relative/path<TAB>identity' lines of the files that can change
+//                a result>": weights, configs and tokenizer files (*.json, *.safetensors, *.bin, *.txt,
+//                *.model), not documentation, images or hidden files, so that editing a checkpoint's
+//                MODEL_CARD.md or README does not make `dejavu run` collect again.
 // dv::Error naming the path when it does not exist or cannot be read.
 std::string file_identity(const std::string& path, int64_t hash_limit_bytes = kContentHashLimitBytes);
 

@@ -2,9 +2,14 @@
 // stages whose inputs and config are unchanged.
 #include "pipeline/stages/run_experiment.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "engine/io/atomic_file.h"
 #include "engine/io/checkpoint.h"
@@ -71,6 +76,69 @@ TrainOptions train_options(const Experiment& e) {
   return o;
 }
 
+// What a stage reads: the files and directories its hash covers.
+std::vector<std::string> stage_inputs(const Experiment& e, Stage s, const RunLayout& layout) {
+  const std::string predictors = layout.predictors() + "/" + kPredictorsFileName;
+  switch (s) {
+    case Stage::kCollect: return {e.model, e.collect.text};
+    case Stage::kTrain: return {layout.acts()};
+    case Stage::kMeasure:
+      if (e.runs(Stage::kTrain)) return {layout.acts(), predictors};
+      return {layout.acts()};
+    case Stage::kEval:
+      if (e.runs(Stage::kTrain)) return {e.model, e.eval.text, predictors};
+      return {e.model, e.eval.text};
+    case Stage::kBench: return {};
+  }
+  return {};
+}
+
+void check_inputs_exist(Stage s, const std::vector<std::string>& inputs) {
+  for (const auto& in : inputs)
+    DV_CHECK(fs::exists(in), "stage {}: input {} does not exist (run the stage that makes it first)", stage_name(s),
+             in);
+}
+
+bool unchanged(const std::string& hash_file, const std::string& hash) {
+  return fs::exists(hash_file) && read_small_file(hash_file) == hash;
+}
+
+// --dry-run: one line per selected stage. A stage reading what an earlier stage of this run remakes would run
+// too (unless that stage happened to write the same bytes again, which the real run then notices).
+void print_plan(const Experiment& e, const RunOptions& ro, const RunLayout& layout) {
+  std::printf("dry run of %s (output %s): nothing is run or written\n", e.name.c_str(), layout.root.c_str());
+  std::vector<std::string> remade;  // outputs of the stages that would run
+  for (Stage s : kAllStages) {
+    if (!e.runs(s) || (!ro.only.empty() && ro.only != stage_name(s))) continue;
+    const std::vector<std::string> inputs = stage_inputs(e, s, layout);
+    std::string upstream;
+    for (const auto& in : inputs)
+      if (std::find(remade.begin(), remade.end(), in) != remade.end()) upstream = in;
+    std::string why;
+    if (s == Stage::kBench) {
+      why = "the bench stage runs on a GPU machine (`dejavu bench`)";
+    } else if (!upstream.empty()) {
+      why = fmt::format("reads {}, which an earlier stage remakes", upstream);
+    } else {
+      check_inputs_exist(s, inputs);
+      const std::string hash_file = layout.stage_dir(s) + "/stage.hash";
+      if (ro.force) {
+        why = "--force";
+      } else if (!fs::exists(hash_file)) {
+        why = "no finished run in " + layout.stage_dir(s);
+      } else if (!unchanged(hash_file, stage_hash(e, s, inputs))) {
+        why = "its config or inputs changed since its last run";
+      } else {
+        std::printf("  %-8s skip  unchanged since its last run\n", stage_name(s));
+        continue;
+      }
+    }
+    std::printf("  %-8s run   %s\n", stage_name(s), why.c_str());
+    if (s == Stage::kCollect) remade.push_back(layout.acts());
+    if (s == Stage::kTrain) remade.push_back(layout.predictors() + "/" + kPredictorsFileName);
+  }
+}
+
 }  // namespace
 
 void run_experiment(const Experiment& e, const RunOptions& ro) {
@@ -78,28 +146,21 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
                ro.only == "bench",
            "--only {}: not a stage (collect, train, measure, eval, bench)", ro.only);
   const RunLayout layout{e.output_dir};
+  if (ro.dry_run) {
+    print_plan(e, ro, layout);
+    return;
+  }
   make_dirs(layout.root);
   write_file_atomic(layout.root + "/experiment.yaml", experiment_to_yaml(e));
   LazyModel lazy(e);
   for (Stage s : kAllStages) {
     if (!e.runs(s) || (!ro.only.empty() && ro.only != stage_name(s))) continue;
     const std::string dir = layout.stage_dir(s);
-    std::vector<std::string> inputs;
-    switch (s) {
-      case Stage::kCollect: inputs = {e.model, e.collect.text}; break;
-      case Stage::kTrain: inputs = {layout.acts()}; break;
-      case Stage::kMeasure: inputs = {layout.acts(), layout.predictors() + "/" + kPredictorsFileName}; break;
-      case Stage::kEval: inputs = {e.model, e.eval.text}; break;
-      case Stage::kBench: break;
-    }
-    if (s == Stage::kEval && e.runs(Stage::kTrain)) inputs.push_back(layout.predictors() + "/" + kPredictorsFileName);
-    if (s == Stage::kMeasure && !e.runs(Stage::kTrain)) inputs.pop_back();
-    for (const auto& in : inputs)
-      DV_CHECK(fs::exists(in), "stage {}: input {} does not exist (run the stage that makes it first)", stage_name(s),
-               in);
+    const std::vector<std::string> inputs = stage_inputs(e, s, layout);
+    check_inputs_exist(s, inputs);
     const std::string hash = stage_hash(e, s, inputs);
     const std::string hash_file = dir + "/stage.hash";
-    if (!ro.force && fs::exists(hash_file) && read_small_file(hash_file) == hash) {
+    if (!ro.force && unchanged(hash_file, hash)) {
       std::fprintf(stderr, "== %s: unchanged since its last run, skipped (%s; --force re-runs)\n", stage_name(s),
                    dir.c_str());
       continue;

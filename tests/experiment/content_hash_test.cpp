@@ -68,7 +68,22 @@ TEST(FileIdentity, DirectoriesHashTheirFiles) {
   EXPECT_NE(with_tokenizer, before);
   std::filesystem::create_directories(dir.path("model/sub"));
   dir.write("model/sub/extra.txt", "x");
-  EXPECT_NE(file_identity(model), with_tokenizer);
+  const std::string with_extra = file_identity(model);
+  EXPECT_NE(with_extra, with_tokenizer);
+  // Documentation, pictures and hidden files do not change a result, so they do not change the identity.
+  dir.write("model/MODEL_CARD.md", "# edited");
+  dir.write("model/loss.png", "png");
+  std::filesystem::create_directories(dir.path("model/.git"));
+  dir.write("model/.git/HEAD", "ref");
+  dir.write("model/.gitattributes", "*.safetensors filter=lfs");
+  EXPECT_EQ(file_identity(model), with_extra);
+  std::string previous = with_extra;
+  for (const char* result_file : {"model/config.json", "model/merges.txt", "model/w.safetensors", "model/w.bin"}) {
+    dir.write(result_file, std::string("changed ") + result_file);
+    const std::string now = file_identity(model);
+    EXPECT_NE(now, previous) << result_file;
+    previous = now;
+  }
   EXPECT_THROW(file_identity(dir.path("absent")), Error);
   try {
     file_identity(dir.path("absent"));

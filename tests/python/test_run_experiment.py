@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""`dejavu run` on a tiny checkpoint: the first run runs every stage; an unchanged re-run skips them all;
+changing one section re-runs that stage only; a documentation file added to the checkpoint changes nothing;
+--only picks one stage and --force re-runs it; --dry-run predicts each of these and writes nothing.
+Usage: test_run_experiment.py DEJAVU_BIN WORKDIR
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+DATA = os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
+STAGES = ["collect", "train", "measure", "eval"]
+
+YAML = """name: tiny
+model: {model}
+output_dir: {out}
+device: cpu
+stages: [collect, train, measure, eval]
+collect:
+  text: {valid}
+  max_tokens: 1024
+  seq_len: 64
+  sample_every: 2
+train:
+  epochs: 2
+measure:
+  mlp_topk_fractions: [0.1, 0.5]
+eval:
+  text: {test}
+  max_tokens: 256
+  seq_len: 64
+  modes: [dense, oracle, predicted]
+  targets: [mlp]
+  mlp_densities: [{density}]
+"""
+
+
+def run(dejavu, yaml_path, *extra):
+    r = subprocess.run([dejavu, "run", yaml_path, *extra], capture_output=True, text=True)
+    assert r.returncode == 0, f"dejavu run {' '.join(extra)}: rc {r.returncode}: {r.stderr[-2000:]}"
+    return r
+
+
+def ran(r):
+    """The stages a real run ran and the ones it skipped, from its '== stage' lines."""
+    done = re.findall(r"^== (\w+) -> ", r.stderr, re.M)
+    skipped = re.findall(r"^== (\w+): unchanged since its last run, skipped", r.stderr, re.M)
+    return done, skipped
+
+
+def plan(r):
+    """{stage: 'run' | 'skip'} from a dry run's lines."""
+    return dict(re.findall(r"^  (\w+)\s+(run|skip)\s", r.stdout, re.M))
+
+
+def tree(path):
+    """Every file under path with its size and mtime: what a dry run must leave as it is."""
+    out = {}
+    for d, _, files in os.walk(path):
+        for f in files:
+            p = os.path.join(d, f)
+            st = os.stat(p)
+            out[p] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dejavu")
+    ap.add_argument("workdir")
+    a = ap.parse_args()
+    valid, test = os.path.join(DATA, "wikitext-2", "valid.txt"), os.path.join(DATA, "wikitext-2", "test.txt")
+    if not (os.path.exists(valid) and os.path.exists(test)):
+        print(f"SKIP: {valid} or {test} missing")
+        sys.exit(77)
+    os.makedirs(a.workdir, exist_ok=True)
+    model, out = os.path.join(a.workdir, "model"), os.path.join(a.workdir, "runs")
+    shutil.rmtree(out, ignore_errors=True)
+    if not os.path.exists(os.path.join(model, "config.json")):
+        subprocess.run([sys.executable, os.path.join(HERE, "make_tiny_opt.py"), model, "pre"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for extra in ("MODEL_CARD.md", "notes.md"):  # left from an earlier run of this test
+        if os.path.exists(os.path.join(model, extra)):
+            os.remove(os.path.join(model, extra))
+    yaml_path = os.path.join(a.workdir, "tiny.yaml")
+
+    def write_yaml(density):
+        with open(yaml_path, "w") as f:
+            f.write(YAML.format(model=model, out=out, valid=valid, test=test, density=density))
+
+    write_yaml(0.5)
+    assert plan(run(a.dejavu, yaml_path, "--dry-run")) == {s: "run" for s in STAGES}
+    assert not os.path.exists(out), "a dry run wrote the output directory"
+    assert ran(run(a.dejavu, yaml_path)) == (STAGES, [])
+    for s in STAGES:
+        assert os.path.exists(os.path.join(out, s, "stage.hash")), s
+
+    before = tree(out)
+    assert plan(run(a.dejavu, yaml_path, "--dry-run")) == {s: "skip" for s in STAGES}
+    assert tree(out) == before, "a dry run changed the outputs"
+    assert ran(run(a.dejavu, yaml_path)) == ([], STAGES)
+
+    # A checkpoint's documentation is not an input that changes results.
+    with open(os.path.join(model, "MODEL_CARD.md"), "w") as f:
+        f.write("# edited after the run\n")
+    assert plan(run(a.dejavu, yaml_path, "--dry-run")) == {s: "skip" for s in STAGES}
+
+    # One section changed: that stage alone.
+    write_yaml(0.25)
+    assert plan(run(a.dejavu, yaml_path, "--dry-run")) == {"collect": "skip", "train": "skip", "measure": "skip",
+                                                            "eval": "run"}
+    assert ran(run(a.dejavu, yaml_path)) == (["eval"], ["collect", "train", "measure"])
+    with open(os.path.join(out, "eval", "eval.csv")) as f:
+        assert ",0.2500," in f.read(), "eval did not use the new density"
+
+    # --only picks one stage; with --force it runs although unchanged.
+    assert plan(run(a.dejavu, yaml_path, "--dry-run", "--only", "measure")) == {"measure": "skip"}
+    assert plan(run(a.dejavu, yaml_path, "--dry-run", "--only", "measure", "--force")) == {"measure": "run"}
+    assert ran(run(a.dejavu, yaml_path, "--only", "measure", "--force")) == (["measure"], [])
+    assert ran(run(a.dejavu, yaml_path)) == ([], STAGES)
+    print("ok: first run ran all 4 stages, re-runs skipped them, a docs edit changed nothing, an eval change "
+          "re-ran eval only, --only/--force ran measure alone; every dry run predicted it and wrote nothing")
+
+
+if __name__ == "__main__":
+    main()
