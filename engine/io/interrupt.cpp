@@ -30,7 +30,7 @@ void install(int sig, struct sigaction* previous) {
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;  // blocking reads and writes resume; loops see the flag at their next poll
   DV_CHECK(::sigaction(sig, &action, previous) == 0, "cannot install the {} handler: {}",
-           sig == SIGINT ? "SIGINT" : "SIGTERM", std::strerror(errno));
+           signal_name(sig), std::strerror(errno));
 }
 
 }  // namespace
@@ -54,6 +54,8 @@ InterruptGuard::~InterruptGuard() {
   ::sigaction(SIGINT, &previous_int_, nullptr);
 }
 
+const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
+
 bool interrupt_requested() { return g_interrupt_signal != 0; }
 
 int interrupt_signal() { return g_interrupt_signal; }
@@ -62,7 +64,7 @@ void check_interrupt(const std::string& what) {
   const int sig = g_interrupt_signal;
   if (sig == 0) return;
   throw Interrupted(fmt::format("{}: interrupted by {}; completed work is kept, re-run to resume", what,
-                                sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"));
+                                signal_name(sig)));
 }
 
 }  // namespace dv

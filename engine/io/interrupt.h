@@ -45,6 +45,8 @@ class InterruptGuard {
 bool interrupt_requested();
 // The signal that requested the stop (SIGINT or SIGTERM), 0 when none.
 int interrupt_signal();
+// "SIGINT", "SIGTERM", or "a signal" for any other number: how messages name the stop request.
+const char* signal_name(int sig);
 // Throws dv::Interrupted("<what>: interrupted by SIGINT ...") when a stop was requested.
 void check_interrupt(const std::string& what);
 

@@ -137,7 +137,6 @@ struct PerplexityCudaArgs {
   bool json = false;
 };
 
-// [1, T, n] mask from per-step lists (the last position, which the engine never runs, is left all ones).
 OptModel fp32_reference(OptWeights w) {
   auto f = [](at::Tensor& t) {
     if (t.defined()) t = t.to(at::kFloat);

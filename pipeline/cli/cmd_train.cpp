@@ -62,7 +62,7 @@ void run_train(TrainArgs a) {
   if (s.interrupted) {
     throw Interrupted(fmt::format("{}: interrupted by {}; {} of {} layers are finished and kept in {}/{}; run the "
                                   "same command again to resume",
-                                  a.out, interrupt_signal() == SIGINT ? "SIGINT" : "SIGTERM", s.layers.size(),
+                                  a.out, signal_name(interrupt_signal()), s.layers.size(),
                                   s.options.layers.size(), a.out, kPartialDirName));
   }
   print_summary(s, a.out);

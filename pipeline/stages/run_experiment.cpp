@@ -76,9 +76,16 @@ TrainOptions train_options(const Experiment& e) {
   return o;
 }
 
+std::string predictors_file(const RunLayout& layout) { return layout.predictors() + "/" + kPredictorsFileName; }
+
+// The experiment lists the stage and --only (when given) names it.
+bool selected(const Experiment& e, const RunOptions& ro, Stage s) {
+  return e.runs(s) && (ro.only.empty() || ro.only == stage_name(s));
+}
+
 // What a stage reads: the files and directories its hash covers.
 std::vector<std::string> stage_inputs(const Experiment& e, Stage s, const RunLayout& layout) {
-  const std::string predictors = layout.predictors() + "/" + kPredictorsFileName;
+  const std::string predictors = predictors_file(layout);
   switch (s) {
     case Stage::kCollect: return {e.model, e.collect.text};
     case Stage::kTrain: return {layout.acts()};
@@ -109,7 +116,7 @@ void print_plan(const Experiment& e, const RunOptions& ro, const RunLayout& layo
   std::printf("dry run of %s (output %s): nothing is run or written\n", e.name.c_str(), layout.root.c_str());
   std::vector<std::string> remade;  // outputs of the stages that would run
   for (Stage s : kAllStages) {
-    if (!e.runs(s) || (!ro.only.empty() && ro.only != stage_name(s))) continue;
+    if (!selected(e, ro, s)) continue;
     const std::vector<std::string> inputs = stage_inputs(e, s, layout);
     std::string upstream;
     for (const auto& in : inputs)
@@ -135,7 +142,7 @@ void print_plan(const Experiment& e, const RunOptions& ro, const RunLayout& layo
     }
     std::printf("  %-8s run   %s\n", stage_name(s), why.c_str());
     if (s == Stage::kCollect) remade.push_back(layout.acts());
-    if (s == Stage::kTrain) remade.push_back(layout.predictors() + "/" + kPredictorsFileName);
+    if (s == Stage::kTrain) remade.push_back(predictors_file(layout));
   }
 }
 
@@ -154,7 +161,7 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
   write_file_atomic(layout.root + "/experiment.yaml", experiment_to_yaml(e));
   LazyModel lazy(e);
   for (Stage s : kAllStages) {
-    if (!e.runs(s) || (!ro.only.empty() && ro.only != stage_name(s))) continue;
+    if (!selected(e, ro, s)) continue;
     const std::string dir = layout.stage_dir(s);
     const std::vector<std::string> inputs = stage_inputs(e, s, layout);
     check_inputs_exist(s, inputs);

@@ -140,5 +140,4 @@ double max_rel_error(const EngineRun& run, const at::Tensor& ref, std::string* d
   return worst;
 }
 
-
 }  // namespace dv::test

@@ -55,6 +55,20 @@ dv::EvalSweep sweep_of(std::vector<std::string> modes, std::vector<std::string> 
   return s;
 }
 
+// The pre-LN tiny model and its dense perplexity on 80 random tokens: what the sweep tests compare with.
+struct DenseBaseline {
+  dv::OptModel model;
+  std::vector<int32_t> ids;
+  dv::PerplexityOptions options;
+  double perplexity = 0;
+};
+
+DenseBaseline dense_baseline(uint64_t ids_seed) {
+  DenseBaseline b{tiny_model(true), random_ids(80, 97, ids_seed), short_windows()};
+  b.perplexity = dv::compute_perplexity(b.model, b.ids, b.options).perplexity;
+  return b;
+}
+
 TEST(EvalMasks, AllOnesMasksEqualDense) {
   c10::InferenceMode guard;
   for (bool pre_ln : {true, false}) {
@@ -96,10 +110,8 @@ TEST(EvalMasks, TopkMaskKeepsExactlyK) {
 
 TEST(EvalMasks, OracleSparsityRecordsWhatItKeeps) {
   c10::InferenceMode guard;
-  dv::OptModel m = tiny_model(true);
-  const auto ids = random_ids(80, 97, 2);
-  const dv::PerplexityOptions o = short_windows();
-  const double dense = dv::compute_perplexity(m, ids, o).perplexity;
+  const DenseBaseline baseline = dense_baseline(2);
+  const auto& [m, ids, o, dense] = baseline;
   const dv::EvalSweep sweep = sweep_of({"dense", "oracle"}, {"mlp", "heads"}, {0.9, 0.1}, {0.5});
   const auto points = dv::run_eval_sweep(m, ids, o, sweep, {});
   ASSERT_EQ(points.size(), 4u);
@@ -158,10 +170,8 @@ TEST(EvalMasks, DenseLayerFlagsCountFromEitherEnd) {
 
 TEST(EvalMasks, DenseLayersAreLeftWhole) {
   c10::InferenceMode guard;
-  dv::OptModel m = tiny_model(true);
-  const auto ids = random_ids(80, 97, 3);
-  const dv::PerplexityOptions o = short_windows();
-  const double dense = dv::compute_perplexity(m, ids, o).perplexity;
+  const DenseBaseline baseline = dense_baseline(3);
+  const auto& [m, ids, o, dense] = baseline;
   dv::EvalSweep sweep = sweep_of({"oracle"}, {"both"}, {0.1}, {0.25});
   const double all_sparse = dv::run_eval_sweep(m, ids, o, sweep, {})[0].ppl.perplexity;
   sweep.dense_layers = {1};
