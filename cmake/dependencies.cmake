@@ -1,6 +1,15 @@
 # Finds every dependency with no flags after scripts/install_deps.sh has run.
 # LibTorch: Torch_DIR / CMAKE_PREFIX_PATH if set, else the pip-installed torch of python3.
 
+# ccache when present: rebuilds, other worktrees and CI's clean clone reuse objects (scripts/build.sh sets
+# CCACHE_BASEDIR to the checkout so that paths inside it hash the same from any clone).
+find_program(DEJAVU_CCACHE ccache)
+if(DEJAVU_CCACHE)
+  set(CMAKE_C_COMPILER_LAUNCHER ${DEJAVU_CCACHE})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${DEJAVU_CCACHE})
+  set(CMAKE_CUDA_COMPILER_LAUNCHER ${DEJAVU_CCACHE})
+endif()
+
 # CUDA first: nvcc 13 rejects torch's compute_50 default, so the arch list must be set before Torch.
 include(CheckLanguage)
 if(DEJAVU_CUDA)

@@ -2,6 +2,9 @@
 # Configures and builds dejavu-cpp into build/ (or $DEJAVU_BUILD_DIR) with every target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache (when installed) hashes paths relative to the checkout, so any clone reuses the same objects.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-20G}
 build_dir=${DEJAVU_BUILD_DIR:-build}
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything dejavu-cpp builds and tests with, on Debian bookworm (this project's machines
 # and CI). Idempotent: a second run only checks. Needs root (or sudo) for apt-get.
-#   Debian: cmake, ninja, HDF5 (C), yaml-cpp, fmt, Eigen, GoogleTest, nlohmann-json, CLI11, Google Benchmark
+#   Debian: cmake, ninja, ccache (rebuilds and CI reuse objects), HDF5 (C), yaml-cpp, fmt, Eigen, GoogleTest, nlohmann-json, CLI11, Google Benchmark
 #   PyPI:   torch==2.11.0 (LibTorch for CMake; built for CUDA 13.0 like the GPU machine), numpy,
 #           transformers + safetensors (parity tests), h5py (HDF5 layout test), matplotlib (plots)
 set -euo pipefail
 
 APT_PACKAGES=(cmake ninja-build g++ libhdf5-dev hdf5-tools libyaml-cpp-dev libfmt-dev libeigen3-dev libgtest-dev
-  nlohmann-json3-dev libcli11-dev libbenchmark-dev xz-utils clang libclang-rt-14-dev)
+  nlohmann-json3-dev libcli11-dev libbenchmark-dev xz-utils clang libclang-rt-14-dev ccache)
 PY_PACKAGES=(torch==2.11.0 numpy transformers safetensors h5py matplotlib)
 
 sudo_cmd=()
