@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 # ccache (when installed) hashes paths relative to the checkout, so any clone reuses the same objects.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-20G}
+# The torch targets share a precompiled header; ccache caches those compiles only with this sloppiness.
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 build_dir=${DEJAVU_BUILD_DIR:-build}
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
