@@ -2,9 +2,7 @@
 #include "pipeline/stages/window_scorer.h"
 
 #include <algorithm>
-#include <chrono>
 
-#include "engine/io/progress.h"
 #include "kernels/common/error.h"
 
 namespace dv {
@@ -45,33 +43,14 @@ PerplexityResult scorer_perplexity(WindowScorer& scorer, const std::vector<int32
   DV_CHECK(L >= 2, "--seq-len must be at least 2, got {}", L);
   DV_CHECK(L <= scorer.max_window(), "--seq-len {} exceeds the {} positions of the {} engine (max_position_embeddings)",
            L, scorer.max_window(), scorer.name());
-  DV_CHECK(ids.size() >= 2, "perplexity needs at least 2 tokens, got {}", ids.size());
-  const int64_t n = static_cast<int64_t>(ids.size());
-  const int64_t full = n / L, tail = n % L;
-  const int64_t batch = std::max<int64_t>(1, o.batch);
-  PerplexityResult r;
-  r.seq_len = L;
-  r.windows = full + (tail > 0 ? 1 : 0);
-  r.input_tokens = n;
-  Progress bar(scorer.name() == "reference" ? "perplexity" : "perplexity (" + scorer.name() + " engine)", n, "tok",
-               o.show_progress);
-  const auto t0 = std::chrono::steady_clock::now();
-  double nll = 0;
-  auto score = [&](int64_t start, int64_t count, int64_t len) {
-    std::vector<std::vector<int32_t>> windows;
-    for (int64_t w = 0; w < count; ++w)
-      windows.emplace_back(ids.begin() + start + w * len, ids.begin() + start + (w + 1) * len);
-    for (const auto& lp : scorer.logprobs(windows)) {
-      for (const float v : lp) nll -= static_cast<double>(v);
-      r.predicted_tokens += static_cast<int64_t>(lp.size());
-    }
-    bar.advance(count * len);
-  };
-  for (int64_t w = 0; w < full; w += batch) score(w * L, std::min(batch, full - w), L);
-  if (tail > 0) score(full * L, 1, tail);
-  bar.finish();
-  finish_perplexity(r, nll, n, t0);
-  return r;
+  const std::string label = scorer.name() == "reference" ? "perplexity" : "perplexity (" + scorer.name() + " engine)";
+  return windowed_perplexity(ids, L, o.batch, label, o.show_progress,
+                             [&](const std::vector<std::vector<int32_t>>& windows) {
+                               double nll = 0;
+                               for (const auto& lp : scorer.logprobs(windows))
+                                 for (const float v : lp) nll -= static_cast<double>(v);
+                               return nll;
+                             });
 }
 
 }  // namespace dv

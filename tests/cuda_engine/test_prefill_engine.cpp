@@ -56,15 +56,32 @@ std::vector<float> flat(const at::Tensor& t) {
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
-engine::SparseSpec fixed_spec(const Shape& s, double mlp_density, double head_density, uint64_t seed) {
+engine::SparseSpec fixed_spec(double mlp_density, double head_density, uint64_t seed) {
   engine::SparseSpec spec;
   spec.mlp.source = spec.heads.source = SelectionSource::kFixed;
   spec.mlp.density = mlp_density;
   spec.heads.density = head_density;
   spec.mlp.seed = seed;
   spec.heads.seed = seed + 1;
-  (void)s;
   return spec;
+}
+
+// The first n tokens of every row.
+std::vector<std::vector<int32_t>> head_rows(const std::vector<std::vector<int32_t>>& tokens, int n) {
+  std::vector<std::vector<int32_t>> out;
+  for (const auto& r : tokens) out.emplace_back(r.begin(), r.begin() + n);
+  return out;
+}
+
+// Decode steps for positions [from, T) after a prefill; each step's logits against want.logits[t].
+void expect_decode_continues(CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens, int from,
+                             StepMode mode, const EngineRun& want) {
+  for (int t = from; t < static_cast<int>(tokens[0].size()); ++t) {
+    std::vector<int32_t> ids;
+    for (const auto& r : tokens) ids.push_back(r[t]);
+    eng.step(ids, mode);
+    EXPECT_LT(rel_error(eng.logits(), want.logits[t]), kFp16Tolerance) << "step " << t;
+  }
 }
 
 PrefillOutputs prefill_logprobs(CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens, StepMode mode) {
@@ -113,21 +130,14 @@ TEST_P(PrefillTest, DecodeAfterPrefillEqualsAllDecode) {
   o.batch = p.batch;
   o.max_len = p.steps;
   CudaEngine eng(engine::upload_weights(w), o);
-  eng.set_sparse(fixed_spec(p.shape, 0.3, 0.5, 63));
+  eng.set_sparse(fixed_spec(0.3, 0.5, 63));
   for (const StepMode mode : {StepMode::kDense, StepMode::kSparse}) {
     SCOPED_TRACE(mode == StepMode::kDense ? "dense decode" : "sparse decode");
     // Reference run: the prefix dense one token at a time, then `mode`.
     const EngineRun all = run_engine(eng, tokens, [&](int t) { return t < prefix ? StepMode::kDense : mode; });
-    std::vector<std::vector<int32_t>> head(p.batch);
-    for (int b = 0; b < p.batch; ++b) head[b].assign(tokens[b].begin(), tokens[b].begin() + prefix);
-    eng.prefill(head, StepMode::kDense);
+    eng.prefill(head_rows(tokens, prefix), StepMode::kDense);
     EXPECT_LT(rel_error(eng.logits(), all.logits[prefix - 1]), kFp16Tolerance) << "prefill's last logits";
-    for (int t = prefix; t < p.steps; ++t) {
-      std::vector<int32_t> ids(p.batch);
-      for (int b = 0; b < p.batch; ++b) ids[b] = tokens[b][t];
-      eng.step(ids, mode);
-      EXPECT_LT(rel_error(eng.logits(), all.logits[t]), kFp16Tolerance) << "step " << t;
-    }
+    expect_decode_continues(eng, tokens, prefix, mode, all);
   }
 }
 
@@ -143,7 +153,7 @@ TEST_P(PrefillTest, SparseFixedEqualsSparseDecode) {
   o.batch = p.batch;
   o.max_len = p.steps;
   CudaEngine eng(engine::upload_weights(w), o);
-  eng.set_sparse(fixed_spec(p.shape, 0.25, 0.5, 73));
+  eng.set_sparse(fixed_spec(0.25, 0.5, 73));
   const EngineRun decode = run_engine(eng, tokens, [](int) { return StepMode::kSparse; });
   const EngineRun dense = run_engine(eng, tokens, [](int) { return StepMode::kDense; });
   const PrefillOutputs out = prefill_logprobs(eng, tokens, StepMode::kSparse);
@@ -160,15 +170,8 @@ TEST_P(PrefillTest, SparseFixedEqualsSparseDecode) {
   }
   // Sparse decode continuing a sparse prefill of the first half.
   const int prefix = p.steps / 2 + 1;
-  std::vector<std::vector<int32_t>> head(p.batch);
-  for (int b = 0; b < p.batch; ++b) head[b].assign(tokens[b].begin(), tokens[b].begin() + prefix);
-  eng.prefill(head, StepMode::kSparse);
-  for (int t = prefix; t < p.steps; ++t) {
-    std::vector<int32_t> ids(p.batch);
-    for (int b = 0; b < p.batch; ++b) ids[b] = tokens[b][t];
-    eng.step(ids, StepMode::kSparse);
-    EXPECT_LT(rel_error(eng.logits(), decode.logits[t]), kFp16Tolerance) << "step " << t;
-  }
+  eng.prefill(head_rows(tokens, prefix), StepMode::kSparse);
+  expect_decode_continues(eng, tokens, prefix, StepMode::kSparse, decode);
 }
 
 TEST_P(PrefillTest, OracleKeepsKPerTokenAndRefusesDecode) {
@@ -198,7 +201,9 @@ TEST_P(PrefillTest, OracleKeepsKPerTokenAndRefusesDecode) {
     }
     const at::Tensor per_token = out.mlp_masks[l].sum(-1);
     EXPECT_TRUE(per_token.eq(engine::kept_count(0.2, p.shape.ffn)).all().item<bool>());
-    if (l == 0) EXPECT_EQ(out.head_masks[l].sum().item<int64_t>(), positions * engine::kept_count(0.5, p.shape.heads));
+    if (l == 0) {
+      EXPECT_EQ(out.head_masks[l].sum().item<int64_t>(), positions * engine::kept_count(0.5, p.shape.heads));
+    }
   }
   EXPECT_THROW(eng.step(std::vector<int32_t>(p.batch, 1), StepMode::kSparse), Error);
 }

@@ -4,8 +4,6 @@
 // engine names fail with one clear error (an unknown name; cuda without a GPU or without a CUDA build).
 #include <gtest/gtest.h>
 
-#include <random>
-
 #include <ATen/Context.h>
 #include <c10/core/InferenceMode.h>
 
@@ -14,28 +12,13 @@
 #include "pipeline/stages/reference_scorer.h"
 #include "pipeline/stages/scorer_factory.h"
 #include "pipeline/stages/sparsity_masks.h"
+#include "tests/pipeline/tiny_model.h"
 
 namespace {
 
-dv::OptModel tiny_model() {
-  dv::OptConfig c;
-  c.vocab_size = 97;
-  c.hidden_size = 64;
-  c.ffn_dim = 200;
-  c.num_hidden_layers = 3;
-  c.num_attention_heads = 4;
-  c.word_embed_proj_dim = 64;
-  c.max_position_embeddings = 64;
-  c.do_layer_norm_before = true;
-  return dv::OptModel(dv::random_opt_weights(c, at::kFloat, at::kCPU, 11));
-}
+dv::OptModel tiny_model() { return dv::test::tiny_model(true, 11); }
 
-std::vector<int32_t> random_ids(int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> ids(n);
-  for (auto& t : ids) t = static_cast<int32_t>(rng() % 97);
-  return ids;
-}
+std::vector<int32_t> random_ids(int n, uint64_t seed) { return dv::test::random_ids(n, 97, seed); }
 
 dv::PerplexityOptions windows(int64_t L, int64_t batch) {
   dv::PerplexityOptions o;
