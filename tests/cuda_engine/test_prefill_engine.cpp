@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 
 #include "engine/cuda/cuda_engine.h"
+#include "engine/cuda/device_alloc.h"
 #include "engine/cuda/gpu_weights.h"
 #include "kernels/common/error.h"
 #include "tests/cuda_engine/engine_test_util.h"
@@ -84,6 +86,23 @@ void expect_decode_continues(CudaEngine& eng, const std::vector<std::vector<int3
   }
 }
 
+// One case's weights (fp16-exact), tokens and an engine of the case's batch holding max_len positions.
+struct CaseRig {
+  OptWeights w;
+  std::vector<std::vector<int32_t>> tokens;
+  std::unique_ptr<CudaEngine> eng;
+};
+CaseRig make_rig(const PrefillCase& p, uint64_t seed, int max_len) {
+  CaseRig s;
+  s.w = random_half_exact_weights(make_config(p.shape), seed + p.shape.d);
+  s.tokens = random_tokens(p.batch, p.steps, p.shape.vocab, seed + 1 + p.batch);
+  CudaEngineOptions o;
+  o.batch = p.batch;
+  o.max_len = max_len;
+  s.eng = std::make_unique<CudaEngine>(engine::upload_weights(s.w), o);
+  return s;
+}
+
 PrefillOutputs prefill_logprobs(CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens, StepMode mode) {
   PrefillOutputs out;
   out.want_logprobs = true;
@@ -95,13 +114,10 @@ PrefillOutputs prefill_logprobs(CudaEngine& eng, const std::vector<std::vector<i
 TEST_P(PrefillTest, DenseEqualsDecodeAndReference) {
   DV_SKIP_WITHOUT_GPU();
   const PrefillCase& p = GetParam();
-  const OptConfig c = make_config(p.shape);
-  const OptWeights w = random_half_exact_weights(c, 51 + p.shape.d);
-  const auto tokens = random_tokens(p.batch, p.steps, p.shape.vocab, 52 + p.batch);
-  CudaEngineOptions o;
-  o.batch = p.batch;
-  o.max_len = p.steps + 3;
-  CudaEngine eng(engine::upload_weights(w), o);
+  CaseRig su = make_rig(p, 51, p.steps + 3);
+  const auto& w = su.w;
+  const auto& tokens = su.tokens;
+  CudaEngine& eng = *su.eng;
   const EngineRun decode = run_engine(eng, tokens, [](int) { return StepMode::kDense; });
   const PrefillOutputs out = prefill_logprobs(eng, tokens, StepMode::kDense);
   EXPECT_EQ(eng.position(), p.steps);
@@ -122,14 +138,10 @@ TEST_P(PrefillTest, DenseEqualsDecodeAndReference) {
 TEST_P(PrefillTest, DecodeAfterPrefillEqualsAllDecode) {
   DV_SKIP_WITHOUT_GPU();
   const PrefillCase& p = GetParam();
-  const OptConfig c = make_config(p.shape);
-  const OptWeights w = random_half_exact_weights(c, 61 + p.shape.d);
-  const auto tokens = random_tokens(p.batch, p.steps, p.shape.vocab, 62 + p.batch);
+  CaseRig su = make_rig(p, 61, p.steps);
+  const auto& tokens = su.tokens;
+  CudaEngine& eng = *su.eng;
   const int prefix = p.steps / 2 + 1;
-  CudaEngineOptions o;
-  o.batch = p.batch;
-  o.max_len = p.steps;
-  CudaEngine eng(engine::upload_weights(w), o);
   eng.set_sparse(fixed_spec(0.3, 0.5, 63));
   for (const StepMode mode : {StepMode::kDense, StepMode::kSparse}) {
     SCOPED_TRACE(mode == StepMode::kDense ? "dense decode" : "sparse decode");
@@ -146,13 +158,9 @@ TEST_P(PrefillTest, DecodeAfterPrefillEqualsAllDecode) {
 TEST_P(PrefillTest, SparseFixedEqualsSparseDecode) {
   DV_SKIP_WITHOUT_GPU();
   const PrefillCase& p = GetParam();
-  const OptConfig c = make_config(p.shape);
-  const OptWeights w = random_half_exact_weights(c, 71 + p.shape.d);
-  const auto tokens = random_tokens(p.batch, p.steps, p.shape.vocab, 72 + p.batch);
-  CudaEngineOptions o;
-  o.batch = p.batch;
-  o.max_len = p.steps;
-  CudaEngine eng(engine::upload_weights(w), o);
+  CaseRig su = make_rig(p, 71, p.steps);
+  const auto& tokens = su.tokens;
+  CudaEngine& eng = *su.eng;
   eng.set_sparse(fixed_spec(0.25, 0.5, 73));
   const EngineRun decode = run_engine(eng, tokens, [](int) { return StepMode::kSparse; });
   const EngineRun dense = run_engine(eng, tokens, [](int) { return StepMode::kDense; });
@@ -177,13 +185,9 @@ TEST_P(PrefillTest, SparseFixedEqualsSparseDecode) {
 TEST_P(PrefillTest, OracleKeepsKPerTokenAndRefusesDecode) {
   DV_SKIP_WITHOUT_GPU();
   const PrefillCase& p = GetParam();
-  const OptConfig c = make_config(p.shape);
-  const OptWeights w = random_half_exact_weights(c, 81 + p.shape.d);
-  const auto tokens = random_tokens(p.batch, p.steps, p.shape.vocab, 82);
-  CudaEngineOptions o;
-  o.batch = p.batch;
-  o.max_len = p.steps + 1;
-  CudaEngine eng(engine::upload_weights(w), o);
+  CaseRig su = make_rig(p, 81, p.steps + 1);
+  const auto& tokens = su.tokens;
+  CudaEngine& eng = *su.eng;
   engine::SparseSpec spec;
   spec.mlp.source = spec.heads.source = SelectionSource::kOracle;
   spec.mlp.density = 0.2;
@@ -229,6 +233,26 @@ TEST(PrefillErrors, RejectsBadRows) {
   EXPECT_THROW(eng.prefill({{1, 2}}, StepMode::kSparse), Error);                      // sparse before set_sparse
   eng.prefill({{1, 2, 3}}, StepMode::kDense);  // one row of two: scoring is fine, decoding is not
   EXPECT_THROW(eng.step({4, 4}, StepMode::kDense), Error);
+}
+
+}  // namespace
+}  // namespace dv::test
+
+namespace dv::test {
+namespace {
+
+// More than any GPU holds: one dv::Error line naming the buffer, its shape, the batch and the bytes.
+TEST(DeviceAlloc, OutOfMemoryIsOneLine) {
+  DV_SKIP_WITHOUT_GPU();
+  try {
+    (void)engine::device_zeros({int64_t{1} << 40, 4}, at::kHalf, "test buffer", 7);
+    ADD_FAILURE() << "an 8 TiB allocation succeeded";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("CUDA out of memory: test buffer [1099511627776, 4] (batch 7)"), std::string::npos) << what;
+    EXPECT_NE(what.find("GiB free of"), std::string::npos) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
 }
 
 }  // namespace
