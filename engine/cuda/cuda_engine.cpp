@@ -53,7 +53,22 @@ void CudaEngine::reset() {
   pos_ = 0;
   dense_len_ = 0;
   sparse_started_ = false;
+  partial_prefill_ = false;
   launch_set_position(int_ptr(buffers_->pos), int_ptr(buffers_->positions), buffers_->batch, 0, ctx_->main());
+}
+
+void CudaEngine::prefill(const std::vector<std::vector<int32_t>>& rows, StepMode mode, PrefillOutputs* out) {
+  DV_CHECK(mode == StepMode::kDense || sparse_ != nullptr, "CUDA engine: sparse prefill before set_sparse");
+  for (const auto& r : rows)
+    for (int32_t t : r)
+      DV_CHECK(t >= 0 && t < weights_.config.vocab_size, "CUDA engine: token id {} outside the vocabulary [0, {})", t,
+               weights_.config.vocab_size);
+  reset();
+  run_prefill(*ctx_, weights_, *buffers_, mode == StepMode::kSparse ? sparse_.get() : nullptr, rows, out);
+  // The prefilled K/V are dense (every head, every position) whatever the mode: a dense prefix.
+  pos_ = dense_len_ = static_cast<int>(rows.at(0).size());
+  partial_prefill_ = static_cast<int>(rows.size()) < buffers_->batch;
+  launch_set_position(int_ptr(buffers_->pos), int_ptr(buffers_->positions), buffers_->batch, pos_, ctx_->main());
 }
 
 void CudaEngine::rewind(int position) {
@@ -80,12 +95,15 @@ void CudaEngine::set_tokens(const std::vector<int32_t>& tokens) {
 void CudaEngine::enqueue_step(StepMode mode) {
   DV_CHECK(pos_ < buffers_->max_len, "CUDA engine: position {} is past the KV cache of {} positions", pos_,
            buffers_->max_len);
+  DV_CHECK(!partial_prefill_, "CUDA engine: decoding after a prefill of fewer rows than the batch");
   if (mode == StepMode::kDense) {
     DV_CHECK(!sparse_started_,
              "CUDA engine: a dense step after sparse steps would read K/V rows that skipped heads never wrote "
              "(reset or rewind first)");
   } else {
     DV_CHECK(sparse_ != nullptr, "CUDA engine: sparse step before set_sparse");
+    DV_CHECK(!sparse_->has_oracle, "CUDA engine: oracle selections exist in prefill only (a decode step has no dense "
+                                   "values to choose from)");
     if (!sparse_started_) {
       // Every head's K/V is valid up to here (dense steps, or nothing): catch-up starts at this position.
       sparse_->fill_kv_valid(pos_, ctx_->main());

@@ -3,10 +3,10 @@
 // (cuBLAS GEMMs + fused kernels); sparse mode (composition: a SparseState built from a SparseSpec) runs only
 // the selected MLP neurons and attention heads, with exact K/V catch-up for heads skipped earlier.
 //
-// Prompts run through the decode step one token at a time (there is no separate prefill kernel; only
-// decode latency is measured). A sequence may start dense and continue sparse (the paper's setting: dense
-// prompt, sparse decode); the reverse is refused, because dense attention would read the K/V rows that
-// skipped heads never wrote.
+// A prompt is prefilled in one pass (prefill.h: GEMMs over every prompt token; sparse prompts select per token
+// and leave the K/V dense), or run through the decode step one token at a time. A sequence may start dense and
+// continue sparse (the paper's setting: dense prompt, sparse decode); the reverse is refused, because dense
+// attention would read the K/V rows that skipped heads never wrote.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,7 @@
 #include "engine/cuda/decode_buffers.h"
 #include "engine/cuda/engine_context.h"
 #include "engine/cuda/gpu_weights.h"
+#include "engine/cuda/prefill.h"
 #include "engine/cuda/sparse_spec.h"
 #include "engine/cuda/sparse_state.h"
 
@@ -65,7 +66,11 @@ class CudaEngine {
     set_tokens(tokens);
     enqueue_step(mode);
   }
-  std::vector<float> logits() const;  // [batch, vocab] of the last step; synchronizes
+  // A new sequence of rows[r] (1..batch rows of one length T) prefilled in one pass, dense or sparse (per-token
+  // selections); then position() = T and logits() holds each row's last-token logits. Decoding may continue
+  // (dense or sparse) when every batch row was prefilled. `out` may ask for log-probs, masks, stats.
+  void prefill(const std::vector<std::vector<int32_t>>& rows, StepMode mode, PrefillOutputs* out = nullptr);
+  std::vector<float> logits() const;  // [batch, vocab] of the last step or prefill; synchronizes
   void set_use_graph(bool use_graph) { use_graph_ = use_graph; }
   bool use_graph() const { return use_graph_; }
 
@@ -81,6 +86,7 @@ class CudaEngine {
   int pos_ = 0;
   int dense_len_ = 0;           // positions [0, dense_len_) were written by dense steps (all heads valid)
   bool sparse_started_ = false;  // a sparse step ran since the last reset/rewind
+  bool partial_prefill_ = false; // the last prefill left some batch rows without a cache: no decoding
 };
 
 }  // namespace dv::engine

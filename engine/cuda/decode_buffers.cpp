@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "engine/cuda/device_alloc.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/decode_attention/decode_attention.cuh"
 
@@ -42,10 +43,10 @@ DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms)
   block_out = at::zeros({B, d}, half);
   fc1_out = at::zeros({B, c.ffn_dim}, half);
   final_x = at::zeros({B, d}, half);
-  logits = at::zeros({B, c.vocab_size}, cuda_options(at::kFloat));
+  logits = device_zeros({B, c.vocab_size}, at::kFloat, "logits", batch);
   kv_layer_elems = static_cast<size_t>(B * H * max_len * hd);
-  k_cache = at::zeros({layers, B, H, max_len, hd}, half);
-  v_cache = at::zeros({layers, B, H, max_len, hd}, half);
+  k_cache = device_zeros({layers, B, H, max_len, hd}, at::kHalf, "KV cache (K)", batch);
+  v_cache = device_zeros({layers, B, H, max_len, hd}, at::kHalf, "KV cache (V)", batch);
   all_heads = at::arange(H, cuda_options(at::kInt));
   num_heads = at::full({1}, H, cuda_options(at::kInt));
   attention = AttentionScratch(batch, static_cast<int>(H), max_len, static_cast<int>(hd), num_sms);

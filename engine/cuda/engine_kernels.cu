@@ -50,6 +50,32 @@ __global__ void kv_append_kernel(KvAppendArgs a) {
   }
 }
 
+__global__ void prefill_qkv_kernel(PrefillQkvArgs a) {
+  const int vec = a.head_dim / 8;
+  const size_t n = static_cast<size_t>(a.rows) * a.tokens * a.num_heads * 3 * vec;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const int v = static_cast<int>(i % vec);
+    size_t rest = i / vec;  // ((b * T + t) * H + h) * 3 + part
+    const int part = static_cast<int>(rest % 3);
+    rest /= 3;
+    const int h = static_cast<int>(rest % a.num_heads);
+    rest /= a.num_heads;
+    const int t = static_cast<int>(rest % a.tokens);
+    const size_t b = rest / a.tokens;
+    const uint4 x = reinterpret_cast<const uint4*>(a.qkv)[i];
+    const uint4 bias = reinterpret_cast<const uint4*>(a.b_qkv)[(static_cast<size_t>(h) * 3 + part) * vec + v];
+    const uint4 y = add8(x, bias);
+    const size_t bh = b * a.num_heads + h;
+    if (part == 0) {
+      reinterpret_cast<uint4*>(a.q)[(bh * a.tokens + t) * vec + v] = y;
+    } else {
+      __half* cache = part == 1 ? a.k_cache : a.v_cache;
+      reinterpret_cast<uint4*>(cache)[(bh * a.max_len + t) * vec + v] = y;
+    }
+  }
+}
+
 __global__ void gather_heads_kernel(GatherHeadsArgs a) {
   const int count = min(*a.count, a.max_heads);
   const int vec = a.head_dim / 8;
@@ -112,6 +138,14 @@ void launch_kv_append(const KvAppendArgs& a, cudaStream_t stream) {
   const size_t n = static_cast<size_t>(a.batch) * a.num_heads * 3 * (a.head_dim / 8);
   kv_append_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a);
   DV_CUDA_LAUNCH_CHECK("kv_append_kernel");
+}
+
+void launch_prefill_qkv(const PrefillQkvArgs& a, cudaStream_t stream) {
+  DV_CHECK(a.head_dim % 8 == 0 && a.rows > 0 && a.tokens > 0 && a.tokens <= a.max_len,
+           "prefill_qkv: bad sizes rows={} tokens={} head_dim={} max_len={}", a.rows, a.tokens, a.head_dim, a.max_len);
+  const size_t n = static_cast<size_t>(a.rows) * a.tokens * a.num_heads * 3 * (a.head_dim / 8);
+  prefill_qkv_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a);
+  DV_CUDA_LAUNCH_CHECK("prefill_qkv_kernel");
 }
 
 void launch_gather_heads(const GatherHeadsArgs& a, cudaStream_t stream) {

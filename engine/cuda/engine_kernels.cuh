@@ -28,6 +28,17 @@ struct KvAppendArgs {
   int batch = 0, num_heads = 0, head_dim = 0, max_len = 0;  // head_dim a multiple of 8
 };
 
+// Prefill: the QKV GEMM over rows * T tokens -> q [rows, H, T, hd] (per head contiguous for the batched
+// attention GEMMs) and the K/V cache rows 0..T-1 of batch rows 0..rows-1, bias added (kv_append for a block).
+struct PrefillQkvArgs {
+  __half* q = nullptr;              // [rows, H, T, hd]
+  __half* k_cache = nullptr;        // [B, H, max_len, hd] (one layer)
+  __half* v_cache = nullptr;
+  const __half* qkv = nullptr;      // [rows, T, H, 3, hd]
+  const __half* b_qkv = nullptr;    // [H, 3, hd]
+  int rows = 0, tokens = 0, num_heads = 0, head_dim = 0, max_len = 0;  // tokens <= max_len, hd % 8 == 0
+};
+
 struct GatherHeadsArgs {
   __half* out = nullptr;            // [B, ld_out], first min(*count, max_heads) * hd entries written
   const __half* src = nullptr;      // [B, H, hd]
@@ -37,6 +48,7 @@ struct GatherHeadsArgs {
 };
 
 void launch_kv_append(const KvAppendArgs& args, cudaStream_t stream);
+void launch_prefill_qkv(const PrefillQkvArgs& args, cudaStream_t stream);
 void launch_gather_heads(const GatherHeadsArgs& args, cudaStream_t stream);
 // *pos = value; positions[b] = value (a new sequence, or a rewind).
 void launch_set_position(int* pos, int* positions, int batch, int value, cudaStream_t stream);

@@ -1,6 +1,11 @@
 // gpu_weights.cpp: upload + repack of OptWeights, and device-side random weights.
 #include "engine/cuda/gpu_weights.h"
 
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+
+#include "engine/cuda/device_alloc.h"
+
 #include <cuda_runtime.h>
 
 #include "engine/cuda/engine_kernels.cuh"
@@ -34,9 +39,7 @@ void check_engine_shape(const OptConfig& c) {
 at::Tensor ones(int64_t n) { return at::ones({n}, cuda_options(at::kHalf)); }
 at::Tensor zeros(int64_t n) { return at::zeros({n}, cuda_options(at::kHalf)); }
 
-}  // namespace
-
-GpuWeights upload_weights(const OptWeights& w, int num_layers) {
+GpuWeights upload(const OptWeights& w, int num_layers) {
   const OptConfig& c = w.config;
   check_engine_shape(c);
   const int L = resolve_layers(c, num_layers);
@@ -77,6 +80,18 @@ GpuWeights upload_weights(const OptWeights& w, int num_layers) {
   }
   DV_CUDA_CHECK(cudaDeviceSynchronize());
   return g;
+}
+
+}  // namespace
+
+GpuWeights upload_weights(const OptWeights& w, int num_layers) {
+  try {
+    return upload(w, num_layers);
+  } catch (const c10::OutOfMemoryError&) {
+    const int L = resolve_layers(w.config, num_layers);
+    fail_out_of_memory("fp16 weights of " + w.config.name, fmt::format("({} layers)", L), 1,
+                       static_cast<double>(gpu_layer_bytes(w.config)) * L + gpu_shared_bytes(w.config));
+  }
 }
 
 GpuWeights random_gpu_weights(const OptConfig& c, int num_layers, uint64_t seed) {

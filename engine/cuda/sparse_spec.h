@@ -16,6 +16,7 @@ enum class SelectionSource {
   kDense,      // every neuron / head, through the dense path
   kFixed,      // one index list per layer, uploaded once (replaceable between steps)
   kPredictor,  // low-rank predictor + top-k / threshold on the side stream, inside the step
+  kOracle,     // prefill only: each token keeps the top-k of its own dense values (fc1 post-ReLU, head norms)
 };
 
 // Which residual-stream snapshot a predictor reads (pipeline/predictors/predictor_input.h, same names).
@@ -34,6 +35,8 @@ struct BlockSpec {
   SelectionSource source = SelectionSource::kDense;
   // Fraction kept by fixed random lists and by predictor top-k: k = ceil(density * n), clamped to [1, n].
   double density = 1.0;
+  // Per-layer densities (empty: `density` for every layer); layer l uses layer_density[l] when l < size.
+  std::vector<double> layer_density;
   // Predictors only: keep sigmoid(logit) >= probability (for any batch row) instead of top-k; up to n kept.
   bool threshold = false;
   float probability = 0.5f;
@@ -41,6 +44,9 @@ struct BlockSpec {
   std::vector<std::vector<int>> lists;      // kFixed: one list per layer (distinct indices in [0, n)); or empty
   std::vector<LowRankWeights> predictors;   // kPredictor: one per layer
   PredictorInputKind input = PredictorInputKind::kAttnInput;
+  double density_of(int layer) const {
+    return layer >= 0 && layer < static_cast<int>(layer_density.size()) ? layer_density[layer] : density;
+  }
 };
 
 struct SparseSpec {
@@ -50,6 +56,12 @@ struct SparseSpec {
     b.input = PredictorInputKind::kPrevAttnInput;  // the paper's head predictor: one block of lookahead
     return b;
   }();
+  // dense_layer[l]: both blocks of layer l run dense whatever the sources (the reference keeps OPT-175B's last
+  // 10 layers dense); the same flags as the CPU masks' SparsityPlan::dense_layer (shorter = the rest sparse).
+  std::vector<bool> dense_layer;
+  bool is_dense(int layer) const {
+    return layer >= 0 && layer < static_cast<int>(dense_layer.size()) && dense_layer[layer];
+  }
 };
 
 // ceil(density * n) clamped to [1, n]: the pipeline's topk_count rule, so eval and engine agree on k.

@@ -7,6 +7,7 @@
 #include <random>
 #include <tuple>
 
+#include "engine/cuda/device_alloc.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "engine/io/checkpoint.h"
 #include "kernels/common/cuda_check.h"
@@ -93,8 +94,8 @@ void upload_list(LayerSelection& s, const std::vector<int>& idx, cudaStream_t st
 }
 
 // One block kind across layers: capacities, fixed lists, predictor tasks.
-void build_block(const BlockSpec& spec, bool mlp_block, const GpuWeights& w, std::vector<LayerSelection>& out,
-                 std::vector<PredictorTask>& tasks) {
+void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block, const GpuWeights& w,
+                 std::vector<LayerSelection>& out, std::vector<PredictorTask>& tasks) {
   const OptConfig& c = w.config;
   const int L = w.num_layers();
   const int n = static_cast<int>(mlp_block ? c.ffn_dim : c.num_attention_heads);
@@ -110,15 +111,24 @@ void build_block(const BlockSpec& spec, bool mlp_block, const GpuWeights& w, std
   for (int l = 0; l < L; ++l) {
     LayerSelection& s = out[l];
     s.source = spec.source;
-    if (spec.source == SelectionSource::kDense) continue;
+    if (spec.source == SelectionSource::kDense || whole.is_dense(l)) continue;
+    const double density = spec.density_of(l);
+    if (spec.source == SelectionSource::kOracle) {
+      // Chosen per token by the prefill from the dense values; the decode step has none (refused there).
+      s.dense = false;
+      s.capacity = kept_count(density, n);
+      s.idx = at::zeros({s.capacity}, cuda_options(at::kInt));
+      s.count = at::zeros({1}, cuda_options(at::kInt));
+      continue;
+    }
     const LowRankWeights* p = spec.source == SelectionSource::kPredictor ? &spec.predictors[l] : nullptr;
     if (p != nullptr && !p->w1.defined()) continue;  // untrained layer: dense
     s.dense = false;
     if (p == nullptr) {
       const bool given = !spec.lists.empty();
-      s.capacity = given ? std::max<int>(1, static_cast<int>(spec.lists[l].size())) : kept_count(spec.density, n);
+      s.capacity = given ? std::max<int>(1, static_cast<int>(spec.lists[l].size())) : kept_count(density, n);
     } else {
-      s.capacity = spec.threshold ? n : kept_count(spec.density, n);
+      s.capacity = spec.threshold ? n : kept_count(density, n);
     }
     s.idx = at::zeros({s.capacity}, cuda_options(at::kInt));
     s.count = at::zeros({1}, cuda_options(at::kInt));
@@ -161,8 +171,10 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   ffn_ = static_cast<int>(c.ffn_dim);
   num_heads_ = static_cast<int>(H);
   head_dim_ = static_cast<int>(hd);
-  build_block(spec.mlp, true, w, mlp, tasks);
-  build_block(spec.heads, false, w, heads, tasks);
+  build_block(spec.mlp, spec, true, w, mlp, tasks);
+  build_block(spec.heads, spec, false, w, heads, tasks);
+  for (const auto* sels : {&mlp, &heads})
+    for (const auto& s : *sels) has_oracle = has_oracle || (!s.dense && s.source == SelectionSource::kOracle);
   // Side-stream order; the task index stored in each selection must follow the sort.
   std::vector<int> order(tasks.size());
   std::iota(order.begin(), order.end(), 0);
@@ -181,7 +193,7 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
       if (s.task >= 0) s.task = new_index[s.task];
 
   const auto half = cuda_options(at::kHalf);
-  x_hist = at::zeros({L, B, max_len, d}, half);
+  x_hist = device_zeros({L, B, max_len, d}, at::kHalf, "sparse K/V catch-up inputs x_hist", batch);
   kv_valid = at::zeros({L, H, sparse_qkv_valid_slots(static_cast<int>(hd))}, cuda_options(at::kInt));
   int mlp_cap = 1, head_cap = 1, max_rank = 8, max_n = 1;
   for (const auto& s : mlp) mlp_cap = std::max(mlp_cap, s.capacity);

@@ -73,6 +73,7 @@ class SparseState {
   at::Tensor pred_z, pred_scores;          // predictor workspace [B, max rank] fp16, [max n] fp32
   EventList point_events, task_events, join_event;
   double predictor_bytes = 0;              // fp16 predictor weight bytes read per step
+  bool has_oracle = false;                 // some block selects by kOracle (prefill only)
 
   // Replaces a kFixed block's list for one layer (stream-ordered after earlier steps).
   void set_fixed(bool mlp_block, int layer, const std::vector<int>& idx, cudaStream_t stream);

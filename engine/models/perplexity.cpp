@@ -28,6 +28,34 @@ void finish_perplexity(PerplexityResult& r, double nll_sum, int64_t input_tokens
   r.perplexity = std::exp(r.mean_nll);
 }
 
+PerplexityResult windowed_perplexity(const std::vector<int32_t>& ids, int64_t L, int64_t batch_in,
+                                     const std::string& label, bool show_progress, const WindowsNll& window_nll) {
+  DV_CHECK(ids.size() >= 2, "perplexity needs at least 2 tokens, got {}", ids.size());
+  const int64_t n = static_cast<int64_t>(ids.size());
+  const int64_t full = n / L, tail = n % L;
+  const int64_t batch = std::max<int64_t>(1, batch_in);
+  PerplexityResult r;
+  r.seq_len = L;
+  r.windows = full + (tail > 0 ? 1 : 0);
+  r.input_tokens = n;
+  Progress bar(label, n, "tok", show_progress);
+  const auto t0 = std::chrono::steady_clock::now();
+  double nll = 0;
+  auto score = [&](int64_t start, int64_t count, int64_t len) {
+    std::vector<std::vector<int32_t>> windows;
+    for (int64_t w = 0; w < count; ++w)
+      windows.emplace_back(ids.begin() + start + w * len, ids.begin() + start + (w + 1) * len);
+    nll += window_nll(windows);
+    r.predicted_tokens += count * (len - 1);
+    bar.advance(count * len);
+  };
+  for (int64_t w = 0; w < full; w += batch) score(w * L, std::min(batch, full - w), L);
+  if (tail > 0) score(full * L, 1, tail);
+  bar.finish();
+  finish_perplexity(r, nll, n, t0);
+  return r;
+}
+
 PerplexityResult compute_perplexity(const OptModel& model, const std::vector<int32_t>& ids,
                                     const PerplexityOptions& options, const ForwardHooks* hooks) {
   const int64_t L = options.seq_len > 0 ? options.seq_len
@@ -35,36 +63,17 @@ PerplexityResult compute_perplexity(const OptModel& model, const std::vector<int
   DV_CHECK(L >= 2, "--seq-len must be at least 2, got {}", L);
   DV_CHECK(L <= model.config().max_position_embeddings, "--seq-len {} exceeds the model's max_position_embeddings {}",
            L, model.config().max_position_embeddings);
-  DV_CHECK(ids.size() >= 2, "perplexity needs at least 2 tokens, got {}", ids.size());
-  const int64_t n = static_cast<int64_t>(ids.size());
-  const int64_t full = n / L, tail = n % L;
-  const int64_t batch = std::max<int64_t>(1, options.batch);
-
-  PerplexityResult r;
-  r.seq_len = L;
-  r.windows = full + (tail > 0 ? 1 : 0);
-  r.input_tokens = n;
-  const auto all = at::from_blob(const_cast<int32_t*>(ids.data()), {n}, at::kInt).to(at::kLong);
-  Progress bar("perplexity", n, "tok", options.show_progress);
-  const auto t0 = std::chrono::steady_clock::now();
-  double nll = 0;
   c10::InferenceMode inference_mode;
-  for (int64_t w = 0; w < full; w += batch) {
-    const int64_t b = std::min(batch, full - w);
-    at::Tensor block = all.slice(0, w * L, (w + b) * L).view({b, L});
-    nll += window_nll_sum(model.forward(block, nullptr, hooks), block);
-    r.predicted_tokens += b * (L - 1);
-    bar.advance(b * L);
-  }
-  if (tail > 0) {
-    at::Tensor block = all.slice(0, full * L, n).view({1, tail});
-    nll += window_nll_sum(model.forward(block, nullptr, hooks), block);
-    r.predicted_tokens += tail - 1;
-    bar.advance(tail);
-  }
-  bar.finish();
-  finish_perplexity(r, nll, n, t0);
-  return r;
+  return windowed_perplexity(ids, L, options.batch, "perplexity", options.show_progress,
+                             [&](const std::vector<std::vector<int32_t>>& windows) {
+                               const int64_t B = static_cast<int64_t>(windows.size());
+                               const int64_t T = static_cast<int64_t>(windows[0].size());
+                               at::Tensor block = at::empty({B, T}, at::kLong);
+                               int64_t* p = block.data_ptr<int64_t>();
+                               for (int64_t b = 0; b < B; ++b)
+                                 for (int64_t t = 0; t < T; ++t) p[b * T + t] = windows[b][t];
+                               return window_nll_sum(model.forward(block, nullptr, hooks), block);
+                             });
 }
 
 }  // namespace dv

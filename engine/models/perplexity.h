@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "engine/models/opt_model.h"
@@ -36,6 +38,12 @@ void finish_perplexity(PerplexityResult& r, double nll_sum, int64_t input_tokens
 
 // Sum of negative log-likelihoods of ids[1:] given ids[:-1], for one [B, T] block of windows.
 double window_nll_sum(const at::Tensor& logits, const at::Tensor& ids);
+
+// The recipe's loop for any scorer: windows of seq_len tokens (checked by the caller), `batch` full windows
+// per call and then the tail; nll(windows) returns their NLL sum (each window predicts size - 1 tokens).
+using WindowsNll = std::function<double(const std::vector<std::vector<int32_t>>& windows)>;
+PerplexityResult windowed_perplexity(const std::vector<int32_t>& ids, int64_t seq_len, int64_t batch,
+                                     const std::string& label, bool show_progress, const WindowsNll& nll);
 
 PerplexityResult compute_perplexity(const OptModel& model, const std::vector<int32_t>& ids,
                                     const PerplexityOptions& options, const ForwardHooks* hooks = nullptr);

@@ -1,11 +1,14 @@
 // cmd_eval.cpp: `dejavu eval`: perplexity dense vs oracle-sparse vs predictor-sparse over a density
-// sweep (the accuracy stage; on CPU the sparsity is applied with masks in LibTorch).
+// sweep (the accuracy stage), through a WindowScorer: the reference model with masks (--engine reference) or
+// the CUDA engine with its own per-token selections (--engine cuda).
 #include <cstdio>
 #include <memory>
 
 #include "pipeline/cli/commands.h"
+#include "pipeline/cli/engine_options.h"
 #include "pipeline/cli/model_options.h"
 #include "pipeline/stages/eval_stage.h"
+#include "pipeline/stages/scorer_factory.h"
 
 namespace dv::cli {
 
@@ -18,6 +21,7 @@ void add_eval_command(CLI::App& app) {
   EvalRunOptions& e = a->eval;
   CLI::App* cmd = app.add_subcommand("eval", "Perplexity dense vs oracle vs predicted sparsity over a density sweep");
   add_model_options(cmd, a->model);
+  add_engine_option(cmd, e.engine);
   cmd->add_option("--text", e.text, "UTF-8 text file to score")->required();
   cmd->add_option("--out", e.out, "output directory (eval.csv, eval.json, eval.png)")->required();
   cmd->add_option("--predictors", e.predictors, "predictor directory from `dejavu train` (enables 'predicted')");
@@ -35,11 +39,12 @@ void add_eval_command(CLI::App& app) {
                   "layers left dense at every sparse point (-1 = the last; the reference keeps the last 10)")
       ->delimiter(',');
   cmd->callback([a] {
-    LoadedModel m = load_model(a->model);
     EvalRunOptions e = a->eval;
+    check_engine_available(e.engine, "--engine");
+    LoadedModel m = load_model(a->model);
     e.model_dir = a->model.model_dir;
-    e.device = a->model.device;
-    e.dtype = a->model.dtype;
+    e.device = e.engine == "cuda" ? "cuda" : a->model.device;
+    e.dtype = e.engine == "cuda" ? "float16" : a->model.dtype;
     const auto points = run_eval(*m.model, *m.tokenizer, e);
     std::printf("eval: %zu points written to %s/eval.csv\n", points.size(), e.out.c_str());
   });

@@ -11,7 +11,6 @@
 #include "pipeline/cli/cmd_train.h"
 #ifdef DEJAVU_HAVE_CUDA
 #include "pipeline/cli/cmd_bench.h"
-#include "pipeline/cli/cmd_generate_sparse.h"
 #endif
 #include "pipeline/cli/commands.h"
 
@@ -28,8 +27,6 @@ int main(int argc, char** argv) {
   dv::cli::add_run_command(app);
 #ifdef DEJAVU_HAVE_CUDA
   dv::cli::add_bench_command(app);
-  dv::cli::add_generate_cuda_command(app);
-  dv::cli::add_perplexity_cuda_command(app);
 #endif
   try {
     app.parse(argc, argv);

@@ -38,9 +38,9 @@ bool MeasureSection::operator==(const MeasureSection& o) const {
 }
 
 bool EvalSection::operator==(const EvalSection& o) const {
-  return std::tie(text, max_tokens, seq_len, modes, mlp_densities, head_densities, targets, dense_layers) ==
+  return std::tie(text, max_tokens, seq_len, modes, mlp_densities, head_densities, targets, dense_layers, engine) ==
          std::tie(o.text, o.max_tokens, o.seq_len, o.modes, o.mlp_densities, o.head_densities, o.targets,
-                  o.dense_layers);
+                  o.dense_layers, o.engine);
 }
 
 bool BenchSection::operator==(const BenchSection& o) const {

@@ -62,6 +62,7 @@ struct EvalSection {
   std::vector<double> head_densities = {0.75, 0.5, 0.25}; // fraction of heads kept
   std::vector<std::string> targets = {"mlp", "heads", "both"};  // what is made sparse
   std::vector<int64_t> dense_layers;  // layers left dense at every sparse point (-1 = the last)
+  std::string engine = "reference";   // reference | cuda: who scores (the CUDA engine uses its own selections)
   bool operator==(const EvalSection& o) const;
 };
 

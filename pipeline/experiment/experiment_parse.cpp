@@ -175,6 +175,7 @@ void parse_eval(SectionReader r, EvalSection& e, Spots& spots) {
   r.numbers("head_densities", e.head_densities, 0, 1, true, false);
   r.choices("targets", e.targets, {"mlp", "heads", "both"});
   r.integers("dense_layers", e.dense_layers, -4096, 4095);  // checked against the model when eval runs
+  r.choice("engine", e.engine, {"reference", "cuda"});
   r.section().finish();
 }
 

@@ -80,6 +80,7 @@ void emit_section(YAML::Emitter& out, const Experiment& e, Stage s) {
       emit_list(out, "targets", v.targets);
       // Only when set, so that experiments without it keep their stage hashes.
       if (!v.dense_layers.empty()) emit_list(out, "dense_layers", v.dense_layers);
+      if (v.engine != "reference") out << YAML::Key << "engine" << YAML::Value << v.engine;
       break;
     }
     case Stage::kBench: {

@@ -12,6 +12,8 @@
 #include "engine/io/atomic_file.h"
 #include "engine/tokenizer/encode_file.h"
 #include "pipeline/stages/predicted_scorers.h"
+#include "pipeline/stages/reference_scorer.h"
+#include "pipeline/stages/scorer_factory.h"
 #include "kernels/common/error.h"
 
 namespace dv {
@@ -55,28 +57,25 @@ std::vector<PlannedPoint> plan_points(const EvalSweep& s, bool have_predictors) 
 
 }  // namespace
 
-std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<int32_t>& ids,
-                                      const PerplexityOptions& ppl_options, const EvalSweep& sweep,
-                                      const Scorers& predicted) {
-  const auto planned = plan_points(sweep, predicted.mlp && predicted.heads);
-  const std::vector<bool> dense_layer =
-      dense_layer_flags(sweep.dense_layers, model.config().num_hidden_layers, "eval: dense_layers");
+std::vector<EvalPoint> run_eval_sweep(WindowScorer& scorer, const std::vector<int32_t>& ids,
+                                      const PerplexityOptions& ppl_options, const EvalSweep& sweep) {
+  const auto planned = plan_points(sweep, scorer.has_predictors());
+  const std::vector<bool> dense_layer = dense_layer_flags(sweep.dense_layers, scorer.num_layers(), "eval: dense_layers");
   std::vector<EvalPoint> points;
   double dense_ppl = 0;
   for (size_t i = 0; i < planned.size(); ++i) {
     const PlannedPoint& p = planned[i];
-    SparsityPlan plan;
+    ScoringPlan plan;
+    plan.selection = parse_selection(p.mode);
     plan.mlp_density = p.mlp;
     plan.head_density = p.heads;
     plan.dense_layer = dense_layer;
-    const bool oracle = p.mode == "oracle";
-    plan.mlp_scores = oracle ? oracle_scores() : predicted.mlp;
-    plan.head_scores = oracle ? oracle_scores() : predicted.heads;
+    scorer.set_plan(plan);
     EvalPoint point{p.mode, p.target, p.mlp, p.heads, {}, {}};
-    ForwardHooks hooks = make_mask_hooks(plan, &point.kept);
     std::fprintf(stderr, "eval point %zu/%zu: %s %s mlp %.3f heads %.3f\n", i + 1, planned.size(), p.mode.c_str(),
                  p.target.c_str(), p.mlp, p.heads);
-    point.ppl = compute_perplexity(model, ids, ppl_options, &hooks);
+    point.ppl = scorer_perplexity(scorer, ids, ppl_options);
+    point.kept = scorer.stats();
     if (p.mode == "dense") dense_ppl = point.ppl.perplexity;
     std::fprintf(stderr, "  perplexity %.4f%s\n", point.ppl.perplexity,
                  dense_ppl > 0 ? fmt::format(" ({:+.2f}% vs dense)", 100 * (point.ppl.perplexity / dense_ppl - 1)).c_str()
@@ -84,6 +83,13 @@ std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<i
     points.push_back(std::move(point));
   }
   return points;
+}
+
+std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<int32_t>& ids,
+                                      const PerplexityOptions& ppl_options, const EvalSweep& sweep,
+                                      const Scorers& predicted) {
+  ReferenceScorer scorer(model, predicted.mlp, predicted.heads);
+  return run_eval_sweep(scorer, ids, ppl_options, sweep);
 }
 
 void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>& points, const std::string& context) {
@@ -118,19 +124,22 @@ std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, 
   const std::vector<int32_t> ids =
       encode_text_file(tokenizer, a.text, /*add_bos=*/true, static_cast<size_t>(std::max<int64_t>(0, a.max_tokens)));
   EvalSweep sweep = a.sweep;
-  Scorers scorers;
-  if (!a.predictors.empty())
-    scorers = load_predicted_scorers(a.predictors, model);
-  else
+  if (a.predictors.empty())
     sweep.modes.erase(std::remove(sweep.modes.begin(), sweep.modes.end(), "predicted"), sweep.modes.end());
+  ScorerRequest request;
+  request.engine = a.engine;
+  request.predictors = a.predictors;
+  request.max_window = a.seq_len;
+  request.batch = a.batch;
+  const std::unique_ptr<WindowScorer> scorer = make_scorer(model, request);
   PerplexityOptions ppl;
   ppl.seq_len = a.seq_len;
   ppl.batch = a.batch;
-  auto points = run_eval_sweep(model, ids, ppl, sweep, scorers);
+  auto points = run_eval_sweep(*scorer, ids, ppl, sweep);
   nlohmann::json context = {{"model", a.model_dir},   {"text", a.text},   {"predictors", a.predictors},
                             {"device", a.device},     {"dtype", a.dtype}, {"max_tokens", a.max_tokens},
                             {"tokens_scored", ids.size()}, {"seq_len", points.empty() ? 0 : points[0].ppl.seq_len},
-                            {"dense_layers", a.sweep.dense_layers}};
+                            {"dense_layers", a.sweep.dense_layers}, {"engine", a.engine}};
   write_eval_results(a.out, points, context.dump());
   return points;
 }

@@ -9,6 +9,7 @@
 #include "engine/models/perplexity.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 #include "pipeline/stages/sparsity_masks.h"
+#include "pipeline/stages/window_scorer.h"
 
 namespace dv {
 
@@ -32,6 +33,10 @@ struct Scorers {
 };
 
 // "both" pairs mlp_densities[i] with head_densities[i] (the shorter list repeats its last value).
+// Every point is scored through `scorer` (reference masks or the CUDA engine's own selections).
+std::vector<EvalPoint> run_eval_sweep(WindowScorer& scorer, const std::vector<int32_t>& ids,
+                                      const PerplexityOptions& ppl_options, const EvalSweep& sweep);
+// The same through the reference model with these predictor scorers.
 std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<int32_t>& ids,
                                       const PerplexityOptions& ppl_options, const EvalSweep& sweep,
                                       const Scorers& predicted);
@@ -48,6 +53,7 @@ struct EvalRunOptions {
   int64_t batch = 1;
   EvalSweep sweep;
   std::string model_dir, device, dtype;  // recorded in eval.json
+  std::string engine = "reference";      // reference | cuda: who scores (eval.engine, --engine)
 };
 std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, const EvalRunOptions& options);
 

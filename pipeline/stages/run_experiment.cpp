@@ -23,6 +23,7 @@
 #include "pipeline/stages/collect_stage.h"
 #include "pipeline/stages/eval_stage.h"
 #include "pipeline/stages/measure_stage.h"
+#include "pipeline/stages/scorer_factory.h"
 
 namespace dv {
 namespace {
@@ -222,6 +223,8 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
         o.sweep.mlp_densities = e.eval.mlp_densities;
         o.sweep.head_densities = e.eval.head_densities;
         o.sweep.dense_layers = e.eval.dense_layers;
+        o.engine = e.eval.engine;
+        check_engine_available(o.engine, "eval.engine");
         o.model_dir = e.model;
         o.device = e.device;
         o.dtype = e.dtype;

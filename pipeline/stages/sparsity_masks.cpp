@@ -63,10 +63,13 @@ at::Tensor layer_mask(const SparsityPlan& plan, const ScoreFn& scores, double de
 
 ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats) {
   ForwardHooks hooks;
-  if (plan.mlp_density < 1.0) {
+  auto any_below_one = [](double d, const std::vector<double>& per_layer) {
+    return d < 1.0 || std::any_of(per_layer.begin(), per_layer.end(), [](double x) { return x < 1.0; });
+  };
+  if (any_below_one(plan.mlp_density, plan.mlp_layer_density)) {
     DV_CHECK(static_cast<bool>(plan.mlp_scores), "MLP sparsity requested without a scorer");
     hooks.mlp_mask = [&plan, stats](const MaskQuery& q) {
-      at::Tensor mask = layer_mask(plan, plan.mlp_scores, plan.mlp_density, q);
+      at::Tensor mask = layer_mask(plan, plan.mlp_scores, plan.mlp_density_of(q.layer), q);
       if (stats != nullptr) {
         const at::Tensor act = q.dense_scores.to(at::kFloat);
         const at::Tensor active = (act > 0).to(at::kFloat);
@@ -78,10 +81,10 @@ ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats) {
       return mask;
     };
   }
-  if (plan.head_density < 1.0) {
+  if (any_below_one(plan.head_density, plan.head_layer_density)) {
     DV_CHECK(static_cast<bool>(plan.head_scores), "head sparsity requested without a scorer");
     hooks.head_mask = [&plan, stats](const MaskQuery& q) {
-      at::Tensor mask = layer_mask(plan, plan.head_scores, plan.head_density, q);
+      at::Tensor mask = layer_mask(plan, plan.head_scores, plan.head_density_of(q.layer), q);
       if (stats != nullptr) {
         const at::Tensor norms = q.dense_scores.to(at::kFloat);
         stats->head_mass += norms.sum().item<double>();

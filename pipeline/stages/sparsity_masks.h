@@ -29,6 +29,16 @@ struct SparsityPlan {
   bool is_dense(int64_t layer) const {
     return layer >= 0 && layer < static_cast<int64_t>(dense_layer.size()) && dense_layer[layer];
   }
+  // Per-layer densities (empty: the single values above; layers past the end use them too), as the CUDA
+  // engine's BlockSpec::layer_density.
+  std::vector<double> mlp_layer_density, head_layer_density;
+  double mlp_density_of(int64_t l) const { return of(mlp_layer_density, l, mlp_density); }
+  double head_density_of(int64_t l) const { return of(head_layer_density, l, head_density); }
+
+ private:
+  static double of(const std::vector<double>& v, int64_t l, double fallback) {
+    return l >= 0 && l < static_cast<int64_t>(v.size()) ? v[l] : fallback;
+  }
 };
 
 // dense_layer flags from a list of layer indices (negative ones count from the end: -1 is the last layer);

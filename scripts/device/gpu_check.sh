@@ -13,7 +13,7 @@
 #   parity       HF parity of the reference model on CUDA (tests/python/test_hf_parity.py --device cuda)
 #   perplexity   dejavu perplexity of data/models/opt-mini on WikiText-2 test, CPU vs GPU
 #   kernelbench  kernel microbenchmarks vs copy bandwidth and cuBLAS (build/kernels/bench/kernel_bench)
-#   sparse       opt-mini on the GPU engine with trained predictors: generate-cuda text, and perplexity-cuda
+#   sparse       opt-mini on the GPU engine with trained predictors: generate --engine cuda text, and perplexity --engine cuda
 #                sparse vs the CPU fp32 reference masked with the engine's own selections (--compare-reference)
 #   enginebench  `dejavu bench` (dense vs sparse decode latency) when it exists
 #   hfbench      scripts/bench_hf.py: Hugging Face eager (+ torch.compile on opt-1.3b) on the same shapes
@@ -83,21 +83,21 @@ if has sparse && [ -f "$PRED/predictors.safetensors" ] && [ -f "${DEJAVU_DATA_DI
     modes+=("--sparse --predictors $PRED --mlp-density ${dens%,*} --head-density ${dens#*,}")
   done
   for mode in "${modes[@]}"; do
-    timeout 60 ./build/dejavu generate-cuda --model data/models/opt-mini $mode --prompt "$P" --max-new-tokens 40 \
+    timeout 60 ./build/dejavu generate --engine cuda --model data/models/opt-mini $mode --prompt "$P" --max-new-tokens 40 \
       --print-ids >>"$OUT/sparse_generate.txt" 2>>"$OUT/sparse_generate.txt"
-    note "generate-cuda ${mode:-dense}: rc=$? $(tail -n 3 "$OUT/sparse_generate.txt" | head -n 1 | cut -c1-300)"
+    note "generate --engine cuda ${mode:-dense}: rc=$? $(tail -n 3 "$OUT/sparse_generate.txt" | head -n 1 | cut -c1-300)"
   done
   for dens in ${DEJAVU_PPL_DENSITIES-"0.1,0.5 0.25,0.75"}; do
     set -- ${dens%,*} ${dens#*,}
-    timeout 120 ./build/dejavu perplexity-cuda --model data/models/opt-mini --sparse --predictors $PRED \
+    timeout 120 ./build/dejavu perplexity --engine cuda --model data/models/opt-mini --sparse --predictors $PRED \
       --mlp-density $1 --head-density $2 --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" --max-tokens 16384 \
       --seq-len 512 --compare-reference --json >"$OUT/ppl_sparse_m$1_h$2.json" 2>>"$LOG"
-    note "perplexity-cuda sparse mlp $1 heads $2: rc=$? $(cat "$OUT/ppl_sparse_m$1_h$2.json")"
+    note "perplexity --engine cuda sparse mlp $1 heads $2: rc=$? $(cat "$OUT/ppl_sparse_m$1_h$2.json")"
   done
   if [ -n "${DEJAVU_PPL_DENSITIES-x}" ]; then
-    timeout 120 ./build/dejavu perplexity-cuda --model data/models/opt-mini --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" \
+    timeout 120 ./build/dejavu perplexity --engine cuda --model data/models/opt-mini --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" \
       --max-tokens 16384 --seq-len 512 --compare-reference --json >"$OUT/ppl_dense_engine.json" 2>>"$LOG"
-    note "perplexity-cuda dense: rc=$? $(cat "$OUT/ppl_dense_engine.json")"
+    note "perplexity --engine cuda dense: rc=$? $(cat "$OUT/ppl_dense_engine.json")"
   fi
 fi
 if has kernelbench && [ -x build/kernels/bench/kernel_bench ]; then

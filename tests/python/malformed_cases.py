@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 
 
 # ---- safetensors editing --------------------------------------------------------------------------------
@@ -346,6 +347,44 @@ def predictors_other_model(d, env):
     return eval_argv(d, env, m, pred), path
 
 
+def gpu_visible():
+    """--engine cuda is an error case only where no GPU is visible (CPU CI); on a GPU machine it would run."""
+    try:
+        return subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def engine_cases():
+    """The engine-interface options: bad values, and --engine cuda where no GPU is visible."""
+    cases = [
+        ("engine_unknown", "perplexity", option_case("--engine", "tpu", names="tpu")),
+        ("sparse_without_source", "perplexity", option_case("--sparse", names="--sparse")),
+        ("oracle_without_sparse", "perplexity", option_case("--oracle", names="--sparse")),
+        ("sparse_predictors_and_oracle", "perplexity",
+         option_case("--sparse", "--oracle", "--predictors", "x", names="--oracle")),
+        ("mlp_density_above_one", "perplexity", option_case("--sparse", "--oracle", "--mlp-density", "1.5", names="1.5")),
+        ("dense_layer_outside_model", "perplexity",
+         option_case("--sparse", "--oracle", "--dense-layers", "7", names="--dense-layers")),
+        ("compare_reference_needs_cuda", "perplexity", option_case("--compare-reference", names="--engine cuda")),
+        ("eval_engine_unknown", "eval",
+         lambda d, env: (["--model", env["pre"], "--text", env["text"], "--out", os.path.join(d, "e"),
+                          "--engine", "tpu"], "tpu")),
+        ("run_experiment_bad_engine", "run",
+         experiment_case("model: @MODEL@\nstages: [eval]\neval:\n  text: @TEXT@\n  engine: tpu\n")),
+    ]
+    if not gpu_visible():
+        cases += [
+            ("perplexity_engine_cuda_without_gpu", "perplexity", option_case("--engine", "cuda", names="cuda")),
+            ("generate_engine_cuda_without_gpu", "generate",
+             lambda d, env: (generate_argv(env["pre"], env) + ["--engine", "cuda"], "cuda")),
+            ("eval_engine_cuda_without_gpu", "eval",
+             lambda d, env: (["--model", env["pre"], "--text", env["text"], "--out", os.path.join(d, "e"),
+                              "--engine", "cuda"], "cuda")),
+        ]
+    return cases
+
+
 CASES = [
     # safetensors shards
     ("truncated_shard", "perplexity", shard_case(lambda p: truncate(p, lambda n: n // 2))),
@@ -444,4 +483,4 @@ CASES = [
      experiment_case("model: @MODEL@\nstages: [eval]\neval:\n  text: @TEXT@\n  mlp_densities: []\n")),
     ("run_experiment_text_missing", "run",
      experiment_case("model: @MODEL@\nstages: [eval]\neval:\n  text: /nonexistent/test.txt\n")),
-]
+] + engine_cases()

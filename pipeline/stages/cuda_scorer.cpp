@@ -1,0 +1,160 @@
+// cuda_scorer.cpp: plans as SparseSpecs, windows through the engine's prefill, and the masked-reference check.
+#include "pipeline/stages/cuda_scorer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <c10/core/InferenceMode.h>
+
+#include "engine/cuda/gpu_weights.h"
+#include "kernels/common/error.h"
+
+namespace dv {
+namespace {
+
+engine::BlockSpec predictor_block(const std::vector<LowRankPredictor>& preds, PredictorInput input) {
+  engine::BlockSpec b;
+  b.source = engine::SelectionSource::kPredictor;
+  b.input = engine::parse_predictor_input_kind(predictor_input_name(input));
+  for (const LowRankPredictor& p : preds)
+    b.predictors.push_back({p.empty() ? at::Tensor() : p.w1(), p.empty() ? at::Tensor() : p.w2()});
+  return b;
+}
+
+bool all_dense(double density, const std::vector<double>& per_layer) {
+  return density >= 1.0 && std::all_of(per_layer.begin(), per_layer.end(), [](double d) { return d >= 1.0; });
+}
+
+// One block kind of the plan; `predicted` is the predictor block (for kPredicted).
+engine::BlockSpec plan_block(Selection selection, double density, const std::vector<double>& per_layer,
+                             const engine::BlockSpec* predicted, engine::PredictorInputKind default_input) {
+  engine::BlockSpec b;
+  b.input = default_input;
+  if (selection == Selection::kDense || all_dense(density, per_layer)) return b;
+  if (selection == Selection::kPredicted) {
+    DV_CHECK(predicted != nullptr, "selection 'predicted' needs predictors (--predictors)");
+    b = *predicted;
+  } else {
+    b.source = engine::SelectionSource::kOracle;
+  }
+  b.density = density;
+  b.layer_density = per_layer;
+  return b;
+}
+
+}  // namespace
+
+engine::SparseSpec predictor_spec(const PredictorSet& set) {
+  engine::SparseSpec spec;
+  spec.mlp = predictor_block(set.mlp, set.mlp_input);
+  spec.heads = predictor_block(set.att, set.att_input);
+  return spec;
+}
+
+engine::SparseSpec engine_spec(const ScoringPlan& plan, const engine::SparseSpec* predictors) {
+  engine::SparseSpec spec;
+  spec.mlp = plan_block(plan.selection, plan.mlp_density, plan.mlp_layer_density,
+                        predictors != nullptr ? &predictors->mlp : nullptr, spec.mlp.input);
+  spec.heads = plan_block(plan.selection, plan.head_density, plan.head_layer_density,
+                          predictors != nullptr ? &predictors->heads : nullptr, spec.heads.input);
+  spec.dense_layer = plan.dense_layer;
+  return spec;
+}
+
+CudaScorer::CudaScorer(const OptWeights& weights, const PredictorSet* predictors, int64_t max_window, int batch) {
+  DV_CHECK(engine::cuda_device_available(), "--engine cuda: no CUDA GPU is visible on this machine");
+  DV_CHECK(max_window >= 2 && max_window <= weights.config.max_position_embeddings,
+           "--seq-len {} outside [2, {}] (max_position_embeddings)", max_window,
+           weights.config.max_position_embeddings);
+  engine::CudaEngineOptions o;
+  o.batch = batch;
+  o.max_len = static_cast<int>(max_window);
+  engine_ = std::make_unique<engine::CudaEngine>(engine::upload_weights(weights), o);
+  if (predictors != nullptr) predictors_ = predictor_spec(*predictors);
+}
+
+void CudaScorer::set_plan(const ScoringPlan& plan) {
+  engine_->reset();
+  stats_ = MaskStats{};
+  const engine::SparseSpec spec = engine_spec(plan, predictors_ ? &*predictors_ : nullptr);
+  sparse_ = spec.mlp.source != engine::SelectionSource::kDense || spec.heads.source != engine::SelectionSource::kDense;
+  if (sparse_)
+    engine_->set_sparse(spec);
+  else
+    engine_->clear_sparse();
+}
+
+std::vector<std::vector<float>> CudaScorer::logprobs(const std::vector<std::vector<int32_t>>& windows) {
+  c10::InferenceMode inference_mode;
+  std::vector<std::vector<float>> out(windows.size());
+  size_t i = 0;
+  while (i < windows.size()) {
+    // Up to `batch` windows of one length per prefill.
+    size_t j = i + 1;
+    while (j < windows.size() && j - i < static_cast<size_t>(engine_->batch()) && windows[j].size() == windows[i].size())
+      ++j;
+    if (windows[i].size() < 2) {
+      i = j;
+      continue;
+    }
+    last_ = engine::PrefillOutputs{};
+    last_.want_logprobs = true;
+    last_.want_stats = sparse_;
+    last_.record_masks = recording_ && sparse_;
+    engine_->prefill(std::vector<std::vector<int32_t>>(windows.begin() + i, windows.begin() + j),
+                     sparse_ ? engine::StepMode::kSparse : engine::StepMode::kDense, &last_);
+    const int64_t T1 = last_.logprobs.size(1);
+    for (size_t w = i; w < j; ++w) {
+      const float* row = last_.logprobs.data_ptr<float>() + (w - i) * T1;
+      out[w].assign(row, row + T1);
+    }
+    const engine::SelectionStats& s = last_.stats;
+    stats_.mlp_active += s.mlp_active;
+    stats_.mlp_active_kept += s.mlp_active_kept;
+    stats_.mlp_mass += s.mlp_mass;
+    stats_.mlp_mass_kept += s.mlp_mass_kept;
+    stats_.head_mass += s.head_mass;
+    stats_.head_mass_kept += s.head_mass_kept;
+    i = j;
+  }
+  return out;
+}
+
+nlohmann::json compare_with_reference(CudaScorer& scorer, const OptModel& reference, const std::vector<int32_t>& ids,
+                                      int64_t seq_len) {
+  c10::InferenceMode inference_mode;
+  scorer.set_recording(true);
+  double nll_gpu = 0, nll_ref = 0;
+  int64_t n = 0, windows = 0;
+  const int64_t total = static_cast<int64_t>(ids.size());
+  for (int64_t start = 0; start + 1 < total; start += seq_len) {
+    const int64_t end = std::min(total, start + seq_len), T = end - start;
+    const std::vector<int32_t> window(ids.begin() + start, ids.begin() + end);
+    for (const float v : scorer.logprobs({window})[0]) nll_gpu -= v;
+    const engine::PrefillOutputs& rec = scorer.last_prefill();
+    ForwardHooks hooks;
+    auto mask_of = [](const std::vector<at::Tensor>& masks, const MaskQuery& q) {
+      const bool kept = q.layer < static_cast<int>(masks.size()) && masks[q.layer].defined();
+      return kept ? masks[q.layer].to(q.dense_scores.device()) : at::Tensor();  // undefined: the layer ran dense
+    };
+    hooks.head_mask = [&](const MaskQuery& q) { return mask_of(rec.head_masks, q); };
+    hooks.mlp_mask = [&](const MaskQuery& q) { return mask_of(rec.mlp_masks, q); };
+    at::Tensor x = at::empty({1, T}, at::kLong);
+    for (int64_t t = 0; t < T; ++t) x.data_ptr<int64_t>()[t] = window[t];
+    nll_ref += window_nll_sum(reference.forward(x, nullptr, &hooks), x);
+    n += T - 1;
+    ++windows;
+  }
+  scorer.set_recording(false);
+  const double tokens = static_cast<double>(std::max<int64_t>(n, 1));
+  const double ppl_gpu = std::exp(nll_gpu / tokens), ppl_ref = std::exp(nll_ref / tokens);
+  return {{"perplexity", ppl_gpu},
+          {"tokens", n},
+          {"windows", windows},
+          {"reference_perplexity", ppl_ref},
+          {"reference", "the reference model masked with the engine's selections"},
+          {"relative_difference", std::abs(ppl_gpu - ppl_ref) / ppl_ref},
+          {"mean_abs_nll_difference_per_token", std::abs(nll_gpu - nll_ref) / tokens}};
+}
+
+}  // namespace dv

@@ -1,0 +1,56 @@
+// window_scorer.h: the one interface through which the stages that score text (perplexity, eval, zero-shot
+// tasks) ask for log-likelihoods, after lm-eval-harness's LM interface: token windows in, per-token log-probs
+// out, under a sparsity plan (dense / oracle / predicted, per-layer densities, dense layers). The LibTorch
+// reference (reference_scorer.h, masks) and the CUDA engine (cuda_scorer.h, its own per-token selections)
+// implement it, so `--engine reference|cuda` picks an implementation, not a command, and a test can hold the
+// two against each other on the same plan.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/models/perplexity.h"
+#include "pipeline/stages/sparsity_masks.h"
+
+namespace dv {
+
+enum class Selection {
+  kDense,      // every neuron and head
+  kOracle,     // each token keeps the top-k of its own dense values (fc1 post-ReLU, head output norms)
+  kPredicted,  // each token keeps the top-k of the trained low-rank predictors' logits
+};
+Selection parse_selection(const std::string& name);  // dense | oracle | predicted
+const char* selection_name(Selection s);
+
+struct ScoringPlan {
+  Selection selection = Selection::kDense;
+  double mlp_density = 1.0;   // fraction of fc1 neurons kept per token (k = kept_count(n, density)); 1 = dense
+  double head_density = 1.0;  // fraction of heads kept per token
+  std::vector<double> mlp_layer_density, head_layer_density;  // per layer; empty = the single value
+  std::vector<bool> dense_layer;  // dense_layer[l]: layer l left dense (dense_layer_flags)
+};
+
+class WindowScorer {
+ public:
+  virtual ~WindowScorer() = default;
+  virtual std::string name() const = 0;        // "reference" | "cuda"
+  virtual int64_t max_window() const = 0;      // longest window accepted
+  virtual int64_t num_layers() const = 0;
+  virtual bool has_predictors() const = 0;     // Selection::kPredicted is available
+  // Applies to every later call; resets stats().
+  virtual void set_plan(const ScoringPlan& plan) = 0;
+  // logprobs[w][t] = log p(windows[w][t + 1] | windows[w][0..t]) for t < size - 1 (a 1-token window: none).
+  virtual std::vector<std::vector<float>> logprobs(const std::vector<std::vector<int32_t>>& windows) = 0;
+  virtual MaskStats stats() const = 0;         // what the plan's selections kept since set_plan
+};
+
+// The plan's masks for the reference model (SparsityPlan with the given scorers for kPredicted).
+SparsityPlan sparsity_plan(const ScoringPlan& plan, const ScoreFn& mlp_predicted, const ScoreFn& head_predicted);
+
+// The fixed-length window recipe of engine/models/perplexity.h through a scorer: windows of L tokens (stride
+// L, the last shorter), options.batch full windows per logprobs() call; NLL summed in double.
+PerplexityResult scorer_perplexity(WindowScorer& scorer, const std::vector<int32_t>& ids,
+                                   const PerplexityOptions& options);
+
+}  // namespace dv

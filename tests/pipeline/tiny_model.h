@@ -1,0 +1,33 @@
+// tiny_model.h: the small random OPT and token streams the pipeline tests score (CPU, fp32, seconds).
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "engine/models/opt_model.h"
+
+namespace dv::test {
+
+// 3 layers, d 64, 4 heads, ffn 200, vocab 97, 64 positions; post-LN models get a 48-wide projection.
+inline OptModel tiny_model(bool pre_ln, uint64_t seed = 7) {
+  OptConfig c;
+  c.vocab_size = 97;
+  c.hidden_size = 64;
+  c.ffn_dim = 200;
+  c.num_hidden_layers = 3;
+  c.num_attention_heads = 4;
+  c.word_embed_proj_dim = pre_ln ? 64 : 48;
+  c.max_position_embeddings = 64;
+  c.do_layer_norm_before = pre_ln;
+  return OptModel(random_opt_weights(c, at::kFloat, at::kCPU, seed));
+}
+
+inline std::vector<int32_t> random_ids(int n, int vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> ids(n);
+  for (auto& t : ids) t = static_cast<int32_t>(rng() % vocab);
+  return ids;
+}
+
+}  // namespace dv::test
