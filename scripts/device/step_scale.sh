@@ -46,7 +46,11 @@ measure() {
   local start end rc
   start=$(date +%s.%N)
   echo "### $name: $*" >>"$LOG"
-  /usr/bin/time -v -o "$W/time.$name.txt" "$@" >>"$LOG" 2>&1
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -v -o "$W/time.$name.txt" "$@" >>"$LOG" 2>&1
+  else
+    "$@" >>"$LOG" 2>&1  # no GNU time here: peak RSS is reported as 0
+  fi
   rc=$?
   end=$(date +%s.%N)
   kill "$smi_pid" 2>/dev/null
@@ -54,9 +58,10 @@ measure() {
   local rss gpu
   rss=$(awk -F: '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$W/time.$name.txt" 2>/dev/null)
   gpu=$(sort -n "$smi" 2>/dev/null | tail -1)
-  printf '%s\t%s\t%.2f\t%s\t%s\n' "$name" "$rc" "$(echo "$end - $start" | bc)" "${rss:-0}" \
-    "$(( ${gpu:-0} - ${base:-0} ))" >>"$MEAS"
-  echo "step_scale: $name rc=$rc in $(echo "$end - $start" | bc | cut -c1-6) s"
+  local wall
+  wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$rc" "$wall" "${rss:-0}" "$(( ${gpu:-0} - ${base:-0} ))" >>"$MEAS"
+  echo "step_scale: $name rc=$rc in $wall s"
   return $rc
 }
 

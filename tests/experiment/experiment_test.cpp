@@ -90,11 +90,12 @@ eval:
   targets: [both, mlp]
   dense_layers: [0, -1]
 bench:
-  shapes: [opt-1.3b, opt-175b]
+  shapes: [opt-1.3b, model, opt-175b]
   batch_sizes: [1, 2, 4]
   densities: [0.1]
   prompt_len: 64
   gen_tokens: 32
+  head_density: 0.25
 )";
   const Experiment e = parse_experiment(yaml, "inline.yaml");
   EXPECT_EQ(e.name, "full");
@@ -133,10 +134,13 @@ bench:
   EXPECT_EQ(e.eval.mlp_densities, (std::vector<double>{0.3, 1.0}));
   EXPECT_EQ(e.eval.targets, (std::vector<std::string>{"both", "mlp"}));
   EXPECT_EQ(e.eval.dense_layers, (std::vector<int64_t>{0, -1}));
-  EXPECT_EQ(e.bench.shapes, (std::vector<std::string>{"opt-1.3b", "opt-175b"}));
+  EXPECT_EQ(e.bench.shapes, (std::vector<std::string>{"opt-1.3b", "model", "opt-175b"}));
+  EXPECT_TRUE(e.bench.times_model());
+  EXPECT_EQ(e.bench.head_density, 0.25);
   EXPECT_EQ(e.bench.batch_sizes, (std::vector<int64_t>{1, 2, 4}));
   EXPECT_EQ(e.bench.prompt_len, 64);
   EXPECT_EQ(e.bench.gen_tokens, 32);
+  EXPECT_TRUE(e.bench.text.empty());
 
   // Resolved YAML -> parse gives the same experiment.
   EXPECT_EQ(parse_experiment(experiment_to_yaml(e), "resolved.yaml"), e);
