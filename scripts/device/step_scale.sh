@@ -67,16 +67,18 @@ measure() {
 
 # 1. checkpoints
 M13=$W/models/opt-1.3b-random
+# A checkpoint the user made where the experiment looks (not our link) is used as it is.
+[ -f runs/models/opt-1.3b-random/config.json ] && [ ! -L runs/models/opt-1.3b-random ] && M13=$PWD/runs/models/opt-1.3b-random
 M67=$W/models/opt-6.7b-random
 [ -f "$M13/config.json" ] || measure make_opt-1.3b python3 scripts/make_random_opt.py --shape opt-1.3b "$M13" \
   --device cuda --dtype float16 --force
-ln -sfn "$M13" runs/models/opt-1.3b-random
+[ -L runs/models/opt-1.3b-random ] || [ ! -e runs/models/opt-1.3b-random ] && ln -sfn "$M13" runs/models/opt-1.3b-random
 if [ -z "${DEJAVU_SCALE_SKIP_67B:-}" ] && [ ! -f "$M67/config.json" ]; then
   measure make_opt-6.7b python3 scripts/make_random_opt.py --shape opt-6.7b "$M67" --device cuda --dtype float16 --force
 fi
 
 # 2. disk write rate and the dense forward
-DD=$(dd if=/dev/zero of="$W/dd.bin" bs=1M count=2048 conv=fdatasync 2>&1 | tail -1)
+DD=$(dd if=/dev/zero of="$W/dd.bin" bs=1M count="${DEJAVU_SCALE_DD_MB:-2048}" conv=fdatasync 2>&1 | tail -1)
 rm -f "$W/dd.bin"
 echo "dd: $DD" | tee -a "$LOG"
 TEST=$DATA/wikitext-2/test.txt
@@ -156,11 +158,11 @@ for shape, run in (("opt-1.3b", run13), ("opt-6.7b", run67)):
         if r is None:
             continue
         rate = ""
-        if stage == "collect" and r["wall_s"] > 0:
+        if stage == "collect" and r["wall_s"] > 0 and r["rc"] == 0:
             rate = f"{tokens[shape] / r['wall_s']:.0f} tokens/s"
             if n_rows: rate += f", {n_rows / r['wall_s']:.0f} rows/s"
             if store_bytes: rate += f", store {store_bytes / 1e6 / r['wall_s']:.1f} MB/s ({store_bytes / 1e6:.0f} MB)"
-        if stage in ("train", "measure") and n_rows and r["wall_s"] > 0:
+        if stage in ("train", "measure") and n_rows and r["wall_s"] > 0 and r["rc"] == 0:
             rate = f"{n_rows / r['wall_s']:.0f} rows/s (x layers)"
         table.append(dict(shape=shape, stage=stage, **r, rate=rate, dense_forward_tokens_per_s=dense,
                           disk_write_mb_s=disk))
