@@ -11,7 +11,8 @@
 
 namespace dv::engine {
 
-BenchReport run_model_bench(GpuWeights weights, const ModelBenchOptions& o, const std::vector<ModelBenchConfig>& configs,
+BenchReport run_model_bench(GpuWeights weights, const ModelBenchOptions& o,
+                            const std::vector<ModelBenchConfig>& configs,
                             const std::function<void(const BenchRow&)>& on_row) {
   DV_CHECK(cuda_device_available(), "bench: no CUDA GPU is available on this machine");
   DV_CHECK(o.prompt_len >= 1 && o.iters >= 3 && o.warmup >= 0, "bench: need prompt-len >= 1, iters >= 3, warmup >= 0");
@@ -52,8 +53,8 @@ BenchReport run_model_bench(GpuWeights weights, const ModelBenchOptions& o, cons
       mlp_kept = kept_count(cfg.mlp_density, ffn);
       heads_kept = kept_count(cfg.head_density, H);
     }
-    const StepTiming t =
-        time_decode_steps(engine, cfg.sparse ? StepMode::kSparse : StepMode::kDense, o.prompt_len, o.warmup, o.iters, decode);
+    const StepMode mode = cfg.sparse ? StepMode::kSparse : StepMode::kDense;
+    const StepTiming t = time_decode_steps(engine, mode, o.prompt_len, o.warmup, o.iters, decode);
     const BenchRow r = make_bench_row(engine, o.name, static_cast<int>(c.num_hidden_layers), cfg.engine,
                                       cfg.mlp_density, cfg.head_density, mlp_kept, heads_kept, t, mean_len,
                                       predictor_bytes, report.copy_gbps, dense_ms);

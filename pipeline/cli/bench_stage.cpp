@@ -55,7 +55,9 @@ void run_bench_stage(const Experiment& e, const std::string& out, const std::str
 
 BenchRunner cuda_bench_runner() {
   BenchRunner r;
-  r.unavailable = [] { return engine::cuda_device_available() ? std::string() : std::string("no CUDA GPU on this machine"); };
+  r.unavailable = [] {
+    return engine::cuda_device_available() ? std::string() : std::string("no CUDA GPU on this machine");
+  };
   r.run = run_bench_stage;
   return r;
 }

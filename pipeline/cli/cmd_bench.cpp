@@ -98,14 +98,16 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--batch-sizes", b.batch_sizes, "batch sizes swept on --batch-shape")
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--batch-shape", b.batch_shape, "the shape whose batch sizes are swept")->capture_default_str();
-  cmd->add_option("--mlp-densities", b.mlp_densities, "MLP densities of the fixed-selection sweep (batch 1; with --model also of the predictor rows)")
+  cmd->add_option("--mlp-densities", b.mlp_densities,
+                  "MLP densities of the fixed-selection sweep (batch 1; with --model also the predictor rows)")
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--head-density", b.head_density, "fraction of heads kept")->capture_default_str();
   cmd->add_option("--mlp-density", b.mlp_density, "MLP density of the predictor rows and the batch sweep")
       ->capture_default_str();
   cmd->add_option("--prompt-len", b.prompt_len, "prompt tokens before the timed decode steps")->capture_default_str();
   cmd->add_option("--warmup", b.warmup, "untimed steps per configuration")->capture_default_str();
-  cmd->add_option("--iters", b.iters, "timed steps per configuration (median reported; with --model: tokens decoded)")->capture_default_str();
+  cmd->add_option("--iters", b.iters, "timed steps per configuration (median reported; with --model: tokens decoded)")
+      ->capture_default_str();
   cmd->add_flag("--no-predictors", a->no_predictors, "skip the rows with random low-rank predictors");
   cmd->add_option("--rank-mlp", b.rank_mlp, "MLP predictor rank")->capture_default_str();
   cmd->add_option("--rank-att", b.rank_att, "attention predictor rank")->capture_default_str();
