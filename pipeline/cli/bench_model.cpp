@@ -82,10 +82,10 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
   configs[0].engine = "dense";
   const int H = static_cast<int>(config.num_attention_heads);
   // One row per density and kind: random fixed lists (the sparse kernels alone), then the trained predictors.
-  auto add_rows = [&](const char* name, const std::function<engine::SparseSpec(double)>& spec_at) {
+  auto add_rows = [&](const char* row_name, const std::function<engine::SparseSpec(double)>& spec_at) {
     for (double m : a.mlp_densities) {
       engine::ModelBenchConfig c;
-      c.engine = name;
+      c.engine = row_name;
       c.sparse = true;
       c.mlp_density = m;
       c.head_density = a.head_density;
