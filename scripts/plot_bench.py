@@ -61,10 +61,15 @@ def main():
     axes[1].axhline(1, color="gray", lw=0.8)
     axes[1].set_xlabel("MLP density")
     axes[1].set_ylabel("speedup vs dense engine")
-    axes[1].set_title(f"speedup at head density {doc['options']['head_density']}")
+    heads = sorted({r["head_density"] for r in rows if r["engine"] != "dense"})
+    axes[1].set_title(f"speedup at head density {', '.join(map(str, heads))}")
     axes[1].legend(fontsize=8)
-    bshape = doc["options"]["batch_shape"]
-    goal_density = doc["options"]["mlp_density"]
+    # A real checkpoint's rows (bench --model, the bench stage) have no batch sweep: that panel stays empty.
+    options = doc["options"]
+    if isinstance(options.get("shapes"), dict):  # the bench stage: {"model": {...}, "shapes": {...}}
+        options = options["shapes"]
+    bshape = options.get("batch_shape", "")
+    goal_density = options.get("mlp_density", 0)
     for j, eng in enumerate(["dense", "sparse-fixed", "sparse-union", "sparse-predictor"]):
         pts = [r for r in rows if r["shape"] == bshape and r["engine"] == eng]
         if eng in ("sparse-fixed", "sparse-predictor"):

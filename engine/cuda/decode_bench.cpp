@@ -18,34 +18,6 @@
 namespace dv::engine {
 namespace {
 
-struct Timing {
-  double median = 0, p10 = 0, p90 = 0;
-};
-
-// Rewinds to the end of the prompt, warms up, then times `iters` consecutive steps with events.
-Timing time_steps(CudaEngine& engine, StepMode mode, int prompt_len, int warmup, int iters) {
-  engine.rewind(prompt_len);
-  for (int i = 0; i < warmup; ++i) engine.enqueue_step(mode);
-  std::vector<cudaEvent_t> ev(iters + 1);
-  for (auto& e : ev) DV_CUDA_CHECK(cudaEventCreate(&e));
-  DV_CUDA_CHECK(cudaEventRecord(ev[0], engine.stream()));
-  for (int i = 0; i < iters; ++i) {
-    engine.enqueue_step(mode);
-    DV_CUDA_CHECK(cudaEventRecord(ev[i + 1], engine.stream()));
-  }
-  DV_CUDA_CHECK(cudaEventSynchronize(ev[iters]));
-  std::vector<double> ms(iters);
-  for (int i = 0; i < iters; ++i) {
-    float t = 0;
-    DV_CUDA_CHECK(cudaEventElapsedTime(&t, ev[i], ev[i + 1]));
-    ms[i] = t;
-  }
-  for (auto e : ev) (void)cudaEventDestroy(e);
-  std::sort(ms.begin(), ms.end());
-  auto q = [&](double f) { return ms[std::min<size_t>(ms.size() - 1, static_cast<size_t>(f * (ms.size() - 1) + 0.5))]; };
-  return {q(0.5), q(0.1), q(0.9)};
-}
-
 // Random predictors of the given ranks on the device (latency only: their selections are arbitrary).
 std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, int rank, int n, uint64_t seed) {
   std::vector<LowRankWeights> out(layers);
@@ -117,33 +89,10 @@ class ShapeBench {
   double add(std::vector<BenchRow>& rows, CudaEngine& engine, const OptConfig& full, const std::string& name,
              StepMode mode, double mlp_d, double head_d, int mlp_kept, int heads_kept, double dense_ms,
              double predictor_bytes = 0) {
-    const OptConfig& c = engine.config();
-    const Timing t = time_steps(engine, mode, o_.prompt_len, o_.warmup, o_.iters);
-    BenchRow r;
-    r.shape = full.name;
-    r.layers = static_cast<int>(c.num_hidden_layers);
-    r.model_layers = static_cast<int>(full.num_hidden_layers);
-    r.per_layer = r.layers < r.model_layers;
-    r.batch = engine.batch();
-    r.engine = name;
-    r.mlp_density = mlp_d;
-    r.head_density = head_d;
-    r.mlp_kept = mlp_kept;
-    r.heads_kept = heads_kept;
-    r.median_ms = t.median;
-    r.p10_ms = t.p10;
-    r.p90_ms = t.p90;
-    r.ms_per_layer = t.median / r.layers;
+    const StepTiming t = time_decode_steps(engine, mode, o_.prompt_len, o_.warmup, o_.iters);
     const double mean_len = o_.prompt_len + o_.warmup + o_.iters / 2.0 + 1;
-    StepBytes bytes = step_bytes(c, r.batch, mean_len, mlp_kept, heads_kept);
-    bytes.predictors = predictor_bytes;
-    r.weight_bytes = bytes.weights;
-    r.kv_bytes = bytes.kv;
-    r.predictor_bytes = bytes.predictors;
-    r.floor_ms = bytes.total() / (report_.copy_gbps * 1e9) * 1e3;
-    r.achieved_gbps = bytes.total() / (t.median * 1e-3) / 1e9;
-    r.pct_of_copy = 100.0 * r.achieved_gbps / report_.copy_gbps;
-    r.speedup_vs_dense = dense_ms > 0 ? dense_ms / t.median : 1.0;
+    const BenchRow r = make_bench_row(engine, full.name, static_cast<int>(full.num_hidden_layers), name, mlp_d, head_d,
+                                      mlp_kept, heads_kept, t, mean_len, predictor_bytes, report_.copy_gbps, dense_ms);
     rows.push_back(r);
     if (emit_) emit_(r);
     return t.median;
@@ -173,15 +122,81 @@ int layers_that_fit(const OptConfig& c, const DecodeBenchOptions& o, int max_bat
 
 }  // namespace
 
-BenchReport run_decode_bench(const DecodeBenchOptions& o, const std::function<void(const BenchRow&)>& on_row) {
-  DV_CHECK(cuda_device_available(), "bench: no CUDA GPU is available on this machine");
-  DV_CHECK(o.prompt_len >= 1 && o.iters >= 3 && o.warmup >= 0, "bench: need prompt-len >= 1, iters >= 3, warmup >= 0");
+BenchReport device_bench_report() {
   BenchReport report;
   cudaDeviceProp prop{};
   DV_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   report.device = prop.name;
   report.sms = prop.multiProcessorCount;
   report.copy_gbps = measure_copy_gbps(size_t{1} << 30, 20);
+  return report;
+}
+
+StepTiming time_decode_steps(CudaEngine& engine, StepMode mode, int prompt_len, int warmup, int iters,
+                             const std::vector<int32_t>& tokens) {
+  DV_CHECK(tokens.empty() || static_cast<int>(tokens.size()) >= warmup + iters,
+           "bench: {} tokens for {} warm-up + {} timed steps", tokens.size(), warmup, iters);
+  auto step = [&](int i) {
+    if (!tokens.empty()) engine.set_tokens({tokens[i]});
+    engine.enqueue_step(mode);
+  };
+  engine.rewind(prompt_len);
+  for (int i = 0; i < warmup; ++i) step(i);
+  std::vector<cudaEvent_t> ev(iters + 1);
+  for (auto& e : ev) DV_CUDA_CHECK(cudaEventCreate(&e));
+  DV_CUDA_CHECK(cudaEventRecord(ev[0], engine.stream()));
+  for (int i = 0; i < iters; ++i) {
+    step(warmup + i);
+    DV_CUDA_CHECK(cudaEventRecord(ev[i + 1], engine.stream()));
+  }
+  DV_CUDA_CHECK(cudaEventSynchronize(ev[iters]));
+  std::vector<double> ms(iters);
+  for (int i = 0; i < iters; ++i) {
+    float t = 0;
+    DV_CUDA_CHECK(cudaEventElapsedTime(&t, ev[i], ev[i + 1]));
+    ms[i] = t;
+  }
+  for (auto e : ev) (void)cudaEventDestroy(e);
+  std::sort(ms.begin(), ms.end());
+  auto q = [&](double f) { return ms[std::min<size_t>(ms.size() - 1, static_cast<size_t>(f * (ms.size() - 1) + 0.5))]; };
+  return {q(0.5), q(0.1), q(0.9)};
+}
+
+BenchRow make_bench_row(const CudaEngine& engine, const std::string& shape, int model_layers, const std::string& name,
+                        double mlp_density, double head_density, int mlp_kept, int heads_kept, const StepTiming& t,
+                        double mean_len, double predictor_bytes, double copy_gbps, double dense_ms) {
+  const OptConfig& c = engine.config();
+  BenchRow r;
+  r.shape = shape;
+  r.layers = static_cast<int>(c.num_hidden_layers);
+  r.model_layers = model_layers;
+  r.per_layer = r.layers < r.model_layers;
+  r.batch = engine.batch();
+  r.engine = name;
+  r.mlp_density = mlp_density;
+  r.head_density = head_density;
+  r.mlp_kept = mlp_kept;
+  r.heads_kept = heads_kept;
+  r.median_ms = t.median;
+  r.p10_ms = t.p10;
+  r.p90_ms = t.p90;
+  r.ms_per_layer = t.median / r.layers;
+  StepBytes bytes = step_bytes(c, r.batch, mean_len, mlp_kept, heads_kept);
+  bytes.predictors = predictor_bytes;
+  r.weight_bytes = bytes.weights;
+  r.kv_bytes = bytes.kv;
+  r.predictor_bytes = bytes.predictors;
+  r.floor_ms = bytes.total() / (copy_gbps * 1e9) * 1e3;
+  r.achieved_gbps = bytes.total() / (t.median * 1e-3) / 1e9;
+  r.pct_of_copy = 100.0 * r.achieved_gbps / copy_gbps;
+  r.speedup_vs_dense = dense_ms > 0 ? dense_ms / t.median : 1.0;
+  return r;
+}
+
+BenchReport run_decode_bench(const DecodeBenchOptions& o, const std::function<void(const BenchRow&)>& on_row) {
+  DV_CHECK(cuda_device_available(), "bench: no CUDA GPU is available on this machine");
+  DV_CHECK(o.prompt_len >= 1 && o.iters >= 3 && o.warmup >= 0, "bench: need prompt-len >= 1, iters >= 3, warmup >= 0");
+  BenchReport report = device_bench_report();
   ShapeBench bench(o, report, on_row);
   for (const std::string& shape : o.shapes) {
     const OptConfig full = opt_config_from_name(shape);

@@ -56,4 +56,22 @@ struct BenchReport {
 
 BenchReport run_decode_bench(const DecodeBenchOptions& options, const std::function<void(const BenchRow&)>& on_row);
 
+// The pieces of the sweep that model_bench.h reuses.
+class CudaEngine;
+enum class StepMode;
+struct StepTiming {
+  double median = 0, p10 = 0, p90 = 0;
+};
+// A report without rows: the device's name and SMs, and the copy bandwidth measured now.
+BenchReport device_bench_report();
+// Rewinds to the end of the prompt, warms up, then times `iters` consecutive steps with events. With `tokens`
+// (warmup + iters ids) every step first uploads its own token (real inputs: selections change per token);
+// without, each step re-reads the token already on the device.
+StepTiming time_decode_steps(CudaEngine& engine, StepMode mode, int prompt_len, int warmup, int iters,
+                             const std::vector<int32_t>& tokens = {});
+// A row from one timing: bytes and roofline at the mean attended length of the timed steps.
+BenchRow make_bench_row(const CudaEngine& engine, const std::string& shape, int model_layers, const std::string& name,
+                        double mlp_density, double head_density, int mlp_kept, int heads_kept, const StepTiming& t,
+                        double mean_len, double predictor_bytes, double copy_gbps, double dense_ms);
+
 }  // namespace dv::engine

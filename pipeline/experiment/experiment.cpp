@@ -44,9 +44,11 @@ bool EvalSection::operator==(const EvalSection& o) const {
 }
 
 bool BenchSection::operator==(const BenchSection& o) const {
-  return std::tie(shapes, batch_sizes, densities, prompt_len, gen_tokens) ==
-         std::tie(o.shapes, o.batch_sizes, o.densities, o.prompt_len, o.gen_tokens);
+  return std::tie(shapes, batch_sizes, densities, prompt_len, gen_tokens, head_density, text) ==
+         std::tie(o.shapes, o.batch_sizes, o.densities, o.prompt_len, o.gen_tokens, o.head_density, o.text);
 }
+
+bool BenchSection::times_model() const { return std::find(shapes.begin(), shapes.end(), "model") != shapes.end(); }
 
 bool Experiment::operator==(const Experiment& o) const {
   return std::tie(name, output_dir, model, device, dtype, seed, stages, collect, train, measure, eval, bench) ==

@@ -66,13 +66,19 @@ struct EvalSection {
   bool operator==(const EvalSection& o) const;
 };
 
+// The GPU decode benchmark (`dejavu bench`); skipped with a one-line reason where there is no CUDA GPU.
 struct BenchSection {
-  std::vector<std::string> shapes = {"opt-13b", "opt-30b", "opt-66b"};  // built-in OPT shapes (engine/io)
-  std::vector<int64_t> batch_sizes = {1};                 // decode batch sizes
-  std::vector<double> densities = {0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0};  // fraction of neurons/heads kept
+  // built-in OPT shapes (random fp16 weights, engine/io) and/or "model": the experiment's checkpoint with real
+  // selections, the train stage's predictors when train runs (prompt and decoded tokens from `text`)
+  std::vector<std::string> shapes = {"opt-13b", "opt-30b", "opt-66b"};
+  std::vector<int64_t> batch_sizes = {1};  // decode batch sizes, swept on the first built-in shape listed
+  std::vector<double> densities = {0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0};  // fraction of MLP neurons kept
   int64_t prompt_len = 128;  // prompt tokens before timing
   int64_t gen_tokens = 128;  // decoded tokens timed
+  double head_density = 0.5; // fraction of heads kept at every sparse point
+  std::string text;          // "model": UTF-8 text for the prompt and decoded tokens; empty = a built-in passage
   bool operator==(const BenchSection& o) const;
+  bool times_model() const;  // "model" is listed
 };
 
 struct Experiment {

@@ -110,7 +110,7 @@ class SectionReader {
 
 // Paths a later check may need to point at.
 struct Spots {
-  std::optional<YamlField> model, collect_text, eval_text, collect_seq_len, eval_seq_len, train_layers;
+  std::optional<YamlField> model, collect_text, eval_text, collect_seq_len, eval_seq_len, train_layers, bench_text;
 };
 
 void parse_collect(SectionReader r, CollectSection& c, Spots& spots) {
@@ -179,12 +179,16 @@ void parse_eval(SectionReader r, EvalSection& e, Spots& spots) {
   r.section().finish();
 }
 
-void parse_bench(SectionReader r, BenchSection& b) {
-  r.choices("shapes", b.shapes, opt_builtin_names());
+void parse_bench(SectionReader r, BenchSection& b, Spots& spots) {
+  std::vector<std::string> shapes = opt_builtin_names();
+  shapes.push_back("model");  // the experiment's checkpoint
+  r.choices("shapes", b.shapes, shapes);
   r.integers("batch_sizes", b.batch_sizes, 1, 4096);
   r.numbers("densities", b.densities, 0, 1, true, false);
   r.integer("prompt_len", b.prompt_len, 1, 1 << 20);
   r.integer("gen_tokens", b.gen_tokens, 1, 1 << 20);
+  r.number("head_density", b.head_density, 0, 1, true, false);
+  spots.bench_text = r.string("text", b.text);
   r.section().finish();
 }
 
@@ -211,10 +215,11 @@ void check_text_file(const std::optional<YamlField>& spot, const YamlField& sect
 // Checks the model directory; returns its config when the files are checked.
 std::optional<OptConfig> check_model(const Experiment& e, const std::optional<YamlField>& spot, const YamlField& top,
                                      bool check_files) {
-  const bool needed = e.runs(Stage::kCollect) || e.runs(Stage::kEval);
+  const bool bench_model = e.runs(Stage::kBench) && e.bench.times_model();
+  const bool needed = e.runs(Stage::kCollect) || e.runs(Stage::kEval) || bench_model;
   if (e.model.empty()) {
-    if (needed) top.child("model", YAML::Node()).fail(fmt::format("required by the {} stage: a model directory",
-                                                                  e.runs(Stage::kCollect) ? "collect" : "eval"));
+    const char* by = e.runs(Stage::kCollect) ? "collect" : e.runs(Stage::kEval) ? "eval" : "bench (shapes: [model])";
+    if (needed) top.child("model", YAML::Node()).fail(fmt::format("required by the {} stage: a model directory", by));
     return std::nullopt;
   }
   if (!check_files) return std::nullopt;
@@ -299,7 +304,7 @@ Experiment parse_experiment(const std::string& yaml, const std::string& where, c
       case Stage::kTrain: parse_train(std::move(r), e.train, spots); break;
       case Stage::kMeasure: parse_measure(std::move(r), e.measure); break;
       case Stage::kEval: parse_eval(std::move(r), e.eval, spots); break;
-      case Stage::kBench: parse_bench(std::move(r), e.bench); break;
+      case Stage::kBench: parse_bench(std::move(r), e.bench, spots); break;
     }
     if (!stages_spot) e.stages.push_back(s);
   }
@@ -318,6 +323,9 @@ Experiment parse_experiment(const std::string& yaml, const std::string& where, c
   if (e.runs(Stage::kEval)) {
     check_text_file(spots.eval_text, section_spot("eval").child("text", YAML::Node()), e.eval.text, "eval",
                     options.check_files);
+  }
+  if (e.runs(Stage::kBench) && spots.bench_text) {
+    check_text_file(spots.bench_text, *spots.bench_text, e.bench.text, "bench", options.check_files);
   }
   if (config) {
     check_seq_len(spots.collect_seq_len, e.collect.seq_len, *config);

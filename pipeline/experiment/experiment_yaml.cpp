@@ -90,6 +90,8 @@ void emit_section(YAML::Emitter& out, const Experiment& e, Stage s) {
       emit_list(out, "densities", b.densities);
       out << YAML::Key << "prompt_len" << YAML::Value << b.prompt_len;
       out << YAML::Key << "gen_tokens" << YAML::Value << b.gen_tokens;
+      out << YAML::Key << "head_density" << YAML::Value << num(b.head_density);
+      if (!b.text.empty()) out << YAML::Key << "text" << YAML::Value << b.text;
       break;
     }
   }

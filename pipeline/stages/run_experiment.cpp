@@ -3,6 +3,7 @@
 #include "pipeline/stages/run_experiment.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "pipeline/stages/eval_stage.h"
 #include "pipeline/stages/measure_stage.h"
 #include "pipeline/stages/scorer_factory.h"
+#include "pipeline/stages/stage_times.h"
 
 namespace dv {
 namespace {
@@ -96,7 +98,13 @@ std::vector<std::string> stage_inputs(const Experiment& e, Stage s, const RunLay
     case Stage::kEval:
       if (e.runs(Stage::kTrain)) return {e.model, e.eval.text, predictors};
       return {e.model, e.eval.text};
-    case Stage::kBench: return {};
+    case Stage::kBench: {
+      std::vector<std::string> in;
+      if (e.bench.times_model()) in.push_back(e.model);
+      if (e.bench.times_model() && e.runs(Stage::kTrain)) in.push_back(predictors);
+      if (!e.bench.text.empty()) in.push_back(e.bench.text);
+      return in;
+    }
   }
   return {};
 }
@@ -105,6 +113,13 @@ void check_inputs_exist(Stage s, const std::vector<std::string>& inputs) {
   for (const auto& in : inputs)
     DV_CHECK(fs::exists(in), "stage {}: input {} does not exist (run the stage that makes it first)", stage_name(s),
              in);
+}
+
+// Why a selected stage cannot run on this machine, or "" (only bench depends on the machine).
+std::string unavailable(Stage s, const RunOptions& ro) {
+  if (s != Stage::kBench) return "";
+  if (!ro.bench.run) return "this dejavu was built without the CUDA engine";
+  return ro.bench.unavailable ? ro.bench.unavailable() : "";
 }
 
 bool unchanged(const std::string& hash_file, const std::string& hash) {
@@ -123,9 +138,11 @@ void print_plan(const Experiment& e, const RunOptions& ro, const RunLayout& layo
     for (const auto& in : inputs)
       if (std::find(remade.begin(), remade.end(), in) != remade.end()) upstream = in;
     std::string why;
-    if (s == Stage::kBench) {
-      why = "the bench stage runs on a GPU machine (`dejavu bench`)";
-    } else if (!upstream.empty()) {
+    if (const std::string no = unavailable(s, ro); !no.empty()) {
+      std::printf("  %-8s skip  %s\n", stage_name(s), no.c_str());
+      continue;
+    }
+    if (!upstream.empty()) {
       why = fmt::format("reads {}, which an earlier stage remakes", upstream);
     } else {
       check_inputs_exist(s, inputs);
@@ -161,8 +178,14 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
   make_dirs(layout.root);
   write_file_atomic(layout.root + "/experiment.yaml", experiment_to_yaml(e));
   LazyModel lazy(e);
+  StageTimes times(layout.root + "/stage_times.json");
   for (Stage s : kAllStages) {
     if (!selected(e, ro, s)) continue;
+    if (const std::string no = unavailable(s, ro); !no.empty()) {
+      std::fprintf(stderr, "== %s: skipped: %s\n", stage_name(s), no.c_str());
+      times.record(stage_name(s), "skipped: " + no, 0);
+      continue;
+    }
     const std::string dir = layout.stage_dir(s);
     const std::vector<std::string> inputs = stage_inputs(e, s, layout);
     check_inputs_exist(s, inputs);
@@ -171,9 +194,11 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
     if (!ro.force && unchanged(hash_file, hash)) {
       std::fprintf(stderr, "== %s: unchanged since its last run, skipped (%s; --force re-runs)\n", stage_name(s),
                    dir.c_str());
+      times.record(stage_name(s), "unchanged", 0);
       continue;
     }
     std::fprintf(stderr, "== %s -> %s\n", stage_name(s), dir.c_str());
+    const auto stage_start = std::chrono::steady_clock::now();
     make_dirs(dir);
     std::error_code ec;
     fs::remove(hash_file, ec);
@@ -232,10 +257,13 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
         break;
       }
       case Stage::kBench:
-        DV_FAIL("stage bench: run `dejavu bench` on a GPU machine (the CUDA engine); not part of CPU runs yet");
+        ro.bench.run(e, dir, e.runs(Stage::kTrain) ? layout.predictors() : "");
+        break;
     }
     write_file_atomic(hash_file, hash);
-    std::fprintf(stderr, "== %s done\n", stage_name(s));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count();
+    times.record(stage_name(s), "ran", seconds);
+    std::fprintf(stderr, "== %s done in %.1f s\n", stage_name(s), seconds);
   }
 }
 

@@ -2,19 +2,30 @@
 // writing under <output_dir>/<stage>/ with its resolved config (config.yaml) beside its results. A stage
 // whose resolved config and inputs hash to what its last successful run recorded (<stage>/stage.hash) is
 // skipped; force re-runs every selected stage; only picks one stage; dry_run prints what each selected stage
-// would do and why (stdout), and runs and writes nothing.
+// would do and why (stdout), and runs and writes nothing. A stage that cannot run on this machine (bench without
+// a GPU) is skipped with a one-line reason. Each stage's wall time is printed and kept in
+// <output_dir>/stage_times.json.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "pipeline/experiment/experiment.h"
 
 namespace dv {
 
+// The bench stage needs the CUDA engine, which this library does not link: the `dejavu` command hands it in.
+struct BenchRunner {
+  std::function<std::string()> unavailable;  // why the stage cannot run here (no GPU), or "" when it can
+  // Times what the experiment's bench section lists into out_dir; predictors_dir is "" without a train stage.
+  std::function<void(const Experiment&, const std::string& out_dir, const std::string& predictors_dir)> run;
+};
+
 struct RunOptions {
   bool force = false;
   std::string only;  // a stage name, or empty for every stage the experiment lists
   bool dry_run = false;
+  BenchRunner bench;  // unset: the bench stage is skipped (a build without CUDA)
 };
 
 // Output layout of a run (also used by tests and docs).

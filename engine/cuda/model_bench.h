@@ -1,0 +1,43 @@
+// model_bench.h: per-token decode latency of a real checkpoint with real selections, for
+// `dejavu bench --model DIR [--predictors DIR]`. One engine (batch 1) holds the checkpoint; a real prompt
+// (prompt_len tokens of text) runs dense once; every configuration then rewinds to the end of that prompt and
+// decodes the text's next tokens (teacher forcing: real inputs without a host round trip for the argmax), so
+// trained predictors pick different neurons and heads at every step and the timed step includes their side
+// stream and the K/V catch-up of heads that were skipped earlier and are selected again. Timing and the
+// roofline columns are the random-shape sweep's (decode_bench.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/cuda/decode_bench.h"
+#include "engine/cuda/gpu_weights.h"
+#include "engine/cuda/sparse_spec.h"
+
+namespace dv::engine {
+
+// One timed configuration: dense (spec unused) or sparse with the given spec.
+struct ModelBenchConfig {
+  std::string engine;  // the row's name: dense | sparse-fixed | sparse-predictor
+  bool sparse = false;
+  SparseSpec spec;
+  double mlp_density = 1, head_density = 1;
+};
+
+struct ModelBenchOptions {
+  std::string name;             // the rows' `shape` column (the checkpoint's name)
+  std::vector<int32_t> tokens;  // >= prompt_len + warmup + iters ids
+  int prompt_len = 128;
+  int warmup = 5;
+  int iters = 40;
+};
+
+// The device (report.device / sms / copy_gbps) and one row per configuration (the first must be dense: the
+// speedups are against it). The prompt's dense wall time goes into report.notes.
+BenchReport run_model_bench(GpuWeights weights, const ModelBenchOptions& options,
+                            const std::vector<ModelBenchConfig>& configs,
+                            const std::function<void(const BenchRow&)>& on_row);
+
+}  // namespace dv::engine
