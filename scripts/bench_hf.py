@@ -183,6 +183,25 @@ def cpu_check():
     return 0 if same else 1
 
 
+def write_outputs(out, rows, prompt_len):
+    """bench_hf.json and bench_hf.csv with the rows so far, each via a temporary name (a time limit that stops
+    the run keeps every finished row)."""
+    doc = dict(device=torch.cuda.get_device_name(0), torch=torch.__version__,
+               transformers=__import__("transformers").__version__, prompt_len=prompt_len, rows=rows)
+    tmp = os.path.join(out, "bench_hf.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(tmp, os.path.join(out, "bench_hf.json"))
+    keys = ["shape", "layers", "model_layers", "per_layer", "batch", "mode", "ms_per_token", "p10", "p90",
+            "ms_per_layer", "setup_s", "note"]
+    tmp = os.path.join(out, "bench_hf.csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, os.path.join(out, "bench_hf.csv"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", help="output folder (required unless --cpu-check)")
@@ -209,6 +228,7 @@ def main():
             base = dict(shape=shape, layers=n, model_layers=layers, per_layer=n < layers, batch=batch)
             if n < 1:
                 rows.append(dict(base, mode="eager", note="does not fit"))
+                write_outputs(a.out, rows, a.prompt_len)
                 continue
             model = build(shape, n)
             t = eager_ms(model, batch, a.prompt_len, a.warmup, a.iters)
@@ -216,6 +236,7 @@ def main():
             rows.append(dict(base, mode="eager", ms_per_token=statistics.median(t), p10=q[0], p90=q[-1],
                              ms_per_layer=statistics.median(t) / n))
             print(json.dumps(rows[-1]), flush=True)
+            write_outputs(a.out, rows, a.prompt_len)
             if shape in compile_shapes:
                 try:
                     t0 = time.perf_counter()
@@ -227,23 +248,10 @@ def main():
                 except Exception as e:  # noqa: BLE001 - any failure of the compiled path is reported, not fatal
                     rows.append(dict(base, mode="compile", note=f"failed: {type(e).__name__}: {str(e)[:300]}"))
                 print(json.dumps(rows[-1]), flush=True)
+                write_outputs(a.out, rows, a.prompt_len)
             del model
             torch._dynamo.reset()  # drops the compiled graphs and their CUDA-graph memory pool
             torch.cuda.empty_cache()
-    doc = dict(device=torch.cuda.get_device_name(0), torch=torch.__version__,
-               transformers=__import__("transformers").__version__, prompt_len=a.prompt_len, rows=rows)
-    tmp = os.path.join(a.out, "bench_hf.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(tmp, os.path.join(a.out, "bench_hf.json"))
-    keys = ["shape", "layers", "model_layers", "per_layer", "batch", "mode", "ms_per_token", "p10", "p90",
-            "ms_per_layer", "note"]
-    tmp = os.path.join(a.out, "bench_hf.csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, os.path.join(a.out, "bench_hf.csv"))
 
 
 if __name__ == "__main__":
