@@ -39,7 +39,7 @@ def main():
             for p in fractions:
                 v = rec.get((kind, p))
                 b = base.get((kind, p))
-                cells.append("-" if v is None else f"{v:.4f}" + ("" if rec is base or b is None else f" ({v - b:+.4f})"))
+                cells.append("-" if v is None else f"{v:.4f}" + ("" if rec is base or b is None else f" ({v - b:+.5f})"))
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 

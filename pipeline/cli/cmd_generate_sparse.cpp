@@ -32,6 +32,7 @@ struct CudaArgs {
   double mlp_density = 0.1;   // top-k fraction of fc1 neurons (predictors or random fixed lists)
   double head_density = 0.5;  // top-k fraction of heads
   double mlp_threshold = 0;   // > 0: MLP predictors keep sigmoid >= t instead of top-k
+  std::string predictor_dtype = "fp16";  // fp16 or int8 (per-row int8 predictor weights)
   uint64_t seed = 1;
 };
 
@@ -44,6 +45,8 @@ void add_cuda_args(CLI::App* cmd, CudaArgs& a) {
   cmd->add_option("--mlp-threshold", a.mlp_threshold, "MLP predictors: keep sigmoid >= t instead of top-k (0 = off)")
       ->capture_default_str();
   cmd->add_option("--seed", a.seed, "random fixed selections (--sparse without --predictors)")->capture_default_str();
+  cmd->add_option("--predictor-dtype", a.predictor_dtype, "predictor weights on the GPU: fp16 or int8 (per-row scales)")
+      ->capture_default_str()->check(CLI::IsMember({"fp16", "int8"}));
 }
 
 engine::BlockSpec block_from(const std::vector<LowRankPredictor>& preds, PredictorInput input, double density) {
@@ -70,6 +73,7 @@ engine::SparseSpec make_spec(const CudaArgs& a, const OptConfig& config) {
   const PredictorSet set = load_predictors(a.predictors, config);
   spec.mlp = block_from(set.mlp, set.mlp_input, a.mlp_density);
   spec.heads = block_from(set.att, set.att_input, a.head_density);
+  spec.mlp.int8_weights = spec.heads.int8_weights = a.predictor_dtype == "int8";
   if (a.mlp_threshold > 0) {
     spec.mlp.threshold = true;
     spec.mlp.probability = static_cast<float>(a.mlp_threshold);
