@@ -317,7 +317,8 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       for (int n = 0; n < kSamples / 2; ++n) {
         const int b = pb(check_rng), i = pi(check_rng), j = pj(check_rng);
         double acc = 0, best = -INFINITY;
-        for (int c = 0; c < s.d; ++c) acc += static_cast<double>(qa_scale[i]) * qa[static_cast<size_t>(i) * dsz + c] * T.x(b, c);
+        for (int c = 0; c < s.d; ++c)
+          acc += static_cast<double>(qa_scale[i]) * qa[static_cast<size_t>(i) * dsz + c] * T.x(b, c);
         cz.add(__half2float(zq[static_cast<size_t>(b) * rsz + i]), acc);
         for (int bb = 0; bb < B; ++bb) {
           double dot = 0;

@@ -114,7 +114,9 @@ PredictorSet PredictorSet::to(at::Device device, at::ScalarType dtype) const {
 
 PredictorSet PredictorSet::int8_simulated() const {
   PredictorSet s = *this;
-  auto simulate = [](const at::Tensor& w) { return engine::dequantize_rows_int8(engine::quantize_rows_int8(w)).to(w.dtype()); };
+  auto simulate = [](const at::Tensor& w) {
+    return engine::dequantize_rows_int8(engine::quantize_rows_int8(w)).to(w.dtype());
+  };
   for (auto* kind : {&s.mlp, &s.att})
     for (auto& p : *kind)
       if (!p.empty()) p = LowRankPredictor(simulate(p.w1()), simulate(p.w2()));
