@@ -51,7 +51,7 @@ class ShapeBench {
 
     const int ffn = static_cast<int>(c.ffn_dim), H = static_cast<int>(c.num_attention_heads);
     const double dense_ms = add(rows, engine, full, "dense", StepMode::kDense, 1, 1, ffn, H, 0);
-    auto sparse = [&](const std::string& name, double mlp_d, double head_d, bool predictors) {
+    auto sparse = [&](const std::string& name, double mlp_d, double head_d, bool predictors, bool int8 = false) {
       SparseSpec spec;
       spec.mlp.density = mlp_d;
       spec.heads.density = head_d;
@@ -61,6 +61,7 @@ class ShapeBench {
         spec.heads.input = PredictorInputKind::kPrevAttnInput;
         spec.mlp.predictors = random_predictors(c, w.num_layers(), o_.rank_mlp, ffn, o_.seed * 1000 + 1);
         spec.heads.predictors = random_predictors(c, w.num_layers(), o_.rank_att, H, o_.seed * 1000 + 500001);
+        spec.mlp.int8_weights = spec.heads.int8_weights = int8;
       } else {
         spec.mlp.source = spec.heads.source = SelectionSource::kFixed;
         spec.mlp.seed = o_.seed;
@@ -82,7 +83,14 @@ class ShapeBench {
       const double um = 1 - std::pow(1 - o_.mlp_density, batch), uh = 1 - std::pow(1 - o_.head_density, batch);
       sparse("sparse-union", std::min(1.0, um), std::min(1.0, uh), false);
     }
-    if (o_.predictors) sparse("sparse-predictor", o_.mlp_density, o_.head_density, true);
+    if (o_.predictors) {
+      const std::vector<double> densities =
+          o_.predictor_mlp_densities.empty() ? std::vector<double>{o_.mlp_density} : o_.predictor_mlp_densities;
+      for (double m : densities)
+        for (const std::string& dtype : o_.predictor_dtypes)
+          sparse(dtype == "int8" ? "sparse-predictor-int8" : "sparse-predictor", m, o_.head_density, true,
+                 dtype == "int8");
+    }
   }
 
  private:
@@ -108,10 +116,13 @@ int layers_that_fit(const OptConfig& c, const DecodeBenchOptions& o, int max_bat
   size_t free_b = 0, total_b = 0;
   DV_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   const double len = o.prompt_len + o.warmup + o.iters + 1;
-  // Per layer: weights, K and V caches, x_hist (catch-up history), predictors at the largest ranks.
+  // Per layer: weights, K and V caches, x_hist (catch-up history), predictors at the largest ranks (int8
+  // rows: the random fp16 weights and their int8 copy coexist while the engine takes them: 1.5 copies).
+  const bool int8 = std::find(o.predictor_dtypes.begin(), o.predictor_dtypes.end(), "int8") != o.predictor_dtypes.end();
+  const double pred_copies = int8 ? 1.5 : 1.0;
   const double per_layer = static_cast<double>(gpu_layer_bytes(c)) + 3.0 * 2 * max_batch * len * c.hidden_size +
-                           (o.predictors ? 2.0 * (o.rank_mlp * (c.hidden_size + c.ffn_dim) +
-                                                  o.rank_att * (c.hidden_size + c.num_attention_heads))
+                           (o.predictors ? pred_copies * 2.0 * (o.rank_mlp * (c.hidden_size + c.ffn_dim) +
+                                                                o.rank_att * (c.hidden_size + c.num_attention_heads))
                                          : 0.0);
   const double avail = static_cast<double>(free_b) - o.reserve_gib * (1u << 30) - static_cast<double>(gpu_shared_bytes(c));
   int n = static_cast<int>(std::floor(avail / per_layer));
@@ -196,6 +207,8 @@ BenchRow make_bench_row(const CudaEngine& engine, const std::string& shape, int 
 BenchReport run_decode_bench(const DecodeBenchOptions& o, const std::function<void(const BenchRow&)>& on_row) {
   DV_CHECK(cuda_device_available(), "bench: no CUDA GPU is available on this machine");
   DV_CHECK(o.prompt_len >= 1 && o.iters >= 3 && o.warmup >= 0, "bench: need prompt-len >= 1, iters >= 3, warmup >= 0");
+  for (const std::string& dtype : o.predictor_dtypes)
+    DV_CHECK(dtype == "fp16" || dtype == "int8", "bench: --predictor-dtype '{}' is not fp16 or int8", dtype);
   BenchReport report = device_bench_report();
   ShapeBench bench(o, report, on_row);
   for (const std::string& shape : o.shapes) {

@@ -27,6 +27,10 @@ struct DecodeBenchOptions {
   bool predictors = true;  // also time random low-rank predictors (top-k, lookahead on the side stream)
   int rank_mlp = 1000;     // the paper's latency-code ranks
   int rank_att = 512;
+  // Predictor weight formats timed side by side: "fp16" (rows "sparse-predictor") and/or "int8" (rows
+  // "sparse-predictor-int8", per-row int8 weights).
+  std::vector<std::string> predictor_dtypes = {"fp16"};
+  std::vector<double> predictor_mlp_densities;  // MLP densities of the predictor rows; empty: {mlp_density}
   int max_layers = 0;      // 0: every layer that fits
   double reserve_gib = 4;  // device memory left free beyond the engine's buffers
   uint64_t seed = 1;
@@ -37,7 +41,7 @@ struct BenchRow {
   int layers = 0, model_layers = 0;
   bool per_layer = false;  // built with fewer layers than the model has
   int batch = 1;
-  std::string engine;      // dense | sparse-fixed | sparse-union | sparse-predictor
+  std::string engine;      // dense | sparse-fixed | sparse-union | sparse-predictor | sparse-predictor-int8
   double mlp_density = 1, head_density = 1;
   int mlp_kept = 0, heads_kept = 0;
   double median_ms = 0, p10_ms = 0, p90_ms = 0, ms_per_layer = 0;

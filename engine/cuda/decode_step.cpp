@@ -283,8 +283,15 @@ class StepRecorder {
       a.scores = float_ptr(sp_->pred_scores);
       a.z = half_ptr(sp_->pred_z);
       a.x = p % 2 == 0 ? b_.attn_in(p / 2) : b_.mlp_in(p / 2);
-      a.wa = half_ptr(task.wa);
-      a.wb = half_ptr(task.wb);
+      if (task.int8) {
+        a.wa_i8 = static_cast<const int8_t*>(task.wa.data_ptr());
+        a.wb_i8 = static_cast<const int8_t*>(task.wb.data_ptr());
+        a.wa_scale = float_ptr(task.wa_scale);
+        a.wb_scale = float_ptr(task.wb_scale);
+      } else {
+        a.wa = half_ptr(task.wa);
+        a.wb = half_ptr(task.wb);
+      }
       a.B = B_;
       a.d = d_;
       a.r = task.rank;

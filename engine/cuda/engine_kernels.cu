@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/pdl.cuh"
 
 namespace dv::engine {
 namespace {
@@ -77,6 +78,7 @@ __global__ void prefill_qkv_kernel(PrefillQkvArgs a) {
 }
 
 __global__ void gather_heads_kernel(GatherHeadsArgs a) {
+  kernels::pdl_begin();
   const int count = min(*a.count, a.max_heads);
   const int vec = a.head_dim / 8;
   const size_t n = static_cast<size_t>(a.batch) * count * vec;
@@ -157,7 +159,7 @@ void launch_gather_heads(const GatherHeadsArgs& a, cudaStream_t stream) {
            "gather_heads: null or misaligned pointer");
   if (a.max_heads == 0) return;
   const size_t n = static_cast<size_t>(a.batch) * a.max_heads * (a.head_dim / 8);
-  gather_heads_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a);
+  kernels::launch_kernel_pdl(gather_heads_kernel, blocks_for(n), kThreads, 0, stream, a);
   DV_CUDA_LAUNCH_CHECK("gather_heads_kernel");
 }
 

@@ -43,6 +43,7 @@ struct BlockSpec {
   uint64_t seed = 0;                        // kFixed without lists: the random subsets' seed
   std::vector<std::vector<int>> lists;      // kFixed: one list per layer (distinct indices in [0, n)); or empty
   std::vector<LowRankWeights> predictors;   // kPredictor: one per layer
+  bool int8_weights = false;                // kPredictor: int8 weights, per-row scales (engine/models/int8_rows.h)
   PredictorInputKind input = PredictorInputKind::kAttnInput;
   double density_of(int layer) const {
     return layer >= 0 && layer < static_cast<int>(layer_density.size()) ? layer_density[layer] : density;

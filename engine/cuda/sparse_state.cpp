@@ -10,6 +10,7 @@
 #include "engine/cuda/device_alloc.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "engine/io/checkpoint.h"
+#include "engine/models/int8_rows.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
@@ -149,8 +150,18 @@ void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block,
     t.layer = l;
     t.input_point = input_point(spec.input, l, mlp_block);
     t.need_point = mlp_block ? 2 * l + 1 : 2 * l;
-    t.wa = p->w1.to(at::Device(at::kCUDA), at::kHalf).contiguous();
-    t.wb = p->w2.to(at::Device(at::kCUDA), at::kHalf).contiguous();
+    t.int8 = spec.int8_weights;
+    if (t.int8) {
+      Int8Rows qa = quantize_rows_int8(p->w1.to(at::Device(at::kCUDA)));
+      Int8Rows qb = quantize_rows_int8(p->w2.to(at::Device(at::kCUDA)));
+      t.wa = qa.q;
+      t.wa_scale = qa.scale;
+      t.wb = qb.q;
+      t.wb_scale = qb.scale;
+    } else {
+      t.wa = p->w1.to(at::Device(at::kCUDA), at::kHalf).contiguous();
+      t.wb = p->w2.to(at::Device(at::kCUDA), at::kHalf).contiguous();
+    }
     t.rank = static_cast<int>(p->w1.size(0));
     t.n = n;
     t.top_k = s.capacity;
@@ -201,7 +212,8 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   for (const auto& t : tasks) {
     max_rank = std::max(max_rank, t.rank);
     max_n = std::max(max_n, t.n);
-    predictor_bytes += 2.0 * (static_cast<double>(t.rank) * d + static_cast<double>(t.n) * t.rank);
+    const double weights = static_cast<double>(t.rank) * d + static_cast<double>(t.n) * t.rank;
+    predictor_bytes += t.int8 ? weights + 4.0 * (t.rank + t.n) : 2.0 * weights;
   }
   mlp_ld = (mlp_cap + 7) / 8 * 8;
   mlp_h = at::zeros({B, mlp_ld}, half);

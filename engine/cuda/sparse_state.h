@@ -32,7 +32,9 @@ struct PredictorTask {
   int layer = 0;
   int input_point = 0;  // snapshot it reads
   int need_point = 0;   // its indices are needed right after this point
-  at::Tensor wa, wb;    // fp16 [rank, d], [n, rank]
+  at::Tensor wa, wb;    // fp16 [rank, d], [n, rank]; int8 when int8 is set
+  bool int8 = false;
+  at::Tensor wa_scale, wb_scale;  // int8 only: fp32 [rank], [n]
   int rank = 0, n = 0, top_k = 0;
   bool threshold = false;
   float probability = 0.5f;
@@ -72,7 +74,7 @@ class SparseState {
   AttentionScratch attention;              // decode_attention partials for the largest head capacity
   at::Tensor pred_z, pred_scores;          // predictor workspace [B, max rank] fp16, [max n] fp32
   EventList point_events, task_events, join_event;
-  double predictor_bytes = 0;              // fp16 predictor weight bytes read per step
+  double predictor_bytes = 0;              // predictor weight (+ scale) bytes read per step
   bool has_oracle = false;                 // some block selects by kOracle (prefill only)
 
   // Replaces a kFixed block's list for one layer (stream-ordered after earlier steps).

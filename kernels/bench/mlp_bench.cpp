@@ -111,6 +111,27 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
   DV_CUDA_CHECK(cudaMemsetAsync(ws.get(), 0, ws_bytes, st));  // once: the kernel leaves it zeroed
   DV_CUDA_CHECK(cudaStreamSynchronize(st));
 
+  // The predictor's int8 variant: Wa and Wb quantized per row on the host by the reference rule, once a shape.
+  const size_t qa_n = cfg.predictor_rank > 0 ? rsz * dsz : 1, qb_n = cfg.predictor_rank > 0 ? fsz * rsz : 1;
+  std::vector<int8_t> qa(qa_n), qb(qb_n);
+  std::vector<float> qa_scale(rsz), qb_scale(fsz);
+  DevArray<int8_t> d_qa(qa_n), d_qb(qb_n);
+  DevArray<float> d_qa_scale(rsz), d_qb_scale(fsz);
+  if (cfg.predictor_rank > 0) {
+    std::vector<float> w(rsz * dsz);
+    for (int i = 0; i < T.r; ++i)
+      for (int c = 0; c < s.d; ++c) w[static_cast<size_t>(i) * dsz + c] = T.wa(i, c);
+    dv::kernels::quantize_rows_int8_ref(w.data(), T.r, s.d, qa.data(), qa_scale.data());
+    w.assign(fsz * rsz, 0.f);
+    for (int j = 0; j < s.ffn; ++j)
+      for (int i = 0; i < T.r; ++i) w[static_cast<size_t>(j) * rsz + i] = T.wb(j, i);
+    dv::kernels::quantize_rows_int8_ref(w.data(), s.ffn, T.r, qb.data(), qb_scale.data());
+    d_qa.upload(qa);
+    d_qb.upload(qb);
+    d_qa_scale.upload(qa_scale);
+    d_qb_scale.upload(qb_scale);
+  }
+
   std::mt19937_64 check_rng(std::hash<std::string>{}(s.name));
   const float one = 1.f, zero = 0.f;
   for (const int B : cfg.batches) {
@@ -278,6 +299,44 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       rpred.note = fmt::format("r={}", T.r) + rpred.note;
       finish_row(rpred, cfg.copy_gbps);
       rows.push_back(rpred);
+      // The same predictor on the int8 weights, checked on samples against the dequantized weights.
+      dv::kernels::LowrankPredictorArgs pq = pa;
+      pq.wa = pq.wb = nullptr;
+      pq.wa_i8 = d_qa.get();
+      pq.wa_scale = d_qa_scale.get();
+      pq.wb_i8 = d_qb.get();
+      pq.wb_scale = d_qb_scale.get();
+      auto pred8 = [&] { dv::kernels::launch_lowrank_predictor(pq, st); };
+      pred8();
+      DV_CUDA_CHECK(cudaStreamSynchronize(st));
+      const std::vector<__half> zq = z.download(static_cast<size_t>(B) * rsz);
+      const std::vector<float> scq = scores.download(fsz);
+      BenchRow r8 = make_row(s, B, cfg.predictor_density, kp, "predictor-int8");
+      SampleCheck cz, cs;
+      std::uniform_int_distribution<int> pb(0, B - 1), pi(0, T.r - 1), pj(0, s.ffn - 1);
+      for (int n = 0; n < kSamples / 2; ++n) {
+        const int b = pb(check_rng), i = pi(check_rng), j = pj(check_rng);
+        double acc = 0, best = -INFINITY;
+        for (int c = 0; c < s.d; ++c)
+          acc += static_cast<double>(qa_scale[i]) * qa[static_cast<size_t>(i) * dsz + c] * T.x(b, c);
+        cz.add(__half2float(zq[static_cast<size_t>(b) * rsz + i]), acc);
+        for (int bb = 0; bb < B; ++bb) {
+          double dot = 0;
+          for (int k = 0; k < T.r; ++k)
+            dot += static_cast<double>(qb_scale[j]) * qb[static_cast<size_t>(j) * rsz + k] *
+                   __half2float(zq[static_cast<size_t>(bb) * rsz + k]);
+          best = std::max(best, dot);
+        }
+        cs.add(scq[static_cast<size_t>(j)], best);
+      }
+      mark(r8, cz);
+      mark(r8, cs);
+      r8.t = time_op(cfg.timer, pred8);
+      r8.bytes = {{"wa", 1.0 * T.r * s.d}, {"wb", 1.0 * s.ffn * T.r}, {"scales", 4.0 * (T.r + s.ffn)},
+                  {"x", 2.0 * B * s.d}, {"z", 4.0 * B * T.r}, {"scores", 8.0 * s.ffn}, {"idx", 4.0 * kp}};
+      r8.note = fmt::format("r={}", T.r) + r8.note;
+      finish_row(r8, cfg.copy_gbps);
+      rows.push_back(r8);
       if (B == cfg.batches.front()) {
         dv::kernels::LowrankSelectArgs sa;
         sa.idx = pidx.get();
@@ -293,7 +352,8 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
         finish_row(rsel, cfg.copy_gbps);
         rows.push_back(rsel);
       }
-      progress += fmt::format(", predictor {:.1f} us{}", rpred.t.median_us, rpred.valid ? "" : " INVALID");
+      progress += fmt::format(", predictor {:.1f} us{}, int8 {:.1f} us{}", rpred.t.median_us,
+                              rpred.valid ? "" : " INVALID", r8.t.median_us, r8.valid ? "" : " INVALID");
     }
     fmt::print("{}\n", progress);
     std::fflush(stdout);

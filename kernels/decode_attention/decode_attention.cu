@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/pdl.cuh"
 
 namespace dv {
 namespace {
@@ -56,6 +57,7 @@ __device__ __forceinline__ float block_reduce(float v, float* scratch) {
 
 template <int kHeadDim>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(DecodeAttentionArgs a) {
+  kernels::pdl_begin();
   constexpr int kVecs = kHeadDim / 8;                  // 16-byte vectors per key
   constexpr int kTpk = kVecs <= 8 ? 8 : 16;            // threads per key (a power of two)
   constexpr int kGroups = kThreads / kTpk;             // keys per block per unroll step
@@ -229,9 +231,9 @@ void launch_decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) 
   if (a.max_heads == 0) return;
   const dim3 grid(a.max_splits, a.max_heads, a.batch);
   switch (a.head_dim) {
-    case 64: decode_attention_kernel<64><<<grid, kThreads, 0, stream>>>(a); break;
-    case 80: decode_attention_kernel<80><<<grid, kThreads, 0, stream>>>(a); break;
-    default: decode_attention_kernel<128><<<grid, kThreads, 0, stream>>>(a); break;
+    case 64: kernels::launch_kernel_pdl(decode_attention_kernel<64>, grid, kThreads, 0, stream, a); break;
+    case 80: kernels::launch_kernel_pdl(decode_attention_kernel<80>, grid, kThreads, 0, stream, a); break;
+    default: kernels::launch_kernel_pdl(decode_attention_kernel<128>, grid, kThreads, 0, stream, a); break;
   }
   DV_CUDA_LAUNCH_CHECK("decode_attention_kernel");
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/pdl.cuh"
 
 namespace dv {
 namespace {
@@ -28,6 +29,7 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 
 template <int VPT>
 __global__ void __launch_bounds__(512) layer_norm_kernel(LayerNormArgs a) {
+  kernels::pdl_begin();
   __shared__ float scratch[32];
   const int nvec = a.d >> 3;
   const size_t row = static_cast<size_t>(blockIdx.x) * nvec;
@@ -129,16 +131,16 @@ void launch_layer_norm(const LayerNormArgs& a, cudaStream_t stream) {
   const int threads = ((nvec + vpt - 1) / vpt + 31) / 32 * 32;
   switch (vpt) {
     case 1:
-      layer_norm_kernel<1><<<a.rows, threads, 0, stream>>>(a);
+      kernels::launch_kernel_pdl(layer_norm_kernel<1>, a.rows, threads, 0, stream, a);
       break;
     case 2:
-      layer_norm_kernel<2><<<a.rows, threads, 0, stream>>>(a);
+      kernels::launch_kernel_pdl(layer_norm_kernel<2>, a.rows, threads, 0, stream, a);
       break;
     case 4:
-      layer_norm_kernel<4><<<a.rows, threads, 0, stream>>>(a);
+      kernels::launch_kernel_pdl(layer_norm_kernel<4>, a.rows, threads, 0, stream, a);
       break;
     default:
-      layer_norm_kernel<8><<<a.rows, threads, 0, stream>>>(a);
+      kernels::launch_kernel_pdl(layer_norm_kernel<8>, a.rows, threads, 0, stream, a);
       break;
   }
   DV_CUDA_LAUNCH_CHECK("layer_norm_kernel");

@@ -15,7 +15,11 @@
 // ties at the k-th score go to the lowest indices. Output idx is in ascending index order (deterministic;
 // also the friendliest order for the sparse kernels' DRAM streams). NaN scores rank above +inf for top-k
 // and never pass the threshold.
-// Requirements (checked, dv::Error): 1 <= B <= 32; d, r multiples of 8; x, Wa, Wb, z 16-byte aligned;
+// int8 weights (wa_i8/wb_i8 with per-row fp32 scales, instead of wa/wb): W[j, :] = scale[j] * Q[j, :], Q in
+// [-127, 127] (quantize_rows_int8_ref); the same kernels with 8-byte loads converted exactly to fp16, the
+// scale applied to each row's fp32 sum. Halves the weight bytes: (r*d + n*r) * 1 + (r + n) * 4.
+// Requirements (checked, dv::Error): 1 <= B <= 32; d, r multiples of 8; x, Wa, Wb, z 16-byte aligned (int8
+// rows and scales: 8- and 4-byte aligned); either both fp16 weights or both int8 weights with their scales;
 // top-k: top_k <= max_k. Threshold: 0 < t < 1; at most max_k indices are written (the lowest ones) and
 // k_dev = min(count, max_k).
 #pragma once
@@ -50,6 +54,10 @@ struct LowrankPredictorArgs {
   const __half* x = nullptr;     // [B, d]
   const __half* wa = nullptr;    // [r, d]
   const __half* wb = nullptr;    // [n, r]
+  const int8_t* wa_i8 = nullptr; // int8 variant: [r, d] with wa_scale [r] (then wa = wb = nullptr)
+  const float* wa_scale = nullptr;
+  const int8_t* wb_i8 = nullptr; // int8 variant: [n, r] with wb_scale [n]
+  const float* wb_scale = nullptr;
   int B = 0;
   int d = 0;
   int r = 0;

@@ -33,24 +33,54 @@ void lowrank_select_ref(const LowrankSelectArgs& a) {
   *a.k_dev = written;
 }
 
+namespace {
+
+// Row i of a predictor weight as doubles: fp16 as stored, or scale[i] * q[i, :] for the int8 variant.
+struct RefRows {
+  const __half* h;
+  const int8_t* q;
+  const float* scale;
+  int cols;
+  double at(int i, int c) const {
+    const size_t k = static_cast<size_t>(i) * cols + c;
+    return h != nullptr ? static_cast<double>(__half2float(h[k])) : static_cast<double>(scale[i]) * q[k];
+  }
+};
+
+}  // namespace
+
+void quantize_rows_int8_ref(const float* w, int rows, int cols, int8_t* q, float* scale) {
+  for (int i = 0; i < rows; ++i) {
+    const float* row = w + static_cast<size_t>(i) * cols;
+    float amax = 0.f;
+    for (int c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(row[c]));
+    scale[i] = amax / 127.f;
+    for (int c = 0; c < cols; ++c) {
+      const float v = scale[i] > 0.f ? std::nearbyint(row[c] / scale[i]) : 0.f;
+      q[static_cast<size_t>(i) * cols + c] = static_cast<int8_t>(std::clamp(v, -127.f, 127.f));
+    }
+  }
+}
+
 void lowrank_predictor_ref(const LowrankPredictorArgs& a) {
   DV_CHECK(a.B >= 1 && a.d >= 1 && a.r >= 1 && a.n >= 1, "lowrank_predictor_ref: bad sizes B={} d={} r={} n={}",
            a.B, a.d, a.r, a.n);
+  const bool i8 = a.wa_i8 != nullptr;
+  const RefRows wa{i8 ? nullptr : a.wa, a.wa_i8, a.wa_scale, a.d};
+  const RefRows wb{i8 ? nullptr : a.wb, a.wb_i8, a.wb_scale, a.r};
   for (int b = 0; b < a.B; ++b)
     for (int i = 0; i < a.r; ++i) {
       double s = 0.0;
-      const __half* w = a.wa + static_cast<size_t>(i) * a.d;
       const __half* x = a.x + static_cast<size_t>(b) * a.d;
-      for (int c = 0; c < a.d; ++c) s += static_cast<double>(__half2float(w[c])) * __half2float(x[c]);
+      for (int c = 0; c < a.d; ++c) s += wa.at(i, c) * __half2float(x[c]);
       a.z[static_cast<size_t>(b) * a.r + i] = __float2half_rn(static_cast<float>(s));
     }
   for (int j = 0; j < a.n; ++j) {
-    const __half* w = a.wb + static_cast<size_t>(j) * a.r;
     double best = -INFINITY;
     for (int b = 0; b < a.B; ++b) {
       const __half* z = a.z + static_cast<size_t>(b) * a.r;
       double s = 0.0;
-      for (int i = 0; i < a.r; ++i) s += static_cast<double>(__half2float(w[i])) * __half2float(z[i]);
+      for (int i = 0; i < a.r; ++i) s += wb.at(j, i) * __half2float(z[i]);
       best = std::max(best, s);
     }
     a.scores[j] = static_cast<float>(best);

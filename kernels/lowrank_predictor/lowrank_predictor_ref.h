@@ -11,4 +11,9 @@ namespace dv::kernels {
 void lowrank_select_ref(const LowrankSelectArgs& args);
 void lowrank_predictor_ref(const LowrankPredictorArgs& args);
 
+// Symmetric per-row int8 quantization, the predictor's int8 format: scale[i] = max_j |w[i, j]| / 127 and
+// q[i, j] = round-to-nearest-even(w[i, j] / scale[i]) in [-127, 127]; an all-zero row has scale 0 and q 0.
+// w: [rows, cols] row-major fp32. The engine's LibTorch version (engine/models/int8_rows.h) is the same rule.
+void quantize_rows_int8_ref(const float* w, int rows, int cols, int8_t* q, float* scale);
+
 }  // namespace dv::kernels

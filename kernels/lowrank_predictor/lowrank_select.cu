@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/pdl.cuh"
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
 
 namespace dv::kernels {
@@ -42,6 +43,7 @@ __device__ int block_exclusive_scan(int v, int* warp_tot, int* total) {
 }
 
 __global__ void __launch_bounds__(kThreads, 1) lowrank_select_kernel(LowrankSelectArgs a, float tau) {
+  pdl_begin();
   __shared__ int hist[kMaxBins];
   __shared__ int warp_tot[kWarpsPerBlock];
   __shared__ int s_digit, s_above;
@@ -164,7 +166,7 @@ void check_lowrank_select_args(const LowrankSelectArgs& a) {
 void launch_lowrank_select(const LowrankSelectArgs& a, cudaStream_t stream) {
   check_lowrank_select_args(a);
   const float tau = a.mode == SelectMode::kThreshold ? select_threshold_logit(a.threshold) : 0.f;
-  lowrank_select_kernel<<<1, kThreads, 0, stream>>>(a, tau);
+  launch_kernel_pdl(lowrank_select_kernel, 1, kThreads, 0, stream, a, tau);
   DV_CUDA_LAUNCH_CHECK("lowrank_select");
 }
 

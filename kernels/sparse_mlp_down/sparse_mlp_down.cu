@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/pdl.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
 
 namespace dv::kernels {
@@ -83,6 +84,7 @@ __device__ __forceinline__ void store_out8(const SparseMlpDownArgs& a, int b, in
 template <int MT, bool kUnitRows>
 __global__ void __launch_bounds__(kWarps * 32, DownTraits<MT>::kMinBlocks)
     sparse_mlp_down_kernel(SparseMlpDownArgs a) {
+  pdl_begin();
   constexpr int U = kUnroll;
   const int R = a.rows_per_index;
   const int krows = (a.k_dev != nullptr ? min(max(*a.k_dev, 0), a.max_k) : a.max_k) * R;
@@ -264,14 +266,14 @@ void launch_sparse_mlp_down(const SparseMlpDownArgs& a, cudaStream_t stream) {
   const bool unit = a.rows_per_index == 1;
   if (a.B <= 16) {
     if (unit) {
-      sparse_mlp_down_kernel<1, true><<<grid, kWarps * 32, 0, stream>>>(a);
+      launch_kernel_pdl(sparse_mlp_down_kernel<1, true>, grid, kWarps * 32, 0, stream, a);
     } else {
-      sparse_mlp_down_kernel<1, false><<<grid, kWarps * 32, 0, stream>>>(a);
+      launch_kernel_pdl(sparse_mlp_down_kernel<1, false>, grid, kWarps * 32, 0, stream, a);
     }
   } else if (unit) {
-    sparse_mlp_down_kernel<2, true><<<grid, kWarps * 32, 0, stream>>>(a);
+    launch_kernel_pdl(sparse_mlp_down_kernel<2, true>, grid, kWarps * 32, 0, stream, a);
   } else {
-    sparse_mlp_down_kernel<2, false><<<grid, kWarps * 32, 0, stream>>>(a);
+    launch_kernel_pdl(sparse_mlp_down_kernel<2, false>, grid, kWarps * 32, 0, stream, a);
   }
   DV_CUDA_LAUNCH_CHECK("sparse_mlp_down");
 }

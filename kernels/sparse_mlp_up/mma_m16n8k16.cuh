@@ -28,6 +28,13 @@ __device__ __forceinline__ uint4 ld_stream_u4(const void* ptr) {
   return v;
 }
 
+// The 8-byte form, for int8 weight rows (8 columns a lane, as the 16-byte fp16 load).
+__device__ __forceinline__ uint2 ld_stream_u2(const void* ptr) {
+  uint2 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(ptr));
+  return v;
+}
+
 // Small operands reused by many warps: through the read-only cache.
 __device__ __forceinline__ uint4 ld_cached_u4(const void* ptr) {
   uint4 v;

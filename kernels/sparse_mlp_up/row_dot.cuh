@@ -14,6 +14,9 @@
 // The k dimension is relabelled so a lane's 8 loaded halves feed two MMA k-steps (see mma_m16n8k16.cuh):
 // step s uses the lane's physical columns 8t + 4s + {0,1} as logical {2t, 2t+1} and 8t + 4s + {2,3} as
 // logical {2t+8, 2t+9}, identically for x (operand A, rows = batch) and W (operand B, columns = rows j).
+// int8 weights (w_i8, the predictor's int8 variant): the same tiling with 8-byte loads of 8 int8 columns,
+// converted exactly to fp16 in registers (int8x8_to_half8); the per-row scale is the epilogue's (s is then
+// the dot product with the integer row, and scale * s the row's dot product).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -21,12 +24,14 @@
 
 #include <cstdint>
 
+#include "kernels/common/pdl.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
 
 namespace dv::kernels {
 
 struct RowDotProblem {
   const __half* w = nullptr;    // [*, d] row-major, 16-byte aligned
+  const int8_t* w_i8 = nullptr; // launch_row_dot<true>: int8 [*, d] row-major instead of w, 8-byte aligned
   const int* idx = nullptr;     // [max_rows] row indices, or nullptr for rows 0..max_rows-1
   const int* k_dev = nullptr;   // device count of valid entries (clamped to [0, max_rows]); nullptr: max_rows
   const __half* x = nullptr;    // [B, d] row-major, 16-byte aligned
@@ -52,9 +57,40 @@ struct RowDotTile {
   static constexpr int kUnroll = 8 / kNTiles;
 };
 
-template <int BT, class Epilogue>
+// 8 signed bytes -> 8 halves, exactly (|q| <= 128 fits fp16's 11-bit significand): each byte, biased to
+// unsigned by xor 0x80, goes under the high byte 0x64 (the half 1024 + u, exactly), then 1024 + 128 is
+// subtracted from both halves of each word. Element i lands in half i, as a 16-byte load of fp16 would.
+__device__ __forceinline__ uint32_t biased_bytes_to_half2(uint32_t u, uint32_t selector) {
+  uint32_t h = __byte_perm(u, 0x64646464u, selector), out;
+  asm("sub.f16x2 %0, %1, %2;" : "=r"(out) : "r"(h), "r"(0x64806480u));
+  return out;
+}
+
+__device__ __forceinline__ uint4 int8x8_to_half8(uint2 v) {
+  const uint32_t lo = v.x ^ 0x80808080u, hi = v.y ^ 0x80808080u;
+  return make_uint4(biased_bytes_to_half2(lo, 0x4140), biased_bytes_to_half2(lo, 0x4342),
+                    biased_bytes_to_half2(hi, 0x4140), biased_bytes_to_half2(hi, 0x4342));
+}
+
+// The weight rows' element type and how 8 consecutive elements reach registers as 8 halves.
+template <bool kI8>
+struct RowDotWeights {
+  using T = __half;
+  __device__ static const T* base(const RowDotProblem& p) { return p.w; }
+  __device__ static uint4 load8(const T* ptr) { return ld_stream_u4(ptr); }
+};
+template <>
+struct RowDotWeights<true> {
+  using T = int8_t;
+  __device__ static const T* base(const RowDotProblem& p) { return p.w_i8; }
+  __device__ static uint4 load8(const T* ptr) { return int8x8_to_half8(ld_stream_u2(ptr)); }
+};
+
+template <int BT, class Epilogue, bool kI8 = false>
 __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_kernel(RowDotProblem p, Epilogue ep) {
   using Tile = RowDotTile<BT>;
+  using WL = RowDotWeights<kI8>;
+  pdl_begin();
   constexpr int NT = Tile::kNTiles, MT = Tile::kMTiles, XG = Tile::kXGroups, U = Tile::kUnroll;
   constexpr int R = Tile::kRowsPerBlock;
   // +1 column of padding: the epilogue reads down a column.
@@ -67,14 +103,14 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
 
-  const __half* wrow[NT];
+  const typename WL::T* wrow[NT];
   bool wok[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
     const int j = j0 + 8 * nt + g;
     wok[nt] = j < rows;
     const int row = wok[nt] ? (p.idx != nullptr ? p.idx[j] : j) : 0;
-    wrow[nt] = p.w + static_cast<size_t>(row) * p.d + 8 * t;
+    wrow[nt] = WL::base(p) + static_cast<size_t>(row) * p.d + 8 * t;
   }
   const __half* xrow[XG];
   bool xok[XG];
@@ -103,7 +139,7 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
       const int col = (c + u) * 32;
       const bool cok = c + u < c_end && col + 8 * t < p.d;
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) wv[u][nt] = (cok && wok[nt]) ? ld_stream_u4(wrow[nt] + col) : zero_u4();
+      for (int nt = 0; nt < NT; ++nt) wv[u][nt] = (cok && wok[nt]) ? WL::load8(wrow[nt] + col) : zero_u4();
 #pragma unroll
       for (int q = 0; q < XG; ++q) xv[u][q] = (cok && xok[q]) ? ld_cached_u4(xrow[q] + col) : zero_u4();
     }
@@ -147,10 +183,12 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
   ep(partial[0], j0, rows, p.B);
 }
 
-// Epilogue: out[b * ld + j] = act(s + bias[row(j)]) in fp16, for j < rows, b < B. Entries j >= rows untouched.
+// Epilogue: out[b * ld + j] = act(scale[row(j)] * s + bias[row(j)]) in fp16, for j < rows, b < B. Entries
+// j >= rows untouched.
 struct HalfRowEpilogue {
   __half* out = nullptr;
   int ld = 0;
+  const float* scale = nullptr;  // indexed by row(j); nullptr: 1 (int8 weights' per-row scales)
   const __half* bias = nullptr;  // indexed by row(j); nullptr: no bias
   const int* idx = nullptr;      // the problem's idx (for the bias lookup)
   bool relu = false;
@@ -162,6 +200,7 @@ struct HalfRowEpilogue {
       const int r = e % R, b = e / R, j = j0 + r;
       if (j >= rows || b >= B) continue;
       float v = s[r][b];
+      if (scale != nullptr) v *= scale[idx != nullptr ? idx[j] : j];
       if (bias != nullptr) v += __half2float(bias[idx != nullptr ? idx[j] : j]);
       if (relu) v = v < 0.f ? 0.f : v;  // NaN propagates, like torch.relu
       out[static_cast<size_t>(b) * ld + j] = __float2half_rn(v);
@@ -169,9 +208,11 @@ struct HalfRowEpilogue {
   }
 };
 
-// Epilogue: scores[j] = max over b < B of s[b][j] (fp32): the batch's union score for the predictor.
+// Epilogue: scores[j] = scale[j] * max over b < B of s[b][j] (fp32): the batch's union score for the
+// predictor. A row's scale is >= 0, so scaling the maximum equals the maximum of the scaled sums.
 struct MaxOverBatchEpilogue {
   float* scores = nullptr;
+  const float* scale = nullptr;  // [rows] (the problem has no idx); nullptr: 1
 
   template <int R, int BTP>
   __device__ void operator()(const float (&s)[R][BTP], int j0, int rows, int B) const {
@@ -179,29 +220,30 @@ struct MaxOverBatchEpilogue {
       if (j0 + r >= rows) continue;
       float m = s[r][0];
       for (int b = 1; b < B; ++b) m = fmaxf(m, s[r][b]);
-      scores[j0 + r] = m;
+      scores[j0 + r] = scale != nullptr ? m * scale[j0 + r] : m;
     }
   }
 };
 
 // Host side: picks the batch tile (B <= 8, 16, 32) so small batches do not pay for the larger tiles' x
 // traffic, and sizes the grid from max_rows. The caller checks the launch (DV_CUDA_LAUNCH_CHECK).
-template <int BT, class Epilogue>
+template <int BT, bool kI8, class Epilogue>
 void launch_row_dot_tile(const RowDotProblem& p, const Epilogue& ep, cudaStream_t stream) {
   constexpr int R = RowDotTile<BT>::kRowsPerBlock;
   const unsigned blocks = static_cast<unsigned>((p.max_rows + R - 1) / R);
-  row_dot_kernel<BT, Epilogue><<<blocks, kRowDotWarps * 32, 0, stream>>>(p, ep);
+  launch_kernel_pdl(row_dot_kernel<BT, Epilogue, kI8>, blocks, kRowDotWarps * 32, 0, stream, p, ep);
 }
 
-template <class Epilogue>
+// kI8: the rows are p.w_i8 (int8) instead of p.w (fp16).
+template <bool kI8 = false, class Epilogue>
 void launch_row_dot(const RowDotProblem& p, const Epilogue& ep, cudaStream_t stream) {
   if (p.max_rows <= 0) return;
   if (p.B <= 8) {
-    launch_row_dot_tile<8>(p, ep, stream);
+    launch_row_dot_tile<8, kI8>(p, ep, stream);
   } else if (p.B <= 16) {
-    launch_row_dot_tile<16>(p, ep, stream);
+    launch_row_dot_tile<16, kI8>(p, ep, stream);
   } else {
-    launch_row_dot_tile<32>(p, ep, stream);
+    launch_row_dot_tile<32, kI8>(p, ep, stream);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/pdl.cuh"
 
 namespace dv {
 namespace {
@@ -53,6 +54,7 @@ __device__ __forceinline__ void mma_chunk(float (&c)[4], const uint4& w0, const 
 // kHd: head_dim; kUnroll: 32-wide k chunks whose loads are in flight together per warp.
 template <int kHd, int kUnroll>
 __global__ void __launch_bounds__(kThreads, 3) sparse_qkv_kernel(SparseQkvArgs a) {
+  kernels::pdl_begin();
   __shared__ float red[kWarps][kRows][kCols + 1];
   constexpr int hd = kHd;
   const int d = a.num_heads * hd;
@@ -191,9 +193,9 @@ void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
            "sparse_qkv: x, x_hist and w_qkv must be 16-byte aligned (16-byte vector access)");
   const dim3 grid(3 * a.head_dim / kRows, std::max(a.max_heads, 1));
   switch (a.head_dim) {  // head_dim 80 with 4 chunks in flight spills 4 bytes at 168 registers
-    case 64: sparse_qkv_kernel<64, 4><<<grid, kThreads, 0, stream>>>(a); break;
-    case 80: sparse_qkv_kernel<80, 2><<<grid, kThreads, 0, stream>>>(a); break;
-    default: sparse_qkv_kernel<128, 4><<<grid, kThreads, 0, stream>>>(a); break;
+    case 64: kernels::launch_kernel_pdl(sparse_qkv_kernel<64, 4>, grid, kThreads, 0, stream, a); break;
+    case 80: kernels::launch_kernel_pdl(sparse_qkv_kernel<80, 2>, grid, kThreads, 0, stream, a); break;
+    default: kernels::launch_kernel_pdl(sparse_qkv_kernel<128, 4>, grid, kThreads, 0, stream, a); break;
   }
   DV_CUDA_LAUNCH_CHECK("sparse_qkv_kernel");
 }

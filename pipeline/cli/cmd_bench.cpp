@@ -78,6 +78,8 @@ void run_bench(BenchArgs& a) {
                   {"prompt_len", a.bench.prompt_len},   {"warmup", a.bench.warmup},
                   {"iters", a.bench.iters},             {"predictors", a.bench.predictors},
                   {"rank_mlp", a.bench.rank_mlp},       {"rank_att", a.bench.rank_att},
+                  {"predictor_dtypes", a.bench.predictor_dtypes},
+                  {"predictor_mlp_densities", a.bench.predictor_mlp_densities},
                   {"max_layers", a.bench.max_layers},   {"seed", a.bench.seed}};
   write_bench_outputs(rep, options, a.out);
   print_goals(rep, a.bench);
@@ -111,6 +113,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--no-predictors", a->no_predictors, "skip the rows with random low-rank predictors");
   cmd->add_option("--rank-mlp", b.rank_mlp, "MLP predictor rank")->capture_default_str();
   cmd->add_option("--rank-att", b.rank_att, "attention predictor rank")->capture_default_str();
+  cmd->add_option("--predictor-dtype", b.predictor_dtypes, "predictor weight formats timed side by side: fp16, int8")
+      ->capture_default_str()->delimiter(',');
+  cmd->add_option("--predictor-mlp-densities", b.predictor_mlp_densities,
+                  "MLP densities of the predictor rows (default: --mlp-density)")->delimiter(',');
   cmd->add_option("--max-layers", b.max_layers, "build at most N layers per shape (0 = all that fit)")
       ->capture_default_str();
   cmd->add_option("--seed", b.seed, "random weights and selections")->capture_default_str();

@@ -13,6 +13,9 @@ void add_measure_command(CLI::App& app) {
   cmd->add_option("--acts", o->acts, "activation store from `dejavu collect`")->required();
   cmd->add_option("--out", o->out, "output directory")->required();
   cmd->add_option("--predictors", o->predictors, "predictor directory from `dejavu train` (optional)");
+  cmd->add_option("--predictor-dtype", o->predictor_dtype,
+                  "predictor weights as trained (fp32) or per-row int8 as the CUDA engine's int8 predictors")
+      ->capture_default_str();
   cmd->add_option("--norm-shares", o->norm_shares, "shares of head-output norm to keep")
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--topk", o->topk_fractions, "keep-fractions swept for predictors")

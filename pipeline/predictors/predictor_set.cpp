@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "engine/models/int8_rows.h"
+
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "kernels/common/error.h"
@@ -107,6 +109,17 @@ PredictorSet PredictorSet::to(at::Device device, at::ScalarType dtype) const {
   PredictorSet s = *this;
   for (auto& p : s.mlp) p = p.to(device, dtype);
   for (auto& p : s.att) p = p.to(device, dtype);
+  return s;
+}
+
+PredictorSet PredictorSet::int8_simulated() const {
+  PredictorSet s = *this;
+  auto simulate = [](const at::Tensor& w) {
+    return engine::dequantize_rows_int8(engine::quantize_rows_int8(w)).to(w.dtype());
+  };
+  for (auto* kind : {&s.mlp, &s.att})
+    for (auto& p : *kind)
+      if (!p.empty()) p = LowRankPredictor(simulate(p.w1()), simulate(p.w2()));
   return s;
 }
 

@@ -38,6 +38,9 @@ struct PredictorSet {
   bool has_layer(int64_t layer) const;
   std::vector<int64_t> layers() const;  // trained layers, ascending
   PredictorSet to(at::Device device, at::ScalarType dtype) const;
+  // Every weight replaced by scale * q of its per-row int8 quantization (engine/models/int8_rows.h), in
+  // the weights' dtype: the matrices the CUDA engine's int8 predictors multiply by, for measure / eval.
+  PredictorSet int8_simulated() const;
 
   // Logits [B, T, ffn] / [B, T, heads] for the hook query of a trained layer, reading the input
   // this set was trained on (predictor_input_tensor); cast to the predictors' dtype.

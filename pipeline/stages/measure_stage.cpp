@@ -123,7 +123,10 @@ void run_measure(const MeasureOptions& o) {
   if (!o.predictors.empty()) {
     const OptConfig config = opt_config_from_json_text(reader.meta().model_config, o.acts + " (model_config)");
     const at::Device device = parse_device(o.device);
-    const PredictorSet set = load_predictors(o.predictors, config).to(device, at::kFloat);
+    DV_CHECK(o.predictor_dtype == "fp32" || o.predictor_dtype == "int8",
+             "measure: --predictor-dtype '{}' is not fp32 or int8", o.predictor_dtype);
+    PredictorSet set = load_predictors(o.predictors, config).to(device, at::kFloat);
+    if (o.predictor_dtype == "int8") set = set.int8_simulated();
     SharedStore store{reader, {}};
     for (int64_t l : set.layers()) {
       std::fprintf(stderr, "measure: predictors of layer %lld\n", static_cast<long long>(l));
@@ -144,7 +147,7 @@ void run_measure(const MeasureOptions& o) {
       }
     }
   }
-  nlohmann::json doc = {{"acts", o.acts}, {"predictors", o.predictors}, {"rows", n}, {"layers", layers}};
+  nlohmann::json doc = {{"acts", o.acts}, {"predictors", o.predictors}, {"predictor_dtype", o.predictor_dtype}, {"rows", n}, {"layers", layers}};
   make_dirs(o.out);
   write_file_atomic(o.out + "/measure_layers.csv", csv);
   if (!o.predictors.empty()) write_file_atomic(o.out + "/predictor_sweep.csv", sweep_csv);

@@ -15,6 +15,7 @@ namespace dv {
 struct MeasureOptions {
   std::string acts;        // activation store (HDF5)
   std::string predictors;  // PRED_DIR from `dejavu train`; empty: oracle statistics only
+  std::string predictor_dtype = "fp32";  // fp32 (as trained) or int8 (per-row int8 weights, as the engine's)
   std::string out;         // output directory
   std::vector<double> norm_shares = {0.9, 0.95, 0.99};
   std::vector<double> topk_fractions = {0.05, 0.1, 0.2, 0.3, 0.5};

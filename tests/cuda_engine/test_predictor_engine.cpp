@@ -15,6 +15,8 @@
 
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/gpu_weights.h"
+#include "engine/models/int8_rows.h"
+#include "kernels/lowrank_predictor/lowrank_predictor_ref.h"
 #include "tests/cuda_engine/engine_test_util.h"
 
 namespace dv::test {
@@ -28,6 +30,7 @@ struct PredictorCase {
   int batch = 2;
   bool mlp_threshold = false;
   std::string name;
+  bool int8 = false;  // int8 predictor weights: the selections are checked against the dequantized weights
 };
 
 void PrintTo(const PredictorCase& c, std::ostream* os) { *os << c.name; }
@@ -82,6 +85,26 @@ std::string check_selection(const std::vector<int>& sel, const at::Tensor& score
   return "";
 }
 
+// The engine's LibTorch quantizer and the kernels' C++ reference give the same int8 rows and scales, bit for
+// bit (host only; includes an all-zero row).
+TEST(Int8Rows, LibTorchQuantizerMatchesKernelReference) {
+  at::manual_seed(7);
+  at::Tensor w = at::randn({45, 77}) * 0.3;
+  w[3].zero_();
+  const engine::Int8Rows got = engine::quantize_rows_int8(w);
+  std::vector<int8_t> q(static_cast<size_t>(w.numel()));
+  std::vector<float> scale(static_cast<size_t>(w.size(0)));
+  kernels::quantize_rows_int8_ref(w.contiguous().data_ptr<float>(), 45, 77, q.data(), scale.data());
+  ASSERT_EQ(got.q.scalar_type(), at::kChar);
+  for (int64_t i = 0; i < 45; ++i) {
+    EXPECT_EQ(got.scale[i].item<float>(), scale[static_cast<size_t>(i)]) << "row " << i;
+    for (int64_t j = 0; j < 77; ++j)
+      ASSERT_EQ(got.q[i][j].item<int8_t>(), q[static_cast<size_t>(i * 77 + j)]) << i << "," << j;
+  }
+  const at::Tensor back = engine::dequantize_rows_int8(got);
+  EXPECT_LE((back - w).abs().max().item<float>(), 0.5f * got.scale.max().item<float>() * 1.0001f);
+}
+
 class PredictorEngineTest : public ::testing::TestWithParam<PredictorCase> {};
 
 TEST_P(PredictorEngineTest, SelectionsAreThePredictorsAndLogitsMatchMaskedReference) {
@@ -104,6 +127,11 @@ TEST_P(PredictorEngineTest, SelectionsAreThePredictorsAndLogitsMatchMaskedRefere
   spec.mlp.probability = 0.5f;
   spec.mlp.predictors = make_predictors(L, shape.d, 64, shape.ffn, 100);
   spec.heads.predictors = make_predictors(L, shape.d, 32, shape.heads, 200);
+  spec.mlp.int8_weights = spec.heads.int8_weights = pc.int8;
+  // The matrices the engine multiplies by: as given, or scale * q of their int8 rows.
+  auto effective = [&](const at::Tensor& w) {
+    return pc.int8 ? engine::dequantize_rows_int8(engine::quantize_rows_int8(w)) : w;
+  };
   engine::CudaEngineOptions o;
   o.batch = B;
   o.max_len = T;
@@ -129,10 +157,10 @@ TEST_P(PredictorEngineTest, SelectionsAreThePredictorsAndLogitsMatchMaskedRefere
   for (int l = 0; l < L; ++l) {
     const at::Tensor xm = snapshot(pc.mlp_input, l, attn_in, mlp_in);   // [B, T, d]
     const at::Tensor xh = snapshot(pc.head_input, l, attn_in, mlp_in);
-    const at::Tensor sm = std::get<0>(at::matmul(at::matmul(xm, spec.mlp.predictors[l].w1.t()),
-                                                 spec.mlp.predictors[l].w2.t()).max(0));  // [T, ffn]
-    const at::Tensor sh = std::get<0>(at::matmul(at::matmul(xh, spec.heads.predictors[l].w1.t()),
-                                                 spec.heads.predictors[l].w2.t()).max(0));  // [T, H]
+    const at::Tensor sm = std::get<0>(at::matmul(at::matmul(xm, effective(spec.mlp.predictors[l].w1).t()),
+                                                 effective(spec.mlp.predictors[l].w2).t()).max(0));  // [T, ffn]
+    const at::Tensor sh = std::get<0>(at::matmul(at::matmul(xh, effective(spec.heads.predictors[l].w1).t()),
+                                                 effective(spec.heads.predictors[l].w2).t()).max(0));  // [T, H]
     for (int t = 0; t < T; ++t) {
       const std::string em = check_selection(mlp[t][l], sm[t].contiguous(), pc.mlp_threshold, k_mlp, 0.5f);
       const std::string eh = check_selection(heads[t][l], sh[t].contiguous(), false, k_heads, 0.5f);
@@ -148,7 +176,11 @@ INSTANTIATE_TEST_SUITE_P(
         PredictorCase{PredictorInputKind::kAttnInput, PredictorInputKind::kPrevAttnInput, 2, false, "lookahead"},
         PredictorCase{PredictorInputKind::kMlpInput, PredictorInputKind::kAttnInput, 2, false, "same_block"},
         PredictorCase{PredictorInputKind::kPrevMlpInput, PredictorInputKind::kPrevMlpInput, 3, false, "prev_mlp"},
-        PredictorCase{PredictorInputKind::kAttnInput, PredictorInputKind::kPrevAttnInput, 1, true, "threshold"}),
+        PredictorCase{PredictorInputKind::kAttnInput, PredictorInputKind::kPrevAttnInput, 1, true, "threshold"},
+        PredictorCase{PredictorInputKind::kAttnInput, PredictorInputKind::kPrevAttnInput, 2, false, "lookahead_int8",
+                      true},
+        PredictorCase{PredictorInputKind::kAttnInput, PredictorInputKind::kPrevAttnInput, 1, true, "threshold_int8",
+                      true}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
@@ -59,15 +60,45 @@ const PredCase kPredCases[] = {
     {1, 8, 8, 60000, kTop, 5000, 0.f, 5000},  {16, 512, 128, 96, kTop, 48, 0.f, 96},
 };
 
-class LowrankPredictorTest : public ::testing::TestWithParam<int> {};
+// A case's sizes and selection with the given outputs and input; the weights are the caller's.
+LowrankPredictorArgs predictor_args(int* idx, int* k, float* scores, __half* z, const __half* x, const PredCase& c) {
+  LowrankPredictorArgs a;
+  a.idx = idx;
+  a.k_dev = k;
+  a.scores = scores;
+  a.z = z;
+  a.x = x;
+  a.B = c.B;
+  a.d = c.d;
+  a.r = c.r;
+  a.n = c.n;
+  a.mode = c.mode;
+  a.top_k = c.top_k;
+  a.threshold = c.t;
+  a.max_k = c.max_k;
+  return a;
+}
 
-TEST_P(LowrankPredictorTest, MatchesReference) {
-  DV_SKIP_WITHOUT_GPU();
-  const int ci = GetParam();
+// int8 weights and their scales, quantized by the reference rule, on the host and the device.
+struct Int8Rows {
+  std::vector<int8_t> q;
+  std::vector<float> scale;
+  DeviceBuffer<int8_t> d_q;
+  DeviceBuffer<float> d_scale;
+  Int8Rows(const std::vector<float>& w, int rows, int cols) : q(w.size()), scale(static_cast<size_t>(rows)) {
+    quantize_rows_int8_ref(w.data(), rows, cols, q.data(), scale.data());
+    d_q = DeviceBuffer<int8_t>(q);
+    d_scale = DeviceBuffer<float>(scale);
+  }
+};
+
+// One case, fp16 or int8 weights: z, scores and the selection against the reference on the same weights.
+void run_predictor_case(int ci, bool int8) {
   const PredCase c = kPredCases[ci];
-  const uint64_t seed = test::case_seed("lowrank_predictor", ci);
-  SCOPED_TRACE(::testing::Message() << "case " << ci << " B=" << c.B << " d=" << c.d << " r=" << c.r
-                                    << " n=" << c.n << " top_k=" << c.top_k << " t=" << c.t << " seed=" << seed);
+  const uint64_t seed = test::case_seed(int8 ? "lowrank_predictor_int8" : "lowrank_predictor", ci);
+  SCOPED_TRACE(::testing::Message() << "case " << ci << (int8 ? " int8" : " fp16") << " B=" << c.B << " d=" << c.d
+                                    << " r=" << c.r << " n=" << c.n << " top_k=" << c.top_k << " t=" << c.t
+                                    << " seed=" << seed);
   std::mt19937_64 rng(seed);
   const auto x = test::random_halves(static_cast<size_t>(c.B) * c.d, rng);
   // Scaled so that z and the logits stay O(1): a threshold then selects a nontrivial fraction.
@@ -83,22 +114,19 @@ TEST_P(LowrankPredictorTest, MatchesReference) {
   d_idx.poison();
   d_k.poison();
 
-  LowrankPredictorArgs a;
-  a.idx = d_idx.data();
-  a.k_dev = d_k.data();
-  a.scores = d_scores.data();
-  a.z = d_z.data();
-  a.x = d_x.data();
+  LowrankPredictorArgs a = predictor_args(d_idx.data(), d_k.data(), d_scores.data(), d_z.data(), d_x.data(), c);
   a.wa = d_wa.data();
   a.wb = d_wb.data();
-  a.B = c.B;
-  a.d = c.d;
-  a.r = c.r;
-  a.n = c.n;
-  a.mode = c.mode;
-  a.top_k = c.top_k;
-  a.threshold = c.t;
-  a.max_k = c.max_k;
+  std::optional<Int8Rows> qa, qb;
+  if (int8) {
+    qa.emplace(wa.f, c.r, c.d);
+    qb.emplace(wb.f, c.n, c.r);
+    a.wa = a.wb = nullptr;
+    a.wa_i8 = qa->d_q.data();
+    a.wa_scale = qa->d_scale.data();
+    a.wb_i8 = qb->d_q.data();
+    a.wb_scale = qb->d_scale.data();
+  }
   launch_lowrank_predictor(a, nullptr);
   const std::vector<__half> z = d_z.download();
   const std::vector<float> scores = d_scores.download();
@@ -115,14 +143,32 @@ TEST_P(LowrankPredictorTest, MatchesReference) {
   ra.scores = scores_ref.data();
   ra.z = z_ref.data();
   ra.x = x.h.data();
-  ra.wa = wa.h.data();
-  ra.wb = wb.h.data();
+  ra.wa = int8 ? nullptr : wa.h.data();
+  ra.wb = int8 ? nullptr : wb.h.data();
+  if (int8) {
+    ra.wa_i8 = qa->q.data();
+    ra.wa_scale = qa->scale.data();
+    ra.wb_i8 = qb->q.data();
+    ra.wb_scale = qb->scale.data();
+  }
   lowrank_predictor_ref(ra);
 
   EXPECT_TRUE(test::expect_close(z, test::to_float(z_ref), DType::kF16, "z"));
   // Scores inherit z's fp16 rounding (one ulp apart in rare elements): fp16 tolerance.
   EXPECT_TRUE(test::expect_close(scores, scores_ref, DType::kF16, "scores"));
   expect_same_selection(scores, c.mode, c.top_k, c.t, c.max_k, idx, k);
+}
+
+class LowrankPredictorTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(LowrankPredictorTest, MatchesReference) {
+  DV_SKIP_WITHOUT_GPU();
+  run_predictor_case(GetParam(), false);
+}
+
+TEST_P(LowrankPredictorTest, Int8WeightsMatchReference) {
+  DV_SKIP_WITHOUT_GPU();
+  run_predictor_case(GetParam(), true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, LowrankPredictorTest, ::testing::Range(0, static_cast<int>(std::size(kPredCases))));
@@ -196,6 +242,66 @@ TEST(LowrankSelectRef, OrderKeyIsMonotone) {
   for (size_t i = 0; i + 1 < std::size(v); ++i) EXPECT_LT(score_order_key(v[i]), score_order_key(v[i + 1])) << i;
 }
 
+// The quantizer's contract: |q| <= 127, each nonzero row reaches 127, |w - scale q| <= scale / 2, zero rows
+// give scale 0 and q 0. Host only.
+TEST(LowrankPredictorRef, QuantizeRowsInt8) {
+  std::mt19937_64 rng(test::case_seed("quantize_rows_int8", 0));
+  const int rows = 37, cols = 131;
+  std::vector<float> w = test::random_floats(static_cast<size_t>(rows) * cols, rng, -3.f, 3.f);
+  for (int c = 0; c < cols; ++c) w[static_cast<size_t>(5) * cols + c] = 0.f;  // an all-zero row
+  w[7] = -1e-30f;                                                            // a tiny entry
+  std::vector<int8_t> q(w.size());
+  std::vector<float> scale(rows);
+  quantize_rows_int8_ref(w.data(), rows, cols, q.data(), scale.data());
+  for (int i = 0; i < rows; ++i) {
+    int qmax = 0;
+    for (int c = 0; c < cols; ++c) {
+      const size_t k = static_cast<size_t>(i) * cols + c;
+      ASSERT_LE(std::abs(static_cast<int>(q[k])), 127);
+      qmax = std::max(qmax, std::abs(static_cast<int>(q[k])));
+      EXPECT_LE(std::fabs(w[k] - scale[i] * q[k]), 0.5f * scale[i] * (1.f + 1e-5f)) << i << "," << c;
+    }
+    if (i == 5) {
+      EXPECT_EQ(scale[i], 0.f);
+      EXPECT_EQ(qmax, 0);
+    } else {
+      EXPECT_EQ(qmax, 127) << "row " << i;
+    }
+  }
+}
+
+// Every int8 value, -128 included, goes through the kernel's fp16 conversion exactly: with x = e_probe,
+// z[i] = Wa[i, probe], and row i of Wa is a byte ramp shifted by i, so the 256 rows hold all 256 values in
+// every column (d = 264 also leaves a partial 32-column chunk).
+TEST(LowrankPredictorInt8, EveryByteValueConvertsExactly) {
+  DV_SKIP_WITHOUT_GPU();
+  const int B = 1, d = 264, r = 256, n = 8;
+  std::vector<int8_t> qa(static_cast<size_t>(r) * d), qb(static_cast<size_t>(n) * r, 1);
+  for (int i = 0; i < r; ++i)
+    for (int c = 0; c < d; ++c) qa[static_cast<size_t>(i) * d + c] = static_cast<int8_t>((c + i) % 256 - 128);
+  std::vector<__half> x(static_cast<size_t>(d), __float2half(0.f));
+  std::vector<float> sa(r, 1.f), sb(n, 1.f);
+  DeviceBuffer<int8_t> d_qa(qa), d_qb(qb);
+  DeviceBuffer<float> d_sa(sa), d_sb(sb), d_scores(n);
+  DeviceBuffer<int> d_idx(n), d_k(1);
+  for (const int probe : {0, 131, d - 1}) {
+    x.assign(x.size(), __float2half(0.f));
+    x[static_cast<size_t>(probe)] = __float2half(1.f);
+    DeviceBuffer<__half> d_x(x), d_z(static_cast<size_t>(B) * r);
+    d_z.poison();
+    LowrankPredictorArgs a = predictor_args(d_idx.data(), d_k.data(), d_scores.data(), d_z.data(), d_x.data(),
+                                            PredCase{B, d, r, n, kTop, 1, 0.f, n});
+    a.wa_i8 = d_qa.data();
+    a.wa_scale = d_sa.data();
+    a.wb_i8 = d_qb.data();
+    a.wb_scale = d_sb.data();
+    launch_lowrank_predictor(a, nullptr);
+    const std::vector<__half> z = d_z.download();
+    for (int i = 0; i < r; ++i)
+      ASSERT_EQ(__half2float(z[i]), static_cast<float>(qa[static_cast<size_t>(i) * d + probe])) << probe << "," << i;
+  }
+}
+
 TEST(LowrankPredictorErrors, RejectsBadShapes) {
   DV_SKIP_WITHOUT_GPU();
   DeviceBuffer<__half> buf(4096);
@@ -222,6 +328,10 @@ TEST(LowrankPredictorErrors, RejectsBadShapes) {
   a.r = 8;
   a.mode = SelectMode::kThreshold;
   a.threshold = 1.f;
+  EXPECT_THROW(launch_lowrank_predictor(a, nullptr), dv::Error);
+  a.threshold = 0.5f;
+  DeviceBuffer<int8_t> q(4096);
+  a.wa_i8 = q.data();  // int8 Wa while fp16 Wa/Wb are set, and no scales
   EXPECT_THROW(launch_lowrank_predictor(a, nullptr), dv::Error);
 }
 
