@@ -2,8 +2,10 @@
 #include <cstdio>
 #include <memory>
 
+#include "engine/io/interrupt.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/experiment/experiment.h"
+#include "pipeline/stages/run_checks.h"
 #include "pipeline/stages/run_experiment.h"
 
 namespace dv::cli {
@@ -21,7 +23,14 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--dry-run", a->run.dry_run, "print which stages would run and why; run and write nothing");
   cmd->callback([a] {
     const Experiment e = load_experiment(a->file);
-    run_experiment(e, a->run);
+    check_run_device(e, a->file);
+    warn_about_experiment(e, a->file);
+    try {
+      run_experiment(e, a->run);
+    } catch (const Interrupted& stopped) {
+      throw Interrupted(fmt::format("{}; finished stages are kept: run `dejavu run {}` again to resume", stopped.what(),
+                                    a->file));
+    }
     if (a->run.dry_run) return;
     std::printf("run: %s finished; results under %s\n", e.name.c_str(), e.output_dir.c_str());
   });
