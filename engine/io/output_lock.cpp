@@ -17,7 +17,6 @@
 
 #include <fmt/format.h>
 
-#include "engine/io/atomic_file.h"
 #include "kernels/common/error.h"
 
 namespace dv {
@@ -65,7 +64,11 @@ std::string current_command_line() {
 
 OutputLock::OutputLock(const std::string& output) : lock_path_(output_lock_path(output)) {
   const std::filesystem::path parent = std::filesystem::path(lock_path_).parent_path();
-  if (!parent.empty()) make_dirs(parent.string());
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    DV_CHECK(!ec, "{}: cannot create its folder {}: {}", output, parent.string(), ec.message());
+  }
   for (int attempt = 0; attempt < 100; ++attempt) {
     const int fd = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     DV_CHECK(fd >= 0, "{}: cannot create the lock file: {}", lock_path_, std::strerror(errno));
