@@ -13,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from plot_labels import dataset_name, model_name  # noqa: E402
+
 
 def main():
     out = sys.argv[1]
@@ -29,9 +31,15 @@ def main():
                 continue
             x = [p["mlp_density"] if target != "heads" else p["head_density"] for p in sel]
             ax.plot(x, [p["perplexity"] for p in sel], style, label=mode)
+            if target == "both":  # x is the MLP density; each point's head density is written beside it
+                for p in sel:
+                    ax.annotate(f"heads {p['head_density']:g}", (p["mlp_density"], p["perplexity"]),
+                                textcoords="offset points", xytext=(4, 4), fontsize=7)
         if dense:
             ax.axhline(dense[0], color="k", lw=1, label="dense")
         ax.set_xlabel("MLP neurons kept" if target != "heads" else "heads kept")
+        if target == "both":
+            ax.set_xlabel("MLP neurons kept (heads kept: beside each point)")
         ax.set_ylabel("perplexity")
         ys = [p["perplexity"] for p in pts if (p["target"] == target or p["mode"] == "dense")
               and isinstance(p["perplexity"], (int, float)) and math.isfinite(p["perplexity"])]
@@ -43,7 +51,7 @@ def main():
         ax.legend()
     ctx = doc.get("context", {})
     dense_layers = ctx.get("dense_layers") or []
-    fig.suptitle(f"{os.path.basename(str(ctx.get('model', '')))} on {os.path.basename(str(ctx.get('text', '')))}"
+    fig.suptitle(f"{model_name(ctx.get('model'))} on {dataset_name(ctx.get('text'))}"
                  + (f"; layer{'s' if len(dense_layers) > 1 else ''} {', '.join(map(str, dense_layers))} kept dense"
                     if dense_layers else ""))
     fig.tight_layout()

@@ -1,6 +1,8 @@
 // atomic_file.cpp: temp-name + fsync + rename writes, and small-file helpers.
 #include "engine/io/atomic_file.h"
 
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,6 +68,17 @@ std::string read_small_file(const std::string& path) {
   ss << in.rdbuf();
   DV_CHECK(!in.bad(), "{}: read failed", path);
   return ss.str();
+}
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path) == 0 ? 0 : errno; }
+}  // namespace
+
+void remove_tree(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) return;
+  const int rc = ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  DV_CHECK(rc == 0, "{}: cannot remove: {}", path, std::strerror(rc > 0 ? rc : errno));
 }
 
 void make_dirs(const std::string& path) {

@@ -37,4 +37,9 @@ std::string read_small_file(const std::string& path);
 // Creates a directory and its parents; dv::Error naming it on failure.
 void make_dirs(const std::string& path);
 
+// Removes a file or a directory with everything in it (nothing when absent; symbolic links are removed, not
+// followed); dv::Error naming what could not be removed. POSIX nftw rather than std::filesystem::remove_all:
+// the pip LibTorch exports its own std::filesystem symbols, and its remove_all crashes when it wins.
+void remove_tree(const std::string& path);
+
 }  // namespace dv

@@ -36,22 +36,29 @@ void install(int sig, struct sigaction* previous) {
 }  // namespace
 
 InterruptGuard::InterruptGuard() {
-  struct sigaction current {};
-  ::sigaction(SIGINT, nullptr, &current);
+  struct sigaction current_int {}, current_term {};
+  ::sigaction(SIGINT, nullptr, &current_int);
+  ::sigaction(SIGTERM, nullptr, &current_term);
   // Outermost guard: a request left over from an earlier guard must not stop this run.
-  if (current.sa_handler != on_interrupt_signal) g_interrupt_signal = 0;
-  install(SIGINT, &previous_int_);
+  if (current_int.sa_handler != on_interrupt_signal && current_term.sa_handler != on_interrupt_signal)
+    g_interrupt_signal = 0;
+  // A SIGINT ignored at start (a job started with `&` by a non-interactive shell) stays ignored, as POSIX
+  // asks: the terminal's Ctrl-C is meant for the foreground job. SIGTERM (kill, a batch system) still
+  // stops such a job cleanly, so it is always handled.
+  handles_int_ = current_int.sa_handler != SIG_IGN;
+  install(SIGTERM, &previous_term_);
+  if (!handles_int_) return;
   try {
-    install(SIGTERM, &previous_term_);
+    install(SIGINT, &previous_int_);
   } catch (...) {
-    ::sigaction(SIGINT, &previous_int_, nullptr);
+    ::sigaction(SIGTERM, &previous_term_, nullptr);
     throw;
   }
 }
 
 InterruptGuard::~InterruptGuard() {
+  if (handles_int_) ::sigaction(SIGINT, &previous_int_, nullptr);
   ::sigaction(SIGTERM, &previous_term_, nullptr);
-  ::sigaction(SIGINT, &previous_int_, nullptr);
 }
 
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }

@@ -26,7 +26,8 @@ class Interrupted : public Error {
   explicit Interrupted(const std::string& message) : Error(message) {}
 };
 
-// Installs the SIGINT/SIGTERM handlers for its lifetime and restores the previous ones after. Guards
+// Installs the SIGINT/SIGTERM handlers for its lifetime and restores the previous ones after; a SIGINT
+// that was ignored when the guard was made (a background job) stays ignored, SIGTERM is always handled. Guards
 // nest: an inner guard keeps a request that arrived under the outer one; an outermost guard starts
 // with no request pending. Construct on the main thread, before starting worker threads.
 class InterruptGuard {
@@ -39,6 +40,7 @@ class InterruptGuard {
  private:
   struct sigaction previous_int_ {};
   struct sigaction previous_term_ {};
+  bool handles_int_ = true;  // false when SIGINT was ignored at construction (then it stays ignored)
 };
 
 // True once SIGINT or SIGTERM arrived while a guard was installed.

@@ -31,7 +31,17 @@ double Progress::elapsed_seconds() const {
 
 double Progress::rate() const {
   const double t = elapsed_seconds();
-  return t > 0 ? static_cast<double>(done_) / t : 0.0;
+  return t > 0 ? static_cast<double>(done_ - resumed_) / t : 0.0;
+}
+
+void Progress::resume_from(int64_t done) {
+  resumed_ = done;
+  update(done);
+}
+
+void Progress::complete() {
+  total_ = done_;
+  finish();
 }
 
 void Progress::update(int64_t done) {

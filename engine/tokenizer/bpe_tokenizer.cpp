@@ -4,6 +4,7 @@
 #include "engine/tokenizer/bpe_tokenizer.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <queue>
 
@@ -25,6 +26,11 @@ uint64_t pair_key(int32_t left, int32_t right) {
 BpeTokenizer BpeTokenizer::load(const std::string& model_dir) {
   const std::string vocab_path = model_dir + "/vocab.json";
   const std::string merges_path = model_dir + "/merges.txt";
+  for (const std::string& needed : {vocab_path, merges_path})
+    DV_CHECK(std::filesystem::exists(needed),
+             "{}: missing, OPT's tokenizer files (vocab.json, merges.txt) are needed beside the weights: copy them from "
+             "any OPT checkpoint (all share one tokenizer) or write them with scripts/make_tokenizer_files.py {}",
+             needed, model_dir);
   BpeTokenizer tok;
   tok.token_to_id_ = read_vocab_json(vocab_path);
   int32_t max_id = 0;

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "engine/io/interrupt.h"
+#include "engine/io/output_lock.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/cli/model_options.h"
 #include "pipeline/stages/collect_stage.h"
@@ -16,6 +17,7 @@ struct CollectArgs {
 };
 
 void run_collect_command(const CollectArgs& a) {
+  const OutputLock lock(a.collect.out);
   LoadedModel m = load_model(a.model);
   const CollectResult r = run_collect(*m.model, *m.tokenizer, a.model.model_dir, a.collect);
   if (r.already_complete) {

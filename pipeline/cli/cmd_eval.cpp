@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "engine/io/interrupt.h"
+#include "engine/io/output_lock.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/cli/engine_options.h"
 #include "pipeline/cli/model_options.h"
@@ -39,6 +41,8 @@ void add_eval_command(CLI::App& app) {
                   "layers left dense at every sparse point (-1 = the last; the reference keeps the last 10)")
       ->delimiter(',');
   cmd->callback([a] {
+    const OutputLock lock(a->eval.out);
+    const InterruptGuard guard;  // a stop request ends eval at its next point, before anything is written
     EvalRunOptions e = a->eval;
     check_engine_available(e.engine, "--engine");
     LoadedModel m = load_model(a->model);

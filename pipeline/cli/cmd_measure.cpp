@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "engine/io/interrupt.h"
+#include "engine/io/output_lock.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/stages/measure_stage.h"
 
@@ -25,6 +27,8 @@ void add_measure_command(CLI::App& app) {
   cmd->add_option("--max-rows", o->max_rows, "use the first N rows (0 = all)")->capture_default_str();
   cmd->add_option("--device", o->device, "cpu or cuda (predictor sweeps)")->capture_default_str();
   cmd->callback([o] {
+    const OutputLock lock(o->out);
+    const InterruptGuard guard;  // a stop request ends measure at its next chunk, before anything is written
     run_measure(*o);
     std::printf("measure: results in %s\n", o->out.c_str());
   });

@@ -2,8 +2,10 @@
 #include <cstdio>
 #include <memory>
 
+#include "engine/io/interrupt.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/experiment/experiment.h"
+#include "pipeline/stages/run_checks.h"
 #include "pipeline/stages/run_experiment.h"
 #ifdef DEJAVU_HAVE_CUDA
 #include "pipeline/cli/bench_stage.h"
@@ -27,10 +29,17 @@ void add_run_command(CLI::App& app) {
   cmd->callback([a] {
     Experiment e = load_experiment(a->file);
     if (!a->out.empty()) e.output_dir = a->out;
+    check_run_device(e, a->file);
+    warn_about_experiment(e, a->file);
 #ifdef DEJAVU_HAVE_CUDA
     a->run.bench = cuda_bench_runner();
 #endif
-    run_experiment(e, a->run);
+    try {
+      run_experiment(e, a->run);
+    } catch (const Interrupted& stopped) {
+      throw Interrupted(fmt::format("{}; finished stages are kept: run `dejavu run {}` again to resume", stopped.what(),
+                                    a->file));
+    }
     if (a->run.dry_run) return;
     std::printf("run: %s finished; results under %s\n", e.name.c_str(), e.output_dir.c_str());
   });

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/io/interrupt.h"
+#include "engine/io/output_lock.h"
 #include "kernels/common/error.h"
 #include "pipeline/predictors/train_predictors.h"
 
@@ -55,6 +56,7 @@ void run_train(TrainArgs a) {
   a.options.mlp_input = parse_predictor_input(a.mlp_input, "--mlp-input");
   a.options.att_input = parse_predictor_input(a.att_input, "--att-input");
   a.options.progress = !a.no_progress;
+  const OutputLock lock(a.out);
   InterruptGuard guard;  // the first SIGINT/SIGTERM ends training at the next batch, finished layers kept
   TrainContext ctx;
   ctx.stop_requested = [] { return interrupt_requested(); };

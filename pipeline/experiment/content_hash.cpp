@@ -80,4 +80,25 @@ std::string stage_hash(const Experiment& e, Stage stage, const std::vector<std::
   return h.hex_digest();
 }
 
+std::string run_stage_hash(const Experiment& e, Stage stage, const std::vector<std::string>& inputs,
+                           const std::string& run_root) {
+  Sha256 h;
+  h.update(std::string("dejavu stage hash v2\n"));
+  h.update(stage_config_yaml(e, stage));
+  const fs::path root = fs::absolute(run_root).lexically_normal();
+  for (const std::string& in : inputs) {
+    const fs::path rel = fs::absolute(in).lexically_normal().lexically_relative(root);
+    const bool inside = !rel.empty() && *rel.begin() != "..";
+    const fs::path maker = inside ? root / *rel.begin() / "stage.hash" : fs::path();
+    if (inside && fs::exists(maker)) {
+      std::ifstream f(maker, std::ios::binary);
+      const std::string made_by((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      h.update("run input\t" + rel.generic_string() + "\tstage:" + made_by + "\n");
+    } else {
+      h.update("input\t" + in + "\t" + file_identity(in) + "\n");
+    }
+  }
+  return h.hex_digest();
+}
+
 }  // namespace dv

@@ -28,4 +28,10 @@ std::string file_identity(const std::string& path, int64_t hash_limit_bytes = kC
 // (paths in the given order: model directory, text file, upstream outputs, ...).
 std::string stage_hash(const Experiment& e, Stage stage, const std::vector<std::string>& inputs);
 
+// stage_hash for `dejavu run`: an input inside run_root (an earlier stage's output, e.g. collect/acts.h5) is
+// named relative to run_root and identified by the stage.hash of the stage folder holding it (what made it),
+// so that a run folder copied or moved elsewhere (new absolute paths, new mtimes) keeps its hashes.
+std::string run_stage_hash(const Experiment& e, Stage stage, const std::vector<std::string>& inputs,
+                           const std::string& run_root);
+
 }  // namespace dv

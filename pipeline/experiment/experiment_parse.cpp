@@ -201,20 +201,34 @@ std::string stem_of(const std::string& where) {
   return stem.empty() || stem == "." || stem == ".." ? "experiment" : stem;
 }
 
+// For a missing relative path: where it was looked for, and where it would be found (beside the YAML file).
+std::string relative_path_hint(const std::string& path, const std::string& where) {
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return "";
+  std::error_code ec;
+  std::string hint = fmt::format(" (relative paths resolve against the working directory, {})",
+                                 std::filesystem::current_path(ec).string());
+  const std::filesystem::path beside = std::filesystem::path(where).parent_path() / path;
+  if (!std::filesystem::path(where).parent_path().empty() && std::filesystem::exists(beside, ec))
+    hint += fmt::format("; {} exists: run from {} or write that path", beside.string(),
+                        std::filesystem::path(where).parent_path().string());
+  return hint;
+}
+
 void check_text_file(const std::optional<YamlField>& spot, const YamlField& section_spot, const std::string& path,
-                     const char* stage, bool check_files) {
+                     const char* stage, bool check_files, const std::string& where) {
   if (path.empty()) {
     section_spot.fail(fmt::format("required when the {} stage runs: the text file to read", stage));
   }
   if (!check_files) return;
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) spot->fail(fmt::format("no such file: {}", path));
+  if (!std::filesystem::is_regular_file(path, ec))
+    spot->fail(fmt::format("no such file: {}{}", path, relative_path_hint(path, where)));
   if (std::filesystem::file_size(path, ec) == 0) spot->fail(fmt::format("{} is empty", path));
 }
 
 // Checks the model directory; returns its config when the files are checked.
 std::optional<OptConfig> check_model(const Experiment& e, const std::optional<YamlField>& spot, const YamlField& top,
-                                     bool check_files) {
+                                     bool check_files, const std::string& where) {
   const bool bench_model = e.runs(Stage::kBench) && e.bench.times_model();
   const bool needed = e.runs(Stage::kCollect) || e.runs(Stage::kEval) || bench_model;
   if (e.model.empty()) {
@@ -224,7 +238,8 @@ std::optional<OptConfig> check_model(const Experiment& e, const std::optional<Ya
   }
   if (!check_files) return std::nullopt;
   std::error_code ec;
-  if (!std::filesystem::is_directory(e.model, ec)) spot->fail(fmt::format("no such directory: {}", e.model));
+  if (!std::filesystem::is_directory(e.model, ec))
+    spot->fail(fmt::format("no such directory: {}{}", e.model, relative_path_hint(e.model, where)));
   const std::string config = (std::filesystem::path(e.model) / "config.json").string();
   if (!std::filesystem::is_regular_file(config, ec)) {
     spot->fail(fmt::format("{} has no config.json (not a Hugging Face model directory?)", e.model));
@@ -313,19 +328,19 @@ Experiment parse_experiment(const std::string& yaml, const std::string& where, c
     DV_FAIL("{}: no stages to run: add a section (collect:, train:, measure:, eval:, bench:) or a stages: list", where);
   }
 
-  const std::optional<OptConfig> config = check_model(e, spots.model, top_field, options.check_files);
+  const std::optional<OptConfig> config = check_model(e, spots.model, top_field, options.check_files, where);
   const YAML::Node& const_root = root;  // const lookups: operator[] on a mutable node inserts keys
   auto section_spot = [&](const char* name) { return top_field.child(name, const_root[name]); };
   if (e.runs(Stage::kCollect)) {
     check_text_file(spots.collect_text, section_spot("collect").child("text", YAML::Node()), e.collect.text, "collect",
-                    options.check_files);
+                    options.check_files, where);
   }
   if (e.runs(Stage::kEval)) {
     check_text_file(spots.eval_text, section_spot("eval").child("text", YAML::Node()), e.eval.text, "eval",
-                    options.check_files);
+                    options.check_files, where);
   }
   if (e.runs(Stage::kBench) && spots.bench_text) {
-    check_text_file(spots.bench_text, *spots.bench_text, e.bench.text, "bench", options.check_files);
+    check_text_file(spots.bench_text, *spots.bench_text, e.bench.text, "bench", options.check_files, where);
   }
   if (config) {
     check_seq_len(spots.collect_seq_len, e.collect.seq_len, *config);

@@ -14,6 +14,7 @@
 #include "engine/io/progress.h"
 #include "engine/tokenizer/encode_file.h"
 #include "kernels/common/error.h"
+#include "pipeline/experiment/content_hash.h"
 #include "pipeline/store/activation_writer.h"
 #include "pipeline/store/bit_pack.h"
 
@@ -46,17 +47,14 @@ struct HostRows {
   }
 };
 
-std::string corpus_identity(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  DV_CHECK(!ec, "{}: cannot stat: {}", path, ec.message());
-  const auto mtime = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
-  return fmt::format("size={};mtime_ns={}", size, mtime);
-}
-
 std::string model_config_text(const OptModel& model, const std::string& model_dir) {
   const auto cfg = std::filesystem::path(model_dir) / "config.json";
   return std::filesystem::exists(cfg) ? read_small_file(cfg.string()) : model.config().to_json();
+}
+
+// Rows of a stream of `tokens` tokens cut into windows of `len` sampled every `every` (the last window shorter).
+int64_t expected_rows(int64_t tokens, int64_t len, int64_t every) {
+  return tokens / len * ((len + every - 1) / every) + (tokens % len + every - 1) / every;
 }
 
 // Sampled positions of a window of `len` tokens.
@@ -125,7 +123,9 @@ CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const 
   meta.model_config = model_config_text(model, model_dir);
   meta.model_dir = model_dir;
   meta.corpus = o.text;
-  meta.corpus_identity = corpus_identity(o.text);
+  // As store_layout.h documents: content for a text file up to 16 MiB, else size and Unix mtime in ns (the
+  // std::filesystem clock's epoch is not Unix time: its counts were negative).
+  meta.corpus_identity = file_identity(o.text);
   meta.sample_settings = nlohmann::json{{"seq_len", L},
                                         {"sample_every", o.sample_every},
                                         {"max_tokens", o.max_tokens},
@@ -155,8 +155,9 @@ CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const 
   int64_t window_index = 0;
 
   InterruptGuard guard;
-  Progress bar("collect", std::min(row_limit, wopts.expected_rows), "rows", o.show_progress);
-  bar.update(rows_done);
+  Progress bar("collect", std::min(row_limit, expected_rows(o.max_tokens > 0 ? o.max_tokens : tokens_est, L, o.sample_every)),
+               "rows", o.show_progress);
+  bar.resume_from(rows_done);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::vector<int32_t>> pending;  // full windows waiting for a batch
   std::vector<int32_t> current;
@@ -210,7 +211,11 @@ CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const 
       flush(last);
     }
   }
-  bar.finish();
+  if (interrupt_requested()) {
+    bar.finish();
+  } else {
+    bar.complete();
+  }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (interrupt_requested()) {
     result.rows = writer.commit();

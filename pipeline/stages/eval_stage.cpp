@@ -3,13 +3,12 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
+#include "engine/io/interrupt.h"
 #include "engine/tokenizer/encode_file.h"
 #include "pipeline/stages/predicted_scorers.h"
 #include "pipeline/stages/reference_scorer.h"
@@ -64,6 +63,7 @@ std::vector<EvalPoint> run_eval_sweep(WindowScorer& scorer, const std::vector<in
   std::vector<EvalPoint> points;
   double dense_ppl = 0;
   for (size_t i = 0; i < planned.size(); ++i) {
+    check_interrupt("eval");  // between points: a stop request ends the stage before its results are written
     const PlannedPoint& p = planned[i];
     ScoringPlan plan;
     plan.selection = parse_selection(p.mode);
@@ -137,24 +137,11 @@ std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, 
   ppl.batch = a.batch;
   auto points = run_eval_sweep(*scorer, ids, ppl, sweep);
   nlohmann::json context = {{"model", a.model_dir},   {"text", a.text},   {"predictors", a.predictors},
-                            {"device", a.device},     {"dtype", a.dtype}, {"max_tokens", a.max_tokens},
+                            {"device", model.device().str()}, {"device_requested", a.device}, {"dtype", a.dtype}, {"max_tokens", a.max_tokens},
                             {"tokens_scored", ids.size()}, {"seq_len", points.empty() ? 0 : points[0].ppl.seq_len},
                             {"dense_layers", a.sweep.dense_layers}, {"engine", a.engine}};
   write_eval_results(a.out, points, context.dump());
   return points;
-}
-
-void try_plot(const std::string& what, const std::string& out_dir) {
-  const char* root = std::getenv("DEJAVU_SOURCE_DIR");
-  std::string script = fmt::format("{}/scripts/plot_{}.py", root != nullptr ? root : ".", what);
-  if (!std::filesystem::exists(script)) {
-    std::fprintf(stderr, "warning: %s not found; no plot (set DEJAVU_SOURCE_DIR)\n", script.c_str());
-    return;
-  }
-  const std::string cmd = fmt::format("python3 '{}' '{}' >/dev/null 2>&1", script, out_dir);
-  if (std::system(cmd.c_str()) != 0)
-    std::fprintf(stderr, "warning: %s failed (is matplotlib installed?); %s has the CSV/JSON results\n",
-                 script.c_str(), out_dir.c_str());
 }
 
 }  // namespace dv

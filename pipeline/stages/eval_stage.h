@@ -52,13 +52,13 @@ struct EvalRunOptions {
   int64_t seq_len = 0;
   int64_t batch = 1;
   EvalSweep sweep;
-  std::string model_dir, device, dtype;  // recorded in eval.json
+  std::string model_dir, device, dtype;  // recorded in eval.json (device as requested, e.g. auto; the used one beside)
   std::string engine = "reference";      // reference | cuda: who scores (eval.engine, --engine)
 };
 std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, const EvalRunOptions& options);
 
-// Runs scripts/plot_<what>.py over a results dir when python3 with matplotlib is available; a missing
-// plotter is a warning, not an error (plots are for people, the CSV/JSON are the results).
+// Runs plot_<what>.py (found as plot_scripts.h says) over a results dir when python3 with matplotlib is
+// available; a missing plotter is a warning, not an error (plots are for people, the CSV/JSON are the results).
 void try_plot(const std::string& what, const std::string& out_dir);
 
 }  // namespace dv

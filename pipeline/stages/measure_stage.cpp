@@ -1,11 +1,15 @@
 // measure_stage.cpp: oracle statistics (measure_stats) plus predictor sweeps over the store's rows.
 #include "pipeline/stages/measure_stage.h"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
+#include "engine/io/interrupt.h"
 #include "engine/models/opt_weights.h"
 #include "kernels/common/error.h"
 #include "pipeline/predictors/metrics_report.h"
@@ -48,6 +52,7 @@ std::pair<KindSweep, KindSweep> sweep_layer(SharedStore& store, const PredictorS
     }
   };
   for (const RowRange& r : chunk_ranges(0, n, std::max<int64_t>(store.reader.chunk_rows(), 512))) {
+    check_interrupt("measure");
     RowBlock b = read_row_block(store, fields, r.begin, r.end - r.begin, shape.has_fc1_value);
     const at::Tensor mlp_logits = set.mlp[layer].logits(b.x_mlp.to(device, at::kFloat)).to(at::kFloat);
     const at::Tensor mlp_labels = unpack_active_labels(b.fc1_bits.to(device), shape.ffn_dim);
@@ -79,10 +84,28 @@ nlohmann::json sweep_json(const KindSweep& s, const MeasureOptions& o) {
   return j;
 }
 
+// A ReLU MLP with random (untrained) weights fires for about half of its inputs in every layer: there is
+// no contextual sparsity to find, and every later number would only say so. Trained OPTs: 3-35%.
+void warn_if_no_contextual_sparsity(const std::vector<LayerStats>& stats, const std::string& acts) {
+  if (stats.empty()) return;
+  double lo = 1, hi = 0, sum = 0;
+  for (const auto& st : stats) {
+    lo = std::min(lo, st.mlp_active_mean);
+    hi = std::max(hi, st.mlp_active_mean);
+    sum += st.mlp_active_mean;
+  }
+  if (lo < 0.4 || hi > 0.6) return;
+  std::fprintf(stderr,
+               "warning: %s: the MLP is about 50%% active in every layer (%.0f%% on average): weights that were not "
+               "trained (e.g. random) have no contextual sparsity, so predictors and sparse eval cannot gain here\n",
+               acts.c_str(), 100 * sum / static_cast<double>(stats.size()));
+}
+
 }  // namespace
 
 void run_measure(const MeasureOptions& o) {
   c10::InferenceMode inference_mode;
+  check_interrupt("measure");
   const ActivationReader reader(o.acts);
   MeasureStatsOptions so;
   so.norm_shares = o.norm_shares;
@@ -147,7 +170,10 @@ void run_measure(const MeasureOptions& o) {
       }
     }
   }
-  nlohmann::json doc = {{"acts", o.acts}, {"predictors", o.predictors}, {"predictor_dtype", o.predictor_dtype}, {"rows", n}, {"layers", layers}};
+  warn_if_no_contextual_sparsity(stats, o.acts);
+  nlohmann::json doc = {{"acts", o.acts},   {"predictors", o.predictors}, {"predictor_dtype", o.predictor_dtype},
+                        {"rows", n},        {"layers", layers},           {"model", reader.meta().model_dir},
+                        {"corpus", reader.meta().corpus}};
   make_dirs(o.out);
   write_file_atomic(o.out + "/measure_layers.csv", csv);
   if (!o.predictors.empty()) write_file_atomic(o.out + "/predictor_sweep.csv", sweep_csv);

@@ -7,6 +7,7 @@
 
 #include <Eigen/Dense>
 
+#include "engine/io/interrupt.h"
 #include "engine/io/progress.h"
 #include "pipeline/store/bit_pack.h"
 
@@ -57,6 +58,7 @@ std::vector<LayerStats> measure_store_stats(const ActivationReader& s, const Mea
   std::vector<double> active_sq(L, 0);
   Progress bar("measure", N * L, "layer-rows", o.show_progress);
   for (int64_t row0 = 0; row0 < N; row0 += chunk) {
+    check_interrupt("measure");  // between chunks: a stop request ends the stage, nothing half-written
     const int64_t n = std::min(chunk, N - row0);
     RowMatrix next_attn;  // attn_input of layer l+1, read once and reused as layer l+1's own
     RowMatrix attn = read_matrix(s, 0, LayerField::kAttnInput, row0, n);

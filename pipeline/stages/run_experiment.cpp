@@ -14,6 +14,8 @@
 
 #include "engine/io/atomic_file.h"
 #include "engine/io/checkpoint.h"
+#include "engine/io/interrupt.h"
+#include "engine/io/output_lock.h"
 #include "engine/models/opt_weights.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 #include "kernels/common/error.h"
@@ -26,6 +28,7 @@
 #include "pipeline/stages/measure_stage.h"
 #include "pipeline/stages/scorer_factory.h"
 #include "pipeline/stages/stage_times.h"
+#include "pipeline/stages/stage_folder.h"
 
 namespace dv {
 namespace {
@@ -144,19 +147,26 @@ void print_plan(const Experiment& e, const RunOptions& ro, const RunLayout& layo
     }
     if (!upstream.empty()) {
       why = fmt::format("reads {}, which an earlier stage remakes", upstream);
+      if (fs::exists(partial_folder_path(layout.stage_dir(s))))
+        why += fmt::format("; {} is resumed only if it was started with the same inputs, else discarded",
+                           partial_folder_path(layout.stage_dir(s)));
     } else {
       check_inputs_exist(s, inputs);
       const std::string hash_file = layout.stage_dir(s) + "/stage.hash";
+      const std::string hash = run_stage_hash(e, s, inputs, layout.root);
       if (ro.force) {
         why = "--force";
       } else if (!fs::exists(hash_file)) {
         why = "no finished run in " + layout.stage_dir(s);
-      } else if (!unchanged(hash_file, stage_hash(e, s, inputs))) {
+      } else if (!unchanged(hash_file, hash)) {
         why = "its config or inputs changed since its last run";
       } else {
         std::printf("  %-8s skip  unchanged since its last run\n", stage_name(s));
         continue;
       }
+      PartialFolder state = partial_folder_state(layout.stage_dir(s), hash);
+      if (ro.force && state == PartialFolder::kResumable) state = PartialFolder::kStale;  // --force starts afresh
+      if (state != PartialFolder::kNone) why += "; " + describe_partial_folder(layout.stage_dir(s), state);
     }
     std::printf("  %-8s run   %s\n", stage_name(s), why.c_str());
     if (s == Stage::kCollect) remade.push_back(layout.acts());
@@ -175,8 +185,13 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
     print_plan(e, ro, layout);
     return;
   }
+  const OutputLock run_lock(layout.root);  // one `dejavu run` per output folder
   make_dirs(layout.root);
   write_file_atomic(layout.root + "/experiment.yaml", experiment_to_yaml(e));
+  // One interruption policy for every stage: the first SIGINT/SIGTERM stops at the stage's next clean point
+  // (collect: its next batch, train: its next batch, measure: its next chunk, eval: its next point) or before
+  // the next stage; finished stages and the unfinished stage's resumable work are kept.
+  const InterruptGuard interrupt_guard;
   LazyModel lazy(e);
   StageTimes times(layout.root + "/stage_times.json");
   for (Stage s : kAllStages) {
@@ -186,10 +201,11 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
       times.record(stage_name(s), "skipped: " + no, 0);
       continue;
     }
+    check_interrupt(fmt::format("run: before stage {}", stage_name(s)));
     const std::string dir = layout.stage_dir(s);
     const std::vector<std::string> inputs = stage_inputs(e, s, layout);
     check_inputs_exist(s, inputs);
-    const std::string hash = stage_hash(e, s, inputs);
+    const std::string hash = run_stage_hash(e, s, inputs, layout.root);
     const std::string hash_file = dir + "/stage.hash";
     if (!ro.force && unchanged(hash_file, hash)) {
       std::fprintf(stderr, "== %s: unchanged since its last run, skipped (%s; --force re-runs)\n", stage_name(s),
@@ -199,15 +215,16 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
     }
     std::fprintf(stderr, "== %s -> %s\n", stage_name(s), dir.c_str());
     const auto stage_start = std::chrono::steady_clock::now();
-    make_dirs(dir);
-    std::error_code ec;
-    fs::remove(hash_file, ec);
-    write_file_atomic(dir + "/config.yaml", stage_config_yaml(e, s));
+    const OutputLock stage_lock(dir);  // also keeps a plain stage command off this folder
+    // The stage writes into <dir>.partial, which replaces <dir> whole once the stage is done.
+    prepare_partial_folder(dir, hash, ro.force);
+    const std::string work = partial_folder_path(dir);
+    write_file_atomic(work + "/config.yaml", stage_config_yaml(e, s));
     switch (s) {
       case Stage::kCollect: {
         CollectOptions o;
         o.text = e.collect.text;
-        o.out = layout.acts();
+        o.out = work + "/acts.h5";
         o.seq_len = e.collect.seq_len;
         o.sample_every = e.collect.sample_every;
         o.max_tokens = e.collect.max_tokens;
@@ -216,19 +233,27 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
         o.store_fc1_values = e.collect.store_fc1_values;
         o.force = ro.force;
         const CollectResult r = run_collect(lazy.model(), lazy.tokenizer(), e.model, o);
-        DV_CHECK(!r.interrupted, "collect: interrupted; run again to resume");
+        if (r.interrupted)
+          throw Interrupted(fmt::format("collect: interrupted by {}; {} rows are committed and kept in {}.partial",
+                                        signal_name(interrupt_signal()), r.rows, o.out));
         break;
       }
       case Stage::kTrain: {
-        const TrainSummary r = train_predictors(layout.acts(), dir, train_options(e));
-        DV_CHECK(!r.interrupted, "train: interrupted; run again to resume");
+        TrainContext ctx;
+        ctx.stop_requested = [] { return interrupt_requested(); };
+        const TrainOptions to = train_options(e);
+        const TrainSummary r = train_predictors(layout.acts(), work, to, ctx);
+        if (r.interrupted)
+          throw Interrupted(fmt::format("train: interrupted by {}; {} of {} layers are finished and kept in {}/{}",
+                                        signal_name(interrupt_signal()), r.layers.size(), r.options.layers.size(), work,
+                                        kPartialDirName));
         break;
       }
       case Stage::kMeasure: {
         MeasureOptions o;
         o.acts = layout.acts();
         o.predictors = e.runs(Stage::kTrain) ? layout.predictors() : "";
-        o.out = dir;
+        o.out = work;
         o.norm_shares = e.measure.norm_share;
         o.topk_fractions = e.measure.mlp_topk_fractions;
         o.thresholds = e.measure.mlp_thresholds;
@@ -239,7 +264,7 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
       case Stage::kEval: {
         EvalRunOptions o;
         o.text = e.eval.text;
-        o.out = dir;
+        o.out = work;
         o.predictors = e.runs(Stage::kTrain) ? layout.predictors() : "";
         o.max_tokens = e.eval.max_tokens;
         o.seq_len = e.eval.seq_len;
@@ -257,10 +282,13 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
         break;
       }
       case Stage::kBench:
-        ro.bench.run(e, dir, e.runs(Stage::kTrain) ? layout.predictors() : "");
+        ro.bench.run(e, work, e.runs(Stage::kTrain) ? layout.predictors() : "");
         break;
     }
-    write_file_atomic(hash_file, hash);
+    // A stop that came while measure or eval was plotting (the plot may be missing): they re-run whole. Collect
+    // and train are done once they return (a re-run would find their work complete).
+    if (s == Stage::kMeasure || s == Stage::kEval) check_interrupt(stage_name(s));
+    commit_partial_folder(dir, hash);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count();
     times.record(stage_name(s), "ran", seconds);
     std::fprintf(stderr, "== %s done in %.1f s\n", stage_name(s), seconds);

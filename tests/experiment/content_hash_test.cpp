@@ -120,5 +120,28 @@ TEST(StageHash, ChangesWithTheStagesConfigAndInputsOnly) {
   EXPECT_NE(stage_hash(e, Stage::kCollect, collect_inputs), collect0);
 }
 
+// An input inside the run folder counts by the stage.hash of the stage that made it: a copy of the folder
+// elsewhere (other absolute paths, new mtimes, here a large file identified by size and time) hashes the
+// same, and a remade upstream stage (another stage.hash) changes the hash.
+TEST(RunStageHash, InputsInsideTheRunCountByWhatMadeThem) {
+  ExperimentDir dir;
+  Experiment e = parse_experiment(dir.minimal_yaml() + "stages: [collect, train]\n", "x.yaml");
+  std::filesystem::create_directories(dir.path("run/collect"));
+  dir.write("run/collect/acts.h5", std::string(kContentHashLimitBytes + 1, 'x'));
+  dir.write("run/collect/stage.hash", "made-by-collect-1");
+  const std::string h0 = run_stage_hash(e, Stage::kTrain, {dir.path("run/collect/acts.h5")}, dir.path("run"));
+  std::filesystem::copy(dir.path("run"), dir.path("copy"), std::filesystem::copy_options::recursive);
+  std::filesystem::last_write_time(dir.path("copy/collect/acts.h5"),
+                                   std::filesystem::last_write_time(dir.path("run/collect/acts.h5")) +
+                                       std::chrono::seconds(5));
+  EXPECT_EQ(run_stage_hash(e, Stage::kTrain, {dir.path("copy/collect/acts.h5")}, dir.path("copy")), h0);
+  dir.write("copy/collect/stage.hash", "made-by-collect-2");
+  EXPECT_NE(run_stage_hash(e, Stage::kTrain, {dir.path("copy/collect/acts.h5")}, dir.path("copy")), h0);
+  // Outside the run folder an input counts by its own identity, as in stage_hash.
+  const std::string collect0 = run_stage_hash(e, Stage::kCollect, {dir.path("train.txt")}, dir.path("run"));
+  dir.write("train.txt", "a different corpus\n");
+  EXPECT_NE(run_stage_hash(e, Stage::kCollect, {dir.path("train.txt")}, dir.path("run")), collect0);
+}
+
 }  // namespace
 }  // namespace dv

@@ -67,6 +67,26 @@ TEST(Interrupt, RestoresPreviousHandlers) {
   ::sigaction(SIGTERM, &old_term, nullptr);
 }
 
+// A background job (`cmd &` from a script) starts with SIGINT ignored: the terminal's Ctrl-C stays
+// ignored, SIGTERM still stops it cleanly, and the ignore is still in place after the guard.
+TEST(Interrupt, IgnoredSigintStaysIgnoredAndSigtermStillStops) {
+  struct sigaction ignore {}, old_int {}, after {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  ASSERT_EQ(::sigaction(SIGINT, &ignore, &old_int), 0);
+  {
+    InterruptGuard guard;
+    ::raise(SIGINT);
+    EXPECT_FALSE(interrupt_requested());
+    ::raise(SIGTERM);
+    EXPECT_TRUE(interrupt_requested());
+    EXPECT_EQ(interrupt_signal(), SIGTERM);
+  }
+  ASSERT_EQ(::sigaction(SIGINT, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, SIG_IGN);
+  ::sigaction(SIGINT, &old_int, nullptr);
+}
+
 TEST(InterruptDeathTest, SecondSignalExitsWith130) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(

@@ -19,6 +19,8 @@ except ImportError as e:
     print(f"SKIP: {e}")
     sys.exit(77)
 
+from run_test_util import store_datasets  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CORPUS = os.path.join(os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "data")), "wikitext-2", "valid.txt")
@@ -49,14 +51,6 @@ def check_layout(path, n_layers, d, ffn, heads):
         pos = f["tokens"]["position"][:]
         assert (pos % 3 == 0).all(), "sample_every=3 keeps positions 0, 3, 6, ..."
         return n
-
-
-def datasets(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-        attrs = {k: f.attrs[k] for k in ("rows_committed", "model_config", "corpus", "sample_settings", "complete")}
-    return out, attrs
 
 
 def main():
@@ -95,8 +89,8 @@ def main():
     r = subprocess.run(collect_args(a.dejavu, model, CORPUS, killed), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     n = check_layout(clean, 3, 64, 256, 4)
-    got, got_attrs = datasets(killed)
-    want, want_attrs = datasets(clean)
+    got, got_attrs = store_datasets(killed)
+    want, want_attrs = store_datasets(clean)
     assert sorted(got) == sorted(want), (sorted(got), sorted(want))
     for name in want:
         assert np.array_equal(got[name], want[name]), f"dataset {name} differs after kill/resume"
