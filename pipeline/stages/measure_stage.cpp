@@ -84,6 +84,9 @@ nlohmann::json sweep_json(const KindSweep& s, const MeasureOptions& o) {
 void run_measure(const MeasureOptions& o) {
   c10::InferenceMode inference_mode;
   const ActivationReader reader(o.acts);
+  for (LayerField f : {LayerField::kAttnInput, LayerField::kMlpInput, LayerField::kFc1Active, LayerField::kHeadNorm}) {
+    reader.require_field(f, "measure (its per-layer statistics)");
+  }
   MeasureStatsOptions so;
   so.norm_shares = o.norm_shares;
   so.max_rows = o.max_rows;
