@@ -3,6 +3,7 @@
 // per-layer summary of the validation metrics.
 #include "pipeline/cli/cmd_train.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -45,10 +46,19 @@ void print_summary(const TrainSummary& s, const std::string& out) {
                   static_cast<long long>(m->epochs_run), static_cast<long long>(m->best_epoch));
     }
   }
+  // Rows streamed through training: each layer reads its training rows once an epoch (both predictors
+  // train on the same batches until the slower one stops). Resumed layers were read by an earlier run.
+  double rows = 0;
+  if (s.layers_resumed == 0) {
+    for (const LayerMetrics& l : s.layers) {
+      rows += static_cast<double>(l.mlp.train_rows) * static_cast<double>(std::max(l.mlp.epochs_run, l.att.epochs_run));
+    }
+  }
   std::printf("wrote %s/{predictors.safetensors,metrics.json,metrics.csv}: %lld layers trained, %lld resumed, "
-              "%lld worker(s) x %lld thread(s), %.1f s\n",
+              "%lld worker(s) x %lld thread(s), %.1f s (%.0f training rows/s)\n",
               out.c_str(), static_cast<long long>(s.layers_trained), static_cast<long long>(s.layers_resumed),
-              static_cast<long long>(s.workers), static_cast<long long>(s.threads_per_worker), s.seconds);
+              static_cast<long long>(s.workers), static_cast<long long>(s.threads_per_worker), s.seconds,
+              s.seconds > 0 ? rows / s.seconds : 0.0);
 }
 
 void run_train(TrainArgs a) {

@@ -2,6 +2,9 @@
 #include "pipeline/stages/measure_stage.h"
 
 #include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cstdio>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -83,6 +86,7 @@ nlohmann::json sweep_json(const KindSweep& s, const MeasureOptions& o) {
 
 void run_measure(const MeasureOptions& o) {
   c10::InferenceMode inference_mode;
+  const auto t0 = std::chrono::steady_clock::now();
   const ActivationReader reader(o.acts);
   for (LayerField f : {LayerField::kAttnInput, LayerField::kMlpInput, LayerField::kFc1Active, LayerField::kHeadNorm}) {
     reader.require_field(f, "measure (its per-layer statistics)");
@@ -147,7 +151,12 @@ void run_measure(const MeasureOptions& o) {
       }
     }
   }
-  nlohmann::json doc = {{"acts", o.acts}, {"predictors", o.predictors}, {"rows", n}, {"layers", layers}};
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double layer_rows = static_cast<double>(n) * static_cast<double>(reader.shape().n_layers);
+  std::fprintf(stderr, "measure: %lld rows x %lld layers in %.1f s (%.0f layer-rows/s)\n", static_cast<long long>(n),
+               static_cast<long long>(reader.shape().n_layers), seconds, seconds > 0 ? layer_rows / seconds : 0.0);
+  nlohmann::json doc = {{"acts", o.acts}, {"predictors", o.predictors}, {"rows", n}, {"layers", layers},
+                        {"seconds", seconds}, {"layer_rows_per_second", seconds > 0 ? layer_rows / seconds : 0.0}};
   make_dirs(o.out);
   write_file_atomic(o.out + "/measure_layers.csv", csv);
   if (!o.predictors.empty()) write_file_atomic(o.out + "/predictor_sweep.csv", sweep_csv);
