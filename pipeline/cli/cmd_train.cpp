@@ -11,6 +11,7 @@
 
 #include "engine/io/interrupt.h"
 #include "kernels/common/error.h"
+#include "pipeline/predictors/merge_predictors.h"
 #include "pipeline/predictors/train_predictors.h"
 
 namespace dv::cli {
@@ -23,6 +24,7 @@ struct TrainArgs {
   std::string mlp_input = "mlp_input";
   std::string att_input = "prev_attn_input";
   bool no_progress = false;
+  std::vector<std::string> merge;  // --merge-predictors: join these PRED_DIRs instead of training
   TrainOptions options;
 };
 
@@ -62,6 +64,13 @@ void print_summary(const TrainSummary& s, const std::string& out) {
 }
 
 void run_train(TrainArgs a) {
+  if (!a.merge.empty()) {
+    merge_predictor_dirs(a.out, a.merge);
+    std::printf("wrote %s/{predictors.safetensors,metrics.json,metrics.csv} from %zu part(s)\n", a.out.c_str(),
+                a.merge.size());
+    return;
+  }
+  DV_CHECK(!a.acts.empty(), "train: --acts is required (or --merge-predictors PRED_DIR...)");
   a.options.mlp_input = parse_predictor_input(a.mlp_input, "--mlp-input");
   a.options.att_input = parse_predictor_input(a.att_input, "--att-input");
   a.options.progress = !a.no_progress;
@@ -85,7 +94,10 @@ void add_train_command(CLI::App& app) {
   TrainOptions& o = a->options;
   CLI::App* cmd = app.add_subcommand(
       "train", "Train the per-layer low-rank MLP and attention-head predictors on an activation store");
-  cmd->add_option("--acts", a->acts, "activation store written by `dejavu collect`")->required();
+  cmd->add_option("--acts", a->acts, "activation store written by `dejavu collect`");
+  cmd->add_option("--merge-predictors", a->merge,
+                  "join these predictor directories (trained with --layers on the same store and options) into --out")
+      ->expected(1, -1);
   cmd->add_option("--out", a->out, "output directory (predictors.safetensors, metrics.json, metrics.csv)")->required();
   cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or auto (cuda when available)")->capture_default_str();
   cmd->add_option("--rank-mlp", o.rank_mlp, "MLP predictor rank (0 = clamp(d/2, 64, 1000); the paper: 1000)")

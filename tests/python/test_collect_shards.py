@@ -2,7 +2,8 @@
 """`dejavu collect --shard I/N` x 3 merged with `--merge-shards` reads as one store that equals a one-process
 collection in every dataset (h5py) and in what `dejavu measure` computes from it; a missing shard is one clear
 error (HDF5 alone would read zeros); `--fields` stores only the named fields and train names a missing one;
-`--compression none` shards mix with gzip ones.
+`--compression none` shards mix with gzip ones; `train --layers` in two processes joined by
+`train --merge-predictors` equals one process's predictors, and measure uses them.
 Usage: test_collect_shards.py DEJAVU_BIN WORKDIR
 """
 import csv
@@ -84,6 +85,20 @@ def main():
         assert np.array_equal(f["layer_003/attn_input"][()], want["layer_003/attn_input"])
     r = run([dejavu, "train", "--acts", lean, "--out", os.path.join(work, "pred"), "--no-progress"], ok=False)
     assert r.returncode == 2 and "mlp_input" in r.stderr and "--fields" in r.stderr, r.stderr
+    # train split by layers over two processes, merged, equals one process (one thread each: same sums).
+    common = ["--epochs", "1", "--max-rows", "300", "--threads", "1", "--no-progress"]
+    parts = [os.path.join(work, p) for p in ("pred_a", "pred_b", "pred_all", "pred_merged")]
+    run([dejavu, "train", "--acts", merged, "--out", parts[0], "--layers", "0,1", *common])
+    run([dejavu, "train", "--acts", merged, "--out", parts[1], "--layers", "2", *common])
+    run([dejavu, "train", "--acts", one, "--out", parts[2], "--layers", "0,1,2", *common])
+    run([dejavu, "train", "--out", parts[3], "--merge-predictors", parts[1], parts[0]])
+    from safetensors.numpy import load_file
+    a, b = (load_file(os.path.join(p, "predictors.safetensors")) for p in (parts[2], parts[3]))
+    assert sorted(a) == sorted(b), (sorted(a), sorted(b))
+    assert all(np.array_equal(a[k], b[k]) for k in a), "merged per-layer predictors differ from one process's"
+    r = run([dejavu, "train", "--out", os.path.join(work, "pred_bad"), "--merge-predictors", parts[0], parts[2]], ok=False)
+    assert r.returncode == 2 and "layer 0 is also in" in r.stderr, r.stderr
+    run([dejavu, "measure", "--acts", merged, "--predictors", parts[3], "--out", os.path.join(work, "m_pred")])
     print(f"ok: 3 shards ({', '.join(str(len(w)) for w in windows)} windows) merged = one-process store in "
           f"{len(want)} datasets; measure agrees; missing shard and missing field are clear errors")
 
