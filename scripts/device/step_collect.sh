@@ -61,7 +61,7 @@ $TIMEV "$BIN" train --acts "$WORK/raw.h5" --out "$WORK/pred" --device cuda --lay
   --patience 2 --no-progress >"$WORK/train.out" 2>"$WORK/train.log"
 rc=$?
 gpu=$(gpu_peak_stop)
-note "train cuda (4 layers, 2 epochs): rc $rc; $(grep -m1 'rows/s' "$WORK/train.out" "$WORK/train.log" | head -1); $(tail -1 "$WORK/train.out"); peak RSS $(peak_rss "$WORK/train.log"); peak GPU ${gpu} MiB"
+note "train cuda (4 layers, 2 epochs): rc $rc; $(tail -1 "$WORK/train.out"); peak RSS $(peak_rss "$WORK/train.log"); peak GPU ${gpu} MiB"
 rm -rf "$WORK/raw.h5" "$WORK/pred"
 echo "---- summary ($SUM)"
 cat "$SUM"
