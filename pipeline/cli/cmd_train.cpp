@@ -3,6 +3,7 @@
 // per-layer summary of the validation metrics.
 #include "pipeline/cli/cmd_train.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "engine/io/interrupt.h"
 #include "engine/io/output_lock.h"
 #include "kernels/common/error.h"
+#include "pipeline/predictors/merge_predictors.h"
 #include "pipeline/predictors/train_predictors.h"
 
 namespace dv::cli {
@@ -23,6 +25,7 @@ struct TrainArgs {
   std::string mlp_input = "mlp_input";
   std::string att_input = "prev_attn_input";
   bool no_progress = false;
+  std::vector<std::string> merge;  // --merge-predictors: join these PRED_DIRs instead of training
   TrainOptions options;
 };
 
@@ -46,13 +49,29 @@ void print_summary(const TrainSummary& s, const std::string& out) {
                   static_cast<long long>(m->epochs_run), static_cast<long long>(m->best_epoch));
     }
   }
+  // Rows streamed through training: each layer reads its training rows once an epoch (both predictors
+  // train on the same batches until the slower one stops). Resumed layers were read by an earlier run.
+  double rows = 0;
+  if (s.layers_resumed == 0) {
+    for (const LayerMetrics& l : s.layers) {
+      rows += static_cast<double>(l.mlp.train_rows) * static_cast<double>(std::max(l.mlp.epochs_run, l.att.epochs_run));
+    }
+  }
   std::printf("wrote %s/{predictors.safetensors,metrics.json,metrics.csv}: %lld layers trained, %lld resumed, "
-              "%lld worker(s) x %lld thread(s), %.1f s\n",
+              "%lld worker(s) x %lld thread(s), %.1f s (%.0f training rows/s)\n",
               out.c_str(), static_cast<long long>(s.layers_trained), static_cast<long long>(s.layers_resumed),
-              static_cast<long long>(s.workers), static_cast<long long>(s.threads_per_worker), s.seconds);
+              static_cast<long long>(s.workers), static_cast<long long>(s.threads_per_worker), s.seconds,
+              s.seconds > 0 ? rows / s.seconds : 0.0);
 }
 
 void run_train(TrainArgs a) {
+  if (!a.merge.empty()) {
+    merge_predictor_dirs(a.out, a.merge);
+    std::printf("wrote %s/{predictors.safetensors,metrics.json,metrics.csv} from %zu part(s)\n", a.out.c_str(),
+                a.merge.size());
+    return;
+  }
+  DV_CHECK(!a.acts.empty(), "train: --acts is required (or --merge-predictors PRED_DIR...)");
   a.options.mlp_input = parse_predictor_input(a.mlp_input, "--mlp-input");
   a.options.att_input = parse_predictor_input(a.att_input, "--att-input");
   a.options.progress = !a.no_progress;
@@ -77,7 +96,10 @@ void add_train_command(CLI::App& app) {
   TrainOptions& o = a->options;
   CLI::App* cmd = app.add_subcommand(
       "train", "Train the per-layer low-rank MLP and attention-head predictors on an activation store");
-  cmd->add_option("--acts", a->acts, "activation store written by `dejavu collect`")->required();
+  cmd->add_option("--acts", a->acts, "activation store written by `dejavu collect`");
+  cmd->add_option("--merge-predictors", a->merge,
+                  "join these predictor directories (trained with --layers on the same store and options) into --out")
+      ->expected(1, -1);
   cmd->add_option("--out", a->out, "output directory (predictors.safetensors, metrics.json, metrics.csv)")->required();
   cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or auto (cuda when available)")->capture_default_str();
   cmd->add_option("--rank-mlp", o.rank_mlp, "MLP predictor rank (0 = clamp(d/2, 64, 1000); the paper: 1000)")

@@ -21,8 +21,10 @@ const char* stage_name(Stage s) {
 bool Experiment::runs(Stage s) const { return std::find(stages.begin(), stages.end(), s) != stages.end(); }
 
 bool CollectSection::operator==(const CollectSection& o) const {
-  return std::tie(text, max_tokens, seq_len, sample_every, max_rows, store_fc1_values, batch_windows) ==
-         std::tie(o.text, o.max_tokens, o.seq_len, o.sample_every, o.max_rows, o.store_fc1_values, o.batch_windows);
+  return std::tie(text, max_tokens, seq_len, sample_every, max_rows, store_fc1_values, batch_windows, fields,
+                  compression, max_nonfinite) ==
+         std::tie(o.text, o.max_tokens, o.seq_len, o.sample_every, o.max_rows, o.store_fc1_values, o.batch_windows,
+                  o.fields, o.compression, o.max_nonfinite);
 }
 
 bool TrainSection::operator==(const TrainSection& o) const {

@@ -24,6 +24,9 @@ struct CollectSection {
   int64_t max_rows = 0;          // rows recorded; 0 = no limit
   bool store_fc1_values = false; // also keep post-ReLU fc1 values (ffn float16 per row and layer: large)
   int64_t batch_windows = 1;     // windows run through the model together
+  std::vector<std::string> fields;   // layer fields stored (attn_input, mlp_input, fc1_active, head_norm); empty = all four
+  std::string compression = "gzip";  // gzip (shuffle + deflate 1) | none (raw chunks: fastest, ~15% larger)
+  double max_nonfinite = 0.001;      // rows with NaN/Inf are dropped; a larger share of them fails the stage
   bool operator==(const CollectSection& o) const;
 };
 

@@ -122,6 +122,9 @@ void parse_collect(SectionReader r, CollectSection& c, Spots& spots) {
   r.integer("max_rows", c.max_rows, 0);
   r.boolean("store_fc1_values", c.store_fc1_values);
   r.integer("batch_windows", c.batch_windows, 1, 4096);
+  r.choices("fields", c.fields, {"attn_input", "mlp_input", "fc1_active", "head_norm"});
+  r.choice("compression", c.compression, {"gzip", "none"});
+  r.number("max_nonfinite", c.max_nonfinite, 0, 1, false, false);
   r.section().finish();
 }
 

@@ -37,6 +37,14 @@ void emit_section(YAML::Emitter& out, const Experiment& e, Stage s) {
       out << YAML::Key << "max_rows" << YAML::Value << c.max_rows;
       out << YAML::Key << "store_fc1_values" << YAML::Value << c.store_fc1_values;
       out << YAML::Key << "batch_windows" << YAML::Value << c.batch_windows;
+      // Written only when set, so that the configs (and stage hashes) of existing experiments stay as they were.
+      if (!c.fields.empty()) {
+        out << YAML::Key << "fields" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+        for (const std::string& f : c.fields) out << f;
+        out << YAML::EndSeq;
+      }
+      if (c.compression != "gzip") out << YAML::Key << "compression" << YAML::Value << c.compression;
+      if (c.max_nonfinite != 0.001) out << YAML::Key << "max_nonfinite" << YAML::Value << num(c.max_nonfinite);
       break;
     }
     case Stage::kTrain: {

@@ -109,7 +109,8 @@ LayerOutcome train_layer(SharedStore& store, const LayerJob& job, const TrainOpt
   // A quarter of the budget may keep the validation rows resident; the rest buffers training rows.
   ValBatches val(store, job.fields, job.train_rows, job.train_rows + job.val_rows, std::max<int64_t>(o.batch_size, 4096),
                  budget / 4);
-  TrainBatches train(store, job.fields, job.train_rows, o.batch_size, budget - budget / 4, layer_seed(o.seed, layer, 2));
+  TrainBatches train(store, job.fields, job.train_rows, o.batch_size, budget - budget / 4, layer_seed(o.seed, layer, 2),
+                     device);
 
   std::vector<Learner> learners;
   learners.push_back(make_learner("mlp", LowRankPredictor::init(s.hidden_size, o.rank_mlp, s.ffn_dim,

@@ -43,6 +43,17 @@ RowBlock RowBlock::index(const at::Tensor& rows) const {
   return b;
 }
 
+RowBlock RowBlock::to(at::Device device) const {
+  if (rows() == 0 || x_mlp.device() == device) return *this;
+  RowBlock b;
+  b.x_mlp = x_mlp.to(device);
+  b.x_att = x_att.is_same(x_mlp) ? b.x_mlp : x_att.to(device);
+  b.fc1_bits = fc1_bits.to(device);
+  b.head_norm = head_norm.to(device);
+  if (fc1_value.defined()) b.fc1_value = fc1_value.to(device);
+  return b;
+}
+
 RowBlock RowBlock::cat(const std::vector<RowBlock>& blocks) {
   std::vector<at::Tensor> x_mlp, x_att, bits, norm, value;
   bool shared = true, values = true;
@@ -105,18 +116,19 @@ std::vector<RowRange> chunk_ranges(int64_t begin, int64_t end, int64_t chunk_row
 }
 
 TrainBatches::TrainBatches(SharedStore& store, LayerFields fields, int64_t n_train, int64_t batch_size,
-                           int64_t buffer_bytes, uint64_t seed)
+                           int64_t buffer_bytes, uint64_t seed, at::Device device)
     : store_(store),
       fields_(fields),
       batch_size_(batch_size),
-      gen_(at::make_generator<at::CPUGeneratorImpl>(seed)) {
+      gen_(at::make_generator<at::CPUGeneratorImpl>(seed)),
+      device_(device) {
   const int64_t row_bytes = row_block_bytes(store.reader.shape(), fields);
   buffer_rows_ = std::max(batch_size, buffer_bytes / row_bytes);
   ranges_ = chunk_ranges(0, n_train, store.reader.chunk_rows());
   if (n_train <= buffer_rows_) {
     std::vector<RowBlock> parts;
     for (const RowRange& r : ranges_) parts.push_back(read_row_block(store_, fields_, r.begin, r.end - r.begin, false));
-    resident_ = RowBlock::cat(parts);
+    resident_ = RowBlock::cat(parts).to(device_);
   }
 }
 
@@ -124,7 +136,7 @@ void TrainBatches::start_epoch() {
   served_ = 0;
   if (resident()) {
     buffer_ = resident_;
-    perm_ = at::randperm(resident_.rows(), gen_, at::kLong);
+    perm_ = at::randperm(resident_.rows(), gen_, at::kLong).to(device_);
     return;
   }
   buffer_ = RowBlock{};
@@ -139,7 +151,7 @@ bool TrainBatches::refill() {
   if (perm_.defined() && served_ < perm_.size(0)) carry = buffer_.index(perm_.narrow(0, served_, perm_.size(0) - served_));
   if (next_range_ >= order_.size(0)) {
     buffer_ = carry;
-    perm_ = at::arange(carry.rows(), at::kLong);  // already shuffled
+    perm_ = at::arange(carry.rows(), at::TensorOptions().dtype(at::kLong).device(device_));  // already shuffled
     served_ = 0;
     return carry.rows() > 0;
   }
@@ -148,11 +160,11 @@ bool TrainBatches::refill() {
   int64_t rows = carry.rows();
   while (next_range_ < order_.size(0) && rows < buffer_rows_) {
     const RowRange& r = ranges_[static_cast<size_t>(order[next_range_++])];
-    parts.push_back(read_row_block(store_, fields_, r.begin, r.end - r.begin, false));
+    parts.push_back(read_row_block(store_, fields_, r.begin, r.end - r.begin, false).to(device_));
     rows += parts.back().rows();
   }
   buffer_ = RowBlock::cat(parts);
-  perm_ = at::randperm(buffer_.rows(), gen_, at::kLong);
+  perm_ = at::randperm(buffer_.rows(), gen_, at::kLong).to(device_);
   served_ = 0;
   return true;
 }

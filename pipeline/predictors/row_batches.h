@@ -41,7 +41,8 @@ struct RowBlock {
   at::Tensor fc1_value;  // [n, ffn] float16 post-ReLU values, or undefined (not requested / not stored)
 
   int64_t rows() const { return x_mlp.defined() ? x_mlp.size(0) : 0; }
-  RowBlock index(const at::Tensor& rows) const;  // rows: int64 indices
+  RowBlock index(const at::Tensor& rows) const;  // rows: int64 indices on the block's device
+  RowBlock to(at::Device device) const;
   static RowBlock cat(const std::vector<RowBlock>& blocks);  // blocks with no rows are skipped
 };
 
@@ -56,11 +57,13 @@ struct RowRange {
 };
 std::vector<RowRange> chunk_ranges(int64_t begin, int64_t end, int64_t chunk_rows);
 
-// One layer's shuffled training batches over rows [0, n_train).
+// One layer's shuffled training batches over rows [0, n_train). On a CUDA device the row buffer
+// (resident or streamed) lives on the device: each chunk read from the store is copied up once and
+// batches are gathered there; the shuffle is drawn on the CPU either way, so batches are the same.
 class TrainBatches {
  public:
   TrainBatches(SharedStore& store, LayerFields fields, int64_t n_train, int64_t batch_size, int64_t buffer_bytes,
-               uint64_t seed);
+               uint64_t seed, at::Device device = at::kCPU);
   bool resident() const { return resident_.rows() > 0; }
   void start_epoch();           // a fresh shuffle; call before each epoch
   bool next(RowBlock* batch);   // false at the end of the epoch
@@ -74,6 +77,7 @@ class TrainBatches {
   int64_t buffer_rows_;
   std::vector<RowRange> ranges_;
   at::Generator gen_;
+  at::Device device_;
   RowBlock resident_;   // all training rows, when they fit the budget
   RowBlock buffer_;     // the rows being served
   at::Tensor perm_;     // shuffled row order of buffer_ (or resident_)

@@ -130,6 +130,13 @@ TrainSummary train_predictors(const std::string& acts_path, const std::string& o
   summary.options = resolve_train_options(options, shape.n_layers, shape.hidden_size, "train options");
   const TrainOptions& o = summary.options;
   const at::Device device = parse_device(o.device);
+  for (int64_t l : o.layers) {
+    for (const InputSource& src : {resolve_input(o.mlp_input, l), resolve_input(o.att_input, l)}) {
+      reader.require_field(src.field, fmt::format("train (the layer {} predictors' input)", l));
+    }
+  }
+  reader.require_field(LayerField::kFc1Active, "train (the MLP labels)");
+  reader.require_field(LayerField::kHeadNorm, "train (the head labels)");
 
   const int64_t rows = o.max_rows > 0 ? std::min(o.max_rows, reader.rows()) : reader.rows();
   DV_CHECK(rows >= 2, "{}: {} rows are too few to split into training and validation rows", acts_path, rows);

@@ -1,12 +1,14 @@
-// collect_stage.cpp: windows -> hooked forward -> sampled rows -> ActivationWriter.
+// collect_stage.cpp: token count and plan, windows -> batches on the device -> the writer thread -> the store.
 #include "pipeline/stages/collect_stage.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 
 #include <c10/core/InferenceMode.h>
+#include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
@@ -15,98 +17,57 @@
 #include "engine/tokenizer/encode_file.h"
 #include "kernels/common/error.h"
 #include "pipeline/experiment/content_hash.h"
+#include "pipeline/stages/collect_batch.h"
 #include "pipeline/store/activation_writer.h"
-#include "pipeline/store/bit_pack.h"
+#include "pipeline/store/disk_space.h"
 
 namespace dv {
 namespace {
 
-// Host copies of one window batch's sampled rows, laid out as the writer wants them.
-struct HostRows {
-  int64_t n = 0;
-  std::vector<int32_t> token_id, position, window;
-  std::vector<at::Tensor> attn_in, mlp_in, fc1_value, head_norm;  // per layer, CPU contiguous
-  std::vector<std::vector<uint8_t>> fc1_active;                   // per layer, packed
-
-  RowBatch batch(bool with_values) const {
-    RowBatch b;
-    b.n = n;
-    b.token_id = token_id.data();
-    b.position = position.data();
-    b.window = window.data();
-    for (size_t l = 0; l < attn_in.size(); ++l) {
-      LayerRows r;
-      r.attn_input = reinterpret_cast<const uint16_t*>(attn_in[l].data_ptr<at::Half>());
-      r.mlp_input = reinterpret_cast<const uint16_t*>(mlp_in[l].data_ptr<at::Half>());
-      r.fc1_active = fc1_active[l].data();
-      r.head_norm = head_norm[l].data_ptr<float>();
-      if (with_values) r.fc1_value = reinterpret_cast<const uint16_t*>(fc1_value[l].data_ptr<at::Half>());
-      b.layers.push_back(r);
-    }
-    return b;
-  }
-};
 
 std::string model_config_text(const OptModel& model, const std::string& model_dir) {
   const auto cfg = std::filesystem::path(model_dir) / "config.json";
   return std::filesystem::exists(cfg) ? read_small_file(cfg.string()) : model.config().to_json();
 }
 
-// Rows of a stream of `tokens` tokens cut into windows of `len` sampled every `every` (the last window shorter).
-int64_t expected_rows(int64_t tokens, int64_t len, int64_t every) {
-  return tokens / len * ((len + every - 1) / every) + (tokens % len + every - 1) / every;
-}
+// The windows this process collects and their sampled rows, known before the model runs.
+struct CollectPlan {
+  int64_t tokens = 0;                        // corpus tokens used (all shards)
+  int64_t windows = 0;                       // windows of the whole collection
+  int64_t first = 0, end = 0;                // this shard's windows [first, end)
+  int64_t rows = 0;                          // sampled rows of [first, end), max_rows applied
+};
 
-// Sampled positions of a window of `len` tokens.
-std::vector<int64_t> sampled_positions(int64_t len, int64_t every) {
-  std::vector<int64_t> p;
-  for (int64_t i = 0; i < len; i += every) p.push_back(i);
+CollectPlan plan_collection(BpeTokenizer& tokenizer, const CollectOptions& o, int64_t L) {
+  CollectPlan p;
+  const int64_t limit = o.max_tokens > 0 ? o.max_tokens : std::numeric_limits<int64_t>::max();
+  encode_text_file(tokenizer, o.text, /*add_bos=*/true, [&](const std::vector<int32_t>& ids) {
+    p.tokens = std::min(limit, p.tokens + static_cast<int64_t>(ids.size()));
+    return p.tokens < limit;
+  });
+  p.windows = (p.tokens + L - 1) / L;
+  std::tie(p.first, p.end) = shard_windows(p.windows, o.shard);
+  for (int64_t w = p.first; w < p.end; ++w) {
+    const int64_t len = std::min(L, p.tokens - w * L);
+    p.rows += (len + o.sample_every - 1) / o.sample_every;
+  }
+  if (o.max_rows > 0) p.rows = std::min(p.rows, o.max_rows);
   return p;
 }
 
-// Runs B windows (equal length) and keeps the sampled rows [skip, skip + take) of the batch's row order.
-HostRows run_windows(const OptModel& model, const std::vector<std::vector<int32_t>>& windows, int64_t first_window,
-                     int64_t every, int64_t skip, int64_t take, bool with_values) {
-  const int64_t B = static_cast<int64_t>(windows.size()), L = static_cast<int64_t>(windows[0].size());
-  std::vector<int32_t> flat;
-  for (const auto& w : windows) flat.insert(flat.end(), w.begin(), w.end());
-  const at::Tensor ids = at::from_blob(flat.data(), {B, L}, at::kInt).to(at::kLong);
-  const auto pos = sampled_positions(L, every);
-  // Flat indices (b * L + p) of the kept rows, in row order.
-  std::vector<int64_t> keep;
-  HostRows rows;
-  for (int64_t b = 0; b < B; ++b)
-    for (size_t i = 0; i < pos.size(); ++i) {
-      const int64_t p = pos[i], r = b * static_cast<int64_t>(pos.size()) + static_cast<int64_t>(i);
-      if (r < skip || r >= skip + take) continue;
-      keep.push_back(b * L + p);
-      rows.token_id.push_back(windows[b][p]);
-      rows.position.push_back(static_cast<int32_t>(p));
-      rows.window.push_back(static_cast<int32_t>(first_window + b));
-    }
-  rows.n = static_cast<int64_t>(keep.size());
-  const at::Tensor index = at::tensor(keep, at::kLong).to(model.device());
-  const int64_t ffn = model.config().ffn_dim;
-  ForwardHooks hooks;
-  hooks.on_layer = [&](const LayerActivations& a) {
-    auto pick = [&](const at::Tensor& t) { return t.reshape({B * L, -1}).index_select(0, index); };
-    rows.attn_in.push_back(pick(a.attn_input).to(at::kCPU, at::kHalf).contiguous());
-    rows.mlp_in.push_back(pick(a.mlp_input).to(at::kCPU, at::kHalf).contiguous());
-    const at::Tensor act = pick(a.fc1_act).to(at::kCPU, at::kFloat).contiguous();
-    std::vector<uint8_t> packed(rows.n * ((ffn + 7) / 8));
-    pack_active(act.data_ptr<float>(), rows.n, ffn, packed.data());
-    rows.fc1_active.push_back(std::move(packed));
-    if (with_values) rows.fc1_value.push_back(act.to(at::kHalf).contiguous());
-    rows.head_norm.push_back(
-        at::linalg_vector_norm(pick(a.head_out.to(at::kFloat).flatten(2)).view({rows.n, a.head_out.size(2), -1}), 2, {-1})
-            .to(at::kCPU)
-            .contiguous());
-  };
-  model.forward(ids, nullptr, &hooks);
-  return rows;
+// The first line of torch's out-of-memory message: it names the bytes asked and the bytes free.
+std::string first_line(const char* what) {
+  std::string s = what;
+  return s.substr(0, s.find('\n'));
 }
 
 }  // namespace
+
+StoreCompression parse_compression(const std::string& name, const std::string& where) {
+  if (name == "gzip") return StoreCompression::kShuffleGzip1;
+  if (name == "none") return StoreCompression::kNone;
+  DV_FAIL("{}: compression must be gzip or none, got '{}'", where, name);
+}
 
 CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const std::string& model_dir,
                           const CollectOptions& o) {
@@ -117,31 +78,40 @@ CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const 
            c.max_position_embeddings);
   DV_CHECK(o.sample_every >= 1, "collect: --sample-every must be >= 1, got {}", o.sample_every);
   DV_CHECK(o.batch_windows >= 1, "collect: --batch-windows must be >= 1, got {}", o.batch_windows);
+  DV_CHECK(o.shard.count == 1 || o.max_rows == 0,
+           "collect: --max-rows cannot be combined with --shard (limit the corpus with --max-tokens instead)");
+  DV_CHECK(o.max_nonfinite >= 0 && o.max_nonfinite <= 1, "collect: --max-nonfinite must be in [0, 1], got {}",
+           o.max_nonfinite);
 
   StoreMeta meta;
   meta.shape = {c.num_hidden_layers, c.hidden_size, c.ffn_dim, c.num_attention_heads, c.head_dim(), o.store_fc1_values};
+  meta.shape.field_mask = o.field_mask;
   meta.model_config = model_config_text(model, model_dir);
   meta.model_dir = model_dir;
   meta.corpus = o.text;
-  // As store_layout.h documents: content for a text file up to 16 MiB, else size and Unix mtime in ns (the
-  // std::filesystem clock's epoch is not Unix time: its counts were negative).
   meta.corpus_identity = file_identity(o.text);
-  meta.sample_settings = nlohmann::json{{"seq_len", L},
-                                        {"sample_every", o.sample_every},
-                                        {"max_tokens", o.max_tokens},
-                                        {"max_rows", o.max_rows},
-                                        {"store_fc1_values", o.store_fc1_values},
-                                        {"bos", "</s> first in the stream"}}
-                             .dump();
+  nlohmann::json settings = {{"seq_len", L},
+                             {"sample_every", o.sample_every},
+                             {"max_tokens", o.max_tokens},
+                             {"max_rows", o.max_rows},
+                             {"store_fc1_values", o.store_fc1_values},
+                             {"bos", "</s> first in the stream"}};
+  if (o.shard.count > 1) settings["shard"] = fmt::format("{}/{}", o.shard.index, o.shard.count);
+  meta.sample_settings = settings.dump();
   meta.created_by = "dejavu 0.1.0 collect";
-  const int64_t rows_per_window = (L + o.sample_every - 1) / o.sample_every;
+
+  const CollectPlan plan = plan_collection(tokenizer, o, L);
+  const int64_t row_bytes = meta.shape.bytes_per_row();
+  std::fprintf(stderr, "collect: %lld tokens, windows [%lld, %lld) of %lld x %lld tokens, %lld rows x %s = %s "
+               "(uncompressed) into %s; %s free there\n",
+               static_cast<long long>(plan.tokens), static_cast<long long>(plan.first),
+               static_cast<long long>(plan.end), static_cast<long long>(plan.windows), static_cast<long long>(L),
+               static_cast<long long>(plan.rows), human_bytes(row_bytes).c_str(),
+               human_bytes(plan.rows * row_bytes).c_str(), o.out.c_str(), human_bytes(free_disk_bytes(o.out)).c_str());
   WriterOptions wopts;
   wopts.force = o.force;
-  const auto file_bytes = static_cast<int64_t>(std::filesystem::file_size(o.text));
-  // ~4 bytes of English text per BPE token; the free-space check only needs an upper-ish estimate.
-  int64_t tokens_est = o.max_tokens > 0 ? o.max_tokens : file_bytes / 3 + 1;
-  wopts.expected_rows = o.max_rows > 0 ? std::min(o.max_rows, tokens_est / o.sample_every + rows_per_window)
-                                       : tokens_est / o.sample_every + rows_per_window;
+  wopts.expected_rows = plan.rows;
+  wopts.compression = o.compression;
   ActivationWriter writer(o.out, meta, wopts);
   CollectResult result;
   if (writer.start() == WriterStart::kAlreadyComplete) {
@@ -149,81 +119,105 @@ CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const 
     return result;
   }
   result.rows_resumed = writer.rows_committed();
-  const int64_t row_limit = o.max_rows > 0 ? o.max_rows : std::numeric_limits<int64_t>::max();
-  int64_t rows_done = result.rows_resumed;  // rows of the store so far, in row order
-  int64_t rows_seen = 0;                    // rows of the windows passed so far (run or skipped)
+  const NonfiniteCounts resumed = NonfiniteCounts::from_json(writer.resumed_note(), c.num_hidden_layers, writer.partial_path());
+  // Sampled rows already dealt with: those stored and those dropped before the last stored one.
+  int64_t sampled_done = result.rows_resumed + resumed.dropped;
+  int64_t rows_seen = 0;  // sampled rows of this shard's windows passed so far (run or skipped)
   int64_t window_index = 0;
 
+  CollectSink sink(writer, c.num_hidden_layers, resumed, o.max_nonfinite);
+  writer.set_commit_note([&sink](int64_t rows) { return sink.commit_note(rows); });
   InterruptGuard guard;
-  Progress bar("collect", std::min(row_limit, expected_rows(o.max_tokens > 0 ? o.max_tokens : tokens_est, L, o.sample_every)),
-               "rows", o.show_progress);
-  bar.resume_from(rows_done);
+  Progress bar("collect", plan.rows, "rows", o.show_progress);
+  bar.resume_from(sampled_done);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::vector<int32_t>> pending;  // full windows waiting for a batch
   std::vector<int32_t> current;
   int64_t tokens_read = 0;
-  const int64_t token_limit = o.max_tokens > 0 ? o.max_tokens : std::numeric_limits<int64_t>::max();
-  auto last_commit = t0;
 
   auto flush = [&](std::vector<std::vector<int32_t>>& windows) {
     if (windows.empty()) return;
-    const int64_t win_rows = static_cast<int64_t>(sampled_positions(windows[0].size(), o.sample_every).size());
-    const int64_t batch_rows = win_rows * static_cast<int64_t>(windows.size());
-    const int64_t skip = std::max<int64_t>(0, rows_done - rows_seen);
-    const int64_t take = std::min(batch_rows - skip, row_limit - rows_done);
+    const int64_t len = static_cast<int64_t>(windows[0].size());
+    const int64_t batch_rows = (len + o.sample_every - 1) / o.sample_every * static_cast<int64_t>(windows.size());
+    const int64_t skip = std::max<int64_t>(0, sampled_done - rows_seen);
+    const int64_t take = std::min(batch_rows - skip, plan.rows - sampled_done);
     if (take > 0) {
-      HostRows rows = run_windows(model, windows, window_index, o.sample_every, skip, take, o.store_fc1_values);
-      writer.append_batch(rows.batch(o.store_fc1_values));
-      rows_done += rows.n;
-      for (const auto& w : windows) result.tokens_run += static_cast<int64_t>(w.size());
-      bar.update(rows_done);
-      const auto now = std::chrono::steady_clock::now();
-      if (std::chrono::duration<double>(now - last_commit).count() > 5.0) {
-        writer.commit();
-        last_commit = now;
+      HostBatch batch;
+      try {
+        batch = run_collect_batch(model, windows, window_index - static_cast<int64_t>(windows.size()), o.sample_every,
+                                  skip, take, meta.shape);
+      } catch (const c10::OutOfMemoryError& e) {
+        DV_FAIL("collect: CUDA out of memory running {} window(s) x {} tokens ({} rows kept) of {}: {}; lower "
+                "--batch-windows (YAML collect.batch_windows) or --seq-len", windows.size(), len, take,
+                model_dir, first_line(e.what()));
       }
+      result.bytes_stored += batch.n * row_bytes;
+      sink.push(std::move(batch));
+      sampled_done += take;
+      result.tokens_run += len * static_cast<int64_t>(windows.size());
+      bar.update(sampled_done);
     }
     rows_seen += batch_rows;
-    window_index += static_cast<int64_t>(windows.size());
     windows.clear();
+  };
+  // A finished window: skipped before this shard's share, batched inside it.
+  auto window_done = [&](std::vector<int32_t>&& w) {
+    const int64_t index = window_index++;
+    if (index < plan.first || index >= plan.end) return;
+    pending.push_back(std::move(w));
+    if (static_cast<int64_t>(pending.size()) == o.batch_windows) flush(pending);
   };
 
   encode_text_file(
       tokenizer, o.text, /*add_bos=*/true,
       [&](const std::vector<int32_t>& ids) {
         for (int32_t id : ids) {
-          if (tokens_read++ >= token_limit) return false;
+          if (tokens_read++ >= plan.tokens) return false;
           current.push_back(id);
           if (static_cast<int64_t>(current.size()) == L) {
-            pending.push_back(std::move(current));
+            window_done(std::move(current));
             current.clear();
-            if (static_cast<int64_t>(pending.size()) == o.batch_windows) flush(pending);
           }
-          if (rows_done >= row_limit || interrupt_requested()) return false;
+          if (sampled_done >= plan.rows || window_index >= plan.end || interrupt_requested()) return false;
         }
         return true;
       },
       std::size_t{1} << 20);
-  if (!interrupt_requested() && rows_done < row_limit) {
+  if (!interrupt_requested() && sampled_done < plan.rows) {
+    flush(pending);  // full windows short of a batch: their length differs from the last window's
+    if (!current.empty()) window_done(std::move(current));
     flush(pending);
-    if (current.size() >= 1) {
-      std::vector<std::vector<int32_t>> last = {current};
-      flush(last);
-    }
   }
   if (interrupt_requested()) {
     bar.finish();
   } else {
     bar.complete();
   }
+  result.nonfinite = sink.close();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (interrupt_requested()) {
     result.rows = writer.commit();
     result.interrupted = true;
     return result;
   }
+  const NonfiniteCounts& bad = result.nonfinite;
+  const int64_t stored = writer.rows_appended();
+  if (bad.dropped > 0) {
+    const double share = static_cast<double>(bad.dropped) / static_cast<double>(stored + bad.dropped);
+    std::fprintf(stderr, "collect: %lld of %lld sampled rows (%.3f%%) held NaN/Inf activations and were dropped "
+                 "(rows per layer: %s)\n", static_cast<long long>(bad.dropped),
+                 static_cast<long long>(stored + bad.dropped), 100 * share, bad.describe().c_str());
+    if (share > o.max_nonfinite) {
+      writer.commit();
+      DV_FAIL("collect: {:.3f}% of the sampled rows hold NaN/Inf activations, more than --max-nonfinite {:g} "
+              "(YAML collect.max_nonfinite); fp16 overflow? collect with --dtype bfloat16 or float32; the "
+              "partial store {} is kept", 100 * share, o.max_nonfinite, writer.partial_path());
+    }
+  }
   writer.finish();
-  result.rows = rows_done;
+  result.rows = stored;
+  std::error_code ec;
+  result.file_bytes = static_cast<int64_t>(std::filesystem::file_size(o.out, ec));
   return result;
 }
 

@@ -5,6 +5,9 @@
 #include <cstdio>
 
 #include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cstdio>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -106,7 +109,11 @@ void warn_if_no_contextual_sparsity(const std::vector<LayerStats>& stats, const 
 void run_measure(const MeasureOptions& o) {
   c10::InferenceMode inference_mode;
   check_interrupt("measure");
+  const auto t0 = std::chrono::steady_clock::now();
   const ActivationReader reader(o.acts);
+  for (LayerField f : {LayerField::kAttnInput, LayerField::kMlpInput, LayerField::kFc1Active, LayerField::kHeadNorm}) {
+    reader.require_field(f, "measure (its per-layer statistics)");
+  }
   MeasureStatsOptions so;
   so.norm_shares = o.norm_shares;
   so.max_rows = o.max_rows;
@@ -171,9 +178,19 @@ void run_measure(const MeasureOptions& o) {
     }
   }
   warn_if_no_contextual_sparsity(stats, o.acts);
-  nlohmann::json doc = {{"acts", o.acts},   {"predictors", o.predictors}, {"predictor_dtype", o.predictor_dtype},
-                        {"rows", n},        {"layers", layers},           {"model", reader.meta().model_dir},
-                        {"corpus", reader.meta().corpus}};
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double layer_rows = static_cast<double>(n) * static_cast<double>(reader.shape().n_layers);
+  std::fprintf(stderr, "measure: %lld rows x %lld layers in %.1f s (%.0f layer-rows/s)\n", static_cast<long long>(n),
+               static_cast<long long>(reader.shape().n_layers), seconds, seconds > 0 ? layer_rows / seconds : 0.0);
+  nlohmann::json doc = {{"acts", o.acts},
+                        {"predictors", o.predictors},
+                        {"predictor_dtype", o.predictor_dtype},
+                        {"rows", n},
+                        {"layers", layers},
+                        {"model", reader.meta().model_dir},
+                        {"corpus", reader.meta().corpus},
+                        {"seconds", seconds},
+                        {"layer_rows_per_second", seconds > 0 ? layer_rows / seconds : 0.0}};
   make_dirs(o.out);
   write_file_atomic(o.out + "/measure_layers.csv", csv);
   if (!o.predictors.empty()) write_file_atomic(o.out + "/predictor_sweep.csv", sweep_csv);

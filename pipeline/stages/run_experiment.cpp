@@ -231,6 +231,13 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
         o.max_rows = e.collect.max_rows;
         o.batch_windows = e.collect.batch_windows;
         o.store_fc1_values = e.collect.store_fc1_values;
+        if (!e.collect.fields.empty()) {
+          std::string list;
+          for (const std::string& f : e.collect.fields) list += (list.empty() ? "" : ",") + f;
+          o.field_mask = parse_field_list(list, "collect.fields");
+        }
+        o.compression = parse_compression(e.collect.compression, "collect.compression");
+        o.max_nonfinite = e.collect.max_nonfinite;
         o.force = ro.force;
         const CollectResult r = run_collect(lazy.model(), lazy.tokenizer(), e.model, o);
         if (r.interrupted)

@@ -5,9 +5,11 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "kernels/common/error.h"
 #include "pipeline/store/fp16.h"
+#include "pipeline/store/h5_attr.h"
 #include "pipeline/store/h5_handle.h"
 #include "pipeline/store/partial_file.h"
 #include "pipeline/store/store_schema.h"
@@ -17,6 +19,7 @@ namespace dv {
 struct ActivationReader::Impl {
   std::string path;
   StoreHeader header;
+  std::string collect_stats;
   int64_t chunk_rows = 0;
   H5Id half;
   H5Id file;                      // declared before the datasets: they close first
@@ -53,6 +56,33 @@ void ActivationReader::Impl::read(size_t index, StoreDtype mem_dtype, int64_t ro
                   path, d.path, action);
 }
 
+namespace {
+
+// A merged store (shard_merge.h) reads its shards in place, and HDF5 reads a missing source file as
+// zeros: every shard must be there, complete, with the rows the merge saw.
+void check_shards(hid_t file, const std::string& path, const StoreHeader& header) {
+  const std::string text = h5_read_attr_string(file, store_attr::kShards, path, "/");
+  const nlohmann::json list = nlohmann::json::parse(text, nullptr, false);
+  DV_CHECK(!list.is_discarded() && list.is_array(), "{}: attribute 'shards' is not a JSON list", path);
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  int64_t rows = 0;
+  for (const auto& s : list) {
+    DV_CHECK(s.is_object() && s.contains("file") && s.contains("rows"), "{}: attribute 'shards' is malformed", path);
+    const std::string shard = (dir / s["file"].get<std::string>()).string();
+    std::error_code ec;
+    DV_CHECK(std::filesystem::is_regular_file(shard, ec),
+             "{}: shard file {} is missing (a merged store reads its shards in place; keep them beside it)", path, shard);
+    const ActivationReader r(shard);
+    DV_CHECK(r.rows() == s["rows"].get<int64_t>(), "{}: shard {} has {} rows, the merge saw {} (collected again? "
+             "merge the shards again)", path, shard, r.rows(), s["rows"].get<int64_t>());
+    rows += r.rows();
+  }
+  DV_CHECK(rows == header.rows_committed, "{}: shards hold {} rows, rows_committed says {}", path, rows,
+           header.rows_committed);
+}
+
+}  // namespace
+
 ActivationReader::ActivationReader(const std::string& path, ReaderOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& r = *impl_;
   h5_quiet();
@@ -74,6 +104,10 @@ ActivationReader::ActivationReader(const std::string& path, ReaderOptions option
            "{}: the collection is incomplete (complete = 0, {} rows committed); run `dejavu collect` again to "
            "finish it",
            path, r.header.rows_committed);
+  if (h5_has_attr(r.file.get(), store_attr::kCollectStats, path, "/")) {
+    r.collect_stats = h5_read_attr_string(r.file.get(), store_attr::kCollectStats, path, "/");
+  }
+  if (h5_has_attr(r.file.get(), store_attr::kShards, path, "/")) check_shards(r.file.get(), path, r.header);
   r.chunk_rows =
       validate_store_datasets(r.file.get(), path, r.header.meta.shape, r.header.rows_committed, r.header.complete);
   r.specs = store_datasets(r.header.meta.shape);
@@ -102,6 +136,15 @@ const StoreMeta& ActivationReader::meta() const { return impl_->header.meta; }
 int64_t ActivationReader::rows() const { return impl_->header.rows_committed; }
 bool ActivationReader::complete() const { return impl_->header.complete; }
 int64_t ActivationReader::chunk_rows() const { return impl_->chunk_rows; }
+const std::string& ActivationReader::collect_stats() const { return impl_->collect_stats; }
+
+void ActivationReader::require_field(LayerField field, const std::string& needed_by) const {
+  const StoreShape& s = shape();
+  DV_CHECK(s.has_field(field), "{}: {} needs {} but this store holds only {}; collect again with --fields (YAML "
+           "collect.fields) including it{}", impl_->path, needed_by, layer_field_name(field),
+           field_list(s.field_mask, s.has_fc1_value),
+           field == LayerField::kFc1Value ? " (or --store-fc1-values)" : "");
+}
 
 void ActivationReader::read_tokens(int64_t row0, int64_t n, int32_t* token_id, int32_t* position,
                                    int32_t* window) const {
@@ -117,8 +160,9 @@ void check_field(const std::string& path, const StoreShape& shape, int64_t layer
                  StoreDtype asked) {
   DV_CHECK(layer >= 0 && layer < shape.n_layers, "{}: layer {} out of range (the store has {} layers)", path, layer,
            shape.n_layers);
-  DV_CHECK(shape.has_field(field), "{}: this store has no {} datasets (collect with fc1 values to get them)", path,
-           layer_field_name(field));
+  DV_CHECK(shape.has_field(field), "{}: this store has no {} datasets (it holds {}; collect again with --fields or "
+           "--store-fc1-values to get them)", path, layer_field_name(field),
+           field_list(shape.field_mask, shape.has_fc1_value));
   const StoreDtype stored = layer_field_dtype(field);
   const bool ok = stored == asked || (asked == StoreDtype::kFloat32 && stored == StoreDtype::kFloat16);
   DV_CHECK(ok, "{}: {} holds {}; read it into a {} buffer", path, layer_dataset_path(layer, field),

@@ -32,6 +32,10 @@ class ActivationReader {
   int64_t rows() const;        // N: the committed rows every read may address
   bool complete() const;
   int64_t chunk_rows() const;  // reads aligned to this many rows decompress each chunk once
+  // The collect_stats attribute (JSON: rows dropped for NaN/Inf, per layer), or "" when absent.
+  const std::string& collect_stats() const;
+  // dv::Error naming the store, the field and what it holds when `field` is not stored (collect --fields).
+  void require_field(LayerField field, const std::string& needed_by) const;
 
   // Rows [row0, row0 + n) of /tokens; a null output skips that dataset.
   void read_tokens(int64_t row0, int64_t n, int32_t* token_id, int32_t* position, int32_t* window) const;

@@ -65,6 +65,8 @@ struct ActivationWriter::Impl {
   bool failed = false;
   bool rename_pending = false;  // the partial file is already complete (killed inside finish())
   std::string log;              // the commit log, "<partial>.log"
+  std::function<std::string(int64_t)> note;  // set_commit_note
+  std::string resumed_note;
   H5Id half;
   H5Id file;                     // declared before slots: datasets close first
   std::vector<AppendSlot> slots;
@@ -148,7 +150,9 @@ void ActivationWriter::Impl::log_commit(bool complete) {
   const int64_t end = (rows_on_disk + chunk_rows - 1) / chunk_rows;
   const std::vector<ChunkRecord> records = chunk_records(file.get(), partial, meta.shape, chunk_rows, first, end);
   sync_data();
-  commit_log_append_commit(log, rows_on_disk, complete, records);
+  const std::string text = note ? note(rows_on_disk) : std::string();
+  commit_log_append_commit(log, rows_on_disk, complete, records, text);
+  if (!text.empty()) h5_write_attr_string(file.get(), store_attr::kCollectStats, text, partial, "/");
 }
 
 void ActivationWriter::Impl::flush() {
@@ -214,6 +218,7 @@ ActivationWriter::ActivationWriter(std::string path, StoreMeta meta, WriterOptio
     w.rows_committed = w.rows_on_disk = at.rows;
     w.chunk_rows = at.chunk_rows;
     w.rename_pending = at.complete;
+    w.resumed_note = at.note;
     if (w.rename_pending) return;
     w.file = std::move(at.file);
     const int64_t left = std::max<int64_t>(0, options.expected_rows - w.rows_committed);
@@ -250,6 +255,8 @@ ActivationWriter::~ActivationWriter() {
 }
 
 WriterStart ActivationWriter::start() const { return impl_->start; }
+void ActivationWriter::set_commit_note(std::function<std::string(int64_t)> note) { impl_->note = std::move(note); }
+const std::string& ActivationWriter::resumed_note() const { return impl_->resumed_note; }
 const std::string& ActivationWriter::path() const { return impl_->path; }
 const std::string& ActivationWriter::partial_path() const { return impl_->partial; }
 int64_t ActivationWriter::chunk_rows() const { return impl_->chunk_rows; }
@@ -273,15 +280,13 @@ void ActivationWriter::append_batch(const RowBatch& batch) {
                                      reinterpret_cast<const uint8_t*>(batch.window)};
   for (int64_t l = 0; l < shape.n_layers; ++l) {
     const LayerRows& r = batch.layers[static_cast<size_t>(l)];
-    DV_CHECK(r.attn_input && r.mlp_input && r.fc1_active && r.head_norm,
-             "{}: append_batch: layer {} is missing attn_input, mlp_input, fc1_active or head_norm", w.partial, l);
-    DV_CHECK((r.fc1_value != nullptr) == shape.has_fc1_value, "{}: append_batch: layer {} {} fc1_value but the store {}",
-             w.partial, l, r.fc1_value ? "gives" : "lacks", shape.has_fc1_value ? "keeps them" : "does not keep them");
-    src.push_back(reinterpret_cast<const uint8_t*>(r.attn_input));
-    src.push_back(reinterpret_cast<const uint8_t*>(r.mlp_input));
-    src.push_back(r.fc1_active);
-    src.push_back(reinterpret_cast<const uint8_t*>(r.head_norm));
-    if (shape.has_fc1_value) src.push_back(reinterpret_cast<const uint8_t*>(r.fc1_value));
+    const void* given[] = {r.attn_input, r.mlp_input, r.fc1_active, r.head_norm, r.fc1_value};
+    for (LayerField f : kAllLayerFields) {
+      const void* p = given[static_cast<size_t>(f)];
+      DV_CHECK((p != nullptr) == shape.has_field(f), "{}: append_batch: layer {} {} {} but the store {}", w.partial,
+               l, p ? "gives" : "lacks", layer_field_name(f), shape.has_field(f) ? "keeps it" : "does not keep it");
+      if (p != nullptr) src.push_back(static_cast<const uint8_t*>(p));
+    }
   }
   w.guarded([&] {
     std::vector<const uint8_t*> at(src.size());

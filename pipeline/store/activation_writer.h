@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,6 +87,13 @@ class ActivationWriter {
   int64_t commit();
   // Writes the last partial chunk, sets complete = 1 and renames the file onto path().
   void finish();
+
+  // Caller's text kept with every commit (in the commit log, so it survives a crash) and as the root
+  // attribute collect_stats: note(R) describes the rows [0, R) being committed. Called inside commit()
+  // and finish(), on their thread.
+  void set_commit_note(std::function<std::string(int64_t rows)> note);
+  // The note of the commit this writer resumed from; empty when fresh or none was given.
+  const std::string& resumed_note() const;
 
  private:
   struct Impl;

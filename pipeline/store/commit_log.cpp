@@ -125,6 +125,7 @@ void commit_log_create(const std::string& path, const StoreMeta& meta, int64_t c
                                  &meta.sample_settings, &meta.created_by}) {
     h.str(*str);
   }
+  h.u32(s.field_mask);  // after the strings: logs written before fields existed end here
   Encoder file;
   file.bytes().append(kMagic, sizeof kMagic);
   file.u32(static_cast<uint32_t>(h.bytes().size()));
@@ -134,7 +135,7 @@ void commit_log_create(const std::string& path, const StoreMeta& meta, int64_t c
 }
 
 void commit_log_append_commit(const std::string& path, int64_t rows, bool complete,
-                              const std::vector<ChunkRecord>& records) {
+                              const std::vector<ChunkRecord>& records, const std::string& note) {
   Encoder p;
   p.u64(static_cast<uint64_t>(rows));
   p.u8(complete ? 1 : 0);
@@ -146,6 +147,7 @@ void commit_log_append_commit(const std::string& path, int64_t rows, bool comple
     p.u64(r.size);
     p.u32(r.filter_mask);
   }
+  p.str(note);
   write_all(path, record(kTagCommit, p.bytes()), true);
 }
 
@@ -185,6 +187,7 @@ CommitLogState commit_log_read(const std::string& path) {
                            &st.meta.sample_settings, &st.meta.created_by}) {
     *str = h.str();
   }
+  if (h.ok() && h.at() < header_at + header_len) s.field_mask = static_cast<uint32_t>(h.uint(4));
   DV_CHECK(h.ok() && st.chunk_rows > 0, "{}: commit log header is damaged", path);
 
   size_t at = header_at + header_len + 4;
@@ -209,7 +212,9 @@ CommitLogState commit_log_read(const std::string& path) {
         c.size = p.uint(8);
         c.filter_mask = static_cast<uint32_t>(p.uint(4));
       }
+      const std::string note = p.ok() && p.at() < r.at() + len ? p.str() : std::string();
       if (!p.ok()) break;
+      st.note = note;
       st.rows = rows;
       st.complete = complete;
       for (const ChunkRecord& c : records) st.chunks[{c.dataset, c.chunk}] = c;

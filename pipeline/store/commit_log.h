@@ -10,7 +10,8 @@
 // Format (little endian): "DVSLOG01", u32 header length, header, u32 crc32(header); then
 // records: u32 tag, u32 payload length, payload, u32 crc32(tag, length, payload).
 //   header: the collection's identity (StoreMeta), chunk_rows, compression
-//   'CMIT': i64 rows, u8 complete, u32 n, n x {u32 dataset, u64 chunk, u64 addr, u64 size, u32 mask}
+//   'CMIT': i64 rows, u8 complete, u32 n, n x {u32 dataset, u64 chunk, u64 addr, u64 size, u32 mask},
+//           then (optional, newer logs) the writer's commit note: u64 length, bytes
 //   'OPEN': a writer opened the HDF5 file (until 'CLSD', its metadata may be in flux)
 //   'CLSD': i64 rows: the HDF5 file was closed cleanly with rows_committed = rows
 // A torn last record (a kill during append) fails its crc and is ignored.
@@ -43,6 +44,7 @@ struct CommitLogState {
   int64_t rows = 0;             // rows of the last commit
   bool complete = false;        // the last commit was finish()'s
   bool closed_cleanly = false;  // the last record says the HDF5 file was closed cleanly at `rows`
+  std::string note;             // the last commit's note (ActivationWriter::set_commit_note)
   uint64_t valid_bytes = 0;     // length of the log up to the end of its last valid record
   std::map<std::pair<uint32_t, uint64_t>, ChunkRecord> chunks;  // latest record per (dataset, chunk)
 };
@@ -52,7 +54,7 @@ void commit_log_create(const std::string& path, const StoreMeta& meta, int64_t c
                        StoreCompression compression);
 // Appends one commit and syncs it to disk: from then on these rows survive any crash.
 void commit_log_append_commit(const std::string& path, int64_t rows, bool complete,
-                              const std::vector<ChunkRecord>& records);
+                              const std::vector<ChunkRecord>& records, const std::string& note = "");
 void commit_log_append_open(const std::string& path);
 void commit_log_append_closed(const std::string& path, int64_t rows);
 // dv::Error naming the file when it is missing or its header is damaged.

@@ -16,6 +16,9 @@ namespace dv {
 int64_t free_disk_bytes(const std::string& path) {
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
   if (dir.empty()) dir = ".";
+  // A directory the writer has yet to create lives on its nearest existing ancestor's filesystem.
+  std::error_code ec;
+  while (!std::filesystem::exists(dir, ec) && dir.has_parent_path() && dir.parent_path() != dir) dir = dir.parent_path();
   struct statvfs st {};
   DV_CHECK(::statvfs(dir.c_str(), &st) == 0, "{}: cannot query free disk space of {}: {}", path, dir.string(),
            std::strerror(errno));

@@ -68,6 +68,7 @@ ResumePoint reopen_in_place(const std::string& partial, const CommitLogState& lo
            log.chunk_rows);
   at.rows = header.rows_committed;
   at.complete = header.complete;
+  at.note = log.note;
   if (at.complete) {
     h5_check_status(at.file.close(), partial, "", "close");
     return at;
@@ -119,13 +120,14 @@ void rebuild_from_log(const std::string& partial, const CommitLogState& log) {
     }
     h5_write_attr_int64(f.get(), store_attr::kRowsCommitted, log.rows, fresh, "/");
     h5_write_attr_int64(f.get(), store_attr::kComplete, log.complete ? 1 : 0, fresh, "/");
+    if (!log.note.empty()) h5_write_attr_string(f.get(), store_attr::kCollectStats, log.note, fresh, "/");
     h5_check_status(H5Fflush(f.get(), H5F_SCOPE_LOCAL), fresh, "", "flush");
     records = chunk_records(f.get(), fresh, shape, log.chunk_rows, 0, n_chunks);
     h5_check_status(f.close(), fresh, "", "close");
   }
   fsync_path(fresh, false);
   commit_log_create(fresh_log, log.meta, log.chunk_rows, log.compression);
-  commit_log_append_commit(fresh_log, log.rows, log.complete, records);
+  commit_log_append_commit(fresh_log, log.rows, log.complete, records, log.note);
   commit_log_append_closed(fresh_log, log.rows);
   rename_or_fail(fresh, partial);
   rename_or_fail(fresh_log, commit_log_path(partial));

@@ -44,6 +44,7 @@ struct ResumePoint {
   int64_t chunk_rows = 0;  // chunk height of the datasets
   bool complete = false;   // finish() had committed everything: only the rename is left
   bool rebuilt = false;    // the file was rebuilt from the commit log (unclean stop)
+  std::string note;        // the last commit's note
   H5Id file;               // open read-write unless complete
 };
 

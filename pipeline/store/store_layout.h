@@ -50,6 +50,17 @@ enum class StoreCompression {
   kShuffleGzip1,  // byte shuffle (dense multi-byte fields; not fc1_value), then deflate level 1
 };
 
+// Bit of a field in StoreShape::field_mask.
+constexpr uint32_t layer_field_bit(LayerField f) { return 1u << static_cast<unsigned>(f); }
+// What a store holds unless asked otherwise (fc1_value is governed by has_fc1_value).
+constexpr uint32_t kDefaultFieldMask = layer_field_bit(LayerField::kAttnInput) | layer_field_bit(LayerField::kMlpInput) |
+                                       layer_field_bit(LayerField::kFc1Active) | layer_field_bit(LayerField::kHeadNorm);
+// "attn_input,fc1_active" -> mask (fc1_value is not accepted here: it has its own switch). dv::Error
+// naming `where` for an unknown or repeated name, or an empty list.
+uint32_t parse_field_list(const std::string& list, const std::string& where);
+// The fields a shape holds, comma-separated, fc1_value included when present (the `fields` attribute).
+std::string field_list(uint32_t mask, bool has_fc1_value);
+
 // Model dimensions the layer arrays follow.
 struct StoreShape {
   int64_t n_layers = 0;         // decoder layers, one /layer_XXX group each
@@ -58,9 +69,12 @@ struct StoreShape {
   int64_t num_heads = 0;        // H
   int64_t head_dim = 0;         // d / H
   bool has_fc1_value = false;   // /layer_XXX/fc1_value present
+  uint32_t field_mask = kDefaultFieldMask;  // which of the other layer fields are stored (collect --fields)
 
   int64_t fc1_packed_bytes() const { return (ffn_dim + 7) / 8; }
-  bool has_field(LayerField f) const { return f != LayerField::kFc1Value || has_fc1_value; }
+  bool has_field(LayerField f) const {
+    return f == LayerField::kFc1Value ? has_fc1_value : (field_mask & layer_field_bit(f)) != 0;
+  }
   int64_t cols(LayerField f) const;                // second dimension of the dataset
   int64_t row_bytes(LayerField f) const;           // one row, uncompressed
   int64_t bytes_per_row() const;                   // all datasets of all layers plus /tokens, uncompressed
@@ -98,6 +112,10 @@ constexpr const char* kSampleSettings = "sample_settings";
 constexpr const char* kRowsCommitted = "rows_committed";
 constexpr const char* kComplete = "complete";
 constexpr const char* kCreatedBy = "created_by";
+constexpr const char* kFields = "fields";            // layer fields stored; absent in older stores: the default four
+constexpr const char* kCollectStats = "collect_stats";  // JSON: rows dropped for non-finite values, per layer
+constexpr const char* kShards = "shards";            // merged stores: JSON list of the shard files (relative paths)
+constexpr const char* kChunkRows = "chunk_rows";     // merged stores: the shards' chunk height
 }  // namespace store_attr
 
 }  // namespace dv

@@ -48,16 +48,23 @@ void create_dataset(hid_t file, const std::string& path, const StoreDataset& d, 
   if (compression != StoreCompression::kNone) {
     h5_check_status(H5Pset_deflate(dcpl.get(), 1), path, d.path, "set the gzip filter of");
   }
-  const hid_t file_type = d.dtype == StoreDtype::kFloat16   ? half_type
-                          : d.dtype == StoreDtype::kFloat32 ? H5T_IEEE_F32LE
-                          : d.dtype == StoreDtype::kUint8   ? H5T_STD_U8LE
-                                                            : H5T_STD_I32LE;
+  const hid_t file_type = store_file_type(d.dtype, half_type);
   H5Id ds = h5_owned_dataset(
       H5Dcreate2(file, d.path.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), path, d.path,
       "create");
 }
 
 }  // namespace
+
+hid_t store_file_type(StoreDtype t, hid_t half_type) {
+  switch (t) {
+    case StoreDtype::kFloat16: return half_type;
+    case StoreDtype::kFloat32: return H5T_IEEE_F32LE;
+    case StoreDtype::kUint8: return H5T_STD_U8LE;
+    case StoreDtype::kInt32: return H5T_STD_I32LE;
+  }
+  return -1;
+}
 
 hid_t store_mem_type(StoreDtype t, hid_t half_type) {
   switch (t) {
@@ -83,8 +90,7 @@ std::vector<StoreDataset> store_datasets(const StoreShape& shape) {
   return out;
 }
 
-void create_store_layout(hid_t file, const std::string& path, const StoreMeta& meta, int64_t chunk_rows,
-                         StoreCompression compression) {
+void write_store_attributes(hid_t file, const std::string& path, const StoreMeta& meta) {
   namespace a = store_attr;
   const StoreShape& s = meta.shape;
   h5_write_attr_int64(file, a::kFormatVersion, kStoreFormatVersion, path, "/");
@@ -99,19 +105,28 @@ void create_store_layout(hid_t file, const std::string& path, const StoreMeta& m
   h5_write_attr_int64(file, a::kNumHeads, s.num_heads, path, "/");
   h5_write_attr_int64(file, a::kHeadDim, s.head_dim, path, "/");
   h5_write_attr_int64(file, a::kHasFc1Value, s.has_fc1_value ? 1 : 0, path, "/");
+  h5_write_attr_string(file, a::kFields, field_list(s.field_mask, s.has_fc1_value), path, "/");
   h5_write_attr_string(file, a::kSampleSettings, meta.sample_settings, path, "/");
   h5_write_attr_int64(file, a::kRowsCommitted, 0, path, "/");
   h5_write_attr_int64(file, a::kComplete, 0, path, "/");
   h5_write_attr_string(file, a::kCreatedBy, meta.created_by, path, "/");
+}
 
-  H5Id half = h5_half_type(path);
+void create_store_groups(hid_t file, const std::string& path, const StoreShape& s) {
   H5Id tokens = h5_owned_group(H5Gcreate2(file, kTokensGroup, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path,
                                kTokensGroup, "create");
   for (int64_t l = 0; l < s.n_layers; ++l) {
     const std::string g = layer_group_path(l);
     H5Id group = h5_owned_group(H5Gcreate2(file, g.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path, g, "create");
   }
-  for (const StoreDataset& d : store_datasets(s)) create_dataset(file, path, d, chunk_rows, compression, half.get());
+}
+
+void create_store_layout(hid_t file, const std::string& path, const StoreMeta& meta, int64_t chunk_rows,
+                         StoreCompression compression) {
+  write_store_attributes(file, path, meta);
+  create_store_groups(file, path, meta.shape);
+  H5Id half = h5_half_type(path);
+  for (const StoreDataset& d : store_datasets(meta.shape)) create_dataset(file, path, d, chunk_rows, compression, half.get());
 }
 
 StoreHeader read_store_header(hid_t file, const std::string& path) {
@@ -139,6 +154,16 @@ StoreHeader read_store_header(hid_t file, const std::string& path) {
   m.shape.num_heads = h5_read_attr_int64(file, a::kNumHeads, path, "/");
   m.shape.head_dim = h5_read_attr_int64(file, a::kHeadDim, path, "/");
   m.shape.has_fc1_value = h5_read_attr_int64(file, a::kHasFc1Value, path, "/") != 0;
+  if (h5_has_attr(file, a::kFields, path, "/")) {
+    // fc1_value is listed too; its presence is has_fc1_value's to say.
+    std::string list = h5_read_attr_string(file, a::kFields, path, "/");
+    const std::string values = layer_field_name(LayerField::kFc1Value);
+    const size_t at = list.find(values);
+    DV_CHECK((at != std::string::npos) == m.shape.has_fc1_value, "{}: attribute 'fields' ({}) disagrees with "
+             "has_fc1_value", path, list);
+    if (at != std::string::npos) list.erase(at > 0 ? at - 1 : at, values.size() + 1);
+    m.shape.field_mask = list.empty() ? 0 : parse_field_list(list, path + " (attribute 'fields')");
+  }
   m.shape.validate(path);
   h.rows_committed = h5_read_attr_int64(file, a::kRowsCommitted, path, "/");
   DV_CHECK(h.rows_committed >= 0, "{}: attribute rows_committed is negative ({})", path, h.rows_committed);
@@ -174,8 +199,15 @@ int64_t validate_store_datasets(hid_t file, const std::string& path, const Store
              d.path, n, exact_rows ? "" : "at least ", rows);
     H5Id dcpl = h5_owned_plist(H5Dget_create_plist(ds.get()), path, d.path, "read the layout of");
     hsize_t chunk[2] = {0, 0};
-    DV_CHECK(H5Pget_layout(dcpl.get()) == H5D_CHUNKED && H5Pget_chunk(dcpl.get(), 2, chunk) == rank,
-             "{}: dataset {} is not chunked; the store cannot grow or resume", path, d.path);
+    if (H5Pget_layout(dcpl.get()) == H5D_VIRTUAL) {
+      // A merged store (shard_merge.h): rows live in the shard files, which have their own chunks.
+      DV_CHECK(h5_has_attr(file, store_attr::kChunkRows, path, "/"),
+               "{}: dataset {} is virtual but the file has no chunk_rows attribute (not a merged store)", path, d.path);
+      chunk[0] = static_cast<hsize_t>(h5_read_attr_int64(file, store_attr::kChunkRows, path, "/"));
+    } else {
+      DV_CHECK(H5Pget_layout(dcpl.get()) == H5D_CHUNKED && H5Pget_chunk(dcpl.get(), 2, chunk) == rank,
+               "{}: dataset {} is not chunked; the store cannot grow or resume", path, d.path);
+    }
     if (chunk_rows < 0) chunk_rows = static_cast<int64_t>(chunk[0]);
     DV_CHECK(static_cast<int64_t>(chunk[0]) == chunk_rows,
              "{}: dataset {} has chunks of {} rows where the others have {}", path, d.path, chunk[0], chunk_rows);
@@ -191,6 +223,9 @@ std::string store_identity_mismatch(const StoreMeta& stored, const StoreMeta& wa
     return fmt::format("model shape (stored: {} layers, d={}, ffn={}, heads={}; now: {} layers, d={}, ffn={}, heads={})",
                        a.n_layers, a.hidden_size, a.ffn_dim, a.num_heads, b.n_layers, b.hidden_size, b.ffn_dim,
                        b.num_heads);
+  }
+  if (a.field_mask != b.field_mask) {
+    return fmt::format("fields (stored: {}, now: {})", field_list(a.field_mask, false), field_list(b.field_mask, false));
   }
   if (a.has_fc1_value != b.has_fc1_value) {
     return fmt::format("fc1 values (stored: {}, now: {})", a.has_fc1_value ? "kept" : "not kept",

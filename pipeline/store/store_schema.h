@@ -25,6 +25,13 @@ struct StoreHeader {
 void create_store_layout(hid_t file, const std::string& path, const StoreMeta& meta, int64_t chunk_rows,
                          StoreCompression compression);
 
+// The pieces of create_store_layout, for stores whose datasets are made otherwise (shard_merge.h):
+// every root attribute (rows_committed = 0, complete = 0), then /tokens and the /layer_XXX groups.
+void write_store_attributes(hid_t file, const std::string& path, const StoreMeta& meta);
+void create_store_groups(hid_t file, const std::string& path, const StoreShape& shape);
+// The file type of a dtype (float16: half_type, the hand-built IEEE half).
+hid_t store_file_type(StoreDtype t, hid_t half_type);
+
 // Reads the root attributes. dv::Error naming `path` for a file that is not a store, a
 // format_version other than kStoreFormatVersion, or missing/ill-typed attributes.
 StoreHeader read_store_header(hid_t file, const std::string& path);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one script for the GPU machine (H100, see /work/.library/device): builds, tests and benchmarks in a
+# The one script for the GPU machine (H100, now H200; see /work/.library/device): builds, tests and benchmarks in a
 # single call and leaves logs and results under $OUT (at most 8 files come back, 16 MiB each).
 # Before the call, here: mkdir -p .carry/data && cp -r ../shared/data/{gpt2-bpe,wikitext-2} .carry/data
 # and name .carry in the device call's carry list.
@@ -17,6 +17,12 @@
 #                sparse vs the CPU fp32 reference masked with the engine's own selections (--compare-reference)
 #   enginebench  `dejavu bench` (dense vs sparse decode latency) when it exists
 #   hfbench      scripts/bench_hf.py: Hugging Face eager (+ torch.compile on opt-1.3b) on the same shapes
+#   engine       scripts/device/step_engine.sh: scoring tokens/s, --engine cuda (one-pass prefill) vs reference
+#   scale        scripts/device/step_scale.sh: random opt-1.3b / opt-6.7b, experiments/scale-opt-1.3b.yaml stage by
+#                stage, collect + train on opt-6.7b, dense forward tokens/s and the disk's write rate (issue 10)
+#   collectspeed scripts/device/step_collect.sh on the scale step's opt-1.3b: collect at sample_every 1 (issue 10)
+#   perf         scripts/device/step_perf.sh: bench (PDL on/off, fp16/int8 predictors), kernel_bench, HF eager +
+#                compiled, memcheck of the new kernels, the README table (issue 12); about 9 minutes alone
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL_OUT=${OUT:-/tmp/dejavu-out}
@@ -25,7 +31,7 @@ FINAL_OUT=${OUT:-/tmp/dejavu-out}
 OUT=/tmp/dejavu-gpu-results
 rm -rf "$OUT"
 mkdir -p "$OUT" "$FINAL_OUT"
-STEPS=${DEJAVU_STEPS:-build ctest sanitizer parity perplexity sparse kernelbench enginebench hfbench}
+STEPS=${DEJAVU_STEPS:-build ctest sanitizer parity perplexity sparse engine}
 LOG="$OUT/gpu_check.log"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
@@ -120,5 +126,19 @@ if has hfbench; then
   tail -12 "$OUT/hf_bench.log" >>"$SUMMARY"
   python3 scripts/plot_bench.py "$OUT/bench" >>"$LOG" 2>&1
 fi
+# The issue steps: each script prints its own summary; they run in the order given in DEJAVU_STEPS' list here.
+run_step() {  # run_step NAME SCRIPT ARGS...
+  local name=$1 start=$(date +%s)
+  shift
+  bash "$@" >"$OUT/$name.log" 2>&1
+  note "$name: rc=$? in $(( $(date +%s) - start )) s"
+  tail -${DEJAVU_STEP_TAIL:-25} "$OUT/$name.log" >>"$SUMMARY"
+}
+has engine && run_step engine scripts/device/step_engine.sh "$OUT/engine" ${DEJAVU_ENGINE_MODEL:-}
+has scale && run_step scale scripts/device/step_scale.sh "$OUT/scale"
+if has collectspeed && [ -f scripts/device/step_collect.sh ]; then
+  run_step collectspeed scripts/device/step_collect.sh "$OUT/collect" "${DEJAVU_SCALE_DIR:-/tmp/dejavu-scale}/models/opt-1.3b-random"
+fi
+has perf && run_step perf scripts/device/step_perf.sh "$OUT/perf"
 pack
 cat "$SUMMARY"

@@ -46,6 +46,8 @@ std::vector<BadCase> bad_cases() {
       {"negative token count", kHead + "  max_tokens: -5\n", {"collect.max_tokens", "must be >= 0"}},
       {"integer too large", kHead + "  max_tokens: 99999999999999999999\n", {"collect.max_tokens", "out of range"}},
       {"boolean given a word", kHead + "  store_fc1_values: maybe\n", {"collect.store_fc1_values", "true or false"}},
+      {"unknown compression", kHead + "  compression: zstd\n", {"collect.compression", "gzip", "zstd"}},
+      {"unknown store field", kHead + "  fields: [attn_input, fc1_value]\n", {"collect.fields", "fc1_value"}},
       {"unknown key in a section", kHead + "  tokens: 100\n", {":4: collect.tokens: unknown key", "did you mean 'max_tokens'"}},
       {"unknown top-level key", kHead + "modle: x\n", {":4: modle: unknown key", "did you mean 'model'"}},
       {"section that is not a mapping", "model: {model}\ncollect: 5\n", {":2: collect: expected a mapping", "\"5\""}},

@@ -60,6 +60,9 @@ collect:
   max_rows: 5000
   store_fc1_values: yes
   batch_windows: 4
+  fields: [attn_input, fc1_active, head_norm]
+  compression: none
+  max_nonfinite: 0.01
 train:
   rank_mlp: 48
   rank_att: 16
@@ -110,6 +113,9 @@ bench:
   EXPECT_EQ(e.collect.max_rows, 5000);
   EXPECT_TRUE(e.collect.store_fc1_values);
   EXPECT_EQ(e.collect.batch_windows, 4);
+  EXPECT_EQ(e.collect.fields, (std::vector<std::string>{"attn_input", "fc1_active", "head_norm"}));
+  EXPECT_EQ(e.collect.compression, "none");
+  EXPECT_EQ(e.collect.max_nonfinite, 0.01);
   EXPECT_EQ(e.train.rank_mlp, 48);
   EXPECT_EQ(e.train.rank_att, 16);
   EXPECT_EQ(e.train.epochs, 7);
