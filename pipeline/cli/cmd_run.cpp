@@ -4,6 +4,7 @@
 
 #include "pipeline/cli/commands.h"
 #include "pipeline/experiment/experiment.h"
+#include "pipeline/report/run_report.h"
 #include "pipeline/stages/run_experiment.h"
 
 namespace dv::cli {
@@ -24,6 +25,7 @@ void add_run_command(CLI::App& app) {
     run_experiment(e, a->run);
     if (a->run.dry_run) return;
     std::printf("run: %s finished; results under %s\n", e.name.c_str(), e.output_dir.c_str());
+    std::fputs(format_run_report(write_run_report(e.output_dir)).c_str(), stdout);
   });
 }
 

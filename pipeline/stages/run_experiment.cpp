@@ -3,6 +3,7 @@
 #include "pipeline/stages/run_experiment.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "pipeline/experiment/experiment_yaml.h"
 #include "pipeline/predictors/predictor_set.h"
 #include "pipeline/predictors/train_predictors.h"
+#include "pipeline/report/stage_record.h"
 #include "pipeline/stages/collect_stage.h"
 #include "pipeline/stages/eval_stage.h"
 #include "pipeline/stages/measure_stage.h"
@@ -177,6 +179,7 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
     std::error_code ec;
     fs::remove(hash_file, ec);
     write_file_atomic(dir + "/config.yaml", stage_config_yaml(e, s));
+    const auto started = std::chrono::steady_clock::now();
     switch (s) {
       case Stage::kCollect: {
         CollectOptions o;
@@ -231,8 +234,10 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
       case Stage::kBench:
         DV_FAIL("stage bench: run `dejavu bench` on a GPU machine (the CUDA engine); not part of CPU runs yet");
     }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    write_stage_record(dir, make_stage_record(stage_name(s), seconds));
     write_file_atomic(hash_file, hash);
-    std::fprintf(stderr, "== %s done\n", stage_name(s));
+    std::fprintf(stderr, "== %s done (%.1f s)\n", stage_name(s), seconds);
   }
 }
 
