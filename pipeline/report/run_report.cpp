@@ -99,11 +99,12 @@ void add_header(ReportDoc& doc, const RunInfo& info, const std::vector<StageRow>
 
 void add_stage_table(ReportDoc& doc, const std::vector<StageRow>& stages) {
   CsvTable t;
-  t.header = {"stage", "status", "wall s", "finished (UTC)", "commit", "load (1 min) at the end"};
+  t.header = {"stage", "status", "wall s", "CPU s", "finished (UTC)", "commit", "load (1 min) at the end"};
   for (const StageRow& s : stages) {
     const StageRecord* r = s.record ? &*s.record : nullptr;
     t.rows.push_back({s.folder, s.finished ? "finished" : "not finished",
-                      s.seconds ? fmt::format("{:.1f}", *s.seconds) : "", r ? r->finished_utc : "",
+                      s.seconds ? fmt::format("{:.1f}", *s.seconds) : "",
+                      r && r->cpu_seconds >= 0 ? fmt::format("{:.1f}", r->cpu_seconds) : "", r ? r->finished_utc : "",
                       r ? r->commit : "", r && r->machine.load_1min >= 0 ? fmt::format("{:.2f}", r->machine.load_1min) : ""});
   }
   doc.heading(2, "Stages");

@@ -89,6 +89,16 @@ std::map<double, double> sweep_means(const CsvTable& t, const std::string& kind,
   return out;
 }
 
+void train_lines(const std::string& run, std::vector<std::string>& out) {
+  const auto path = result_file(run, "train", "metrics.json");
+  if (!path) return;
+  const nlohmann::json j = nlohmann::json::parse(read_small_file(*path), nullptr, false);
+  if (j.is_discarded() || !j.contains("train_rows")) return;
+  out.push_back(fmt::format("predictors trained on {} rows ({} held out for validation) of {} collected",
+                            j.value("train_rows", int64_t{0}), j.value("val_rows", int64_t{0}),
+                            j.value("store_rows", int64_t{0})));
+}
+
 void predictor_lines(const std::string& run, std::vector<std::string>& out) {
   const auto path = result_file(run, "measure", "predictor_sweep.csv");
   if (!path) return;
@@ -221,7 +231,8 @@ void other_stage_lines(const std::string& run, std::vector<std::string>& out) {
 
 void time_lines(const std::string& run, std::vector<std::string>& out) {
   std::string line;
-  double total = 0;
+  double total = 0, cpu = 0, load = -1;
+  bool all_cpu = true;
   for (Stage s : kAllStages) {
     const std::string dir = run + "/" + stage_name(s);
     if (!fs::is_directory(dir)) continue;
@@ -229,8 +240,15 @@ void time_lines(const std::string& run, std::vector<std::string>& out) {
     if (!rec) continue;
     line += fmt::format("{}{} {:.0f} s", line.empty() ? "" : ", ", stage_name(s), rec->seconds);
     total += rec->seconds;
+    cpu += rec->cpu_seconds;
+    all_cpu = all_cpu && rec->cpu_seconds >= 0;
+    load = std::max(load, rec->machine.load_1min);
   }
-  if (!line.empty()) out.push_back(fmt::format("stage wall times: {} (total {:.0f} s)", line, total));
+  if (line.empty()) return;
+  line = fmt::format("stage wall times: {} (total {:.0f} s", line, total);
+  if (all_cpu) line += fmt::format("; CPU {:.0f} s", cpu);
+  if (load >= 0) line += fmt::format("; load up to {:.1f}", load);
+  out.push_back(line + ")");
 }
 
 }  // namespace
@@ -244,6 +262,7 @@ std::string ppl_change(double ratio) {
 std::vector<std::string> summarize_run(const RunInfo& info) {
   std::vector<std::string> out;
   measure_lines(info.dir, out);
+  train_lines(info.dir, out);
   predictor_lines(info.dir, out);
   eval_lines(info, out);
   other_stage_lines(info.dir, out);

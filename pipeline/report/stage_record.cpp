@@ -9,6 +9,8 @@
 #include <fstream>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -76,13 +78,21 @@ std::string utc_now_iso8601() {
   return buf;
 }
 
-StageRecord make_stage_record(const std::string& stage, double seconds) {
-  return StageRecord{stage, seconds, utc_now_iso8601(), describe_commit(), describe_machine()};
+StageRecord make_stage_record(const std::string& stage, double seconds, double cpu_seconds) {
+  return StageRecord{stage, seconds, cpu_seconds, utc_now_iso8601(), describe_commit(), describe_machine()};
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return s(u.ru_utime) + s(u.ru_stime);
 }
 
 void write_stage_record(const std::string& stage_dir, const StageRecord& r) {
   const nlohmann::json j = {{"stage", r.stage},
                             {"seconds", r.seconds},
+                            {"cpu_seconds", r.cpu_seconds},
                             {"finished_utc", r.finished_utc},
                             {"commit", r.commit},
                             {"machine",
@@ -101,6 +111,7 @@ std::optional<StageRecord> read_stage_record(const std::string& stage_dir) {
     StageRecord r;
     r.stage = j.at("stage").get<std::string>();
     r.seconds = j.at("seconds").get<double>();
+    r.cpu_seconds = j.value("cpu_seconds", -1.0);
     r.finished_utc = j.value("finished_utc", "");
     r.commit = j.value("commit", "");
     if (j.contains("machine")) {

@@ -19,6 +19,8 @@ struct MachineInfo {
 struct StageRecord {
   std::string stage;
   double seconds = 0;        // wall time of the stage
+  double cpu_seconds = -1;   // CPU time of the process over the stage (all threads; -1 = not recorded):
+                             // on shared cores wall time grows with the load, CPU time much less
   std::string finished_utc;  // ISO 8601
   std::string commit;
   MachineInfo machine;
@@ -32,7 +34,9 @@ MachineInfo describe_machine();
 std::string describe_commit();
 std::string utc_now_iso8601();
 
-StageRecord make_stage_record(const std::string& stage, double seconds);
+StageRecord make_stage_record(const std::string& stage, double seconds, double cpu_seconds);
+// CPU time of this process so far (user + system, all threads).
+double process_cpu_seconds();
 void write_stage_record(const std::string& stage_dir, const StageRecord& record);
 // nullopt when the stage has no record; dv::Error naming the file when it is malformed.
 std::optional<StageRecord> read_stage_record(const std::string& stage_dir);

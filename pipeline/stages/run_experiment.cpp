@@ -180,6 +180,7 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
     fs::remove(hash_file, ec);
     write_file_atomic(dir + "/config.yaml", stage_config_yaml(e, s));
     const auto started = std::chrono::steady_clock::now();
+    const double cpu_started = process_cpu_seconds();
     switch (s) {
       case Stage::kCollect: {
         CollectOptions o;
@@ -235,7 +236,7 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
         DV_FAIL("stage bench: run `dejavu bench` on a GPU machine (the CUDA engine); not part of CPU runs yet");
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    write_stage_record(dir, make_stage_record(stage_name(s), seconds));
+    write_stage_record(dir, make_stage_record(stage_name(s), seconds, process_cpu_seconds() - cpu_started));
     write_file_atomic(hash_file, hash);
     std::fprintf(stderr, "== %s done (%.1f s)\n", stage_name(s), seconds);
   }
