@@ -6,6 +6,7 @@
 #include "pipeline/cli/commands.h"
 #include "pipeline/experiment/experiment.h"
 #include "pipeline/stages/run_checks.h"
+#include "pipeline/report/run_report.h"
 #include "pipeline/stages/run_experiment.h"
 #ifdef DEJAVU_HAVE_CUDA
 #include "pipeline/cli/bench_stage.h"
@@ -42,6 +43,7 @@ void add_run_command(CLI::App& app) {
     }
     if (a->run.dry_run) return;
     std::printf("run: %s finished; results under %s\n", e.name.c_str(), e.output_dir.c_str());
+    std::fputs(format_run_report(write_run_report(e.output_dir)).c_str(), stdout);  // e.output_dir honours --out
   });
 }
 

@@ -23,6 +23,7 @@
 #include "pipeline/experiment/experiment_yaml.h"
 #include "pipeline/predictors/predictor_set.h"
 #include "pipeline/predictors/train_predictors.h"
+#include "pipeline/report/stage_record.h"
 #include "pipeline/stages/collect_stage.h"
 #include "pipeline/stages/eval_stage.h"
 #include "pipeline/stages/measure_stage.h"
@@ -220,6 +221,7 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
     prepare_partial_folder(dir, hash, ro.force);
     const std::string work = partial_folder_path(dir);
     write_file_atomic(work + "/config.yaml", stage_config_yaml(e, s));
+    const double cpu_started = process_cpu_seconds();
     switch (s) {
       case Stage::kCollect: {
         CollectOptions o;
@@ -295,8 +297,9 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
     // A stop that came while measure or eval was plotting (the plot may be missing): they re-run whole. Collect
     // and train are done once they return (a re-run would find their work complete).
     if (s == Stage::kMeasure || s == Stage::kEval) check_interrupt(stage_name(s));
-    commit_partial_folder(dir, hash);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count();
+    write_stage_record(work, make_stage_record(stage_name(s), seconds, process_cpu_seconds() - cpu_started));
+    commit_partial_folder(dir, hash);
     times.record(stage_name(s), "ran", seconds);
     std::fprintf(stderr, "== %s done in %.1f s\n", stage_name(s), seconds);
   }

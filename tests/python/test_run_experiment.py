@@ -69,21 +69,32 @@ def tree(path):
     return out
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("dejavu")
     ap.add_argument("workdir")
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def prepare(workdir):
+    """WikiText-2's valid and test files (exit 77 when missing), a tiny checkpoint under workdir, an empty
+    output folder: (valid, test, model, out)."""
     valid, test = os.path.join(DATA, "wikitext-2", "valid.txt"), os.path.join(DATA, "wikitext-2", "test.txt")
     if not (os.path.exists(valid) and os.path.exists(test)):
         print(f"SKIP: {valid} or {test} missing")
         sys.exit(77)
-    os.makedirs(a.workdir, exist_ok=True)
-    model, out = os.path.join(a.workdir, "model"), os.path.join(a.workdir, "runs")
+    os.makedirs(workdir, exist_ok=True)
+    model, out = os.path.join(workdir, "model"), os.path.join(workdir, "runs")
     shutil.rmtree(out, ignore_errors=True)
     if not os.path.exists(os.path.join(model, "config.json")):
         subprocess.run([sys.executable, os.path.join(HERE, "make_tiny_opt.py"), model, "pre"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return valid, test, model, out
+
+
+def main():
+    a = parse_args()
+    valid, test, model, out = prepare(a.workdir)
     for extra in ("MODEL_CARD.md", "notes.md"):  # left from an earlier run of this test
         if os.path.exists(os.path.join(model, extra)):
             os.remove(os.path.join(model, extra))

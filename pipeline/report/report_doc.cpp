@@ -1,0 +1,203 @@
+// report_doc.cpp: Markdown and HTML renderings of the same blocks. Everything from the run's files is
+// escaped (a CSV cell or a config value is text, never markup).
+#include "pipeline/report/report_doc.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "engine/io/atomic_file.h"
+#include "kernels/common/error.h"
+#include "pipeline/report/base64.h"
+
+namespace dv {
+namespace {
+
+std::string md_cell(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// A cell that reads as a number is right-aligned, as numbers are compared by their digits.
+bool numeric(const std::string& s) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size();
+}
+
+constexpr const char* kStyle =
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;"
+    "padding:0 1em;color:#1b1b1b;line-height:1.45}"
+    "table{border-collapse:collapse;margin:.5em 0 1.2em;font-size:.86em}"
+    "th,td{border:1px solid #ccc;padding:.2em .55em}th{background:#f0f0f0}td.n{text-align:right;"
+    "font-variant-numeric:tabular-nums}"
+    "pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}"
+    "img{max-width:100%;border:1px solid #ddd}h1{border-bottom:2px solid #333}h2{border-bottom:1px solid #aaa;"
+    "margin-top:1.8em}.cap{font-weight:600;margin:.8em 0 .2em}";
+
+}  // namespace
+
+void ReportDoc::heading(int level, const std::string& text) {
+  ReportBlock b;
+  b.kind = ReportBlock::Kind::kHeading;
+  b.level = level;
+  b.text = text;
+  blocks_.push_back(std::move(b));
+}
+
+void ReportDoc::text(const std::string& text) {
+  ReportBlock b;
+  b.text = text;
+  blocks_.push_back(std::move(b));
+}
+
+void ReportDoc::list(std::vector<std::string> items) {
+  ReportBlock b;
+  b.kind = ReportBlock::Kind::kList;
+  b.items = std::move(items);
+  blocks_.push_back(std::move(b));
+}
+
+void ReportDoc::table(const std::string& caption, CsvTable table) {
+  ReportBlock b;
+  b.kind = ReportBlock::Kind::kTable;
+  b.text = caption;
+  b.table = std::move(table);
+  blocks_.push_back(std::move(b));
+}
+
+void ReportDoc::code(const std::string& caption, const std::string& text) {
+  ReportBlock b;
+  b.kind = ReportBlock::Kind::kCode;
+  b.items = {caption};
+  b.text = text;
+  blocks_.push_back(std::move(b));
+}
+
+void ReportDoc::image(const std::string& caption, const std::string& relative_path) {
+  ReportBlock b;
+  b.kind = ReportBlock::Kind::kImage;
+  b.text = caption;
+  b.image = relative_path;
+  blocks_.push_back(std::move(b));
+}
+
+std::string render_markdown(const ReportDoc& doc) {
+  std::string out;
+  for (const ReportBlock& b : doc.blocks()) {
+    switch (b.kind) {
+      case ReportBlock::Kind::kHeading: out += std::string(b.level, '#') + " " + b.text + "\n\n"; break;
+      case ReportBlock::Kind::kText: out += b.text + "\n\n"; break;
+      case ReportBlock::Kind::kList:
+        for (const auto& item : b.items) out += "- " + item + "\n";
+        out += "\n";
+        break;
+      case ReportBlock::Kind::kTable: {
+        if (!b.text.empty()) out += "**" + b.text + "**\n\n";
+        std::string head = "|", rule = "|";
+        for (const auto& h : b.table.header) {
+          head += " " + md_cell(h) + " |";
+          rule += " --- |";
+        }
+        out += head + "\n" + rule + "\n";
+        for (const auto& row : b.table.rows) {
+          out += "|";
+          for (const auto& c : row) out += " " + md_cell(c) + " |";
+          out += "\n";
+        }
+        out += "\n";
+        break;
+      }
+      case ReportBlock::Kind::kCode:
+        if (!b.items.empty() && !b.items[0].empty()) out += "**" + b.items[0] + "**\n\n";
+        out += "```\n" + b.text + (b.text.empty() || b.text.back() == '\n' ? "" : "\n") + "```\n\n";
+        break;
+      case ReportBlock::Kind::kImage: out += fmt::format("![{}]({})\n\n", b.text, b.image); break;
+    }
+  }
+  return out;
+}
+
+std::string render_html(const ReportDoc& doc, const std::string& run_dir) {
+  std::string title = "dejavu run report";
+  for (const ReportBlock& b : doc.blocks())
+    if (b.kind == ReportBlock::Kind::kHeading && b.level == 1) {
+      title = b.text;
+      break;
+    }
+  std::string out = fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n"
+      "<style>{}</style>\n</head>\n<body>\n",
+      html_escape(title), kStyle);
+  for (const ReportBlock& b : doc.blocks()) {
+    switch (b.kind) {
+      case ReportBlock::Kind::kHeading:
+        out += fmt::format("<h{0}>{1}</h{0}>\n", b.level, html_escape(b.text));
+        break;
+      case ReportBlock::Kind::kText: out += "<p>" + html_escape(b.text) + "</p>\n"; break;
+      case ReportBlock::Kind::kList:
+        out += "<ul>\n";
+        for (const auto& item : b.items) out += "<li>" + html_escape(item) + "</li>\n";
+        out += "</ul>\n";
+        break;
+      case ReportBlock::Kind::kTable: {
+        if (!b.text.empty()) out += "<div class=\"cap\">" + html_escape(b.text) + "</div>\n";
+        out += "<table>\n<tr>";
+        for (const auto& h : b.table.header) out += "<th>" + html_escape(h) + "</th>";
+        out += "</tr>\n";
+        for (const auto& row : b.table.rows) {
+          out += "<tr>";
+          for (const auto& c : row) out += (numeric(c) ? "<td class=\"n\">" : "<td>") + html_escape(c) + "</td>";
+          out += "</tr>\n";
+        }
+        out += "</table>\n";
+        break;
+      }
+      case ReportBlock::Kind::kCode:
+        if (!b.items.empty() && !b.items[0].empty())
+          out += "<div class=\"cap\">" + html_escape(b.items[0]) + "</div>\n";
+        out += "<pre>" + html_escape(b.text) + "</pre>\n";
+        break;
+      case ReportBlock::Kind::kImage: {
+        const std::string path = (std::filesystem::path(run_dir) / b.image).string();
+        std::string bytes;
+        try {
+          bytes = read_small_file(path);
+        } catch (const Error&) {
+          out += "<p>(" + html_escape(b.image) + " could not be read)</p>\n";
+          break;
+        }
+        out += fmt::format("<figure><img alt=\"{0}\" src=\"data:image/png;base64,{1}\"><figcaption>{0}"
+                           "</figcaption></figure>\n",
+                           html_escape(b.text), base64_encode(bytes));
+        break;
+      }
+    }
+  }
+  out += "</body>\n</html>\n";
+  return out;
+}
+
+}  // namespace dv

@@ -1,0 +1,45 @@
+// stage_record.h: what `dejavu run` notes beside each finished stage (<stage>/stage_run.json): its wall
+// time, when it finished, the commit and the machine it ran on. The report reads these back; a stage
+// finished before records existed simply has none.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dv {
+
+struct MachineInfo {
+  std::string cpu;                // /proc/cpuinfo's "model name", or "unknown"
+  int cores = 0;                  // hardware threads visible to the process
+  std::vector<std::string> gpus;  // nvidia-smi's names, empty without a GPU
+  double load_1min = -1;          // /proc/loadavg when the stage ended (shared machines: read timings with it)
+};
+
+struct StageRecord {
+  std::string stage;
+  double seconds = 0;        // wall time of the stage
+  double cpu_seconds = -1;   // CPU time of the process over the stage (all threads; -1 = not recorded):
+                             // on shared cores wall time grows with the load, CPU time much less
+  std::string finished_utc;  // ISO 8601
+  std::string commit;
+  MachineInfo machine;
+};
+
+constexpr const char* kStageRecordName = "stage_run.json";
+
+MachineInfo describe_machine();
+// DEJAVU_COMMIT when set (the GPU machine has no .git), else `git describe --always --dirty --tags` in
+// DEJAVU_SOURCE_DIR (or the working directory), else "unknown".
+std::string describe_commit();
+std::string utc_now_iso8601();
+
+StageRecord make_stage_record(const std::string& stage, double seconds, double cpu_seconds);
+// CPU time of this process so far (user + system, all threads).
+double process_cpu_seconds();
+void write_stage_record(const std::string& stage_dir, const StageRecord& record);
+// nullopt when the stage has no record; dv::Error naming the file when it is malformed.
+std::optional<StageRecord> read_stage_record(const std::string& stage_dir);
+std::string machine_summary(const MachineInfo& m);  // "Intel Xeon ..., 2 cores, no GPU"
+
+}  // namespace dv
