@@ -15,12 +15,6 @@
 #include "kernels/common/error.h"
 
 namespace dv {
-namespace {
-
-struct PlannedPoint {
-  std::string mode, target;
-  double mlp = 1, heads = 1;
-};
 
 std::vector<PlannedPoint> plan_points(const EvalSweep& s, bool have_predictors) {
   std::vector<PlannedPoint> out;
@@ -53,7 +47,16 @@ std::vector<PlannedPoint> plan_points(const EvalSweep& s, bool have_predictors) 
   return out;
 }
 
-}  // namespace
+SparsityPlan point_plan(const PlannedPoint& p, const Scorers& predicted, const std::vector<bool>& dense_layer) {
+  SparsityPlan plan;
+  plan.mlp_density = p.mlp;
+  plan.head_density = p.heads;
+  plan.dense_layer = dense_layer;
+  const bool oracle = p.mode == "oracle";
+  plan.mlp_scores = oracle ? oracle_scores() : predicted.mlp;
+  plan.head_scores = oracle ? oracle_scores() : predicted.heads;
+  return plan;
+}
 
 std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<int32_t>& ids,
                                       const PerplexityOptions& ppl_options, const EvalSweep& sweep,
@@ -65,13 +68,7 @@ std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<i
   double dense_ppl = 0;
   for (size_t i = 0; i < planned.size(); ++i) {
     const PlannedPoint& p = planned[i];
-    SparsityPlan plan;
-    plan.mlp_density = p.mlp;
-    plan.head_density = p.heads;
-    plan.dense_layer = dense_layer;
-    const bool oracle = p.mode == "oracle";
-    plan.mlp_scores = oracle ? oracle_scores() : predicted.mlp;
-    plan.head_scores = oracle ? oracle_scores() : predicted.heads;
+    const SparsityPlan plan = point_plan(p, predicted, dense_layer);
     EvalPoint point{p.mode, p.target, p.mlp, p.heads, {}, {}};
     ForwardHooks hooks = make_mask_hooks(plan, &point.kept);
     std::fprintf(stderr, "eval point %zu/%zu: %s %s mlp %.3f heads %.3f\n", i + 1, planned.size(), p.mode.c_str(),
@@ -114,15 +111,17 @@ void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>
   try_plot("eval", out_dir);
 }
 
+Scorers sweep_scorers(const std::string& predictors, const OptModel& model, EvalSweep& sweep) {
+  if (!predictors.empty()) return load_predicted_scorers(predictors, model);
+  sweep.modes.erase(std::remove(sweep.modes.begin(), sweep.modes.end(), "predicted"), sweep.modes.end());
+  return {};
+}
+
 std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, const EvalRunOptions& a) {
   const std::vector<int32_t> ids =
       encode_text_file(tokenizer, a.text, /*add_bos=*/true, static_cast<size_t>(std::max<int64_t>(0, a.max_tokens)));
   EvalSweep sweep = a.sweep;
-  Scorers scorers;
-  if (!a.predictors.empty())
-    scorers = load_predicted_scorers(a.predictors, model);
-  else
-    sweep.modes.erase(std::remove(sweep.modes.begin(), sweep.modes.end(), "predicted"), sweep.modes.end());
+  const Scorers scorers = sweep_scorers(a.predictors, model, sweep);
   PerplexityOptions ppl;
   ppl.seq_len = a.seq_len;
   ppl.batch = a.batch;

@@ -14,21 +14,11 @@
 #include "kernels/common/error.h"
 #include "pipeline/stages/eval_stage.h"
 #include "pipeline/stages/sparsity_masks.h"
+#include "tests/pipeline/tiny_opt.h"
 
 namespace {
 
-dv::OptModel tiny_model(bool pre_ln) {
-  dv::OptConfig c;
-  c.vocab_size = 97;
-  c.hidden_size = 64;
-  c.ffn_dim = 200;
-  c.num_hidden_layers = 3;
-  c.num_attention_heads = 4;
-  c.word_embed_proj_dim = pre_ln ? 64 : 48;
-  c.max_position_embeddings = 64;
-  c.do_layer_norm_before = pre_ln;
-  return dv::OptModel(dv::random_opt_weights(c, at::kFloat, at::kCPU, 7));
-}
+dv::OptModel tiny_model(bool pre_ln) { return dv::test::tiny_random_opt(pre_ln, 64, 7); }
 
 std::vector<int32_t> random_ids(int n, int vocab, uint64_t seed) {
   std::mt19937_64 rng(seed);
