@@ -45,14 +45,16 @@ std::vector<LoglikelihoodResult> ReferenceScorer::loglikelihood(const std::vecto
       const auto& in = inputs[order[start + b]];
       for (size_t t = 0; t < in.size(); ++t) acc[b][static_cast<int64_t>(t)] = in[t];
     }
-    const at::Tensor logp = at::log_softmax(model_.forward(ids, nullptr, &hooks), -1).cpu();  // [B, T, V] float32
+    // [B, T, V] float32 on the model's device; only the continuation positions' numbers leave it.
+    const at::Tensor logp = at::log_softmax(model_.forward(ids, nullptr, &hooks), -1);
     for (int64_t b = 0; b < B; ++b) {
       const size_t i = order[start + b];
       const auto& cont = requests[i].continuation;
       const int64_t n = static_cast<int64_t>(cont.size()), len = static_cast<int64_t>(inputs[i].size());
       // Position len - n + j predicts continuation token j.
       const at::Tensor rows = logp[b].slice(0, len - n, len);  // [n, V]
-      const at::Tensor target = at::from_blob(const_cast<int32_t*>(cont.data()), {n}, at::kInt).to(at::kLong);
+      const at::Tensor target =
+          at::from_blob(const_cast<int32_t*>(cont.data()), {n}, at::kInt).to(logp.device(), at::kLong);
       out[i].logprob = rows.gather(1, target.unsqueeze(1)).to(at::kDouble).sum().item<double>();
       out[i].greedy = rows.argmax(1).eq(target).all().item<bool>();
     }

@@ -69,6 +69,7 @@ void write_task_results(const TaskRunOptions& o, const std::vector<Task>& tasks,
   nlohmann::json doc = {{"context", context}, {"points", rows}};
   write_file_atomic(o.out + "/tasks.csv", csv);
   write_file_atomic(o.out + "/tasks.json", doc.dump(1) + "\n");
+  try_plot("tasks", o.out);
 }
 
 }  // namespace

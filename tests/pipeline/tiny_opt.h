@@ -7,7 +7,8 @@
 
 namespace dv::test {
 
-inline OptModel tiny_random_opt(bool pre_ln, int64_t max_positions, uint64_t seed) {
+// The same weights on any device (drawn on the CPU, then moved).
+inline OptModel tiny_random_opt(bool pre_ln, int64_t max_positions, uint64_t seed, at::Device device = at::kCPU) {
   OptConfig c;
   c.vocab_size = 97;
   c.hidden_size = 64;
@@ -17,7 +18,7 @@ inline OptModel tiny_random_opt(bool pre_ln, int64_t max_positions, uint64_t see
   c.word_embed_proj_dim = pre_ln ? 64 : 48;
   c.max_position_embeddings = max_positions;
   c.do_layer_norm_before = pre_ln;
-  return OptModel(random_opt_weights(c, at::kFloat, at::kCPU, seed));
+  return OptModel(random_opt_weights(c, at::kFloat, device, seed));
 }
 
 }  // namespace dv::test
