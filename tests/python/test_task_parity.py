@@ -155,9 +155,11 @@ def main():
     hf_files, original_files = task_samples.write_samples(os.path.join(work, "samples"))
     write_configs(os.path.join(work, "lm_eval_tasks"), hf_files)
     ok = True
+    theirs_bos = None
     for add_bos in (True, False):
         label = "bos" if add_bos else "no-bos"
         theirs = run_lm_eval(model_dir, os.path.join(work, "lm_eval_tasks"), add_bos)
+        theirs_bos = theirs_bos or theirs
         ours = run_ours(a.dejavu, model_dir, hf_files, os.path.join(work, f"ours-{label}"), add_bos)
         ok &= compare(f"lm-eval {lm_eval.__version__ if hasattr(lm_eval, '__version__') else ''} {label}", theirs, ours)
     # The original releases' layouts read to the very same requests and log-likelihoods.
@@ -167,7 +169,30 @@ def main():
     print(f"{'ok  ' if same else 'FAIL'} original layouts ({', '.join(sorted(original_files))}) give the HF layouts' "
           f"{len(hf_ours)} requests")
     ok &= same
+    ok &= check_run(a.dejavu, work, model_dir, hf_files, theirs_bos)
     sys.exit(0 if ok else 1)
+
+
+def check_run(dejavu, work, model_dir, files, theirs):
+    """`dejavu run` with eval.tasks: its dense tasks.csv equals lm-eval's accuracies, and it has the oracle points."""
+    text = os.path.join(work, "eval.txt")
+    with open(text, "w") as f:
+        f.write(task_samples.LONG + "\n")
+    yaml = os.path.join(work, "tasks_run.yaml")
+    with open(yaml, "w") as f:
+        f.write(f"name: tasks_run\noutput_dir: {work}/run\nmodel: {model_dir}\ndevice: cpu\nstages: [eval]\n"
+                f"eval:\n  text: {text}\n  modes: [dense, oracle]\n  targets: [mlp]\n  mlp_densities: [0.5]\n"
+                f"  tasks:\n    - {{name: lastword, format: lambada, file: {files['lambada']}}}\n"
+                f"    - {{format: winogrande, file: {files['winogrande']}}}\n")
+    subprocess.run([dejavu, "run", yaml], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(os.path.join(work, "run", "eval", "tasks.json")) as f:
+        points = json.load(f)["points"]
+    dense = {p["task"]: p["metrics"]["acc"]["value"] for p in points if p["mode"] == "dense"}
+    want = {"lastword": theirs[0]["lambada"]["acc,none"], "winogrande": theirs[0]["winogrande"]["acc,none"]}
+    modes = sorted({p["mode"] for p in points})
+    good = dense == want and modes == ["dense", "oracle"]
+    print(f"{'ok  ' if good else 'FAIL'} dejavu run with eval.tasks: dense acc {dense} (lm-eval {want}), modes {modes}")
+    return good
 
 
 if __name__ == "__main__":
