@@ -24,8 +24,11 @@ def markdown(rows):
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     points = list(dict.fromkeys(point_key(r) for r in rows))
     cell = {(point_key(r), r["task"], r["metric"]): r for r in rows}
+    def has(t, metric):
+        return any((p, t, metric) in cell for p in points)
     head = "| mode | target | mlp density | head density | " + " | ".join(
-        f"{t} acc" + (f" | {t} ppl" if any((p, t, "perplexity") in cell for p in points) else "") for t in tasks) + " |"
+        f"{t} acc" + (f" | {t} acc_norm" if has(t, "acc_norm") else "") + (f" | {t} ppl" if has(t, "perplexity") else "")
+        for t in tasks) + " |"
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for p in points:
         cols = [p[0], p[1], f"{p[2]:g}", f"{p[3]:g}"]
@@ -33,7 +36,10 @@ def markdown(rows):
             a = cell.get((p, t, "acc"))
             cols.append(f"{float(a['value']):.3f} ± {float(a['stderr']):.3f}" if a and a["stderr"] else
                         (f"{float(a['value']):.3f}" if a else ""))
-            if any((q, t, "perplexity") in cell for q in points):
+            if has(t, "acc_norm"):
+                n = cell.get((p, t, "acc_norm"))
+                cols.append(f"{float(n['value']):.3f} ± {float(n['stderr']):.3f}" if n and n["stderr"] else "")
+            if has(t, "perplexity"):
                 ppl = cell.get((p, t, "perplexity"))
                 cols.append(f"{float(ppl['value']):.2f}" if ppl else "")
         lines.append("| " + " | ".join(cols) + " |")
