@@ -1,8 +1,8 @@
 // task_stage.h: zero-shot task evaluation over the eval stage's sweep (dense / oracle / predicted, MLP,
 // heads, both, dense_layers): each task's requests are tokenized once, lm-eval-harness's way, then scored
 // at every point of the sweep through a LoglikelihoodScorer. Results: tasks.csv (one row per point, task and
-// metric) and tasks.json (with the context), and with write_requests requests.jsonl (every request's
-// tokens, log-likelihood and greedy flag at every point) in the output dir.
+// metric; value_vs_dense = value - the dense point's) and tasks.json (with the context), and with
+// write_requests requests.jsonl (every request's tokens, log-likelihood and greedy flag at every point).
 #pragma once
 
 #include <cstdint>
