@@ -31,15 +31,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--seq-len", e.seq_len, "window length (0 = max_position_embeddings, capped at 2048)")
       ->capture_default_str()->check(kNonNegative);
   cmd->add_option("--batch", e.batch, "windows scored together")->capture_default_str()->check(kPositive);
-  cmd->add_option("--modes", e.sweep.modes, "dense, oracle, predicted")->capture_default_str()->delimiter(',');
-  cmd->add_option("--targets", e.sweep.targets, "mlp, heads, both")->capture_default_str()->delimiter(',');
-  cmd->add_option("--mlp-densities", e.sweep.mlp_densities, "fractions of fc1 neurons kept")
-      ->capture_default_str()->delimiter(',');
-  cmd->add_option("--head-densities", e.sweep.head_densities, "fractions of heads kept")
-      ->capture_default_str()->delimiter(',');
-  cmd->add_option("--dense-layers", e.sweep.dense_layers,
-                  "layers left dense at every sparse point (-1 = the last; the reference keeps the last 10)")
-      ->delimiter(',');
+  add_sweep_options(cmd, e.sweep);
   cmd->callback([a] {
     const OutputLock lock(a->eval.out);
     const InterruptGuard guard;  // a stop request ends eval at its next point, before anything is written

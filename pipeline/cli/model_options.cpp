@@ -11,6 +11,18 @@ void add_model_options(CLI::App* cmd, ModelOptions& opts) {
   cmd->add_option("--dtype", opts.dtype, "float32, float16 or bfloat16")->capture_default_str();
 }
 
+void add_sweep_options(CLI::App* cmd, EvalSweep& sweep) {
+  cmd->add_option("--modes", sweep.modes, "dense, oracle, predicted")->capture_default_str()->delimiter(',');
+  cmd->add_option("--targets", sweep.targets, "mlp, heads, both")->capture_default_str()->delimiter(',');
+  cmd->add_option("--mlp-densities", sweep.mlp_densities, "fractions of fc1 neurons kept")
+      ->capture_default_str()->delimiter(',');
+  cmd->add_option("--head-densities", sweep.head_densities, "fractions of heads kept")
+      ->capture_default_str()->delimiter(',');
+  cmd->add_option("--dense-layers", sweep.dense_layers,
+                  "layers left dense at every sparse point (-1 = the last; the reference keeps the last 10)")
+      ->delimiter(',');
+}
+
 LoadedModel load_model(const ModelOptions& opts) {
   const at::Device device = parse_device(opts.device);
   const at::ScalarType dtype = parse_scalar_type(opts.dtype);

@@ -9,6 +9,7 @@
 
 #include "engine/models/opt_model.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
+#include "pipeline/stages/eval_stage.h"
 
 namespace dv::cli {
 
@@ -19,6 +20,9 @@ struct ModelOptions {
 };
 
 void add_model_options(CLI::App* cmd, ModelOptions& opts);
+
+// --modes, --targets, --mlp-densities, --head-densities, --dense-layers (eval's sweep; `dejavu eval` and `tasks`).
+void add_sweep_options(CLI::App* cmd, EvalSweep& sweep);
 
 struct LoadedModel {
   std::unique_ptr<OptModel> model;

@@ -40,9 +40,10 @@ bool MeasureSection::operator==(const MeasureSection& o) const {
 }
 
 bool EvalSection::operator==(const EvalSection& o) const {
-  return std::tie(text, max_tokens, seq_len, modes, mlp_densities, head_densities, targets, dense_layers, engine) ==
+  return std::tie(text, max_tokens, seq_len, modes, mlp_densities, head_densities, targets, dense_layers, engine, tasks,
+                  task_max_docs, task_batch) ==
          std::tie(o.text, o.max_tokens, o.seq_len, o.modes, o.mlp_densities, o.head_densities, o.targets,
-                  o.dense_layers, o.engine);
+                  o.dense_layers, o.engine, o.tasks, o.task_max_docs, o.task_batch);
 }
 
 bool BenchSection::operator==(const BenchSection& o) const {

@@ -56,6 +56,14 @@ struct MeasureSection {
   bool operator==(const MeasureSection& o) const;
 };
 
+// One zero-shot task of eval.tasks: a file in a public layout, read by the reader `format` (pipeline/tasks).
+struct EvalTaskSpec {
+  std::string name;    // how results name it; default: the format
+  std::string format;  // cb | copa | hellaswag | lambada | openbookqa | piqa | rte | winogrande | jsonl
+  std::string file;    // the task file, unchanged from its public release (pipeline/tasks/README.md)
+  bool operator==(const EvalTaskSpec& o) const { return name == o.name && format == o.format && file == o.file; }
+};
+
 struct EvalSection {
   std::string text;        // UTF-8 text for perplexity (required when eval runs)
   int64_t max_tokens = 0;  // tokens evaluated; 0 = the whole file
@@ -66,6 +74,9 @@ struct EvalSection {
   std::vector<std::string> targets = {"mlp", "heads", "both"};  // what is made sparse
   std::vector<int64_t> dense_layers;  // layers left dense at every sparse point (-1 = the last)
   std::string engine = "reference";   // reference | cuda: who scores (the CUDA engine uses its own selections)
+  std::vector<EvalTaskSpec> tasks;    // zero-shot tasks scored at every point too (tasks.csv); empty = none
+  int64_t task_max_docs = 0;          // documents per task; 0 = all
+  int64_t task_batch = 16;            // task sequences per forward
   bool operator==(const EvalSection& o) const;
 };
 

@@ -168,7 +168,7 @@ void parse_measure(SectionReader r, MeasureSection& m) {
   r.section().finish();
 }
 
-void parse_eval(SectionReader r, EvalSection& e, Spots& spots) {
+void parse_eval(SectionReader r, EvalSection& e, Spots& spots, bool check_files) {
   spots.eval_text = r.string("text", e.text);
   r.integer("max_tokens", e.max_tokens, 0);
   spots.eval_seq_len = r.section().take("seq_len");
@@ -179,6 +179,27 @@ void parse_eval(SectionReader r, EvalSection& e, Spots& spots) {
   r.choices("targets", e.targets, {"mlp", "heads", "both"});
   r.integers("dense_layers", e.dense_layers, -4096, 4095);  // checked against the model when eval runs
   r.choice("engine", e.engine, {"reference", "cuda"});
+  if (auto f = r.section().take("tasks")) {
+    for (const YamlField& item : yaml_list(*f)) {
+      SectionReader t(item);
+      EvalTaskSpec spec;
+      // The readers of pipeline/tasks (task_formats()); this library stays free of them.
+      t.choice("format", spec.format, {"cb", "copa", "hellaswag", "lambada", "openbookqa", "piqa", "rte", "winogrande", "jsonl"});
+      if (spec.format.empty()) item.fail("needs format: (cb, copa, hellaswag, lambada, openbookqa, piqa, rte, winogrande, jsonl)");
+      if (!t.string("name", spec.name)) spec.name = spec.format;
+      const auto file = t.string("file", spec.file);
+      if (!file) item.fail("needs file: the task file");
+      std::error_code ec;
+      if (check_files && !std::filesystem::is_regular_file(spec.file, ec))
+        file->fail(fmt::format("no such file: {} (scripts/make_standin_tasks.py makes the stand-in tasks)", spec.file));
+      for (const EvalTaskSpec& other : e.tasks)
+        if (other.name == spec.name) item.fail(fmt::format("a second task named '{}' (give each a name:)", spec.name));
+      t.section().finish();
+      e.tasks.push_back(std::move(spec));
+    }
+  }
+  r.integer("task_max_docs", e.task_max_docs, 0);
+  r.integer("task_batch", e.task_batch, 1, 4096);
   r.section().finish();
 }
 
@@ -321,7 +342,7 @@ Experiment parse_experiment(const std::string& yaml, const std::string& where, c
       case Stage::kCollect: parse_collect(std::move(r), e.collect, spots); break;
       case Stage::kTrain: parse_train(std::move(r), e.train, spots); break;
       case Stage::kMeasure: parse_measure(std::move(r), e.measure); break;
-      case Stage::kEval: parse_eval(std::move(r), e.eval, spots); break;
+      case Stage::kEval: parse_eval(std::move(r), e.eval, spots, options.check_files); break;
       case Stage::kBench: parse_bench(std::move(r), e.bench, spots); break;
     }
     if (!stages_spot) e.stages.push_back(s);

@@ -89,6 +89,15 @@ void emit_section(YAML::Emitter& out, const Experiment& e, Stage s) {
       // Only when set, so that experiments without it keep their stage hashes.
       if (!v.dense_layers.empty()) emit_list(out, "dense_layers", v.dense_layers);
       if (v.engine != "reference") out << YAML::Key << "engine" << YAML::Value << v.engine;
+      if (!v.tasks.empty()) {
+        out << YAML::Key << "tasks" << YAML::Value << YAML::BeginSeq;
+        for (const EvalTaskSpec& t : v.tasks)
+          out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << t.name << YAML::Key << "format"
+              << YAML::Value << t.format << YAML::Key << "file" << YAML::Value << t.file << YAML::EndMap;
+        out << YAML::EndSeq;
+        out << YAML::Key << "task_max_docs" << YAML::Value << v.task_max_docs;
+        out << YAML::Key << "task_batch" << YAML::Value << v.task_batch;
+      }
       break;
     }
     case Stage::kBench: {

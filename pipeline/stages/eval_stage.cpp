@@ -16,12 +16,6 @@
 #include "kernels/common/error.h"
 
 namespace dv {
-namespace {
-
-struct PlannedPoint {
-  std::string mode, target;
-  double mlp = 1, heads = 1;
-};
 
 std::vector<PlannedPoint> plan_points(const EvalSweep& s, bool have_predictors) {
   std::vector<PlannedPoint> out;
@@ -54,7 +48,16 @@ std::vector<PlannedPoint> plan_points(const EvalSweep& s, bool have_predictors) 
   return out;
 }
 
-}  // namespace
+SparsityPlan point_plan(const PlannedPoint& p, const Scorers& predicted, const std::vector<bool>& dense_layer) {
+  SparsityPlan plan;
+  plan.mlp_density = p.mlp;
+  plan.head_density = p.heads;
+  plan.dense_layer = dense_layer;
+  const bool oracle = p.mode == "oracle";
+  plan.mlp_scores = oracle ? oracle_scores() : predicted.mlp;
+  plan.head_scores = oracle ? oracle_scores() : predicted.heads;
+  return plan;
+}
 
 std::vector<EvalPoint> run_eval_sweep(WindowScorer& scorer, const std::vector<int32_t>& ids,
                                       const PerplexityOptions& ppl_options, const EvalSweep& sweep) {
@@ -118,6 +121,12 @@ void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>
   write_file_atomic(out_dir + "/eval.csv", csv);
   write_file_atomic(out_dir + "/eval.json", doc.dump(1) + "\n");
   try_plot("eval", out_dir);
+}
+
+Scorers sweep_scorers(const std::string& predictors, const OptModel& model, EvalSweep& sweep) {
+  if (!predictors.empty()) return load_predicted_scorers(predictors, model);
+  sweep.modes.erase(std::remove(sweep.modes.begin(), sweep.modes.end(), "predicted"), sweep.modes.end());
+  return {};
 }
 
 std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, const EvalRunOptions& a) {

@@ -32,6 +32,17 @@ struct Scorers {
   ScoreFn mlp, heads;  // empty when no predictors were given
 };
 
+// One point of a sweep: a mode (dense, oracle, predicted), a target (none, mlp, heads, both) and densities.
+struct PlannedPoint {
+  std::string mode, target;
+  double mlp = 1, heads = 1;
+};
+// The points of a sweep in order (dense first when listed); dv::Error for unknown modes or targets, bad
+// densities, or 'predicted' without predictors. "both" pairs the lists as run_eval_sweep says.
+std::vector<PlannedPoint> plan_points(const EvalSweep& sweep, bool have_predictors);
+// The masks' plan of one point: oracle scores for 'oracle', the predictors for 'predicted'.
+SparsityPlan point_plan(const PlannedPoint& point, const Scorers& predicted, const std::vector<bool>& dense_layer);
+
 // "both" pairs mlp_densities[i] with head_densities[i] (the shorter list repeats its last value).
 // Every point is scored through `scorer` (reference masks or the CUDA engine's own selections).
 std::vector<EvalPoint> run_eval_sweep(WindowScorer& scorer, const std::vector<int32_t>& ids,
@@ -43,6 +54,9 @@ std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<i
 
 // eval.csv, eval.json and the plot under out_dir; `context` (JSON object text) is stored in eval.json.
 void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>& points, const std::string& context);
+
+// The predictors' scorers; without a predictor dir, none, and 'predicted' is dropped from sweep.modes.
+Scorers sweep_scorers(const std::string& predictors, const OptModel& model, EvalSweep& sweep);
 
 // The whole stage: tokenizes text, builds the scorers from predictors (when given), runs the sweep and
 // writes the results; what `dejavu eval` and `dejavu run` call.

@@ -30,6 +30,7 @@
 #include "pipeline/stages/scorer_factory.h"
 #include "pipeline/stages/stage_times.h"
 #include "pipeline/stages/stage_folder.h"
+#include "pipeline/tasks/task_stage.h"
 
 namespace dv {
 namespace {
@@ -83,6 +84,22 @@ TrainOptions train_options(const Experiment& e) {
   return o;
 }
 
+// eval.tasks: scored over the same sweep and predictors as the perplexity, into the eval dir (tasks.csv).
+TaskRunOptions task_options(const Experiment& e, const EvalRunOptions& eval) {
+  TaskRunOptions o;
+  for (const EvalTaskSpec& t : e.eval.tasks) o.tasks.push_back({t.name, t.format, t.file});
+  o.out = eval.out;
+  o.predictors = eval.predictors;
+  o.max_docs = e.eval.task_max_docs;
+  o.batch = e.eval.task_batch;
+  o.seed = static_cast<uint64_t>(e.seed);
+  o.sweep = eval.sweep;
+  o.model_dir = e.model;
+  o.device = e.device;
+  o.dtype = e.dtype;
+  return o;
+}
+
 std::string predictors_file(const RunLayout& layout) { return layout.predictors() + "/" + kPredictorsFileName; }
 
 // The experiment lists the stage and --only (when given) names it.
@@ -99,9 +116,12 @@ std::vector<std::string> stage_inputs(const Experiment& e, Stage s, const RunLay
     case Stage::kMeasure:
       if (e.runs(Stage::kTrain)) return {layout.acts(), predictors};
       return {layout.acts()};
-    case Stage::kEval:
-      if (e.runs(Stage::kTrain)) return {e.model, e.eval.text, predictors};
-      return {e.model, e.eval.text};
+    case Stage::kEval: {
+      std::vector<std::string> in = {e.model, e.eval.text};
+      if (e.runs(Stage::kTrain)) in.push_back(predictors);
+      for (const EvalTaskSpec& t : e.eval.tasks) in.push_back(t.file);
+      return in;
+    }
     case Stage::kBench: {
       std::vector<std::string> in;
       if (e.bench.times_model()) in.push_back(e.model);
@@ -288,6 +308,7 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
         o.device = e.device;
         o.dtype = e.dtype;
         run_eval(lazy.model(), lazy.tokenizer(), o);
+        if (!e.eval.tasks.empty()) run_tasks(lazy.model(), lazy.tokenizer(), task_options(e, o));
         break;
       }
       case Stage::kBench:

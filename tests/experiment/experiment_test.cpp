@@ -92,6 +92,11 @@ eval:
   head_densities: [0.5]
   targets: [both, mlp]
   dense_layers: [0, -1]
+  tasks:
+    - {format: piqa, file: )" + dir.path("test.txt") + R"(}
+    - {name: mine, format: jsonl, file: )" + dir.path("test.txt") + R"(}
+  task_max_docs: 50
+  task_batch: 4
 bench:
   shapes: [opt-1.3b, model, opt-175b]
   batch_sizes: [1, 2, 4]
@@ -140,6 +145,11 @@ bench:
   EXPECT_EQ(e.eval.mlp_densities, (std::vector<double>{0.3, 1.0}));
   EXPECT_EQ(e.eval.targets, (std::vector<std::string>{"both", "mlp"}));
   EXPECT_EQ(e.eval.dense_layers, (std::vector<int64_t>{0, -1}));
+  ASSERT_EQ(e.eval.tasks.size(), 2u);
+  EXPECT_EQ(e.eval.tasks[0], (EvalTaskSpec{"piqa", "piqa", dir.path("test.txt")}));
+  EXPECT_EQ(e.eval.tasks[1], (EvalTaskSpec{"mine", "jsonl", dir.path("test.txt")}));
+  EXPECT_EQ(e.eval.task_max_docs, 50);
+  EXPECT_EQ(e.eval.task_batch, 4);
   EXPECT_EQ(e.bench.shapes, (std::vector<std::string>{"opt-1.3b", "model", "opt-175b"}));
   EXPECT_TRUE(e.bench.times_model());
   EXPECT_EQ(e.bench.head_density, 0.25);
@@ -251,10 +261,12 @@ ShippedExperiment load_shipped(const std::string& root, const std::string& relat
   std::filesystem::current_path(root);
   ShippedExperiment out;
   bool checked = false;
+  bool have_tasks = true;  // task files (eval.tasks) come from scripts/make_standin_tasks.py: checked when there
   try {
     out.experiment = load_experiment(relative_path, ParseOptions{false});
+    for (const EvalTaskSpec& t : out.experiment.eval.tasks) have_tasks = have_tasks && std::filesystem::exists(t.file);
     out.model_missing = !out.experiment.model.empty() && !std::filesystem::exists(out.experiment.model);
-    checked = have_files && !out.model_missing;
+    checked = have_files && have_tasks && !out.model_missing;
     if (checked) out.experiment = load_experiment(relative_path, ParseOptions{true});
   } catch (...) {
     std::filesystem::current_path(cwd);

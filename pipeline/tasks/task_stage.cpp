@@ -1,0 +1,162 @@
+// task_stage.cpp: tokenization, the sweep over plans, and tasks.csv / tasks.json / requests.jsonl.
+#include "pipeline/tasks/task_stage.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/io/atomic_file.h"
+#include "kernels/common/error.h"
+
+namespace dv {
+namespace {
+
+// NaN (a metric the task does not have) as an empty CSV cell / JSON null.
+std::string csv_num(double v) { return std::isnan(v) ? "" : fmt::format("{:.6f}", v); }
+nlohmann::json json_num(double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); }
+
+struct MetricValue {
+  const char* name;
+  double value, stderr_;
+};
+std::vector<MetricValue> metric_values(const TaskMetrics& m) {
+  std::vector<MetricValue> out;
+  for (const MetricValue& v : {MetricValue{"acc", m.acc, m.acc_stderr}, MetricValue{"acc_norm", m.acc_norm, m.acc_norm_stderr},
+                               MetricValue{"perplexity", m.perplexity, m.perplexity_stderr},
+                               MetricValue{"f1", m.f1, TaskMetrics::kNone}})
+    if (!std::isnan(v.value)) out.push_back(v);
+  return out;
+}
+
+void write_task_results(const TaskRunOptions& o, const std::vector<Task>& tasks, const std::vector<TaskPoint>& points) {
+  make_dirs(o.out);
+  std::string csv = "mode,target,mlp_density,head_density,task,format,docs,metric,value,stderr,value_vs_dense\n";
+  nlohmann::json rows = nlohmann::json::array();
+  const TaskPoint* dense = nullptr;
+  for (const auto& p : points)
+    if (p.point.mode == "dense") dense = &p;
+  for (const auto& p : points) {
+    for (size_t t = 0; t < p.tasks.size(); ++t) {
+      const TaskMetrics& m = p.tasks[t];
+      nlohmann::json metrics = nlohmann::json::object();
+      for (const MetricValue& v : metric_values(m)) {
+        double base = TaskMetrics::kNone;
+        if (dense != nullptr)
+          for (const MetricValue& d : metric_values(dense->tasks[t]))
+            if (std::string(d.name) == v.name) base = d.value;
+        const double delta = std::isnan(base) ? TaskMetrics::kNone : v.value - base;
+        csv += fmt::format("{},{},{:.4f},{:.4f},{},{},{},{},{},{},{}\n", p.point.mode, p.point.target, p.point.mlp,
+                           p.point.heads, m.task, m.format, m.docs, v.name, csv_num(v.value), csv_num(v.stderr_),
+                           csv_num(delta));
+        metrics[v.name] = {{"value", v.value}, {"stderr", json_num(v.stderr_)}, {"vs_dense", json_num(delta)}};
+      }
+      rows.push_back({{"mode", p.point.mode}, {"target", p.point.target}, {"mlp_density", p.point.mlp},
+                      {"head_density", p.point.heads}, {"task", m.task}, {"format", m.format}, {"docs", m.docs},
+                      {"metrics", metrics}, {"seconds", p.seconds}});
+    }
+  }
+  nlohmann::json files = nlohmann::json::array();
+  for (const Task& t : tasks) files.push_back({{"task", t.name}, {"format", t.format}, {"file", t.file}, {"docs", t.docs.size()}});
+  nlohmann::json context = {{"model", o.model_dir},   {"predictors", o.predictors}, {"device", o.device},
+                            {"dtype", o.dtype},       {"tasks", files},             {"add_bos", o.add_bos},
+                            {"max_docs", o.max_docs}, {"dense_layers", o.sweep.dense_layers},
+                            {"bootstrap_iters", o.bootstrap_iters},
+                            {"protocol", "lm-eval-harness 0.4.13 zero-shot loglikelihood requests (pipeline/tasks/README.md)"}};
+  nlohmann::json doc = {{"context", context}, {"points", rows}};
+  write_file_atomic(o.out + "/tasks.csv", csv);
+  write_file_atomic(o.out + "/tasks.json", doc.dump(1) + "\n");
+  try_plot("tasks", o.out);
+}
+
+}  // namespace
+
+TokenRequest encode_request(BpeTokenizer& tokenizer, const TaskRequest& request, bool add_bos) {
+  std::string context = request.context, continuation = request.continuation;
+  size_t keep = context.size();
+  while (keep > 0 && std::isspace(static_cast<unsigned char>(context[keep - 1]))) --keep;
+  continuation = context.substr(keep) + continuation;
+  context.resize(keep);
+  DV_CHECK(!context.empty(), "task request with an empty context (continuation \"{}\")", continuation);
+  TokenRequest r;
+  const std::vector<int32_t> whole = tokenizer.encode(context + continuation, add_bos);
+  r.context = tokenizer.encode(context, add_bos);
+  DV_CHECK(whole.size() > r.context.size(), "task request: continuation \"{}\" encodes to no tokens", continuation);
+  r.continuation.assign(whole.begin() + static_cast<std::ptrdiff_t>(r.context.size()), whole.end());
+  return r;
+}
+
+std::vector<TaskPoint> run_task_sweep(LoglikelihoodScorer& scorer, const std::vector<Task>& tasks,
+                                      const std::vector<std::vector<TokenRequest>>& requests, const EvalSweep& sweep,
+                                      const Scorers& predicted, int64_t n_layers, const TaskRunOptions& o) {
+  const auto planned = plan_points(sweep, predicted.mlp && predicted.heads);
+  const std::vector<bool> dense_layer = dense_layer_flags(sweep.dense_layers, n_layers, "tasks: dense_layers");
+  // Every task's requests in one list, so a batch mixes tasks and pads little.
+  std::vector<TokenRequest> all;
+  for (const auto& r : requests) all.insert(all.end(), r.begin(), r.end());
+  std::string log;
+  std::vector<TaskPoint> points;
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const PlannedPoint& p = planned[i];
+    std::fprintf(stderr, "tasks point %zu/%zu: %s %s mlp %.3f heads %.3f (%zu requests)\n", i + 1, planned.size(),
+                 p.mode.c_str(), p.target.c_str(), p.mlp, p.heads, all.size());
+    const SparsityPlan plan = point_plan(p, predicted, dense_layer);
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<LoglikelihoodResult> results = scorer.loglikelihood(all, plan);
+    TaskPoint point{p, {}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+    size_t next = 0;
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      const std::vector<LoglikelihoodResult> mine(results.begin() + next, results.begin() + next + requests[t].size());
+      if (o.write_requests) {
+        size_t k = 0;
+        for (size_t d = 0; d < tasks[t].docs.size(); ++d)
+          for (size_t c = 0; c < tasks[t].docs[d].requests.size(); ++c, ++k) {
+            const TaskRequest& text = tasks[t].docs[d].requests[c];
+            log += nlohmann::json({{"mode", p.mode}, {"target", p.target}, {"mlp_density", p.mlp},
+                                   {"head_density", p.heads}, {"task", tasks[t].name}, {"doc", d}, {"choice", c},
+                                   {"context", text.context}, {"continuation", text.continuation},
+                                   {"context_tokens", requests[t][k].context},
+                                   {"continuation_tokens", requests[t][k].continuation},
+                                   {"logprob", mine[k].logprob}, {"greedy", mine[k].greedy}})
+                       .dump() + "\n";
+          }
+      }
+      next += requests[t].size();
+      point.tasks.push_back(score_task(tasks[t], mine, o.bootstrap_iters, o.seed));
+      const TaskMetrics& m = point.tasks.back();
+      std::fprintf(stderr, "  %-24s acc %.4f%s%s\n", m.task.c_str(), m.acc,
+                   std::isnan(m.acc_norm) ? "" : fmt::format("  acc_norm {:.4f}", m.acc_norm).c_str(),
+                   std::isnan(m.perplexity) ? "" : fmt::format("  perplexity {:.3f}", m.perplexity).c_str());
+    }
+    points.push_back(std::move(point));
+  }
+  if (o.write_requests) {
+    make_dirs(o.out);
+    write_file_atomic(o.out + "/requests.jsonl", log);
+  }
+  return points;
+}
+
+std::vector<TaskPoint> run_tasks(const OptModel& model, BpeTokenizer& tokenizer, const TaskRunOptions& o) {
+  DV_CHECK(!o.tasks.empty(), "tasks: no task given (--task FORMAT=FILE)");
+  std::vector<Task> tasks;
+  std::vector<std::vector<TokenRequest>> requests;
+  for (const TaskSpec& s : o.tasks) {
+    for (const Task& t : tasks) DV_CHECK(t.name != s.name, "tasks: two tasks are named '{}'", s.name);
+    tasks.push_back(read_task(s.name, s.format, s.file, o.max_docs));
+    requests.emplace_back();
+    for (const TaskDoc& d : tasks.back().docs)
+      for (const TaskRequest& r : d.requests) requests.back().push_back(encode_request(tokenizer, r, o.add_bos));
+  }
+  EvalSweep sweep = o.sweep;
+  const Scorers scorers = sweep_scorers(o.predictors, model, sweep);
+  ReferenceScorer scorer(model, o.batch);
+  auto points = run_task_sweep(scorer, tasks, requests, sweep, scorers, model.config().num_hidden_layers, o);
+  write_task_results(o, tasks, points);
+  return points;
+}
+
+}  // namespace dv
