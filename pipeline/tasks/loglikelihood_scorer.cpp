@@ -11,7 +11,7 @@
 
 namespace dv {
 
-std::vector<LoglikelihoodResult> ReferenceScorer::loglikelihood(const std::vector<TokenRequest>& requests,
+std::vector<LoglikelihoodResult> TaskReferenceScorer::loglikelihood(const std::vector<TokenRequest>& requests,
                                                                 const SparsityPlan& plan) {
   const int64_t max_len = max_length();
   // The model's input per request: (context + continuation)[-(max_len + 1):][:-1].

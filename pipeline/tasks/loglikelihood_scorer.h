@@ -2,7 +2,7 @@
 // `loglikelihood` request over token ids. A scorer returns, for each (context, continuation) pair, the sum of
 // the continuation tokens' log-probabilities given everything before them and whether greedy decoding would
 // have produced exactly the continuation, with the model run under a sparsity plan (dense / oracle /
-// predicted, per-layer dense flags). ReferenceScorer runs the LibTorch reference (CPU or CUDA) with the
+// predicted, per-layer dense flags). TaskReferenceScorer runs the LibTorch reference (CPU or CUDA) with the
 // eval stage's masks; a CUDA-engine scorer implements the same interface.
 #pragma once
 
@@ -35,9 +35,9 @@ class LoglikelihoodScorer {
 
 // The reference model: requests sorted longest first (as the harness does, so batches pad little), up to
 // `batch` sequences per forward, right-padded (causal attention: padding never reaches a real position).
-class ReferenceScorer : public LoglikelihoodScorer {
+class TaskReferenceScorer : public LoglikelihoodScorer {
  public:
-  ReferenceScorer(const OptModel& model, int64_t batch, bool show_progress = true)
+  TaskReferenceScorer(const OptModel& model, int64_t batch, bool show_progress = true)
       : model_(model), batch_(batch), show_progress_(show_progress) {}
   std::vector<LoglikelihoodResult> loglikelihood(const std::vector<TokenRequest>& requests,
                                                  const SparsityPlan& plan) override;

@@ -153,7 +153,7 @@ std::vector<TaskPoint> run_tasks(const OptModel& model, BpeTokenizer& tokenizer,
   }
   EvalSweep sweep = o.sweep;
   const Scorers scorers = sweep_scorers(o.predictors, model, sweep);
-  ReferenceScorer scorer(model, o.batch);
+  TaskReferenceScorer scorer(model, o.batch);
   auto points = run_task_sweep(scorer, tasks, requests, sweep, scorers, model.config().num_hidden_layers, o);
   write_task_results(o, tasks, points);
   return points;

@@ -93,7 +93,7 @@ if has sparse && [ -f "$PRED/predictors.safetensors" ] && [ -f "${DEJAVU_DATA_DI
       --print-ids >>"$OUT/sparse_generate.txt" 2>>"$OUT/sparse_generate.txt"
     note "generate --engine cuda ${mode:-dense}: rc=$? $(tail -n 3 "$OUT/sparse_generate.txt" | head -n 1 | cut -c1-300)"
   done
-  for dens in ${DEJAVU_PPL_DENSITIES-"0.1,0.5 0.25,0.75"}; do
+  for dens in ${DEJAVU_PPL_DENSITIES-0.1,0.5 0.25,0.75}; do
     set -- ${dens%,*} ${dens#*,}
     timeout 120 ./build/dejavu perplexity --engine cuda --model data/models/opt-mini --sparse --predictors $PRED \
       --mlp-density $1 --head-density $2 --text "$DEJAVU_DATA_DIR/wikitext-2/test.txt" --max-tokens 16384 \

@@ -85,13 +85,13 @@ double direct_logprob(const dv::OptModel& m, const dv::TokenRequest& r) {
   return sum;
 }
 
-TEST(ReferenceScorer, MatchesDirectComputationAtAnyBatch) {
+TEST(TaskScorer, MatchesDirectComputationAtAnyBatch) {
   const dv::OptModel model = tiny_model();
   std::mt19937_64 rng(3);
   std::vector<dv::TokenRequest> reqs;
   for (size_t i = 0; i < 7; ++i) reqs.push_back({ids(1 + (i * 5) % 17, rng), ids(1 + i % 4, rng)});
   const dv::SparsityPlan dense;
-  dv::ReferenceScorer one(model, 1, false), three(model, 3, false);
+  dv::TaskReferenceScorer one(model, 1, false), three(model, 3, false);
   const auto a = one.loglikelihood(reqs, dense), b = three.loglikelihood(reqs, dense);
   ASSERT_EQ(a.size(), reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) {
@@ -107,24 +107,24 @@ TEST(ReferenceScorer, MatchesDirectComputationAtAnyBatch) {
   EXPECT_TRUE(one.loglikelihood({g}, dense)[0].greedy);
 }
 
-TEST(ReferenceScorer, TruncatesFromTheLeftLikeTheHarness) {
+TEST(TaskScorer, TruncatesFromTheLeftLikeTheHarness) {
   const dv::OptModel model = tiny_model();
   std::mt19937_64 rng(5);
   const dv::TokenRequest longer{ids(40, rng), ids(3, rng)};
   // (context + continuation)[-(32 + 1):][:-1]: the model reads the last 33 tokens but the final one.
   const dv::TokenRequest cut{std::vector<int32_t>(longer.context.end() - 30, longer.context.end()), longer.continuation};
-  dv::ReferenceScorer s(model, 2, false);
+  dv::TaskReferenceScorer s(model, 2, false);
   const dv::SparsityPlan dense;
   EXPECT_NEAR(s.loglikelihood({longer}, dense)[0].logprob, direct_logprob(model, cut), 1e-4);
   EXPECT_THROW(s.loglikelihood({{ids(3, rng), ids(33, rng)}}, dense), dv::Error);
   EXPECT_THROW(s.loglikelihood({{{}, ids(2, rng)}}, dense), dv::Error);
 }
 
-TEST(ReferenceScorer, SparsePlansChangeScoresDenseLayersUndo) {
+TEST(TaskScorer, SparsePlansChangeScoresDenseLayersUndo) {
   const dv::OptModel model = tiny_model();
   std::mt19937_64 rng(9);
   const std::vector<dv::TokenRequest> reqs = {{ids(12, rng), ids(3, rng)}, {ids(5, rng), ids(2, rng)}};
-  dv::ReferenceScorer s(model, 2, false);
+  dv::TaskReferenceScorer s(model, 2, false);
   const auto dense = s.loglikelihood(reqs, dv::SparsityPlan{});
   dv::SparsityPlan sparse;
   sparse.mlp_density = 0.1;

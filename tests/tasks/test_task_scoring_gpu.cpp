@@ -32,7 +32,7 @@ TEST(ReferenceScorerGpu, CudaMatchesCpu) {
   sparse.mlp_scores = dv::oracle_scores();
   sparse.head_scores = dv::oracle_scores();
   for (const dv::SparsityPlan& p : {sparse, dv::SparsityPlan{}}) {
-    dv::ReferenceScorer on_cpu(cpu, 4, false), on_gpu(gpu, 4, false);
+    dv::TaskReferenceScorer on_cpu(cpu, 4, false), on_gpu(gpu, 4, false);
     const auto a = on_cpu.loglikelihood(reqs, p), b = on_gpu.loglikelihood(reqs, p);
     for (size_t i = 0; i < reqs.size(); ++i) {
       EXPECT_NEAR(a[i].logprob, b[i].logprob, 1e-3 * std::max(1.0, std::abs(a[i].logprob))) << i;
