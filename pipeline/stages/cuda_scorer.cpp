@@ -130,7 +130,9 @@ nlohmann::json compare_with_reference(CudaScorer& scorer, const OptModel& refere
   for (int64_t start = 0; start + 1 < total; start += seq_len) {
     const int64_t end = std::min(total, start + seq_len), T = end - start;
     const std::vector<int32_t> window(ids.begin() + start, ids.begin() + end);
-    for (const float v : scorer.logprobs({window})[0]) nll_gpu -= v;
+    // Kept by name: a range-for over logprobs(...)[0] would read a temporary destroyed before the loop.
+    const std::vector<std::vector<float>> lp = scorer.logprobs({window});
+    for (const float v : lp[0]) nll_gpu -= v;
     const engine::PrefillOutputs& rec = scorer.last_prefill();
     ForwardHooks hooks;
     auto mask_of = [](const std::vector<at::Tensor>& masks, const MaskQuery& q) {
