@@ -96,11 +96,14 @@ def main():
     assert final and final[-1][0] == final[-1][1], f"collect's bar did not end at 100%: {r.stderr[-2000:]}"
     # The tiny test model's weights are random: measure says there is no contextual sparsity to find.
     assert "about 50% active in every layer" in r.stderr, r.stderr[-2000:]
-    # The plain stage command still refuses a partial store of another corpus without --force.
+    # The plain stage command still refuses a store of another corpus without --force (a bad corpus now fails
+    # while collect plans its windows, before anything is written, so the other store is made from good text).
     plain = os.path.join(work, "plain", "acts.h5")
     shutil.rmtree(os.path.dirname(plain), ignore_errors=True)
     c = [dejavu, "collect", "--model", model, "--out", plain, "--max-tokens", "512", "--seq-len", "64"]
     assert subprocess.run(c + ["--text", bad], capture_output=True).returncode == 2
+    assert not os.path.exists(plain + ".partial"), "a corpus that fails to tokenize left a partial store"
+    assert subprocess.run(c + ["--text", test], capture_output=True).returncode == 0
     r = subprocess.run(c + ["--text", valid], capture_output=True, text=True)
     assert r.returncode == 2 and "--force" in r.stderr, f"rc {r.returncode}: {r.stderr}"
     assert subprocess.run(c + ["--text", valid, "--force"], capture_output=True).returncode == 0
