@@ -2,6 +2,7 @@
 // all-reduce goes) gives the unsharded model's logits at world sizes 1, 2 and 4, pre-LN and post-LN.
 #include <cstdio>
 
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include "engine/tp/tp_reference.h"
@@ -11,7 +12,11 @@
 namespace dv {
 namespace {
 
-class TpForward : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+class TpForward : public ::testing::TestWithParam<std::tuple<int, bool>> {
+ protected:
+  // The tiny shapes gain nothing from threads, and on a loaded CI machine the thread pool's waits cost seconds.
+  static void SetUpTestSuite() { at::set_num_threads(1); }
+};
 
 TEST_P(TpForward, MatchesTheUnshardedModel) {
   const auto [world, pre_ln] = GetParam();
