@@ -14,20 +14,12 @@
 
 #include "engine/tp/nccl_comm.h"
 #include "kernels/common/cuda_check.h"
+#include "tests/kernels/kernel_test_util.h"
 
 namespace dv {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool has_gpu() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return count > 0;
-}
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -70,7 +62,7 @@ TEST_F(NcclEnv, ReadsTorchrunVariablesAndRefusesBadOnes) {
 }
 
 TEST_F(NcclEnv, AllReduceOverOneRankLeavesTheTensorUnchanged) {
-  if (!has_gpu()) GTEST_SKIP() << "no CUDA GPU";
+  DV_SKIP_WITHOUT_GPU();
   const NcclComm comm(TpRankEnv{0, 1, 0, id_file_.string()});
   EXPECT_EQ(fs::file_size(id_file_), sizeof(ncclUniqueId::internal));  // rank 0 published its id
   for (const size_t n : {size_t{1}, size_t{1001}, size_t{1} << 16}) {
@@ -96,7 +88,7 @@ TEST_F(NcclEnv, AllReduceOverOneRankLeavesTheTensorUnchanged) {
 }
 
 TEST_F(NcclEnv, AWaitingRankGivesUpWhenRankZeroNeverWrites) {
-  if (!has_gpu()) GTEST_SKIP() << "no CUDA GPU";
+  DV_SKIP_WITHOUT_GPU();
   const std::string missing = id_file_.string() + "_never";
   const std::string msg = error_of([&] { NcclComm comm(TpRankEnv{1, 2, 0, missing}, 0.2); });
   EXPECT_NE(msg.find("waited 0.2 s for rank 0"), std::string::npos) << msg;
