@@ -140,4 +140,14 @@ double max_rel_error(const EngineRun& run, const at::Tensor& ref, std::string* d
   return worst;
 }
 
+std::vector<engine::LowRankWeights> random_predictors(int layers, int d, int rank, int n, uint64_t seed) {
+  std::vector<engine::LowRankWeights> p(layers);
+  for (int l = 0; l < layers; ++l) {
+    at::manual_seed(seed + l);
+    p[l].w1 = at::randn({rank, d}) / std::sqrt(static_cast<double>(d));
+    p[l].w2 = at::randn({n, rank}) / std::sqrt(static_cast<double>(rank));
+  }
+  return p;
+}
+
 }  // namespace dv::test

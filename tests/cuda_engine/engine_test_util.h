@@ -39,6 +39,9 @@ inline void PrintTo(const Shape& s, std::ostream* os) { *os << s.name(); }
 // linear layers' weights (std 0.02 * scale) so that blocks move the residual stream visibly.
 OptWeights random_half_exact_weights(const OptConfig& c, uint64_t seed, double scale = 2.0);
 
+// Low-rank predictors per layer (fp32, CPU): w1 [rank, d] and w2 [n, rank], N(0, 1/fan_in), seeded per layer.
+std::vector<engine::LowRankWeights> random_predictors(int layers, int d, int rank, int n, uint64_t seed);
+
 // Token ids [B, T] in [0, vocab), fresh per seed.
 std::vector<std::vector<int32_t>> random_tokens(int batch, int steps, int vocab, uint64_t seed);
 

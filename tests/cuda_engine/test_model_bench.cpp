@@ -16,16 +16,6 @@ namespace {
 
 using engine::StepMode;
 
-std::vector<engine::LowRankWeights> predictors(int layers, int d, int rank, int n, uint64_t seed) {
-  std::vector<engine::LowRankWeights> p(layers);
-  for (int l = 0; l < layers; ++l) {
-    at::manual_seed(seed + l);
-    p[l].w1 = at::randn({rank, d}) / std::sqrt(static_cast<double>(d));
-    p[l].w2 = at::randn({n, rank}) / std::sqrt(static_cast<double>(rank));
-  }
-  return p;
-}
-
 std::vector<int32_t> token_stream(int n, int vocab, uint64_t seed) { return random_tokens(1, n, vocab, seed)[0]; }
 
 TEST(ModelBench, OneRowPerConfigurationWithItsSelectionsAndBytes) {
@@ -51,8 +41,8 @@ TEST(ModelBench, OneRowPerConfigurationWithItsSelectionsAndBytes) {
   configs[2].mlp_density = configs[2].spec.mlp.density = 0.1;
   configs[2].head_density = configs[2].spec.heads.density = 0.5;
   configs[2].spec.mlp.source = configs[2].spec.heads.source = engine::SelectionSource::kPredictor;
-  configs[2].spec.mlp.predictors = predictors(shape.layers, shape.d, 24, shape.ffn, 100);
-  configs[2].spec.heads.predictors = predictors(shape.layers, shape.d, 8, shape.heads, 200);
+  configs[2].spec.mlp.predictors = random_predictors(shape.layers, shape.d, 24, shape.ffn, 100);
+  configs[2].spec.heads.predictors = random_predictors(shape.layers, shape.d, 8, shape.heads, 200);
   int emitted = 0;
   const engine::BenchReport rep =
       engine::run_model_bench(engine::upload_weights(w), o, configs, [&](const engine::BenchRow&) { ++emitted; });

@@ -17,16 +17,6 @@ namespace {
 
 using engine::StepMode;
 
-std::vector<engine::LowRankWeights> random_predictors(int layers, int d, int rank, int n, uint64_t seed) {
-  std::vector<engine::LowRankWeights> p(layers);
-  for (int l = 0; l < layers; ++l) {
-    at::manual_seed(seed + l);
-    p[l].w1 = at::randn({rank, d}) / std::sqrt(static_cast<double>(d));
-    p[l].w2 = at::randn({n, rank}) / std::sqrt(static_cast<double>(rank));
-  }
-  return p;
-}
-
 TEST(PdlEngine, SameLogitsWithAndWithoutPdl) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape{256, 4, 3, 1032, 997, 0, true};
