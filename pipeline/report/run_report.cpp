@@ -138,6 +138,19 @@ void add_stage_table(ReportDoc& doc, const std::vector<StageRow>& stages) {
                          fmt::join(no_start, ", ")));
 }
 
+// Stages the experiment lists that left no results here, said in words: nothing on disk records a skip.
+void add_missing_stages(ReportDoc& doc, const RunInfo& info, const std::vector<std::string>& folders) {
+  if (!info.experiment) return;
+  std::vector<std::string> missing;
+  for (Stage s : kAllStages)
+    if (info.experiment->runs(s) && std::find(folders.begin(), folders.end(), stage_name(s)) == folders.end())
+      missing.push_back(stage_name(s));
+  if (missing.empty()) return;
+  doc.text(fmt::format("Listed in experiment.yaml but without results in this folder: {} (skipped where it cannot "
+                       "run, e.g. bench without a GPU; not reached by a stopped run; or left out by --only).",
+                       fmt::join(missing, ", ")));
+}
+
 }  // namespace
 
 RunReport write_run_report(const std::string& run_dir) {
@@ -166,6 +179,7 @@ RunReport write_run_report(const std::string& run_dir) {
   else
     doc.list(summary);
   if (!stages.empty()) add_stage_table(doc, stages);
+  add_missing_stages(doc, info, folders);
   if (fs::exists(run_dir + "/experiment.yaml"))
     doc.code("experiment.yaml: the experiment as `dejavu run` resolved it (every default filled in)",
              read_small_file(run_dir + "/experiment.yaml"));

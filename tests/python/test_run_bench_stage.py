@@ -88,6 +88,8 @@ def main():
         assert "GPU" in skipped.group(1) or "CUDA" in skipped.group(1), skipped.group(0)
         assert not os.path.exists(os.path.join(out, "bench", "stage.hash"))
         assert not os.path.exists(os.path.join(out, "bench", "stage_run.json"))
+        report = open(os.path.join(out, "report.md")).read()
+        assert "Listed in experiment.yaml but without results in this folder: bench" in report, report[-3000:]
         print(f"ok (no GPU): the bench stage was skipped ({skipped.group(1)}); collect and train ran under --out")
         return
     assert bench_plan.group(1) == "run", dry

@@ -1,6 +1,7 @@
 // stage_record_test.cpp: the per-stage record (<stage>/stage_run.json) read back field for field, older and
 // malformed records, and the report of a run folder from before the record (a run-wide stage_times.json, or
-// no times at all), which must say what it lacks instead of failing or leaving blank cells unexplained.
+// no times at all), which must say what it lacks instead of failing or leaving blank cells unexplained, and
+// name a stage the experiment lists that left no folder.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -99,6 +100,16 @@ TEST(RunReport, OldRunFolderSaysWhatIsMissing) {
   has("No stage_run.json in train: no times, commit or machine recorded");
   has("The stage_run.json of measure has no start time");
   EXPECT_EQ(md.find("| train | finished | 0.0"), std::string::npos) << md;
+  EXPECT_EQ(md.find("Listed in experiment.yaml"), std::string::npos) << md;  // no experiment.yaml here
+  // The experiment lists bench too, which left no folder (a machine without a GPU skips it).
+  write_file_atomic(run + "/experiment.yaml", "model: m\noutput_dir: " + run +
+                                                  "\nstages: [collect, train, measure, eval, bench]\n"
+                                                  "collect:\n  text: t.txt\neval:\n  text: t.txt\n");
+  write_run_report(run);
+  EXPECT_NE(read_small_file(report.markdown).find("Listed in experiment.yaml but without results in this folder: "
+                                                  "bench (skipped"),
+            std::string::npos)
+      << read_small_file(report.markdown);
   fs::remove_all(run);
 }
 
