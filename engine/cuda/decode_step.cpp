@@ -3,6 +3,8 @@
 
 #include "engine/cuda/cublas_ops.h"
 #include "engine/cuda/engine_kernels.cuh"
+#include "engine/cuda/model_dims.h"
+#include "engine/cuda/model_ends.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/decode_attention/decode_attention.cuh"
@@ -19,15 +21,7 @@ namespace {
 class StepRecorder {
  public:
   StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp)
-      : ctx_(ctx), w_(w), b_(b), sp_(sp), c_(w.config), s_(ctx.main()) {
-    B_ = b.batch;
-    d_ = static_cast<int>(c_.hidden_size);
-    H_ = static_cast<int>(c_.num_attention_heads);
-    hd_ = static_cast<int>(c_.head_dim());
-    ffn_ = static_cast<int>(c_.ffn_dim);
-    e_ = static_cast<int>(c_.word_embed_proj_dim);
-    L_ = w.num_layers();
-  }
+      : ctx_(ctx), w_(w), b_(b), sp_(sp), c_(w.config), m_(model_dims(w)), s_(ctx.main()), B_(b.batch) {}
 
   void run() {
     const bool pre = c_.do_layer_norm_before;
@@ -35,7 +29,7 @@ class StepRecorder {
     point(0);
     if (pre) layer_norm(b_.attn_in(0), nullptr, nullptr, nullptr, half_ptr(b_.ln), w_.layers[0].attn_ln_w,
                         w_.layers[0].attn_ln_b);
-    for (int l = 0; l < L_; ++l) {
+    for (int l = 0; l < m_.layers; ++l) {
       const GpuLayerWeights& lw = w_.layers[l];
       attention(l, pre ? half_ptr(b_.ln) : b_.attn_in(l));
       if (pre) {
@@ -50,26 +44,26 @@ class StepRecorder {
       if (!pre) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), nullptr, b_.attn_in(l + 1), lw.mlp_ln_w,
                    lw.mlp_ln_b);
-      } else if (l + 1 < L_) {
+      } else if (l + 1 < m_.layers) {
         const GpuLayerWeights& next = w_.layers[l + 1];
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(l + 1), half_ptr(b_.ln),
                    next.attn_ln_w, next.attn_ln_b);
       } else if (w_.final_ln_w.defined()) {
-        layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(L_), half_ptr(b_.final_x),
-                   w_.final_ln_w, w_.final_ln_b);
+        layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(m_.layers),
+                   half_ptr(b_.final_x), w_.final_ln_w, w_.final_ln_b);
       } else {
         BiasResidualArgs a;
-        a.out = b_.attn_in(L_);
+        a.out = b_.attn_in(m_.layers);
         a.x = half_ptr(b_.block_out);
         a.residual = b_.mlp_in(l);
         a.bias = half_ptr(lw.fc2_b);
         a.rows = B_;
-        a.n = d_;
+        a.n = m_.d;
         launch_bias_residual(a, s_);
       }
-      if (l + 1 < L_) point(2 * (l + 1));
+      if (l + 1 < m_.layers) point(2 * (l + 1));
     }
-    lm_head(pre && w_.final_ln_w.defined() ? half_ptr(b_.final_x) : b_.attn_in(L_));
+    lm_head(pre && w_.final_ln_w.defined() ? half_ptr(b_.final_x) : b_.attn_in(m_.layers));
     if (side_used_) {
       DV_CUDA_CHECK(cudaEventRecord(sp_->join_event[0], ctx_.side()));
       DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->join_event[0], 0));
@@ -78,33 +72,7 @@ class StepRecorder {
   }
 
  private:
-  void embed() {
-    EmbeddingArgs a;
-    a.tokens = int_ptr(b_.tokens);
-    a.positions = int_ptr(b_.positions);
-    a.word_embed = half_ptr(w_.embed_tokens);
-    a.rows = B_;
-    a.vocab = static_cast<int>(c_.vocab_size);
-    a.d = e_;
-    a.max_positions = static_cast<int>(c_.max_position_embeddings);
-    if (!w_.project_in.defined()) {
-      a.out = b_.attn_in(0);
-      a.pos_embed = half_ptr(w_.embed_positions);
-      launch_embedding(a, s_);
-      return;
-    }
-    a.out = half_ptr(b_.emb);
-    launch_embedding(a, s_);
-    linear(ctx_.cublas(), b_.attn_in(0), half_ptr(b_.emb), half_ptr(w_.project_in), B_, d_, e_);
-    PositionAddArgs p;
-    p.x = b_.attn_in(0);
-    p.positions = int_ptr(b_.positions);
-    p.pos_embed = half_ptr(w_.embed_positions);
-    p.rows = B_;
-    p.d = d_;
-    p.max_positions = static_cast<int>(c_.max_position_embeddings);
-    launch_position_add(p, s_);
-  }
+  void embed() { embed_tokens(ctx_, w_, m_, int_ptr(b_.tokens), int_ptr(b_.positions), B_, b_.emb, b_.attn_in(0), s_); }
 
   void layer_norm(const __half* x, const __half* residual, const __half* bias, __half* sum_out, __half* y,
                   const at::Tensor& gamma, const at::Tensor& beta) {
@@ -117,7 +85,7 @@ class StepRecorder {
     a.gamma = half_ptr(gamma);
     a.beta = half_ptr(beta);
     a.rows = B_;
-    a.d = d_;
+    a.d = m_.d;
     launch_layer_norm(a, s_);
   }
 
@@ -133,8 +101,8 @@ class StepRecorder {
     a.num_selected = count;
     a.pos = int_ptr(b_.pos);
     a.batch = B_;
-    a.num_heads = H_;
-    a.head_dim = hd_;
+    a.num_heads = m_.heads;
+    a.head_dim = m_.head_dim;
     a.max_len = b_.max_len;
     a.max_heads = cap;
     a.max_splits = scratch.splits(cap);
@@ -145,7 +113,7 @@ class StepRecorder {
   void attention(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
     if (sp_ == nullptr) {
-      linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * d_, d_);
+      linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * m_.d, m_.d);
       KvAppendArgs a;
       a.q = half_ptr(b_.q);
       a.k_cache = b_.k(l);
@@ -154,25 +122,25 @@ class StepRecorder {
       a.b_qkv = half_ptr(lw.b_qkv);
       a.pos = int_ptr(b_.pos);
       a.batch = B_;
-      a.num_heads = H_;
-      a.head_dim = hd_;
+      a.num_heads = m_.heads;
+      a.head_dim = m_.head_dim;
       a.max_len = b_.max_len;
       launch_kv_append(a, s_);
-      decode_attention(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), H_, b_.attention);
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, d_, d_);
+      decode_attention(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads, b_.attention);
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.d);
       return;
     }
     const LayerSelection& sel = sp_->heads[l];
     wait_for(sel);
     const int* heads = sel.dense ? int_ptr(b_.all_heads) : int_ptr(sel.idx);
     const int* count = sel.dense ? int_ptr(b_.num_heads) : int_ptr(sel.count);
-    const int cap = sel.dense ? H_ : sel.capacity;
+    const int cap = sel.dense ? m_.heads : sel.capacity;
     SparseQkvArgs q;
     q.q = half_ptr(b_.q);
     q.k_cache = b_.k(l);
     q.v_cache = b_.v(l);
-    q.x_hist = half_ptr(sp_->x_hist) + static_cast<size_t>(l) * B_ * b_.max_len * d_;
-    q.kv_valid = int_ptr(sp_->kv_valid) + static_cast<size_t>(l) * H_ * sparse_qkv_valid_slots(hd_);
+    q.x_hist = half_ptr(sp_->x_hist) + static_cast<size_t>(l) * B_ * b_.max_len * m_.d;
+    q.kv_valid = int_ptr(sp_->kv_valid) + static_cast<size_t>(l) * m_.heads * sparse_qkv_valid_slots(m_.head_dim);
     q.x = x;
     q.w_qkv = half_ptr(lw.w_qkv);
     q.b_qkv = half_ptr(lw.b_qkv);
@@ -180,14 +148,14 @@ class StepRecorder {
     q.num_selected = count;
     q.pos = int_ptr(b_.pos);
     q.batch = B_;
-    q.num_heads = H_;
-    q.head_dim = hd_;
+    q.num_heads = m_.heads;
+    q.head_dim = m_.head_dim;
     q.max_len = b_.max_len;
     q.max_heads = cap;
     launch_sparse_qkv(q, s_);
     decode_attention(l, heads, count, cap, sp_->attention);
     if (sel.dense) {
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, d_, d_);
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.d);
       return;
     }
     GatherHeadsArgs g;
@@ -196,25 +164,25 @@ class StepRecorder {
     g.heads = heads;
     g.count = count;
     g.batch = B_;
-    g.num_heads = H_;
-    g.head_dim = hd_;
+    g.num_heads = m_.heads;
+    g.head_dim = m_.head_dim;
     g.max_heads = cap;
-    g.ld_out = d_;
+    g.ld_out = m_.d;
     launch_gather_heads(g, s_);
-    sparse_down(half_ptr(sp_->heads_c), d_, lw.wo_t, d_, heads, count, cap, hd_);
+    sparse_down(half_ptr(sp_->heads_c), m_.d, lw.wo_t, m_.d, heads, count, cap, m_.head_dim);
   }
 
   void mlp(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
     if (sp_ == nullptr || sp_->mlp[l].dense) {
-      linear(ctx_.cublas(), half_ptr(b_.fc1_out), x, half_ptr(lw.fc1_w), B_, ffn_, d_);
+      linear(ctx_.cublas(), half_ptr(b_.fc1_out), x, half_ptr(lw.fc1_w), B_, m_.ffn, m_.d);
       BiasReluArgs a;
       a.x = half_ptr(b_.fc1_out);
       a.bias = half_ptr(lw.fc1_b);
       a.rows = B_;
-      a.n = ffn_;
+      a.n = m_.ffn;
       launch_bias_relu(a, s_);
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.fc1_out), half_ptr(lw.fc2_t), B_, d_, ffn_);
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.fc1_out), half_ptr(lw.fc2_t), B_, m_.d, m_.ffn);
       return;
     }
     const LayerSelection& sel = sp_->mlp[l];
@@ -227,12 +195,12 @@ class StepRecorder {
     u.idx = int_ptr(sel.idx);
     u.k_dev = int_ptr(sel.count);
     u.B = B_;
-    u.d = d_;
-    u.ffn = ffn_;
+    u.d = m_.d;
+    u.ffn = m_.ffn;
     u.max_k = sel.capacity;
     u.ld_h = sp_->mlp_ld;
     kernels::launch_sparse_mlp_up(u, s_);
-    sparse_down(half_ptr(sp_->mlp_h), sp_->mlp_ld, lw.fc2_t, ffn_, int_ptr(sel.idx), int_ptr(sel.count),
+    sparse_down(half_ptr(sp_->mlp_h), sp_->mlp_ld, lw.fc2_t, m_.ffn, int_ptr(sel.idx), int_ptr(sel.count),
                 sel.capacity, 1);
   }
 
@@ -246,7 +214,7 @@ class StepRecorder {
     a.idx = idx;
     a.k_dev = count;
     a.B = B_;
-    a.d = d_;
+    a.d = m_.d;
     a.ffn_rows = rows;
     a.max_k = cap;
     a.ld_h = ld_h;
@@ -254,15 +222,7 @@ class StepRecorder {
     kernels::launch_sparse_mlp_down(a, s_);
   }
 
-  void lm_head(const __half* x) {
-    const __half* in = x;
-    if (w_.project_out.defined()) {
-      linear(ctx_.cublas(), half_ptr(b_.head_in), x, half_ptr(w_.project_out), B_, e_, d_);
-      in = half_ptr(b_.head_in);
-    }
-    linear_f32_out(ctx_.cublas(), float_ptr(b_.logits), in, half_ptr(w_.lm_head), B_, static_cast<int>(c_.vocab_size),
-                   e_);
-  }
+  void lm_head(const __half* x) { lm_head_logits(ctx_, w_, m_, x, B_, b_.head_in, float_ptr(b_.logits)); }
 
   // Snapshot `p` now exists on the main stream: start the side-stream predictors that read it.
   void point(int p) {
@@ -293,7 +253,7 @@ class StepRecorder {
         a.wb = half_ptr(task.wb);
       }
       a.B = B_;
-      a.d = d_;
+      a.d = m_.d;
       a.r = task.rank;
       a.n = task.n;
       a.mode = task.threshold ? kernels::SelectMode::kThreshold : kernels::SelectMode::kTopK;
@@ -314,8 +274,9 @@ class StepRecorder {
   DecodeBuffers& b_;
   SparseState* sp_;
   const OptConfig& c_;
+  const ModelDims m_;
   cudaStream_t s_;
-  int B_ = 0, d_ = 0, H_ = 0, hd_ = 0, ffn_ = 0, e_ = 0, L_ = 0;
+  int B_ = 0;  // batch rows, one token each
   bool side_used_ = false;
 };
 

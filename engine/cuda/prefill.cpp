@@ -10,6 +10,8 @@
 #include "engine/cuda/cublas_ops.h"
 #include "engine/cuda/device_alloc.h"
 #include "engine/cuda/engine_kernels.cuh"
+#include "engine/cuda/model_dims.h"
+#include "engine/cuda/model_ends.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/causal_softmax/causal_softmax.cuh"
 #include "kernels/common/cuda_check.h"
@@ -23,44 +25,38 @@ class PrefillRunner {
  public:
   PrefillRunner(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, const SparseState* sp,
                 const std::vector<std::vector<int32_t>>& rows, PrefillOutputs* out)
-      : ctx_(ctx), w_(w), b_(b), sp_(sp), c_(w.config), s_(ctx.main()), tokens_(rows), out_(out) {
+      : ctx_(ctx), w_(w), b_(b), sp_(sp), c_(w.config), m_(model_dims(w)), s_(ctx.main()), tokens_(rows), out_(out) {
     rows_ = static_cast<int>(rows.size());
     T_ = static_cast<int>(rows[0].size());
     R_ = rows_ * T_;
-    d_ = static_cast<int>(c_.hidden_size);
-    H_ = static_cast<int>(c_.num_attention_heads);
-    hd_ = static_cast<int>(c_.head_dim());
-    ffn_ = static_cast<int>(c_.ffn_dim);
-    e_ = static_cast<int>(c_.word_embed_proj_dim);
-    L_ = w.num_layers();
   }
 
   void run() {
     // LibTorch's ops and allocations go to the engine's main stream, in order with our kernels and cuBLAS.
     c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromExternal(s_, static_cast<c10::DeviceIndex>(ctx_.device())));
     if (out_ != nullptr && out_->record_masks) {
-      out_->mlp_masks.assign(L_, at::Tensor());
-      out_->head_masks.assign(L_, at::Tensor());
+      out_->mlp_masks.assign(m_.layers, at::Tensor());
+      out_->head_masks.assign(m_.layers, at::Tensor());
     }
     if (out_ != nullptr && out_->want_stats) stats_ = at::zeros({6}, cuda_options(at::kDouble));
     const bool pre = c_.do_layer_norm_before;
     at::Tensor x = embed();
     at::Tensor h = pre ? norm(x, {}, nullptr, nullptr, w_.layers[0].attn_ln_w, w_.layers[0].attn_ln_b) : x;
-    for (int l = 0; l < L_; ++l) {
+    for (int l = 0; l < m_.layers; ++l) {
       const GpuLayerWeights& lw = w_.layers[l];
       attn_in_ = x;
       const at::Tensor o = attention(l, pre ? h : x);
-      mlp_in_ = act({R_, d_}, "prefill residual");
+      mlp_in_ = act({R_, m_.d}, "prefill residual");
       if (pre) {
         h = norm(o, attn_in_, half_ptr(lw.out_b), &mlp_in_, lw.mlp_ln_w, lw.mlp_ln_b);
       } else {
         layer_norm_into(mlp_in_, o, attn_in_, half_ptr(lw.out_b), nullptr, lw.attn_ln_w, lw.attn_ln_b);
       }
       const at::Tensor m = mlp(l, pre ? h : mlp_in_);
-      at::Tensor next = act({R_, d_}, "prefill residual");
+      at::Tensor next = act({R_, m_.d}, "prefill residual");
       if (!pre) {
         layer_norm_into(next, m, mlp_in_, half_ptr(lw.fc2_b), nullptr, lw.mlp_ln_w, lw.mlp_ln_b);
-      } else if (l + 1 < L_) {
+      } else if (l + 1 < m_.layers) {
         h = norm(m, mlp_in_, half_ptr(lw.fc2_b), &next, w_.layers[l + 1].attn_ln_w, w_.layers[l + 1].attn_ln_b);
       } else if (w_.final_ln_w.defined()) {
         h = norm(m, mlp_in_, half_ptr(lw.fc2_b), &next, w_.final_ln_w, w_.final_ln_b);
@@ -71,7 +67,7 @@ class PrefillRunner {
         a.residual = half_ptr(mlp_in_);
         a.bias = half_ptr(lw.fc2_b);
         a.rows = R_;
-        a.n = d_;
+        a.n = m_.d;
         launch_bias_residual(a, s_);
       }
       prev_attn_in_ = attn_in_;
@@ -102,33 +98,9 @@ class PrefillRunner {
     }
     const at::Tensor ids = at::from_blob(flat.data(), {R_}, at::kInt).to(at::kCUDA);
     const at::Tensor positions = at::from_blob(pos.data(), {R_}, at::kInt).to(at::kCUDA);
-    at::Tensor x = act({R_, d_}, "prefill residual");
-    EmbeddingArgs a;
-    a.tokens = int_ptr(ids);
-    a.positions = int_ptr(positions);
-    a.word_embed = half_ptr(w_.embed_tokens);
-    a.rows = R_;
-    a.vocab = static_cast<int>(c_.vocab_size);
-    a.d = e_;
-    a.max_positions = static_cast<int>(c_.max_position_embeddings);
-    if (!w_.project_in.defined()) {
-      a.out = half_ptr(x);
-      a.pos_embed = half_ptr(w_.embed_positions);
-      launch_embedding(a, s_);
-      return x;
-    }
-    const at::Tensor emb = act({R_, e_}, "prefill embedding");
-    a.out = half_ptr(emb);
-    launch_embedding(a, s_);
-    linear(ctx_.cublas(), half_ptr(x), half_ptr(emb), half_ptr(w_.project_in), R_, d_, e_);
-    PositionAddArgs p;
-    p.x = half_ptr(x);
-    p.positions = int_ptr(positions);
-    p.pos_embed = half_ptr(w_.embed_positions);
-    p.rows = R_;
-    p.d = d_;
-    p.max_positions = static_cast<int>(c_.max_position_embeddings);
-    launch_position_add(p, s_);
+    at::Tensor x = act({R_, m_.d}, "prefill residual");
+    const at::Tensor emb = w_.project_in.defined() ? act({R_, m_.embed}, "prefill embedding") : at::Tensor();
+    embed_tokens(ctx_, w_, m_, int_ptr(ids), int_ptr(positions), R_, emb, half_ptr(x), s_);
     return x;
   }
 
@@ -143,14 +115,14 @@ class PrefillRunner {
     a.gamma = half_ptr(gamma);
     a.beta = half_ptr(beta);
     a.rows = R_;
-    a.d = d_;
+    a.d = m_.d;
     launch_layer_norm(a, s_);
   }
 
   // LN(x + residual + bias) into a new tensor; the sum goes to *sum_out when given.
   at::Tensor norm(const at::Tensor& x, const at::Tensor& residual, const __half* bias, at::Tensor* sum_out,
                   const at::Tensor& gamma, const at::Tensor& beta) {
-    at::Tensor y = act({R_, d_}, "prefill layer norm");
+    at::Tensor y = act({R_, m_.d}, "prefill layer norm");
     layer_norm_into(y, x, residual, bias, sum_out, gamma, beta);
     return y;
   }
@@ -181,7 +153,7 @@ class PrefillRunner {
         const PredictorTask& task = sp_->tasks.at(sel.task);
         const at::Tensor& x = snapshot(task.input_point, layer);
         at::Tensor z = act({R_, task.rank}, "prefill predictor hidden");
-        linear(ctx_.cublas(), half_ptr(z), half_ptr(x), half_ptr(task.wa), R_, task.rank, d_);
+        linear(ctx_.cublas(), half_ptr(z), half_ptr(x), half_ptr(task.wa), R_, task.rank, m_.d);
         at::Tensor logits = act({R_, n}, "prefill predictor logits", at::kFloat);
         linear_f32_out(ctx_.cublas(), float_ptr(logits), half_ptr(z), half_ptr(task.wb), R_, n, task.rank);
         if (task.threshold) {
@@ -230,9 +202,9 @@ class PrefillRunner {
   // Returns the out-projection's output (no bias, no residual) [R, d].
   at::Tensor attention(int l, const at::Tensor& x) {
     const GpuLayerWeights& lw = w_.layers[l];
-    at::Tensor qkv = act({R_, 3 * d_}, "prefill QKV");
-    linear(ctx_.cublas(), half_ptr(qkv), half_ptr(x), half_ptr(lw.w_qkv), R_, 3 * d_, d_);
-    at::Tensor q = act({rows_, H_, T_, hd_}, "prefill queries");
+    at::Tensor qkv = act({R_, 3 * m_.d}, "prefill QKV");
+    linear(ctx_.cublas(), half_ptr(qkv), half_ptr(x), half_ptr(lw.w_qkv), R_, 3 * m_.d, m_.d);
+    at::Tensor q = act({rows_, m_.heads, T_, m_.head_dim}, "prefill queries");
     PrefillQkvArgs a;
     a.q = half_ptr(q);
     a.k_cache = b_.k(l);
@@ -241,94 +213,90 @@ class PrefillRunner {
     a.b_qkv = half_ptr(lw.b_qkv);
     a.rows = rows_;
     a.tokens = T_;
-    a.num_heads = H_;
-    a.head_dim = hd_;
+    a.num_heads = m_.heads;
+    a.head_dim = m_.head_dim;
     a.max_len = b_.max_len;
     launch_prefill_qkv(a, s_);
     qkv = at::Tensor();
     if (!scores_.defined()) {
-      scores_ = act({H_, T_, T_}, "prefill attention scores", at::kFloat);
-      probs_ = act({H_, T_, T_}, "prefill attention probabilities");
+      scores_ = act({m_.heads, T_, T_}, "prefill attention scores", at::kFloat);
+      probs_ = act({m_.heads, T_, T_}, "prefill attention probabilities");
     }
-    at::Tensor attn = act({R_, d_}, "prefill attention output");
-    const long long head_stride = static_cast<long long>(b_.max_len) * hd_;
+    at::Tensor attn = act({R_, m_.d}, "prefill attention output");
+    const long long head_stride = static_cast<long long>(b_.max_len) * m_.head_dim;
     for (int r = 0; r < rows_; ++r) {
-      const size_t cache_off = static_cast<size_t>(r) * H_ * b_.max_len * hd_;
-      attention_scores(ctx_.cublas(), float_ptr(scores_), half_ptr(q) + static_cast<size_t>(r) * H_ * T_ * hd_,
-                       b_.k(l) + cache_off, H_, T_, hd_, head_stride);
+      const size_t cache_off = static_cast<size_t>(r) * m_.heads * b_.max_len * m_.head_dim;
+      const __half* q_row = half_ptr(q) + static_cast<size_t>(r) * m_.heads * T_ * m_.head_dim;
+      attention_scores(ctx_.cublas(), float_ptr(scores_), q_row, b_.k(l) + cache_off, m_.heads, T_, m_.head_dim,
+                       head_stride);
       CausalSoftmaxArgs sm;
       sm.probs = half_ptr(probs_);
       sm.scores = float_ptr(scores_);
-      sm.rows = H_ * T_;
+      sm.rows = m_.heads * T_;
       sm.q_len = sm.k_len = sm.ld = T_;
-      sm.scale = 1.f / std::sqrt(static_cast<float>(hd_));
+      sm.scale = 1.f / std::sqrt(static_cast<float>(m_.head_dim));
       launch_causal_softmax(sm, s_);
-      attention_values(ctx_.cublas(), half_ptr(attn) + static_cast<size_t>(r) * T_ * d_, d_, half_ptr(probs_),
-                       b_.v(l) + cache_off, H_, T_, hd_, head_stride);
+      attention_values(ctx_.cublas(), half_ptr(attn) + static_cast<size_t>(r) * T_ * m_.d, m_.d, half_ptr(probs_),
+                       b_.v(l) + cache_off, m_.heads, T_, m_.head_dim, head_stride);
     }
     if (sp_ != nullptr && block_sparse(sp_->heads)) {
       const LayerSelection& sel = sp_->heads[l];
-      const at::Tensor heads = attn.view({R_, H_, hd_});
+      const at::Tensor heads = attn.view({R_, m_.heads, m_.head_dim});
       const at::Tensor norms = at::linalg_vector_norm(heads.to(at::kFloat), 2, {-1});
-      const at::Tensor mask = sel.dense ? at::ones({R_, H_}, cuda_options(at::kFloat)) : select(false, l, sel, norms, H_);
+      const at::Tensor mask =
+          sel.dense ? at::ones({R_, m_.heads}, cuda_options(at::kFloat)) : select(false, l, sel, norms, m_.heads);
       count(false, norms, mask);
       if (!sel.dense) {
-        record(false, l, mask, H_);
+        record(false, l, mask, m_.heads);
         heads.mul_(mask.to(at::kHalf).unsqueeze(-1));
       }
     }
-    at::Tensor o = act({R_, d_}, "prefill block output");
-    linear_t(ctx_.cublas(), half_ptr(o), half_ptr(attn), half_ptr(lw.wo_t), R_, d_, d_);
+    at::Tensor o = act({R_, m_.d}, "prefill block output");
+    linear_t(ctx_.cublas(), half_ptr(o), half_ptr(attn), half_ptr(lw.wo_t), R_, m_.d, m_.d);
     return o;
   }
 
   // Returns fc2's output (no bias, no residual) [R, d].
   at::Tensor mlp(int l, const at::Tensor& x) {
     const GpuLayerWeights& lw = w_.layers[l];
-    at::Tensor fc1 = act({R_, ffn_}, "prefill fc1 activations");
-    linear(ctx_.cublas(), half_ptr(fc1), half_ptr(x), half_ptr(lw.fc1_w), R_, ffn_, d_);
+    at::Tensor fc1 = act({R_, m_.ffn}, "prefill fc1 activations");
+    linear(ctx_.cublas(), half_ptr(fc1), half_ptr(x), half_ptr(lw.fc1_w), R_, m_.ffn, m_.d);
     BiasReluArgs a;
     a.x = half_ptr(fc1);
     a.bias = half_ptr(lw.fc1_b);
     a.rows = R_;
-    a.n = ffn_;
+    a.n = m_.ffn;
     launch_bias_relu(a, s_);
     if (sp_ != nullptr && block_sparse(sp_->mlp)) {
       const LayerSelection& sel = sp_->mlp[l];
       const at::Tensor values = fc1.to(at::kFloat);
-      const at::Tensor mask = sel.dense ? at::ones({R_, ffn_}, cuda_options(at::kFloat)) : select(true, l, sel, values, ffn_);
+      const at::Tensor mask =
+          sel.dense ? at::ones({R_, m_.ffn}, cuda_options(at::kFloat)) : select(true, l, sel, values, m_.ffn);
       count(true, values, mask);
       if (!sel.dense) {
-        record(true, l, mask, ffn_);
+        record(true, l, mask, m_.ffn);
         fc1.mul_(mask.to(at::kHalf));
       }
     }
-    at::Tensor o = act({R_, d_}, "prefill block output");
-    linear_t(ctx_.cublas(), half_ptr(o), half_ptr(fc1), half_ptr(lw.fc2_t), R_, d_, ffn_);
+    at::Tensor o = act({R_, m_.d}, "prefill block output");
+    linear_t(ctx_.cublas(), half_ptr(o), half_ptr(fc1), half_ptr(lw.fc2_t), R_, m_.d, m_.ffn);
     return o;
   }
 
   // Logits of every position (one sequence at a time, for the log-probs) or of the last positions only.
   void lm_head(const at::Tensor& x) {
-    const int vocab = static_cast<int>(c_.vocab_size);
     auto head = [&](const at::Tensor& in, float* logits, int n) {
-      const __half* p = half_ptr(in);
-      at::Tensor projected;
-      if (w_.project_out.defined()) {
-        projected = act({n, e_}, "prefill head input");
-        linear(ctx_.cublas(), half_ptr(projected), p, half_ptr(w_.project_out), n, e_, d_);
-        p = half_ptr(projected);
-      }
-      linear_f32_out(ctx_.cublas(), logits, p, half_ptr(w_.lm_head), n, vocab, e_);
+      const at::Tensor projected = w_.project_out.defined() ? act({n, m_.embed}, "prefill head input") : at::Tensor();
+      lm_head_logits(ctx_, w_, m_, half_ptr(in), n, projected, logits);
     };
-    const at::Tensor seq = x.view({rows_, T_, d_});
+    const at::Tensor seq = x.view({rows_, T_, m_.d});
     if (out_ == nullptr || !out_->want_logprobs) {
       const at::Tensor last = seq.select(1, T_ - 1).contiguous();
       head(last, float_ptr(b_.logits), rows_);
       return;
     }
     at::Tensor lp = at::empty({rows_, std::max(T_ - 1, 0)}, at::kFloat);
-    at::Tensor logits = act({T_, vocab}, "prefill logits", at::kFloat);
+    at::Tensor logits = act({T_, m_.vocab}, "prefill logits", at::kFloat);
     for (int r = 0; r < rows_; ++r) {
       head(seq.select(0, r).contiguous(), float_ptr(logits), T_);
       b_.logits.select(0, r).copy_(logits.select(0, T_ - 1));
@@ -346,10 +314,11 @@ class PrefillRunner {
   DecodeBuffers& b_;
   const SparseState* sp_;
   const OptConfig& c_;
+  const ModelDims m_;
   cudaStream_t s_;
   const std::vector<std::vector<int32_t>>& tokens_;
   PrefillOutputs* out_;
-  int rows_ = 0, T_ = 0, R_ = 0, d_ = 0, H_ = 0, hd_ = 0, ffn_ = 0, e_ = 0, L_ = 0;
+  int rows_ = 0, T_ = 0, R_ = 0;  // sequences, tokens each, rows * T token rows of every GEMM
   at::Tensor attn_in_, mlp_in_, prev_attn_in_, prev_mlp_in_;  // residual snapshots the predictors read
   at::Tensor scores_, probs_;                                   // attention scratch, reused by every layer
   at::Tensor stats_;                                            // fp64 [6] device sums of SelectionStats

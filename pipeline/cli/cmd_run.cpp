@@ -7,6 +7,7 @@
 #include "pipeline/experiment/experiment.h"
 #include "pipeline/stages/run_checks.h"
 #include "pipeline/report/run_report.h"
+#include "pipeline/stages/run_command.h"
 #include "pipeline/stages/run_experiment.h"
 #ifdef DEJAVU_HAVE_CUDA
 #include "pipeline/cli/bench_stage.h"
@@ -38,8 +39,8 @@ void add_run_command(CLI::App& app) {
     try {
       run_experiment(e, a->run);
     } catch (const Interrupted& stopped) {
-      throw Interrupted(fmt::format("{}; finished stages are kept: run `dejavu run {}` again to resume", stopped.what(),
-                                    a->file));
+      throw Interrupted(fmt::format("{}; finished stages are kept: run `{}` again to resume", stopped.what(),
+                                    resume_command(a->file, a->out, a->run)));
     }
     if (a->run.dry_run) return;
     std::printf("run: %s finished; results under %s\n", e.name.c_str(), e.output_dir.c_str());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
@@ -24,6 +25,9 @@ namespace dv {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The run-wide time file of older runs, read only when a stage has no stage_run.json.
+constexpr const char* kLegacyStageTimesName = "stage_times.json";
 
 // Result folders of the run: the pipeline's stages in their order, then any other folder by name.
 std::vector<std::string> result_folders(const std::string& run_dir) {
@@ -41,10 +45,11 @@ std::vector<std::string> result_folders(const std::string& run_dir) {
   return known;
 }
 
-// Wall seconds of a stage from a run-wide stage_times.json ({"stage": seconds} or {"stage": {"seconds": s}}),
-// for runs whose timings were written that way rather than per stage.
-std::optional<double> run_wide_seconds(const std::string& run_dir, const std::string& stage) {
-  const std::string path = run_dir + "/stage_times.json";
+// Wall seconds of a stage from the run-wide stage_times.json that `dejavu run` wrote before stage_run.json was
+// the one record ({"stage": {"status": "ran", "seconds": s}}, or {"stage": seconds}), for run folders of that
+// time. Only a stage that ran there has its time: "unchanged" and "skipped" entries say 0 s.
+std::optional<double> legacy_run_seconds(const std::string& run_dir, const std::string& stage) {
+  const std::string path = run_dir + "/" + kLegacyStageTimesName;
   if (!fs::exists(path)) return std::nullopt;
   const nlohmann::json j = nlohmann::json::parse(read_small_file(path), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
@@ -52,6 +57,7 @@ std::optional<double> run_wide_seconds(const std::string& run_dir, const std::st
   if (!root.contains(stage)) return std::nullopt;
   const nlohmann::json& v = root[stage];
   if (v.is_number()) return v.get<double>();
+  if (v.is_object() && v.contains("status") && v["status"] != "ran") return std::nullopt;
   for (const char* key : {"seconds", "wall_s", "wall_seconds"})
     if (v.is_object() && v.contains(key) && v[key].is_number()) return v[key].get<double>();
   return std::nullopt;
@@ -99,16 +105,50 @@ void add_header(ReportDoc& doc, const RunInfo& info, const std::vector<StageRow>
 
 void add_stage_table(ReportDoc& doc, const std::vector<StageRow>& stages) {
   CsvTable t;
-  t.header = {"stage", "status", "wall s", "CPU s", "finished (UTC)", "commit", "load (1 min) at the end"};
+  t.header = {"stage",  "status", "wall s", "CPU s", "started (UTC)", "finished (UTC)",
+              "commit", "load (1 min) at the end"};
   for (const StageRow& s : stages) {
     const StageRecord* r = s.record ? &*s.record : nullptr;
     t.rows.push_back({s.folder, s.finished ? "finished" : "not finished",
                       s.seconds ? fmt::format("{:.1f}", *s.seconds) : "",
-                      r && r->cpu_seconds >= 0 ? fmt::format("{:.1f}", r->cpu_seconds) : "", r ? r->finished_utc : "",
-                      r ? r->commit : "", r && r->machine.load_1min >= 0 ? fmt::format("{:.2f}", r->machine.load_1min) : ""});
+                      r && r->cpu_seconds >= 0 ? fmt::format("{:.1f}", r->cpu_seconds) : "",
+                      r ? r->started_utc : "", r ? r->finished_utc : "", r ? r->commit : "",
+                      r && r->machine.load_1min >= 0 ? fmt::format("{:.2f}", r->machine.load_1min) : ""});
   }
   doc.heading(2, "Stages");
   doc.table("", std::move(t));
+  // Say plainly which facts an older run folder lacks, rather than leaving blank cells unexplained.
+  std::vector<std::string> legacy, none, no_start;
+  for (const StageRow& s : stages) {
+    if (!s.record)
+      (s.seconds ? legacy : none).push_back(s.folder);
+    else if (s.record->started_utc.empty())
+      no_start.push_back(s.folder);
+  }
+  if (!legacy.empty())
+    doc.text(fmt::format("No {} in {}: the wall time is from the run's older {}; start, CPU time, commit and "
+                         "machine were not recorded then.",
+                         kStageRecordName, fmt::join(legacy, ", "), kLegacyStageTimesName));
+  if (!none.empty())
+    doc.text(fmt::format("No {} in {}: no times, commit or machine recorded (results of a plain stage command, or "
+                         "of a run from before stage records).",
+                         kStageRecordName, fmt::join(none, ", ")));
+  if (!no_start.empty())
+    doc.text(fmt::format("The {} of {} has no start time (written before it was kept).", kStageRecordName,
+                         fmt::join(no_start, ", ")));
+}
+
+// Stages the experiment lists that left no results here, said in words: nothing on disk records a skip.
+void add_missing_stages(ReportDoc& doc, const RunInfo& info, const std::vector<std::string>& folders) {
+  if (!info.experiment) return;
+  std::vector<std::string> missing;
+  for (Stage s : kAllStages)
+    if (info.experiment->runs(s) && std::find(folders.begin(), folders.end(), stage_name(s)) == folders.end())
+      missing.push_back(stage_name(s));
+  if (missing.empty()) return;
+  doc.text(fmt::format("Listed in experiment.yaml but without results in this folder: {} (skipped where it cannot "
+                       "run, e.g. bench without a GPU; not reached by a stopped run; or left out by --only).",
+                       fmt::join(missing, ", ")));
 }
 
 }  // namespace
@@ -126,7 +166,7 @@ RunReport write_run_report(const std::string& run_dir) {
   std::vector<StageRow> stages;
   for (const auto& f : folders) {
     StageRow row{f, read_stage_record(run_dir + "/" + f), std::nullopt, fs::exists(run_dir + "/" + f + "/stage.hash")};
-    row.seconds = row.record ? std::optional<double>(row.record->seconds) : run_wide_seconds(run_dir, f);
+    row.seconds = row.record ? std::optional<double>(row.record->seconds) : legacy_run_seconds(run_dir, f);
     stages.push_back(std::move(row));
   }
 
@@ -139,6 +179,7 @@ RunReport write_run_report(const std::string& run_dir) {
   else
     doc.list(summary);
   if (!stages.empty()) add_stage_table(doc, stages);
+  add_missing_stages(doc, info, folders);
   if (fs::exists(run_dir + "/experiment.yaml"))
     doc.code("experiment.yaml: the experiment as `dejavu run` resolved it (every default filled in)",
              read_small_file(run_dir + "/experiment.yaml"));

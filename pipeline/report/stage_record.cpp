@@ -78,8 +78,10 @@ std::string utc_now_iso8601() {
   return buf;
 }
 
-StageRecord make_stage_record(const std::string& stage, double seconds, double cpu_seconds) {
-  return StageRecord{stage, seconds, cpu_seconds, utc_now_iso8601(), describe_commit(), describe_machine()};
+StageRecord make_stage_record(const std::string& stage, const std::string& started_utc, double seconds,
+                              double cpu_seconds) {
+  return StageRecord{stage,           started_utc,       seconds,           cpu_seconds,
+                     utc_now_iso8601(), describe_commit(), describe_machine()};
 }
 
 double process_cpu_seconds() {
@@ -91,6 +93,7 @@ double process_cpu_seconds() {
 
 void write_stage_record(const std::string& stage_dir, const StageRecord& r) {
   const nlohmann::json j = {{"stage", r.stage},
+                            {"started_utc", r.started_utc},
                             {"seconds", r.seconds},
                             {"cpu_seconds", r.cpu_seconds},
                             {"finished_utc", r.finished_utc},
@@ -110,6 +113,7 @@ std::optional<StageRecord> read_stage_record(const std::string& stage_dir) {
     const nlohmann::json j = nlohmann::json::parse(read_small_file(path));
     StageRecord r;
     r.stage = j.at("stage").get<std::string>();
+    r.started_utc = j.value("started_utc", "");
     r.seconds = j.at("seconds").get<double>();
     r.cpu_seconds = j.value("cpu_seconds", -1.0);
     r.finished_utc = j.value("finished_utc", "");

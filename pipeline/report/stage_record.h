@@ -1,6 +1,8 @@
-// stage_record.h: what `dejavu run` notes beside each finished stage (<stage>/stage_run.json): its wall
-// time, when it finished, the commit and the machine it ran on. The report reads these back; a stage
-// finished before records existed simply has none.
+// stage_record.h: what `dejavu run` notes beside each finished stage (<stage>/stage_run.json): when it
+// started and finished, its wall and CPU time, the commit and the machine it ran on. It is the one record of a
+// stage's run: it lives in the stage folder, so it is replaced with the stage's results and kept (with the time
+// of the run that made them) while later runs skip the stage as unchanged. The report and the end-of-run summary
+// read it back; a stage finished before records existed has none (the report says so).
 #pragma once
 
 #include <optional>
@@ -18,6 +20,7 @@ struct MachineInfo {
 
 struct StageRecord {
   std::string stage;
+  std::string started_utc;   // ISO 8601; "" in records written before it was kept
   double seconds = 0;        // wall time of the stage
   double cpu_seconds = -1;   // CPU time of the process over the stage (all threads; -1 = not recorded):
                              // on shared cores wall time grows with the load, CPU time much less
@@ -34,7 +37,9 @@ MachineInfo describe_machine();
 std::string describe_commit();
 std::string utc_now_iso8601();
 
-StageRecord make_stage_record(const std::string& stage, double seconds, double cpu_seconds);
+// Finished now, on this machine, at this commit.
+StageRecord make_stage_record(const std::string& stage, const std::string& started_utc, double seconds,
+                              double cpu_seconds);
 // CPU time of this process so far (user + system, all threads).
 double process_cpu_seconds();
 void write_stage_record(const std::string& stage_dir, const StageRecord& record);

@@ -28,7 +28,6 @@
 #include "pipeline/stages/eval_stage.h"
 #include "pipeline/stages/measure_stage.h"
 #include "pipeline/stages/scorer_factory.h"
-#include "pipeline/stages/stage_times.h"
 #include "pipeline/stages/stage_folder.h"
 #include "pipeline/tasks/task_stage.h"
 
@@ -214,12 +213,10 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
   // the next stage; finished stages and the unfinished stage's resumable work are kept.
   const InterruptGuard interrupt_guard;
   LazyModel lazy(e);
-  StageTimes times(layout.root + "/stage_times.json");
   for (Stage s : kAllStages) {
     if (!selected(e, ro, s)) continue;
     if (const std::string no = unavailable(s, ro); !no.empty()) {
       std::fprintf(stderr, "== %s: skipped: %s\n", stage_name(s), no.c_str());
-      times.record(stage_name(s), "skipped: " + no, 0);
       continue;
     }
     check_interrupt(fmt::format("run: before stage {}", stage_name(s)));
@@ -230,12 +227,12 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
     const std::string hash_file = dir + "/stage.hash";
     if (!ro.force && unchanged(hash_file, hash)) {
       std::fprintf(stderr, "== %s: unchanged since its last run, skipped (%s; --force re-runs)\n", stage_name(s),
-                   dir.c_str());
-      times.record(stage_name(s), "unchanged", 0);
+                   dir.c_str());  // its stage_run.json still tells when and where its results were made
       continue;
     }
     std::fprintf(stderr, "== %s -> %s\n", stage_name(s), dir.c_str());
     const auto stage_start = std::chrono::steady_clock::now();
+    const std::string started_utc = utc_now_iso8601();
     const OutputLock stage_lock(dir);  // also keeps a plain stage command off this folder
     // The stage writes into <dir>.partial, which replaces <dir> whole once the stage is done.
     prepare_partial_folder(dir, hash, ro.force);
@@ -319,9 +316,9 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
     // and train are done once they return (a re-run would find their work complete).
     if (s == Stage::kMeasure || s == Stage::kEval) check_interrupt(stage_name(s));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count();
-    write_stage_record(work, make_stage_record(stage_name(s), seconds, process_cpu_seconds() - cpu_started));
+    write_stage_record(work,
+                       make_stage_record(stage_name(s), started_utc, seconds, process_cpu_seconds() - cpu_started));
     commit_partial_folder(dir, hash);
-    times.record(stage_name(s), "ran", seconds);
     std::fprintf(stderr, "== %s done in %.1f s\n", stage_name(s), seconds);
   }
 }

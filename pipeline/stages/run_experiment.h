@@ -3,8 +3,8 @@
 // whose resolved config and inputs hash to what its last successful run recorded (<stage>/stage.hash) is
 // skipped; force re-runs every selected stage; only picks one stage; dry_run prints what each selected stage
 // would do and why (stdout), and runs and writes nothing. A stage that cannot run on this machine (bench without
-// a GPU) is skipped with a one-line reason. Each stage's wall time is printed and kept in
-// <output_dir>/stage_times.json.
+// a GPU) is skipped with a one-line reason. Each stage's wall time is printed and kept, with its start, end,
+// CPU time, commit and machine, in <stage>/stage_run.json (pipeline/report/stage_record.h).
 #pragma once
 
 #include <functional>

@@ -14,7 +14,7 @@
 # it writing the 2.6 + 13.3 GB checkpoints and loading them; DEJAVU_SCALE_SKIP_67B=1 leaves step 4 and the
 # 6.7b checkpoint out).
 # Writes OUTDIR/scale_summary.md and scale_summary.json (the table), scale_log.txt (every command's output),
-# the stage outputs' JSON (bench.json, stage_times.json) and prints the table. Data: $DEJAVU_DATA_DIR
+# the stage outputs' JSON (bench.json, each stage's stage_run.json) and prints the table. Data: $DEJAVU_DATA_DIR
 # (WikiText-2 and the GPT-2 BPE; ../shared/data when unset).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -102,7 +102,9 @@ measure opt-1.3b_rerun "$DEJAVU" run "$EXP" --out "$RUN13"
 SKIPPED=$(awk '/^### opt-1.3b_rerun/ {f = 1} f' "$LOG" | grep -c "unchanged since its last run, skipped")
 echo "step_scale: the whole run afterwards skipped $SKIPPED of 5 stages as unchanged" | tee -a "$LOG"
 cp "$RUN13/bench/bench.json" "$OUT/bench_opt-1.3b.json" 2>/dev/null
-cp "$RUN13/stage_times.json" "$OUT/stage_times_opt-1.3b.json" 2>/dev/null
+for s in collect train measure eval bench; do  # each stage's record: start, end, wall and CPU time, commit
+  cp "$RUN13/$s/stage_run.json" "$OUT/stage_run_opt-1.3b_$s.json" 2>/dev/null
+done
 
 # 4. collect + train on the opt-6.7b shape
 RUN67=$W/runs/scale-opt-6.7b

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The bench stage of `dejavu run` on a tiny checkpoint, and `dejavu run --out`: collect -> train -> bench with
 `bench.shapes: [model]`. Without a GPU (or a CUDA engine) the bench stage is skipped with a one-line reason and
-the run exits 0, the dry run says skip, stage_times.json records it; with a GPU it times the checkpoint with
+the run exits 0, the dry run says skip, and nothing is recorded for it; with a GPU it times the checkpoint with
 the trained predictors (bench.json rows dense, sparse-fixed and sparse-predictor at each density) and a re-run
-skips it as unchanged. --out puts everything under the given directory, not output_dir.
+skips it as unchanged, keeping its record. Each stage that ran has <stage>/stage_run.json, the one record of
+its start, end, wall time and commit (no run-wide stage_times.json). --out puts everything under the given
+directory, not output_dir.
 Usage: test_run_bench_stage.py DEJAVU_BIN WORKDIR
 """
 import argparse
@@ -72,16 +74,22 @@ def main():
     assert bench_plan, dry
     r = run(a.dejavu, yaml_path, "--out", out)
     assert not os.path.exists(unused), "--out did not replace output_dir"
-    times = json.load(open(os.path.join(out, "stage_times.json")))
-    assert times["collect"]["status"] == "ran" and times["collect"]["seconds"] > 0, times
+    assert not os.path.exists(os.path.join(out, "stage_times.json")), "a second, run-wide time record was written"
+    for s in ("collect", "train"):
+        rec = json.load(open(os.path.join(out, s, "stage_run.json")))
+        assert rec["stage"] == s and rec["seconds"] > 0 and rec["commit"], rec
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rec["started_utc"]), rec
+        assert rec["started_utc"] <= rec["finished_utc"], rec
     assert re.search(r"^== collect done in [\d.]+ s$", r.stderr, re.M), r.stderr[-2000:]
     skipped = re.search(r"^== bench: skipped: (.+)$", r.stderr, re.M)
     if skipped:
         # No GPU here: one line with the reason, nothing written for the stage, exit 0.
         assert bench_plan.group(1) == "skip" and skipped.group(1) in bench_plan.group(2), (dry, skipped.group(0))
         assert "GPU" in skipped.group(1) or "CUDA" in skipped.group(1), skipped.group(0)
-        assert times["bench"]["status"] == "skipped: " + skipped.group(1), times
         assert not os.path.exists(os.path.join(out, "bench", "stage.hash"))
+        assert not os.path.exists(os.path.join(out, "bench", "stage_run.json"))
+        report = open(os.path.join(out, "report.md")).read()
+        assert "Listed in experiment.yaml but without results in this folder: bench" in report, report[-3000:]
         print(f"ok (no GPU): the bench stage was skipped ({skipped.group(1)}); collect and train ran under --out")
         return
     assert bench_plan.group(1) == "run", dry
@@ -93,7 +101,9 @@ def main():
     assert all(row["median_ms"] > 0 and row["floor_ms"] > 0 for row in doc["rows"]), doc["rows"]
     assert all(row["predictor_bytes"] > 0 for row in doc["rows"] if row["engine"] == "sparse-predictor")
     assert doc["options"]["model"]["predictors"].endswith("train"), doc["options"]
+    record = open(os.path.join(out, "bench", "stage_run.json")).read()
     again = run(a.dejavu, yaml_path, "--out", out)
+    assert open(os.path.join(out, "bench", "stage_run.json")).read() == record, "an unchanged stage lost its record"
     assert re.search(r"^== bench: unchanged since its last run, skipped", again.stderr, re.M), again.stderr[-2000:]
     print(f"ok (GPU): bench timed the checkpoint with its trained predictors ({len(got)} rows), a re-run skipped it")
 

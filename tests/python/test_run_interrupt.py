@@ -4,7 +4,9 @@ message naming the stage, what is kept and the command that resumes; re-running 
 and the finished run's outputs equal an uninterrupted run's (acts.h5 dataset for dataset, predictors byte for
 byte, measure's and eval's results but eval's timings). Two chains of runs, one stopped by SIGINT at each
 stage in turn and one by SIGTERM with SIGINT ignored from the start (a background job: its SIGINT, sent too,
-must change nothing).
+must change nothing). The second chain writes where `--out` says (the YAML's output_dir stays unmade), so the
+printed resume command must carry `--out DIR`; each chain is finished by running the command its last message
+printed, word for word.
 Usage: test_run_interrupt.py DEJAVU_BIN WORKDIR
 """
 import argparse
@@ -12,6 +14,8 @@ import csv
 import filecmp
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -70,10 +74,10 @@ def started(stage, out, line):
     return line.startswith("eval point 2/")
 
 
-def run_stopped(dejavu, yaml_path, out, stage, sig, ignore_sigint):
-    """Runs until `stage` works, sends `sig`; returns (returncode, stderr)."""
+def run_stopped(dejavu, run_args, out, stage, sig, ignore_sigint):
+    """Runs `dejavu run RUN_ARGS` until `stage` works, sends `sig`; returns (returncode, stderr)."""
     pre = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
-    p = subprocess.Popen([dejavu, "run", yaml_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    p = subprocess.Popen([dejavu, "run", *run_args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          preexec_fn=pre)
     lines = []
     sent = threading.Event()
@@ -136,32 +140,36 @@ def main():
     os.makedirs(a.workdir, exist_ok=True)
     model = tiny_model(a.workdir)
 
-    def experiment(name):
+    def experiment(name, via_out=False):
+        """The YAML and the run's arguments; via_out: its output_dir is a folder never made, --out the real one."""
         out = os.path.join(a.workdir, name)
-        shutil.rmtree(out, ignore_errors=True)
+        unused = out + "_unused"
+        for d in (out, unused):
+            shutil.rmtree(d, ignore_errors=True)
         path = os.path.join(a.workdir, name + ".yaml")
         with open(path, "w") as f:
-            f.write(YAML.format(model=model, out=out, valid=valid, test=test))
-        return path, out
+            f.write(YAML.format(model=model, out=unused if via_out else out, valid=valid, test=test))
+        return path, out, [path, "--out", out] if via_out else [path]
 
-    clean_yaml, clean = experiment("clean")
+    clean_yaml, clean, _ = experiment("clean")
     t0 = time.time()
     r = subprocess.run([a.dejavu, "run", clean_yaml], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     clean_seconds = time.time() - t0
 
-    for sig, ignore_sigint in ((signal.SIGINT, False), (signal.SIGTERM, True)):
+    for sig, ignore_sigint, via_out in ((signal.SIGINT, False, False), (signal.SIGTERM, True, True)):
         name = signal.Signals(sig).name
-        yaml_path, out = experiment("stopped_" + name)
+        yaml_path, out, run_args = experiment("stopped_" + name, via_out)
+        resume = " ".join(["dejavu", "run", *run_args])
         for stage in STAGES:
             # A signal that lands after the stage's last clean point stops the run before the next stage
             # instead (a busy machine); then the finished stage is removed and tried again (three times at most).
             for attempt in range(3):
-                rc, err, sent = run_stopped(a.dejavu, yaml_path, out, stage, sig, ignore_sigint)
+                rc, err, sent = run_stopped(a.dejavu, run_args, out, stage, sig, ignore_sigint)
                 assert sent, f"{name}: the run ended (rc {rc}) before {stage} could be stopped: {err[-2000:]}"
                 assert rc == 130, f"{name} during {stage}: rc {rc}, want 130: {err[-2000:]}"
                 message = err.strip().splitlines()[-1]
-                for part in (f"interrupted by {name}", "kept", f"dejavu run {yaml_path}` again to resume"):
+                for part in (f"interrupted by {name}", "kept", f"run `{resume}` again to resume"):
                     assert part in message, f"'{part}' not in the message: {message}"
                 if message.startswith(f"dejavu: {stage}: "):
                     break
@@ -171,11 +179,15 @@ def main():
                 raise AssertionError(f"{name} never landed inside {stage}")
             assert not os.path.exists(os.path.join(out, stage, "stage.hash")), f"{stage} marked done when stopped"
             print(f"{name} during {stage}: exit 130, {message}")
-        r = subprocess.run([a.dejavu, "run", yaml_path], capture_output=True, text=True)
+        printed = shlex.split(re.search(r"run `([^`]+)` again to resume", message).group(1))
+        assert printed[:2] == ["dejavu", "run"], message
+        r = subprocess.run([a.dejavu, *printed[1:]], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr[-2000:]
+        assert not os.path.exists(out + "_unused"), f"{name}: the run wrote to the YAML's output_dir, not --out"
         assert_same_results(clean, out)
-    print(f"ok: SIGINT and SIGTERM (SIGINT ignored) during collect, train, measure and eval each exit 130 with a "
-          f"resume message, and the resumed runs equal the clean run ({clean_seconds:.1f} s)")
+    print(f"ok: SIGINT and SIGTERM (SIGINT ignored, --out) during collect, train, measure and eval each exit 130 "
+          f"with a resume message, and the printed commands resumed runs equal to the clean run "
+          f"({clean_seconds:.1f} s)")
 
 
 if __name__ == "__main__":

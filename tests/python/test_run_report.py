@@ -43,7 +43,8 @@ def check_report(out, html, md):
         config = read(os.path.join(out, s, "config.yaml"))
         assert config in md, f"{s}/config.yaml missing from report.md"
         assert escape(config) in html, f"{s}/config.yaml missing from report.html"
-        assert os.path.exists(os.path.join(out, s, "stage_run.json")), f"{s}: no stage record"
+        record = json.load(open(os.path.join(out, s, "stage_run.json")))
+        assert record["started_utc"] and record["started_utc"] in md, f"{s}: stage record's start not reported"
     ev = rows(os.path.join(out, "eval", "eval.csv"))
     for r in ev:
         assert r["perplexity"] in md and r["perplexity"] in html, f"eval point {r} missing"
@@ -61,6 +62,7 @@ def check_report(out, html, md):
     if n_rows.returncode == 0:
         assert f"| rows | {n_rows.stdout.strip()} |" in md, "collect's row count missing"
     assert "| collect | finished |" in md, "stage table missing"
+    assert not os.path.exists(os.path.join(out, "stage_times.json")), "a second, run-wide time record was written"
     # Self-contained: no reference to another file or the network.
     for pattern in (r"<link\b", r"<script\b", r"<iframe\b", r"\bhref=", r"url\(", r"@import"):
         assert not re.search(pattern, html, re.I), f"report.html has {pattern}"
