@@ -21,6 +21,7 @@
 #   scale        scripts/device/step_scale.sh: random opt-1.3b / opt-6.7b, experiments/scale-opt-1.3b.yaml stage by
 #                stage, collect + train on opt-6.7b, dense forward tokens/s and the disk's write rate (issue 10)
 #   collectspeed scripts/device/step_collect.sh on the scale step's opt-1.3b: collect at sample_every 1 (issue 10)
+#   tasks        scripts/device/step_tasks.sh: the zero-shot experiments and head-sparsity-study on opt-mini
 #   perf         scripts/device/step_perf.sh: bench (PDL on/off, fp16/int8 predictors), kernel_bench, HF eager +
 #                compiled, memcheck of the new kernels, the README table (issue 12); about 9 minutes alone
 set -uo pipefail
@@ -140,5 +141,6 @@ if has collectspeed && [ -f scripts/device/step_collect.sh ]; then
   run_step collectspeed scripts/device/step_collect.sh "$OUT/collect" "${DEJAVU_SCALE_DIR:-/tmp/dejavu-scale}/models/opt-1.3b-random"
 fi
 has perf && run_step perf scripts/device/step_perf.sh "$OUT/perf"
+has tasks && run_step tasks scripts/device/step_tasks.sh "$OUT/tasks"
 pack
 cat "$SUMMARY"

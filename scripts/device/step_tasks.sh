@@ -13,7 +13,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 python3 scripts/make_standin_tasks.py "$out/standin-tasks" --data-dir "$data"
 export DEJAVU_SOURCE_DIR=$PWD
-for exp in paper-table3-zero-shot paper-figure6-accuracy-vs-sparsity; do
+for exp in paper-table3-zero-shot paper-figure6-accuracy-vs-sparsity head-sparsity-study; do
   sed -e "s#\.\./shared/data#$data#g" -e "s#runs/standin-tasks#$out/standin-tasks#g" \
       -e "s#^  task_max_docs: .*#  task_max_docs: 0#" -e "s#^name: .*#&\noutput_dir: $out/$exp#" \
       "experiments/$exp.yaml" > "$out/$exp.yaml"
