@@ -97,7 +97,8 @@ std::vector<TaskPoint> run_task_sweep(WindowScorer& scorer, const std::vector<Ta
                                       const std::vector<std::vector<TokenRequest>>& requests, const EvalSweep& sweep,
                                       const TaskRunOptions& o) {
   const auto planned = plan_points(sweep, scorer.has_predictors());
-  const std::vector<bool> dense_layer = dense_layer_flags(sweep.dense_layers, scorer.num_layers(), "tasks: dense_layers");
+  const std::vector<bool> dense_layer =
+      dense_layer_flags(sweep.dense_layers, scorer.num_layers(), "tasks: dense_layers");
   LoglikelihoodScorer ll(scorer, o.batch);
   // Every task's requests in one list, so a batch mixes tasks and pads little.
   std::vector<TokenRequest> all;

@@ -38,7 +38,8 @@ for engine in reference cuda; do
       --task "wikitext2_lastword:lambada=$out/standin-tasks/wikitext2_lastword.jsonl" \
       --task "wikitext2_next_sentence:jsonl=$out/standin-tasks/wikitext2_next_sentence.jsonl" \
       --out "$out/tasks-$engine" > "$out/tasks-$engine.log" 2>&1 \
-    || { echo "step_tasks: dejavu tasks --engine $engine failed (see $out/tasks-$engine.log)"; tail -5 "$out/tasks-$engine.log"; exit 1; }
+    || { echo "step_tasks: dejavu tasks --engine $engine failed (see $out/tasks-$engine.log)"
+         tail -5 "$out/tasks-$engine.log"; exit 1; }
   echo $(( ($(date +%s%N) - start) / 1000000 )) > "$out/tasks-$engine.wall_ms"
 done
 python3 - "$out" <<'PY'
