@@ -2,6 +2,7 @@
 // allocator on the engine's main stream, sized for this call (rows * T tokens) and freed as the pass moves on.
 #include "engine/cuda/prefill.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <c10/cuda/CUDAGuard.h>
@@ -39,6 +40,7 @@ class PrefillRunner {
       out_->head_masks.assign(m_.layers, at::Tensor());
     }
     if (out_ != nullptr && out_->want_stats) stats_ = at::zeros({6}, cuda_options(at::kDouble));
+    if (out_ != nullptr && !out_->lengths.empty()) counted_ = counted_rows(out_->lengths);
     const bool pre = c_.do_layer_norm_before;
     at::Tensor x = embed();
     at::Tensor h = pre ? norm(x, {}, nullptr, nullptr, w_.layers[0].attn_ln_w, w_.layers[0].attn_ln_b) : x;
@@ -180,9 +182,19 @@ class PrefillRunner {
     (mlp_block ? out_->mlp_masks : out_->head_masks)[layer] = mask.gt(0.5).view({rows_, T_, n}).cpu();
   }
 
-  // Adds what `mask` kept of `values` [R, n] (fp32) to the stats; mlp: also the active counts.
-  void count(bool mlp_block, const at::Tensor& values, const at::Tensor& mask) {
+  // [R, 1] fp32 {0,1} on the device: 1 for the real tokens of each row (the first lengths[r] of its T).
+  at::Tensor counted_rows(const std::vector<int>& lengths) const {
+    DV_CHECK(static_cast<int>(lengths.size()) == rows_, "prefill: {} lengths for {} rows", lengths.size(), rows_);
+    std::vector<float> w(static_cast<size_t>(R_), 0.0f);
+    for (int r = 0; r < rows_; ++r) std::fill_n(w.begin() + r * T_, std::clamp(lengths[r], 0, T_), 1.0f);
+    return at::from_blob(w.data(), {R_, 1}, at::kFloat).to(at::kCUDA);
+  }
+
+  // Adds what `mask` kept of `values` [R, n] (fp32) to the stats; mlp: also the active counts. Padding
+  // (counted_) weighs 0.
+  void count(bool mlp_block, const at::Tensor& dense_values, const at::Tensor& mask) {
     if (!stats_.defined()) return;
+    const at::Tensor values = counted_.defined() ? dense_values * counted_ : dense_values;
     if (mlp_block) {
       const at::Tensor active = values.gt(0).to(at::kFloat);
       const at::Tensor sums = at::stack({active.sum(), (active * mask).sum(), values.sum(), (values * mask).sum()});
@@ -295,18 +307,31 @@ class PrefillRunner {
       head(last, float_ptr(b_.logits), rows_);
       return;
     }
-    at::Tensor lp = at::empty({rows_, std::max(T_ - 1, 0)}, at::kFloat);
+    // Per row on the device, then one copy each to the host: [rows, cols] log-probs and greedy flags.
+    const bool with_next = !out_->next.empty();
+    DV_CHECK(!with_next || static_cast<int>(out_->next.size()) == rows_, "prefill: {} next tokens for {} rows",
+             out_->next.size(), rows_);
+    const int cols = with_next ? T_ : T_ - 1;
+    at::Tensor lp = at::empty({rows_, std::max(cols, 0)}, cuda_options(at::kFloat));
+    at::Tensor hit = at::empty({rows_, std::max(cols, 0)}, cuda_options(at::kByte));
     at::Tensor logits = act({T_, m_.vocab}, "prefill logits", at::kFloat);
     for (int r = 0; r < rows_; ++r) {
       head(seq.select(0, r).contiguous(), float_ptr(logits), T_);
       b_.logits.select(0, r).copy_(logits.select(0, T_ - 1));
-      if (T_ < 2) continue;
+      if (cols < 1) continue;
       std::vector<int64_t> next(tokens_[r].begin() + 1, tokens_[r].end());
-      const at::Tensor target = at::tensor(next).to(at::kCUDA).unsqueeze(1);
-      const at::Tensor logp = at::log_softmax(logits.slice(0, 0, T_ - 1), -1).gather(1, target).squeeze(1);
-      lp.select(0, r).copy_(logp.cpu());
+      if (with_next) {
+        next.push_back(1);  // scored past the row's end (padding) when it is shorter than T
+        const int len = out_->lengths.empty() ? T_ : std::clamp(out_->lengths[r], 1, T_);
+        next[len - 1] = out_->next[r];
+      }
+      const at::Tensor target = at::tensor(next).to(at::kCUDA);
+      const at::Tensor rows = logits.slice(0, 0, cols);
+      lp.select(0, r).copy_(at::log_softmax(rows, -1).gather(1, target.unsqueeze(1)).squeeze(1));
+      if (out_->want_greedy) hit.select(0, r).copy_(rows.argmax(-1).eq(target));
     }
-    out_->logprobs = lp;
+    out_->logprobs = lp.cpu();
+    if (out_->want_greedy) out_->greedy = hit.cpu();
   }
 
   const EngineContext& ctx_;
@@ -322,6 +347,7 @@ class PrefillRunner {
   at::Tensor attn_in_, mlp_in_, prev_attn_in_, prev_mlp_in_;  // residual snapshots the predictors read
   at::Tensor scores_, probs_;                                   // attention scratch, reused by every layer
   at::Tensor stats_;                                            // fp64 [6] device sums of SelectionStats
+  at::Tensor counted_;  // [R, 1] fp32: the tokens the stats count (undefined: all; PrefillOutputs::lengths)
 };
 
 }  // namespace

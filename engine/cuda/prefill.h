@@ -34,7 +34,14 @@ struct SelectionStats {
 
 struct PrefillOutputs {
   bool want_logprobs = false;  // fill logprobs
-  at::Tensor logprobs;         // CPU fp32 [rows, T - 1]: log p(tokens[r][t + 1] | tokens[r][..t])
+  at::Tensor logprobs;         // CPU fp32 [rows, T - 1]: log p(tokens[r][t + 1] | tokens[r][..t]) (next: T)
+  bool want_greedy = false;    // with want_logprobs: fill greedy (the argmax is taken on the device)
+  at::Tensor greedy;           // CPU uint8 [rows, T - 1]: argmax of the logits after tokens[r][..t] == tokens[r][t + 1]
+  // Tokens of each row that are real (empty: all T); the rest is right padding, which the stats do not count.
+  std::vector<int> lengths;
+  // Non-empty: next[r] follows row r's real tokens and is scored from its last real position; logprobs and
+  // greedy then have T columns (lm-eval's last continuation token, past the window).
+  std::vector<int32_t> next;
   bool record_masks = false;   // fill mlp_masks / head_masks
   std::vector<at::Tensor> mlp_masks, head_masks;  // [L] CPU bool [rows, T, n]; undefined: the layer ran dense
   bool want_stats = false;

@@ -1,10 +1,13 @@
 // cmd_tasks.cpp: `dejavu tasks`: zero-shot task accuracy (lm-eval-harness's loglikelihood protocol) dense vs
-// oracle-sparse vs predictor-sparse over the eval stage's density sweep.
+// oracle-sparse vs predictor-sparse over the eval stage's density sweep, through a WindowScorer: the reference
+// model with masks (--engine reference) or the CUDA engine with its own per-token selections (--engine cuda).
 #include <cstdio>
 #include <memory>
 
 #include "pipeline/cli/commands.h"
+#include "pipeline/cli/engine_options.h"
 #include "pipeline/cli/model_options.h"
+#include "pipeline/stages/scorer_factory.h"
 #include "pipeline/tasks/task_stage.h"
 
 namespace dv::cli {
@@ -20,6 +23,7 @@ void add_tasks_command(CLI::App& app) {
   TaskRunOptions& o = a->run;
   CLI::App* cmd = app.add_subcommand("tasks", "Zero-shot task accuracy (lm-eval-harness protocol) dense vs oracle vs predicted");
   add_model_options(cmd, a->model);
+  add_engine_option(cmd, o.engine);
   cmd->add_option("--task", a->tasks,
                   "FORMAT=FILE or NAME:FORMAT=FILE (formats: cb, copa, hellaswag, lambada, openbookqa, piqa, rte, "
                   "winogrande, jsonl; layouts in pipeline/tasks/README.md); repeatable")
@@ -37,9 +41,10 @@ void add_tasks_command(CLI::App& app) {
     TaskRunOptions o = a->run;
     for (const std::string& spec : a->tasks) o.tasks.push_back(parse_task_spec(spec));
     o.add_bos = !a->no_bos;
+    check_engine_available(o.engine, "--engine");  // before the model loads: the error comes at once
     o.model_dir = a->model.model_dir;
-    o.device = a->model.device;
-    o.dtype = a->model.dtype;
+    o.device = o.engine == "cuda" ? "cuda" : a->model.device;
+    o.dtype = o.engine == "cuda" ? "float16" : a->model.dtype;
     LoadedModel m = load_model(a->model);
     const auto points = run_tasks(*m.model, *m.tokenizer, o);
     std::printf("tasks: %zu points x %zu tasks written to %s/tasks.csv\n", points.size(), o.tasks.size(), o.out.c_str());

@@ -85,28 +85,49 @@ void CudaScorer::set_plan(const ScoringPlan& plan) {
 }
 
 std::vector<std::vector<float>> CudaScorer::logprobs(const std::vector<std::vector<int32_t>>& windows) {
+  return score(windows, ScoreOptions{}).logprobs;
+}
+
+WindowScores CudaScorer::score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) {
   c10::InferenceMode inference_mode;
-  std::vector<std::vector<float>> out(windows.size());
+  const bool with_next = !options.next.empty();
+  WindowScores out = sized_scores(windows, options);
   size_t i = 0;
   while (i < windows.size()) {
-    // Up to `batch` windows of one length per prefill.
-    size_t j = i + 1;
-    while (j < windows.size() && j - i < static_cast<size_t>(engine_->batch()) && windows[j].size() == windows[i].size())
-      ++j;
-    if (windows[i].size() < 2) {
+    // Up to `batch` windows per prefill: of one length, or with pad of any, right-padded to the longest.
+    const size_t j = next_run(windows, i, static_cast<size_t>(engine_->batch()), options);
+    size_t T = 0;
+    for (size_t w = i; w < j; ++w) T = std::max(T, windows[w].size());
+    if (T < (with_next ? 1u : 2u)) {
       i = j;
       continue;
     }
+    std::vector<std::vector<int32_t>> rows(windows.begin() + i, windows.begin() + j);
     last_ = engine::PrefillOutputs{};
+    if (with_next) last_.next.assign(options.next.begin() + static_cast<std::ptrdiff_t>(i),
+                                     options.next.begin() + static_cast<std::ptrdiff_t>(j));
+    for (auto& r : rows) {
+      last_.lengths.push_back(static_cast<int>(r.size()));
+      r.resize(T, 1);  // right padding (OPT's pad id); causal attention keeps it from every real position
+    }
+    const bool padded =
+        std::any_of(last_.lengths.begin(), last_.lengths.end(), [&](int n) { return n < static_cast<int>(T); });
+    if (!padded) last_.lengths.clear();  // every token counts
     last_.want_logprobs = true;
+    last_.want_greedy = options.greedy;
     last_.want_stats = sparse_;
     last_.record_masks = recording_ && sparse_;
-    engine_->prefill(std::vector<std::vector<int32_t>>(windows.begin() + i, windows.begin() + j),
-                     sparse_ ? engine::StepMode::kSparse : engine::StepMode::kDense, &last_);
+    engine_->prefill(rows, sparse_ ? engine::StepMode::kSparse : engine::StepMode::kDense, &last_);
     const int64_t T1 = last_.logprobs.size(1);
     for (size_t w = i; w < j; ++w) {
-      const float* row = last_.logprobs.data_ptr<float>() + (w - i) * T1;
-      out[w].assign(row, row + T1);
+      const int64_t n = static_cast<int64_t>(windows[w].size()) - (with_next ? 0 : 1);
+      if (n <= 0) continue;
+      const float* row = last_.logprobs.data_ptr<float>() + static_cast<int64_t>(w - i) * T1;
+      out.logprobs[w].assign(row, row + n);
+      if (options.greedy) {
+        const uint8_t* g = last_.greedy.data_ptr<uint8_t>() + static_cast<int64_t>(w - i) * T1;
+        out.greedy[w].assign(g, g + n);
+      }
     }
     const engine::SelectionStats& s = last_.stats;
     stats_.mlp_active += s.mlp_active;

@@ -10,7 +10,6 @@
 #include "engine/io/atomic_file.h"
 #include "engine/io/interrupt.h"
 #include "engine/tokenizer/encode_file.h"
-#include "pipeline/stages/predicted_scorers.h"
 #include "pipeline/stages/reference_scorer.h"
 #include "pipeline/stages/scorer_factory.h"
 #include "kernels/common/error.h"
@@ -48,14 +47,12 @@ std::vector<PlannedPoint> plan_points(const EvalSweep& s, bool have_predictors) 
   return out;
 }
 
-SparsityPlan point_plan(const PlannedPoint& p, const Scorers& predicted, const std::vector<bool>& dense_layer) {
-  SparsityPlan plan;
+ScoringPlan point_plan(const PlannedPoint& p, const std::vector<bool>& dense_layer) {
+  ScoringPlan plan;
+  plan.selection = parse_selection(p.mode);
   plan.mlp_density = p.mlp;
   plan.head_density = p.heads;
   plan.dense_layer = dense_layer;
-  const bool oracle = p.mode == "oracle";
-  plan.mlp_scores = oracle ? oracle_scores() : predicted.mlp;
-  plan.head_scores = oracle ? oracle_scores() : predicted.heads;
   return plan;
 }
 
@@ -68,12 +65,7 @@ std::vector<EvalPoint> run_eval_sweep(WindowScorer& scorer, const std::vector<in
   for (size_t i = 0; i < planned.size(); ++i) {
     check_interrupt("eval");  // between points: a stop request ends the stage before its results are written
     const PlannedPoint& p = planned[i];
-    ScoringPlan plan;
-    plan.selection = parse_selection(p.mode);
-    plan.mlp_density = p.mlp;
-    plan.head_density = p.heads;
-    plan.dense_layer = dense_layer;
-    scorer.set_plan(plan);
+    scorer.set_plan(point_plan(p, dense_layer));
     EvalPoint point{p.mode, p.target, p.mlp, p.heads, {}, {}};
     std::fprintf(stderr, "eval point %zu/%zu: %s %s mlp %.3f heads %.3f\n", i + 1, planned.size(), p.mode.c_str(),
                  p.target.c_str(), p.mlp, p.heads);
@@ -123,18 +115,16 @@ void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>
   try_plot("eval", out_dir);
 }
 
-Scorers sweep_scorers(const std::string& predictors, const OptModel& model, EvalSweep& sweep) {
-  if (!predictors.empty()) return load_predicted_scorers(predictors, model);
-  sweep.modes.erase(std::remove(sweep.modes.begin(), sweep.modes.end(), "predicted"), sweep.modes.end());
-  return {};
+EvalSweep runnable_sweep(const EvalSweep& sweep, const std::string& predictors) {
+  EvalSweep s = sweep;
+  if (predictors.empty()) s.modes.erase(std::remove(s.modes.begin(), s.modes.end(), "predicted"), s.modes.end());
+  return s;
 }
 
 std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, const EvalRunOptions& a) {
   const std::vector<int32_t> ids =
       encode_text_file(tokenizer, a.text, /*add_bos=*/true, static_cast<size_t>(std::max<int64_t>(0, a.max_tokens)));
-  EvalSweep sweep = a.sweep;
-  if (a.predictors.empty())
-    sweep.modes.erase(std::remove(sweep.modes.begin(), sweep.modes.end(), "predicted"), sweep.modes.end());
+  const EvalSweep sweep = runnable_sweep(a.sweep, a.predictors);
   ScorerRequest request;
   request.engine = a.engine;
   request.predictors = a.predictors;

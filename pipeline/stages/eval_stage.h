@@ -40,8 +40,8 @@ struct PlannedPoint {
 // The points of a sweep in order (dense first when listed); dv::Error for unknown modes or targets, bad
 // densities, or 'predicted' without predictors. "both" pairs the lists as run_eval_sweep says.
 std::vector<PlannedPoint> plan_points(const EvalSweep& sweep, bool have_predictors);
-// The masks' plan of one point: oracle scores for 'oracle', the predictors for 'predicted'.
-SparsityPlan point_plan(const PlannedPoint& point, const Scorers& predicted, const std::vector<bool>& dense_layer);
+// The scorer's plan of one point (WindowScorer::set_plan): its selection, densities and the dense layers.
+ScoringPlan point_plan(const PlannedPoint& point, const std::vector<bool>& dense_layer);
 
 // "both" pairs mlp_densities[i] with head_densities[i] (the shorter list repeats its last value).
 // Every point is scored through `scorer` (reference masks or the CUDA engine's own selections).
@@ -55,8 +55,8 @@ std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<i
 // eval.csv, eval.json and the plot under out_dir; `context` (JSON object text) is stored in eval.json.
 void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>& points, const std::string& context);
 
-// The predictors' scorers; without a predictor dir, none, and 'predicted' is dropped from sweep.modes.
-Scorers sweep_scorers(const std::string& predictors, const OptModel& model, EvalSweep& sweep);
+// The sweep as it can run: without a predictor dir, 'predicted' is dropped from its modes.
+EvalSweep runnable_sweep(const EvalSweep& sweep, const std::string& predictors);
 
 // The whole stage: tokenizes text, builds the scorers from predictors (when given), runs the sweep and
 // writes the results; what `dejavu eval` and `dejavu run` call.

@@ -1,6 +1,7 @@
 // reference_scorer.h: the WindowScorer of the LibTorch reference model: the plan becomes the masking hooks
 // of sparsity_masks.h (oracle: each token's own dense values; predicted: the trained predictors' logits).
-// Windows of one length are scored as one [B, T] forward.
+// Windows of one length are scored as one [B, T] forward; with ScoreOptions::pad, all of a call's windows are,
+// right-padded to the longest.
 #pragma once
 
 #include <memory>
@@ -23,13 +24,15 @@ class ReferenceScorer : public WindowScorer {
   bool has_predictors() const override { return mlp_predicted_ && head_predicted_; }
   void set_plan(const ScoringPlan& plan) override;
   std::vector<std::vector<float>> logprobs(const std::vector<std::vector<int32_t>>& windows) override;
+  WindowScores score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) override;
   MaskStats stats() const override { return stats_; }
 
  private:
   const OptModel& model_;
   ScoreFn mlp_predicted_, head_predicted_;
-  SparsityPlan plan_;   // the hooks hold references to plan_ and stats_
+  SparsityPlan plan_;   // the hooks hold references to plan_, stats_ and counted_
   MaskStats stats_;
+  at::Tensor counted_;  // [B, T, 1] {0,1}: the positions of the current forward that stats_ counts (undefined: all)
   ForwardHooks hooks_;
 };
 

@@ -93,6 +93,7 @@ TaskRunOptions task_options(const Experiment& e, const EvalRunOptions& eval) {
   o.batch = e.eval.task_batch;
   o.seed = static_cast<uint64_t>(e.seed);
   o.sweep = eval.sweep;
+  o.engine = eval.engine;  // eval.engine: the tasks are scored by the same engine as the perplexity
   o.model_dir = e.model;
   o.device = e.device;
   o.dtype = e.dtype;

@@ -61,17 +61,22 @@ at::Tensor layer_mask(const SparsityPlan& plan, const ScoreFn& scores, double de
 }
 }  // namespace
 
-ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats) {
+ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats, const at::Tensor* counted) {
   ForwardHooks hooks;
+  // The dense values as the stats count them: padded positions weigh 0.
+  auto weighed = [counted](const at::Tensor& values) {
+    const at::Tensor v = values.to(at::kFloat);
+    return counted != nullptr && counted->defined() ? v * counted->to(v.device()) : v;
+  };
   auto any_below_one = [](double d, const std::vector<double>& per_layer) {
     return d < 1.0 || std::any_of(per_layer.begin(), per_layer.end(), [](double x) { return x < 1.0; });
   };
   if (any_below_one(plan.mlp_density, plan.mlp_layer_density)) {
     DV_CHECK(static_cast<bool>(plan.mlp_scores), "MLP sparsity requested without a scorer");
-    hooks.mlp_mask = [&plan, stats](const MaskQuery& q) {
+    hooks.mlp_mask = [&plan, stats, weighed](const MaskQuery& q) {
       at::Tensor mask = layer_mask(plan, plan.mlp_scores, plan.mlp_density_of(q.layer), q);
       if (stats != nullptr) {
-        const at::Tensor act = q.dense_scores.to(at::kFloat);
+        const at::Tensor act = weighed(q.dense_scores);
         const at::Tensor active = (act > 0).to(at::kFloat);
         stats->mlp_active += active.sum().item<double>();
         stats->mlp_active_kept += (active * mask).sum().item<double>();
@@ -83,10 +88,10 @@ ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats) {
   }
   if (any_below_one(plan.head_density, plan.head_layer_density)) {
     DV_CHECK(static_cast<bool>(plan.head_scores), "head sparsity requested without a scorer");
-    hooks.head_mask = [&plan, stats](const MaskQuery& q) {
+    hooks.head_mask = [&plan, stats, weighed](const MaskQuery& q) {
       at::Tensor mask = layer_mask(plan, plan.head_scores, plan.head_density_of(q.layer), q);
       if (stats != nullptr) {
-        const at::Tensor norms = q.dense_scores.to(at::kFloat);
+        const at::Tensor norms = weighed(q.dense_scores);
         stats->head_mass += norms.sum().item<double>();
         stats->head_mass_kept += (norms * mask).sum().item<double>();
       }

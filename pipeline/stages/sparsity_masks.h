@@ -68,6 +68,8 @@ at::Tensor selections_mask(const std::vector<std::vector<std::vector<int>>>& sel
                            int64_t n);
 
 // Hooks applying `plan`; `stats` (may be null) accumulates what was kept. Both must outlive the hooks.
-ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats);
+// counted (may be null; read at each call): a [B, T, 1] {0,1} tensor of the positions stats counts (padding
+// is 0); undefined or null: every position.
+ForwardHooks make_mask_hooks(const SparsityPlan& plan, MaskStats* stats, const at::Tensor* counted = nullptr);
 
 }  // namespace dv

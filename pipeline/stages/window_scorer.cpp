@@ -38,6 +38,29 @@ SparsityPlan sparsity_plan(const ScoringPlan& plan, const ScoreFn& mlp_predicted
   return p;
 }
 
+WindowScores WindowScorer::score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) {
+  DV_CHECK(!options.greedy && options.next.empty(), "the {} engine scores only its windows' own tokens", name());
+  return {logprobs(windows), {}};
+}
+
+WindowScores sized_scores(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) {
+  DV_CHECK(options.next.empty() || options.next.size() == windows.size(), "score: {} next tokens for {} windows",
+           options.next.size(), windows.size());
+  WindowScores out;
+  out.logprobs.resize(windows.size());
+  if (options.greedy) out.greedy.resize(windows.size());
+  return out;
+}
+
+size_t next_run(const std::vector<std::vector<int32_t>>& windows, size_t begin, size_t max_batch,
+                const ScoreOptions& options) {
+  size_t end = begin + 1;
+  while (end < windows.size() && end - begin < max_batch &&
+         (options.pad || windows[end].size() == windows[begin].size()))
+    ++end;
+  return end;
+}
+
 PerplexityResult scorer_perplexity(WindowScorer& scorer, const std::vector<int32_t>& ids, const PerplexityOptions& o) {
   const int64_t L = o.seq_len > 0 ? o.seq_len : std::min<int64_t>(scorer.max_window(), 2048);
   DV_CHECK(L >= 2, "--seq-len must be at least 2, got {}", L);

@@ -31,6 +31,25 @@ struct ScoringPlan {
   std::vector<bool> dense_layer;  // dense_layer[l]: layer l left dense (dense_layer_flags)
 };
 
+// What score() returns beside the log-probs, and how it batches (lm-eval's `loglikelihood` needs both).
+struct ScoreOptions {
+  bool greedy = false;  // also fill WindowScores::greedy
+  // Run windows of different lengths together: each batch is right-padded to its longest window (causal
+  // attention: padding never reaches a real position); padded positions are neither returned nor counted in
+  // stats(). false: only runs of equal-length windows share a forward (the perplexity recipe's windows).
+  bool pad = false;
+  // Non-empty: next[w] is the token after windows[w], scored from the window's last position, so logprobs[w]
+  // and greedy[w] get one entry more (T in all). lm-eval's split: the model reads
+  // (context + continuation)[-(max_length + 1):][:-1] and the last token is predicted past the window's end.
+  std::vector<int32_t> next;
+};
+
+struct WindowScores {
+  std::vector<std::vector<float>> logprobs;   // as logprobs()
+  std::vector<std::vector<uint8_t>> greedy;   // greedy[w][t]: the argmax of the logits after windows[w][0..t] is
+                                              // the token scored there (empty unless ScoreOptions::greedy)
+};
+
 class WindowScorer {
  public:
   virtual ~WindowScorer() = default;
@@ -42,8 +61,18 @@ class WindowScorer {
   virtual void set_plan(const ScoringPlan& plan) = 0;
   // logprobs[w][t] = log p(windows[w][t + 1] | windows[w][0..t]) for t < size - 1 (a 1-token window: none).
   virtual std::vector<std::vector<float>> logprobs(const std::vector<std::vector<int32_t>>& windows) = 0;
+  // logprobs() with the options above; the argmax is taken where the logits are (the engine's device). The
+  // default (for a scorer that has only logprobs()) refuses greedy and next and ignores pad.
+  virtual WindowScores score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options);
   virtual MaskStats stats() const = 0;         // what the plan's selections kept since set_plan
 };
+
+// For implementations of score(): the outputs sized for `windows` (dv::Error unless options.next is empty or
+// has one token per window), and the end of the run of windows from `begin` that one forward takes: up to
+// max_batch windows, of one length unless options.pad.
+WindowScores sized_scores(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options);
+size_t next_run(const std::vector<std::vector<int32_t>>& windows, size_t begin, size_t max_batch,
+                const ScoreOptions& options);
 
 // The plan's masks for the reference model (SparsityPlan with the given scorers for kPredicted).
 SparsityPlan sparsity_plan(const ScoringPlan& plan, const ScoreFn& mlp_predicted, const ScoreFn& head_predicted);

@@ -1,16 +1,14 @@
-// loglikelihood_scorer.h: the one seam between task evaluation and a model: lm-eval-harness's
-// `loglikelihood` request over token ids. A scorer returns, for each (context, continuation) pair, the sum of
-// the continuation tokens' log-probabilities given everything before them and whether greedy decoding would
-// have produced exactly the continuation, with the model run under a sparsity plan (dense / oracle /
-// predicted, per-layer dense flags). TaskReferenceScorer runs the LibTorch reference (CPU or CUDA) with the
-// eval stage's masks; a CUDA-engine scorer implements the same interface.
+// loglikelihood_scorer.h: lm-eval-harness's `loglikelihood` request over token ids, through the one scoring
+// interface (pipeline/stages/window_scorer.h): the LibTorch reference with masks or the CUDA engine with its
+// own selections, under the plan last given to the scorer's set_plan (dense / oracle / predicted, densities,
+// dense layers). For each (context, continuation) pair: the sum of the continuation tokens' log-probabilities
+// given everything before them, and whether greedy decoding would have produced exactly the continuation.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "engine/models/opt_model.h"
-#include "pipeline/stages/sparsity_masks.h"
+#include "pipeline/stages/window_scorer.h"
 
 namespace dv {
 
@@ -23,28 +21,22 @@ struct LoglikelihoodResult {
   bool greedy = false;  // argmax at every continuation position equals the continuation token
 };
 
+// As the harness's HFLM: requests sorted longest first (batches pad little), up to `batch` per score() call,
+// right-padded together; contexts longer than max_length() = the scorer's max_window() lose their first tokens:
+// the model reads (context + continuation)[-(max_length + 1):][:-1], the last token is scored past its end.
 class LoglikelihoodScorer {
  public:
-  virtual ~LoglikelihoodScorer() = default;
-  // Results in request order. Contexts longer than max_length() lose their first tokens, as the harness does:
-  // the model reads (context + continuation)[-(max_length + 1):][:-1].
-  virtual std::vector<LoglikelihoodResult> loglikelihood(const std::vector<TokenRequest>& requests,
-                                                         const SparsityPlan& plan) = 0;
-  virtual int64_t max_length() const = 0;
-};
-
-// The reference model: requests sorted longest first (as the harness does, so batches pad little), up to
-// `batch` sequences per forward, right-padded (causal attention: padding never reaches a real position).
-class TaskReferenceScorer : public LoglikelihoodScorer {
- public:
-  TaskReferenceScorer(const OptModel& model, int64_t batch, bool show_progress = true)
-      : model_(model), batch_(batch), show_progress_(show_progress) {}
-  std::vector<LoglikelihoodResult> loglikelihood(const std::vector<TokenRequest>& requests,
-                                                 const SparsityPlan& plan) override;
-  int64_t max_length() const override { return model_.config().max_position_embeddings; }
+  // `scorer` must outlive this.
+  LoglikelihoodScorer(WindowScorer& scorer, int64_t batch, bool show_progress = true)
+      : scorer_(scorer), batch_(batch), show_progress_(show_progress) {}
+  // Results in request order; dv::Error for an empty context or continuation, or a continuation longer than
+  // max_length().
+  std::vector<LoglikelihoodResult> loglikelihood(const std::vector<TokenRequest>& requests);
+  int64_t max_length() const { return scorer_.max_window(); }
+  WindowScorer& scorer() { return scorer_; }
 
  private:
-  const OptModel& model_;
+  WindowScorer& scorer_;
   int64_t batch_;
   bool show_progress_;
 };

@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
 #include "kernels/common/error.h"
+#include "pipeline/stages/scorer_factory.h"
 
 namespace dv {
 namespace {
@@ -56,7 +58,9 @@ void write_task_results(const TaskRunOptions& o, const std::vector<Task>& tasks,
       }
       rows.push_back({{"mode", p.point.mode}, {"target", p.point.target}, {"mlp_density", p.point.mlp},
                       {"head_density", p.point.heads}, {"task", m.task}, {"format", m.format}, {"docs", m.docs},
-                      {"metrics", metrics}, {"seconds", p.seconds}});
+                      {"metrics", metrics}, {"seconds", p.seconds},
+                      {"mlp_active_recall", p.kept.mlp_active_recall()}, {"mlp_mass_recall", p.kept.mlp_mass_recall()},
+                      {"head_mass_recall", p.kept.head_mass_recall()}});
     }
   }
   nlohmann::json files = nlohmann::json::array();
@@ -64,7 +68,7 @@ void write_task_results(const TaskRunOptions& o, const std::vector<Task>& tasks,
   nlohmann::json context = {{"model", o.model_dir},   {"predictors", o.predictors}, {"device", o.device},
                             {"dtype", o.dtype},       {"tasks", files},             {"add_bos", o.add_bos},
                             {"max_docs", o.max_docs}, {"dense_layers", o.sweep.dense_layers},
-                            {"bootstrap_iters", o.bootstrap_iters},
+                            {"bootstrap_iters", o.bootstrap_iters}, {"engine", o.engine}, {"batch", o.batch},
                             {"protocol", "lm-eval-harness 0.4.13 zero-shot loglikelihood requests (pipeline/tasks/README.md)"}};
   nlohmann::json doc = {{"context", context}, {"points", rows}};
   write_file_atomic(o.out + "/tasks.csv", csv);
@@ -89,11 +93,13 @@ TokenRequest encode_request(BpeTokenizer& tokenizer, const TaskRequest& request,
   return r;
 }
 
-std::vector<TaskPoint> run_task_sweep(LoglikelihoodScorer& scorer, const std::vector<Task>& tasks,
+std::vector<TaskPoint> run_task_sweep(WindowScorer& scorer, const std::vector<Task>& tasks,
                                       const std::vector<std::vector<TokenRequest>>& requests, const EvalSweep& sweep,
-                                      const Scorers& predicted, int64_t n_layers, const TaskRunOptions& o) {
-  const auto planned = plan_points(sweep, predicted.mlp && predicted.heads);
-  const std::vector<bool> dense_layer = dense_layer_flags(sweep.dense_layers, n_layers, "tasks: dense_layers");
+                                      const TaskRunOptions& o) {
+  const auto planned = plan_points(sweep, scorer.has_predictors());
+  const std::vector<bool> dense_layer =
+      dense_layer_flags(sweep.dense_layers, scorer.num_layers(), "tasks: dense_layers");
+  LoglikelihoodScorer ll(scorer, o.batch);
   // Every task's requests in one list, so a batch mixes tasks and pads little.
   std::vector<TokenRequest> all;
   for (const auto& r : requests) all.insert(all.end(), r.begin(), r.end());
@@ -103,10 +109,11 @@ std::vector<TaskPoint> run_task_sweep(LoglikelihoodScorer& scorer, const std::ve
     const PlannedPoint& p = planned[i];
     std::fprintf(stderr, "tasks point %zu/%zu: %s %s mlp %.3f heads %.3f (%zu requests)\n", i + 1, planned.size(),
                  p.mode.c_str(), p.target.c_str(), p.mlp, p.heads, all.size());
-    const SparsityPlan plan = point_plan(p, predicted, dense_layer);
+    scorer.set_plan(point_plan(p, dense_layer));
     const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<LoglikelihoodResult> results = scorer.loglikelihood(all, plan);
-    TaskPoint point{p, {}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+    const std::vector<LoglikelihoodResult> results = ll.loglikelihood(all);
+    TaskPoint point{p, {}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                    scorer.stats()};
     size_t next = 0;
     for (size_t t = 0; t < tasks.size(); ++t) {
       const std::vector<LoglikelihoodResult> mine(results.begin() + next, results.begin() + next + requests[t].size());
@@ -131,6 +138,10 @@ std::vector<TaskPoint> run_task_sweep(LoglikelihoodScorer& scorer, const std::ve
                    std::isnan(m.acc_norm) ? "" : fmt::format("  acc_norm {:.4f}", m.acc_norm).c_str(),
                    std::isnan(m.perplexity) ? "" : fmt::format("  perplexity {:.3f}", m.perplexity).c_str());
     }
+    if (p.mode != "dense")
+      std::fprintf(stderr, "  kept: mlp active %.4f  mlp mass %.4f  head mass %.4f  (%.2f s, %s engine)\n",
+                   point.kept.mlp_active_recall(), point.kept.mlp_mass_recall(), point.kept.head_mass_recall(),
+                   point.seconds, scorer.name().c_str());
     points.push_back(std::move(point));
   }
   if (o.write_requests) {
@@ -151,10 +162,14 @@ std::vector<TaskPoint> run_tasks(const OptModel& model, BpeTokenizer& tokenizer,
     for (const TaskDoc& d : tasks.back().docs)
       for (const TaskRequest& r : d.requests) requests.back().push_back(encode_request(tokenizer, r, o.add_bos));
   }
-  EvalSweep sweep = o.sweep;
-  const Scorers scorers = sweep_scorers(o.predictors, model, sweep);
-  TaskReferenceScorer scorer(model, o.batch);
-  auto points = run_task_sweep(scorer, tasks, requests, sweep, scorers, model.config().num_hidden_layers, o);
+  // The harness's max_length is the model's positions; the CUDA engine holds o.batch windows of that length.
+  ScorerRequest request;
+  request.engine = o.engine;
+  request.predictors = o.predictors;
+  request.max_window = model.config().max_position_embeddings;
+  request.batch = o.batch;
+  const std::unique_ptr<WindowScorer> scorer = make_scorer(model, request);
+  auto points = run_task_sweep(*scorer, tasks, requests, runnable_sweep(o.sweep, o.predictors), o);
   write_task_results(o, tasks, points);
   return points;
 }

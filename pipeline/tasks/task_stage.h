@@ -1,6 +1,7 @@
 // task_stage.h: zero-shot task evaluation over the eval stage's sweep (dense / oracle / predicted, MLP,
 // heads, both, dense_layers): each task's requests are tokenized once, lm-eval-harness's way, then scored
-// at every point of the sweep through a LoglikelihoodScorer. Results: tasks.csv (one row per point, task and
+// at every point of the sweep through a LoglikelihoodScorer over a WindowScorer (--engine reference|cuda, whose
+// set_plan takes each point's plan, as the eval stage's sweep does). Results: tasks.csv (one row per point, task and
 // metric; value_vs_dense = value - the dense point's) and tasks.json (with the context), and with
 // write_requests requests.jsonl (every request's tokens, log-likelihood and greedy flag at every point).
 #pragma once
@@ -27,6 +28,7 @@ struct TaskPoint {
   PlannedPoint point;
   std::vector<TaskMetrics> tasks;
   double seconds = 0;
+  MaskStats kept;  // what the point's selections kept over every request's tokens (the scorer's stats())
 };
 
 struct TaskRunOptions {
@@ -40,16 +42,17 @@ struct TaskRunOptions {
   bool write_requests = false;
   EvalSweep sweep;
   std::string model_dir, device, dtype;  // recorded in tasks.json
+  std::string engine = "reference";      // reference | cuda: who scores (--engine, eval.engine)
 };
 
-// Scores the tasks at every point of the sweep with `scorer`; predicted: the predictors' scorers (may be empty
-// when the sweep has no 'predicted' mode).
-std::vector<TaskPoint> run_task_sweep(LoglikelihoodScorer& scorer, const std::vector<Task>& tasks,
+// Scores the tasks at every point of the sweep with `scorer` (set_plan per point; 'predicted' needs its
+// predictors), options.batch requests per score() call.
+std::vector<TaskPoint> run_task_sweep(WindowScorer& scorer, const std::vector<Task>& tasks,
                                       const std::vector<std::vector<TokenRequest>>& requests, const EvalSweep& sweep,
-                                      const Scorers& predicted, int64_t n_layers, const TaskRunOptions& options);
+                                      const TaskRunOptions& options);
 
-// The whole stage on the reference model: reads and tokenizes the tasks, builds the scorers, runs the sweep
-// and writes the results; what `dejavu tasks` and `dejavu run` (eval.tasks) call.
+// The whole stage: reads and tokenizes the tasks, builds the options.engine scorer from the model (and the
+// predictors), runs the sweep and writes the results; what `dejavu tasks` and `dejavu run` (eval.tasks) call.
 std::vector<TaskPoint> run_tasks(const OptModel& model, BpeTokenizer& tokenizer, const TaskRunOptions& options);
 
 }  // namespace dv

@@ -15,6 +15,7 @@
 #include "pipeline/stages/eval_stage.h"
 #include "pipeline/stages/reference_scorer.h"
 #include "tests/cuda_engine/engine_test_util.h"
+#include "tests/cuda_engine/random_predictor_set.h"
 
 namespace dv::test {
 namespace {
@@ -25,14 +26,7 @@ struct Fixture {
   OptConfig config = make_config(Shape{128, 2, 3, 520, 997, 0, true});
   OptWeights weights = random_half_exact_weights(config, 91);
   OptModel reference{weights};
-  PredictorSet predictors = [&] {
-    PredictorSet s = PredictorSet::empty_for(config);
-    for (int l = 0; l < config.num_hidden_layers; ++l) {
-      s.mlp[l] = LowRankPredictor::init(config.hidden_size, 16, config.ffn_dim, 100 + l);
-      s.att[l] = LowRankPredictor::init(config.hidden_size, 16, config.num_attention_heads, 200 + l);
-    }
-    return s;
-  }();
+  PredictorSet predictors = random_predictor_set(config, 100, 200);
   std::vector<int32_t> ids = [&] {
     std::mt19937_64 rng(93);
     std::vector<int32_t> v(3 * kWindow + 5);  // a short tail window too

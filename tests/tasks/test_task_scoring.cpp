@@ -11,6 +11,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "kernels/common/error.h"
+#include "pipeline/stages/reference_scorer.h"
 #include "pipeline/tasks/loglikelihood_scorer.h"
 #include "pipeline/tasks/task_metrics.h"
 #include "tests/pipeline/tiny_model.h"
@@ -90,9 +91,9 @@ TEST(TaskScorer, MatchesDirectComputationAtAnyBatch) {
   std::mt19937_64 rng(3);
   std::vector<dv::TokenRequest> reqs;
   for (size_t i = 0; i < 7; ++i) reqs.push_back({ids(1 + (i * 5) % 17, rng), ids(1 + i % 4, rng)});
-  const dv::SparsityPlan dense;
-  dv::TaskReferenceScorer one(model, 1, false), three(model, 3, false);
-  const auto a = one.loglikelihood(reqs, dense), b = three.loglikelihood(reqs, dense);
+  dv::ReferenceScorer ref(model);
+  dv::LoglikelihoodScorer one(ref, 1, false), three(ref, 3, false);
+  const auto a = one.loglikelihood(reqs), b = three.loglikelihood(reqs);
   ASSERT_EQ(a.size(), reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) {
     EXPECT_NEAR(a[i].logprob, direct_logprob(model, reqs[i]), 1e-4) << i;
@@ -104,7 +105,7 @@ TEST(TaskScorer, MatchesDirectComputationAtAnyBatch) {
   dv::TokenRequest g{ids(6, rng), {}};
   const at::Tensor in = at::tensor(std::vector<int64_t>(g.context.begin(), g.context.end()), at::kLong).unsqueeze(0);
   g.continuation = {static_cast<int32_t>(model.forward(in)[0][-1].argmax().item<int64_t>())};
-  EXPECT_TRUE(one.loglikelihood({g}, dense)[0].greedy);
+  EXPECT_TRUE(one.loglikelihood({g})[0].greedy);
 }
 
 TEST(TaskScorer, TruncatesFromTheLeftLikeTheHarness) {
@@ -113,28 +114,31 @@ TEST(TaskScorer, TruncatesFromTheLeftLikeTheHarness) {
   const dv::TokenRequest longer{ids(40, rng), ids(3, rng)};
   // (context + continuation)[-(32 + 1):][:-1]: the model reads the last 33 tokens but the final one.
   const dv::TokenRequest cut{std::vector<int32_t>(longer.context.end() - 30, longer.context.end()), longer.continuation};
-  dv::TaskReferenceScorer s(model, 2, false);
-  const dv::SparsityPlan dense;
-  EXPECT_NEAR(s.loglikelihood({longer}, dense)[0].logprob, direct_logprob(model, cut), 1e-4);
-  EXPECT_THROW(s.loglikelihood({{ids(3, rng), ids(33, rng)}}, dense), dv::Error);
-  EXPECT_THROW(s.loglikelihood({{{}, ids(2, rng)}}, dense), dv::Error);
+  dv::ReferenceScorer ref(model);
+  dv::LoglikelihoodScorer s(ref, 2, false);
+  EXPECT_EQ(s.max_length(), 32);
+  EXPECT_NEAR(s.loglikelihood({longer})[0].logprob, direct_logprob(model, cut), 1e-4);
+  EXPECT_THROW(s.loglikelihood({{ids(3, rng), ids(33, rng)}}), dv::Error);
+  EXPECT_THROW(s.loglikelihood({{{}, ids(2, rng)}}), dv::Error);
 }
 
 TEST(TaskScorer, SparsePlansChangeScoresDenseLayersUndo) {
   const dv::OptModel model = tiny_model();
   std::mt19937_64 rng(9);
   const std::vector<dv::TokenRequest> reqs = {{ids(12, rng), ids(3, rng)}, {ids(5, rng), ids(2, rng)}};
-  dv::TaskReferenceScorer s(model, 2, false);
-  const auto dense = s.loglikelihood(reqs, dv::SparsityPlan{});
-  dv::SparsityPlan sparse;
+  dv::ReferenceScorer ref(model);
+  dv::LoglikelihoodScorer s(ref, 2, false);
+  const auto dense = s.loglikelihood(reqs);
+  dv::ScoringPlan sparse;
+  sparse.selection = dv::Selection::kOracle;
   sparse.mlp_density = 0.1;
   sparse.head_density = 0.5;
-  sparse.mlp_scores = dv::oracle_scores();
-  sparse.head_scores = dv::oracle_scores();
-  const auto masked = s.loglikelihood(reqs, sparse);
+  ref.set_plan(sparse);
+  const auto masked = s.loglikelihood(reqs);
   EXPECT_GT(std::abs(masked[0].logprob - dense[0].logprob), 1e-3);
   sparse.dense_layer = {true, true, true};
-  const auto undone = s.loglikelihood(reqs, sparse);
+  ref.set_plan(sparse);
+  const auto undone = s.loglikelihood(reqs);
   for (size_t i = 0; i < reqs.size(); ++i) EXPECT_NEAR(undone[i].logprob, dense[i].logprob, 1e-5);
 }
 

@@ -1,5 +1,5 @@
-// test_task_scoring_gpu.cpp: the reference scorer on CUDA gives the CPU's log-likelihoods and greedy flags,
-// dense and under an oracle-sparse plan (skips without a GPU).
+// test_task_scoring_gpu.cpp: the task scorer over the reference scorer on CUDA gives the CPU's log-likelihoods
+// and greedy flags, dense and under an oracle-sparse plan (skips without a GPU).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 
 #include <ATen/Context.h>
 
+#include "pipeline/stages/reference_scorer.h"
 #include "pipeline/tasks/loglikelihood_scorer.h"
 #include "tests/pipeline/tiny_model.h"
 
@@ -26,14 +27,16 @@ TEST(ReferenceScorerGpu, CudaMatchesCpu) {
   };
   std::vector<dv::TokenRequest> reqs;
   for (size_t i = 0; i < 9; ++i) reqs.push_back({ids(1 + (i * 7) % 40), ids(1 + i % 5)});  // some cut at 32
-  dv::SparsityPlan sparse;
+  dv::ScoringPlan sparse;
+  sparse.selection = dv::Selection::kOracle;
   sparse.mlp_density = 0.3;
   sparse.head_density = 0.5;
-  sparse.mlp_scores = dv::oracle_scores();
-  sparse.head_scores = dv::oracle_scores();
-  for (const dv::SparsityPlan& p : {sparse, dv::SparsityPlan{}}) {
-    dv::TaskReferenceScorer on_cpu(cpu, 4, false), on_gpu(gpu, 4, false);
-    const auto a = on_cpu.loglikelihood(reqs, p), b = on_gpu.loglikelihood(reqs, p);
+  for (const dv::ScoringPlan& p : {sparse, dv::ScoringPlan{}}) {
+    dv::ReferenceScorer on_cpu(cpu), on_gpu(gpu);
+    on_cpu.set_plan(p);
+    on_gpu.set_plan(p);
+    const auto a = dv::LoglikelihoodScorer(on_cpu, 4, false).loglikelihood(reqs);
+    const auto b = dv::LoglikelihoodScorer(on_gpu, 4, false).loglikelihood(reqs);
     for (size_t i = 0; i < reqs.size(); ++i) {
       EXPECT_NEAR(a[i].logprob, b[i].logprob, 1e-3 * std::max(1.0, std::abs(a[i].logprob))) << i;
       EXPECT_EQ(a[i].greedy, b[i].greedy) << i;
