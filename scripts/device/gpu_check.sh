@@ -40,7 +40,8 @@ note() { echo "$*" | tee -a "$SUMMARY"; }
 # Pack whatever exists when the script ends, also when the device's time limit stops it (SIGTERM).
 pack() {
   trap - EXIT TERM
-  tar czf "$FINAL_OUT/results.tgz" -C "$OUT" . && cp "$SUMMARY" "$FINAL_OUT/summary.txt"
+  # Activation stores and predictors stay behind: the device returns files of at most 16 MiB.
+  tar czf "$FINAL_OUT/results.tgz" --exclude='*.h5' --exclude='*.safetensors' --exclude='*.jsonl' -C "$OUT" . && cp "$SUMMARY" "$FINAL_OUT/summary.txt"
 }
 trap pack EXIT
 trap 'note "stopped by SIGTERM (time limit)"; pack; exit 124' TERM

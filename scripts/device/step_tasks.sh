@@ -16,13 +16,14 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 python3 scripts/make_standin_tasks.py "$out/standin-tasks" --data-dir "$data"
 export DEJAVU_SOURCE_DIR=$PWD
-for exp in paper-table3-zero-shot paper-figure6-accuracy-vs-sparsity head-sparsity-study; do
+# DEJAVU_TASK_EXPS picks the experiments (the engine comparison below needs paper-table3-zero-shot).
+for exp in ${DEJAVU_TASK_EXPS:-paper-table3-zero-shot paper-figure6-accuracy-vs-sparsity head-sparsity-study}; do
   sed -e "s#\.\./shared/data#$data#g" -e "s#runs/standin-tasks#$out/standin-tasks#g" \
       -e "s#^  task_max_docs: .*#  task_max_docs: 0#" -e "s#^name: .*#&\noutput_dir: $out/$exp#" \
       "experiments/$exp.yaml" > "$out/$exp.yaml"
   start=$(date +%s)
   timeout 900 ./build/dejavu run "$out/$exp.yaml" > "$out/$exp.log" 2>&1 || { echo "step_tasks: $exp failed (see $out/$exp.log)"; tail -5 "$out/$exp.log"; exit 1; }
-  echo "== $exp ($(( $(date +%s) - start )) s, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
+  echo "== $exp ($(( $(date +%s) - start )) s, commit ${DEJAVU_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)})"
   python3 scripts/plot_tasks.py "$out/$exp/eval" --markdown
 done
 
