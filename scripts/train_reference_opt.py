@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """train_reference_opt.py: train opt-mini (a small OPTForCausalLM) from scratch, and evaluate OPT checkpoints.
 
+opt-mini v2 (16 heads) was trained by scripts/device/step_train_models.sh, which runs `train` twice at once.
+
 Real OPT weights cannot be fetched here, and random weights have no contextual sparsity, so the Deja Vu
 experiments need a model trained on real text. `train` runs on the GPU machine in one wall-clock-budgeted
 run: it tokenizes the xz corpus from scripts/build_corpus.sh ("</s>" + document, packed into fixed-length
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 
 VALID_EVERY = 100  # every 100th document (index % 100 == 50) is held out for the validation loss
 
-MODEL_DEFAULTS = dict(hidden=256, layers=12, heads=4, positions=512)
+MODEL_DEFAULTS = dict(hidden=256, layers=12, heads=16, positions=512)  # opt-mini v2 (v1: 4 heads)
 
 
 def opt_config(hidden, layers, heads, positions):

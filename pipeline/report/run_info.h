@@ -21,7 +21,7 @@ struct RunInfo {
 
 RunInfo load_run_info(const std::string& run_dir);
 
-// "12 layers, d 256, 4 heads, ffn 1024, vocab 50272, 22.5M parameters"
+// "12 layers, d 256, 16 heads, ffn 1024, vocab 50272, 22.5M parameters"
 std::string model_shape_summary(const OptConfig& c);
 
 }  // namespace dv

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # step_train_models.sh OUT: train the shipped-model candidates (issue 11, item 4) side by side on one GPU.
-# opt-mini's 4 heads per layer leave no attention sparsity to study, so two candidates of the same size are
+# opt-mini v1's 4 heads per layer left no attention sparsity to study, so two candidates of the same size are
 # trained with scripts/train_reference_opt.py's recipe on the same corpus (.carry/corpus from
 # scripts/build_corpus.sh): 8 heads of 32 and 16 heads of 16 (d = 256, 12 layers, the same 22.5M parameters).
 # Both run at once, each with the whole wall-clock budget (they share the GPU). scripts/pick_shipped_model.py
