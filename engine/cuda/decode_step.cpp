@@ -18,13 +18,15 @@ namespace {
 
 class StepRecorder {
  public:
-  StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp)
-      : ctx_(ctx), w_(w), b_(b), sp_(sp), c_(w.config), s_(ctx.main()) {
+  StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp,
+               const BlockAllReduce& all_reduce)
+      : ctx_(ctx), w_(w), b_(b), sp_(sp), all_reduce_(all_reduce), c_(w.config), s_(ctx.main()) {
     B_ = b.batch;
     d_ = static_cast<int>(c_.hidden_size);
-    H_ = static_cast<int>(c_.num_attention_heads);
+    H_ = w.heads();  // a tensor-parallel rank: its own heads and neurons
     hd_ = static_cast<int>(c_.head_dim());
-    ffn_ = static_cast<int>(c_.ffn_dim);
+    a_ = H_ * hd_;
+    ffn_ = w.ffn();
     e_ = static_cast<int>(c_.word_embed_proj_dim);
     L_ = w.num_layers();
   }
@@ -38,6 +40,7 @@ class StepRecorder {
     for (int l = 0; l < L_; ++l) {
       const GpuLayerWeights& lw = w_.layers[l];
       attention(l, pre ? half_ptr(b_.ln) : b_.attn_in(l));
+      reduce_block_out();
       if (pre) {
         layer_norm(half_ptr(b_.block_out), b_.attn_in(l), half_ptr(lw.out_b), b_.mlp_in(l), half_ptr(b_.ln),
                    lw.mlp_ln_w, lw.mlp_ln_b);
@@ -47,6 +50,7 @@ class StepRecorder {
       }
       point(2 * l + 1);
       mlp(l, pre ? half_ptr(b_.ln) : b_.mlp_in(l));
+      reduce_block_out();
       if (!pre) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), nullptr, b_.attn_in(l + 1), lw.mlp_ln_w,
                    lw.mlp_ln_b);
@@ -145,7 +149,7 @@ class StepRecorder {
   void attention(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
     if (sp_ == nullptr) {
-      linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * d_, d_);
+      linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * a_, d_);
       KvAppendArgs a;
       a.q = half_ptr(b_.q);
       a.k_cache = b_.k(l);
@@ -159,7 +163,7 @@ class StepRecorder {
       a.max_len = b_.max_len;
       launch_kv_append(a, s_);
       decode_attention(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), H_, b_.attention);
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, d_, d_);
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, d_, a_);
       return;
     }
     const LayerSelection& sel = sp_->heads[l];
@@ -187,7 +191,7 @@ class StepRecorder {
     launch_sparse_qkv(q, s_);
     decode_attention(l, heads, count, cap, sp_->attention);
     if (sel.dense) {
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, d_, d_);
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, d_, a_);
       return;
     }
     GatherHeadsArgs g;
@@ -201,7 +205,7 @@ class StepRecorder {
     g.max_heads = cap;
     g.ld_out = d_;
     launch_gather_heads(g, s_);
-    sparse_down(half_ptr(sp_->heads_c), d_, lw.wo_t, d_, heads, count, cap, hd_);
+    sparse_down(half_ptr(sp_->heads_c), d_, lw.wo_t, a_, heads, count, cap, hd_);
   }
 
   void mlp(int l, const __half* x) {
@@ -264,6 +268,12 @@ class StepRecorder {
                    e_);
   }
 
+  // Tensor parallelism: block_out holds this rank's partial sum of the block's projection; the sum over ranks
+  // follows, before the bias, residual and layer norm every rank then applies alike.
+  void reduce_block_out() {
+    if (all_reduce_) all_reduce_(half_ptr(b_.block_out), static_cast<size_t>(B_) * d_, s_);
+  }
+
   // Snapshot `p` now exists on the main stream: start the side-stream predictors that read it.
   void point(int p) {
     if (sp_ == nullptr) return;
@@ -313,17 +323,18 @@ class StepRecorder {
   const GpuWeights& w_;
   DecodeBuffers& b_;
   SparseState* sp_;
+  const BlockAllReduce& all_reduce_;
   const OptConfig& c_;
   cudaStream_t s_;
-  int B_ = 0, d_ = 0, H_ = 0, hd_ = 0, ffn_ = 0, e_ = 0, L_ = 0;
+  int B_ = 0, d_ = 0, H_ = 0, hd_ = 0, a_ = 0, ffn_ = 0, e_ = 0, L_ = 0;  // a_: attention width H_ * hd_
   bool side_used_ = false;
 };
 
 }  // namespace
 
 void record_decode_step(const EngineContext& ctx, const GpuWeights& weights, DecodeBuffers& buffers,
-                        SparseState* sparse) {
-  StepRecorder(ctx, weights, buffers, sparse).run();
+                        SparseState* sparse, const BlockAllReduce& all_reduce) {
+  StepRecorder(ctx, weights, buffers, sparse, all_reduce).run();
 }
 
 }  // namespace dv::engine
