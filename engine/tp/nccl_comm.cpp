@@ -81,4 +81,8 @@ void NcclComm::all_reduce_max_f32(float* data, size_t count, cudaStream_t stream
   DV_NCCL_CHECK(ncclAllReduce(data, data, count, ncclFloat32, ncclMax, comm_, stream));
 }
 
+void NcclComm::all_reduce_sum_f32(float* data, size_t count, cudaStream_t stream) const {
+  DV_NCCL_CHECK(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, comm_, stream));
+}
+
 }  // namespace dv

@@ -53,8 +53,9 @@ class NcclComm {
   int world() const { return env_.world; }
   // Sums `count` fp16 values at device pointer `data` over all ranks, in place, ordered on `stream`.
   void all_reduce_sum_fp16(void* data, size_t count, cudaStream_t stream) const;
-  // Elementwise max of `count` fp32 values over all ranks, in place (checks that ranks agree).
+  // Elementwise max (or sum) of `count` fp32 values over all ranks, in place (checks, timings of every rank).
   void all_reduce_max_f32(float* data, size_t count, cudaStream_t stream) const;
+  void all_reduce_sum_f32(float* data, size_t count, cudaStream_t stream) const;
 
  private:
   TpRankEnv env_;
