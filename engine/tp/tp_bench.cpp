@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "engine/cuda/bench_bytes.h"
+#include "engine/cuda/engine_context.h"
 #include "engine/cuda/sparse_spec.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "engine/io/opt_config.h"
@@ -70,8 +71,10 @@ class RankSweep {
     // Every rank's median and kept counts: sums and maxima over the ranks.
     std::vector<float> mine = {static_cast<float>(t.median), static_cast<float>(mlp_kept),
                                static_cast<float>(heads_kept)};
-    at::Tensor sum = at::tensor(mine).to(at::Device(at::kCUDA, eng_.context().device()));
-    at::Tensor mx = sum.clone();
+    // Two synchronous host-to-device copies (no LibTorch kernel on its stream racing the NCCL calls on ours).
+    const at::Device dev(at::kCUDA, eng_.context().device());
+    at::Tensor sum = at::tensor(mine).to(dev);
+    at::Tensor mx = at::tensor(mine).to(dev);
     tp_.comm().all_reduce_sum_f32(sum.data_ptr<float>(), mine.size(), eng_.stream());
     tp_.comm().all_reduce_max_f32(mx.data_ptr<float>(), mine.size(), eng_.stream());
     DV_CUDA_CHECK(cudaStreamSynchronize(eng_.stream()));
@@ -154,6 +157,7 @@ void bench_one(const TpRankEnv& env, const TpBenchOptions& o, const OptConfig& f
 TpBenchReport run_tp_bench(const TpRankEnv& env, const TpBenchOptions& o,
                            const std::function<void(const TpBenchRow&)>& on_row) {
   DV_CHECK(o.prompt_len >= 1 && o.iters >= 3 && o.warmup >= 0, "bench: need prompt-len >= 1, iters >= 3, warmup >= 0");
+  DV_CHECK(engine::cuda_device_available(), "bench --tp: no CUDA GPU is available on this machine");
   DV_CUDA_CHECK(cudaSetDevice(env.local_rank));
   TpBenchReport report;
   report.world = env.world;

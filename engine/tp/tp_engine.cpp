@@ -26,6 +26,14 @@ TpEngine::TpEngine(const TpRankEnv& env, const OptConfig& config, const WeightsF
            "tensor-parallel rank {}: weights hold {} heads / {} neurons, the plan {} / {}", plan_.rank, w.heads(),
            w.ffn(), plan_.local_heads, plan_.local_ffn);
   engine_ = std::make_unique<engine::CudaEngine>(std::move(w), eo);
+  // One eager all-reduce of the step's size before any capture: NCCL may set up connections on a
+  // communicator's first collective, which is better not done inside a graph capture. (Every rank captures or
+  // none does: use_graph is the same on every rank, as NCCL requires.)
+  at::Tensor warm = at::zeros({static_cast<int64_t>(o.batch) * config.hidden_size},
+                              at::TensorOptions().dtype(at::kHalf).device(at::kCUDA, env.local_rank));
+  DV_CUDA_CHECK(cudaDeviceSynchronize());
+  comm_->all_reduce_sum_fp16(warm.data_ptr(), static_cast<size_t>(warm.numel()), engine_->stream());
+  DV_CUDA_CHECK(cudaStreamSynchronize(engine_->stream()));
 }
 
 TpEngine::~TpEngine() { engine_.reset(); }  // the engine's streams drain before the communicator goes
@@ -39,11 +47,15 @@ void TpEngine::set_all_reduce(bool on) {
 }
 
 double TpEngine::logits_spread() {
+  // Both operands are made on the host and copied synchronously: no LibTorch kernel on its own stream may race
+  // the NCCL calls on the engine's stream.
   const std::vector<float> host = engine_->logits();
-  const auto opts = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA, engine_->context().device());
-  at::Tensor hi = at::from_blob(const_cast<float*>(host.data()), {static_cast<int64_t>(host.size())}, at::kFloat)
-                      .to(opts.device());
-  at::Tensor neg_lo = -hi;  // max of -x = -min x
+  std::vector<float> neg(host.size());
+  for (size_t i = 0; i < host.size(); ++i) neg[i] = -host[i];  // max of -x = -min x
+  const at::Device dev(at::kCUDA, engine_->context().device());
+  const int64_t n = static_cast<int64_t>(host.size());
+  at::Tensor hi = at::from_blob(const_cast<float*>(host.data()), {n}, at::kFloat).to(dev);
+  at::Tensor neg_lo = at::from_blob(neg.data(), {n}, at::kFloat).to(dev);
   comm_->all_reduce_max_f32(hi.data_ptr<float>(), host.size(), engine_->stream());
   comm_->all_reduce_max_f32(neg_lo.data_ptr<float>(), host.size(), engine_->stream());
   DV_CUDA_CHECK(cudaStreamSynchronize(engine_->stream()));

@@ -60,7 +60,7 @@ void run_tp_balance(const TpBalanceArgs& a) {
   progress.finish();
   const at::Tensor mlp = at::cat(mlp_scores), heads = at::cat(head_scores);
   nlohmann::json rows = nlohmann::json::array();
-  std::string csv = "block,world,n,k,density,rows,mean_cost,p90_cost,max_cost,per_rank_recall\n";
+  std::string csv = "block,world,n,k,density,rows,mean_active,mean_cost,p90_cost,max_cost,per_rank_recall\n";
   std::printf("tp-balance: %s, %lld tokens x %lld layers; cost = busiest rank / mean rank under one global top-k\n",
               c.name.c_str(), static_cast<long long>(windows * a.seq_len), static_cast<long long>(c.num_hidden_layers));
   for (const auto& [block, scores, density] : {std::make_tuple(std::string("mlp"), mlp, a.mlp_density),
@@ -73,14 +73,14 @@ void run_tp_balance(const TpBalanceArgs& a) {
         continue;
       }
       const TpBalance b = tp_selection_balance(scores, k, world);
-      std::printf("  %-5s N=%d: k=%d of %d, slowest-rank cost mean %.3f p90 %.3f max %.3f; per-rank top-k recall "
-                  "%.3f\n",
-                  block.c_str(), world, k, n, b.mean_cost, b.p90_cost, b.max_cost, b.mean_recall);
+      std::printf("  %-5s N=%d: k=%d of %d (%.1f active), slowest-rank cost mean %.3f p90 %.3f max %.3f; per-rank "
+                  "top-k recall (score-weighted) %.3f\n",
+                  block.c_str(), world, k, n, b.mean_active, b.mean_cost, b.p90_cost, b.max_cost, b.mean_recall);
       rows.push_back({{"block", block}, {"world", world}, {"n", n}, {"k", k}, {"density", density},
-                      {"rows", b.rows}, {"mean_cost", b.mean_cost}, {"p90_cost", b.p90_cost},
+                      {"rows", b.rows}, {"mean_active", b.mean_active}, {"mean_cost", b.mean_cost}, {"p90_cost", b.p90_cost},
                       {"max_cost", b.max_cost}, {"per_rank_recall", b.mean_recall}});
-      csv += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", block, world, n, k, density, b.rows, b.mean_cost,
-                         b.p90_cost, b.max_cost, b.mean_recall);
+      csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", block, world, n, k, density, b.rows, b.mean_active,
+                         b.mean_cost, b.p90_cost, b.max_cost, b.mean_recall);
     }
   }
   make_dirs(a.out);

@@ -47,6 +47,20 @@ TEST(TpBalance, RandomScoresStayInRange) {
   EXPECT_GE(tp_selection_balance(s, 7, 2).mean_cost, 1.0);
 }
 
+TEST(TpBalance, SilentUnitsDoNotCount) {
+  // Two active units, one per rank of 6; k = 4 would add two zeros chosen by index, not by the model.
+  at::Tensor s = at::zeros({1, 12});
+  s[0][1] = 2.0;
+  s[0][8] = 1.0;
+  const TpBalance b = tp_selection_balance(s, 4, 2);
+  EXPECT_DOUBLE_EQ(b.mean_cost, 1.0);
+  EXPECT_DOUBLE_EQ(b.mean_active, 2.0);
+  EXPECT_DOUBLE_EQ(b.mean_recall, 1.0);  // per-rank top-2 keeps both
+  // A row with nothing active is left out; all rows silent is an error.
+  EXPECT_EQ(tp_selection_balance(at::cat({s, at::zeros({1, 12})}), 4, 2).rows, 1);
+  EXPECT_THROW(tp_selection_balance(at::zeros({2, 12}), 4, 2), Error);
+}
+
 TEST(TpBalance, BadInputIsRefused) {
   EXPECT_THROW(tp_selection_balance(at::rand({3, 10}), 2, 4), Error);   // 10 % 4
   EXPECT_THROW(tp_selection_balance(at::rand({3, 12}), 0, 4), Error);   // k < 1

@@ -135,7 +135,7 @@ TEST(TpEngine, WithoutTheAllReduceWorldOneIsUnchanged) {
   const EngineRun on = run(tp.engine(), tokens, false, 0);
   tp.set_all_reduce(false);
   const EngineRun off = run(tp.engine(), tokens, false, 0);
-  for (int t = 0; t < 6; ++t) EXPECT_EQ(on.logits[t], off.logits[t]) << "step " << t;
+  for (int t = 0; t < 6; ++t) EXPECT_LT(rel_error(off.logits[t], on.logits[t]), 1e-6) << "step " << t;
 }
 
 TEST(TpEngine, RanksMatchOneGpu) {

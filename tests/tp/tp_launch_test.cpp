@@ -45,7 +45,7 @@ TEST(TpLaunch, EveryRankGetsItsEnvironment) {
 TEST(TpLaunch, AFailingRankStopsTheOthers) {
   RankLaunch l;
   // Rank 1 fails at once; ranks 0 and 2 would wait a minute (a peer waiting for a dead rank).
-  l.argv = {"/bin/sh", "-c", "if [ \"$RANK\" = 1 ]; then exit 3; fi; sleep 60"};
+  l.argv = {"/bin/sh", "-c", "if [ \"$RANK\" = 1 ]; then exit 3; fi; exec sleep 60"};
   l.world = 3;
   const auto start = std::chrono::steady_clock::now();
   try {
@@ -59,7 +59,7 @@ TEST(TpLaunch, AFailingRankStopsTheOthers) {
 
 TEST(TpLaunch, TheTimeoutStopsEveryone) {
   RankLaunch l;
-  l.argv = {"/bin/sh", "-c", "sleep 60"};
+  l.argv = {"/bin/sh", "-c", "exec sleep 60"};
   l.world = 2;
   l.timeout_s = 0.5;
   EXPECT_THROW(launch_ranks(l), Error);
