@@ -41,7 +41,7 @@ bench() {  # bench NAME TP SHAPE LIMIT
   timeout "$4" build/dejavu bench --tp "$2" --shapes "$3" --mlp-density 0.1 --head-density 0.5 --prompt-len 128 \
     --warmup 5 --iters 40 --out "$OUT/$1" >"$OUT/$1.log" 2>&1
   note "$1: rc=$? in $(( $(date +%s) - start )) s"
-  grep -E "^  opt|^note" "$OUT/$1.log" | tee -a "$SUMMARY"
+  grep -E "^  [^ ]+ +tp[0-9]|^note" "$OUT/$1.log" | tee -a "$SUMMARY"
 }
 [ "$GPUS" -ge 2 ] && bench tp2_opt-66b 2 opt-66b 240
 [ "$GPUS" -ge 4 ] && bench tp4_opt-175b 4 opt-175b 300

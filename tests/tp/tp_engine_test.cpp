@@ -155,3 +155,33 @@ TEST(TpEngine, RanksMatchOneGpu) {
 
 }  // namespace
 }  // namespace dv::test
+
+namespace dv::test {
+namespace {
+
+// CPU only (runs without a GPU): a whole-model spec cut to each rank.
+TEST(TpSparseSpec, EachRankGetsItsRowsAndItsListEntries) {
+  OptConfig c = make_config(tp_shape());
+  c.num_hidden_layers = 1;
+  engine::SparseSpec spec;
+  spec.mlp.source = spec.heads.source = SelectionSource::kPredictor;
+  spec.mlp.predictors = random_predictors(1, static_cast<int>(c.hidden_size), 8, static_cast<int>(c.ffn_dim), 3);
+  spec.heads.source = SelectionSource::kFixed;
+  spec.heads.lists = {{0, 2, 3}};  // heads 0 and 2, 3: rank 0 holds 0-1, rank 1 holds 2-3 (world 2)
+  const int64_t f = c.ffn_dim / 2;
+  for (int r = 0; r < 2; ++r) {
+    const engine::SparseSpec s = shard_sparse_spec(spec, tp_partition(c, r, 2));
+    const at::Tensor& w2 = s.mlp.predictors[0].w2;
+    ASSERT_EQ(w2.size(0), f);
+    EXPECT_TRUE(at::equal(w2, spec.mlp.predictors[0].w2.narrow(0, r * f, f))) << "rank " << r;
+    EXPECT_TRUE(at::equal(s.mlp.predictors[0].w1, spec.mlp.predictors[0].w1));  // w1 is replicated
+    EXPECT_EQ(s.heads.lists[0], r == 0 ? std::vector<int>{0} : std::vector<int>({0, 1})) << "rank " << r;
+  }
+  // World 1: the spec unchanged (the world-1 engine tests rely on it).
+  const engine::SparseSpec one = shard_sparse_spec(spec, tp_partition(c, 0, 1));
+  EXPECT_TRUE(at::equal(one.mlp.predictors[0].w2, spec.mlp.predictors[0].w2));
+  EXPECT_EQ(one.heads.lists, spec.heads.lists);
+}
+
+}  // namespace
+}  // namespace dv::test
