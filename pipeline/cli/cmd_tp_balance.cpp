@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <c10/core/InferenceMode.h>
@@ -37,6 +38,10 @@ struct TpBalanceArgs {
 
 void run_tp_balance(const TpBalanceArgs& a) {
   DV_CHECK(a.seq_len >= 1 && a.windows >= 1, "tp-balance: --seq-len and --windows must be >= 1");
+  for (const auto& [name, v] :
+       {std::make_pair("--mlp-density", a.mlp_density), std::make_pair("--head-density", a.head_density)})
+    DV_CHECK(v > 0 && v <= 1, "tp-balance: {} {} outside (0, 1]", name, v);
+  for (int w : a.worlds) DV_CHECK(w >= 1, "tp-balance: --worlds {} must be >= 1", w);
   LoadedModel m = load_model(a.model);
   const OptConfig& c = m.model->config();
   const std::vector<int32_t> ids = m.tokenizer->encode(read_small_file(a.text), false);
