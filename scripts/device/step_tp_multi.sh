@@ -4,8 +4,9 @@
 # first run of it is its first test. About 8 minutes on 4 H200s:
 #   parity   60  tp_engine_tests' RanksMatchOneGpu at world 2 and 4: one process per GPU (RANK / WORLD_SIZE /
 #                LOCAL_RANK, a fresh DEJAVU_NCCL_ID_FILE); every rank's TP logits (dense, sparse with fixed
-#                lists) against a plain engine holding the whole model on its own GPU, graphs on and off, and
-#                the ranks' logits against each other
+#                lists, sparse with per-rank predictors against the plain engine run on the union of the
+#                ranks' selections) against a plain engine holding the whole model on its own GPU, graphs on
+#                and off, and the ranks' logits against each other
 #   tp2-66b 200  dejavu bench --tp 2 --shapes opt-66b (random weights, each rank draws its slice): dense,
 #                sparse-fixed, sparse-predictor; all-reduce share, slowest/mean rank, fraction of the floor
 #   tp4-175b 240 dejavu bench --tp 4 --shapes opt-175b (the same; 87.5 GB of fp16 weights per rank)

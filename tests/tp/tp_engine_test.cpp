@@ -1,5 +1,5 @@
 // tp_engine_test.cpp (gpu): the tensor-parallel engine against the plain CUDA engine on the same weights.
-// World size 1 runs here through the whole TP path (NCCL communicator, the all-reduce hook, sharded weights
+// World size 1 runs on one GPU through the whole TP path (NCCL communicator, the all-reduce hook, sharded weights
 // and specs): its logits must equal the single-GPU engine's, dense and sparse (fixed lists, predictors),
 // CUDA graphs on and off. World > 1 runs when a launcher set WORLD_SIZE (scripts/device/step_tp_multi.sh
 // starts one copy per GPU): every rank compares its TP logits with a plain engine holding the whole model on
@@ -13,6 +13,7 @@
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/gpu_weights.h"
 #include "engine/tp/tp_engine.h"
+#include "kernels/common/cuda_check.h"
 #include "tests/cuda_engine/engine_test_util.h"
 
 namespace dv::test {
@@ -113,12 +114,83 @@ void compare_ranks_to_plain(const TpRankEnv& env, bool use_graph) {
   }
 }
 
+// Sparse with predictors at any world size: every rank picks its own top-k; the union of the ranks' picks (an
+// fp32 sum all-reduce of 0/1 masks) is handed to the plain engine as that step's fixed lists, so both engines
+// run the same units and must give the same logits.
+void compare_predictor_selections(const TpRankEnv& env, bool use_graph) {
+  SCOPED_TRACE(std::string("predictor selections, graphs ") + (use_graph ? "on" : "off"));
+  const OptConfig c = make_config(tp_shape());
+  const OptWeights w = random_half_exact_weights(c, 321);
+  const int B = 1, T = 9, prompt = 3, L = static_cast<int>(c.num_hidden_layers);
+  const auto tokens = random_tokens(B, T, static_cast<int>(c.vocab_size), 6);
+  TpEngineOptions to;
+  to.batch = B;
+  to.max_len = T;
+  to.use_graph = use_graph;
+  TpEngine tp(env, c, [&](const TpPlan& plan) { return rank_gpu_weights(w, plan); }, to);
+  engine::CudaEngineOptions po;
+  po.batch = B;
+  po.max_len = T;
+  po.use_graph = use_graph;
+  po.device = env.local_rank;
+  engine::CudaEngine plain(engine::upload_weights(w), po);
+  const engine::SparseSpec spec = predictor_spec(c);
+  tp.set_sparse(spec);
+  const int64_t lf = tp.plan().local_ffn, lh = tp.plan().local_heads;
+  const int kf = engine::kept_count(spec.mlp.density, static_cast<int>(lf)) * env.world;
+  const int kh = engine::kept_count(spec.heads.density, static_cast<int>(lh)) * env.world;
+  engine::SparseSpec fixed;
+  fixed.mlp.source = fixed.heads.source = SelectionSource::kFixed;
+  for (int l = 0; l < L; ++l) {
+    fixed.mlp.lists.push_back(random_subset(static_cast<int>(c.ffn_dim), kf, 1 + l));
+    fixed.heads.lists.push_back(random_subset(static_cast<int>(c.num_attention_heads), kh, 2 + l));
+  }
+  plain.set_sparse(fixed);
+  // The whole-model list of the units the ranks selected in the last step.
+  auto union_of_ranks = [&](bool mlp, int l) {
+    const int64_t n = mlp ? c.ffn_dim : c.num_attention_heads, local = mlp ? lf : lh;
+    std::vector<float> mask(n, 0.f);
+    for (int i : tp.engine().selection(mlp, l)) mask[tp.rank() * local + i] = 1.f;
+    at::Tensor m = at::tensor(mask).to(at::Device(at::kCUDA, env.local_rank));
+    tp.comm().all_reduce_sum_f32(m.data_ptr<float>(), mask.size(), tp.engine().stream());
+    DV_CUDA_CHECK(cudaStreamSynchronize(tp.engine().stream()));
+    const at::Tensor h = m.cpu();
+    std::vector<int> list;
+    for (int64_t i = 0; i < n; ++i)
+      if (h[i].item<float>() > 0.5f) list.push_back(static_cast<int>(i));
+    return list;
+  };
+  tp.engine().reset();
+  plain.reset();
+  double worst = 0;
+  for (int t = 0; t < T; ++t) {
+    const StepMode mode = t < prompt ? StepMode::kDense : StepMode::kSparse;
+    const std::vector<int32_t> ids = {tokens[0][t]};
+    tp.engine().step(ids, mode);
+    if (mode == StepMode::kSparse)
+      for (int l = 0; l < L; ++l) {
+        const std::vector<int> m = union_of_ranks(true, l), h = union_of_ranks(false, l);
+        ASSERT_EQ(static_cast<int>(m.size()), kf) << "layer " << l;
+        ASSERT_EQ(static_cast<int>(h.size()), kh) << "layer " << l;
+        plain.set_fixed_selection(true, l, m);
+        plain.set_fixed_selection(false, l, h);
+      }
+    plain.step(ids, mode);
+    worst = std::max(worst, rel_error(tp.engine().logits(), plain.logits()));
+  }
+  EXPECT_LT(worst, kFp16Tolerance) << "TP with per-rank predictor selections vs the plain engine on their union";
+  EXPECT_LT(tp.logits_spread(), 1e-6);
+}
+
 TEST(TpEngine, WorldOneMatchesThePlainEngine) {
   DV_SKIP_WITHOUT_GPU();
   if (std::getenv("WORLD_SIZE") != nullptr && std::string(std::getenv("WORLD_SIZE")) != "1")
     GTEST_SKIP() << "launched as a rank of a larger world (see RanksMatchOneGpu)";
   TpRankEnv env;  // one rank, no id file
-  for (bool graph : {true, false}) compare_ranks_to_plain(env, graph);
+  for (bool graph : {true, false}) {
+    compare_ranks_to_plain(env, graph);
+    compare_predictor_selections(env, graph);
+  }
 }
 
 TEST(TpEngine, WithoutTheAllReduceWorldOneIsUnchanged) {
@@ -150,6 +222,8 @@ TEST(TpEngine, RanksMatchOneGpu) {
     TpRankEnv e = env;
     e.id_file += graph ? ".graph" : ".eager";  // a fresh id per communicator
     compare_ranks_to_plain(e, graph);
+    e.id_file += ".predictors";
+    compare_predictor_selections(e, graph);
   }
 }
 
