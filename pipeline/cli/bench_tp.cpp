@@ -141,6 +141,7 @@ void run_tp_bench_command(const TpBenchArgs& a) {
   std::printf("bench --tp %d: starting %d ranks (one per GPU)\n", a.tp, a.tp);
   std::fflush(stdout);
   launch_ranks(l);
+  std::printf("bench --tp %d: all %d ranks finished; results in %s\n", a.tp, a.tp, a.out.c_str());
 }
 
 }  // namespace dv::cli
