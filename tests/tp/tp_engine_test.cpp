@@ -70,22 +70,41 @@ EngineRun run(engine::CudaEngine& eng, const std::vector<std::vector<int32_t>>& 
   return run_engine(eng, tokens, [&](int t) { return sparse && t >= prompt ? StepMode::kSparse : StepMode::kDense; });
 }
 
+TpEngineOptions tp_options(int batch, int max_len, bool use_graph) {
+  TpEngineOptions o;
+  o.batch = batch;
+  o.max_len = max_len;
+  o.use_graph = use_graph;
+  return o;
+}
+
+engine::CudaEngineOptions plain_options(int batch, int max_len, bool use_graph, int device) {
+  engine::CudaEngineOptions o;
+  o.batch = batch;
+  o.max_len = max_len;
+  o.use_graph = use_graph;
+  o.device = device;
+  return o;
+}
+
+// The TP engine on this rank's slice and a plain engine holding the whole model, on the rank's GPU.
+struct EnginePair {
+  EnginePair(const TpRankEnv& env, const OptConfig& c, const OptWeights& w, int batch, int max_len, bool use_graph)
+      : tp(env, c, [&](const TpPlan& plan) { return rank_gpu_weights(w, plan); },
+           tp_options(batch, max_len, use_graph)),
+        plain(engine::upload_weights(w), plain_options(batch, max_len, use_graph, env.local_rank)) {}
+  TpEngine tp;
+  engine::CudaEngine plain;
+};
+
 void compare_ranks_to_plain(const TpRankEnv& env, bool use_graph) {
   const OptConfig c = make_config(tp_shape());
   const OptWeights w = random_half_exact_weights(c, 123);
   const int B = 2, T = 10, prompt = 4;
   const auto tokens = random_tokens(B, T, static_cast<int>(c.vocab_size), 5);
-  TpEngineOptions to;
-  to.batch = B;
-  to.max_len = T;
-  to.use_graph = use_graph;
-  TpEngine tp(env, c, [&](const TpPlan& plan) { return rank_gpu_weights(w, plan); }, to);
-  engine::CudaEngineOptions po;
-  po.batch = B;
-  po.max_len = T;
-  po.use_graph = use_graph;
-  po.device = env.local_rank;
-  engine::CudaEngine plain(engine::upload_weights(w), po);
+  EnginePair e(env, c, w, B, T, use_graph);
+  TpEngine& tp = e.tp;
+  engine::CudaEngine& plain = e.plain;
   const EngineRun plain_dense = run(plain, tokens, false, prompt);
   for (const Case& k : {Case{"dense"}, Case{"sparse-fixed", true}, Case{"sparse-predictor", true, true}}) {
     SCOPED_TRACE(k.name + (use_graph ? " graphs on" : " graphs off") + " world " + std::to_string(env.world));
@@ -123,17 +142,9 @@ void compare_predictor_selections(const TpRankEnv& env, bool use_graph) {
   const OptWeights w = random_half_exact_weights(c, 321);
   const int B = 1, T = 9, prompt = 3, L = static_cast<int>(c.num_hidden_layers);
   const auto tokens = random_tokens(B, T, static_cast<int>(c.vocab_size), 6);
-  TpEngineOptions to;
-  to.batch = B;
-  to.max_len = T;
-  to.use_graph = use_graph;
-  TpEngine tp(env, c, [&](const TpPlan& plan) { return rank_gpu_weights(w, plan); }, to);
-  engine::CudaEngineOptions po;
-  po.batch = B;
-  po.max_len = T;
-  po.use_graph = use_graph;
-  po.device = env.local_rank;
-  engine::CudaEngine plain(engine::upload_weights(w), po);
+  EnginePair e(env, c, w, B, T, use_graph);
+  TpEngine& tp = e.tp;
+  engine::CudaEngine& plain = e.plain;
   const engine::SparseSpec spec = predictor_spec(c);
   tp.set_sparse(spec);
   const int64_t lf = tp.plan().local_ffn, lh = tp.plan().local_heads;
@@ -201,9 +212,8 @@ TEST(TpEngine, WithoutTheAllReduceWorldOneIsUnchanged) {
   const OptConfig c = make_config(tp_shape());
   const OptWeights w = random_half_exact_weights(c, 7);
   const auto tokens = random_tokens(1, 6, static_cast<int>(c.vocab_size), 8);
-  TpEngineOptions to;
-  to.max_len = 6;
-  TpEngine tp(TpRankEnv{}, c, [&](const TpPlan& plan) { return rank_gpu_weights(w, plan); }, to);
+  TpEngine tp(TpRankEnv{}, c, [&](const TpPlan& plan) { return rank_gpu_weights(w, plan); },
+              tp_options(1, 6, true));
   const EngineRun on = run(tp.engine(), tokens, false, 0);
   tp.set_all_reduce(false);
   const EngineRun off = run(tp.engine(), tokens, false, 0);
