@@ -9,9 +9,11 @@
 namespace dv::engine {
 
 CudaEngine::CudaEngine(GpuWeights weights, const CudaEngineOptions& options)
-    : ctx_(std::make_unique<EngineContext>(options.device)), weights_(std::move(weights)) {
+    : ctx_(std::make_unique<EngineContext>(options.device)), weights_(std::move(weights)),
+      all_reduce_(options.all_reduce) {
   const int max_len = options.max_len > 0 ? options.max_len : static_cast<int>(weights_.config.max_position_embeddings);
-  buffers_ = std::make_unique<DecodeBuffers>(weights_.config, options.batch, max_len, ctx_->num_sms());
+  buffers_ = std::make_unique<DecodeBuffers>(weights_.config, options.batch, max_len, ctx_->num_sms(),
+                                             weights_.heads(), weights_.ffn());
   // A sync after every launch (DEJAVU_SYNC_CHECK=1) is illegal under capture: debug runs launch eagerly.
   use_graph_ = options.use_graph && !sync_after_launch();
   DV_CUDA_CHECK(cudaDeviceSynchronize());
@@ -59,6 +61,8 @@ void CudaEngine::reset() {
 
 void CudaEngine::prefill(const std::vector<std::vector<int32_t>>& rows, StepMode mode, PrefillOutputs* out) {
   DV_CHECK(mode == StepMode::kDense || sparse_ != nullptr, "CUDA engine: sparse prefill before set_sparse");
+  DV_CHECK(!weights_.sharded() && !all_reduce_,
+           "CUDA engine: prefill runs on one GPU only (a tensor-parallel rank runs the prompt through decode steps)");
   for (const auto& r : rows)
     for (int32_t t : r)
       DV_CHECK(t >= 0 && t < weights_.config.vocab_size, "CUDA engine: token id {} outside the vocabulary [0, {})", t,
@@ -122,7 +126,13 @@ void CudaEngine::enqueue_step(StepMode mode) {
 }
 
 void CudaEngine::record(StepMode mode) {
-  record_decode_step(*ctx_, weights_, *buffers_, mode == StepMode::kSparse ? sparse_.get() : nullptr);
+  record_decode_step(*ctx_, weights_, *buffers_, mode == StepMode::kSparse ? sparse_.get() : nullptr, all_reduce_);
+}
+
+void CudaEngine::drop_graphs() {
+  ctx_->synchronize();
+  dense_graph_.reset();
+  sparse_graph_.reset();
 }
 
 std::vector<float> CudaEngine::logits() const {

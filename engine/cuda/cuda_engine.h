@@ -15,6 +15,7 @@
 
 #include "engine/cuda/cuda_graph.h"
 #include "engine/cuda/decode_buffers.h"
+#include "engine/cuda/decode_step.h"
 #include "engine/cuda/engine_context.h"
 #include "engine/cuda/gpu_weights.h"
 #include "engine/cuda/prefill.h"
@@ -30,6 +31,9 @@ struct CudaEngineOptions {
   int max_len = 0;        // KV cache positions; 0 = the model's max_position_embeddings
   bool use_graph = true;  // false: launch every kernel each step (for tests and debugging)
   int device = 0;
+  // Tensor parallelism (engine/tp): called on block_out after every block's last projection (two a layer),
+  // inside the captured graph. Empty: one GPU. Prefill is single-GPU only.
+  BlockAllReduce all_reduce;
 };
 
 class CudaEngine {
@@ -73,6 +77,9 @@ class CudaEngine {
   std::vector<float> logits() const;  // [batch, vocab] of the last step or prefill; synchronizes
   void set_use_graph(bool use_graph) { use_graph_ = use_graph; }
   bool use_graph() const { return use_graph_; }
+  // Drops the captured graphs: the next step captures again (after what the recorded launches depend on
+  // changed outside the engine, e.g. a tensor-parallel run switching its all-reduce off for timing).
+  void drop_graphs();
 
  private:
   void record(StepMode mode);
@@ -82,6 +89,7 @@ class CudaEngine {
   std::unique_ptr<DecodeBuffers> buffers_;
   std::unique_ptr<SparseState> sparse_;
   CudaGraph dense_graph_, sparse_graph_;
+  BlockAllReduce all_reduce_;
   bool use_graph_ = true;
   int pos_ = 0;
   int dense_len_ = 0;           // positions [0, dense_len_) were written by dense steps (all heads valid)

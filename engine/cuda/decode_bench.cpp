@@ -16,9 +16,6 @@
 #include "kernels/common/cuda_check.h"
 
 namespace dv::engine {
-namespace {
-
-// Random predictors of the given ranks on the device (latency only: their selections are arbitrary).
 std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, int rank, int n, uint64_t seed) {
   std::vector<LowRankWeights> out(layers);
   for (int l = 0; l < layers; ++l) {
@@ -30,6 +27,8 @@ std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, in
   DV_CUDA_CHECK(cudaDeviceSynchronize());
   return out;
 }
+
+namespace {
 
 class ShapeBench {
  public:

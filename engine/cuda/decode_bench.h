@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/opt_config.h"
+
 namespace dv::engine {
 
 struct DecodeBenchOptions {
@@ -60,8 +62,12 @@ struct BenchReport {
 
 BenchReport run_decode_bench(const DecodeBenchOptions& options, const std::function<void(const BenchRow&)>& on_row);
 
-// The pieces of the sweep that model_bench.h reuses.
+// The pieces of the sweep that model_bench.h and engine/tp's bench reuse.
 class CudaEngine;
+struct LowRankWeights;
+// Random low-rank predictors (fp16, on the current device) of the given rank for n outputs, one per layer
+// (latency only: their selections are arbitrary).
+std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, int rank, int n, uint64_t seed);
 enum class StepMode;
 struct StepTiming {
   double median = 0, p10 = 0, p90 = 0;

@@ -20,13 +20,14 @@ AttentionScratch::AttentionScratch(int b, int heads, int len, int head_dim, int 
 
 int AttentionScratch::splits(int heads) const { return decode_attention_max_splits(batch, heads, max_len, num_sms); }
 
-DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms)
+DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms, int heads, int ffn)
     : batch(b), max_len(len), layers(static_cast<int>(c.num_hidden_layers)) {
   DV_CHECK(batch >= 1 && batch <= 32, "CUDA engine: batch {} outside 1..32 (the sparse kernels' limit)", batch);
   DV_CHECK(max_len >= 1 && max_len <= c.max_position_embeddings,
            "CUDA engine: max_len {} outside 1..{} (max_position_embeddings of {})", max_len,
            c.max_position_embeddings, c.name);
-  const int64_t B = batch, d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim(), e = c.word_embed_proj_dim;
+  const int64_t B = batch, d = c.hidden_size, H = heads > 0 ? heads : c.num_attention_heads, hd = c.head_dim(),
+                e = c.word_embed_proj_dim, f = ffn > 0 ? ffn : c.ffn_dim;
   const auto half = cuda_options(at::kHalf);
   tokens = at::zeros({B}, cuda_options(at::kInt));
   positions = at::zeros({B}, cuda_options(at::kInt));
@@ -41,7 +42,7 @@ DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms)
   q = at::zeros({B, H, hd}, half);
   attn = at::zeros({B, H, hd}, half);
   block_out = at::zeros({B, d}, half);
-  fc1_out = at::zeros({B, c.ffn_dim}, half);
+  fc1_out = at::zeros({B, f}, half);
   final_x = at::zeros({B, d}, half);
   logits = device_zeros({B, c.vocab_size}, at::kFloat, "logits", batch);
   kv_layer_elems = static_cast<size_t>(B * H * max_len * hd);

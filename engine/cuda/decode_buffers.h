@@ -29,8 +29,9 @@ struct AttentionScratch {
 
 class DecodeBuffers {
  public:
-  // config.num_hidden_layers = the layers built.
-  DecodeBuffers(const OptConfig& config, int batch, int max_len, int num_sms);
+  // config.num_hidden_layers = the layers built. heads / ffn: the ones this process runs (a tensor-parallel
+  // rank's slice; 0 = the config's): qkv, q, attn, the K/V cache and fc1_out are sized for them.
+  DecodeBuffers(const OptConfig& config, int batch, int max_len, int num_sms, int heads = 0, int ffn = 0);
 
   int batch = 0, max_len = 0, layers = 0;
   at::Tensor tokens, positions, pos;  // int32 [B], [B], [1]: the step's inputs, in device memory

@@ -20,8 +20,10 @@ namespace {
 
 class StepRecorder {
  public:
-  StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp)
-      : ctx_(ctx), w_(w), b_(b), sp_(sp), c_(w.config), m_(model_dims(w)), s_(ctx.main()), B_(b.batch) {}
+  StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp,
+               const BlockAllReduce& all_reduce)
+      : ctx_(ctx), w_(w), b_(b), sp_(sp), all_reduce_(all_reduce), c_(w.config), m_(model_dims(w)), s_(ctx.main()),
+        B_(b.batch) {}
 
   void run() {
     const bool pre = c_.do_layer_norm_before;
@@ -32,6 +34,7 @@ class StepRecorder {
     for (int l = 0; l < m_.layers; ++l) {
       const GpuLayerWeights& lw = w_.layers[l];
       attention(l, pre ? half_ptr(b_.ln) : b_.attn_in(l));
+      reduce_block_out();
       if (pre) {
         layer_norm(half_ptr(b_.block_out), b_.attn_in(l), half_ptr(lw.out_b), b_.mlp_in(l), half_ptr(b_.ln),
                    lw.mlp_ln_w, lw.mlp_ln_b);
@@ -41,6 +44,7 @@ class StepRecorder {
       }
       point(2 * l + 1);
       mlp(l, pre ? half_ptr(b_.ln) : b_.mlp_in(l));
+      reduce_block_out();
       if (!pre) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), nullptr, b_.attn_in(l + 1), lw.mlp_ln_w,
                    lw.mlp_ln_b);
@@ -113,7 +117,7 @@ class StepRecorder {
   void attention(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
     if (sp_ == nullptr) {
-      linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * m_.d, m_.d);
+      linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * m_.attn, m_.d);
       KvAppendArgs a;
       a.q = half_ptr(b_.q);
       a.k_cache = b_.k(l);
@@ -127,7 +131,7 @@ class StepRecorder {
       a.max_len = b_.max_len;
       launch_kv_append(a, s_);
       decode_attention(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads, b_.attention);
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.d);
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
       return;
     }
     const LayerSelection& sel = sp_->heads[l];
@@ -155,7 +159,7 @@ class StepRecorder {
     launch_sparse_qkv(q, s_);
     decode_attention(l, heads, count, cap, sp_->attention);
     if (sel.dense) {
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.d);
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
       return;
     }
     GatherHeadsArgs g;
@@ -169,7 +173,7 @@ class StepRecorder {
     g.max_heads = cap;
     g.ld_out = m_.d;
     launch_gather_heads(g, s_);
-    sparse_down(half_ptr(sp_->heads_c), m_.d, lw.wo_t, m_.d, heads, count, cap, m_.head_dim);
+    sparse_down(half_ptr(sp_->heads_c), m_.d, lw.wo_t, m_.attn, heads, count, cap, m_.head_dim);
   }
 
   void mlp(int l, const __half* x) {
@@ -224,6 +228,12 @@ class StepRecorder {
 
   void lm_head(const __half* x) { lm_head_logits(ctx_, w_, m_, x, B_, b_.head_in, float_ptr(b_.logits)); }
 
+  // Tensor parallelism: block_out holds this rank's partial sum of the block's projection; the sum over ranks
+  // follows, before the bias, residual and layer norm every rank then applies alike.
+  void reduce_block_out() {
+    if (all_reduce_) all_reduce_(half_ptr(b_.block_out), static_cast<size_t>(B_) * m_.d, s_);
+  }
+
   // Snapshot `p` now exists on the main stream: start the side-stream predictors that read it.
   void point(int p) {
     if (sp_ == nullptr) return;
@@ -273,6 +283,7 @@ class StepRecorder {
   const GpuWeights& w_;
   DecodeBuffers& b_;
   SparseState* sp_;
+  const BlockAllReduce& all_reduce_;
   const OptConfig& c_;
   const ModelDims m_;
   cudaStream_t s_;
@@ -283,8 +294,8 @@ class StepRecorder {
 }  // namespace
 
 void record_decode_step(const EngineContext& ctx, const GpuWeights& weights, DecodeBuffers& buffers,
-                        SparseState* sparse) {
-  StepRecorder(ctx, weights, buffers, sparse).run();
+                        SparseState* sparse, const BlockAllReduce& all_reduce) {
+  StepRecorder(ctx, weights, buffers, sparse, all_reduce).run();
 }
 
 }  // namespace dv::engine

@@ -12,7 +12,15 @@
 //           -> sparse_mlp_down (fc2^T rows) -> LN(next) ...
 // Layers of a sparse step whose block has no selection (no predictor) run that block dense, except that
 // attention always goes through sparse_qkv so the K/V catch-up state stays exact.
+// Tensor parallelism (engine/tp): a rank's weights hold H/N heads and ffn/N neurons; `all_reduce`, when set,
+// sums block_out ([B, d] fp16, the rank's partial W_o or fc2 product) over the ranks right after each block's
+// last projection, two calls a layer, on the main stream (so a captured graph holds the NCCL calls too).
 #pragma once
+
+#include <cstddef>
+#include <functional>
+
+#include <cuda_fp16.h>
 
 #include "engine/cuda/decode_buffers.h"
 #include "engine/cuda/engine_context.h"
@@ -21,8 +29,10 @@
 
 namespace dv::engine {
 
-// sparse == nullptr records the dense step.
+using BlockAllReduce = std::function<void(__half* data, size_t count, cudaStream_t stream)>;
+
+// sparse == nullptr records the dense step; an empty all_reduce: one GPU.
 void record_decode_step(const EngineContext& ctx, const GpuWeights& weights, DecodeBuffers& buffers,
-                        SparseState* sparse);
+                        SparseState* sparse, const BlockAllReduce& all_reduce = {});
 
 }  // namespace dv::engine

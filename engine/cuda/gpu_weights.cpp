@@ -43,11 +43,14 @@ GpuWeights upload(const OptWeights& w, int num_layers) {
   const OptConfig& c = w.config;
   check_engine_shape(c);
   const int L = resolve_layers(c, num_layers);
-  const int64_t d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim();
+  const int64_t d = c.hidden_size, hd = c.head_dim();
+  const int64_t H = w.layers.empty() ? c.num_attention_heads : w.layers[0].q_w.size(0) / hd;  // a rank: H / N
   GpuWeights g;
   g.config = c;
   g.config.num_hidden_layers = L;
   g.model_layers = c.num_hidden_layers;
+  g.local_heads = H;
+  g.local_ffn = w.layers.empty() ? c.ffn_dim : w.layers[0].fc1_w.size(0);
   g.embed_tokens = to_gpu(w.embed_tokens);
   g.embed_positions = to_gpu(w.embed_positions);
   if (w.project_in.defined()) g.project_in = to_gpu(w.project_in);
@@ -94,10 +97,13 @@ GpuWeights upload_weights(const OptWeights& w, int num_layers) {
   }
 }
 
-GpuWeights random_gpu_weights(const OptConfig& c, int num_layers, uint64_t seed) {
+GpuWeights random_gpu_weights(const OptConfig& c, int num_layers, uint64_t seed, int world) {
   check_engine_shape(c);
   const int L = resolve_layers(c, num_layers);
-  const int64_t d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim(), f = c.ffn_dim,
+  DV_CHECK(world >= 1 && c.num_attention_heads % world == 0 && c.ffn_dim % world == 0,
+           "CUDA engine: {} ({} heads, ffn {}) does not split over {} tensor-parallel ranks", c.name,
+           c.num_attention_heads, c.ffn_dim, world);
+  const int64_t d = c.hidden_size, H = c.num_attention_heads / world, hd = c.head_dim(), f = c.ffn_dim / world,
                 e = c.word_embed_proj_dim;
   uint64_t counter = 0;
   // Each tensor draws from its own stream of the hash, so values do not depend on allocation order.
@@ -111,6 +117,8 @@ GpuWeights random_gpu_weights(const OptConfig& c, int num_layers, uint64_t seed)
   g.config = c;
   g.config.num_hidden_layers = L;
   g.model_layers = c.num_hidden_layers;
+  g.local_heads = H;
+  g.local_ffn = f;
   g.embed_tokens = normal({c.vocab_size, e});
   g.embed_positions = normal({c.max_position_embeddings + kPositionOffset, d});
   if (c.has_projection()) {
@@ -126,7 +134,7 @@ GpuWeights random_gpu_weights(const OptConfig& c, int num_layers, uint64_t seed)
     GpuLayerWeights t;
     t.w_qkv = normal({H, 3, hd, d});
     t.b_qkv = normal({H, 3, hd});
-    t.wo_t = normal({d, d});
+    t.wo_t = normal({H * hd, d});
     t.out_b = normal({d});
     t.attn_ln_w = ones(d);
     t.attn_ln_b = normal({d});
@@ -142,9 +150,9 @@ GpuWeights random_gpu_weights(const OptConfig& c, int num_layers, uint64_t seed)
   return g;
 }
 
-size_t gpu_layer_bytes(const OptConfig& c) {
-  const size_t d = c.hidden_size, f = c.ffn_dim;
-  return 2 * (4 * d * d + 4 * d + 4 * d + 2 * f * d + f + d);
+size_t gpu_layer_bytes(const OptConfig& c, int world) {
+  const size_t d = c.hidden_size, f = c.ffn_dim / world, a = d / world;  // a: the rank's attention width
+  return 2 * (4 * a * d + 3 * a + d + 4 * d + 2 * f * d + f + d);
 }
 
 size_t gpu_shared_bytes(const OptConfig& c) {

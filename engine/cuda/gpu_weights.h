@@ -37,18 +37,27 @@ struct GpuWeights {
   at::Tensor final_ln_w, final_ln_b;  // [d], defined when the model has a final layer norm
   at::Tensor lm_head;          // [vocab, e]; the same tensor as embed_tokens when tied
   std::vector<GpuLayerWeights> layers;
+  // Heads and fc1 neurons held here: the model's, or a tensor-parallel rank's slice (engine/tp), whose
+  // w_qkv is [H/N, 3, hd, d], wo_t [H/N * hd, d], fc1_w and fc2_t [ffn/N, d]. 0 = the config's.
+  int64_t local_heads = 0, local_ffn = 0;
 
   int num_layers() const { return static_cast<int>(layers.size()); }
+  int heads() const { return static_cast<int>(local_heads > 0 ? local_heads : config.num_attention_heads); }
+  int ffn() const { return static_cast<int>(local_ffn > 0 ? local_ffn : config.ffn_dim); }
+  bool sharded() const { return heads() < config.num_attention_heads || ffn() < config.ffn_dim; }
   bool truncated() const { return num_layers() < model_layers; }
 };
 
-// fp16 copies on the current CUDA device, repacked; num_layers < 0 keeps every layer.
+// fp16 copies on the current CUDA device, repacked; num_layers < 0 keeps every layer. The head and neuron
+// counts come from the tensors (q_w rows / head_dim, fc1_w rows), so a rank's slice uploads as it is.
 GpuWeights upload_weights(const OptWeights& weights, int num_layers = -1);
-// Random weights (normal, std 0.02; LN weight 1, bias normal) generated on the device from `seed`.
-GpuWeights random_gpu_weights(const OptConfig& config, int num_layers, uint64_t seed);
+// Random weights (normal, std 0.02; LN weight 1, bias normal) generated on the device from `seed`. world > 1:
+// one tensor-parallel rank's shapes (H/world heads, ffn/world neurons, whole biases); with one seed every rank
+// draws the same replicated tensors.
+GpuWeights random_gpu_weights(const OptConfig& config, int num_layers, uint64_t seed, int world = 1);
 
-// Device bytes of one decoder layer and of everything outside the layers, for fitting a model into memory.
-size_t gpu_layer_bytes(const OptConfig& config);
+// Device bytes of one decoder layer (a rank's slice when world > 1) and of everything outside the layers.
+size_t gpu_layer_bytes(const OptConfig& config, int world = 1);
 size_t gpu_shared_bytes(const OptConfig& config);
 
 }  // namespace dv::engine

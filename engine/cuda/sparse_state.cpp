@@ -99,7 +99,7 @@ void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block,
                  std::vector<LayerSelection>& out, std::vector<PredictorTask>& tasks) {
   const OptConfig& c = w.config;
   const int L = w.num_layers();
-  const int n = static_cast<int>(mlp_block ? c.ffn_dim : c.num_attention_heads);
+  const int n = mlp_block ? w.ffn() : w.heads();  // a tensor-parallel rank selects within its own slice
   const int d = static_cast<int>(c.hidden_size);
   const char* what = mlp_block ? "MLP" : "heads";
   out.assign(L, LayerSelection{});
@@ -178,8 +178,8 @@ void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block,
 SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch, int max_len, int num_sms) {
   const OptConfig& c = w.config;
   const int L = w.num_layers();
-  const int64_t B = batch, d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim();
-  ffn_ = static_cast<int>(c.ffn_dim);
+  const int64_t B = batch, d = c.hidden_size, H = w.heads(), hd = c.head_dim();
+  ffn_ = w.ffn();
   num_heads_ = static_cast<int>(H);
   head_dim_ = static_cast<int>(hd);
   build_block(spec.mlp, spec, true, w, mlp, tasks);

@@ -49,9 +49,10 @@ ncclUniqueId publish_or_wait_for_id(const TpRankEnv& env, double wait_seconds) {
 
 TpRankEnv tp_rank_from_env() {
   TpRankEnv env;
-  env.world = env_int("WORLD_SIZE", 1, 1);
-  env.rank = env_int("RANK", 0, 0);
-  env.local_rank = env_int("LOCAL_RANK", env.rank, 0);
+  // torchrun's names first, then Open MPI's and MPICH/Intel MPI's (mpirun sets no RANK of its own).
+  env.world = env_int("WORLD_SIZE", env_int("OMPI_COMM_WORLD_SIZE", env_int("PMI_SIZE", 1, 1), 1), 1);
+  env.rank = env_int("RANK", env_int("OMPI_COMM_WORLD_RANK", env_int("PMI_RANK", 0, 0), 0), 0);
+  env.local_rank = env_int("LOCAL_RANK", env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("MPI_LOCALRANKID", env.rank, 0), 0), 0);
   DV_CHECK(env.rank < env.world, "environment: RANK={} is not below WORLD_SIZE={}", env.rank, env.world);
   if (const char* f = std::getenv("DEJAVU_NCCL_ID_FILE")) env.id_file = f;
   DV_CHECK(env.world == 1 || !env.id_file.empty(),
@@ -74,6 +75,14 @@ NcclComm::~NcclComm() {
 
 void NcclComm::all_reduce_sum_fp16(void* data, size_t count, cudaStream_t stream) const {
   DV_NCCL_CHECK(ncclAllReduce(data, data, count, ncclFloat16, ncclSum, comm_, stream));
+}
+
+void NcclComm::all_reduce_max_f32(float* data, size_t count, cudaStream_t stream) const {
+  DV_NCCL_CHECK(ncclAllReduce(data, data, count, ncclFloat32, ncclMax, comm_, stream));
+}
+
+void NcclComm::all_reduce_sum_f32(float* data, size_t count, cudaStream_t stream) const {
+  DV_NCCL_CHECK(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, comm_, stream));
 }
 
 }  // namespace dv

@@ -1,6 +1,6 @@
 // nccl_comm.h: one NCCL communicator per process for tensor parallelism (one process per GPU), with the ranks
-// taken from the environment as torchrun sets them (RANK, WORLD_SIZE, LOCAL_RANK; unset: one rank) and the
-// NCCL unique id handed from rank 0 to the others through a file: rank 0 writes it atomically to the path in
+// taken from the environment as torchrun sets them (RANK, WORLD_SIZE, LOCAL_RANK; mpirun's OMPI_COMM_WORLD_* /
+// PMI_* when those are unset; none: one rank) and the NCCL unique id handed from rank 0 to the others through a file: rank 0 writes it atomically to the path in
 // DEJAVU_NCCL_ID_FILE, the others wait for it (bounded). The path must be fresh for each run (a stale file
 // from an earlier run would hand out a dead id): launchers put a job id in it.
 // NVLink multicast stays off on the project's GPU machines: NCCL_NVLS_ENABLE=0 is set when unset.
@@ -53,6 +53,9 @@ class NcclComm {
   int world() const { return env_.world; }
   // Sums `count` fp16 values at device pointer `data` over all ranks, in place, ordered on `stream`.
   void all_reduce_sum_fp16(void* data, size_t count, cudaStream_t stream) const;
+  // Elementwise max (or sum) of `count` fp32 values over all ranks, in place (checks, timings of every rank).
+  void all_reduce_max_f32(float* data, size_t count, cudaStream_t stream) const;
+  void all_reduce_sum_f32(float* data, size_t count, cudaStream_t stream) const;
 
  private:
   TpRankEnv env_;

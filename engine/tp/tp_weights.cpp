@@ -65,6 +65,14 @@ OptWeights assemble(const OptConfig& c, const TpPlan& plan, const FullTensor& fu
   return w;
 }
 
+// A view of the mapped bytes: from_blob copies nothing, so only the narrowed slice's pages are ever read.
+at::Tensor mapped(const TensorView& v) {
+  const at::ScalarType t = v.info->dtype == DType::kF16    ? at::kHalf
+                           : v.info->dtype == DType::kBF16 ? at::kBFloat16
+                                                           : at::kFloat;  // Checkpoint admits F32/F16/BF16 only
+  return at::from_blob(const_cast<uint8_t*>(v.data), v.info->shape, at::TensorOptions().dtype(t));
+}
+
 }  // namespace
 
 at::Tensor opt_weight_by_name(const OptWeights& w, const std::string& name) {
@@ -103,16 +111,27 @@ OptWeights slice_weights(const OptWeights& full, const TpPlan& plan) {
 OptWeights load_rank_weights(const Checkpoint& ckpt, int rank, int world, at::ScalarType dtype, at::Device device) {
   const OptConfig& c = ckpt.config();
   const TpPlan plan = tp_partition(c, rank, world);
-  // A view of the mapped bytes: from_blob copies nothing, so only the narrowed slice's pages are ever read.
-  auto mapped = [](const TensorView& v) {
-    const at::ScalarType t = v.info->dtype == DType::kF16    ? at::kHalf
-                             : v.info->dtype == DType::kBF16 ? at::kBFloat16
-                                                             : at::kFloat;  // Checkpoint admits F32/F16/BF16 only
-    return at::from_blob(const_cast<uint8_t*>(v.data), v.info->shape, at::TensorOptions().dtype(t));
-  };
   auto full = [&](const std::string& name) { return mapped(ckpt.get(name, plan.at(name).shape)); };
   const bool untied = ckpt.has("lm_head.weight") && !c.tie_word_embeddings;
   return assemble(c, plan, full, untied ? mapped(ckpt.lm_head()) : at::Tensor(), dtype, device);
+}
+
+}  // namespace dv
+
+namespace dv {
+
+void load_whole_row_biases(const Checkpoint& ckpt, OptWeights& w, at::ScalarType dtype, at::Device device) {
+  const OptConfig& c = ckpt.config();
+  const int64_t d = c.hidden_size;
+  auto whole = [&](const std::string& name) {
+    return c.enable_bias ? mapped(ckpt.get(name, {d})).to(device, dtype, false, true)
+                         : at::zeros({d}, at::TensorOptions().dtype(dtype).device(device));
+  };
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    w.layers[l].out_b = whole(p + "self_attn.out_proj.bias");
+    w.layers[l].fc2_b = whole(p + "fc2.bias");
+  }
 }
 
 }  // namespace dv

@@ -28,4 +28,9 @@ OptWeights slice_weights(const OptWeights& full, const TpPlan& plan);
 // row's bytes.
 OptWeights load_rank_weights(const Checkpoint& ckpt, int rank, int world, at::ScalarType dtype, at::Device device);
 
+// Replaces a rank's out_proj / fc2 biases by the whole ones ([d] each, zeros without biases). The GPU engine
+// adds them after the all-reduce, on every rank (Megatron's way), inside its fused bias + residual + layer norm;
+// the plan's rank-0-only slices are the partial-sum form the CPU reference uses. Same sum either way.
+void load_whole_row_biases(const Checkpoint& ckpt, OptWeights& w, at::ScalarType dtype, at::Device device);
+
 }  // namespace dv

@@ -17,6 +17,9 @@
 #include "kernels/common/error.h"
 #include "pipeline/cli/bench_model.h"
 #include "pipeline/cli/bench_outputs.h"
+#if DEJAVU_HAVE_TP
+#include "pipeline/cli/bench_tp.h"
+#endif
 
 namespace dv::cli {
 namespace {
@@ -28,7 +31,35 @@ struct BenchArgs {
   std::string model;       // --model: a real checkpoint instead of the random shapes
   std::string predictors;  // --predictors (with --model)
   std::string text;        // --text (with --model)
+  int tp = 0;              // --tp N: the tensor-parallel bench (bench_tp.h)
+  bool eager = false;      // --eager (with --tp): no CUDA graphs
+  double tp_timeout = 1800;
 };
+
+void run_tp(const BenchArgs& a) {
+#if DEJAVU_HAVE_TP
+  TpBenchArgs t;
+  t.tp = a.tp;
+  t.out = a.out;
+  t.launch_timeout_s = a.tp_timeout;
+  t.bench.shapes = a.bench.shapes;
+  t.bench.model_dir = a.model;
+  t.bench.mlp_density = a.bench.mlp_density;
+  t.bench.head_density = a.bench.head_density;
+  t.bench.predictors = !a.no_predictors;
+  t.bench.rank_mlp = a.bench.rank_mlp;
+  t.bench.rank_att = a.bench.rank_att;
+  t.bench.prompt_len = a.bench.prompt_len;
+  t.bench.warmup = a.bench.warmup;
+  t.bench.iters = a.bench.iters;
+  t.bench.max_layers = a.bench.max_layers;
+  t.bench.use_graph = !a.eager;
+  t.bench.seed = a.bench.seed;
+  run_tp_bench_command(t);
+#else
+  DV_FAIL("bench --tp {}: this build has no NCCL (tensor parallelism is not built)", a.tp);
+#endif
+}
 
 void run_model_bench(const BenchArgs& a) {
   ModelBenchArgs m;
@@ -62,6 +93,7 @@ void print_goals(const engine::BenchReport& rep, const engine::DecodeBenchOption
 }
 
 void run_bench(BenchArgs& a) {
+  if (a.tp > 0) return run_tp(a);
   DV_CHECK(a.model.empty() || !a.no_predictors, "bench: --no-predictors is for the random shapes; with --model, "
            "leave out --predictors instead");
   DV_CHECK(!a.model.empty() || (a.predictors.empty() && a.text.empty()), "bench: --predictors and --text need --model");
@@ -120,6 +152,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--max-layers", b.max_layers, "build at most N layers per shape (0 = all that fit)")
       ->capture_default_str();
   cmd->add_option("--seed", b.seed, "random weights and selections")->capture_default_str();
+  cmd->add_option("--tp", a->tp, "tensor-parallel ranks (one per GPU): the TP bench, tp_bench.json/csv (--shapes or "
+                  "--model; --mlp-density, --head-density)");
+  cmd->add_flag("--eager", a->eager, "with --tp: launch every kernel and NCCL call each step (no CUDA graphs)");
+  cmd->add_option("--tp-timeout", a->tp_timeout, "with --tp N > 1: seconds before the ranks are stopped")
+      ->capture_default_str();
   cmd->callback([a] { run_bench(*a); });
 }
 

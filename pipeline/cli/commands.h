@@ -13,5 +13,6 @@ void add_measure_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_tasks_command(CLI::App& app);
+void add_tp_balance_command(CLI::App& app);
 
 }  // namespace dv::cli

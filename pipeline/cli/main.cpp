@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   dv::cli::add_measure_command(app);
   dv::cli::add_eval_command(app);
   dv::cli::add_tasks_command(app);
+  dv::cli::add_tp_balance_command(app);
   dv::cli::add_run_command(app);
   dv::cli::add_report_command(app);
 #ifdef DEJAVU_HAVE_CUDA

@@ -483,4 +483,15 @@ CASES = [
      experiment_case("model: @MODEL@\nstages: [eval]\neval:\n  text: @TEXT@\n  mlp_densities: []\n")),
     ("run_experiment_text_missing", "run",
      experiment_case("model: @MODEL@\nstages: [eval]\neval:\n  text: /nonexistent/test.txt\n")),
-] + engine_cases()
+] + engine_cases() + [
+    # dejavu tp-balance (tensor-parallel selection balance, CPU)
+    ("tp_balance_text_missing", "tp-balance",
+     lambda d, env: (["--model", env["pre"], "--text", os.path.join(d, "none.txt"), "--out", os.path.join(d, "o")],
+                     os.path.join(d, "none.txt"))),
+    ("tp_balance_text_shorter_than_a_window", "tp-balance",
+     lambda d, env: (["--model", env["pre"], "--text", env["text"], "--seq-len", "100000", "--out",
+                      os.path.join(d, "o")], env["text"])),
+    ("tp_balance_density_above_one", "tp-balance",
+     lambda d, env: (["--model", env["pre"], "--text", env["text"], "--mlp-density", "1.5", "--out",
+                      os.path.join(d, "o")], "1.5")),
+]

@@ -106,6 +106,13 @@ TEST(TpLoader, ReadsTheRankSliceOfACheckpoint) {
           EXPECT_TRUE(at::equal(opt_weight_by_name(loaded, name), opt_weight_by_name(sliced, name)))
               << name << " rank " << r << "/" << world;
         EXPECT_TRUE(at::equal(loaded.lm_head, full.lm_head));
+        // The GPU engine's form: whole row-parallel biases on every rank (added after the all-reduce).
+        OptWeights whole = loaded;
+        load_whole_row_biases(ckpt, whole, at::kFloat, at::kCPU);
+        for (size_t l = 0; l < whole.layers.size(); ++l) {
+          EXPECT_TRUE(at::equal(whole.layers[l].out_b, full.layers[l].out_b)) << "layer " << l << " rank " << r;
+          EXPECT_TRUE(at::equal(whole.layers[l].fc2_b, full.layers[l].fc2_b)) << "layer " << l << " rank " << r;
+        }
       }
     }
     // Not fs::remove_all: the pip LibTorch exports a remove_all that crashes (see tests/predictors/planted_store.cpp).
