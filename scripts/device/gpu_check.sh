@@ -22,6 +22,7 @@
 #                stage, collect + train on opt-6.7b, dense forward tokens/s and the disk's write rate (issue 10)
 #   collectspeed scripts/device/step_collect.sh on the scale step's opt-1.3b: collect at sample_every 1 (issue 10)
 #   tasks        scripts/device/step_tasks.sh: the zero-shot experiments and head-sparsity-study on opt-mini
+#   tp           scripts/device/step_tp.sh: the sharded engine at world size 1, bench --tp 1 (issue 14)
 #   perf         scripts/device/step_perf.sh: bench (PDL on/off, fp16/int8 predictors), kernel_bench, HF eager +
 #                compiled, memcheck of the new kernels, the README table (issue 12); about 9 minutes alone
 set -uo pipefail
@@ -143,5 +144,6 @@ if has collectspeed && [ -f scripts/device/step_collect.sh ]; then
 fi
 has perf && run_step perf scripts/device/step_perf.sh "$OUT/perf"
 has tasks && run_step tasks scripts/device/step_tasks.sh "$OUT/tasks"
+has tp && run_step tp scripts/device/step_tp.sh "$OUT/tp"
 pack
 cat "$SUMMARY"

@@ -26,7 +26,7 @@ part() {  # part NAME LIMIT CMD...
 }
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export DEJAVU_BIN=$PWD/build/dejavu DEJAVU_SOURCE_DIR=$PWD
-note "step_tp at $(git rev-parse --short HEAD 2>/dev/null) on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+note "step_tp at ${DEJAVU_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null)} on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
 
 part tp_engine_tests ${DEJAVU_TP_TEST_S:-40} build/tests/tp/tp_engine_tests >"$OUT/tp_engine_tests.log" 2>&1
 grep -E "^\[  (PASSED|FAILED|SKIPPED) " "$OUT/tp_engine_tests.log" | tee -a "$SUMMARY"
