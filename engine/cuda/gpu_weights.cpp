@@ -26,8 +26,8 @@ int resolve_layers(const OptConfig& c, int num_layers) {
 
 void check_engine_shape(const OptConfig& c) {
   const int64_t d = c.hidden_size, hd = c.head_dim();
-  DV_CHECK(hd == 64 || hd == 80 || hd == 128, "CUDA engine: {} has head_dim {} (the kernels support 64, 80, 128)",
-           c.name, hd);
+  DV_CHECK(hd == 16 || hd == 32 || hd == 64 || hd == 80 || hd == 128,
+           "CUDA engine: {} has head_dim {} (the kernels support 16, 32, 64, 80, 128)", c.name, hd);
   DV_CHECK(d % 32 == 0 && c.word_embed_proj_dim % 8 == 0 && c.ffn_dim % 8 == 0,
            "CUDA engine: {} needs hidden_size % 32 == 0, word_embed_proj_dim % 8 == 0 and ffn_dim % 8 == 0 (got {}, "
            "{}, {})",

@@ -1,6 +1,6 @@
 // decode_attention.cu: split-sequence single-query attention for the selected heads (see the .cuh).
-// One block (128 threads) per (split, head slot, batch row). A group of kTpk threads (8 for head_dim 64, 16
-// for 80 and 128) owns one key at a time, each thread 8 of its dims (one 16-byte load; for 80 six lanes of
+// One block (128 threads) per (split, head slot, batch row). A group of kTpk threads (2 for head_dim 16, 4 for
+// 32, 8 for 64, 16 for 80 and 128) owns one key at a time, each thread 8 of its dims (one 16-byte load; for 80 six lanes of
 // the 16 idle); the dot product is finished with xor-shuffles inside the group. Eight keys per group are
 // loaded before the first use.
 #include "kernels/decode_attention/decode_attention.cuh"
@@ -59,7 +59,8 @@ template <int kHeadDim>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(DecodeAttentionArgs a) {
   kernels::pdl_begin();
   constexpr int kVecs = kHeadDim / 8;                  // 16-byte vectors per key
-  constexpr int kTpk = kVecs <= 8 ? 8 : 16;            // threads per key (a power of two)
+  // Threads per key: the power of two >= kVecs (2 for head_dim 16, 4 for 32, 8 for 64, 16 for 80 and 128).
+  constexpr int kTpk = kVecs <= 2 ? 2 : kVecs <= 4 ? 4 : kVecs <= 8 ? 8 : 16;
   constexpr int kGroups = kThreads / kTpk;             // keys per block per unroll step
   constexpr int kPartialStride = partial_stride(kHeadDim);
   static_assert(kHeadDim % 8 == 0 && kVecs <= 16 && kHeadDim <= kThreads, "unsupported head_dim");
@@ -196,7 +197,9 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) ==
 
 int min_splits(int max_len) { return (max_len + kMaxChunk - 1) / kMaxChunk; }
 
-bool supported(int head_dim) { return head_dim == 64 || head_dim == 80 || head_dim == 128; }
+bool supported(int head_dim) {
+  return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 80 || head_dim == 128;
+}
 
 }  // namespace
 
@@ -215,7 +218,7 @@ size_t decode_attention_partials_floats(int batch, int max_heads, int max_splits
 }
 
 void launch_decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) {
-  DV_CHECK(supported(a.head_dim), "decode_attention: head_dim {} unsupported (64, 80 or 128)", a.head_dim);
+  DV_CHECK(supported(a.head_dim), "decode_attention: head_dim {} unsupported (16, 32, 64, 80 or 128)", a.head_dim);
   DV_CHECK(a.batch > 0 && a.num_heads > 0 && a.max_len > 0,
            "decode_attention: batch = {}, num_heads = {}, max_len = {} must be positive", a.batch, a.num_heads,
            a.max_len);
@@ -231,6 +234,8 @@ void launch_decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) 
   if (a.max_heads == 0) return;
   const dim3 grid(a.max_splits, a.max_heads, a.batch);
   switch (a.head_dim) {
+    case 16: kernels::launch_kernel_pdl(decode_attention_kernel<16>, grid, kThreads, 0, stream, a); break;
+    case 32: kernels::launch_kernel_pdl(decode_attention_kernel<32>, grid, kThreads, 0, stream, a); break;
     case 64: kernels::launch_kernel_pdl(decode_attention_kernel<64>, grid, kThreads, 0, stream, a); break;
     case 80: kernels::launch_kernel_pdl(decode_attention_kernel<80>, grid, kThreads, 0, stream, a); break;
     default: kernels::launch_kernel_pdl(decode_attention_kernel<128>, grid, kThreads, 0, stream, a); break;

@@ -8,7 +8,7 @@
 // pos and the head list live in device memory so one CUDA graph serves every step; pos >= max_len (or < 0)
 // makes the launch a no-op.
 //
-// Layouts (hd = head_dim: 64, 80 or 128): q, out [B, H, hd] (out is the input of the attention output
+// Layouts (hd = head_dim: 16, 32, 64, 80 or 128): q, out [B, H, hd] (out is the input of the attention output
 // projection, [B, d] with d = H * hd); k_cache, v_cache [B, H, max_len, hd] as written by launch_sparse_qkv.
 // Split: grid (max_splits, max_heads, B). At run time a head's len positions are cut into
 // n = min(max_splits, ceil(len / 64)) chunks of at most 1024 keys; each block writes its chunk's
@@ -43,7 +43,7 @@ struct DecodeAttentionArgs {
   const int* pos = nullptr;           // device scalar: the current position; len = pos + 1
   int batch = 0;
   int num_heads = 0;
-  int head_dim = 0;    // hd: 64, 80 or 128
+  int head_dim = 0;    // hd: 16, 32, 64, 80 or 128
   int max_len = 0;     // at most kDecodeAttentionMaxSplits * 1024
   int max_heads = 0;   // 0..H
   int max_splits = 0;  // from decode_attention_max_splits()

@@ -179,7 +179,7 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) ==
 
 void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
   DV_CHECK(sparse_qkv_supports_head_dim(a.head_dim),
-           "sparse_qkv: head_dim {} unsupported (64, 80 or 128)", a.head_dim);
+           "sparse_qkv: head_dim {} unsupported (16, 32, 64, 80 or 128)", a.head_dim);
   DV_CHECK(a.num_heads > 0 && a.batch > 0 && a.max_len > 0,
            "sparse_qkv: num_heads = {}, batch = {}, max_len = {} must be positive", a.num_heads, a.batch, a.max_len);
   DV_CHECK(a.num_heads * a.head_dim % 32 == 0, "sparse_qkv: d = {} heads x {} must be a multiple of 32",
@@ -193,6 +193,8 @@ void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
            "sparse_qkv: x, x_hist and w_qkv must be 16-byte aligned (16-byte vector access)");
   const dim3 grid(3 * a.head_dim / kRows, std::max(a.max_heads, 1));
   switch (a.head_dim) {  // head_dim 80 with 4 chunks in flight spills 4 bytes at 168 registers
+    case 16: kernels::launch_kernel_pdl(sparse_qkv_kernel<16, 4>, grid, kThreads, 0, stream, a); break;
+    case 32: kernels::launch_kernel_pdl(sparse_qkv_kernel<32, 4>, grid, kThreads, 0, stream, a); break;
     case 64: kernels::launch_kernel_pdl(sparse_qkv_kernel<64, 4>, grid, kThreads, 0, stream, a); break;
     case 80: kernels::launch_kernel_pdl(sparse_qkv_kernel<80, 2>, grid, kThreads, 0, stream, a); break;
     default: kernels::launch_kernel_pdl(sparse_qkv_kernel<128, 4>, grid, kThreads, 0, stream, a); break;

@@ -41,7 +41,7 @@ namespace dv {
 constexpr int kSparseQkvSlotRows = 16;
 constexpr int sparse_qkv_valid_slots(int head_dim) { return 2 * head_dim / kSparseQkvSlotRows; }
 constexpr bool sparse_qkv_supports_head_dim(int head_dim) {
-  return head_dim == 64 || head_dim == 80 || head_dim == 128;
+  return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 80 || head_dim == 128;
 }
 
 struct SparseQkvArgs {

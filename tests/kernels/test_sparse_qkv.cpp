@@ -41,7 +41,9 @@ const std::vector<QkvCase> kCases = {
     {2, 12, 130, 130, Pattern::kRandom, true, 64}, {5, 12, 33, 40, Pattern::kDense, false, 64},
     {2, 32, 4, 5, Pattern::kRandom, false, 64},    {3, 3, 24, 24, Pattern::kLongGap, false, 128},
     {1, 8, 9, 12, Pattern::kRandom, true, 128},    {9, 2, 7, 7, Pattern::kRandom, false, 80},
-    {1, 5, 3, 3, Pattern::kDense, false, 128},
+    {1, 5, 3, 3, Pattern::kDense, false, 128},     {3, 16, 20, 24, Pattern::kRandom, false, 16},
+    {2, 6, 17, 17, Pattern::kLongGap, true, 16},   {4, 8, 30, 33, Pattern::kRandom, false, 32},
+    {1, 1, 9, 9, Pattern::kDense, false, 32},      {5, 2, 12, 12, Pattern::kRandom, true, 16},
 };
 
 std::string describe(const QkvCase& c) {
