@@ -22,6 +22,8 @@ void add_measure_command(CLI::App& app) {
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--topk", o->topk_fractions, "keep-fractions swept for predictors")
       ->capture_default_str()->delimiter(',');
+  cmd->add_option("--head-topk", o->head_topk_fractions, "keep-fractions swept for the head predictors (default: --topk)")
+      ->delimiter(',');
   cmd->add_option("--thresholds", o->thresholds, "sigmoid thresholds swept for predictors")
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--max-rows", o->max_rows, "use the first N rows (0 = all)")->capture_default_str();

@@ -45,6 +45,7 @@ void MetricsAccumulator::add(const at::Tensor& logits, const at::Tensor& labels,
 }
 
 void MetricsAccumulator::fill(PredictorMetrics* out) const {
+  out->n_out = n_out_;  // measure's kept_fraction divides by it (it read inf while only train set it)
   out->recall = recall();
   out->precision = predicted_ > 0 ? tp_ / predicted_ : 1.0;
   out->true_active_rate = elements_ > 0 ? positives_ / elements_ : 0.0;

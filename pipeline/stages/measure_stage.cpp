@@ -40,7 +40,8 @@ std::pair<KindSweep, KindSweep> sweep_layer(SharedStore& store, const PredictorS
                                             const MeasureOptions& o, at::Device device) {
   const StoreShape& shape = store.reader.shape();
   LayerFields fields{layer, resolve_input(set.mlp_input, layer), resolve_input(set.att_input, layer)};
-  MetricsAccumulator mlp_acc(shape.ffn_dim, o.topk_fractions), att_acc(shape.num_heads, o.topk_fractions);
+  MetricsAccumulator mlp_acc(shape.ffn_dim, o.topk_fractions),
+      att_acc(shape.num_heads, o.head_topk_fractions.empty() ? o.topk_fractions : o.head_topk_fractions);
   KindSweep mlp, att;
   mlp.thresholds.resize(o.thresholds.size());
   att.thresholds.resize(o.thresholds.size());

@@ -19,6 +19,7 @@ struct MeasureOptions {
   std::string out;         // output directory
   std::vector<double> norm_shares = {0.9, 0.95, 0.99};
   std::vector<double> topk_fractions = {0.05, 0.1, 0.2, 0.3, 0.5};
+  std::vector<double> head_topk_fractions;  // the head predictor's keep-fractions; empty: topk_fractions
   std::vector<double> thresholds = {0.1, 0.3, 0.5, 0.7, 0.9};
   int64_t max_rows = 0;    // 0 = all rows
   std::string device = "cpu";

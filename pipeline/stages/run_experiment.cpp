@@ -283,6 +283,7 @@ void run_experiment(const Experiment& e, const RunOptions& ro) {
         o.out = work;
         o.norm_shares = e.measure.norm_share;
         o.topk_fractions = e.measure.mlp_topk_fractions;
+        o.head_topk_fractions = e.measure.head_keep_fractions;
         o.thresholds = e.measure.mlp_thresholds;
         o.device = parse_device(e.device).str();
         run_measure(o);

@@ -9,6 +9,7 @@
 #include "kernels/common/error.h"
 #include "pipeline/predictors/lowrank_predictor.h"
 #include "pipeline/predictors/predictor_input.h"
+#include "pipeline/predictors/predictor_metrics.h"
 #include "pipeline/predictors/selection.h"
 #include "pipeline/predictors/weighted_bce.h"
 #include "pipeline/store/bit_pack.h"
@@ -126,6 +127,28 @@ TEST(PredictorInput, ResolvesLookaheadWithLayerZeroFallback) {
   EXPECT_THROW(predictor_input_tensor(PredictorInput::kMlpInput, q), Error);  // a head query has no mlp_input
   q.layer = 0;
   EXPECT_EQ(predictor_input_tensor(PredictorInput::kPrevAttnInput, q).item<float>(), 1.0f);
+}
+
+// The top-k metrics against a direct count, and n_out filled by the accumulator itself: measure's
+// kept_fraction (k / n_out) printed inf while only train set n_out.
+TEST(MetricsAccumulator, TopkRecallMassAndOutputCount) {
+  const int64_t rows = 29, n = 13;
+  const at::Tensor logits = at::randn({rows, n});
+  const at::Tensor mass = at::rand({rows, n});
+  const at::Tensor labels = top_head_labels(mass, 3);
+  MetricsAccumulator acc(n, {0.5});
+  acc.add(logits, labels, mass, weighted_bce_loss(logits, labels, 0.0));
+  PredictorMetrics m;
+  acc.fill(&m);
+  EXPECT_EQ(m.n_out, n);
+  ASSERT_EQ(m.topk.size(), 1u);
+  const int64_t k = m.topk[0].k;
+  ASSERT_GT(k, 0);
+  const at::Tensor kept = at::zeros({rows, n}).scatter_(1, std::get<1>(at::topk(logits, k, -1)), 1.0);
+  const at::Tensor best = at::zeros({rows, n}).scatter_(1, std::get<1>(at::topk(mass, k, -1)), 1.0);
+  EXPECT_NEAR(m.topk[0].recall, ((kept * labels).sum() / labels.sum()).item<double>(), 1e-6);
+  EXPECT_NEAR(m.topk[0].mass_recall, ((kept * mass).sum() / mass.sum()).item<double>(), 1e-5);
+  EXPECT_NEAR(m.topk[0].oracle_mass_recall, ((best * mass).sum() / mass.sum()).item<double>(), 1e-5);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@ changing one section re-runs that stage only; a documentation file added to the 
 Usage: test_run_experiment.py DEJAVU_BIN WORKDIR
 """
 import argparse
+import csv
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ train:
   epochs: 2
 measure:
   mlp_topk_fractions: [0.1, 0.5]
+  head_keep_fractions: [0.25, 0.75]
 eval:
   text: {test}
   max_tokens: 256
@@ -110,6 +112,12 @@ def main():
     assert ran(run(a.dejavu, yaml_path)) == (STAGES, [])
     for s in STAGES:
         assert os.path.exists(os.path.join(out, s, "stage.hash")), s
+    # measure sweeps the MLP predictors at mlp_topk_fractions and the head predictors at head_keep_fractions.
+    with open(os.path.join(out, "measure", "predictor_sweep.csv"), newline="") as f:
+        topk = [r for r in csv.DictReader(f) if r["selector"] == "topk"]
+    for kind, want in (("mlp", {"0.1", "0.5"}), ("att", {"0.25", "0.75"})):
+        got = {r["param"] for r in topk if r["kind"] == kind}
+        assert got == want, f"measure swept {kind} predictors at {sorted(got)}, not {sorted(want)}"
 
     before = tree(out)
     assert plan(run(a.dejavu, yaml_path, "--dry-run")) == {s: "skip" for s in STAGES}
