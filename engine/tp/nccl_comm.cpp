@@ -47,6 +47,12 @@ ncclUniqueId publish_or_wait_for_id(const TpRankEnv& env, double wait_seconds) {
 
 }  // namespace
 
+bool tp_world_size_in_env() {
+  for (const char* v : {"WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (std::getenv(v) != nullptr) return true;
+  return false;
+}
+
 TpRankEnv tp_rank_from_env() {
   TpRankEnv env;
   // torchrun's names first, then Open MPI's and MPICH/Intel MPI's (mpirun sets no RANK of its own).

@@ -38,6 +38,9 @@ struct TpRankEnv {
 // Reads RANK / WORLD_SIZE / LOCAL_RANK / DEJAVU_NCCL_ID_FILE; dv::Error naming the variable when a value is
 // not an integer or out of range, or when world > 1 and no id file is given.
 TpRankEnv tp_rank_from_env();
+// Whether a launcher set a world size (torchrun's WORLD_SIZE, mpirun's OMPI_COMM_WORLD_SIZE / PMI_SIZE): this
+// process is one rank of a group, not a command to spawn the group.
+bool tp_world_size_in_env();
 
 class NcclComm {
  public:

@@ -20,12 +20,6 @@
 namespace dv::cli {
 namespace {
 
-bool launched_as_rank() {
-  for (const char* v : {"WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
-    if (std::getenv(v) != nullptr) return true;
-  return false;
-}
-
 void print_row(const TpBenchRow& t) {
   const engine::BenchRow& r = t.row;
   std::printf("  %-9s tp%d %-16s %7.3f ms/step (all-reduce off %7.3f, share %5.1f%%) slowest/mean rank %.3f, "
@@ -121,7 +115,7 @@ void run_rank(const TpBenchArgs& a) {
 
 void run_tp_bench_command(const TpBenchArgs& a) {
   DV_CHECK(a.tp >= 1, "bench: --tp {} must be >= 1", a.tp);
-  if (launched_as_rank() || a.tp == 1) return run_rank(a);
+  if (tp_world_size_in_env() || a.tp == 1) return run_rank(a);
   int gpus = 0;
   if (cudaGetDeviceCount(&gpus) != cudaSuccess) gpus = 0;
   (void)cudaGetLastError();

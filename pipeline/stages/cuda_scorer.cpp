@@ -84,10 +84,6 @@ void CudaScorer::set_plan(const ScoringPlan& plan) {
     engine_->clear_sparse();
 }
 
-std::vector<std::vector<float>> CudaScorer::logprobs(const std::vector<std::vector<int32_t>>& windows) {
-  return score(windows, ScoreOptions{}).logprobs;
-}
-
 WindowScores CudaScorer::score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) {
   c10::InferenceMode inference_mode;
   const bool with_next = !options.next.empty();

@@ -32,7 +32,6 @@ class CudaScorer : public WindowScorer {
   int64_t num_layers() const override { return engine_->config().num_hidden_layers; }
   bool has_predictors() const override { return predictors_.has_value(); }
   void set_plan(const ScoringPlan& plan) override;
-  std::vector<std::vector<float>> logprobs(const std::vector<std::vector<int32_t>>& windows) override;
   // Greedy flags from the argmax on the device (only T - 1 bytes per window come to the host).
   WindowScores score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) override;
   MaskStats stats() const override { return stats_; }

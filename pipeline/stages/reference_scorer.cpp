@@ -19,10 +19,6 @@ void ReferenceScorer::set_plan(const ScoringPlan& plan) {
   hooks_ = make_mask_hooks(plan_, &stats_, &counted_);
 }
 
-std::vector<std::vector<float>> ReferenceScorer::logprobs(const std::vector<std::vector<int32_t>>& windows) {
-  return score(windows, ScoreOptions{}).logprobs;
-}
-
 WindowScores ReferenceScorer::score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) {
   c10::InferenceMode inference_mode;
   const bool with_next = !options.next.empty();

@@ -23,7 +23,6 @@ class ReferenceScorer : public WindowScorer {
   int64_t num_layers() const override { return model_.config().num_hidden_layers; }
   bool has_predictors() const override { return mlp_predicted_ && head_predicted_; }
   void set_plan(const ScoringPlan& plan) override;
-  std::vector<std::vector<float>> logprobs(const std::vector<std::vector<int32_t>>& windows) override;
   WindowScores score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) override;
   MaskStats stats() const override { return stats_; }
 

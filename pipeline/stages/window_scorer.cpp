@@ -38,11 +38,6 @@ SparsityPlan sparsity_plan(const ScoringPlan& plan, const ScoreFn& mlp_predicted
   return p;
 }
 
-WindowScores WindowScorer::score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) {
-  DV_CHECK(!options.greedy && options.next.empty(), "the {} engine scores only its windows' own tokens", name());
-  return {logprobs(windows), {}};
-}
-
 WindowScores sized_scores(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) {
   DV_CHECK(options.next.empty() || options.next.size() == windows.size(), "score: {} next tokens for {} windows",
            options.next.size(), windows.size());

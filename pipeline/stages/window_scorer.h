@@ -59,11 +59,12 @@ class WindowScorer {
   virtual bool has_predictors() const = 0;     // Selection::kPredicted is available
   // Applies to every later call; resets stats().
   virtual void set_plan(const ScoringPlan& plan) = 0;
+  // logprobs() with the options above; the argmax is taken where the logits are (the engine's device).
+  virtual WindowScores score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options) = 0;
   // logprobs[w][t] = log p(windows[w][t + 1] | windows[w][0..t]) for t < size - 1 (a 1-token window: none).
-  virtual std::vector<std::vector<float>> logprobs(const std::vector<std::vector<int32_t>>& windows) = 0;
-  // logprobs() with the options above; the argmax is taken where the logits are (the engine's device). The
-  // default (for a scorer that has only logprobs()) refuses greedy and next and ignores pad.
-  virtual WindowScores score(const std::vector<std::vector<int32_t>>& windows, const ScoreOptions& options);
+  std::vector<std::vector<float>> logprobs(const std::vector<std::vector<int32_t>>& windows) {
+    return score(windows, ScoreOptions{}).logprobs;
+  }
   virtual MaskStats stats() const = 0;         // what the plan's selections kept since set_plan
 };
 

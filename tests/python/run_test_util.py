@@ -28,11 +28,11 @@ def tiny_model(workdir):
     return model
 
 
-def store_datasets(path):
-    """({dataset: array}, {identity attribute: value}) of an activation store."""
+def store_datasets(path, attrs=("rows_committed", "model_config", "corpus", "sample_settings", "complete")):
+    """({dataset: array}, {attribute: value} for the given root attributes) of an activation store."""
     import h5py
     out = {}
     with h5py.File(path, "r") as f:
         f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-        attrs = {k: f.attrs[k] for k in ("rows_committed", "model_config", "corpus", "sample_settings", "complete")}
+        attrs = {k: f.attrs[k] for k in attrs}
     return out, attrs

@@ -12,6 +12,7 @@ import shutil
 import sys
 
 from collect_env import CORPUS, ROOT, require_corpus, run, skip
+from run_test_util import store_datasets
 
 try:
     import h5py
@@ -28,11 +29,7 @@ def collect(dejavu, out, *extra):
 
 
 def datasets(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-        attrs = {k: f.attrs[k] for k in ("rows_committed", "model_config", "sample_settings", "complete", "fields")}
-    return out, attrs
+    return store_datasets(path, ("rows_committed", "model_config", "sample_settings", "complete", "fields"))
 
 
 def main():

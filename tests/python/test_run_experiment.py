@@ -10,11 +10,9 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-DATA = os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
+from run_test_util import tiny_model, wikitext_or_skip
+
 STAGES = ["collect", "train", "measure", "eval"]
 
 YAML = """name: tiny
@@ -81,17 +79,11 @@ def parse_args():
 def prepare(workdir):
     """WikiText-2's valid and test files (exit 77 when missing), a tiny checkpoint under workdir, an empty
     output folder: (valid, test, model, out)."""
-    valid, test = os.path.join(DATA, "wikitext-2", "valid.txt"), os.path.join(DATA, "wikitext-2", "test.txt")
-    if not (os.path.exists(valid) and os.path.exists(test)):
-        print(f"SKIP: {valid} or {test} missing")
-        sys.exit(77)
+    valid, test = wikitext_or_skip()
     os.makedirs(workdir, exist_ok=True)
-    model, out = os.path.join(workdir, "model"), os.path.join(workdir, "runs")
+    out = os.path.join(workdir, "runs")
     shutil.rmtree(out, ignore_errors=True)
-    if not os.path.exists(os.path.join(model, "config.json")):
-        subprocess.run([sys.executable, os.path.join(HERE, "make_tiny_opt.py"), model, "pre"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return valid, test, model, out
+    return valid, test, tiny_model(workdir), out
 
 
 def main():
