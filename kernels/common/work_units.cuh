@@ -1,0 +1,65 @@
+// work_units.cuh: the decode step's ops written once, as work units, so that one body runs in a plain kernel
+// launch (the graph path: one CTA per unit, PDL between consecutive kernels) and inside the persistent decode
+// kernel (engine/cuda/persistent: every CTA walks a host-built list of (op, layer, unit) and waits on step-tagged
+// counters instead of kernel boundaries). Hazy Research's megakernel and Mirage's MPK split work the same way.
+//
+// An op is a copyable struct of raw pointers and sizes with
+//   static constexpr int kSmemBytes;             dynamic shared memory one unit needs (<= kUnitSmemMax)
+//   int max_units() const;                       host: units at the op's capacity (sizes grids and lists)
+//   template <class Sync>
+//   __device__ void run(int unit, char* smem, const Sync& sync) const;
+// run() is called by all kUnitThreads threads of one CTA, for unit in [0, max_units()). A unit past the op's
+// run-time extent (a selection shorter than its capacity) returns without work; the persistent kernel still
+// counts it done. Inside run(), in this order, each at most once and by every thread of the CTA:
+//   1. loads that depend on nothing this step produces (weights at host-fixed rows, biases, LN weights);
+//   2. sync.indices(): before the first read of a selection made in this step (a predictor's idx / count);
+//      loads of weights at those indices follow;
+//   3. sync.inputs(): before the first read of activations written earlier in this step (the op's inputs),
+//      and before the unit's first global write.
+// A unit that must combine with other units of the same op (split-K) does so without waiting for them: fp32
+// reductions plus the last arriver finalizing (an arrival counter it resets). No unit ever spins on another
+// unit of its own op: that is what keeps the persistent kernel free of deadlock.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "kernels/common/cuda_check.h"
+#include "kernels/common/pdl.cuh"
+
+namespace dv::kernels {
+
+constexpr int kUnitThreads = 256;            // every op's CTA: 8 warps
+constexpr int kUnitSmemMax = 96 * 1024;      // per unit, so two CTAs fit on an sm_90 SM (228 KB)
+
+// The graph path's sync: selections were joined by a stream event before the launch; inputs come from the
+// previous kernel in the stream (PDL: wait for it, then let the next kernel's CTAs be scheduled).
+struct PdlSync {
+  __device__ __forceinline__ void indices() const {}
+  __device__ __forceinline__ void inputs() const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+  }
+};
+
+template <class Op>
+__global__ void __launch_bounds__(kUnitThreads) unit_kernel(Op op) {
+  extern __shared__ __align__(16) char smem[];
+  op.run(static_cast<int>(blockIdx.x), smem, PdlSync{});
+}
+
+// One CTA per unit on `stream`, with PDL (see pdl.cuh); `name` for the launch check.
+template <class Op>
+void launch_units(const Op& op, cudaStream_t stream, const char* name) {
+  static_assert(Op::kSmemBytes <= kUnitSmemMax, "op needs more shared memory than a unit may have");
+  const int units = op.max_units();
+  if (units <= 0) return;
+  if (Op::kSmemBytes > 48 * 1024)
+    DV_CUDA_CHECK(cudaFuncSetAttribute(unit_kernel<Op>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       Op::kSmemBytes));
+  launch_kernel_pdl(unit_kernel<Op>, dim3(units), dim3(kUnitThreads), Op::kSmemBytes, stream, op);
+  DV_CUDA_LAUNCH_CHECK(name);
+}
+
+}  // namespace dv::kernels
