@@ -23,16 +23,6 @@ TpShard shard_of(const std::string& name) {
 
 }  // namespace
 
-const char* tp_shard_name(TpShard shard) {
-  switch (shard) {
-    case TpShard::kReplicated: return "replicated";
-    case TpShard::kColumn: return "column";
-    case TpShard::kRow: return "row";
-    case TpShard::kRank0: return "rank0";
-  }
-  return "?";
-}
-
 std::vector<int64_t> TensorSlice::slice_shape() const {
   std::vector<int64_t> s = shape;
   s[dim] = length;

@@ -27,8 +27,6 @@ enum class TpShard {
   kRank0,       // whole on rank 0, nothing elsewhere (row-parallel bias)
 };
 
-const char* tp_shard_name(TpShard shard);
-
 struct TensorSlice {
   std::string name;            // checkpoint name without prefix, e.g. "layers.0.fc1.weight"
   std::vector<int64_t> shape;  // the full tensor's shape

@@ -98,10 +98,6 @@ at::Tensor opt_weight_by_name(const OptWeights& w, const std::string& name) {
   return it->second;
 }
 
-at::Tensor take_slice(const at::Tensor& full, const TensorSlice& slice) {
-  return narrow_to(full, slice, full.scalar_type(), full.device());
-}
-
 OptWeights slice_weights(const OptWeights& full, const TpPlan& plan) {
   const bool tied = full.lm_head.is_same(full.embed_tokens);
   return assemble(full.config, plan, [&](const std::string& n) { return opt_weight_by_name(full, n); },

@@ -16,9 +16,6 @@ namespace dv {
 // The OptWeights tensor a checkpoint name (without prefix) stands for, e.g. "layers.2.fc2.bias".
 at::Tensor opt_weight_by_name(const OptWeights& w, const std::string& name);
 
-// The rank's slice of one full tensor (a copy; contiguous).
-at::Tensor take_slice(const at::Tensor& full, const TensorSlice& slice);
-
 // The rank's weights cut from full weights already in memory (tests, random weights).
 OptWeights slice_weights(const OptWeights& full, const TpPlan& plan);
 

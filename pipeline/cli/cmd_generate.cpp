@@ -4,18 +4,19 @@
 // Deja Vu decoding with the predictors on the GPU, or random fixed selections without --predictors).
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "engine/models/generate.h"
 #include "kernels/common/error.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/cli/engine_options.h"
 #include "pipeline/cli/model_options.h"
-#include "pipeline/stages/predicted_scorers.h"
-#include "pipeline/stages/scorer_factory.h"
+#include "pipeline/scoring/predicted_scorers.h"
+#include "pipeline/scoring/scorer_factory.h"
 #ifdef DEJAVU_HAVE_CUDA
 #include "engine/cuda/engine_generate.h"
 #include "engine/cuda/gpu_weights.h"
-#include "pipeline/stages/cuda_scorer.h"
+#include "pipeline/scoring/engine_spec.h"
 #endif
 
 namespace dv::cli {
@@ -51,24 +52,17 @@ GenerateResult generate_cuda(const GenerateArgs& a, const LoadedModel& m, const 
   engine::CudaEngine eng(engine::upload_weights(m.model->weights()), o);
   engine::EngineRunOptions ro;
   if (a.engine.sparse) {
-    engine::SparseSpec spec;
-    if (a.engine.predictors.empty()) {
-      spec.mlp.source = spec.heads.source = engine::SelectionSource::kFixed;
-      spec.mlp.seed = a.seed;
-      spec.heads.seed = a.seed + 1;
+    ScoringPlan plan = scoring_plan(a.engine, c.num_hidden_layers, /*fixed_without_source=*/true);
+    plan.seed = a.seed;
+    plan.mlp_threshold = a.mlp_threshold;
+    plan.sparse_at_full_density = true;  // --sparse runs the sparse path at any density
+    DV_CHECK(a.mlp_threshold == 0 || !a.engine.predictors.empty(), "--mlp-threshold needs --predictors");
+    std::optional<engine::SparseSpec> predictors;
+    if (a.engine.predictors.empty())
       std::fprintf(stderr, "sparse: random fixed selections (no --predictors)\n");
-    } else {
-      spec = predictor_spec(load_predictors(a.engine.predictors, c));
-    }
-    spec.mlp.density = a.engine.mlp_density;
-    spec.heads.density = a.engine.head_density;
-    spec.dense_layer = dense_layer_flags(a.engine.dense_layers, c.num_hidden_layers, "--dense-layers");
-    if (a.mlp_threshold > 0) {
-      DV_CHECK(!a.engine.predictors.empty(), "--mlp-threshold needs --predictors");
-      spec.mlp.threshold = true;
-      spec.mlp.probability = static_cast<float>(a.mlp_threshold);
-    }
-    eng.set_sparse(spec);
+    else
+      predictors = predictor_spec(load_predictors(a.engine.predictors, c));
+    eng.set_sparse(engine_spec(plan, predictors ? &*predictors : nullptr));
     ro.mode = engine::StepMode::kSparse;
     ro.sparse_prompt = a.sparse_prompt;
   }

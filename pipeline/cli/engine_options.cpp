@@ -25,14 +25,15 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, bool with_oracle) {
   cmd->add_option("--dense-layers", o.dense_layers, "layers left dense when sparse (-1 = the last)")->delimiter(',');
 }
 
-ScoringPlan scoring_plan(const EngineOptions& o, int64_t layers) {
+ScoringPlan scoring_plan(const EngineOptions& o, int64_t layers, bool fixed_without_source) {
   ScoringPlan plan;
   DV_CHECK(o.sparse || (o.predictors.empty() && !o.oracle), "--predictors and --oracle need --sparse");
   if (!o.sparse) return plan;
-  DV_CHECK(!o.predictors.empty() != o.oracle, "--sparse needs one of --predictors DIR or --oracle");
+  const bool fixed = fixed_without_source && o.predictors.empty() && !o.oracle;
+  DV_CHECK(fixed || !o.predictors.empty() != o.oracle, "--sparse needs one of --predictors DIR or --oracle");
   DV_CHECK(o.mlp_density > 0 && o.head_density > 0, "--mlp-density and --head-density must be > 0 (got {} / {})",
            o.mlp_density, o.head_density);
-  plan.selection = o.oracle ? Selection::kOracle : Selection::kPredicted;
+  plan.selection = fixed ? Selection::kFixed : o.oracle ? Selection::kOracle : Selection::kPredicted;
   plan.mlp_density = o.mlp_density;
   plan.head_density = o.head_density;
   plan.dense_layer = dense_layer_flags(o.dense_layers, layers, "--dense-layers");

@@ -10,7 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "pipeline/stages/window_scorer.h"
+#include "pipeline/scoring/window_scorer.h"
 
 namespace dv::cli {
 
@@ -28,7 +28,8 @@ void add_engine_option(CLI::App* cmd, std::string& engine);
 // --engine plus the sparsity options (--oracle only where the command can score with it).
 void add_engine_options(CLI::App* cmd, EngineOptions& o, bool with_oracle);
 
-// The plan the options ask for on a model of `layers` layers; dv::Error for --sparse without a source.
-ScoringPlan scoring_plan(const EngineOptions& o, int64_t layers);
+// The plan the options ask for on a model of `layers` layers; --sparse without --predictors or --oracle is
+// random fixed selections when fixed_without_source (generate on the CUDA engine), else dv::Error.
+ScoringPlan scoring_plan(const EngineOptions& o, int64_t layers, bool fixed_without_source = false);
 
 }  // namespace dv::cli

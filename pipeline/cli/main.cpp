@@ -8,9 +8,9 @@
 
 #include "engine/io/interrupt.h"
 #include "kernels/common/error.h"
-#include "pipeline/cli/cmd_train.h"
+#include "pipeline/train/cmd_train.h"
 #ifdef DEJAVU_HAVE_CUDA
-#include "pipeline/cli/cmd_bench.h"
+#include "pipeline/bench/cmd_bench.h"
 #endif
 #include "pipeline/cli/commands.h"
 

@@ -1,5 +1,6 @@
 // model_options.cpp: option registration and checkpoint/tokenizer loading.
 #include "pipeline/cli/model_options.h"
+#include "pipeline/cli/option_flags.h"
 
 #include "engine/io/checkpoint.h"
 
@@ -12,15 +13,8 @@ void add_model_options(CLI::App* cmd, ModelOptions& opts) {
 }
 
 void add_sweep_options(CLI::App* cmd, EvalSweep& sweep) {
-  cmd->add_option("--modes", sweep.modes, "dense, oracle, predicted")->capture_default_str()->delimiter(',');
-  cmd->add_option("--targets", sweep.targets, "mlp, heads, both")->capture_default_str()->delimiter(',');
-  cmd->add_option("--mlp-densities", sweep.mlp_densities, "fractions of fc1 neurons kept")
-      ->capture_default_str()->delimiter(',');
-  cmd->add_option("--head-densities", sweep.head_densities, "fractions of heads kept")
-      ->capture_default_str()->delimiter(',');
-  cmd->add_option("--dense-layers", sweep.dense_layers,
-                  "layers left dense at every sparse point (-1 = the last; the reference keeps the last 10)")
-      ->delimiter(',');
+  OptionFlags flags(cmd, "eval");
+  visit_sweep_options(sweep, flags);
 }
 
 LoadedModel load_model(const ModelOptions& opts) {

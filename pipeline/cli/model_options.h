@@ -9,7 +9,7 @@
 
 #include "engine/models/opt_model.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
-#include "pipeline/stages/eval_stage.h"
+#include "pipeline/scoring/sweep_spec.h"
 
 namespace dv::cli {
 

@@ -75,7 +75,7 @@ std::string file_identity(const std::string& path, int64_t hash_limit_bytes) {
 std::string stage_hash(const Experiment& e, Stage stage, const std::vector<std::string>& inputs) {
   Sha256 h;
   h.update(std::string("dejavu stage hash v1\n"));
-  h.update(stage_config_yaml(e, stage));
+  h.update(stage_config_yaml(e, stage, /*hashed_only=*/true));
   for (const std::string& in : inputs) h.update("input\t" + in + "\t" + file_identity(in) + "\n");
   return h.hex_digest();
 }
@@ -84,7 +84,7 @@ std::string run_stage_hash(const Experiment& e, Stage stage, const std::vector<s
                            const std::string& run_root) {
   Sha256 h;
   h.update(std::string("dejavu stage hash v2\n"));
-  h.update(stage_config_yaml(e, stage));
+  h.update(stage_config_yaml(e, stage, /*hashed_only=*/true));
   const fs::path root = fs::absolute(run_root).lexically_normal();
   for (const std::string& in : inputs) {
     const fs::path rel = fs::absolute(in).lexically_normal().lexically_relative(root);

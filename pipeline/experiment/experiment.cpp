@@ -1,9 +1,13 @@
-// experiment.cpp: stage names, and equality of the experiment structs (the resolved-YAML round
-// trip is checked with it).
+// experiment.cpp: stage names, and equality of the experiment structs through their option tables (the
+// resolved-YAML round trip is checked with it).
 #include "pipeline/experiment/experiment.h"
 
 #include <algorithm>
+#include <string>
 #include <tuple>
+#include <vector>
+
+#include "pipeline/experiment/option_text.h"
 
 namespace dv {
 
@@ -20,35 +24,44 @@ const char* stage_name(Stage s) {
 
 bool Experiment::runs(Stage s) const { return std::find(stages.begin(), stages.end(), s) != stages.end(); }
 
+namespace {
+
+// Two sections are equal when every option of their table writes the same text (numbers in their shortest
+// round-trip form, so equal text is equal value).
+std::vector<std::string> values(const OptionTexts& t) {
+  std::vector<std::string> out;
+  for (const OptionText& r : t.rows) out.push_back(r.value);
+  return out;
+}
+
+template <class Section, class Visit>
+bool same_options(const Section& a, const Section& b, Visit visit) {
+  OptionTexts ta, tb;
+  visit(a, ta);
+  visit(b, tb);
+  return values(ta) == values(tb);
+}
+
+}  // namespace
+
 bool CollectSection::operator==(const CollectSection& o) const {
-  return std::tie(text, max_tokens, seq_len, sample_every, max_rows, store_fc1_values, batch_windows, fields,
-                  compression, max_nonfinite) ==
-         std::tie(o.text, o.max_tokens, o.seq_len, o.sample_every, o.max_rows, o.store_fc1_values, o.batch_windows,
-                  o.fields, o.compression, o.max_nonfinite);
+  return same_options(*this, o, [](const auto& s, auto& v) { visit_collect_options(s, v); });
 }
 
 bool TrainSection::operator==(const TrainSection& o) const {
-  return std::tie(rank_mlp, rank_att, epochs, lr_mlp, lr_att, weight_decay, batch_size, val_fraction, patience,
-                  stop_recall, att_top_fraction, mlp_input, att_input, layers) ==
-         std::tie(o.rank_mlp, o.rank_att, o.epochs, o.lr_mlp, o.lr_att, o.weight_decay, o.batch_size, o.val_fraction,
-                  o.patience, o.stop_recall, o.att_top_fraction, o.mlp_input, o.att_input, o.layers);
+  return same_options(*this, o, [](const auto& s, auto& v) { visit_train_options(s, v); });
 }
 
 bool MeasureSection::operator==(const MeasureSection& o) const {
-  return std::tie(mlp_topk_fractions, mlp_thresholds, head_keep_fractions, norm_share) ==
-         std::tie(o.mlp_topk_fractions, o.mlp_thresholds, o.head_keep_fractions, o.norm_share);
+  return same_options(*this, o, [](const auto& s, auto& v) { visit_measure_options(s, v); });
 }
 
 bool EvalSection::operator==(const EvalSection& o) const {
-  return std::tie(text, max_tokens, seq_len, modes, mlp_densities, head_densities, targets, dense_layers, engine, tasks,
-                  task_max_docs, task_batch) ==
-         std::tie(o.text, o.max_tokens, o.seq_len, o.modes, o.mlp_densities, o.head_densities, o.targets,
-                  o.dense_layers, o.engine, o.tasks, o.task_max_docs, o.task_batch);
+  return same_options(*this, o, [](const auto& s, auto& v) { visit_eval_options(s, v); });
 }
 
 bool BenchSection::operator==(const BenchSection& o) const {
-  return std::tie(shapes, batch_sizes, densities, prompt_len, gen_tokens, head_density, text) ==
-         std::tie(o.shapes, o.batch_sizes, o.densities, o.prompt_len, o.gen_tokens, o.head_density, o.text);
+  return same_options(*this, o, [](const auto& s, auto& v) { visit_bench_options(s, v, {}); });
 }
 
 bool BenchSection::times_model() const { return std::find(shapes.begin(), shapes.end(), "model") != shapes.end(); }

@@ -26,7 +26,8 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
-// Typed readers over one section: each leaves `out` at its default when the key is absent.
+// Typed readers of the top-level keys and a task entry: each leaves `out` at its default when the key is
+// absent; the checks every option reader shares.
 class SectionReader {
  public:
   explicit SectionReader(YamlField f) : s_(std::move(f)) {}
@@ -34,12 +35,6 @@ class SectionReader {
 
   void integer(const char* key, int64_t& out, int64_t lo, int64_t hi = kNoMax) {
     if (auto f = s_.take(key)) out = checked_int(*f, lo, hi);
-  }
-  void number(const char* key, double& out, double lo, double hi, bool lo_open, bool hi_open) {
-    if (auto f = s_.take(key)) out = checked_number(*f, lo, hi, lo_open, hi_open);
-  }
-  void boolean(const char* key, bool& out) {
-    if (auto f = s_.take(key)) out = yaml_bool(*f);
   }
   std::optional<YamlField> string(const char* key, std::string& out) {
     auto f = s_.take(key);
@@ -52,37 +47,6 @@ class SectionReader {
   void choice(const char* key, std::string& out, const std::vector<std::string>& allowed) {
     if (auto f = s_.take(key)) out = checked_choice(*f, allowed);
   }
-  void numbers(const char* key, std::vector<double>& out, double lo, double hi, bool lo_open, bool hi_open) {
-    auto f = s_.take(key);
-    if (!f) return;
-    out.clear();
-    for (const YamlField& e : yaml_list(*f)) {
-      const double v = checked_number(e, lo, hi, lo_open, hi_open);
-      if (std::find(out.begin(), out.end(), v) != out.end()) e.fail(fmt::format("{} is listed twice", v));
-      out.push_back(v);
-    }
-  }
-  void integers(const char* key, std::vector<int64_t>& out, int64_t lo, int64_t hi = kNoMax) {
-    auto f = s_.take(key);
-    if (!f) return;
-    out.clear();
-    for (const YamlField& e : yaml_list(*f)) {
-      const int64_t v = checked_int(e, lo, hi);
-      if (std::find(out.begin(), out.end(), v) != out.end()) e.fail(fmt::format("{} is listed twice", v));
-      out.push_back(v);
-    }
-  }
-  void choices(const char* key, std::vector<std::string>& out, const std::vector<std::string>& allowed) {
-    auto f = s_.take(key);
-    if (!f) return;
-    out.clear();
-    for (const YamlField& e : yaml_list(*f)) {
-      std::string v = checked_choice(e, allowed);
-      if (std::find(out.begin(), out.end(), v) != out.end()) e.fail(fmt::format("'{}' is listed twice", v));
-      out.push_back(std::move(v));
-    }
-  }
-
   static int64_t checked_int(const YamlField& f, int64_t lo, int64_t hi) {
     const int64_t v = yaml_int(f);
     if (v < lo) f.fail(fmt::format("must be >= {}, got {}", lo, v));
@@ -108,78 +72,72 @@ class SectionReader {
   YamlSection s_;
 };
 
-// Paths a later check may need to point at.
-struct Spots {
-  std::optional<YamlField> model, collect_text, eval_text, collect_seq_len, eval_seq_len, train_layers, bench_text;
-};
-
-void parse_collect(SectionReader r, CollectSection& c, Spots& spots) {
-  spots.collect_text = r.string("text", c.text);
-  r.integer("max_tokens", c.max_tokens, 0);
-  spots.collect_seq_len = r.section().take("seq_len");
-  if (spots.collect_seq_len) c.seq_len = SectionReader::checked_int(*spots.collect_seq_len, 0, 1 << 20);
-  r.integer("sample_every", c.sample_every, 1);
-  r.integer("max_rows", c.max_rows, 0);
-  r.boolean("store_fc1_values", c.store_fc1_values);
-  r.integer("batch_windows", c.batch_windows, 1, 4096);
-  r.choices("fields", c.fields, {"attn_input", "mlp_input", "fc1_active", "head_norm"});
-  r.choice("compression", c.compression, {"gzip", "none"});
-  r.number("max_nonfinite", c.max_nonfinite, 0, 1, false, false);
-  r.section().finish();
-}
-
-void parse_train(SectionReader r, TrainSection& t, Spots& spots) {
-  r.integer("rank_mlp", t.rank_mlp, 0, 1 << 16);
-  r.integer("rank_att", t.rank_att, 0, 1 << 16);
-  r.integer("epochs", t.epochs, 1, 10000);
-  r.number("lr_mlp", t.lr_mlp, 0, 1, true, false);
-  r.number("lr_att", t.lr_att, 0, 1, true, false);
-  r.number("weight_decay", t.weight_decay, 0, 1, false, false);
-  r.integer("batch_size", t.batch_size, 1, 1 << 24);
-  r.number("val_fraction", t.val_fraction, 0, 1, true, true);
-  r.integer("patience", t.patience, 1, 10000);
-  r.number("stop_recall", t.stop_recall, 0, 1, true, false);
-  r.number("att_top_fraction", t.att_top_fraction, 0, 1, true, false);
-  r.choice("mlp_input", t.mlp_input, {"mlp_input", "attn_input", "prev_mlp_input", "prev_attn_input"});
-  r.choice("att_input", t.att_input, {"prev_attn_input", "attn_input", "prev_mlp_input"});
-  spots.train_layers = r.section().take("layers");
-  if (spots.train_layers) {
-    const YamlField& f = *spots.train_layers;
-    if (f.node.IsScalar() && f.node.Scalar() == "all") {
-      t.layers.clear();
-    } else {
-      if (!f.node.IsSequence()) f.fail(fmt::format("expected \"all\" or a list of layer numbers, got {}", yaml_describe(f.node)));
-      t.layers.clear();
-      for (const YamlField& e : yaml_list(f)) {
-        const int64_t v = SectionReader::checked_int(e, 0, 998);
-        if (std::find(t.layers.begin(), t.layers.end(), v) != t.layers.end()) e.fail(fmt::format("{} is listed twice", v));
-        t.layers.push_back(v);
+// The elements of a list read one by one; a value listed twice is an error at its second place.
+template <class Read>
+auto unique(const YamlField& f, Read read) {
+  std::vector<decltype(read(f))> out;
+  for (const YamlField& e : yaml_list(f)) {
+    auto v = read(e);
+    if (std::find(out.begin(), out.end(), v) != out.end()) {
+      if constexpr (std::is_same_v<decltype(v), std::string>) {
+        e.fail(fmt::format("'{}' is listed twice", v));
+      } else {
+        e.fail(fmt::format("{} is listed twice", v));
       }
     }
+    out.push_back(std::move(v));
   }
-  r.section().finish();
+  return out;
 }
 
-void parse_measure(SectionReader r, MeasureSection& m) {
-  r.numbers("mlp_topk_fractions", m.mlp_topk_fractions, 0, 1, true, false);
-  r.numbers("mlp_thresholds", m.mlp_thresholds, 0, 1, true, true);
-  r.numbers("head_keep_fractions", m.head_keep_fractions, 0, 1, true, false);
-  r.numbers("norm_share", m.norm_share, 0, 1, true, false);
-  r.section().finish();
-}
+// Reads a section through its option table: each option present is read with its type, range and choices and
+// kept with its position (spot) for the checks that come later (files, seq_len against the model).
+class ReadOptions {
+ public:
+  ReadOptions(SectionReader& r, bool check_files) : r_(r), check_files_(check_files) {}
 
-void parse_eval(SectionReader r, EvalSection& e, Spots& spots, bool check_files) {
-  spots.eval_text = r.string("text", e.text);
-  r.integer("max_tokens", e.max_tokens, 0);
-  spots.eval_seq_len = r.section().take("seq_len");
-  if (spots.eval_seq_len) e.seq_len = SectionReader::checked_int(*spots.eval_seq_len, 0, 1 << 20);
-  r.choices("modes", e.modes, {"dense", "oracle", "predicted"});
-  r.numbers("mlp_densities", e.mlp_densities, 0, 1, true, false);
-  r.numbers("head_densities", e.head_densities, 0, 1, true, false);
-  r.choices("targets", e.targets, {"mlp", "heads", "both"});
-  r.integers("dense_layers", e.dense_layers, -4096, 4095);  // checked against the model when eval runs
-  r.choice("engine", e.engine, {"reference", "cuda"});
-  if (auto f = r.section().take("tasks")) {
+  void integer(int64_t& v, const OptionInfo& info, IntRange range) {
+    if (auto f = take(info)) v = SectionReader::checked_int(*f, range.lo, range.hi);
+  }
+  void number(double& v, const OptionInfo& info, Interval in) {
+    if (auto f = take(info)) v = SectionReader::checked_number(*f, in.lo, in.hi, in.lo_open, in.hi_open);
+  }
+  void boolean(bool& v, const OptionInfo& info) {
+    if (auto f = take(info)) v = yaml_bool(*f);
+  }
+  void text(std::string& v, const OptionInfo& info) {
+    if (auto f = take(info)) {
+      v = yaml_string(*f);
+      if (v.empty()) f->fail("must not be empty");
+    }
+  }
+  void choice(std::string& v, const OptionInfo& info, const std::vector<std::string>& allowed) {
+    if (auto f = take(info)) v = SectionReader::checked_choice(*f, allowed);
+  }
+  void numbers(std::vector<double>& v, const OptionInfo& info, Interval in) {
+    if (auto f = take(info)) v = unique(*f, [&](const YamlField& e) {
+      return SectionReader::checked_number(e, in.lo, in.hi, in.lo_open, in.hi_open);
+    });
+  }
+  void integers(std::vector<int64_t>& v, const OptionInfo& info, IntRange range) {
+    if (auto f = take(info))
+      v = unique(*f, [&](const YamlField& e) { return SectionReader::checked_int(e, range.lo, range.hi); });
+  }
+  void choices(std::vector<std::string>& v, const OptionInfo& info, const std::vector<std::string>& allowed) {
+    if (auto f = take(info))
+      v = unique(*f, [&](const YamlField& e) { return SectionReader::checked_choice(e, allowed); });
+  }
+  void layer_list(std::vector<int64_t>& v, const OptionInfo& info) {
+    auto f = take(info);
+    if (!f) return;
+    v.clear();
+    if (f->node.IsScalar() && f->node.Scalar() == "all") return;
+    if (!f->node.IsSequence()) f->fail(fmt::format("expected \"all\" or a list of layer numbers, got {}", yaml_describe(f->node)));
+    v = unique(*f, [](const YamlField& e) { return SectionReader::checked_int(e, 0, 998); });
+  }
+  void task_list(std::vector<EvalTaskSpec>& v, const OptionInfo& info) {
+    auto f = take(info);
+    if (!f) return;
     for (const YamlField& item : yaml_list(*f)) {
       SectionReader t(item);
       EvalTaskSpec spec;
@@ -190,29 +148,65 @@ void parse_eval(SectionReader r, EvalSection& e, Spots& spots, bool check_files)
       const auto file = t.string("file", spec.file);
       if (!file) item.fail("needs file: the task file");
       std::error_code ec;
-      if (check_files && !std::filesystem::is_regular_file(spec.file, ec))
+      if (check_files_ && !std::filesystem::is_regular_file(spec.file, ec))
         file->fail(fmt::format("no such file: {} (scripts/make_standin_tasks.py makes the stand-in tasks)", spec.file));
-      for (const EvalTaskSpec& other : e.tasks)
+      for (const EvalTaskSpec& other : v)
         if (other.name == spec.name) item.fail(fmt::format("a second task named '{}' (give each a name:)", spec.name));
       t.section().finish();
-      e.tasks.push_back(std::move(spec));
+      v.push_back(std::move(spec));
     }
   }
-  r.integer("task_max_docs", e.task_max_docs, 0);
-  r.integer("task_batch", e.task_batch, 1, 4096);
-  r.section().finish();
-}
 
-void parse_bench(SectionReader r, BenchSection& b, Spots& spots) {
-  std::vector<std::string> shapes = opt_builtin_names();
-  shapes.push_back("model");  // the experiment's checkpoint
-  r.choices("shapes", b.shapes, shapes);
-  r.integers("batch_sizes", b.batch_sizes, 1, 4096);
-  r.numbers("densities", b.densities, 0, 1, true, false);
-  r.integer("prompt_len", b.prompt_len, 1, 1 << 20);
-  r.integer("gen_tokens", b.gen_tokens, 1, 1 << 20);
-  r.number("head_density", b.head_density, 0, 1, true, false);
-  spots.bench_text = r.string("text", b.text);
+  // Where `key` was given in this section, if it was.
+  std::optional<YamlField> spot(const std::string& key) const {
+    for (const auto& [k, f] : spots_)
+      if (k == key) return f;
+    return std::nullopt;
+  }
+
+ private:
+  std::optional<YamlField> take(const OptionInfo& info) {
+    auto f = r_.section().take(info.key);
+    if (f) spots_.emplace_back(info.key, *f);
+    return f;
+  }
+  SectionReader& r_;
+  bool check_files_;
+  std::vector<std::pair<std::string, YamlField>> spots_;
+};
+
+// Paths a later check may need to point at.
+struct Spots {
+  std::optional<YamlField> model, collect_text, eval_text, collect_seq_len, eval_seq_len, train_layers, bench_text;
+};
+
+// One section through its table; `spots` gets the keys the checks after parsing point at.
+void parse_section(Stage s, SectionReader r, Experiment& e, Spots& spots, bool check_files) {
+  ReadOptions read(r, check_files);
+  switch (s) {
+    case Stage::kCollect:
+      visit_collect_options(e.collect, read);
+      spots.collect_text = read.spot("text");
+      spots.collect_seq_len = read.spot("seq_len");
+      break;
+    case Stage::kTrain:
+      visit_train_options(e.train, read);
+      spots.train_layers = read.spot("layers");
+      break;
+    case Stage::kMeasure: visit_measure_options(e.measure, read); break;
+    case Stage::kEval:
+      visit_eval_options(e.eval, read);
+      spots.eval_text = read.spot("text");
+      spots.eval_seq_len = read.spot("seq_len");
+      break;
+    case Stage::kBench: {
+      std::vector<std::string> shapes = opt_builtin_names();
+      shapes.push_back("model");  // the experiment's checkpoint
+      visit_bench_options(e.bench, read, shapes);
+      spots.bench_text = read.spot("text");
+      break;
+    }
+  }
   r.section().finish();
 }
 
@@ -337,14 +331,7 @@ Experiment parse_experiment(const std::string& yaml, const std::string& where, c
     const bool present = top.section().has(name);
     std::optional<YamlField> f = top.section().take(name);
     if (!present) continue;
-    SectionReader r(*f);
-    switch (s) {
-      case Stage::kCollect: parse_collect(std::move(r), e.collect, spots); break;
-      case Stage::kTrain: parse_train(std::move(r), e.train, spots); break;
-      case Stage::kMeasure: parse_measure(std::move(r), e.measure); break;
-      case Stage::kEval: parse_eval(std::move(r), e.eval, spots, options.check_files); break;
-      case Stage::kBench: parse_bench(std::move(r), e.bench, spots); break;
-    }
+    parse_section(s, SectionReader(*f), e, spots, options.check_files);
     if (!stages_spot) e.stages.push_back(s);
   }
   top.section().finish();

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "pipeline/experiment/option_text.h"
+
 namespace dv {
 
 namespace {
@@ -13,8 +15,8 @@ namespace {
 std::string num(double v) { return fmt::format("{}", v); }
 
 template <typename T>
-void emit_list(YAML::Emitter& out, const char* key, const std::vector<T>& values) {
-  out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+void emit_flow(YAML::Emitter& out, const std::vector<T>& values) {
+  out << YAML::Flow << YAML::BeginSeq;
   for (const T& v : values) {
     if constexpr (std::is_same_v<T, double>) {
       out << num(v);
@@ -25,92 +27,109 @@ void emit_list(YAML::Emitter& out, const char* key, const std::vector<T>& values
   out << YAML::EndSeq;
 }
 
-void emit_section(YAML::Emitter& out, const Experiment& e, Stage s) {
+template <typename T>
+void emit_list(YAML::Emitter& out, const char* key, const std::vector<T>& values) {
+  out << YAML::Key << key << YAML::Value;
+  emit_flow(out, values);
+}
+
+// Emits each option of a section's table, in table order; an option that is not always written only when its
+// text differs from the default section's (so that configs, and stage hashes, of earlier runs stay as they were);
+// with hashed_only, only the options that enter the stage hash.
+class EmitOptions {
+ public:
+  EmitOptions(YAML::Emitter& out, std::vector<OptionText> defaults, bool hashed_only)
+      : out_(out), defaults_(std::move(defaults)), hashed_only_(hashed_only) {}
+
+  void integer(int64_t v, const OptionInfo& info, IntRange) {
+    if (key(info, std::to_string(v))) out_ << v;
+  }
+  void number(double v, const OptionInfo& info, Interval) {
+    if (key(info, num(v))) out_ << num(v);
+  }
+  void boolean(bool v, const OptionInfo& info) {
+    if (key(info, v ? "true" : "false")) out_ << v;
+  }
+  void text(const std::string& v, const OptionInfo& info) {
+    if (key(info, v)) out_ << v;
+  }
+  void choice(const std::string& v, const OptionInfo& info, const std::vector<std::string>&) {
+    if (key(info, v)) out_ << v;
+  }
+  void numbers(const std::vector<double>& v, const OptionInfo& info, Interval) {
+    if (key(info, option_list_text(v))) flow(v);
+  }
+  void integers(const std::vector<int64_t>& v, const OptionInfo& info, IntRange) {
+    if (key(info, option_list_text(v))) flow(v);
+  }
+  void choices(const std::vector<std::string>& v, const OptionInfo& info, const std::vector<std::string>&) {
+    if (key(info, option_list_text(v))) flow(v);
+  }
+  void layer_list(const std::vector<int64_t>& v, const OptionInfo& info) {
+    if (!key(info, v.empty() ? "all" : option_list_text(v))) return;
+    if (v.empty()) {
+      out_ << "all";
+    } else {
+      flow(v);
+    }
+  }
+  void task_list(const std::vector<EvalTaskSpec>& v, const OptionInfo& info) {
+    OptionTexts t;
+    t.task_list(v, info);
+    if (!key(info, t.rows[0].value)) return;
+    out_ << YAML::BeginSeq;
+    for (const EvalTaskSpec& task : v)
+      out_ << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << task.name << YAML::Key << "format"
+           << YAML::Value << task.format << YAML::Key << "file" << YAML::Value << task.file << YAML::EndMap;
+    out_ << YAML::EndSeq;
+  }
+
+ private:
+  // Writes the key and returns true when the option is written.
+  bool key(const OptionInfo& info, const std::string& value) {
+    const OptionText& d = defaults_.at(index_++);
+    if (hashed_only_ && !info.hashed) return false;
+    if (!info.always_written && value == d.value) return false;
+    out_ << YAML::Key << info.key << YAML::Value;
+    return true;
+  }
+  template <typename T>
+  void flow(const std::vector<T>& values) {
+    emit_flow(out_, values);
+  }
+
+  YAML::Emitter& out_;
+  std::vector<OptionText> defaults_;
+  bool hashed_only_;
+  size_t index_ = 0;
+};
+
+template <class Section, class Visit>
+void emit_options(YAML::Emitter& out, const Section& s, Visit visit, bool hashed_only) {
+  OptionTexts defaults;
+  visit(Section{}, defaults);
+  EmitOptions emit(out, std::move(defaults.rows), hashed_only);
+  visit(s, emit);
+}
+
+void emit_section(YAML::Emitter& out, const Experiment& e, Stage s, bool hashed_only = false) {
   out << YAML::Key << stage_name(s) << YAML::Value << YAML::BeginMap;
   switch (s) {
-    case Stage::kCollect: {
-      const CollectSection& c = e.collect;
-      if (!c.text.empty()) out << YAML::Key << "text" << YAML::Value << c.text;
-      out << YAML::Key << "max_tokens" << YAML::Value << c.max_tokens;
-      out << YAML::Key << "seq_len" << YAML::Value << c.seq_len;
-      out << YAML::Key << "sample_every" << YAML::Value << c.sample_every;
-      out << YAML::Key << "max_rows" << YAML::Value << c.max_rows;
-      out << YAML::Key << "store_fc1_values" << YAML::Value << c.store_fc1_values;
-      out << YAML::Key << "batch_windows" << YAML::Value << c.batch_windows;
-      // Written only when set, so that the configs (and stage hashes) of existing experiments stay as they were.
-      if (!c.fields.empty()) {
-        out << YAML::Key << "fields" << YAML::Value << YAML::Flow << YAML::BeginSeq;
-        for (const std::string& f : c.fields) out << f;
-        out << YAML::EndSeq;
-      }
-      if (c.compression != "gzip") out << YAML::Key << "compression" << YAML::Value << c.compression;
-      if (c.max_nonfinite != 0.001) out << YAML::Key << "max_nonfinite" << YAML::Value << num(c.max_nonfinite);
+    case Stage::kCollect:
+      emit_options(out, e.collect, [](const auto& sec, auto& v) { visit_collect_options(sec, v); }, hashed_only);
       break;
-    }
-    case Stage::kTrain: {
-      const TrainSection& t = e.train;
-      out << YAML::Key << "rank_mlp" << YAML::Value << t.rank_mlp;
-      out << YAML::Key << "rank_att" << YAML::Value << t.rank_att;
-      out << YAML::Key << "epochs" << YAML::Value << t.epochs;
-      out << YAML::Key << "lr_mlp" << YAML::Value << num(t.lr_mlp);
-      out << YAML::Key << "lr_att" << YAML::Value << num(t.lr_att);
-      out << YAML::Key << "weight_decay" << YAML::Value << num(t.weight_decay);
-      out << YAML::Key << "batch_size" << YAML::Value << t.batch_size;
-      out << YAML::Key << "val_fraction" << YAML::Value << num(t.val_fraction);
-      out << YAML::Key << "patience" << YAML::Value << t.patience;
-      out << YAML::Key << "stop_recall" << YAML::Value << num(t.stop_recall);
-      out << YAML::Key << "att_top_fraction" << YAML::Value << num(t.att_top_fraction);
-      out << YAML::Key << "mlp_input" << YAML::Value << t.mlp_input;
-      out << YAML::Key << "att_input" << YAML::Value << t.att_input;
-      if (t.layers.empty()) {
-        out << YAML::Key << "layers" << YAML::Value << "all";
-      } else {
-        emit_list(out, "layers", t.layers);
-      }
+    case Stage::kTrain:
+      emit_options(out, e.train, [](const auto& sec, auto& v) { visit_train_options(sec, v); }, hashed_only);
       break;
-    }
-    case Stage::kMeasure: {
-      const MeasureSection& m = e.measure;
-      emit_list(out, "mlp_topk_fractions", m.mlp_topk_fractions);
-      emit_list(out, "mlp_thresholds", m.mlp_thresholds);
-      emit_list(out, "head_keep_fractions", m.head_keep_fractions);
-      emit_list(out, "norm_share", m.norm_share);
+    case Stage::kMeasure:
+      emit_options(out, e.measure, [](const auto& sec, auto& v) { visit_measure_options(sec, v); }, hashed_only);
       break;
-    }
-    case Stage::kEval: {
-      const EvalSection& v = e.eval;
-      if (!v.text.empty()) out << YAML::Key << "text" << YAML::Value << v.text;
-      out << YAML::Key << "max_tokens" << YAML::Value << v.max_tokens;
-      out << YAML::Key << "seq_len" << YAML::Value << v.seq_len;
-      emit_list(out, "modes", v.modes);
-      emit_list(out, "mlp_densities", v.mlp_densities);
-      emit_list(out, "head_densities", v.head_densities);
-      emit_list(out, "targets", v.targets);
-      // Only when set, so that experiments without it keep their stage hashes.
-      if (!v.dense_layers.empty()) emit_list(out, "dense_layers", v.dense_layers);
-      if (v.engine != "reference") out << YAML::Key << "engine" << YAML::Value << v.engine;
-      if (!v.tasks.empty()) {
-        out << YAML::Key << "tasks" << YAML::Value << YAML::BeginSeq;
-        for (const EvalTaskSpec& t : v.tasks)
-          out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << t.name << YAML::Key << "format"
-              << YAML::Value << t.format << YAML::Key << "file" << YAML::Value << t.file << YAML::EndMap;
-        out << YAML::EndSeq;
-        out << YAML::Key << "task_max_docs" << YAML::Value << v.task_max_docs;
-        out << YAML::Key << "task_batch" << YAML::Value << v.task_batch;
-      }
+    case Stage::kEval:
+      emit_options(out, e.eval, [](const auto& sec, auto& v) { visit_eval_options(sec, v); }, hashed_only);
       break;
-    }
-    case Stage::kBench: {
-      const BenchSection& b = e.bench;
-      emit_list(out, "shapes", b.shapes);
-      emit_list(out, "batch_sizes", b.batch_sizes);
-      emit_list(out, "densities", b.densities);
-      out << YAML::Key << "prompt_len" << YAML::Value << b.prompt_len;
-      out << YAML::Key << "gen_tokens" << YAML::Value << b.gen_tokens;
-      out << YAML::Key << "head_density" << YAML::Value << num(b.head_density);
-      if (!b.text.empty()) out << YAML::Key << "text" << YAML::Value << b.text;
+    case Stage::kBench:
+      emit_options(out, e.bench, [](const auto& sec, auto& v) { visit_bench_options(sec, v, {}); }, hashed_only);
       break;
-    }
   }
   out << YAML::EndMap;
 }
@@ -140,12 +159,12 @@ std::string experiment_to_yaml(const Experiment& e) {
   return finish(out);
 }
 
-std::string stage_config_yaml(const Experiment& e, Stage stage) {
+std::string stage_config_yaml(const Experiment& e, Stage stage, bool hashed_only) {
   YAML::Emitter out;
   out << YAML::BeginMap;
   emit_globals(out, e);
   emit_list(out, "stages", std::vector<std::string>{stage_name(stage)});
-  emit_section(out, e, stage);
+  emit_section(out, e, stage, hashed_only);
   out << YAML::EndMap;
   return finish(out);
 }

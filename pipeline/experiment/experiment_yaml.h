@@ -14,7 +14,8 @@ std::string experiment_to_yaml(const Experiment& e);
 
 // What determines one stage's output: model, device, dtype, seed, `stages: [<stage>]` and that
 // stage's section; not the name or output_dir, so that renaming an experiment re-runs nothing.
-// A valid experiment file on its own.
-std::string stage_config_yaml(const Experiment& e, Stage stage);
+// A valid experiment file on its own. hashed_only: only the options that enter the stage hash (OptionInfo::hashed),
+// what content_hash.h hashes.
+std::string stage_config_yaml(const Experiment& e, Stage stage, bool hashed_only = false);
 
 }  // namespace dv

@@ -26,9 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The run-wide time file of older runs, read only when a stage has no stage_run.json.
-constexpr const char* kLegacyStageTimesName = "stage_times.json";
-
 // Result folders of the run: the pipeline's stages in their order, then any other folder by name.
 std::vector<std::string> result_folders(const std::string& run_dir) {
   std::vector<std::string> known, other;
@@ -43,24 +40,6 @@ std::vector<std::string> result_folders(const std::string& run_dir) {
   std::sort(other.begin(), other.end());
   known.insert(known.end(), other.begin(), other.end());
   return known;
-}
-
-// Wall seconds of a stage from the run-wide stage_times.json that `dejavu run` wrote before stage_run.json was
-// the one record ({"stage": {"status": "ran", "seconds": s}}, or {"stage": seconds}), for run folders of that
-// time. Only a stage that ran there has its time: "unchanged" and "skipped" entries say 0 s.
-std::optional<double> legacy_run_seconds(const std::string& run_dir, const std::string& stage) {
-  const std::string path = run_dir + "/" + kLegacyStageTimesName;
-  if (!fs::exists(path)) return std::nullopt;
-  const nlohmann::json j = nlohmann::json::parse(read_small_file(path), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  const nlohmann::json& root = j.contains("stages") && j["stages"].is_object() ? j["stages"] : j;
-  if (!root.contains(stage)) return std::nullopt;
-  const nlohmann::json& v = root[stage];
-  if (v.is_number()) return v.get<double>();
-  if (v.is_object() && v.contains("status") && v["status"] != "ran") return std::nullopt;
-  for (const char* key : {"seconds", "wall_s", "wall_seconds"})
-    if (v.is_object() && v.contains(key) && v[key].is_number()) return v[key].get<double>();
-  return std::nullopt;
 }
 
 struct StageRow {
@@ -118,17 +97,13 @@ void add_stage_table(ReportDoc& doc, const std::vector<StageRow>& stages) {
   doc.heading(2, "Stages");
   doc.table("", std::move(t));
   // Say plainly which facts an older run folder lacks, rather than leaving blank cells unexplained.
-  std::vector<std::string> legacy, none, no_start;
+  std::vector<std::string> none, no_start;
   for (const StageRow& s : stages) {
     if (!s.record)
-      (s.seconds ? legacy : none).push_back(s.folder);
+      none.push_back(s.folder);
     else if (s.record->started_utc.empty())
       no_start.push_back(s.folder);
   }
-  if (!legacy.empty())
-    doc.text(fmt::format("No {} in {}: the wall time is from the run's older {}; start, CPU time, commit and "
-                         "machine were not recorded then.",
-                         kStageRecordName, fmt::join(legacy, ", "), kLegacyStageTimesName));
   if (!none.empty())
     doc.text(fmt::format("No {} in {}: no times, commit or machine recorded (results of a plain stage command, or "
                          "of a run from before stage records).",
@@ -166,7 +141,7 @@ RunReport write_run_report(const std::string& run_dir) {
   std::vector<StageRow> stages;
   for (const auto& f : folders) {
     StageRow row{f, read_stage_record(run_dir + "/" + f), std::nullopt, fs::exists(run_dir + "/" + f + "/stage.hash")};
-    row.seconds = row.record ? std::optional<double>(row.record->seconds) : legacy_run_seconds(run_dir, f);
+    if (row.record) row.seconds = row.record->seconds;
     stages.push_back(std::move(row));
   }
 

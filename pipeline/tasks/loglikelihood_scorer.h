@@ -1,5 +1,5 @@
 // loglikelihood_scorer.h: lm-eval-harness's `loglikelihood` request over token ids, through the one scoring
-// interface (pipeline/stages/window_scorer.h): the LibTorch reference with masks or the CUDA engine with its
+// interface (pipeline/scoring/window_scorer.h): the LibTorch reference with masks or the CUDA engine with its
 // own selections, under the plan last given to the scorer's set_plan (dense / oracle / predicted, densities,
 // dense layers). For each (context, continuation) pair: the sum of the continuation tokens' log-probabilities
 // given everything before them, and whether greedy decoding would have produced exactly the continuation.
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "pipeline/stages/window_scorer.h"
+#include "pipeline/scoring/window_scorer.h"
 
 namespace dv {
 

@@ -12,7 +12,8 @@
 
 #include "engine/io/atomic_file.h"
 #include "kernels/common/error.h"
-#include "pipeline/stages/scorer_factory.h"
+#include "pipeline/report/plot_scripts.h"
+#include "pipeline/scoring/scorer_factory.h"
 
 namespace dv {
 namespace {

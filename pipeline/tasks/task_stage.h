@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/tokenizer/bpe_tokenizer.h"
-#include "pipeline/stages/eval_stage.h"
+#include "pipeline/scoring/sweep.h"
 #include "pipeline/tasks/loglikelihood_scorer.h"
 #include "pipeline/tasks/task_docs.h"
 #include "pipeline/tasks/task_metrics.h"
@@ -28,7 +28,7 @@ struct TaskPoint {
   PlannedPoint point;
   std::vector<TaskMetrics> tasks;
   double seconds = 0;
-  MaskStats kept;  // what the point's selections kept over every request's tokens (the scorer's stats())
+  SelectionStats kept;  // what the point's selections kept over every request's tokens (the scorer's stats())
 };
 
 struct TaskRunOptions {

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "pipeline/predictors/predictor_set.h"
+#include "pipeline/train/predictor_set.h"
 
 namespace dv::test {
 

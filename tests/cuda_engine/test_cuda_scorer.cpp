@@ -10,10 +10,10 @@
 #include <random>
 
 #include "engine/cuda/engine_context.h"
-#include "pipeline/predictors/predictor_set.h"
-#include "pipeline/stages/cuda_scorer.h"
-#include "pipeline/stages/eval_stage.h"
-#include "pipeline/stages/reference_scorer.h"
+#include "pipeline/train/predictor_set.h"
+#include "pipeline/scoring/cuda_scorer.h"
+#include "pipeline/eval/eval_stage.h"
+#include "pipeline/scoring/reference_scorer.h"
 #include "tests/cuda_engine/engine_test_util.h"
 #include "tests/cuda_engine/random_predictor_set.h"
 

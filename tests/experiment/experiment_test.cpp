@@ -38,7 +38,7 @@ TEST(Experiment, MinimalFileGetsEveryDefault) {
   EXPECT_EQ(e.train.att_input, "prev_attn_input");
   EXPECT_EQ(e.measure, MeasureSection{});
   EXPECT_EQ(e.measure.norm_share, (std::vector<double>{0.9, 0.95, 0.99}));
-  EXPECT_EQ(e.eval.modes, (std::vector<std::string>{"dense", "oracle", "predicted"}));
+  EXPECT_EQ(e.eval.sweep.modes, (std::vector<std::string>{"dense", "oracle", "predicted"}));
   EXPECT_EQ(e.bench, BenchSection{});
 }
 
@@ -141,10 +141,10 @@ bench:
   EXPECT_EQ(e.measure.norm_share, (std::vector<double>{0.8, 0.999}));
   EXPECT_EQ(e.eval.max_tokens, 8192);
   EXPECT_EQ(e.eval.seq_len, 64);
-  EXPECT_EQ(e.eval.modes, (std::vector<std::string>{"oracle"}));
-  EXPECT_EQ(e.eval.mlp_densities, (std::vector<double>{0.3, 1.0}));
-  EXPECT_EQ(e.eval.targets, (std::vector<std::string>{"both", "mlp"}));
-  EXPECT_EQ(e.eval.dense_layers, (std::vector<int64_t>{0, -1}));
+  EXPECT_EQ(e.eval.sweep.modes, (std::vector<std::string>{"oracle"}));
+  EXPECT_EQ(e.eval.sweep.mlp_densities, (std::vector<double>{0.3, 1.0}));
+  EXPECT_EQ(e.eval.sweep.targets, (std::vector<std::string>{"both", "mlp"}));
+  EXPECT_EQ(e.eval.sweep.dense_layers, (std::vector<int64_t>{0, -1}));
   ASSERT_EQ(e.eval.tasks.size(), 2u);
   EXPECT_EQ(e.eval.tasks[0], (EvalTaskSpec{"piqa", "piqa", dir.path("test.txt")}));
   EXPECT_EQ(e.eval.tasks[1], (EvalTaskSpec{"mine", "jsonl", dir.path("test.txt")}));
@@ -218,8 +218,8 @@ TEST(Experiment, ResolvedYamlRoundTripsOnRandomExperiments) {
     e.measure.norm_share = fractions();
     e.measure.mlp_thresholds = {std::min(0.999, unit())};
     e.eval.text = dir.path("test.txt");
-    e.eval.mlp_densities = fractions();
-    e.eval.modes = pick(0, 1) == 1 ? std::vector<std::string>{"predicted", "dense"} : std::vector<std::string>{"oracle"};
+    e.eval.sweep.mlp_densities = fractions();
+    e.eval.sweep.modes = pick(0, 1) == 1 ? std::vector<std::string>{"predicted", "dense"} : std::vector<std::string>{"oracle"};
     e.bench.densities = fractions();
     e.bench.batch_sizes = {pick(1, 64)};
     const std::string yaml = experiment_to_yaml(e);

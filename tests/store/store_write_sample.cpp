@@ -1,5 +1,5 @@
 // store_write_sample.cpp: writes a small activation store and, beside it, the raw arrays it
-// should contain, for tests/python/test_store_h5py.py to check the layout as a Python user
+// should contain, for tests/store/test_store_h5py.py to check the layout as a Python user
 // sees it. Usage: store_write_sample OUT_DIR -> OUT_DIR/sample.h5, OUT_DIR/expected/*.bin,
 // OUT_DIR/expected/manifest.json. Exit 2 with a one-line message on any dv::Error.
 #include <cstdio>

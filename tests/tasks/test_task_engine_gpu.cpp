@@ -13,9 +13,9 @@
 
 #include <c10/core/InferenceMode.h>
 
-#include "pipeline/predictors/predictor_set.h"
-#include "pipeline/stages/cuda_scorer.h"
-#include "pipeline/stages/reference_scorer.h"
+#include "pipeline/train/predictor_set.h"
+#include "pipeline/scoring/cuda_scorer.h"
+#include "pipeline/scoring/reference_scorer.h"
 #include "pipeline/tasks/task_stage.h"
 #include "tests/cuda_engine/engine_test_util.h"
 #include "tests/cuda_engine/random_predictor_set.h"
@@ -173,7 +173,7 @@ TEST(TaskEngine, PaddingIsNotCountedInStats) {
     LoglikelihoodScorer(cuda, batch, false).loglikelihood(f.all());
     return cuda.stats();
   };
-  const MaskStats alone = stats_at(1), padded = stats_at(5);  // batch 1: no padding
+  const SelectionStats alone = stats_at(1), padded = stats_at(5);  // batch 1: no padding
   ASSERT_GT(alone.mlp_active, 0);
   EXPECT_NEAR(padded.mlp_active / alone.mlp_active, 1.0, 1e-3);
   EXPECT_NEAR(padded.mlp_mass / alone.mlp_mass, 1.0, 1e-3);

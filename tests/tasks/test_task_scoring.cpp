@@ -11,10 +11,10 @@
 #include <c10/core/InferenceMode.h>
 
 #include "kernels/common/error.h"
-#include "pipeline/stages/reference_scorer.h"
+#include "pipeline/scoring/reference_scorer.h"
 #include "pipeline/tasks/loglikelihood_scorer.h"
 #include "pipeline/tasks/task_metrics.h"
-#include "tests/pipeline/tiny_model.h"
+#include "tests/engine/tiny_model.h"
 
 namespace {
 

@@ -9,9 +9,9 @@
 
 #include <ATen/Context.h>
 
-#include "pipeline/stages/reference_scorer.h"
+#include "pipeline/scoring/reference_scorer.h"
 #include "pipeline/tasks/loglikelihood_scorer.h"
-#include "tests/pipeline/tiny_model.h"
+#include "tests/engine/tiny_model.h"
 
 namespace {
 

@@ -12,9 +12,9 @@
 
 #include <c10/core/InferenceMode.h>
 
-#include "pipeline/stages/reference_scorer.h"
+#include "pipeline/scoring/reference_scorer.h"
 #include "pipeline/tasks/loglikelihood_scorer.h"
-#include "tests/pipeline/tiny_model.h"
+#include "tests/engine/tiny_model.h"
 
 namespace {
 
@@ -116,7 +116,7 @@ TEST(TaskWindows, PaddingIsNotCountedInStats) {
     dv::LoglikelihoodScorer(ref, batch, false).loglikelihood(reqs);
     return ref.stats();
   };
-  const dv::MaskStats alone = stats_at(1), padded = stats_at(5);  // batch 1 has no padding
+  const dv::SelectionStats alone = stats_at(1), padded = stats_at(5);  // batch 1 has no padding
   auto near = [](double a, double b) { return std::abs(a - b) <= 1e-4 * std::abs(b); };
   EXPECT_GT(alone.mlp_active, 0);
   EXPECT_TRUE(near(padded.mlp_active, alone.mlp_active)) << padded.mlp_active << " vs " << alone.mlp_active;

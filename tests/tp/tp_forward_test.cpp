@@ -7,7 +7,7 @@
 
 #include "engine/tp/tp_reference.h"
 #include "engine/tp/tp_weights.h"
-#include "tests/pipeline/tiny_model.h"
+#include "tests/engine/tiny_model.h"
 
 namespace dv {
 namespace {

@@ -9,7 +9,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/tp/tp_weights.h"
 #include "kernels/common/error.h"
-#include "tests/pipeline/tiny_model.h"
+#include "tests/engine/tiny_model.h"
 
 namespace dv {
 namespace {
@@ -115,7 +115,7 @@ TEST(TpLoader, ReadsTheRankSliceOfACheckpoint) {
         }
       }
     }
-    // Not fs::remove_all: the pip LibTorch exports a remove_all that crashes (see tests/predictors/planted_store.cpp).
+    // Not fs::remove_all: the pip LibTorch exports a remove_all that crashes (see tests/train/planted_store.cpp).
     for (const char* f : {"config.json", "model.safetensors"}) fs::remove(dir / f);
     fs::remove(dir);
   }

@@ -1,0 +1,163 @@
+// cmd_bench.cpp: `dejavu bench`: runs engine/cuda's decode benchmark on random weights of built-in shapes, or
+// with --model on a real checkpoint with real selections (bench_model.h); prints one line per configuration
+// and the goals (dense vs floor, sparse vs dense on opt-13b / opt-30b), writes bench.json + bench.csv
+// (atomically) and bench.png through scripts/plot_bench.py (bench_outputs.h).
+#include "pipeline/bench/cmd_bench.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/cuda/decode_bench.h"
+#include "kernels/common/error.h"
+#include "pipeline/bench/bench_model.h"
+#include "pipeline/bench/bench_outputs.h"
+#if DEJAVU_HAVE_TP
+#include "pipeline/bench/bench_tp.h"
+#endif
+
+namespace dv::cli {
+namespace {
+
+struct BenchArgs {
+  engine::DecodeBenchOptions bench;
+  std::string out = "runs/bench";
+  bool no_predictors = false;
+  std::string model;       // --model: a real checkpoint instead of the random shapes
+  std::string predictors;  // --predictors (with --model)
+  std::string text;        // --text (with --model)
+  int tp = 0;              // --tp N: the tensor-parallel bench (bench_tp.h)
+  bool eager = false;      // --eager (with --tp): no CUDA graphs
+  double tp_timeout = 1800;
+};
+
+void run_tp(const BenchArgs& a) {
+#if DEJAVU_HAVE_TP
+  TpBenchArgs t;
+  t.tp = a.tp;
+  t.out = a.out;
+  t.launch_timeout_s = a.tp_timeout;
+  t.bench.shapes = a.bench.shapes;
+  t.bench.model_dir = a.model;
+  t.bench.mlp_density = a.bench.mlp_density;
+  t.bench.head_density = a.bench.head_density;
+  t.bench.predictors = !a.no_predictors;
+  t.bench.rank_mlp = a.bench.rank_mlp;
+  t.bench.rank_att = a.bench.rank_att;
+  t.bench.prompt_len = a.bench.prompt_len;
+  t.bench.warmup = a.bench.warmup;
+  t.bench.iters = a.bench.iters;
+  t.bench.max_layers = a.bench.max_layers;
+  t.bench.use_graph = !a.eager;
+  t.bench.seed = a.bench.seed;
+  run_tp_bench_command(t);
+#else
+  DV_FAIL("bench --tp {}: this build has no NCCL (tensor parallelism is not built)", a.tp);
+#endif
+}
+
+void run_model_bench(const BenchArgs& a) {
+  ModelBenchArgs m;
+  m.model_dir = a.model;
+  m.predictors = a.predictors;
+  m.text = a.text;
+  m.mlp_densities = a.bench.mlp_densities;
+  m.head_density = a.bench.head_density;
+  m.prompt_len = a.bench.prompt_len;
+  m.warmup = a.bench.warmup;
+  m.iters = a.bench.iters;
+  m.seed = a.bench.seed;
+  const engine::BenchReport rep = bench_model(m, print_bench_row);
+  write_bench_outputs(rep, model_bench_options_json(m), a.out);
+  std::printf("bench: results in %s (bench.json, bench.csv, bench.png)\n", a.out.c_str());
+}
+
+// The goals, read off the rows (batch 1): a report, not a test.
+void print_goals(const engine::BenchReport& rep, const engine::DecodeBenchOptions& o) {
+  std::printf("\ngoals (batch 1; * = built with fewer layers, per-layer figures):\n");
+  for (const auto& r : rep.rows) {
+    if (r.batch != 1) continue;
+    if (r.engine == "dense")
+      std::printf("  %-9s dense at %.1f%% of the floor (goal >= 85%%): %s\n", r.shape.c_str(),
+                  100 * r.floor_ms / r.median_ms, 100 * r.floor_ms / r.median_ms >= 85 ? "met" : "NOT met");
+    const bool at_goal_point = std::abs(r.mlp_density - o.mlp_density) < 1e-9 && std::abs(r.head_density - o.head_density) < 1e-9;
+    if (r.engine != "dense" && at_goal_point)
+      std::printf("  %-9s %-16s mlp %.2f heads %.2f: x%.2f vs dense (goal >= 3 on opt-13b/opt-30b), %.1f%% of copy\n",
+                  r.shape.c_str(), r.engine.c_str(), r.mlp_density, r.head_density, r.speedup_vs_dense, r.pct_of_copy);
+  }
+}
+
+void run_bench(BenchArgs& a) {
+  if (a.tp > 0) return run_tp(a);
+  DV_CHECK(a.model.empty() || !a.no_predictors, "bench: --no-predictors is for the random shapes; with --model, "
+           "leave out --predictors instead");
+  DV_CHECK(!a.model.empty() || (a.predictors.empty() && a.text.empty()), "bench: --predictors and --text need --model");
+  if (!a.model.empty()) return run_model_bench(a);
+  a.bench.predictors = !a.no_predictors;
+  std::printf("dejavu bench: shapes");
+  for (const auto& s : a.bench.shapes) std::printf(" %s", s.c_str());
+  std::printf(", prompt %d, %d warm-up + %d timed steps per configuration\n", a.bench.prompt_len, a.bench.warmup,
+              a.bench.iters);
+  const engine::BenchReport rep = engine::run_decode_bench(a.bench, print_bench_row);
+  const nlohmann::json options = {{"shapes", a.bench.shapes},         {"batch_sizes", a.bench.batch_sizes},
+                  {"batch_shape", a.bench.batch_shape}, {"mlp_densities", a.bench.mlp_densities},
+                  {"head_density", a.bench.head_density}, {"mlp_density", a.bench.mlp_density},
+                  {"prompt_len", a.bench.prompt_len},   {"warmup", a.bench.warmup},
+                  {"iters", a.bench.iters},             {"predictors", a.bench.predictors},
+                  {"rank_mlp", a.bench.rank_mlp},       {"rank_att", a.bench.rank_att},
+                  {"predictor_dtypes", a.bench.predictor_dtypes},
+                  {"predictor_mlp_densities", a.bench.predictor_mlp_densities},
+                  {"max_layers", a.bench.max_layers},   {"seed", a.bench.seed}};
+  write_bench_outputs(rep, options, a.out);
+  print_goals(rep, a.bench);
+  std::printf("bench: results in %s (bench.json, bench.csv, bench.png)\n", a.out.c_str());
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "Decode latency of the CUDA engine: dense vs sparse (JSON, CSV, plot)");
+  auto& b = a->bench;
+  cmd->add_option("--out", a->out, "output directory")->capture_default_str();
+  cmd->add_option("--model", a->model, "a Hugging Face OPT checkpoint to time instead of random shapes (fp16)");
+  cmd->add_option("--predictors", a->predictors, "with --model: a `dejavu train` directory (adds sparse-predictor rows)");
+  cmd->add_option("--text", a->text, "with --model: UTF-8 text giving the prompt and decoded tokens (default: built-in)");
+  cmd->add_option("--shapes", b.shapes, "OPT shapes (random fp16 weights)")->capture_default_str()->delimiter(',');
+  cmd->add_option("--batch-sizes", b.batch_sizes, "batch sizes swept on --batch-shape")
+      ->capture_default_str()->delimiter(',');
+  cmd->add_option("--batch-shape", b.batch_shape, "the shape whose batch sizes are swept")->capture_default_str();
+  cmd->add_option("--mlp-densities", b.mlp_densities,
+                  "MLP densities of the fixed-selection sweep (batch 1; with --model also the predictor rows)")
+      ->capture_default_str()->delimiter(',');
+  cmd->add_option("--head-density", b.head_density, "fraction of heads kept")->capture_default_str();
+  cmd->add_option("--mlp-density", b.mlp_density, "MLP density of the predictor rows and the batch sweep")
+      ->capture_default_str();
+  cmd->add_option("--prompt-len", b.prompt_len, "prompt tokens before the timed decode steps")->capture_default_str();
+  cmd->add_option("--warmup", b.warmup, "untimed steps per configuration")->capture_default_str();
+  cmd->add_option("--iters", b.iters, "timed steps per configuration (median reported; with --model: tokens decoded)")
+      ->capture_default_str();
+  cmd->add_flag("--no-predictors", a->no_predictors, "skip the rows with random low-rank predictors");
+  cmd->add_option("--rank-mlp", b.rank_mlp, "MLP predictor rank")->capture_default_str();
+  cmd->add_option("--rank-att", b.rank_att, "attention predictor rank")->capture_default_str();
+  cmd->add_option("--predictor-dtype", b.predictor_dtypes, "predictor weight formats timed side by side: fp16, int8")
+      ->capture_default_str()->delimiter(',');
+  cmd->add_option("--predictor-mlp-densities", b.predictor_mlp_densities,
+                  "MLP densities of the predictor rows (default: --mlp-density)")->delimiter(',');
+  cmd->add_option("--max-layers", b.max_layers, "build at most N layers per shape (0 = all that fit)")
+      ->capture_default_str();
+  cmd->add_option("--seed", b.seed, "random weights and selections")->capture_default_str();
+  cmd->add_option("--tp", a->tp, "tensor-parallel ranks (one per GPU): the TP bench, tp_bench.json/csv (--shapes or "
+                  "--model; --mlp-density, --head-density)");
+  cmd->add_flag("--eager", a->eager, "with --tp: launch every kernel and NCCL call each step (no CUDA graphs)");
+  cmd->add_option("--tp-timeout", a->tp_timeout, "with --tp N > 1: seconds before the ranks are stopped")
+      ->capture_default_str();
+  cmd->callback([a] { run_bench(*a); });
+}
+
+}  // namespace dv::cli

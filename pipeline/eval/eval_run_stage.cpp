@@ -1,0 +1,63 @@
+// eval_run_stage.cpp: see eval_run_stage.h.
+#include "pipeline/eval/eval_run_stage.h"
+
+#include "engine/io/interrupt.h"
+#include "pipeline/eval/eval_stage.h"
+#include "pipeline/run/shared_model.h"
+#include "pipeline/scoring/scorer_factory.h"
+#include "pipeline/tasks/task_stage.h"
+#include "pipeline/train/predictor_set.h"
+
+namespace dv {
+namespace {
+
+// eval.tasks: scored over the same sweep and predictors as the perplexity, into the eval dir (tasks.csv).
+TaskRunOptions task_options(const Experiment& e, const EvalRunOptions& eval) {
+  TaskRunOptions o;
+  for (const EvalTaskSpec& t : e.eval.tasks) o.tasks.push_back({t.name, t.format, t.file});
+  o.out = eval.out;
+  o.predictors = eval.predictors;
+  o.max_docs = e.eval.task_max_docs;
+  o.batch = e.eval.task_batch;
+  o.seed = static_cast<uint64_t>(e.seed);
+  o.sweep = eval.sweep;
+  o.engine = eval.engine;  // eval.engine: the tasks are scored by the same engine as the perplexity
+  o.model_dir = e.model;
+  o.device = e.device;
+  o.dtype = e.dtype;
+  return o;
+}
+
+class EvalRunStage final : public RunStage {
+ public:
+  Stage stage() const override { return Stage::kEval; }
+  std::vector<std::string> inputs(const Experiment& e, const RunLayout& layout) const override {
+    std::vector<std::string> in = {e.model, e.eval.text};
+    if (e.runs(Stage::kTrain)) in.push_back(layout.predictors() + "/" + kPredictorsFileName);
+    for (const EvalTaskSpec& t : e.eval.tasks) in.push_back(t.file);
+    return in;
+  }
+
+  void run(const StageContext& ctx) const override {
+    const Experiment& e = ctx.experiment;
+    EvalRunOptions o = eval_run_options(e.eval, ctx.work);
+    o.predictors = e.runs(Stage::kTrain) ? ctx.layout.predictors() : "";
+    check_engine_available(o.engine, "eval.engine");
+    o.model_dir = e.model;
+    o.device = e.device;
+    o.dtype = e.dtype;
+    run_eval(ctx.model.model(), ctx.model.tokenizer(), o);
+    if (!e.eval.tasks.empty()) run_tasks(ctx.model.model(), ctx.model.tokenizer(), task_options(e, o));
+    // A stop that came while plotting (the plot may be missing): the stage re-runs whole.
+    check_interrupt("eval");
+  }
+};
+
+}  // namespace
+
+const RunStage& eval_run_stage() {
+  static const EvalRunStage stage;
+  return stage;
+}
+
+}  // namespace dv

@@ -1,0 +1,202 @@
+// measure_stage.cpp: oracle statistics (measure_stats) plus predictor sweeps over the store's rows.
+#include "pipeline/measure/measure_stage.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/io/atomic_file.h"
+#include "engine/io/interrupt.h"
+#include "engine/models/opt_weights.h"
+#include "kernels/common/error.h"
+#include "pipeline/train/metrics_report.h"
+#include "pipeline/train/predictor_set.h"
+#include "pipeline/train/row_batches.h"
+#include "pipeline/train/selection.h"
+#include "pipeline/train/weighted_bce.h"
+#include "pipeline/report/plot_scripts.h"
+#include "pipeline/measure/measure_stats.h"
+
+namespace dv {
+namespace {
+
+struct ThresholdCounts {
+  double positives = 0, predicted = 0, tp = 0, elements = 0;
+};
+
+struct KindSweep {
+  PredictorMetrics topk;                  // MetricsAccumulator's top-k and 0.5 metrics
+  std::vector<ThresholdCounts> thresholds;
+};
+
+// Runs one layer's two predictors over rows [0, n) of the store.
+std::pair<KindSweep, KindSweep> sweep_layer(SharedStore& store, const PredictorSet& set, int64_t layer, int64_t n,
+                                            const MeasureOptions& o, at::Device device) {
+  const StoreShape& shape = store.reader.shape();
+  LayerFields fields{layer, resolve_input(set.mlp_input, layer), resolve_input(set.att_input, layer)};
+  MetricsAccumulator mlp_acc(shape.ffn_dim, o.sweeps.mlp_topk_fractions),
+      att_acc(shape.num_heads, o.sweeps.head_keep_fractions);
+  KindSweep mlp, att;
+  mlp.thresholds.resize(o.sweeps.mlp_thresholds.size());
+  att.thresholds.resize(o.sweeps.mlp_thresholds.size());
+  const int64_t k_att = att_label_count(set.att_top_fraction, shape.num_heads);
+  auto count = [&](std::vector<ThresholdCounts>& out, const at::Tensor& logits, const at::Tensor& labels) {
+    for (size_t i = 0; i < o.sweeps.mlp_thresholds.size(); ++i) {
+      const at::Tensor keep = select_threshold(logits, o.sweeps.mlp_thresholds[i]);
+      out[i].positives += labels.sum(at::kDouble).item<double>();
+      out[i].predicted += keep.sum(at::kDouble).item<double>();
+      out[i].tp += (keep * labels).sum(at::kDouble).item<double>();
+      out[i].elements += static_cast<double>(labels.numel());
+    }
+  };
+  for (const RowRange& r : chunk_ranges(0, n, std::max<int64_t>(store.reader.chunk_rows(), 512))) {
+    check_interrupt("measure");
+    RowBlock b = read_row_block(store, fields, r.begin, r.end - r.begin, shape.has_fc1_value);
+    const at::Tensor mlp_logits = set.mlp[layer].logits(b.x_mlp.to(device, at::kFloat)).to(at::kFloat);
+    const at::Tensor mlp_labels = unpack_active_labels(b.fc1_bits.to(device), shape.ffn_dim);
+    const at::Tensor mass = b.fc1_value.defined() ? b.fc1_value.to(device, at::kFloat) : at::Tensor();
+    mlp_acc.add(mlp_logits, mlp_labels, mass, weighted_bce_loss(mlp_logits, mlp_labels, 0.005));
+    count(mlp.thresholds, mlp_logits, mlp_labels);
+    const at::Tensor att_logits = set.att[layer].logits(b.x_att.to(device, at::kFloat)).to(at::kFloat);
+    const at::Tensor norms = b.head_norm.to(device);
+    const at::Tensor att_labels = top_head_labels(norms, k_att);
+    att_acc.add(att_logits, att_labels, norms, weighted_bce_loss(att_logits, att_labels, 0.0));
+    count(att.thresholds, att_logits, att_labels);
+  }
+  mlp_acc.fill(&mlp.topk);
+  att_acc.fill(&att.topk);
+  return {mlp, att};
+}
+
+nlohmann::json sweep_json(const KindSweep& s, const MeasureOptions& o) {
+  nlohmann::json j = metrics_to_json(s.topk);
+  nlohmann::json th = nlohmann::json::array();
+  for (size_t i = 0; i < o.sweeps.mlp_thresholds.size(); ++i) {
+    const auto& c = s.thresholds[i];
+    th.push_back({{"threshold", o.sweeps.mlp_thresholds[i]},
+                  {"recall", c.positives > 0 ? c.tp / c.positives : 1.0},
+                  {"precision", c.predicted > 0 ? c.tp / c.predicted : 1.0},
+                  {"kept_fraction", c.elements > 0 ? c.predicted / c.elements : 0.0}});
+  }
+  j["thresholds"] = th;
+  return j;
+}
+
+// A ReLU MLP with random (untrained) weights fires for about half of its inputs in every layer: there is
+// no contextual sparsity to find, and every later number would only say so. Trained OPTs: 3-35%.
+void warn_if_no_contextual_sparsity(const std::vector<LayerStats>& stats, const std::string& acts) {
+  if (stats.empty()) return;
+  double lo = 1, hi = 0, sum = 0;
+  for (const auto& st : stats) {
+    lo = std::min(lo, st.mlp_active_mean);
+    hi = std::max(hi, st.mlp_active_mean);
+    sum += st.mlp_active_mean;
+  }
+  if (lo < 0.4 || hi > 0.6) return;
+  std::fprintf(stderr,
+               "warning: %s: the MLP is about 50%% active in every layer (%.0f%% on average): weights that were not "
+               "trained (e.g. random) have no contextual sparsity, so predictors and sparse eval cannot gain here\n",
+               acts.c_str(), 100 * sum / static_cast<double>(stats.size()));
+}
+
+}  // namespace
+
+void run_measure(const MeasureOptions& o) {
+  c10::InferenceMode inference_mode;
+  check_interrupt("measure");
+  const auto t0 = std::chrono::steady_clock::now();
+  const ActivationReader reader(o.acts);
+  for (LayerField f : {LayerField::kAttnInput, LayerField::kMlpInput, LayerField::kFc1Active, LayerField::kHeadNorm}) {
+    reader.require_field(f, "measure (its per-layer statistics)");
+  }
+  MeasureStatsOptions so;
+  so.norm_shares = o.sweeps.norm_share;
+  so.max_rows = o.max_rows;
+  so.show_progress = o.show_progress;
+  const std::vector<LayerStats> stats = measure_store_stats(reader, so);
+  const int64_t n = o.max_rows > 0 ? std::min(o.max_rows, reader.rows()) : reader.rows();
+
+  nlohmann::json layers = nlohmann::json::array();
+  std::string csv = "layer,mlp_active_mean,mlp_sparsity,mlp_active_std,mlp_ever_active";
+  for (double s : o.sweeps.norm_share) csv += fmt::format(",heads_for_{:g}", s);
+  csv += ",cos_attn_mlp,cos_next_layer,norm_x,norm_attn_delta,norm_mlp_x,norm_mlp_delta\n";
+  for (const auto& st : stats) {
+    nlohmann::json shares = nlohmann::json::object();
+    csv += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f}", st.layer, st.mlp_active_mean, 1 - st.mlp_active_mean,
+                       st.mlp_active_std, st.mlp_ever_active);
+    for (size_t k = 0; k < o.sweeps.norm_share.size(); ++k) {
+      shares[fmt::format("{:g}", o.sweeps.norm_share[k])] = st.heads_for_share[k];
+      csv += fmt::format(",{:.6f}", st.heads_for_share[k]);
+    }
+    csv += fmt::format(",{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f}\n", st.cos_attn_mlp, st.cos_next_layer, st.norm_x,
+                       st.norm_attn_delta, st.norm_mlp_x, st.norm_mlp_delta);
+    layers.push_back({{"layer", st.layer},
+                      {"mlp_active_mean", st.mlp_active_mean},
+                      {"mlp_sparsity", 1 - st.mlp_active_mean},
+                      {"mlp_active_std", st.mlp_active_std},
+                      {"mlp_ever_active", st.mlp_ever_active},
+                      {"heads_fraction_for_norm_share", shares},
+                      {"cos_attn_mlp", st.cos_attn_mlp},
+                      {"cos_next_layer", st.cos_next_layer},
+                      {"norm_x", st.norm_x},
+                      {"norm_attn_delta", st.norm_attn_delta},
+                      {"norm_mlp_x", st.norm_mlp_x},
+                      {"norm_mlp_delta", st.norm_mlp_delta}});
+  }
+
+  std::string sweep_csv = "layer,kind,selector,param,recall,precision,kept_fraction,mass_recall,oracle_mass_recall\n";
+  if (!o.predictors.empty()) {
+    const OptConfig config = opt_config_from_json_text(reader.meta().model_config, o.acts + " (model_config)");
+    const at::Device device = parse_device(o.device);
+    DV_CHECK(o.predictor_dtype == "fp32" || o.predictor_dtype == "int8",
+             "measure: --predictor-dtype '{}' is not fp32 or int8", o.predictor_dtype);
+    PredictorSet set = load_predictors(o.predictors, config).to(device, at::kFloat);
+    if (o.predictor_dtype == "int8") set = set.int8_simulated();
+    SharedStore store{reader, {}};
+    for (int64_t l : set.layers()) {
+      std::fprintf(stderr, "measure: predictors of layer %lld\n", static_cast<long long>(l));
+      auto [mlp, att] = sweep_layer(store, set, l, n, o, device);
+      layers[l]["predictor"] = {{"mlp", sweep_json(mlp, o)}, {"att", sweep_json(att, o)}};
+      for (const auto* kind : {&mlp, &att}) {
+        const char* name = kind == &mlp ? "mlp" : "att";
+        for (const auto& t : kind->topk.topk)
+          sweep_csv += fmt::format("{},{},topk,{:g},{:.6f},,{:.6f},{:.6f},{:.6f}\n", l, name, t.fraction, t.recall,
+                                   static_cast<double>(t.k) / kind->topk.n_out, t.mass_recall, t.oracle_mass_recall);
+        for (size_t i = 0; i < o.sweeps.mlp_thresholds.size(); ++i) {
+          const auto& c = kind->thresholds[i];
+          sweep_csv += fmt::format("{},{},threshold,{:g},{:.6f},{:.6f},{:.6f},,\n", l, name, o.sweeps.mlp_thresholds[i],
+                                   c.positives > 0 ? c.tp / c.positives : 1.0,
+                                   c.predicted > 0 ? c.tp / c.predicted : 1.0,
+                                   c.elements > 0 ? c.predicted / c.elements : 0.0);
+        }
+      }
+    }
+  }
+  warn_if_no_contextual_sparsity(stats, o.acts);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double layer_rows = static_cast<double>(n) * static_cast<double>(reader.shape().n_layers);
+  std::fprintf(stderr, "measure: %lld rows x %lld layers in %.1f s (%.0f layer-rows/s)\n", static_cast<long long>(n),
+               static_cast<long long>(reader.shape().n_layers), seconds, seconds > 0 ? layer_rows / seconds : 0.0);
+  nlohmann::json doc = {{"acts", o.acts},
+                        {"predictors", o.predictors},
+                        {"predictor_dtype", o.predictor_dtype},
+                        {"rows", n},
+                        {"layers", layers},
+                        {"model", reader.meta().model_dir},
+                        {"corpus", reader.meta().corpus},
+                        {"seconds", seconds},
+                        {"layer_rows_per_second", seconds > 0 ? layer_rows / seconds : 0.0}};
+  make_dirs(o.out);
+  write_file_atomic(o.out + "/measure_layers.csv", csv);
+  if (!o.predictors.empty()) write_file_atomic(o.out + "/predictor_sweep.csv", sweep_csv);
+  write_file_atomic(o.out + "/measure.json", doc.dump(1) + "\n");
+  try_plot("measure", o.out);
+}
+
+}  // namespace dv

@@ -1,0 +1,32 @@
+// run_checks.cpp: device availability and the eval-on-training-text warning.
+#include "pipeline/run/run_checks.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include <torch/cuda.h>
+
+#include "kernels/common/error.h"
+
+namespace dv {
+
+void check_run_device(const Experiment& e, const std::string& experiment_file) {
+  if (e.device.rfind("cuda", 0) != 0) return;
+  DV_CHECK(torch::cuda::is_available(),
+           "{}: device: {}: no CUDA GPU is visible on this machine (use device: cpu, or auto to take a GPU when there "
+           "is one)",
+           experiment_file, e.device);
+}
+
+void warn_about_experiment(const Experiment& e, const std::string& experiment_file) {
+  if (!(e.runs(Stage::kCollect) && e.runs(Stage::kTrain) && e.runs(Stage::kEval))) return;
+  std::error_code ec;
+  if (!std::filesystem::equivalent(e.collect.text, e.eval.text, ec) || ec) return;
+  std::fprintf(stderr,
+               "warning: %s: eval.text is collect.text (%s), the text the predictors were trained on: 'predicted' "
+               "perplexity then measures fit to training data, not accuracy on new text (use a held-out file, e.g. "
+               "WikiText-2 test)\n",
+               experiment_file.c_str(), e.eval.text.c_str());
+}
+
+}  // namespace dv

@@ -1,0 +1,162 @@
+// run_experiment.cpp: the stage loop of `dejavu run`: selection, hashes and skipping, the partial folder,
+// locks and records; each stage's own work is its RunStage (run_stage.h).
+#include "pipeline/run/run_experiment.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "engine/io/atomic_file.h"
+#include "engine/io/interrupt.h"
+#include "engine/io/output_lock.h"
+#include "kernels/common/error.h"
+#include "pipeline/experiment/content_hash.h"
+#include "pipeline/experiment/experiment_yaml.h"
+#include "pipeline/report/stage_record.h"
+#include "pipeline/run/shared_model.h"
+#include "pipeline/run/stage_folder.h"
+
+namespace dv {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The implementation of stage s this build has, or null.
+const RunStage* find_stage(const std::vector<const RunStage*>& stages, Stage s) {
+  for (const RunStage* r : stages)
+    if (r->stage() == s) return r;
+  return nullptr;
+}
+
+// The experiment lists the stage and --only (when given) names it.
+bool selected(const Experiment& e, const RunOptions& ro, Stage s) {
+  return e.runs(s) && (ro.only.empty() || ro.only == stage_name(s));
+}
+
+void check_inputs_exist(Stage s, const std::vector<std::string>& inputs) {
+  for (const auto& in : inputs)
+    DV_CHECK(fs::exists(in), "stage {}: input {} does not exist (run the stage that makes it first)", stage_name(s),
+             in);
+}
+
+// Why a selected stage cannot run here, or "": not in this build (bench without CUDA), or not on this machine.
+std::string unavailable(const RunStage* stage) {
+  if (stage == nullptr) return "this dejavu was built without the CUDA engine";
+  return stage->unavailable();
+}
+
+bool unchanged(const std::string& hash_file, const std::string& hash) {
+  return fs::exists(hash_file) && read_small_file(hash_file) == hash;
+}
+
+// --dry-run: one line per selected stage. A stage reading what an earlier stage of this run remakes would run
+// too (unless that stage happened to write the same bytes again, which the real run then notices).
+void print_plan(const Experiment& e, const RunOptions& ro, const RunLayout& layout,
+                const std::vector<const RunStage*>& stages) {
+  std::printf("dry run of %s (output %s): nothing is run or written\n", e.name.c_str(), layout.root.c_str());
+  std::vector<std::string> remade;  // outputs of the stages that would run
+  for (Stage s : kAllStages) {
+    if (!selected(e, ro, s)) continue;
+    const RunStage* stage = find_stage(stages, s);
+    if (const std::string no = unavailable(stage); !no.empty()) {
+      std::printf("  %-8s skip  %s\n", stage_name(s), no.c_str());
+      continue;
+    }
+    const std::vector<std::string> inputs = stage->inputs(e, layout);
+    std::string upstream;
+    for (const auto& in : inputs)
+      if (std::find(remade.begin(), remade.end(), in) != remade.end()) upstream = in;
+    std::string why;
+    if (!upstream.empty()) {
+      why = fmt::format("reads {}, which an earlier stage remakes", upstream);
+      if (fs::exists(partial_folder_path(layout.stage_dir(s))))
+        why += fmt::format("; {} is resumed only if it was started with the same inputs, else discarded",
+                           partial_folder_path(layout.stage_dir(s)));
+    } else {
+      check_inputs_exist(s, inputs);
+      const std::string hash_file = layout.stage_dir(s) + "/stage.hash";
+      const std::string hash = run_stage_hash(e, s, inputs, layout.root);
+      if (ro.force) {
+        why = "--force";
+      } else if (!fs::exists(hash_file)) {
+        why = "no finished run in " + layout.stage_dir(s);
+      } else if (!unchanged(hash_file, hash)) {
+        why = "its config or inputs changed since its last run";
+      } else {
+        std::printf("  %-8s skip  unchanged since its last run\n", stage_name(s));
+        continue;
+      }
+      PartialFolder state = partial_folder_state(layout.stage_dir(s), hash);
+      if (ro.force && state == PartialFolder::kResumable) state = PartialFolder::kStale;  // --force starts afresh
+      if (state != PartialFolder::kNone) why += "; " + describe_partial_folder(layout.stage_dir(s), state);
+    }
+    std::printf("  %-8s run   %s\n", stage_name(s), why.c_str());
+    for (const std::string& out : stage->outputs(layout)) remade.push_back(out);
+  }
+}
+
+}  // namespace
+
+void run_experiment(const Experiment& e, const RunOptions& ro, const std::vector<const RunStage*>& stages) {
+  bool known = ro.only.empty();
+  std::string names;
+  for (Stage s : kAllStages) {
+    known = known || ro.only == stage_name(s);
+    names += std::string(names.empty() ? "" : ", ") + stage_name(s);
+  }
+  DV_CHECK(known, "--only {}: not a stage ({})", ro.only, names);
+  const RunLayout layout{e.output_dir};
+  if (ro.dry_run) {
+    print_plan(e, ro, layout, stages);
+    return;
+  }
+  const OutputLock run_lock(layout.root);  // one `dejavu run` per output folder
+  make_dirs(layout.root);
+  write_file_atomic(layout.root + "/experiment.yaml", experiment_to_yaml(e));
+  // One interruption policy for every stage: the first SIGINT/SIGTERM stops at the stage's next clean point
+  // (collect: its next batch, train: its next batch, measure: its next chunk, eval: its next point) or before
+  // the next stage; finished stages and the unfinished stage's resumable work are kept.
+  const InterruptGuard interrupt_guard;
+  SharedModel model(e);
+  for (Stage s : kAllStages) {
+    if (!selected(e, ro, s)) continue;
+    const RunStage* stage = find_stage(stages, s);
+    if (const std::string no = unavailable(stage); !no.empty()) {
+      std::fprintf(stderr, "== %s: skipped: %s\n", stage_name(s), no.c_str());
+      continue;
+    }
+    check_interrupt(fmt::format("run: before stage {}", stage_name(s)));
+    const std::string dir = layout.stage_dir(s);
+    const std::vector<std::string> inputs = stage->inputs(e, layout);
+    check_inputs_exist(s, inputs);
+    const std::string hash = run_stage_hash(e, s, inputs, layout.root);
+    const std::string hash_file = dir + "/stage.hash";
+    if (!ro.force && unchanged(hash_file, hash)) {
+      std::fprintf(stderr, "== %s: unchanged since its last run, skipped (%s; --force re-runs)\n", stage_name(s),
+                   dir.c_str());  // its stage_run.json still tells when and where its results were made
+      continue;
+    }
+    std::fprintf(stderr, "== %s -> %s\n", stage_name(s), dir.c_str());
+    const auto stage_start = std::chrono::steady_clock::now();
+    const std::string started_utc = utc_now_iso8601();
+    const OutputLock stage_lock(dir);  // also keeps a plain stage command off this folder
+    // The stage writes into <dir>.partial, which replaces <dir> whole once the stage is done.
+    prepare_partial_folder(dir, hash, ro.force);
+    const std::string work = partial_folder_path(dir);
+    write_file_atomic(work + "/config.yaml", stage_config_yaml(e, s));
+    const double cpu_started = process_cpu_seconds();
+    stage->run(StageContext{e, layout, work, ro.force, model});
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count();
+    write_stage_record(work,
+                       make_stage_record(stage_name(s), started_utc, seconds, process_cpu_seconds() - cpu_started));
+    commit_partial_folder(dir, hash);
+    std::fprintf(stderr, "== %s done in %.1f s\n", stage_name(s), seconds);
+  }
+}
+
+}  // namespace dv
