@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configures and builds dejavu-cpp into build/ (or $DEJAVU_BUILD_DIR) with every target.
+# Configures and builds dejavu-cpp into build/ (or $DEJAVU_BUILD_DIR): every target, or $DEJAVU_BUILD_TARGETS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # ccache (when installed) hashes paths relative to the checkout, so any clone reuses the same objects.
@@ -12,6 +12,9 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 [ -f "$build_dir/CMakeCache.txt" ] && generator=()
 cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+# DEJAVU_BUILD_TARGETS (e.g. "dejavu"): build only those targets (the quick start needs no test binaries).
+targets=()
+for t in ${DEJAVU_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
 start=$(date +%s)
-cmake --build "$build_dir" -j "$(nproc)"
+cmake --build "$build_dir" -j "$(nproc)" "${targets[@]}"
 echo "build: $(( $(date +%s) - start )) s on $(nproc) cores"

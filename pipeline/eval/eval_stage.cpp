@@ -14,6 +14,7 @@
 #include "pipeline/scoring/scorer_factory.h"
 #include "kernels/common/error.h"
 #include "pipeline/report/plot_scripts.h"
+#include "pipeline/report/result_table.h"
 
 namespace dv {
 
@@ -48,31 +49,31 @@ std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<i
   return run_eval_sweep(scorer, ids, ppl_options, sweep);
 }
 
+namespace {
+
+// One row of eval.csv / eval.json: a point of the sweep.
+struct EvalRow {
+  std::string mode, target;
+  double mlp_density = 1, head_density = 1, perplexity = 0;
+  nlohmann::json ppl_vs_dense;  // perplexity / the dense point's; null without a dense point in the sweep
+  int64_t predicted_tokens = 0;
+  double mlp_active_recall = 1, mlp_mass_recall = 1, head_mass_recall = 1, seconds = 0;
+};
+DV_RESULT_ROW(EvalRow, mode, target, mlp_density, head_density, perplexity, ppl_vs_dense, predicted_tokens,
+              mlp_active_recall, mlp_mass_recall, head_mass_recall, seconds)
+
+}  // namespace
+
 void write_eval_results(const std::string& out_dir, const std::vector<EvalPoint>& points, const std::string& context) {
-  make_dirs(out_dir);
   double dense = 0;
   for (const auto& p : points)
     if (p.mode == "dense") dense = p.ppl.perplexity;
-  std::string csv =
-      "mode,target,mlp_density,head_density,perplexity,ppl_vs_dense,predicted_tokens,mlp_active_recall,"
-      "mlp_mass_recall,head_mass_recall,seconds\n";
-  nlohmann::json rows = nlohmann::json::array();
-  for (const auto& p : points) {
-    // Without a dense point in the sweep there is nothing to compare with: empty in the CSV, null in the JSON.
-    const nlohmann::json ratio = dense > 0 ? nlohmann::json(p.ppl.perplexity / dense) : nlohmann::json();
-    const std::string ratio_csv = dense > 0 ? fmt::format("{:.6f}", p.ppl.perplexity / dense) : "";
-    csv += fmt::format("{},{},{:.4f},{:.4f},{:.6f},{},{},{:.6f},{:.6f},{:.6f},{:.3f}\n", p.mode, p.target,
-                       p.mlp_density, p.head_density, p.ppl.perplexity, ratio_csv, p.ppl.predicted_tokens,
-                       p.kept.mlp_active_recall(), p.kept.mlp_mass_recall(), p.kept.head_mass_recall(), p.ppl.seconds);
-    rows.push_back({{"mode", p.mode}, {"target", p.target}, {"mlp_density", p.mlp_density},
-                    {"head_density", p.head_density}, {"perplexity", p.ppl.perplexity}, {"ppl_vs_dense", ratio},
-                    {"predicted_tokens", p.ppl.predicted_tokens}, {"mlp_active_recall", p.kept.mlp_active_recall()},
-                    {"mlp_mass_recall", p.kept.mlp_mass_recall()}, {"head_mass_recall", p.kept.head_mass_recall()},
-                    {"seconds", p.ppl.seconds}});
-  }
-  nlohmann::json doc = {{"context", nlohmann::json::parse(context)}, {"points", rows}};
-  write_file_atomic(out_dir + "/eval.csv", csv);
-  write_file_atomic(out_dir + "/eval.json", doc.dump(1) + "\n");
+  std::vector<EvalRow> rows;
+  for (const auto& p : points)
+    rows.push_back({p.mode, p.target, p.mlp_density, p.head_density, p.ppl.perplexity,
+                    dense > 0 ? nlohmann::json(p.ppl.perplexity / dense) : nlohmann::json(), p.ppl.predicted_tokens,
+                    p.kept.mlp_active_recall(), p.kept.mlp_mass_recall(), p.kept.head_mass_recall(), p.ppl.seconds});
+  write_result_table(out_dir, "eval", rows, {{"context", nlohmann::json::parse(context)}}, "points");
   try_plot("eval", out_dir);
 }
 

@@ -14,6 +14,7 @@
 #include "engine/io/atomic_file.h"
 #include "pipeline/experiment/experiment.h"
 #include "pipeline/report/csv_table.h"
+#include "pipeline/report/result_table.h"
 #include "pipeline/report/stage_record.h"
 
 namespace dv {
@@ -151,9 +152,9 @@ std::string eval_context(const std::string& run) {
 }
 
 void eval_lines(const RunInfo& info, std::vector<std::string>& out) {
-  const auto path = result_file(info.dir, "eval", "eval.csv");
+  const auto path = result_file(info.dir, "eval", "eval.json");
   if (!path) return;
-  const CsvTable t = read_csv(*path);
+  const CsvTable t = read_result_rows(*path, "points");
   std::optional<double> dense;
   for (size_t r = 0; r < t.rows.size(); ++r)
     if (t.cell(r, "mode") == "dense") dense = t.number(r, "perplexity");
