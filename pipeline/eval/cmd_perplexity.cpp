@@ -34,12 +34,18 @@ struct PerplexityArgs {
   bool json = false;
 };
 
-nlohmann::json compare(WindowScorer& scorer, const OptModel& model, const std::vector<int32_t>& ids, int64_t seq_len) {
+// --compare-reference: the CUDA scorer itself (not through the WindowScorer interface), since only it records
+// the selections the reference is then masked with.
+nlohmann::json compare(const OptModel& model, const ScorerRequest& request, const ScoringPlan& plan,
+                       const std::vector<int32_t>& ids, int64_t seq_len) {
 #ifdef DEJAVU_HAVE_CUDA
-  if (auto* cuda = dynamic_cast<CudaScorer*>(&scorer)) return compare_with_reference(*cuda, model, ids, seq_len);
-#endif
-  (void)scorer, (void)model, (void)ids, (void)seq_len;
+  const std::unique_ptr<CudaScorer> scorer = make_cuda_scorer(model, request);
+  scorer->set_plan(plan);
+  return compare_with_reference(*scorer, model, ids, seq_len);
+#else
+  (void)model, (void)request, (void)plan, (void)ids, (void)seq_len;
   DV_FAIL("--compare-reference holds the CUDA engine against the reference: it needs --engine cuda");
+#endif
 }
 
 void run_perplexity(const PerplexityArgs& a) {
@@ -57,12 +63,12 @@ void run_perplexity(const PerplexityArgs& a) {
   request.predictors = a.engine.predictors;
   request.max_window = seq_len;
   request.batch = a.batch;
-  const std::unique_ptr<WindowScorer> scorer = make_scorer(*m.model, request);
-  scorer->set_plan(plan);
   nlohmann::json j;
   if (a.compare_reference) {
-    j = compare(*scorer, *m.model, ids, seq_len);
+    j = compare(*m.model, request, plan, ids, seq_len);
   } else {
+    const std::unique_ptr<WindowScorer> scorer = make_scorer(*m.model, request);
+    scorer->set_plan(plan);
     PerplexityOptions opts;
     opts.seq_len = seq_len;
     opts.batch = a.batch;

@@ -89,6 +89,16 @@ WindowScores CudaScorer::score(const std::vector<std::vector<int32_t>>& windows,
   return out;
 }
 
+std::unique_ptr<CudaScorer> make_cuda_scorer(const OptModel& model, const ScorerRequest& r) {
+  const int64_t window = r.max_window > 0 ? r.max_window : std::min<int64_t>(model.config().max_position_embeddings, 2048);
+  if (r.predictors.empty()) return std::make_unique<CudaScorer>(model.weights(), nullptr, window, static_cast<int>(r.batch));
+  const PredictorSet set = load_predictors(r.predictors, model.config());
+  for (int64_t l = 0; l < model.config().num_hidden_layers; ++l)
+    DV_CHECK(set.has_layer(l), "{}: no predictor for layer {} (train every layer to evaluate predicted sparsity)",
+             r.predictors, l);
+  return std::make_unique<CudaScorer>(model.weights(), &set, window, static_cast<int>(r.batch));
+}
+
 nlohmann::json compare_with_reference(CudaScorer& scorer, const OptModel& reference, const std::vector<int32_t>& ids,
                                       int64_t seq_len) {
   c10::InferenceMode inference_mode;

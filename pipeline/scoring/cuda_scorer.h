@@ -12,6 +12,7 @@
 
 #include "engine/cuda/cuda_engine.h"
 #include "pipeline/train/predictor_set.h"
+#include "pipeline/scoring/scorer_factory.h"
 #include "pipeline/scoring/window_scorer.h"
 
 namespace dv {
@@ -43,6 +44,10 @@ class CudaScorer : public WindowScorer {
   SelectionStats stats_;
   engine::PrefillOutputs last_;
 };
+
+// The CUDA scorer a request asks for (scorer_factory.h's make_scorer for engine "cuda"): windows of
+// request.max_window (0 = min(max_position_embeddings, 2048)), the request's predictors (every layer trained).
+std::unique_ptr<CudaScorer> make_cuda_scorer(const OptModel& model, const ScorerRequest& request);
 
 // Window by window (stride = seq_len, one window per prefill): the engine's NLL with its selections recorded,
 // then `reference` (the fp32 CPU model of the same weights) masked with exactly those selections. JSON with

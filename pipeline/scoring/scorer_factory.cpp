@@ -36,13 +36,7 @@ std::unique_ptr<WindowScorer> make_scorer(const OptModel& model, const ScorerReq
     return std::make_unique<ReferenceScorer>(model, s.mlp, s.heads);
   }
 #ifdef DEJAVU_HAVE_CUDA_ENGINE
-  const int64_t window = r.max_window > 0 ? r.max_window : std::min<int64_t>(model.config().max_position_embeddings, 2048);
-  if (r.predictors.empty()) return std::make_unique<CudaScorer>(model.weights(), nullptr, window, static_cast<int>(r.batch));
-  const PredictorSet set = load_predictors(r.predictors, model.config());
-  for (int64_t l = 0; l < model.config().num_hidden_layers; ++l)
-    DV_CHECK(set.has_layer(l), "{}: no predictor for layer {} (train every layer to evaluate predicted sparsity)",
-             r.predictors, l);
-  return std::make_unique<CudaScorer>(model.weights(), &set, window, static_cast<int>(r.batch));
+  return make_cuda_scorer(model, r);
 #else
   DV_FAIL("internal: engine '{}' without a CUDA build", r.engine);
 #endif
