@@ -17,7 +17,6 @@
 
 namespace dv::kernels {
 
-constexpr int kFusedMlpUnroll = 4;     // 32-column W1 chunks per pipeline step (x2: double-buffered)
 constexpr int kFusedMlpColChunk = 64;  // fc2 output columns per warp pass, and per arrival counter
 
 __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
@@ -26,7 +25,9 @@ template <int BT>
 struct FusedMlpOp {
   using L = FusedMlpLayout<BT>;
   static constexpr int kSmemBytes = kUnitSmemMax;
-  static constexpr int MT = L::kMTiles, XG = L::kXGroups, U = kFusedMlpUnroll;
+  // 32-column W1 chunks per fc1 pipeline step (x2: double-buffered): 8 loads of 16 bytes in flight per lane;
+  // 4 at BT = 32, whose 4 x rows per chunk and 64 fc2 accumulators leave no registers for more.
+  static constexpr int MT = L::kMTiles, XG = L::kXGroups, U = BT == 32 ? 2 : 4;
 
   FusedMlpArgs a;
   int units = 1;         // the plan's U
@@ -52,7 +53,9 @@ struct FusedMlpOp {
         prefetch_l1(a.beta + c);
       }
 
-    // 2. The selection: this unit's slice [n0, n0 + len) of idx, and b1 at those rows.
+    // 2. The selection: this unit's slice [n0, n0 + len) of idx, and b1 at those rows. The barrier first: in
+    // the persistent kernel the CTA's previous unit may still read idx_s / h_s in its slower warps.
+    __syncthreads();
     sync.indices();
     const int k = a.k_dev != nullptr ? min(max(__ldcg(a.k_dev), 0), a.max_k) : a.max_k;
     const int n0 = static_cast<int>(static_cast<long long>(unit) * k / units);
