@@ -1,6 +1,9 @@
 // decode_step.cpp: the launch sequence of one decode step (see decode_step.h).
 #include "engine/cuda/decode_step.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "engine/cuda/cublas_ops.h"
 #include "engine/cuda/engine_kernels.cuh"
 #include "engine/cuda/model_dims.h"
@@ -9,6 +12,7 @@
 #include "kernels/common/cuda_check.h"
 #include "kernels/decode_attention/decode_attention.cuh"
 #include "kernels/elementwise/elementwise.cuh"
+#include "kernels/fused_mlp/fused_mlp.cuh"
 #include "kernels/layer_norm/layer_norm.cuh"
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
@@ -18,12 +22,23 @@
 namespace dv::engine {
 namespace {
 
+// The MLP path: fused_mlp (fc1 + ReLU + fc2 of a neuron slice in one op) up to batch 8, where its per-unit
+// reductions stay small against the weights; beyond, cuBLAS (dense) and sparse up + down. DEJAVU_FUSED_MLP=1
+// or 0 forces either (read when a step is recorded, i.e. when a graph is captured), so one build can time both.
+bool fused_mlp_enabled(int batch) {
+  const char* env = std::getenv("DEJAVU_FUSED_MLP");
+  if (env != nullptr && (std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0)) return env[0] == '1';
+  return batch <= 8;
+}
+
 class StepRecorder {
  public:
   StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp,
                const BlockAllReduce& all_reduce)
       : ctx_(ctx), w_(w), b_(b), sp_(sp), all_reduce_(all_reduce), c_(w.config), m_(model_dims(w)), s_(ctx.main()),
-        B_(b.batch) {}
+        B_(b.batch), fused_(fused_mlp_enabled(b.batch)),
+        stream_(fused_ && c_.do_layer_norm_before && !all_reduce),
+        fuse_ln_(stream_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)) {}
 
   void run() {
     const bool pre = c_.do_layer_norm_before;
@@ -35,7 +50,9 @@ class StepRecorder {
       const GpuLayerWeights& lw = w_.layers[l];
       attention(l, pre ? half_ptr(b_.ln) : b_.attn_in(l));
       reduce_block_out();
-      if (pre) {
+      if (fuse_ln_) {
+        residual_sum(b_.mlp_in(l), b_.attn_in(l), half_ptr(lw.out_b));  // the fused MLP normalizes it itself
+      } else if (pre) {
         layer_norm(half_ptr(b_.block_out), b_.attn_in(l), half_ptr(lw.out_b), b_.mlp_in(l), half_ptr(b_.ln),
                    lw.mlp_ln_w, lw.mlp_ln_b);
       } else {
@@ -43,11 +60,20 @@ class StepRecorder {
                    lw.attn_ln_b);
       }
       point(2 * l + 1);
-      mlp(l, pre ? half_ptr(b_.ln) : b_.mlp_in(l));
+      mlp(l, pre && !fuse_ln_ ? half_ptr(b_.ln) : b_.mlp_in(l));
       reduce_block_out();
       if (!pre) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), nullptr, b_.attn_in(l + 1), lw.mlp_ln_w,
                    lw.mlp_ln_b);
+      } else if (stream_) {
+        // The fused MLP wrote the residual stream attn_in(l + 1): only the next layer norm is left.
+        if (l + 1 < m_.layers) {
+          layer_norm(b_.attn_in(l + 1), nullptr, nullptr, nullptr, half_ptr(b_.ln), w_.layers[l + 1].attn_ln_w,
+                     w_.layers[l + 1].attn_ln_b);
+        } else if (w_.final_ln_w.defined()) {
+          layer_norm(b_.attn_in(m_.layers), nullptr, nullptr, nullptr, half_ptr(b_.final_x), w_.final_ln_w,
+                     w_.final_ln_b);
+        }
       } else if (l + 1 < m_.layers) {
         const GpuLayerWeights& next = w_.layers[l + 1];
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(l + 1), half_ptr(b_.ln),
@@ -56,14 +82,7 @@ class StepRecorder {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(m_.layers),
                    half_ptr(b_.final_x), w_.final_ln_w, w_.final_ln_b);
       } else {
-        BiasResidualArgs a;
-        a.out = b_.attn_in(m_.layers);
-        a.x = half_ptr(b_.block_out);
-        a.residual = b_.mlp_in(l);
-        a.bias = half_ptr(lw.fc2_b);
-        a.rows = B_;
-        a.n = m_.d;
-        launch_bias_residual(a, s_);
+        residual_sum(b_.attn_in(m_.layers), b_.mlp_in(l), half_ptr(lw.fc2_b));
       }
       if (l + 1 < m_.layers) point(2 * (l + 1));
     }
@@ -77,6 +96,18 @@ class StepRecorder {
 
  private:
   void embed() { embed_tokens(ctx_, w_, m_, int_ptr(b_.tokens), int_ptr(b_.positions), B_, b_.emb, b_.attn_in(0), s_); }
+
+  // out = block_out + residual + bias, rounded once to fp16 (a block's projection finishing the residual stream).
+  void residual_sum(__half* out, const __half* residual, const __half* bias) {
+    BiasResidualArgs a;
+    a.out = out;
+    a.x = half_ptr(b_.block_out);
+    a.residual = residual;
+    a.bias = bias;
+    a.rows = B_;
+    a.n = m_.d;
+    launch_bias_residual(a, s_);
+  }
 
   void layer_norm(const __half* x, const __half* residual, const __half* bias, __half* sum_out, __half* y,
                   const at::Tensor& gamma, const at::Tensor& beta) {
@@ -176,9 +207,44 @@ class StepRecorder {
     sparse_down(half_ptr(sp_->heads_c), m_.d, lw.wo_t, m_.attn, heads, count, cap, m_.head_dim);
   }
 
+  // The MLP block on x (pre-LN with fuse_ln_: the residual stream mlp_in(l), normalized inside the op; else its
+  // normalized input). With stream_ it writes the new residual stream attn_in(l + 1) = mlp_in(l) + fc2_b + fc2
+  // product; otherwise the bare fc2 product into block_out (post-LN, a tensor-parallel rank's partial sum).
   void mlp(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
-    if (sp_ == nullptr || sp_->mlp[l].dense) {
+    const bool dense = sp_ == nullptr || sp_->mlp[l].dense;
+    if (fused_) {
+      kernels::FusedMlpArgs a;
+      a.out = stream_ ? b_.attn_in(l + 1) : half_ptr(b_.block_out);
+      a.workspace = b_.mlp_workspace.data_ptr();
+      a.x = x;
+      if (fuse_ln_) {
+        a.gamma = half_ptr(lw.mlp_ln_w);
+        a.beta = half_ptr(lw.mlp_ln_b);
+      }
+      a.w1 = half_ptr(lw.fc1_w);
+      a.b1 = half_ptr(lw.fc1_b);
+      a.w2t = half_ptr(lw.fc2_t);
+      if (stream_) {
+        a.b2 = half_ptr(lw.fc2_b);
+        a.resid = b_.mlp_in(l);
+      }
+      a.B = B_;
+      a.d = m_.d;
+      a.ffn = m_.ffn;
+      a.max_k = m_.ffn;  // dense: the identity selection
+      a.num_sms = ctx_.num_sms();
+      if (!dense) {
+        const LayerSelection& sel = sp_->mlp[l];
+        wait_for(sel);
+        a.idx = int_ptr(sel.idx);
+        a.k_dev = int_ptr(sel.count);
+        a.max_k = sel.capacity;
+      }
+      kernels::launch_fused_mlp(a, s_);
+      return;
+    }
+    if (dense) {
       linear(ctx_.cublas(), half_ptr(b_.fc1_out), x, half_ptr(lw.fc1_w), B_, m_.ffn, m_.d);
       BiasReluArgs a;
       a.x = half_ptr(b_.fc1_out);
@@ -288,6 +354,9 @@ class StepRecorder {
   const ModelDims m_;
   cudaStream_t s_;
   int B_ = 0;  // batch rows, one token each
+  const bool fused_;    // MLP blocks (dense and sparse) through fused_mlp, else cuBLAS / sparse up + down
+  const bool stream_;   // the fused MLP writes the residual stream (pre-LN, one GPU)
+  const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
   bool side_used_ = false;
 };
 
