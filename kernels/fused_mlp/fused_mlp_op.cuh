@@ -313,12 +313,7 @@ struct FusedMlpOp {
 #pragma unroll
         for (int i = 0; i < 8; ++i) v[i] += f[i];
       }
-      uint4 o;
-      o.x = pack_half2(__float2half_rn(v[0]), __float2half_rn(v[1]));
-      o.y = pack_half2(__float2half_rn(v[2]), __float2half_rn(v[3]));
-      o.z = pack_half2(__float2half_rn(v[4]), __float2half_rn(v[5]));
-      o.w = pack_half2(__float2half_rn(v[6]), __float2half_rn(v[7]));
-      *reinterpret_cast<uint4*>(a.out + off) = o;
+      *reinterpret_cast<uint4*>(a.out + off) = pack_half8(v);
       __stcg(src, make_float4(0.f, 0.f, 0.f, 0.f));
       __stcg(src + 1, make_float4(0.f, 0.f, 0.f, 0.f));
     }

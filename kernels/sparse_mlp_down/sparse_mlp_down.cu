@@ -61,12 +61,7 @@ __device__ __forceinline__ void store_out8(const SparseMlpDownArgs& a, int b, in
 #pragma unroll
     for (int i = 0; i < 8; ++i) s[i] += __half2float(rh[i]);
   }
-  uint4 o;
-  o.x = pack_half2(__float2half_rn(s[0]), __float2half_rn(s[1]));
-  o.y = pack_half2(__float2half_rn(s[2]), __float2half_rn(s[3]));
-  o.z = pack_half2(__float2half_rn(s[4]), __float2half_rn(s[5]));
-  o.w = pack_half2(__float2half_rn(s[6]), __float2half_rn(s[7]));
-  *reinterpret_cast<uint4*>(a.out + off) = o;
+  *reinterpret_cast<uint4*>(a.out + off) = pack_half8(s);
 }
 
 template <int MT, bool kUnitRows>

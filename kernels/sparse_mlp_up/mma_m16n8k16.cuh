@@ -53,6 +53,14 @@ __device__ __forceinline__ uint32_t pack_half2(__half lo, __half hi) {
   return static_cast<uint32_t>(__half_as_ushort(lo)) | (static_cast<uint32_t>(__half_as_ushort(hi)) << 16);
 }
 
+// Eight fp32 values rounded to fp16 (round to nearest), packed in order into one 16-byte vector.
+__device__ __forceinline__ uint4 pack_half8(const float (&v)[8]) {
+  return make_uint4(pack_half2(__float2half_rn(v[0]), __float2half_rn(v[1])),
+                    pack_half2(__float2half_rn(v[2]), __float2half_rn(v[3])),
+                    pack_half2(__float2half_rn(v[4]), __float2half_rn(v[5])),
+                    pack_half2(__float2half_rn(v[6]), __float2half_rn(v[7])));
+}
+
 // Element i (0..7) of two 8-half vectors, packed as (lo.i, hi.i): a column of two consecutive rows.
 __device__ __forceinline__ uint32_t pack_column(const uint4& lo, const uint4& hi, int i) {
   const uint32_t a = u4_word(lo, i >> 1);
