@@ -35,6 +35,7 @@ struct Projection {
   const __half* w_qkv;
   const __half* b_qkv;
   int B, H, hd, max_len, ring;
+  int d;                 // input width
 };
 
 // One unit's work: rows r0 .. r0 + 15 of part (0 q, 1 k, 2 v) of head h, for positions [t_begin, pos].
@@ -43,12 +44,12 @@ struct Slice {
 };
 
 __device__ __forceinline__ const __half* weight_row(const Projection& p, const Slice& s, int r) {
-  return p.w_qkv + ((static_cast<size_t>(s.h) * 3 + s.part) * p.hd + s.r0 + r) * (static_cast<size_t>(p.H) * p.hd);
+  return p.w_qkv + ((static_cast<size_t>(s.h) * 3 + s.part) * p.hd + s.r0 + r) * p.d;
 }
 
 // This warp's share of the 32-wide k chunks.
 __device__ __forceinline__ void warp_chunks(const Projection& p, int& kc0, int& kc1) {
-  const int nk = p.H * p.hd / 32, warp = static_cast<int>(threadIdx.x >> 5);
+  const int nk = p.d / 32, warp = static_cast<int>(threadIdx.x >> 5);
   kc0 = warp * nk / kWarps;
   kc1 = (warp + 1) * nk / kWarps;
 }
@@ -74,7 +75,7 @@ __device__ __forceinline__ int column_code(const Projection& p, const Slice& s, 
 
 __device__ __forceinline__ uint4 load_column(const Projection& p, int code, int k) {
   if (code == -1) return zero_u4();
-  const size_t d = static_cast<size_t>(p.H) * p.hd;
+  const size_t d = p.d;
   const __half* row = code >= 0 ? p.x_hist + code * d : p.x_cur + (-2 - code) * d;
   return *reinterpret_cast<const uint4*>(row + k);
 }
@@ -91,7 +92,7 @@ __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
   int kc0, kc1;
   warp_chunks(p, kc0, kc1);
-  const size_t d = static_cast<size_t>(p.H) * p.hd;
+  const size_t d = p.d;
   const __half* w0p = weight_row(p, s, g) + tq * 8;
   const __half* w1p = w0p + 8 * d;
   int code[kWide ? 1 : kTiles];

@@ -36,14 +36,15 @@ __global__ void kv_valid_fill_kernel(int* kv_valid, int n, int value) {
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// Checks shared by both ops: shapes, head_dim, the ring.
-void check_shape(const char* op, int batch, int num_heads, int head_dim, int max_len, int ring) {
+// Checks shared by both ops: shapes, head_dim, the width, the ring.
+void check_shape(const char* op, int batch, int num_heads, int head_dim, int max_len, int ring, int d) {
   DV_CHECK(sparse_qkv_supports_head_dim(head_dim), "{}: head_dim {} unsupported (16, 32, 64, 80 or 128)", op,
            head_dim);
   DV_CHECK(num_heads > 0 && num_heads <= kSparseQkvMaxHeads && batch > 0 && max_len > 0,
            "{}: num_heads = {} (at most {}), batch = {}, max_len = {} must be positive", op, num_heads,
            kSparseQkvMaxHeads, batch, max_len);
-  DV_CHECK(num_heads * head_dim % 32 == 0, "{}: d = {} heads x {} must be a multiple of 32", op, num_heads, head_dim);
+  DV_CHECK(d % 32 == 0 && d >= num_heads * head_dim, "{}: width d = {} must be a multiple of 32 and >= {} heads x {}",
+           op, d, num_heads, head_dim);
   DV_CHECK(ring >= 0, "{}: ring = {} is negative", op, ring);
 }
 
@@ -60,7 +61,7 @@ KvCatchupPlan sparse_qkv_catchup_plan(int batch, int num_heads, int ring) {
 }
 
 void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
-  check_shape("sparse_qkv", a.batch, a.num_heads, a.head_dim, a.max_len, a.ring);
+  check_shape("sparse_qkv", a.batch, a.num_heads, a.head_dim, a.max_len, a.ring, sparse_qkv_width(a));
   DV_CHECK(a.max_heads >= 0 && a.max_heads <= a.num_heads, "sparse_qkv: max_heads = {} outside [0, {}]", a.max_heads,
            a.num_heads);
   DV_CHECK(a.q && a.k_cache && a.v_cache && a.x && a.w_qkv && a.b_qkv && a.heads && a.num_selected && a.pos,
@@ -79,7 +80,7 @@ void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
 }
 
 void launch_kv_catchup(const KvCatchupArgs& a, cudaStream_t stream) {
-  check_shape("kv_catchup", a.batch, a.num_heads, a.head_dim, a.max_len, a.ring);
+  check_shape("kv_catchup", a.batch, a.num_heads, a.head_dim, a.max_len, a.ring, sparse_qkv_width(a));
   DV_CHECK(a.max_forced >= 0 && a.max_forced <= kSparseQkvMaxForced, "kv_catchup: max_forced = {} outside [0, {}]",
            a.max_forced, kSparseQkvMaxForced);
   if (a.max_forced == 0) return;

@@ -13,6 +13,7 @@
 // Layouts (the engine allocates and repacks; see pack_qkv_weights in sparse_qkv_pack.h), hd = head_dim:
 //   w_qkv    [H][3][hd][d] fp16: head h's q rows, then k rows, then v rows (HF {q,k,v}_proj.weight rows
 //            h*hd .. h*hd+hd-1), so a head's 3*hd rows are one contiguous block of 3 * hd * d * 2 bytes.
+//            d = H * hd, or the hidden size for a tensor-parallel rank's H heads (Args::d).
 //   b_qkv    [H][3][hd] fp16.
 //   x        [B, d] the layer-normed attention input at the current position.
 //   x_hist   [B, ring, d] ring of the layer-normed inputs: position t at row t % ring (row pos is written by
@@ -77,9 +78,11 @@ struct SparseQkvArgs {
   const int* num_selected = nullptr;  // device scalar, clamped to [0, max_heads]
   const int* pos = nullptr;           // device scalar: the current position
   int batch = 0;                      // B >= 1
-  int num_heads = 0;                  // H <= kSparseQkvMaxHeads; d = H * head_dim
-  int head_dim = 0;                   // hd: sparse_qkv_supports_head_dim(hd), d = H * hd a multiple of 32
+  int num_heads = 0;                  // H <= kSparseQkvMaxHeads
+  int head_dim = 0;                   // hd: sparse_qkv_supports_head_dim(hd); the width d a multiple of 32
   int max_len = 0;                    // cache length
+  int d = 0;                          // input width (x, x_hist, w_qkv rows); 0: H * head_dim. A tensor-parallel
+                                      // rank holds H of the model's heads and reads the whole hidden state
   int max_heads = 0;                  // capacity of heads, 0..H
   int ring = 0;                       // x_hist positions (0 without x_hist)
   bool all_kv = false;                // K/V of every head at pos (q of the selected): nothing ever missing
@@ -99,7 +102,35 @@ struct KvCatchupArgs {
   const int* forced_count = nullptr;  // device scalar
   const int* pos = nullptr;
   int batch = 0, num_heads = 0, head_dim = 0, max_len = 0, ring = 0, max_forced = 0;
+  int d = 0;                          // as in SparseQkvArgs
 };
+
+// The forced catch-up that follows a sparse_qkv launch with these arguments.
+inline KvCatchupArgs kv_catchup_args(const SparseQkvArgs& a) {
+  KvCatchupArgs c;
+  c.k_cache = a.k_cache;
+  c.v_cache = a.v_cache;
+  c.x_hist = a.x_hist;
+  c.w_qkv = a.w_qkv;
+  c.b_qkv = a.b_qkv;
+  c.forced = a.forced;
+  c.forced_count = a.forced_count;
+  c.pos = a.pos;
+  c.batch = a.batch;
+  c.num_heads = a.num_heads;
+  c.head_dim = a.head_dim;
+  c.max_len = a.max_len;
+  c.ring = a.ring;
+  c.max_forced = a.max_forced;
+  c.d = a.d;
+  return c;
+}
+
+// The input width an Args struct means (d, or H * head_dim when d is 0).
+template <class Args>
+constexpr int sparse_qkv_width(const Args& a) {
+  return a.d > 0 ? a.d : a.num_heads * a.head_dim;
+}
 
 // Forced catch-up settings that keep every head's missing positions m within one pass (B * (m + 1) <=
 // kSparseQkvPassColumns) and within the ring: max_forced = max(2, ceil(H / 32)), force_lag = min(128 / B,

@@ -62,8 +62,8 @@ struct SparseQkvOp {
 
  private:
   __device__ qkv::Projection projection() const {
-    return {a.q, a.k_cache, a.v_cache, a.x, a.x_hist, a.w_qkv, a.b_qkv, a.batch, a.num_heads, a.head_dim,
-            a.max_len, a.ring};
+    return {a.q,     a.k_cache,   a.v_cache,    a.x,         a.x_hist, a.w_qkv,
+            a.b_qkv, a.batch,     a.num_heads,  a.head_dim,  a.max_len, a.ring, sparse_qkv_width(a)};
   }
 
   // Fills s (head, part, rows) and returns the kv_valid slot (-1 for a q block), or -2 without a slice.
@@ -94,7 +94,7 @@ struct SparseQkvOp {
   // x rows at pos into the ring, spread over all units.
   __device__ void copy_history(int unit, int pos) const {
     if (a.x_hist == nullptr) return;
-    const int nvec = a.num_heads * a.head_dim / 8, row = pos % a.ring, units = max_units();
+    const int nvec = sparse_qkv_width(a) / 8, row = pos % a.ring, units = max_units();
     for (int i = unit * kUnitThreads + threadIdx.x; i < a.batch * nvec; i += units * kUnitThreads) {
       const int b = i / nvec;
       reinterpret_cast<uint4*>(a.x_hist + (static_cast<size_t>(b) * a.ring + row) * nvec * 8)[i - b * nvec] =
@@ -178,8 +178,8 @@ struct KvCatchupOp {
     const int block = pp + unit % (2 * pp);
     s.part = block / pp;
     s.r0 = (block % pp) * qkv::kRows;
-    const qkv::Projection p{nullptr, a.k_cache, a.v_cache, nullptr, a.x_hist, a.w_qkv, a.b_qkv,
-                            a.batch, a.num_heads, a.head_dim, a.max_len, a.ring};
+    const qkv::Projection p{nullptr, a.k_cache,   a.v_cache,   nullptr,   a.x_hist, a.w_qkv,
+                            a.b_qkv, a.batch,     a.num_heads, a.head_dim, a.max_len, a.ring, sparse_qkv_width(a)};
     qkv::prefetch_slice(p, s);
     sync.inputs();
     qkv::project_slice(p, s, pos, smem);

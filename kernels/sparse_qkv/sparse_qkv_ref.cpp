@@ -13,12 +13,12 @@ namespace {
 struct Weights {
   const __half* w_qkv;
   const __half* b_qkv;
-  int H, hd;
+  int H, hd, d;
 };
 
 // Output row `row` (0 .. 3*hd-1 within head h's block) for input vector xv.
 __half project(const Weights& w, int h, int row, const __half* xv) {
-  const int d = w.H * w.hd;
+  const int d = w.d;
   const size_t r = static_cast<size_t>(h) * 3 * w.hd + row;
   const __half* wr = w.w_qkv + r * d;
   double acc = __half2float(w.b_qkv[r]);
@@ -30,7 +30,7 @@ __half project(const Weights& w, int h, int row, const __half* xv) {
 // when given.
 void project_kv(const Weights& w, int h, int t_begin, int pos, int B, int max_len, int ring, const __half* x_hist,
                 const __half* x_cur, __half* k_cache, __half* v_cache) {
-  const size_t d = static_cast<size_t>(w.H) * w.hd;
+  const size_t d = w.d;
   for (int t = t_begin; t <= pos; ++t)
     for (int b = 0; b < B; ++b) {
       const __half* xv = t == pos && x_cur != nullptr ? x_cur + b * d : x_hist + (static_cast<size_t>(b) * ring + t % ring) * d;
@@ -47,8 +47,8 @@ void project_kv(const Weights& w, int h, int t_begin, int pos, int B, int max_le
 void sparse_qkv_ref(const SparseQkvArgs& a) {
   DV_CHECK(sparse_qkv_supports_head_dim(a.head_dim), "sparse_qkv_ref: head_dim {} unsupported", a.head_dim);
   const int hd = a.head_dim, H = a.num_heads, slots = sparse_qkv_valid_slots(hd);
-  const size_t d = static_cast<size_t>(H) * hd;
-  const Weights w{a.w_qkv, a.b_qkv, H, hd};
+  const size_t d = sparse_qkv_width(a);
+  const Weights w{a.w_qkv, a.b_qkv, H, hd, static_cast<int>(d)};
   const int pos = *a.pos;
   if (pos < 0 || pos >= a.max_len) return;
   if (a.x_hist != nullptr)
@@ -105,7 +105,7 @@ void kv_catchup_ref(const KvCatchupArgs& a) {
   DV_CHECK(sparse_qkv_supports_head_dim(a.head_dim), "kv_catchup_ref: head_dim {} unsupported", a.head_dim);
   const int pos = *a.pos;
   if (pos < 0 || pos >= a.max_len || a.max_forced == 0) return;
-  const Weights w{a.w_qkv, a.b_qkv, a.num_heads, a.head_dim};
+  const Weights w{a.w_qkv, a.b_qkv, a.num_heads, a.head_dim, sparse_qkv_width(a)};
   const int n = std::min(*a.forced_count, a.max_forced);
   for (int i = 0; i < n; ++i) {
     const int h = a.forced[2 * i], from = a.forced[2 * i + 1];

@@ -61,6 +61,22 @@ inline SparseQkvArgs case_args(const QkvCase& c) {
   return a;
 }
 
+// A backend's state buffers bound into the launch arguments.
+struct QkvState {
+  __half *q, *k, *v, *x_hist;
+  int *valid, *forced, *forced_count, *counts;
+};
+inline void bind_state(SparseQkvArgs& a, const QkvState& s) {
+  a.q = s.q;
+  a.k_cache = s.k;
+  a.v_cache = s.v;
+  a.x_hist = a.ring > 0 ? s.x_hist : nullptr;
+  a.kv_valid = s.valid;
+  a.forced = s.forced;
+  a.forced_count = s.forced_count;
+  a.catchup_counts = s.counts;
+}
+
 // Inputs of one case: packed weights, per-step inputs and the dense truth q/k/v [steps][B][H][3][hd].
 struct QkvProblem {
   int d = 0, hd = 0, heads = 0, batch = 0;
@@ -158,14 +174,8 @@ class QkvRefBackend : public QkvBackend {
     valid_.assign(static_cast<size_t>(c.heads) * sparse_qkv_valid_slots(c.hd), 0);
     counts_.assign(static_cast<size_t>(c.max_len) * 3, 0);
     forced_.assign(2 * kSparseQkvMaxForced, -1);
-    a_.q = q_.data();
-    a_.k_cache = k_.data();
-    a_.v_cache = v_.data();
-    a_.x_hist = a_.ring > 0 ? xh_.data() : nullptr;
-    a_.kv_valid = valid_.data();
-    a_.forced = forced_.data();
-    a_.forced_count = &forced_count_;
-    a_.catchup_counts = counts_.data();
+    bind_state(a_, {q_.data(), k_.data(), v_.data(), xh_.data(), valid_.data(), forced_.data(), &forced_count_,
+                    counts_.data()});
     a_.w_qkv = p.w_qkv.data();
     a_.b_qkv = p.b_qkv.data();
     a_.num_selected = &count_;
@@ -178,10 +188,7 @@ class QkvRefBackend : public QkvBackend {
     a_.heads = heads.data();
     a_.x = x.data();
     sparse_qkv_ref(a_);
-    const KvCatchupArgs ca{a_.k_cache, a_.v_cache, a_.x_hist, a_.w_qkv,    a_.b_qkv,     a_.forced,
-                           a_.forced_count, a_.pos, a_.batch, a_.num_heads, a_.head_dim, a_.max_len,
-                           a_.ring,     a_.max_forced};
-    kv_catchup_ref(ca);
+    kv_catchup_ref(kv_catchup_args(a_));
   }
   std::vector<__half> q() override { return q_; }
   std::vector<__half> k() override { return k_; }
@@ -220,22 +227,14 @@ class QkvGpuBackend : public QkvBackend {
     xh_.poison();
     valid_.zero();
     counts_.zero();
-    a_.q = q_.data();
-    a_.k_cache = k_.data();
-    a_.v_cache = v_.data();
-    a_.x_hist = a_.ring > 0 ? xh_.data() : nullptr;
-    a_.kv_valid = valid_.data();
-    a_.forced = forced_.data();
-    a_.forced_count = forced_count_.data();
-    a_.catchup_counts = counts_.data();
+    bind_state(a_, {q_.data(), k_.data(), v_.data(), xh_.data(), valid_.data(), forced_.data(),
+                    forced_count_.data(), counts_.data()});
     a_.x = x_.data();
     a_.w_qkv = w_.data();
     a_.b_qkv = b_.data();
     a_.heads = heads_.data();
     a_.num_selected = count_.data();
     a_.pos = pos_.data();
-    ca_ = {a_.k_cache, a_.v_cache, a_.x_hist, a_.w_qkv,   a_.b_qkv,     a_.forced, a_.forced_count,
-           a_.pos,     a_.batch,   a_.num_heads, a_.head_dim, a_.max_len, a_.ring,  a_.max_forced};
     DV_CUDA_CHECK(cudaStreamCreate(&stream_));
     if (c.graph) {
       DV_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
@@ -274,10 +273,9 @@ class QkvGpuBackend : public QkvBackend {
  private:
   void launch() {
     launch_sparse_qkv(a_, stream_);
-    launch_kv_catchup(ca_, stream_);
+    launch_kv_catchup(kv_catchup_args(a_), stream_);
   }
   SparseQkvArgs a_;
-  KvCatchupArgs ca_;
   DeviceBuffer<__half> w_, b_, x_, q_, k_, v_, xh_;
   DeviceBuffer<int> valid_, counts_, forced_, heads_, count_, pos_, forced_count_;
   cudaStream_t stream_ = nullptr;
