@@ -14,6 +14,7 @@
 #include "engine/cuda/engine_kernels.cuh"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/cuda_check.h"
+#include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::engine {
 std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, int rank, int n, uint64_t seed) {
@@ -52,6 +53,7 @@ class ShapeBench {
     const double dense_ms = add(rows, engine, full, "dense", StepMode::kDense, 1, 1, ffn, H, 0);
     auto sparse = [&](const std::string& name, double mlp_d, double head_d, bool predictors, bool int8 = false) {
       SparseSpec spec;
+      spec.kv_heads = parse_kv_heads(o_.kv_heads);
       spec.mlp.density = mlp_d;
       spec.heads.density = head_d;
       if (predictors) {
@@ -115,11 +117,12 @@ int layers_that_fit(const OptConfig& c, const DecodeBenchOptions& o, int max_bat
   size_t free_b = 0, total_b = 0;
   DV_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   const double len = o.prompt_len + o.warmup + o.iters + 1;
-  // Per layer: weights, K and V caches, x_hist (catch-up history), predictors at the largest ranks (int8
+  // Per layer: weights, K and V caches, the x_hist ring (catch-up inputs), predictors at the largest ranks (int8
   // rows: the random fp16 weights and their int8 copy coexist while the engine takes them: 1.5 copies).
   const bool int8 = std::find(o.predictor_dtypes.begin(), o.predictor_dtypes.end(), "int8") != o.predictor_dtypes.end();
   const double pred_copies = int8 ? 1.5 : 1.0;
-  const double per_layer = static_cast<double>(gpu_layer_bytes(c)) + 3.0 * 2 * max_batch * len * c.hidden_size +
+  const double per_layer = static_cast<double>(gpu_layer_bytes(c)) + 2.0 * 2 * max_batch * len * c.hidden_size +
+                           2.0 * max_batch * kSparseQkvRing * c.hidden_size +
                            (o.predictors ? pred_copies * 2.0 * (o.rank_mlp * (c.hidden_size + c.ffn_dim) +
                                                                 o.rank_att * (c.hidden_size + c.num_attention_heads))
                                          : 0.0);
@@ -169,7 +172,16 @@ StepTiming time_decode_steps(CudaEngine& engine, StepMode mode, int prompt_len, 
   for (auto e : ev) (void)cudaEventDestroy(e);
   std::sort(ms.begin(), ms.end());
   auto q = [&](double f) { return ms[std::min<size_t>(ms.size() - 1, static_cast<size_t>(f * (ms.size() - 1) + 0.5))]; };
-  return {q(0.5), q(0.1), q(0.9)};
+  StepTiming timing{q(0.5), q(0.1), q(0.9)};
+  if (mode == StepMode::kSparse && engine.sparse() != nullptr) {
+    const CatchupStats c =
+        engine.sparse()->catchup_stats(prompt_len + warmup, prompt_len + warmup + iters, engine.stream());
+    timing.catchup_per_step = c.mean_per_step;
+    timing.catchup_max = c.max_per_step;
+    timing.forced_per_step = static_cast<double>(c.forced) / iters;
+    timing.catchup_lost = c.lost;
+  }
+  return timing;
 }
 
 BenchRow make_bench_row(const CudaEngine& engine, const std::string& shape, int model_layers, const std::string& name,
@@ -200,6 +212,10 @@ BenchRow make_bench_row(const CudaEngine& engine, const std::string& shape, int 
   r.achieved_gbps = bytes.total() / (t.median * 1e-3) / 1e9;
   r.pct_of_copy = 100.0 * r.achieved_gbps / copy_gbps;
   r.speedup_vs_dense = dense_ms > 0 ? dense_ms / t.median : 1.0;
+  r.catchup_per_step = t.catchup_per_step;
+  r.catchup_max = t.catchup_max;
+  r.forced_per_step = t.forced_per_step;
+  r.catchup_lost = t.catchup_lost;
   return r;
 }
 

@@ -33,6 +33,7 @@ struct DecodeBenchOptions {
   // "sparse-predictor-int8", per-row int8 weights).
   std::vector<std::string> predictor_dtypes = {"fp16"};
   std::vector<double> predictor_mlp_densities;  // MLP densities of the predictor rows; empty: {mlp_density}
+  std::string kv_heads = "auto";  // sparse rows: K/V of the selected heads or of all (SparseSpec::kv_heads)
   int max_layers = 0;      // 0: every layer that fits
   double reserve_gib = 4;  // device memory left free beyond the engine's buffers
   uint64_t seed = 1;
@@ -50,6 +51,13 @@ struct BenchRow {
   double weight_bytes = 0, kv_bytes = 0, predictor_bytes = 0;
   double floor_ms = 0, achieved_gbps = 0, pct_of_copy = 0;
   double speedup_vs_dense = 0;  // dense median / this median (same shape, batch)
+  // K/V catch-up of the timed steps (device counters; sparse rows): head-positions recomputed per step over
+  // all layers (selected heads' missed positions + forced catch-up), the forced part, and positions lost
+  // from the input ring (a broken catch-up plan; always 0).
+  double catchup_per_step = 0;
+  int catchup_max = 0;
+  double forced_per_step = 0;
+  long long catchup_lost = 0;
 };
 
 struct BenchReport {
@@ -71,10 +79,14 @@ std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, in
 enum class StepMode;
 struct StepTiming {
   double median = 0, p10 = 0, p90 = 0;
+  double catchup_per_step = 0, forced_per_step = 0;  // sparse steps: the K/V catch-up counters
+  int catchup_max = 0;
+  long long catchup_lost = 0;
 };
 // A report without rows: the device's name and SMs, and the copy bandwidth measured now.
 BenchReport device_bench_report();
-// Rewinds to the end of the prompt, warms up, then times `iters` consecutive steps with events. With `tokens`
+// Rewinds to the end of the prompt, warms up, then times `iters` consecutive steps with events (sparse: and
+// reads the catch-up counters of the timed steps). With `tokens`
 // (warmup + iters ids) every step first uploads its own token (real inputs: selections change per token);
 // without, each step re-reads the token already on the device.
 StepTiming time_decode_steps(CudaEngine& engine, StepMode mode, int prompt_len, int warmup, int iters,

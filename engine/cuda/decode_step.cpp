@@ -31,6 +31,14 @@ bool fused_mlp_enabled(int batch) {
   return batch <= 8;
 }
 
+// DEJAVU_DENSE_QKV=ops: the dense step's QKV through sparse_qkv with every head selected (one kernel: the
+// projection, bias, q and the K/V rows at pos) instead of the cuBLAS GEMM + kv_append; read when a step is
+// recorded (captured). Default: cuBLAS, until `dejavu bench` on the GPU shows which is faster.
+bool dense_qkv_ops() {
+  const char* env = std::getenv("DEJAVU_DENSE_QKV");
+  return env != nullptr && std::strcmp(env, "ops") == 0;
+}
+
 class StepRecorder {
  public:
   StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp,
@@ -91,6 +99,10 @@ class StepRecorder {
       DV_CUDA_CHECK(cudaEventRecord(sp_->join_event[0], ctx_.side()));
       DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->join_event[0], 0));
     }
+    if (catchup_used_) {  // the forced K/V catch-up must finish before the next step's QKV reads kv_valid
+      DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_join[0], sp_->catchup_stream.get()));
+      DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->catchup_join[0], 0));
+    }
     launch_advance_position(int_ptr(b_.pos), int_ptr(b_.positions), B_, s_);
   }
 
@@ -124,9 +136,11 @@ class StepRecorder {
     launch_layer_norm(a, s_);
   }
 
+  // Writes the selected heads' outputs compact in selection order to attn ([B, m_.attn]).
   void decode_attention(int l, const int* heads, const int* count, int cap, const AttentionScratch& scratch) {
     DecodeAttentionArgs a;
     a.out = half_ptr(b_.attn);
+    a.ld_out = m_.attn;
     a.partials = float_ptr(scratch.partials);
     a.tickets = int_ptr(scratch.tickets);
     a.q = half_ptr(b_.q);
@@ -148,19 +162,11 @@ class StepRecorder {
   void attention(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
     if (sp_ == nullptr) {
-      linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * m_.attn, m_.d);
-      KvAppendArgs a;
-      a.q = half_ptr(b_.q);
-      a.k_cache = b_.k(l);
-      a.v_cache = b_.v(l);
-      a.qkv = half_ptr(b_.qkv);
-      a.b_qkv = half_ptr(lw.b_qkv);
-      a.pos = int_ptr(b_.pos);
-      a.batch = B_;
-      a.num_heads = m_.heads;
-      a.head_dim = m_.head_dim;
-      a.max_len = b_.max_len;
-      launch_kv_append(a, s_);
+      if (dense_qkv_ops()) {
+        launch_sparse_qkv(qkv_args(l, x, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads), s_);
+      } else {
+        dense_qkv(l, x);
+      }
       decode_attention(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads, b_.attention);
       linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
       return;
@@ -170,12 +176,40 @@ class StepRecorder {
     const int* heads = sel.dense ? int_ptr(b_.all_heads) : int_ptr(sel.idx);
     const int* count = sel.dense ? int_ptr(b_.num_heads) : int_ptr(sel.count);
     const int cap = sel.dense ? m_.heads : sel.capacity;
+    qkv(l, x, heads, count, cap);
+    decode_attention(l, heads, count, cap, sp_->attention);
+    if (sel.dense) {
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
+      return;
+    }
+    sparse_down(half_ptr(b_.attn), m_.attn, lw.wo_t, m_.attn, heads, count, cap, m_.head_dim);
+  }
+
+  // Dense QKV through cuBLAS: one GEMM into qkv, then the bias, q and the K/V cache rows at pos (kv_append).
+  void dense_qkv(int l, const __half* x) {
+    const GpuLayerWeights& lw = w_.layers[l];
+    linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * m_.attn, m_.d);
+    KvAppendArgs a;
+    a.q = half_ptr(b_.q);
+    a.k_cache = b_.k(l);
+    a.v_cache = b_.v(l);
+    a.qkv = half_ptr(b_.qkv);
+    a.b_qkv = half_ptr(lw.b_qkv);
+    a.pos = int_ptr(b_.pos);
+    a.batch = B_;
+    a.num_heads = m_.heads;
+    a.head_dim = m_.head_dim;
+    a.max_len = b_.max_len;
+    launch_kv_append(a, s_);
+  }
+
+  // sparse_qkv over `heads` at pos with no catch-up state (the dense step's K/V are always current).
+  SparseQkvArgs qkv_args(int l, const __half* x, const int* heads, const int* count, int cap) const {
+    const GpuLayerWeights& lw = w_.layers[l];
     SparseQkvArgs q;
     q.q = half_ptr(b_.q);
     q.k_cache = b_.k(l);
     q.v_cache = b_.v(l);
-    q.x_hist = half_ptr(sp_->x_hist) + static_cast<size_t>(l) * B_ * b_.max_len * m_.d;
-    q.kv_valid = int_ptr(sp_->kv_valid) + static_cast<size_t>(l) * m_.heads * sparse_qkv_valid_slots(m_.head_dim);
     q.x = x;
     q.w_qkv = half_ptr(lw.w_qkv);
     q.b_qkv = half_ptr(lw.b_qkv);
@@ -186,25 +220,35 @@ class StepRecorder {
     q.num_heads = m_.heads;
     q.head_dim = m_.head_dim;
     q.max_len = b_.max_len;
+    q.d = m_.d;
     q.max_heads = cap;
-    launch_sparse_qkv(q, s_);
-    decode_attention(l, heads, count, cap, sp_->attention);
-    if (sel.dense) {
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
-      return;
+    return q;
+  }
+
+  // The selected heads' q and K/V (K/V of every head with all_kv), then the forced catch-up of heads lagging
+  // too far, forked onto the low-priority catch-up stream (joined at the end of the step).
+  void qkv(int l, const __half* x, const int* heads, const int* count, int cap) {
+    const LayerKv& kv = sp_->kv[l];
+    int* forced = int_ptr(sp_->forced) + static_cast<size_t>(l) * sp_->forced.size(1);
+    SparseQkvArgs q = qkv_args(l, x, heads, count, cap);
+    q.kv_valid = int_ptr(sp_->kv_valid) + static_cast<size_t>(l) * m_.heads * sparse_qkv_valid_slots(m_.head_dim);
+    if (sp_->kv_ring > 0) {
+      q.x_hist = half_ptr(sp_->x_hist) + static_cast<size_t>(l) * B_ * sp_->kv_ring * m_.d;
+      q.ring = sp_->kv_ring;
     }
-    GatherHeadsArgs g;
-    g.out = half_ptr(sp_->heads_c);
-    g.src = half_ptr(b_.attn);
-    g.heads = heads;
-    g.count = count;
-    g.batch = B_;
-    g.num_heads = m_.heads;
-    g.head_dim = m_.head_dim;
-    g.max_heads = cap;
-    g.ld_out = m_.d;
-    launch_gather_heads(g, s_);
-    sparse_down(half_ptr(sp_->heads_c), m_.d, lw.wo_t, m_.attn, heads, count, cap, m_.head_dim);
+    q.forced = forced;
+    q.forced_count = forced + 2 * kSparseQkvMaxForced;
+    q.catchup_counts = int_ptr(sp_->catchup_counts);
+    q.all_kv = kv.all_kv;
+    q.max_forced = kv.max_forced;
+    q.force_lag = kv.force_lag;
+    launch_sparse_qkv(q, s_);
+    if (kv.max_forced == 0) return;
+    cudaStream_t cs = sp_->catchup_stream.get();
+    DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_fork[l], s_));
+    DV_CUDA_CHECK(cudaStreamWaitEvent(cs, sp_->catchup_fork[l], 0));
+    launch_kv_catchup(kv_catchup_args(q), cs);
+    catchup_used_ = true;
   }
 
   // The MLP block on x (pre-LN with fuse_ln_: the residual stream mlp_in(l), normalized inside the op; else its
@@ -358,6 +402,7 @@ class StepRecorder {
   const bool stream_;   // the fused MLP writes the residual stream (pre-LN, one GPU)
   const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
   bool side_used_ = false;
+  bool catchup_used_ = false;
 };
 
 }  // namespace

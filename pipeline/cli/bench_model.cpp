@@ -57,7 +57,7 @@ engine::SparseSpec predictor_sparse_spec(const PredictorSet& set, double mlp_den
 
 nlohmann::json model_bench_options_json(const ModelBenchArgs& a) {
   return {{"model", a.model_dir},       {"predictors", a.predictors}, {"text", a.text.empty() ? "(built-in)" : a.text},
-          {"mlp_densities", a.mlp_densities}, {"head_density", a.head_density}, {"prompt_len", a.prompt_len},
+          {"mlp_densities", a.mlp_densities}, {"head_density", a.head_density}, {"kv_heads", a.kv_heads}, {"prompt_len", a.prompt_len},
           {"warmup", a.warmup},         {"iters", a.iters},           {"seed", a.seed}};
 }
 
@@ -90,6 +90,7 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
       c.mlp_density = m;
       c.head_density = a.head_density;
       c.spec = spec_at(m);
+      c.spec.kv_heads = engine::parse_kv_heads(a.kv_heads);
       configs.push_back(std::move(c));
     }
   };
