@@ -43,7 +43,9 @@ __device__ inline bool wait_counter(const PersistentWaitContext& w, int op, int 
     if (seen >= target) return true;
     if (*reinterpret_cast<volatile int*>(&w.control->abort) != 0) return false;
     if (static_cast<long long>(global_timer_ns() - t0) > w.watchdog_ns) {
-      if (atomicCAS(&w.error->flag, 0, 1) == 0) {
+      // The first CTA to time out raises abort (device memory, so the election needs no atomics on host
+      // memory) and writes the report with plain stores, the flag last.
+      if (atomicCAS(&w.control->abort, 0, 1) == 0) {
         volatile PersistentError* e = w.error;
         e->op = op;
         e->dep = dep;
@@ -52,8 +54,9 @@ __device__ inline bool wait_counter(const PersistentWaitContext& w, int op, int 
         e->seen = seen;
         e->epoch = epoch;
         __threadfence_system();
+        e->flag = 1;
+        __threadfence_system();
       }
-      atomicExch(&w.control->abort, 1);
       return false;
     }
   }
