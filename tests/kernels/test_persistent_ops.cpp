@@ -96,7 +96,9 @@ TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
         g.push_back(__half2float(got[static_cast<size_t>(b) * c.n + idx[j]]));
         rf.push_back(__half2float(ref[static_cast<size_t>(b) * a.ld_h + j]));
       }
-    if (!g.empty()) ASSERT_TRUE(test::expect_close(g, rf, DType::kF16, "row_gemv h"));
+    if (!g.empty()) {
+      ASSERT_TRUE(test::expect_close(g, rf, DType::kF16, "row_gemv h"));
+    }
   }
 }
 
@@ -287,7 +289,9 @@ TEST(PersistentOps, AttentionMatchesDecodeAttentionReference) {
           g.push_back(__half2float(got[at]));
           rf.push_back(__half2float(ref[at]));
         }
-    if (!g.empty()) ASSERT_TRUE(test::expect_close(g, rf, DType::kF16, "attention out"));
+    if (!g.empty()) {
+      ASSERT_TRUE(test::expect_close(g, rf, DType::kF16, "attention out"));
+    }
     for (int t : tickets.download()) ASSERT_EQ(t, 0) << "merge ticket not reset";
   }
 }
@@ -368,7 +372,9 @@ TEST(PersistentOps, QkvMatchesSparseQkvReference) {
           rf.push_back(__half2float(ref[i]));
         }
       }
-      if (!g.empty()) ASSERT_TRUE(test::expect_close(g, rf, DType::kF16, what));
+      if (!g.empty()) {
+        ASSERT_TRUE(test::expect_close(g, rf, DType::kF16, what));
+      }
     }
     if (c.history) {
       EXPECT_EQ(dvalid.download(), valid) << "kv_valid";
@@ -420,8 +426,9 @@ TEST(PersistentOps, LayerNormMatchesReference) {
     r.d = c.d;
     layer_norm_ref(r);
     ASSERT_TRUE(test::expect_close(dy.download(), test::to_float(y), DType::kF16, "y"));
-    if (c.sum_out && (c.residual || c.bias))
+    if (c.sum_out && (c.residual || c.bias)) {
       ASSERT_TRUE(test::expect_close(dsum.download(), test::to_float(sum), DType::kF16, "sum_out"));
+    }
   }
 }
 
