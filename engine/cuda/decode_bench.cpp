@@ -50,7 +50,7 @@ class ShapeBench {
     DV_CUDA_CHECK(cudaStreamSynchronize(engine.stream()));
 
     const int ffn = static_cast<int>(c.ffn_dim), H = static_cast<int>(c.num_attention_heads);
-    const double dense_ms = add(rows, engine, full, "dense", StepMode::kDense, 1, 1, ffn, H, 0);
+    const double dense_ms = add(rows, engine, full, "dense", StepMode::kDense, 1, 1, ffn, H, 0, 0, false);
     auto sparse = [&](const std::string& name, double mlp_d, double head_d, bool predictors, bool int8 = false) {
       SparseSpec spec;
       spec.kv_heads = parse_kv_heads(o_.kv_heads);
@@ -70,7 +70,7 @@ class ShapeBench {
       }
       engine.set_sparse(spec);
       add(rows, engine, full, name, StepMode::kSparse, mlp_d, head_d, kept_count(mlp_d, ffn), kept_count(head_d, H),
-          dense_ms, engine.sparse()->predictor_bytes);
+          dense_ms, engine.sparse()->predictor_bytes, int8);
       engine.rewind(o_.prompt_len);
       engine.clear_sparse();
     };
@@ -95,16 +95,27 @@ class ShapeBench {
   }
 
  private:
+  // One row per decode path (o_.decode_paths, in order); returns the first path's median (the speedups'
+  // reference for dense: the graph path when it is timed).
   double add(std::vector<BenchRow>& rows, CudaEngine& engine, const OptConfig& full, const std::string& name,
              StepMode mode, double mlp_d, double head_d, int mlp_kept, int heads_kept, double dense_ms,
-             double predictor_bytes = 0) {
-    const StepTiming t = time_decode_steps(engine, mode, o_.prompt_len, o_.warmup, o_.iters);
-    const double mean_len = o_.prompt_len + o_.warmup + o_.iters / 2.0 + 1;
-    const BenchRow r = make_bench_row(engine, full.name, static_cast<int>(full.num_hidden_layers), name, mlp_d, head_d,
-                                      mlp_kept, heads_kept, t, mean_len, predictor_bytes, report_.copy_gbps, dense_ms);
-    rows.push_back(r);
-    if (emit_) emit_(r);
-    return t.median;
+             double predictor_bytes, bool int8) {
+    double first = 0;
+    for (const std::string& path : o_.decode_paths) {
+      if (!path_runs(path, engine.batch(), int8)) continue;
+      engine.set_decode_path(parse_decode_path(path));
+      const StepTiming t = time_decode_steps(engine, mode, o_.prompt_len, o_.warmup, o_.iters);
+      const double mean_len = o_.prompt_len + o_.warmup + o_.iters / 2.0 + 1;
+      const BenchRow r = make_bench_row(engine, full.name, static_cast<int>(full.num_hidden_layers),
+                                        path_row_name(name, path), mlp_d, head_d, mlp_kept, heads_kept, t, mean_len,
+                                        predictor_bytes, report_.copy_gbps,
+                                        dense_ms > 0 ? dense_ms : (first > 0 ? first : t.median));
+      rows.push_back(r);
+      if (emit_) emit_(r);
+      if (first == 0) first = t.median;
+    }
+    engine.set_decode_path(DecodePath::kGraph);
+    return first;
   }
 
   const DecodeBenchOptions& o_;
@@ -134,6 +145,14 @@ int layers_that_fit(const OptConfig& c, const DecodeBenchOptions& o, int max_bat
 }
 
 }  // namespace
+
+std::string path_row_name(const std::string& engine, const std::string& path) {
+  return parse_decode_path(path) == DecodePath::kGraph ? engine : engine + "-persistent";
+}
+
+bool path_runs(const std::string& path, int batch, bool int8_predictors) {
+  return parse_decode_path(path) == DecodePath::kGraph || (batch <= 8 && !int8_predictors);
+}
 
 BenchReport device_bench_report() {
   BenchReport report;

@@ -58,7 +58,8 @@ engine::SparseSpec predictor_sparse_spec(const PredictorSet& set, double mlp_den
 nlohmann::json model_bench_options_json(const ModelBenchArgs& a) {
   return {{"model", a.model_dir},       {"predictors", a.predictors}, {"text", a.text.empty() ? "(built-in)" : a.text},
           {"mlp_densities", a.mlp_densities}, {"head_density", a.head_density}, {"kv_heads", a.kv_heads}, {"prompt_len", a.prompt_len},
-          {"warmup", a.warmup},         {"iters", a.iters},           {"seed", a.seed}};
+          {"warmup", a.warmup},         {"iters", a.iters},           {"seed", a.seed},
+          {"decode_paths", a.decode_paths}};
 }
 
 engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<void(const engine::BenchRow&)>& on_row) {
@@ -74,6 +75,7 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
   o.prompt_len = a.prompt_len;
   o.warmup = a.warmup;
   o.iters = a.iters;
+  o.decode_paths = a.decode_paths;
   o.tokens = bench_tokens(tok, a, static_cast<size_t>(a.prompt_len + a.warmup + a.iters));
 
   OptWeights cpu = load_opt_weights(ckpt, at::kHalf, at::Device(at::kCPU));

@@ -28,6 +28,7 @@ struct ModelBenchArgs {
   int warmup = 5;
   int iters = 40;
   uint64_t seed = 1;
+  std::vector<std::string> decode_paths = {"graph"};  // --decode-path: graph and/or persistent, side by side
 };
 
 engine::BenchReport bench_model(const ModelBenchArgs& args, const std::function<void(const engine::BenchRow&)>& on_row);

@@ -73,6 +73,7 @@ void run_model_bench(const BenchArgs& a) {
   m.warmup = a.bench.warmup;
   m.iters = a.bench.iters;
   m.seed = a.bench.seed;
+  m.decode_paths = a.bench.decode_paths;
   const engine::BenchReport rep = bench_model(m, print_bench_row);
   write_bench_outputs(rep, model_bench_options_json(m), a.out);
   std::printf("bench: results in %s (bench.json, bench.csv, bench.png)\n", a.out.c_str());
@@ -114,7 +115,7 @@ void run_bench(BenchArgs& a) {
                   {"predictor_dtypes", a.bench.predictor_dtypes},
                   {"predictor_mlp_densities", a.bench.predictor_mlp_densities},
                   {"kv_heads", a.bench.kv_heads},       {"max_layers", a.bench.max_layers},
-                  {"seed", a.bench.seed}};
+                  {"seed", a.bench.seed},               {"decode_paths", a.bench.decode_paths}};
   write_bench_outputs(rep, options, a.out);
   print_goals(rep, a.bench);
   std::printf("bench: results in %s (bench.json, bench.csv, bench.png)\n", a.out.c_str());
@@ -156,6 +157,10 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--predictor-mlp-densities", b.predictor_mlp_densities,
                   "MLP densities of the predictor rows (default: --mlp-density)")->delimiter(',');
+  cmd->add_option("--decode-path", b.decode_paths,
+                  "decode paths timed side by side: graph (CUDA graph), persistent (one kernel a step); "
+                  "e.g. graph,persistent")
+      ->capture_default_str()->delimiter(',')->check(CLI::IsMember({"graph", "persistent"}));
   cmd->add_option("--max-layers", b.max_layers, "build at most N layers per shape (0 = all that fit)")
       ->capture_default_str();
   cmd->add_option("--seed", b.seed, "random weights and selections")->capture_default_str();
