@@ -8,6 +8,7 @@
 #include "kernels/common/error.h"
 #include "pipeline/experiment/experiment.h"
 #include "pipeline/experiment/experiment_yaml.h"
+#include "tests/common/missing_dependency.h"
 #include "tests/experiment/experiment_fixture.h"
 
 namespace dv {
@@ -291,7 +292,7 @@ TEST(Experiment, QuickstartParses) {
   EXPECT_EQ(e.model, "data/models/opt-mini");
   EXPECT_TRUE(e.runs(Stage::kCollect) && e.runs(Stage::kTrain) && e.runs(Stage::kMeasure) && e.runs(Stage::kEval));
   EXPECT_LE(e.collect.max_tokens, 50000) << "quickstart must stay small enough for 2 CPU cores";
-  if (!s.checked_files) GTEST_SKIP() << "opt-mini or WikiText-2 missing: parsed without file checks";
+  if (!s.checked_files) DV_MISSING_DEPENDENCY("opt-mini or WikiText-2 missing: parsed without file checks");
 }
 
 // Every experiments/*.yaml parses, is named after its file, and its resolved form parses back to it.
@@ -310,7 +311,7 @@ TEST(Experiment, EveryShippedExperimentParses) {
     ++count;
   }
   EXPECT_GE(count, 4);
-  if (!checked_files) GTEST_SKIP() << "opt-mini or WikiText-2 missing: parsed without file checks";
+  if (!checked_files) DV_MISSING_DEPENDENCY("opt-mini or WikiText-2 missing: parsed without file checks");
 }
 
 }  // namespace
