@@ -26,17 +26,6 @@ std::string read_bytes(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-StoreShape small_shape(bool fc1_values) {
-  StoreShape s;
-  s.n_layers = 3;
-  s.hidden_size = 40;
-  s.ffn_dim = 150;
-  s.num_heads = 5;
-  s.head_dim = 8;
-  s.has_fc1_value = fc1_values;
-  return s;
-}
-
 // One chunk of `rows` x `cols` values of type `type` written by HDF5's own pipeline (shuffle if asked, then
 // deflate at `level`): its stored bytes equal what ChunkFilters makes of the same values.
 void expect_hdf5_stores_what_we_encode(const std::string& path, hid_t type, size_t elem, int rows, int cols,
@@ -94,7 +83,7 @@ TEST(ChunkFilters, ShuffleGroupsBytesByPosition) {
 TEST(ParallelWrite, FileBytesDoNotDependOnThreadCount) {
   test::ScratchDir dir;
   for (bool fc1_values : {false, true}) {
-    const StoreShape shape = small_shape(fc1_values);
+    const StoreShape shape = test::odd_shape(fc1_values);
     std::string first;
     for (int threads : {1, 2, 5}) {
       const std::string path = dir.file("t" + std::to_string(threads) + (fc1_values ? "v" : "") + ".h5");
@@ -118,7 +107,7 @@ TEST(ParallelWrite, FileBytesDoNotDependOnThreadCount) {
       }
     }
   }
-  const StoreShape shape = small_shape(false);
+  const StoreShape shape = test::odd_shape(false);
   WriterOptions o;
   o.chunk_rows = 16;
   o.compression = StoreCompression::kNone;
