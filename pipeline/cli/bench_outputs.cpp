@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "engine/io/atomic_file.h"
+#include "kernels/common/build_info.h"
 #include "pipeline/stages/eval_stage.h"
 
 namespace dv::cli {
@@ -84,8 +85,7 @@ void write_bench_outputs(const engine::BenchReport& rep, const nlohmann::json& o
   j["device"] = rep.device;
   j["sms"] = rep.sms;
   j["copy_gbps"] = rep.copy_gbps;
-  const char* commit = std::getenv("DEJAVU_COMMIT");
-  j["commit"] = commit != nullptr ? commit : "";
+  j["commit"] = recorded_commit();
   j["options"] = options;
   j["notes"] = rep.notes;
   j["rows"] = nlohmann::json::array();
