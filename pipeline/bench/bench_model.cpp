@@ -40,8 +40,9 @@ std::vector<int32_t> bench_tokens(BpeTokenizer& tok, const ModelBenchArgs& a, si
 
 nlohmann::json model_bench_options_json(const ModelBenchArgs& a) {
   return {{"model", a.model_dir},       {"predictors", a.predictors}, {"text", a.text.empty() ? "(built-in)" : a.text},
-          {"mlp_densities", a.mlp_densities}, {"head_density", a.head_density}, {"prompt_len", a.prompt_len},
-          {"warmup", a.warmup},         {"iters", a.iters},           {"seed", a.seed}};
+          {"mlp_densities", a.mlp_densities}, {"head_density", a.head_density}, {"kv_heads", a.kv_heads}, {"prompt_len", a.prompt_len},
+          {"warmup", a.warmup},         {"iters", a.iters},           {"seed", a.seed},
+          {"decode_paths", a.decode_paths}};
 }
 
 engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<void(const engine::BenchRow&)>& on_row) {
@@ -57,6 +58,7 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
   o.prompt_len = a.prompt_len;
   o.warmup = a.warmup;
   o.iters = a.iters;
+  o.decode_paths = a.decode_paths;
   o.tokens = bench_tokens(tok, a, static_cast<size_t>(a.prompt_len + a.warmup + a.iters));
 
   OptWeights cpu = load_opt_weights(ckpt, at::kHalf, at::Device(at::kCPU));
@@ -73,6 +75,7 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
       c.mlp_density = m;
       c.head_density = a.head_density;
       c.spec = spec_at(m);
+      c.spec.kv_heads = engine::parse_kv_heads(a.kv_heads);
       configs.push_back(std::move(c));
     }
   };

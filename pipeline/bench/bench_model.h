@@ -21,10 +21,12 @@ struct ModelBenchArgs {
   std::string text;        // UTF-8 text: the prompt and the decoded tokens; empty = a built-in passage
   std::vector<double> mlp_densities = {0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0};
   double head_density = 0.5;
+  std::string kv_heads = "auto";  // engine::SparseSpec::kv_heads of the sparse rows
   int prompt_len = 128;
   int warmup = 5;
   int iters = 40;
   uint64_t seed = 1;
+  std::vector<std::string> decode_paths = {"graph"};  // --decode-path: graph and/or persistent, side by side
 };
 
 engine::BenchReport bench_model(const ModelBenchArgs& args, const std::function<void(const engine::BenchRow&)>& on_row);

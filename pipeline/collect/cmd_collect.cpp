@@ -22,6 +22,7 @@ struct CollectArgs {
   std::string out, shard;
   std::vector<std::string> merge;
   bool force = false;
+  int compress_threads = 0;
 };
 
 void run_collect_command(CollectArgs& a) {
@@ -34,6 +35,7 @@ void run_collect_command(CollectArgs& a) {
   DV_CHECK(!a.section.text.empty(), "collect: --text is required (or --merge-shards SHARD...)");
   CollectOptions collect = collect_options(a.section, a.out, "--");
   collect.force = a.force;
+  collect.compress_threads = a.compress_threads;
   if (!a.shard.empty()) collect.shard = parse_shard(a.shard, "--shard");
   const OutputLock lock(collect.out);
   LoadedModel m = load_model(a.model);
@@ -63,6 +65,9 @@ void add_collect_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "activation store (HDF5), e.g. acts.h5")->required();
   OptionFlags flags(cmd, "collect");
   visit_collect_options(a->section, flags);
+  cmd->add_option("--compress-threads", a->compress_threads,
+                  "threads compressing the store's chunks (0 = one per core; the file is the same for any count)")
+      ->capture_default_str()->check(kNonNegative);
   cmd->add_option("--shard", a->shard, "collect only shard I of N (I/N, 0-based) of the windows into --out");
   cmd->add_option("--merge-shards", a->merge, "write --out as one store over these finished shard files")
       ->expected(1, -1);

@@ -37,6 +37,7 @@ struct CollectOptions {
   bool store_fc1_values = kCollectDefaults.store_fc1_values;
   uint32_t field_mask = kDefaultFieldMask;  // collect.fields (parse_field_list: "attn_input,fc1_active")
   StoreCompression compression = StoreCompression::kShuffleGzip1;  // collect.compression (parse_compression)
+  int compress_threads = 0;       // threads compressing the store's chunks; 0 = one per core (same bytes)
   ShardSpec shard;                // this process's share of the windows; 1 shard = all of them
   double max_nonfinite = kCollectDefaults.max_nonfinite;
   bool force = false;             // discard an existing store or partial file

@@ -1,25 +1,24 @@
-"""collect_env.py: what the collect tests share: repository and corpus paths, skipping (exit 77, ctest's skip)
-when h5py/numpy or the corpus are missing, and running a `dejavu` command with its output captured."""
+"""collect_env.py: what the collect tests share: repository and corpus paths, the missing-corpus rule
+(tests/python/missing_dependency.py: skip, or fail under CI=true), and running a `dejavu` command with its
+output captured."""
 import os
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-DATA = os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
-CORPUS = os.path.join(DATA, "wikitext-2", "valid.txt")
-PY_HELPERS = os.path.join(ROOT, "tests", "python")  # make_tiny_opt.py, run_test_util.py
+PY_HELPERS = os.path.join(ROOT, "tests", "python")  # make_tiny_opt.py, run_test_util.py, missing_dependency.py
 sys.path.insert(0, PY_HELPERS)
 
+from missing_dependency import missing_dependency  # noqa: E402
 
-def skip(why):
-    print(f"SKIP: {why}")
-    sys.exit(77)
+DATA = os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
+CORPUS = os.path.join(DATA, "wikitext-2", "valid.txt")
 
 
 def require_corpus():
     if not os.path.exists(CORPUS):
-        skip(f"{CORPUS} missing")
+        missing_dependency(f"{CORPUS} missing")
 
 
 def run(args, ok=True):

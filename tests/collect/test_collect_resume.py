@@ -12,14 +12,15 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))  # tests/python: shared helpers
+from missing_dependency import missing_dependency  # noqa: E402
+
 try:
     import h5py
     import numpy as np
 except ImportError as e:
-    print(f"SKIP: {e}")
-    sys.exit(77)
+    missing_dependency(str(e))
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))  # tests/python: shared helpers
 from run_test_util import store_datasets  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -62,8 +63,7 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     a = ap.parse_args()
     if not os.path.exists(CORPUS):
-        print(f"SKIP: {CORPUS} missing")
-        sys.exit(77)
+        missing_dependency(f"{CORPUS} missing")
     os.makedirs(a.workdir, exist_ok=True)
     model = os.path.join(a.workdir, "model")
     if not os.path.exists(os.path.join(model, "config.json")):

@@ -23,14 +23,15 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))  # tests/python: shared helpers
+from missing_dependency import missing_dependency  # noqa: E402
+
 try:
     import h5py  # noqa: F401 (store_datasets)
     import numpy as np
 except ImportError as e:
-    print(f"SKIP: {e}")
-    sys.exit(77)
+    missing_dependency(str(e))
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))  # tests/python: shared helpers
 from run_test_util import store_datasets, tiny_model, wikitext_or_skip
 
 STAGES = ["collect", "train", "measure", "eval"]
