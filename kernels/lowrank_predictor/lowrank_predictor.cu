@@ -1,19 +1,170 @@
-// lowrank_predictor.cu: the predictor's two GEMVs (row_dot with an fp16 and a max-over-batch epilogue) and
-// its selection, launched back to back on one stream (design in lowrank_predictor.cuh).
+// lowrank_predictor.cu: argument checks, the workspace plan, and the graph path's launches of the predictor's
+// three ops (z, scores + histogram, selection; design in lowrank_predictor.cuh).
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/common/cuda_check.h"
-#include "kernels/sparse_mlp_up/row_dot.cuh"
+#include "kernels/common/work_units.cuh"
+#include "kernels/lowrank_predictor/predictor_ops.cuh"
+#include "kernels/lowrank_predictor/select_op.cuh"
 
 namespace dv::kernels {
 namespace {
 
 bool aligned(const void* p, int bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
-bool aligned16(const void* p) { return aligned(p, 16); }
+size_t up16(size_t bytes) { return (bytes + 15) / 16 * 16; }
+
+int batch_tile(int B) { return B <= 8 ? 8 : (B <= 16 ? 16 : 32); }
+
+template <int BT>
+int z_splits(int d) {
+  const int chunks = (d + 31) / 32, per = PredictorTile<BT>::kColsPerSplit / 32;
+  return std::max(1, (chunks + per - 1) / per);
+}
+
+// Byte offsets of the workspace pieces: z partials and tile counters (split-K), histograms (one per batch
+// row: the per-row union needs them all), the union bitmask and the selection's arrival counter.
+struct WorkspacePlan {
+  int splits = 1, z_tiles = 0;
+  size_t zpart = 0, tile_count = 0, hist = 0, bits = 0, arrivals = 0, total = 0;
+};
+
+WorkspacePlan select_plan(int rows, int n, size_t offset) {
+  WorkspacePlan p;
+  p.hist = offset;
+  p.bits = p.hist + up16(static_cast<size_t>(rows) * kSelectHistBins * sizeof(int));
+  p.arrivals = p.bits + up16(static_cast<size_t>(4) * ((n + 127) / 128) * sizeof(uint32_t));
+  p.total = p.arrivals + 16;
+  return p;
+}
+
+WorkspacePlan predictor_plan(int B, int d, int r, int n) {
+  const int bt = batch_tile(B);
+  const int splits = bt == 8 ? z_splits<8>(d) : (bt == 16 ? z_splits<16>(d) : z_splits<32>(d));
+  const int rows = bt == 32 ? PredictorTile<32>::kRows : PredictorTile<8>::kRows;
+  const int tiles = (r + rows - 1) / rows;
+  const size_t zpart = splits > 1 ? up16(static_cast<size_t>(splits) * B * r * sizeof(float)) : 0;
+  const size_t counts = up16(static_cast<size_t>(tiles) * sizeof(int));
+  WorkspacePlan p = select_plan(B, n, zpart + counts);
+  p.splits = splits;
+  p.z_tiles = tiles;
+  p.zpart = 0;
+  p.tile_count = zpart;
+  return p;
+}
+
+template <class T>
+T* piece(void* base, size_t offset) {
+  return reinterpret_cast<T*>(static_cast<char*>(base) + offset);
+}
+
+LowrankSelectOp make_select_op(const LowrankSelectArgs& a, void* ws, const WorkspacePlan& p) {
+  LowrankSelectOp op;
+  op.idx = a.idx;
+  op.k_dev = a.k_dev;
+  op.scores = a.scores;
+  op.hist = piece<int>(ws, p.hist);
+  op.union_bits = piece<uint32_t>(ws, p.bits);
+  op.arrivals = piece<int>(ws, p.arrivals);
+  op.n = a.n;
+  op.ld = lowrank_scores_ld(a.n);
+  op.rows = a.rows;
+  op.top_k_mode = a.mode == SelectMode::kTopK;
+  op.top_k = a.top_k;
+  op.tau = a.mode == SelectMode::kThreshold ? select_threshold_logit(a.threshold) : 0.f;
+  op.max_k = a.max_k;
+  op.dense_above = a.dense_above;
+  return op;
+}
+
+template <int BT, bool kI8>
+void launch_predictor_ops(const LowrankPredictorArgs& a, const LowrankSelectArgs& sel, const WorkspacePlan& p,
+                          cudaStream_t stream) {
+  LowrankZOp<BT, kI8> zop;
+  zop.z = a.z;
+  zop.zpart = piece<float>(a.workspace, p.zpart);
+  zop.tile_count = piece<int>(a.workspace, p.tile_count);
+  zop.x = a.x;
+  zop.wa = kI8 ? static_cast<const void*>(a.wa_i8) : static_cast<const void*>(a.wa);
+  zop.wa_scale = a.wa_scale;
+  zop.B = a.B;
+  zop.d = a.d;
+  zop.r = a.r;
+  zop.splits = p.splits;
+  launch_units(zop, stream, "lowrank_predictor z = x Wa^T");
+
+  LowrankScoresOp<BT, kI8> sop;
+  sop.scores = a.scores;
+  sop.hist = a.mode == SelectMode::kTopK ? piece<int>(a.workspace, p.hist) : nullptr;
+  sop.z = a.z;
+  sop.wb = kI8 ? static_cast<const void*>(a.wb_i8) : static_cast<const void*>(a.wb);
+  sop.wb_scale = a.wb_scale;
+  sop.B = a.B;
+  sop.r = a.r;
+  sop.n = a.n;
+  sop.ld = lowrank_scores_ld(a.n);
+  sop.per_row = sel.rows > 1;
+  launch_units(sop, stream, "lowrank_predictor scores = z Wb^T");
+
+  launch_units(make_select_op(sel, a.workspace, p), stream, "lowrank_predictor select");
+}
+
+template <int BT>
+void launch_for_tile(const LowrankPredictorArgs& a, const LowrankSelectArgs& sel, const WorkspacePlan& p,
+                     cudaStream_t stream) {
+  if (a.wa_i8 != nullptr) {
+    launch_predictor_ops<BT, true>(a, sel, p, stream);
+  } else {
+    launch_predictor_ops<BT, false>(a, sel, p, stream);
+  }
+}
 
 }  // namespace
+
+size_t lowrank_predictor_workspace_bytes(int B, int d, int r, int n) { return predictor_plan(B, d, r, n).total; }
+size_t lowrank_select_workspace_bytes(int rows, int n) { return select_plan(rows, n, 0).total; }
+
+void check_lowrank_select_args(const LowrankSelectArgs& a) {
+  DV_CHECK(a.n >= 0 && a.n <= kSelectMaxN && a.max_k >= 0,
+           "lowrank_select: bad sizes n = {} (at most {}), max_k = {}", a.n, kSelectMaxN, a.max_k);
+  DV_CHECK(a.rows >= 1 && a.rows <= 32, "lowrank_select: rows = {} outside 1..32", a.rows);
+  DV_CHECK(a.idx != nullptr && a.k_dev != nullptr && a.workspace != nullptr && (a.n == 0 || a.scores != nullptr),
+           "lowrank_select: idx, k_dev, workspace and scores must be device pointers, got a null one");
+  DV_CHECK(aligned(a.scores, 16) && aligned(a.workspace, 16),
+           "lowrank_select: scores and workspace must be 16-byte aligned");
+  if (a.mode == SelectMode::kTopK) {
+    DV_CHECK(a.top_k >= 0 && std::min(a.top_k, a.n) <= a.max_k,
+             "lowrank_select: top_k = {} (n = {}) exceeds the idx capacity max_k = {}", a.top_k, a.n, a.max_k);
+  } else {
+    DV_CHECK(a.threshold > 0.f && a.threshold < 1.f, "lowrank_select: threshold t = {} must lie in (0, 1)",
+             a.threshold);
+    DV_CHECK(a.rows == 1, "lowrank_select: threshold mode unites batch rows by their max: rows must be 1, got {}",
+             a.rows);
+  }
+  DV_CHECK(a.dense_above >= a.n || a.max_k >= a.n,
+           "lowrank_select: dense_above = {} < n = {} may select all n, but max_k = {}", a.dense_above, a.n, a.max_k);
+}
+
+void launch_lowrank_select(const LowrankSelectArgs& a, cudaStream_t stream) {
+  check_lowrank_select_args(a);
+  if (a.n == 0) {
+    DV_CUDA_CHECK(cudaMemsetAsync(a.k_dev, 0, sizeof(int), stream));
+    return;
+  }
+  const WorkspacePlan p = select_plan(a.rows, a.n, 0);
+  if (a.mode == SelectMode::kTopK) {
+    LowrankHistOp h;
+    h.hist = piece<int>(a.workspace, p.hist);
+    h.scores = a.scores;
+    h.n = a.n;
+    h.ld = lowrank_scores_ld(a.n);
+    h.rows = a.rows;
+    launch_units(h, stream, "lowrank_select histogram");
+  }
+  launch_units(make_select_op(a, a.workspace, p), stream, "lowrank_select");
+}
 
 void launch_lowrank_predictor(const LowrankPredictorArgs& a, cudaStream_t stream) {
   DV_CHECK(a.B >= 1 && a.B <= 32, "lowrank_predictor: batch B = {} outside 1..32", a.B);
@@ -22,7 +173,7 @@ void launch_lowrank_predictor(const LowrankPredictorArgs& a, cudaStream_t stream
   DV_CHECK(a.n >= 1, "lowrank_predictor: n = {} outputs", a.n);
   DV_CHECK(a.z != nullptr && a.scores != nullptr && a.x != nullptr,
            "lowrank_predictor: z, scores and x must be device pointers, got a null one");
-  DV_CHECK(aligned16(a.x) && aligned16(a.z), "lowrank_predictor: x and z must be 16-byte aligned");
+  DV_CHECK(aligned(a.x, 16) && aligned(a.z, 16), "lowrank_predictor: x and z must be 16-byte aligned");
   const bool i8 = a.wa_i8 != nullptr;
   if (i8) {
     DV_CHECK(a.wa == nullptr && a.wb == nullptr && a.wb_i8 != nullptr && a.wa_scale != nullptr &&
@@ -33,56 +184,28 @@ void launch_lowrank_predictor(const LowrankPredictorArgs& a, cudaStream_t stream
   } else {
     DV_CHECK(a.wa != nullptr && a.wb != nullptr && a.wb_i8 == nullptr,
              "lowrank_predictor: wa and wb must be device pointers (or both int8 weights given), got a null one");
-    DV_CHECK(aligned16(a.wa) && aligned16(a.wb), "lowrank_predictor: wa and wb must be 16-byte aligned");
+    DV_CHECK(aligned(a.wa, 16) && aligned(a.wb, 16), "lowrank_predictor: wa and wb must be 16-byte aligned");
   }
-
   LowrankSelectArgs sel;
   sel.idx = a.idx;
   sel.k_dev = a.k_dev;
   sel.scores = a.scores;
+  sel.workspace = a.workspace;
   sel.n = a.n;
+  sel.rows = lowrank_selection_rows(a.B, a.mode, a.batch_union);
   sel.mode = a.mode;
   sel.top_k = a.top_k;
   sel.threshold = a.threshold;
   sel.max_k = a.max_k;
+  sel.dense_above = a.dense_above;
   check_lowrank_select_args(sel);  // before any launch: a bad call leaves the stream untouched
 
-  RowDotProblem first;
-  first.w = a.wa;
-  first.w_i8 = a.wa_i8;
-  first.x = a.x;
-  first.max_rows = a.r;
-  first.B = a.B;
-  first.d = a.d;
-  HalfRowEpilogue to_z;
-  to_z.out = a.z;
-  to_z.ld = a.r;
-  to_z.scale = a.wa_scale;
-  if (i8) {
-    launch_row_dot<true>(first, to_z, stream);
-  } else {
-    launch_row_dot(first, to_z, stream);
+  const WorkspacePlan p = predictor_plan(a.B, a.d, a.r, a.n);
+  switch (batch_tile(a.B)) {
+    case 8: launch_for_tile<8>(a, sel, p, stream); break;
+    case 16: launch_for_tile<16>(a, sel, p, stream); break;
+    default: launch_for_tile<32>(a, sel, p, stream); break;
   }
-  DV_CUDA_LAUNCH_CHECK("lowrank_predictor z = x Wa^T");
-
-  RowDotProblem second;
-  second.w = a.wb;
-  second.w_i8 = a.wb_i8;
-  second.x = a.z;
-  second.max_rows = a.n;
-  second.B = a.B;
-  second.d = a.r;
-  MaxOverBatchEpilogue to_scores;
-  to_scores.scores = a.scores;
-  to_scores.scale = a.wb_scale;
-  if (i8) {
-    launch_row_dot<true>(second, to_scores, stream);
-  } else {
-    launch_row_dot(second, to_scores, stream);
-  }
-  DV_CUDA_LAUNCH_CHECK("lowrank_predictor scores = max_b z Wb^T");
-
-  launch_lowrank_select(sel, stream);
 }
 
 }  // namespace dv::kernels
