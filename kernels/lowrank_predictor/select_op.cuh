@@ -67,6 +67,8 @@ struct LowrankSelectOp {
       });
     }
     __syncthreads();
+    if (top_k_mode)  // read only before the barrier above; zero for the next launch
+      for (int b = threadIdx.x; b < kSelectHistBins; b += kUnitThreads) hist[unit * kSelectHistBins + b] = 0;
     if (rows == 1) {
       write_selection(sm, groups);
       return;
@@ -192,8 +194,6 @@ struct LowrankSelectOp {
     const int T = sm.digit;
     int need = k - sm.above;
     const int in_bin = __ldcg(row_hist + T);
-    __syncthreads();
-    for (int b = threadIdx.x; b < kSelectHistBins; b += kUnitThreads) row_hist[b] = 0;
     const bool whole_bin = need == in_bin;
     if (threadIdx.x == 0) sm.cand_n = 0;
     __syncthreads();
