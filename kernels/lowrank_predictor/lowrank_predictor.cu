@@ -24,34 +24,36 @@ int z_splits(int d) {
   return std::max(1, (chunks + per - 1) / per);
 }
 
-// Byte offsets of the workspace pieces: z partials and tile counters (split-K), histograms (one per batch
-// row: the per-row union needs them all), the union bitmask and the selection's arrival counter.
+// Byte offsets of the workspace pieces, all of which every launch leaves at zero (so workspaces of other
+// shapes may overlap them): histograms (one per batch row: the per-row union needs them all), the union
+// bitmask, the selection's arrival counter, and the z op's per-tile arrival counters.
 struct WorkspacePlan {
   int splits = 1, z_tiles = 0;
-  size_t zpart = 0, tile_count = 0, hist = 0, bits = 0, arrivals = 0, total = 0;
+  size_t hist = 0, bits = 0, arrivals = 0, tile_count = 0, total = 0;
 };
 
-WorkspacePlan select_plan(int rows, int n, size_t offset) {
+WorkspacePlan select_plan(int rows, int n) {
   WorkspacePlan p;
-  p.hist = offset;
+  p.hist = 0;
   p.bits = p.hist + up16(static_cast<size_t>(rows) * kSelectHistBins * sizeof(int));
   p.arrivals = p.bits + up16(static_cast<size_t>(4) * ((n + 127) / 128) * sizeof(uint32_t));
-  p.total = p.arrivals + 16;
+  p.tile_count = p.arrivals + 16;
+  p.total = p.tile_count;
   return p;
 }
 
-WorkspacePlan predictor_plan(int B, int d, int r, int n) {
+int z_rows(int B) { return batch_tile(B) == 32 ? PredictorTile<32>::kRows : PredictorTile<8>::kRows; }
+
+int z_split_count(int B, int d) {
   const int bt = batch_tile(B);
-  const int splits = bt == 8 ? z_splits<8>(d) : (bt == 16 ? z_splits<16>(d) : z_splits<32>(d));
-  const int rows = bt == 32 ? PredictorTile<32>::kRows : PredictorTile<8>::kRows;
-  const int tiles = (r + rows - 1) / rows;
-  const size_t zpart = splits > 1 ? up16(static_cast<size_t>(splits) * B * r * sizeof(float)) : 0;
-  const size_t counts = up16(static_cast<size_t>(tiles) * sizeof(int));
-  WorkspacePlan p = select_plan(B, n, zpart + counts);
-  p.splits = splits;
-  p.z_tiles = tiles;
-  p.zpart = 0;
-  p.tile_count = zpart;
+  return bt == 8 ? z_splits<8>(d) : (bt == 16 ? z_splits<16>(d) : z_splits<32>(d));
+}
+
+WorkspacePlan predictor_plan(int B, int d, int r, int n) {
+  WorkspacePlan p = select_plan(B, n);
+  p.splits = z_split_count(B, d);
+  p.z_tiles = (r + z_rows(B) - 1) / z_rows(B);
+  p.total = p.tile_count + up16(static_cast<size_t>(p.z_tiles) * sizeof(int));
   return p;
 }
 
@@ -84,7 +86,7 @@ void launch_predictor_ops(const LowrankPredictorArgs& a, const LowrankSelectArgs
                           cudaStream_t stream) {
   LowrankZOp<BT, kI8> zop;
   zop.z = a.z;
-  zop.zpart = piece<float>(a.workspace, p.zpart);
+  zop.zpart = a.z_partials;
   zop.tile_count = piece<int>(a.workspace, p.tile_count);
   zop.x = a.x;
   zop.wa = kI8 ? static_cast<const void*>(a.wa_i8) : static_cast<const void*>(a.wa);
@@ -124,7 +126,11 @@ void launch_for_tile(const LowrankPredictorArgs& a, const LowrankSelectArgs& sel
 }  // namespace
 
 size_t lowrank_predictor_workspace_bytes(int B, int d, int r, int n) { return predictor_plan(B, d, r, n).total; }
-size_t lowrank_select_workspace_bytes(int rows, int n) { return select_plan(rows, n, 0).total; }
+size_t lowrank_select_workspace_bytes(int rows, int n) { return select_plan(rows, n).total; }
+size_t lowrank_predictor_partials_floats(int B, int d, int r) {
+  const int splits = z_split_count(B, d);
+  return splits > 1 ? static_cast<size_t>(splits) * B * r : 0;
+}
 
 void check_lowrank_select_args(const LowrankSelectArgs& a) {
   DV_CHECK(a.n >= 0 && a.n <= kSelectMaxN && a.max_k >= 0,
@@ -153,7 +159,7 @@ void launch_lowrank_select(const LowrankSelectArgs& a, cudaStream_t stream) {
     DV_CUDA_CHECK(cudaMemsetAsync(a.k_dev, 0, sizeof(int), stream));
     return;
   }
-  const WorkspacePlan p = select_plan(a.rows, a.n, 0);
+  const WorkspacePlan p = select_plan(a.rows, a.n);
   if (a.mode == SelectMode::kTopK) {
     LowrankHistOp h;
     h.hist = piece<int>(a.workspace, p.hist);
@@ -171,8 +177,9 @@ void launch_lowrank_predictor(const LowrankPredictorArgs& a, cudaStream_t stream
   DV_CHECK(a.d > 0 && a.d % 8 == 0 && a.r > 0 && a.r % 8 == 0,
            "lowrank_predictor: d = {} and rank r = {} must be positive multiples of 8 (16-byte rows)", a.d, a.r);
   DV_CHECK(a.n >= 1, "lowrank_predictor: n = {} outputs", a.n);
-  DV_CHECK(a.z != nullptr && a.scores != nullptr && a.x != nullptr,
-           "lowrank_predictor: z, scores and x must be device pointers, got a null one");
+  DV_CHECK(a.z != nullptr && a.scores != nullptr && a.x != nullptr &&
+               (a.z_partials != nullptr || lowrank_predictor_partials_floats(a.B, a.d, a.r) == 0),
+           "lowrank_predictor: z, z_partials, scores and x must be device pointers, got a null one");
   DV_CHECK(aligned(a.x, 16) && aligned(a.z, 16), "lowrank_predictor: x and z must be 16-byte aligned");
   const bool i8 = a.wa_i8 != nullptr;
   if (i8) {

@@ -29,7 +29,7 @@
 // (int8 rows and scales: 8- and 4-byte aligned); 1 <= n <= kSelectMaxN; either both fp16 weights or both
 // int8 weights with their scales; top-k: top_k <= max_k; threshold: 0 < t < 1; dense_above < n needs
 // max_k >= n; a workspace of lowrank_predictor_workspace_bytes() zeroed once after allocation (every launch
-// leaves it zeroed). Launches that share a workspace must not run concurrently.
+// leaves it zeroed). Launches that share a workspace, z, z_partials or scores must not run concurrently.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -67,6 +67,7 @@ struct LowrankPredictorArgs {
   int* k_dev = nullptr;          // out: device int
   float* scores = nullptr;       // workspace: lowrank_predictor_scores_floats(B, n, union) fp32 logits
   __half* z = nullptr;           // workspace: [B, r]
+  float* z_partials = nullptr;   // workspace: lowrank_predictor_partials_floats(B, d, r) (nullptr if 0)
   void* workspace = nullptr;     // lowrank_predictor_workspace_bytes(B, d, r, n): zero once, left zero
   const __half* x = nullptr;     // [B, d]
   const __half* wa = nullptr;    // [r, d]
@@ -96,9 +97,12 @@ inline int lowrank_selection_rows(int B, SelectMode mode, BatchUnion u) {
 inline size_t lowrank_predictor_scores_floats(int B, int n, SelectMode mode, BatchUnion u) {
   return static_cast<size_t>(lowrank_selection_rows(B, mode, u)) * lowrank_scores_ld(n);
 }
-// Workspace bytes: z's split-K partials and tile counters, histograms, union bitmask, arrival counter.
+// Workspace bytes (histograms, union bitmask, arrival counters): every launch leaves them zero, so one
+// workspace of the largest size serves predictors of several shapes run one after another.
 size_t lowrank_predictor_workspace_bytes(int B, int d, int r, int n);
 size_t lowrank_select_workspace_bytes(int rows, int n);
+// fp32 split-K partials of z, [splits, B, r]; 0 when d fits one split. Overwritten, never needs zeroing.
+size_t lowrank_predictor_partials_floats(int B, int d, int r);
 
 void launch_lowrank_predictor(const LowrankPredictorArgs& args, cudaStream_t stream);
 // Stage 3 alone (histogram + selection) over given scores: oracle masks, tests.

@@ -125,10 +125,12 @@ void run_predictor_case(int ci, Impl impl) {
   DeviceBuffer<__half> d_x(x.h), d_wa(wa.h), d_wb(wb.h), d_z(static_cast<size_t>(c.B) * c.r);
   DeviceBuffer<float> d_scores(n_scores);
   DeviceBuffer<int> d_idx(static_cast<size_t>(c.max_k)), d_k(1);
+  DeviceBuffer<float> d_part(lowrank_predictor_partials_floats(c.B, c.d, c.r));
   DeviceBuffer<char> ws = test::zeroed_workspace(lowrank_predictor_workspace_bytes(c.B, c.d, c.r, c.n));
 
   LowrankPredictorArgs a = predictor_args(d_idx.data(), d_k.data(), d_scores.data(), d_z.data(), d_x.data(), c);
   a.workspace = ws.data();
+  a.z_partials = d_part.data();
   a.wa = d_wa.data();
   a.wb = d_wb.data();
   std::optional<Int8Rows> qa, qb;
@@ -246,6 +248,7 @@ TEST(LowrankPredictorInt8, EveryByteValueConvertsExactly) {
   DeviceBuffer<float> d_sa(sa), d_sb(sb), d_scores(n);
   DeviceBuffer<int> d_idx(n), d_k(1);
   DeviceBuffer<char> ws = test::zeroed_workspace(lowrank_predictor_workspace_bytes(B, d, r, n));
+  DeviceBuffer<float> d_part(lowrank_predictor_partials_floats(B, d, r));
   for (const int probe : {0, 131, d - 1}) {
     x.assign(x.size(), __float2half(0.f));
     x[static_cast<size_t>(probe)] = __float2half(1.f);
@@ -254,6 +257,7 @@ TEST(LowrankPredictorInt8, EveryByteValueConvertsExactly) {
     LowrankPredictorArgs a = predictor_args(d_idx.data(), d_k.data(), d_scores.data(), d_z.data(), d_x.data(),
                                             PredCase{B, d, r, n, kTop, 1, 0.f, n});
     a.workspace = ws.data();
+    a.z_partials = d_part.data();
     a.wa_i8 = d_qa.data();
     a.wa_scale = d_sa.data();
     a.wb_i8 = d_qb.data();
@@ -281,9 +285,11 @@ TEST(LowrankPredictorNaN, NaNRowUnitesAsSpecified) {
     SCOPED_TRACE(u == kMax ? "max union" : "per-row union");
     DeviceBuffer<float> d_scores(lowrank_predictor_scores_floats(B, n, kTop, u));
     DeviceBuffer<char> ws = test::zeroed_workspace(lowrank_predictor_workspace_bytes(B, d, r, n));
+    DeviceBuffer<float> d_part(lowrank_predictor_partials_floats(B, d, r));
     const PredCase c{B, d, r, n, kTop, k, 0.f, B * k, u};
     LowrankPredictorArgs a = predictor_args(d_idx.data(), d_k.data(), d_scores.data(), d_z.data(), d_x.data(), c);
     a.workspace = ws.data();
+    a.z_partials = d_part.data();
     a.wa = d_wa.data();
     a.wb = d_wb.data();
     launch_lowrank_predictor(a, nullptr);
