@@ -252,6 +252,8 @@ class StepRecorder {
       a.k_dev = int_ptr(sel.count);
       a.scores = float_ptr(sp_->pred_scores);
       a.z = half_ptr(sp_->pred_z);
+      a.z_partials = float_ptr(sp_->pred_partials);
+      a.workspace = sp_->pred_workspace.data_ptr();
       a.x = p % 2 == 0 ? b_.attn_in(p / 2) : b_.mlp_in(p / 2);
       if (task.int8) {
         a.wa_i8 = static_cast<const int8_t*>(task.wa.data_ptr());
@@ -270,6 +272,8 @@ class StepRecorder {
       a.top_k = task.top_k;
       a.threshold = task.probability;
       a.max_k = sel.capacity;
+      a.batch_union = task.batch_union;
+      a.dense_above = task.dense_above;
       kernels::launch_lowrank_predictor(a, ctx_.side());
       DV_CUDA_CHECK(cudaEventRecord(sp_->task_events[t], ctx_.side()));
     }

@@ -94,8 +94,24 @@ void upload_list(LayerSelection& s, const std::vector<int>& idx, cudaStream_t st
   DV_CUDA_CHECK(cudaMemcpyAsync(int_ptr(s.count), &count, sizeof(int), cudaMemcpyHostToDevice, stream));
 }
 
+// Predicted selections of more indices than this become all n.
+int crossover_count(const BlockSpec& spec, int n) {
+  DV_CHECK(spec.dense_crossover > 0 && spec.dense_crossover <= 1, "dense_crossover {} must lie in (0, 1]",
+           spec.dense_crossover);
+  return static_cast<int>(std::floor(spec.dense_crossover * n + 1e-9));
+}
+
+// Index capacity of a predicted selection: every index for threshold mode; for top-k the union of the rows'
+// k (k for the max union), or n once that union could pass the crossover.
+int predicted_capacity(const BlockSpec& spec, int n, int k, int batch) {
+  if (spec.threshold) return n;
+  const int rows = kernels::lowrank_selection_rows(batch, kernels::SelectMode::kTopK, spec.batch_union);
+  const int united = static_cast<int>(std::min<int64_t>(n, static_cast<int64_t>(rows) * k));
+  return united > crossover_count(spec, n) ? n : united;
+}
+
 // One block kind across layers: capacities, fixed lists, predictor tasks.
-void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block, const GpuWeights& w,
+void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block, const GpuWeights& w, int batch,
                  std::vector<LayerSelection>& out, std::vector<PredictorTask>& tasks) {
   const OptConfig& c = w.config;
   const int L = w.num_layers();
@@ -129,7 +145,7 @@ void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block,
       const bool given = !spec.lists.empty();
       s.capacity = given ? std::max<int>(1, static_cast<int>(spec.lists[l].size())) : kept_count(density, n);
     } else {
-      s.capacity = spec.threshold ? n : kept_count(density, n);
+      s.capacity = predicted_capacity(spec, n, kept_count(density, n), batch);
     }
     s.idx = at::zeros({s.capacity}, cuda_options(at::kInt));
     s.count = at::zeros({1}, cuda_options(at::kInt));
@@ -164,9 +180,11 @@ void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block,
     }
     t.rank = static_cast<int>(p->w1.size(0));
     t.n = n;
-    t.top_k = s.capacity;
+    t.top_k = kept_count(density, n);
     t.threshold = spec.threshold;
     t.probability = spec.probability;
+    t.batch_union = spec.batch_union;
+    t.dense_above = crossover_count(spec, n);
     DV_CHECK(t.rank % 8 == 0, "sparse {} layer {}: predictor rank {} must be a multiple of 8", what, l, t.rank);
     s.task = static_cast<int>(tasks.size());
     tasks.push_back(std::move(t));
@@ -182,8 +200,9 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   ffn_ = w.ffn();
   num_heads_ = static_cast<int>(H);
   head_dim_ = static_cast<int>(hd);
-  build_block(spec.mlp, spec, true, w, mlp, tasks);
-  build_block(spec.heads, spec, false, w, heads, tasks);
+  batch_ = batch;
+  build_block(spec.mlp, spec, true, w, batch, mlp, tasks);
+  build_block(spec.heads, spec, false, w, batch, heads, tasks);
   for (const auto* sels : {&mlp, &heads})
     for (const auto& s : *sels) has_oracle = has_oracle || (!s.dense && s.source == SelectionSource::kOracle);
   // Side-stream order; the task index stored in each selection must follow the sort.
@@ -206,12 +225,16 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   const auto half = cuda_options(at::kHalf);
   x_hist = device_zeros({L, B, max_len, d}, at::kHalf, "sparse K/V catch-up inputs x_hist", batch);
   kv_valid = at::zeros({L, H, sparse_qkv_valid_slots(static_cast<int>(hd))}, cuda_options(at::kInt));
-  int mlp_cap = 1, head_cap = 1, max_rank = 8, max_n = 1;
+  int mlp_cap = 1, head_cap = 1, max_rank = 8;
+  size_t scores_floats = 4, partial_floats = 4, ws_bytes = 16;
   for (const auto& s : mlp) mlp_cap = std::max(mlp_cap, s.capacity);
   for (const auto& s : heads) head_cap = std::max(head_cap, s.dense ? static_cast<int>(H) : s.capacity);
   for (const auto& t : tasks) {
     max_rank = std::max(max_rank, t.rank);
-    max_n = std::max(max_n, t.n);
+    const auto mode = t.threshold ? kernels::SelectMode::kThreshold : kernels::SelectMode::kTopK;
+    scores_floats = std::max(scores_floats, kernels::lowrank_predictor_scores_floats(batch, t.n, mode, t.batch_union));
+    partial_floats = std::max(partial_floats, kernels::lowrank_predictor_partials_floats(batch, static_cast<int>(d), t.rank));
+    ws_bytes = std::max(ws_bytes, kernels::lowrank_predictor_workspace_bytes(batch, static_cast<int>(d), t.rank, t.n));
     const double weights = static_cast<double>(t.rank) * d + static_cast<double>(t.n) * t.rank;
     predictor_bytes += t.int8 ? weights + 4.0 * (t.rank + t.n) : 2.0 * weights;
   }
@@ -224,7 +247,9 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   down_workspace = at::zeros({static_cast<int64_t>(std::max<size_t>(ws, 16))}, cuda_options(at::kByte));
   attention = AttentionScratch(batch, head_cap, max_len, static_cast<int>(hd), num_sms);
   pred_z = at::zeros({B, max_rank}, half);
-  pred_scores = at::zeros({max_n}, cuda_options(at::kFloat));
+  pred_scores = at::zeros({static_cast<int64_t>(scores_floats)}, cuda_options(at::kFloat));
+  pred_partials = at::zeros({static_cast<int64_t>(partial_floats)}, cuda_options(at::kFloat));
+  pred_workspace = at::zeros({static_cast<int64_t>(ws_bytes)}, cuda_options(at::kByte));  // zero once: kept zero
   point_events = EventList(static_cast<size_t>(2 * L + 1));
   task_events = EventList(tasks.size());
   join_event = EventList(1);
