@@ -29,6 +29,8 @@ void mark(BenchRow& row, const SampleCheck& check) {
   if (!check.ok()) row.note += (row.note.empty() ? "" : "; ") + std::string("INVALID: ") + check.describe();
 }
 
+}  // namespace
+
 BenchRow make_row(const OptShape& s, int B, double density, int k, const std::string& op) {
   BenchRow r;
   r.shape = s.name;
@@ -40,8 +42,6 @@ BenchRow make_row(const OptShape& s, int B, double density, int k, const std::st
   r.op = op;
   return r;
 }
-
-}  // namespace
 
 const std::vector<OptShape>& opt_shapes() {
   static const std::vector<OptShape> shapes = {{"opt-1.3b", 2048, 8192},

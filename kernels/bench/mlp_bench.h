@@ -21,6 +21,9 @@ struct OptShape {
 // opt-1.3b, opt-6.7b, opt-13b, opt-30b, opt-66b (hidden size and 4x MLP width).
 const std::vector<OptShape>& opt_shapes();
 
+// A result row of this shape, batch, selection and op, not yet timed.
+BenchRow make_row(const OptShape& s, int B, double density, int k, const std::string& op);
+
 struct MlpBenchConfig {
   std::vector<int> batches;
   std::vector<double> densities;  // fractions of ffn

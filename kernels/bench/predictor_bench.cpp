@@ -72,17 +72,6 @@ void mark(BenchRow& row, const SampleCheck& check, const char* what) {
   row.note += fmt::format("; INVALID {}: {}", what, check.describe());
 }
 
-BenchRow make_row(const OptShape& s, int B, double density, int k, const std::string& op) {
-  BenchRow r;
-  r.shape = s.name;
-  r.d = s.d;
-  r.ffn = s.ffn;
-  r.batch = B;
-  r.density = density;
-  r.k = k;
-  r.op = op;
-  return r;
-}
 
 }  // namespace
 
@@ -183,14 +172,10 @@ void bench_predictor(const OptShape& s, const PredictorBenchConfig& cfg, std::ve
       // The selection must equal the reference selection over the same scores, exactly.
       std::vector<int> ref_idx(fsz);
       int ref_k = 0;
-      kernels::LowrankSelectArgs ra;
+      kernels::LowrankSelectArgs ra = kernels::lowrank_selection_of(a);
       ra.idx = ref_idx.data();
       ra.k_dev = &ref_k;
       ra.scores = sc.data();
-      ra.n = s.ffn;
-      ra.rows = sel_rows;
-      ra.top_k = kp;
-      ra.max_k = s.ffn;
       kernels::lowrank_select_ref(ra);
       const int got_k = k_dev.download(1)[0];
       const std::vector<int> got = idx.download(static_cast<size_t>(std::clamp(got_k, 0, s.ffn)));

@@ -172,7 +172,7 @@ void launch_lowrank_select(const LowrankSelectArgs& a, cudaStream_t stream) {
   launch_units(make_select_op(a, a.workspace, p), stream, "lowrank_select");
 }
 
-void launch_lowrank_predictor(const LowrankPredictorArgs& a, cudaStream_t stream) {
+void check_lowrank_predictor_args(const LowrankPredictorArgs& a) {
   DV_CHECK(a.B >= 1 && a.B <= 32, "lowrank_predictor: batch B = {} outside 1..32", a.B);
   DV_CHECK(a.d > 0 && a.d % 8 == 0 && a.r > 0 && a.r % 8 == 0,
            "lowrank_predictor: d = {} and rank r = {} must be positive multiples of 8 (16-byte rows)", a.d, a.r);
@@ -193,20 +193,12 @@ void launch_lowrank_predictor(const LowrankPredictorArgs& a, cudaStream_t stream
              "lowrank_predictor: wa and wb must be device pointers (or both int8 weights given), got a null one");
     DV_CHECK(aligned(a.wa, 16) && aligned(a.wb, 16), "lowrank_predictor: wa and wb must be 16-byte aligned");
   }
-  LowrankSelectArgs sel;
-  sel.idx = a.idx;
-  sel.k_dev = a.k_dev;
-  sel.scores = a.scores;
-  sel.workspace = a.workspace;
-  sel.n = a.n;
-  sel.rows = lowrank_selection_rows(a.B, a.mode, a.batch_union);
-  sel.mode = a.mode;
-  sel.top_k = a.top_k;
-  sel.threshold = a.threshold;
-  sel.max_k = a.max_k;
-  sel.dense_above = a.dense_above;
-  check_lowrank_select_args(sel);  // before any launch: a bad call leaves the stream untouched
+  check_lowrank_select_args(lowrank_selection_of(a));
+}
 
+void launch_lowrank_predictor(const LowrankPredictorArgs& a, cudaStream_t stream) {
+  check_lowrank_predictor_args(a);  // before any launch: a bad call leaves the stream untouched
+  const LowrankSelectArgs sel = lowrank_selection_of(a);
   const WorkspacePlan p = predictor_plan(a.B, a.d, a.r, a.n);
   switch (batch_tile(a.B)) {
     case 8: launch_for_tile<8>(a, sel, p, stream); break;

@@ -104,14 +104,34 @@ size_t lowrank_select_workspace_bytes(int rows, int n);
 // fp32 split-K partials of z, [splits, B, r]; 0 when d fits one split. Overwritten, never needs zeroing.
 size_t lowrank_predictor_partials_floats(int B, int d, int r);
 
+// The selection stage of a predictor call: its outputs, sizes and rule over the predictor's scores.
+inline LowrankSelectArgs lowrank_selection_of(const LowrankPredictorArgs& a) {
+  LowrankSelectArgs s;
+  s.idx = a.idx;
+  s.k_dev = a.k_dev;
+  s.scores = a.scores;
+  s.workspace = a.workspace;
+  s.n = a.n;
+  s.rows = lowrank_selection_rows(a.B, a.mode, a.batch_union);
+  s.mode = a.mode;
+  s.top_k = a.top_k;
+  s.threshold = a.threshold;
+  s.max_k = a.max_k;
+  s.dense_above = a.dense_above;
+  return s;
+}
+
 void launch_lowrank_predictor(const LowrankPredictorArgs& args, cudaStream_t stream);
+// Throws dv::Error on arguments launch_lowrank_predictor would reject (host-only check, no launch).
+void check_lowrank_predictor_args(const LowrankPredictorArgs& args);
 // Stage 3 alone (histogram + selection) over given scores: oracle masks, tests.
 void launch_lowrank_select(const LowrankSelectArgs& args, cudaStream_t stream);
 // Throws dv::Error on arguments launch_lowrank_select would reject (host-only check, no launch).
 void check_lowrank_select_args(const LowrankSelectArgs& args);
 
 // The previous version (three plain launches: two row_dot GEMVs, a one-block radix select; max-over-batch
-// union only, no workspace, no crossover), kept so that kernel_bench times the two side by side.
+// union only, no crossover; the same arguments, its workspaces unused), kept so that kernel_bench times the two
+// side by side.
 void launch_lowrank_predictor_chain(const LowrankPredictorArgs& args, cudaStream_t stream);
 
 // The selection's shared conventions, for the kernel and the reference alike.

@@ -14,8 +14,6 @@
 namespace dv::kernels {
 namespace {
 
-bool aligned(const void* p, int bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
-bool aligned16(const void* p) { return aligned(p, 16); }
 
 
 constexpr int kThreads = 1024;
@@ -158,39 +156,11 @@ __global__ void __launch_bounds__(kThreads, 1) lowrank_select_kernel(LowrankSele
 }  // namespace
 
 void launch_lowrank_predictor_chain(const LowrankPredictorArgs& a, cudaStream_t stream) {
-  DV_CHECK(a.B >= 1 && a.B <= 32, "lowrank_predictor: batch B = {} outside 1..32", a.B);
-  DV_CHECK(a.d > 0 && a.d % 8 == 0 && a.r > 0 && a.r % 8 == 0,
-           "lowrank_predictor: d = {} and rank r = {} must be positive multiples of 8 (16-byte rows)", a.d, a.r);
-  DV_CHECK(a.n >= 1, "lowrank_predictor: n = {} outputs", a.n);
-  DV_CHECK(a.z != nullptr && a.scores != nullptr && a.x != nullptr,
-           "lowrank_predictor: z, scores and x must be device pointers, got a null one");
-  DV_CHECK(aligned16(a.x) && aligned16(a.z), "lowrank_predictor: x and z must be 16-byte aligned");
-  const bool i8 = a.wa_i8 != nullptr;
-  if (i8) {
-    DV_CHECK(a.wa == nullptr && a.wb == nullptr && a.wb_i8 != nullptr && a.wa_scale != nullptr &&
-                 a.wb_scale != nullptr,
-             "lowrank_predictor: int8 weights need wa_i8, wb_i8, wa_scale and wb_scale (and no fp16 wa / wb)");
-    DV_CHECK(aligned(a.wa_i8, 8) && aligned(a.wb_i8, 8) && aligned(a.wa_scale, 4) && aligned(a.wb_scale, 4),
-             "lowrank_predictor: int8 weights must be 8-byte aligned and their scales 4-byte aligned");
-  } else {
-    DV_CHECK(a.wa != nullptr && a.wb != nullptr && a.wb_i8 == nullptr,
-             "lowrank_predictor: wa and wb must be device pointers (or both int8 weights given), got a null one");
-    DV_CHECK(aligned16(a.wa) && aligned16(a.wb), "lowrank_predictor: wa and wb must be 16-byte aligned");
-  }
-
-  LowrankSelectArgs sel;
-  sel.idx = a.idx;
-  sel.k_dev = a.k_dev;
-  sel.scores = a.scores;
-  sel.workspace = a.scores;  // the chain needs none; the check wants a device pointer
-  sel.n = a.n;
-  sel.mode = a.mode;
-  sel.top_k = a.top_k;
-  sel.threshold = a.threshold;
-  sel.max_k = a.max_k;
-  check_lowrank_select_args(sel);  // before any launch: a bad call leaves the stream untouched
+  check_lowrank_predictor_args(a);  // before any launch: a bad call leaves the stream untouched
   DV_CHECK(a.batch_union == BatchUnion::kMaxLogit && a.dense_above >= a.n,
            "lowrank_predictor_chain: only the max-over-batch union, without a crossover");
+  const LowrankSelectArgs sel = lowrank_selection_of(a);
+  const bool i8 = a.wa_i8 != nullptr;
 
   RowDotProblem first;
   first.w = a.wa;

@@ -110,17 +110,8 @@ void lowrank_predictor_ref(const LowrankPredictorArgs& a) {
     }
     if (rows == 1) a.scores[j] = best;
   }
-  LowrankSelectArgs sel;
-  sel.idx = a.idx;
-  sel.k_dev = a.k_dev;
-  sel.scores = a.scores;
-  sel.n = a.n;
+  LowrankSelectArgs sel = lowrank_selection_of(a);
   sel.rows = rows;
-  sel.mode = a.mode;
-  sel.top_k = a.top_k;
-  sel.threshold = a.threshold;
-  sel.max_k = a.max_k;
-  sel.dense_above = a.dense_above;
   lowrank_select_ref(sel);
 }
 

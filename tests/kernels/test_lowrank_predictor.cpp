@@ -79,18 +79,6 @@ LowrankPredictorArgs predictor_args(int* idx, int* k, float* scores, __half* z, 
   return a;
 }
 
-LowrankSelectArgs selection_of(const LowrankPredictorArgs& a) {
-  LowrankSelectArgs s;
-  s.n = a.n;
-  s.rows = lowrank_selection_rows(a.B, a.mode, a.batch_union);
-  s.mode = a.mode;
-  s.top_k = a.top_k;
-  s.threshold = a.threshold;
-  s.max_k = a.max_k;
-  s.dense_above = a.dense_above;
-  return s;
-}
-
 // int8 weights and their scales, quantized by the reference rule, on the host and the device.
 struct Int8Rows {
   std::vector<int8_t> q;
@@ -179,7 +167,7 @@ void run_predictor_case(int ci, Impl impl) {
     EXPECT_TRUE(test::expect_close(d_z.download(), test::to_float(z_ref), DType::kF16, "z"));
     // Scores inherit z's fp16 rounding (one ulp apart in rare elements): fp16 tolerance.
     EXPECT_TRUE(test::expect_close(scores, scores_ref, DType::kF16, "scores"));
-    test::expect_same_selection(scores, selection_of(a), d_idx.download(), d_k.download()[0]);
+    test::expect_same_selection(scores, lowrank_selection_of(a), d_idx.download(), d_k.download()[0]);
   }
 }
 
@@ -296,7 +284,7 @@ TEST(LowrankPredictorNaN, NaNRowUnitesAsSpecified) {
     const std::vector<float> scores = d_scores.download();
     const std::vector<int> idx = d_idx.download();
     const int got_k = d_k.download()[0];
-    test::expect_same_selection(scores, selection_of(a), idx, got_k);
+    test::expect_same_selection(scores, lowrank_selection_of(a), idx, got_k);
     if (u == kMax) {
       for (int j = 0; j < n; ++j) ASSERT_FALSE(std::isnan(scores[static_cast<size_t>(j)])) << j;
       EXPECT_EQ(got_k, k);
