@@ -56,6 +56,7 @@ struct LowrankSelectOp {
     Smem& sm = *reinterpret_cast<Smem*>(smem_raw);
     const int groups = (n + 127) / 128;
     for (int w = threadIdx.x; w < 4 * groups; w += kUnitThreads) sm.win[w] = sm.tie[w] = 0u;
+    __syncthreads();  // the passes below write whole words from other threads
     sync.inputs();
     const float* row = scores + static_cast<size_t>(unit) * ld;
     if (top_k_mode) {
@@ -90,7 +91,7 @@ struct LowrankSelectOp {
   template <class F>
   __device__ void for_each_group(const float* row, int groups, F&& f) const {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    constexpr int kWarps = kUnitThreads / 32, kInFlight = 4;
+    constexpr int kWarps = kUnitThreads / 32, kInFlight = 8;  // 16-byte loads in flight per lane
     for (int g0 = warp; g0 < groups; g0 += kWarps * kInFlight) {
       float4 v[kInFlight];
 #pragma unroll
