@@ -1,5 +1,5 @@
-// lowrank_predictor.cu: argument checks, the workspace plan, and the graph path's launches of the predictor's
-// three ops (z, scores + histogram, selection; design in lowrank_predictor.cuh).
+// lowrank_predictor.cu: argument checks, workspace sizes, and the graph path's launches of the predictor's three
+// ops (z, scores + histogram, selection; design in lowrank_predictor.cuh, the ops' plan in predictor_plan.cuh).
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
 
 #include <algorithm>
@@ -7,128 +7,38 @@
 
 #include "kernels/common/cuda_check.h"
 #include "kernels/common/work_units.cuh"
-#include "kernels/lowrank_predictor/predictor_ops.cuh"
-#include "kernels/lowrank_predictor/select_op.cuh"
+#include "kernels/lowrank_predictor/predictor_plan.cuh"
 
 namespace dv::kernels {
 namespace {
 
 bool aligned(const void* p, int bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
-size_t up16(size_t bytes) { return (bytes + 15) / 16 * 16; }
-
-int batch_tile(int B) { return B <= 8 ? 8 : (B <= 16 ? 16 : 32); }
-
-template <int BT>
-int z_splits(int d) {
-  const int chunks = (d + 31) / 32, per = PredictorTile<BT>::kColsPerSplit / 32;
-  return std::max(1, (chunks + per - 1) / per);
-}
-
-// Byte offsets of the workspace pieces, all of which every launch leaves at zero (so workspaces of other
-// shapes may overlap them): histograms (one per batch row: the per-row union needs them all), the union
-// bitmask, the selection's arrival counter, and the z op's per-tile arrival counters.
-struct WorkspacePlan {
-  int splits = 1, z_tiles = 0;
-  size_t hist = 0, bits = 0, arrivals = 0, tile_count = 0, total = 0;
-};
-
-WorkspacePlan select_plan(int rows, int n) {
-  WorkspacePlan p;
-  p.hist = 0;
-  p.bits = p.hist + up16(static_cast<size_t>(rows) * kSelectHistBins * sizeof(int));
-  p.arrivals = p.bits + up16(static_cast<size_t>(4) * ((n + 127) / 128) * sizeof(uint32_t));
-  p.tile_count = p.arrivals + 16;
-  p.total = p.tile_count;
-  return p;
-}
-
-int z_rows(int B) { return batch_tile(B) == 32 ? PredictorTile<32>::kRows : PredictorTile<8>::kRows; }
-
-int z_split_count(int B, int d) {
-  const int bt = batch_tile(B);
-  return bt == 8 ? z_splits<8>(d) : (bt == 16 ? z_splits<16>(d) : z_splits<32>(d));
-}
-
-WorkspacePlan predictor_plan(int B, int d, int r, int n) {
-  WorkspacePlan p = select_plan(B, n);
-  p.splits = z_split_count(B, d);
-  p.z_tiles = (r + z_rows(B) - 1) / z_rows(B);
-  p.total = p.tile_count + up16(static_cast<size_t>(p.z_tiles) * sizeof(int));
-  return p;
-}
-
-template <class T>
-T* piece(void* base, size_t offset) {
-  return reinterpret_cast<T*>(static_cast<char*>(base) + offset);
-}
-
-LowrankSelectOp make_select_op(const LowrankSelectArgs& a, void* ws, const WorkspacePlan& p) {
-  LowrankSelectOp op;
-  op.idx = a.idx;
-  op.k_dev = a.k_dev;
-  op.scores = a.scores;
-  op.hist = piece<int>(ws, p.hist);
-  op.union_bits = piece<uint32_t>(ws, p.bits);
-  op.arrivals = piece<int>(ws, p.arrivals);
-  op.n = a.n;
-  op.ld = lowrank_scores_ld(a.n);
-  op.rows = a.rows;
-  op.top_k_mode = a.mode == SelectMode::kTopK;
-  op.top_k = a.top_k;
-  op.tau = a.mode == SelectMode::kThreshold ? select_threshold_logit(a.threshold) : 0.f;
-  op.max_k = a.max_k;
-  op.dense_above = a.dense_above;
-  return op;
-}
 
 template <int BT, bool kI8>
-void launch_predictor_ops(const LowrankPredictorArgs& a, const LowrankSelectArgs& sel, const WorkspacePlan& p,
-                          cudaStream_t stream) {
-  LowrankZOp<BT, kI8> zop;
-  zop.z = a.z;
-  zop.zpart = a.z_partials;
-  zop.tile_count = piece<int>(a.workspace, p.tile_count);
-  zop.x = a.x;
-  zop.wa = kI8 ? static_cast<const void*>(a.wa_i8) : static_cast<const void*>(a.wa);
-  zop.wa_scale = a.wa_scale;
-  zop.B = a.B;
-  zop.d = a.d;
-  zop.r = a.r;
-  zop.splits = p.splits;
-  launch_units(zop, stream, "lowrank_predictor z = x Wa^T");
-
-  LowrankScoresOp<BT, kI8> sop;
-  sop.scores = a.scores;
-  sop.hist = a.mode == SelectMode::kTopK ? piece<int>(a.workspace, p.hist) : nullptr;
-  sop.z = a.z;
-  sop.wb = kI8 ? static_cast<const void*>(a.wb_i8) : static_cast<const void*>(a.wb);
-  sop.wb_scale = a.wb_scale;
-  sop.B = a.B;
-  sop.r = a.r;
-  sop.n = a.n;
-  sop.ld = lowrank_scores_ld(a.n);
-  sop.per_row = sel.rows > 1;
-  launch_units(sop, stream, "lowrank_predictor scores = z Wb^T");
-
-  launch_units(make_select_op(sel, a.workspace, p), stream, "lowrank_predictor select");
+void launch_predictor_ops(const LowrankPredictorArgs& a, cudaStream_t stream) {
+  const LowrankPredictorOps<BT, kI8> ops = make_lowrank_predictor_ops<BT, kI8>(a);
+  launch_units(ops.z, stream, "lowrank_predictor z = x Wa^T");
+  launch_units(ops.scores, stream, "lowrank_predictor scores = z Wb^T");
+  launch_units(ops.select, stream, "lowrank_predictor select");
 }
 
 template <int BT>
-void launch_for_tile(const LowrankPredictorArgs& a, const LowrankSelectArgs& sel, const WorkspacePlan& p,
-                     cudaStream_t stream) {
+void launch_for_tile(const LowrankPredictorArgs& a, cudaStream_t stream) {
   if (a.wa_i8 != nullptr) {
-    launch_predictor_ops<BT, true>(a, sel, p, stream);
+    launch_predictor_ops<BT, true>(a, stream);
   } else {
-    launch_predictor_ops<BT, false>(a, sel, p, stream);
+    launch_predictor_ops<BT, false>(a, stream);
   }
 }
 
 }  // namespace
 
-size_t lowrank_predictor_workspace_bytes(int B, int d, int r, int n) { return predictor_plan(B, d, r, n).total; }
-size_t lowrank_select_workspace_bytes(int rows, int n) { return select_plan(rows, n).total; }
+size_t lowrank_predictor_workspace_bytes(int B, int d, int r, int n) {
+  return lowrank_predictor_plan(B, d, r, n).total;
+}
+size_t lowrank_select_workspace_bytes(int rows, int n) { return lowrank_select_plan(rows, n).total; }
 size_t lowrank_predictor_partials_floats(int B, int d, int r) {
-  const int splits = z_split_count(B, d);
+  const int splits = lowrank_z_split_count(B, d);
   return splits > 1 ? static_cast<size_t>(splits) * B * r : 0;
 }
 
@@ -159,17 +69,17 @@ void launch_lowrank_select(const LowrankSelectArgs& a, cudaStream_t stream) {
     DV_CUDA_CHECK(cudaMemsetAsync(a.k_dev, 0, sizeof(int), stream));
     return;
   }
-  const WorkspacePlan p = select_plan(a.rows, a.n);
+  const LowrankWorkspacePlan p = lowrank_select_plan(a.rows, a.n);
   if (a.mode == SelectMode::kTopK) {
     LowrankHistOp h;
-    h.hist = piece<int>(a.workspace, p.hist);
+    h.hist = lowrank_workspace_piece<int>(a.workspace, p.hist);
     h.scores = a.scores;
     h.n = a.n;
     h.ld = lowrank_scores_ld(a.n);
     h.rows = a.rows;
     launch_units(h, stream, "lowrank_select histogram");
   }
-  launch_units(make_select_op(a, a.workspace, p), stream, "lowrank_select");
+  launch_units(make_lowrank_select_op(a, p), stream, "lowrank_select");
 }
 
 void check_lowrank_predictor_args(const LowrankPredictorArgs& a) {
@@ -198,12 +108,10 @@ void check_lowrank_predictor_args(const LowrankPredictorArgs& a) {
 
 void launch_lowrank_predictor(const LowrankPredictorArgs& a, cudaStream_t stream) {
   check_lowrank_predictor_args(a);  // before any launch: a bad call leaves the stream untouched
-  const LowrankSelectArgs sel = lowrank_selection_of(a);
-  const WorkspacePlan p = predictor_plan(a.B, a.d, a.r, a.n);
-  switch (batch_tile(a.B)) {
-    case 8: launch_for_tile<8>(a, sel, p, stream); break;
-    case 16: launch_for_tile<16>(a, sel, p, stream); break;
-    default: launch_for_tile<32>(a, sel, p, stream); break;
+  switch (lowrank_batch_tile(a.B)) {
+    case 8: launch_for_tile<8>(a, stream); break;
+    case 16: launch_for_tile<16>(a, stream); break;
+    default: launch_for_tile<32>(a, stream); break;
   }
 }
 

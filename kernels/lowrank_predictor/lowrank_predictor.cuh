@@ -1,5 +1,6 @@
-// lowrank_predictor.cuh: the Deja Vu low-rank predictor for decode, as three work-unit ops (predictor_ops.cuh)
-// with no host round trip, so it sits on a side stream inside the decode CUDA graph or in the persistent kernel:
+// lowrank_predictor.cuh: the Deja Vu low-rank predictor for decode, as three work-unit ops (predictor_ops.cuh,
+// select_op.cuh; predictor_plan.cuh builds them from these Args) with no host round trip, so it sits on a side
+// stream inside the decode CUDA graph or in the persistent kernel:
 //   1. z = x Wa^T                 [B, r] fp16   (Wa: [r, d], the first Linear's weight as PyTorch stores it)
 //      split-K over d: each unit writes fp32 partials, the last of a row tile's splits sums them in split
 //      order (deterministic) and rounds z to fp16 once.
