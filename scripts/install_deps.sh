@@ -4,12 +4,13 @@
 #   Debian: cmake, ninja, ccache (rebuilds and CI reuse objects), HDF5 (C), yaml-cpp, fmt, Eigen, GoogleTest, nlohmann-json, CLI11, Google Benchmark
 #   PyPI:   torch==2.11.0 (LibTorch for CMake; built for CUDA 13.0 like the GPU machine), numpy,
 #           transformers + safetensors (parity tests), h5py (HDF5 layout test), matplotlib (plots),
-#           lm-eval==0.4.13 (the task parity test; 0.4.9 and older do not import with transformers 5; ~35 s)
+#           lm-eval[hf]==0.4.13 (the task parity test; 0.4.9 and older do not import with transformers 5; ~35 s;
+#           its [hf] extra brings accelerate, without which lm-eval's Hugging Face backend does not import)
 set -euo pipefail
 
 APT_PACKAGES=(cmake ninja-build g++ libhdf5-dev hdf5-tools libyaml-cpp-dev libfmt-dev libeigen3-dev libgtest-dev
   nlohmann-json3-dev libcli11-dev libbenchmark-dev xz-utils clang libclang-rt-14-dev ccache)
-PY_PACKAGES=(torch==2.11.0 numpy transformers safetensors h5py matplotlib lm-eval==0.4.13)
+PY_PACKAGES=(torch==2.11.0 numpy transformers safetensors h5py matplotlib "lm-eval[hf]==0.4.13")
 
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
@@ -28,7 +29,7 @@ if ! python3 - <<'PY' 2>/dev/null; then
 import importlib, sys
 import torch
 assert torch.__version__.startswith("2.11.0"), torch.__version__
-for m in ("numpy", "transformers", "safetensors", "h5py", "matplotlib"):
+for m in ("numpy", "transformers", "safetensors", "h5py", "matplotlib", "accelerate"):
     importlib.import_module(m)
 from importlib.metadata import version
 assert version("lm_eval") == "0.4.13", version("lm_eval")

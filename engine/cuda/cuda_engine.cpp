@@ -11,6 +11,7 @@ namespace dv::engine {
 CudaEngine::CudaEngine(GpuWeights weights, const CudaEngineOptions& options)
     : ctx_(std::make_unique<EngineContext>(options.device)), weights_(std::move(weights)),
       all_reduce_(options.all_reduce) {
+  set_decode_path(options.decode_path);
   const int max_len = options.max_len > 0 ? options.max_len : static_cast<int>(weights_.config.max_position_embeddings);
   buffers_ = std::make_unique<DecodeBuffers>(weights_.config, options.batch, max_len, ctx_->num_sms(),
                                              weights_.heads(), weights_.ffn());
@@ -24,10 +25,33 @@ CudaEngine::~CudaEngine() {
   if (ctx_ != nullptr) (void)cudaStreamSynchronize(ctx_->main());
 }
 
+void CudaEngine::set_decode_path(DecodePath path) {
+  DV_CHECK(path == DecodePath::kGraph || (!all_reduce_ && !weights_.sharded()),
+           "CUDA engine: the persistent decode path runs on one GPU; tensor parallelism stays on the graph path "
+           "(--decode-path graph)");
+  decode_path_ = path;
+}
+
+PersistentDecoder& CudaEngine::persistent(StepMode mode) {
+  std::unique_ptr<PersistentDecoder>& d = mode == StepMode::kDense ? dense_persistent_ : sparse_persistent_;
+  if (d == nullptr) {
+    DV_CHECK(mode == StepMode::kDense || sparse_ != nullptr, "CUDA engine: sparse step before set_sparse");
+    d = std::make_unique<PersistentDecoder>(*ctx_, weights_, *buffers_,
+                                            mode == StepMode::kSparse ? sparse_.get() : nullptr);
+  }
+  return *d;
+}
+
+void CudaEngine::check_persistent() const {
+  for (const auto* d : {dense_persistent_.get(), sparse_persistent_.get()})
+    if (d != nullptr) d->check();
+}
+
 void CudaEngine::set_sparse(const SparseSpec& spec) {
   DV_CHECK(!sparse_started_, "CUDA engine: set_sparse in the middle of a sparse sequence (reset or rewind first)");
   sparse_graph_.reset();
   ctx_->synchronize();
+  sparse_persistent_.reset();
   sparse_.reset();
   sparse_ = std::make_unique<SparseState>(weights_, spec, buffers_->batch, buffers_->max_len, ctx_->num_sms());
 }
@@ -36,6 +60,7 @@ void CudaEngine::clear_sparse() {
   DV_CHECK(!sparse_started_, "CUDA engine: clear_sparse in the middle of a sparse sequence (reset or rewind first)");
   sparse_graph_.reset();
   ctx_->synchronize();
+  sparse_persistent_.reset();
   sparse_.reset();
 }
 
@@ -47,11 +72,14 @@ void CudaEngine::set_fixed_selection(bool mlp_block, int layer, const std::vecto
 std::vector<int> CudaEngine::selection(bool mlp_block, int layer) const {
   DV_CHECK(sparse_ != nullptr, "CUDA engine: selection() before set_sparse");
   ctx_->synchronize();
+  check_persistent();
   return sparse_->read(mlp_block, layer, ctx_->main());
 }
 
 void CudaEngine::reset() {
   ctx_->synchronize();
+  for (auto* d : {dense_persistent_.get(), sparse_persistent_.get()})
+    if (d != nullptr && d->failed()) d->recover(ctx_->main());
   pos_ = 0;
   dense_len_ = 0;
   sparse_started_ = false;
@@ -79,6 +107,8 @@ void CudaEngine::rewind(int position) {
   DV_CHECK(position >= 0 && position <= dense_len_,
            "CUDA engine: rewind to {} but only positions [0, {}) were written by dense steps", position, dense_len_);
   ctx_->synchronize();
+  for (auto* d : {dense_persistent_.get(), sparse_persistent_.get()})
+    if (d != nullptr && d->failed()) d->recover(ctx_->main());
   pos_ = position;
   dense_len_ = position;
   sparse_started_ = false;
@@ -114,12 +144,16 @@ void CudaEngine::enqueue_step(StepMode mode) {
       sparse_started_ = true;
     }
   }
-  CudaGraph& graph = mode == StepMode::kDense ? dense_graph_ : sparse_graph_;
-  if (use_graph_) {
-    if (!graph.ready()) graph.capture(ctx_->main(), [&] { record(mode); });
-    graph.launch(ctx_->main());
+  if (decode_path_ == DecodePath::kPersistent) {
+    persistent(mode).enqueue(ctx_->main());
   } else {
-    record(mode);
+    CudaGraph& graph = mode == StepMode::kDense ? dense_graph_ : sparse_graph_;
+    if (use_graph_) {
+      if (!graph.ready()) graph.capture(ctx_->main(), [&] { record(mode); });
+      graph.launch(ctx_->main());
+    } else {
+      record(mode);
+    }
   }
   ++pos_;
   if (mode == StepMode::kDense) dense_len_ = pos_;
@@ -140,6 +174,7 @@ std::vector<float> CudaEngine::logits() const {
   DV_CUDA_CHECK(cudaMemcpyAsync(out.data(), float_ptr(buffers_->logits), out.size() * sizeof(float),
                                 cudaMemcpyDeviceToHost, ctx_->main()));
   DV_CUDA_CHECK(cudaStreamSynchronize(ctx_->main()));
+  check_persistent();
   return out;
 }
 

@@ -15,9 +15,11 @@
 
 #include "engine/cuda/cuda_graph.h"
 #include "engine/cuda/decode_buffers.h"
+#include "engine/cuda/decode_path.h"
 #include "engine/cuda/decode_step.h"
 #include "engine/cuda/engine_context.h"
 #include "engine/cuda/gpu_weights.h"
+#include "engine/cuda/persistent/persistent_decoder.h"
 #include "engine/cuda/prefill.h"
 #include "engine/cuda/sparse_spec.h"
 #include "engine/cuda/sparse_state.h"
@@ -34,6 +36,9 @@ struct CudaEngineOptions {
   // Tensor parallelism (engine/tp): called on block_out after every block's last projection (two a layer),
   // inside the captured graph. Empty: one GPU. Prefill is single-GPU only.
   BlockAllReduce all_reduce;
+  // graph: the captured CUDA graph (default); persistent: one kernel a step (one GPU, batch <= 8; the
+  // greedy next token is also written to the token buffer, see engine/cuda/persistent).
+  DecodePath decode_path = DecodePath::kGraph;
 };
 
 class CudaEngine {
@@ -77,6 +82,11 @@ class CudaEngine {
   std::vector<float> logits() const;  // [batch, vocab] of the last step or prefill; synchronizes
   void set_use_graph(bool use_graph) { use_graph_ = use_graph; }
   bool use_graph() const { return use_graph_; }
+  // Switches how the next steps run (the sequence's state is shared, so a sequence may change paths).
+  void set_decode_path(DecodePath path);
+  DecodePath decode_path() const { return decode_path_; }
+  // The persistent path's decoder for a mode, built on first use (tests: its op list, the watchdog plant).
+  PersistentDecoder& persistent(StepMode mode);
   // Drops the captured graphs: the next step captures again (after what the recorded launches depend on
   // changed outside the engine, e.g. a tensor-parallel run switching its all-reduce off for timing).
   void drop_graphs();
@@ -89,6 +99,9 @@ class CudaEngine {
   std::unique_ptr<DecodeBuffers> buffers_;
   std::unique_ptr<SparseState> sparse_;
   CudaGraph dense_graph_, sparse_graph_;
+  std::unique_ptr<PersistentDecoder> dense_persistent_, sparse_persistent_;
+  DecodePath decode_path_ = DecodePath::kGraph;
+  void check_persistent() const;  // throws a stopped persistent step's report
   BlockAllReduce all_reduce_;
   bool use_graph_ = true;
   int pos_ = 0;

@@ -15,6 +15,7 @@
 #include "engine/cuda/predictor_budget.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/cuda_check.h"
+#include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::engine {
 std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, int rank, int n, uint64_t seed) {
@@ -55,10 +56,11 @@ class ShapeBench {
     DV_CUDA_CHECK(cudaStreamSynchronize(engine.stream()));
 
     const int ffn = static_cast<int>(c.ffn_dim), H = static_cast<int>(c.num_attention_heads);
-    const double dense_ms = add(rows, engine, full, "dense", StepMode::kDense, 1, 1, ffn, H, 0);
+    const double dense_ms = add(rows, engine, full, "dense", StepMode::kDense, 1, 1, ffn, H, 0, 0, false);
     auto sparse = [&](const std::string& name, double mlp_d, double head_d, bool predictors, bool int8 = false,
                       const std::string& batch_union = "per-row") {
       SparseSpec spec;
+      spec.kv_heads = parse_kv_heads(o_.kv_heads);
       spec.mlp.density = mlp_d;
       spec.heads.density = head_d;
       if (predictors) {
@@ -88,7 +90,7 @@ class ShapeBench {
       }
       engine.set_sparse(spec);
       add(rows, engine, full, name, StepMode::kSparse, mlp_d, head_d, kept_count(mlp_d, ffn), kept_count(head_d, H),
-          dense_ms, engine.sparse()->predictor_bytes);
+          dense_ms, engine.sparse()->predictor_bytes, int8);
       engine.rewind(o_.prompt_len);
       engine.clear_sparse();
     };
@@ -117,16 +119,26 @@ class ShapeBench {
   }
 
  private:
+  // One row per decode path (o_.decode_paths, in order); returns the first path's median (the speedups'
+  // reference for dense: the graph path when it is timed).
   double add(std::vector<BenchRow>& rows, CudaEngine& engine, const OptConfig& full, const std::string& name,
              StepMode mode, double mlp_d, double head_d, int mlp_kept, int heads_kept, double dense_ms,
-             double predictor_bytes = 0) {
-    const StepTiming t = time_decode_steps(engine, mode, o_.prompt_len, o_.warmup, o_.iters);
-    const BenchRow r = make_bench_row(engine, full.name, static_cast<int>(full.num_hidden_layers), name, mlp_d, head_d,
-                                      mlp_kept, heads_kept, t, mean_len(), predictor_bytes, report_.copy_gbps,
-                                      dense_ms);
-    rows.push_back(r);
-    if (emit_) emit_(r);
-    return t.median;
+             double predictor_bytes, bool int8) {
+    double first = 0;
+    for (const std::string& path : o_.decode_paths) {
+      if (!path_runs(path, engine.batch(), int8, per_row_union_predictors(engine))) continue;
+      engine.set_decode_path(parse_decode_path(path));
+      const StepTiming t = time_decode_steps(engine, mode, o_.prompt_len, o_.warmup, o_.iters);
+      const BenchRow r = make_bench_row(engine, full.name, static_cast<int>(full.num_hidden_layers),
+                                        path_row_name(name, path), mlp_d, head_d, mlp_kept, heads_kept, t, mean_len(),
+                                        predictor_bytes, report_.copy_gbps,
+                                        dense_ms > 0 ? dense_ms : (first > 0 ? first : t.median));
+      rows.push_back(r);
+      if (emit_) emit_(r);
+      if (first == 0) first = t.median;
+    }
+    engine.set_decode_path(DecodePath::kGraph);
+    return first;
   }
 
   double mean_len() const { return o_.prompt_len + o_.warmup + o_.iters / 2.0 + 1; }
@@ -141,11 +153,12 @@ int layers_that_fit(const OptConfig& c, const DecodeBenchOptions& o, int max_bat
   size_t free_b = 0, total_b = 0;
   DV_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   const double len = o.prompt_len + o.warmup + o.iters + 1;
-  // Per layer: weights, K and V caches, x_hist (catch-up history), predictors at the largest ranks (int8
+  // Per layer: weights, K and V caches, the x_hist ring (catch-up inputs), predictors at the largest ranks (int8
   // rows: the random fp16 weights and their int8 copy coexist while the engine takes them: 1.5 copies).
   const bool int8 = std::find(o.predictor_dtypes.begin(), o.predictor_dtypes.end(), "int8") != o.predictor_dtypes.end();
   const double pred_copies = int8 ? 1.5 : 1.0;
-  const double per_layer = static_cast<double>(gpu_layer_bytes(c)) + 3.0 * 2 * max_batch * len * c.hidden_size +
+  const double per_layer = static_cast<double>(gpu_layer_bytes(c)) + 2.0 * 2 * max_batch * len * c.hidden_size +
+                           2.0 * max_batch * kSparseQkvRing * c.hidden_size +
                            (o.predictors ? pred_copies * 2.0 * (o.rank_mlp * (c.hidden_size + c.ffn_dim) +
                                                                 o.rank_att * (c.hidden_size + c.num_attention_heads))
                                          : 0.0);
@@ -157,6 +170,22 @@ int layers_that_fit(const OptConfig& c, const DecodeBenchOptions& o, int max_bat
 }
 
 }  // namespace
+
+std::string path_row_name(const std::string& engine, const std::string& path) {
+  return parse_decode_path(path) == DecodePath::kGraph ? engine : engine + "-persistent";
+}
+
+bool path_runs(const std::string& path, int batch, bool int8_predictors, bool per_row_union) {
+  return parse_decode_path(path) == DecodePath::kGraph ||
+         (batch <= 8 && !int8_predictors && (batch == 1 || !per_row_union));
+}
+
+bool per_row_union_predictors(const CudaEngine& engine) {
+  if (engine.sparse() == nullptr) return false;
+  for (const PredictorTask& t : engine.sparse()->tasks)
+    if (!t.threshold && t.batch_union == kernels::BatchUnion::kPerRow) return true;
+  return false;
+}
 
 BenchReport device_bench_report() {
   BenchReport report;
@@ -198,7 +227,16 @@ StepTiming time_decode_steps(CudaEngine& engine, StepMode mode, int prompt_len, 
   for (auto e : ev) (void)cudaEventDestroy(e);
   std::sort(ms.begin(), ms.end());
   auto q = [&](double f) { return ms[std::min<size_t>(ms.size() - 1, static_cast<size_t>(f * (ms.size() - 1) + 0.5))]; };
-  return {q(0.5), q(0.1), q(0.9)};
+  StepTiming timing{q(0.5), q(0.1), q(0.9)};
+  if (mode == StepMode::kSparse && engine.sparse() != nullptr) {
+    const CatchupStats c =
+        engine.sparse()->catchup_stats(prompt_len + warmup, prompt_len + warmup + iters, engine.stream());
+    timing.catchup_per_step = c.mean_per_step;
+    timing.catchup_max = c.max_per_step;
+    timing.forced_per_step = static_cast<double>(c.forced) / iters;
+    timing.catchup_lost = c.lost;
+  }
+  return timing;
 }
 
 BenchRow make_bench_row(const CudaEngine& engine, const std::string& shape, int model_layers, const std::string& name,
@@ -229,6 +267,10 @@ BenchRow make_bench_row(const CudaEngine& engine, const std::string& shape, int 
   r.achieved_gbps = bytes.total() / (t.median * 1e-3) / 1e9;
   r.pct_of_copy = 100.0 * r.achieved_gbps / copy_gbps;
   r.speedup_vs_dense = dense_ms > 0 ? dense_ms / t.median : 1.0;
+  r.catchup_per_step = t.catchup_per_step;
+  r.catchup_max = t.catchup_max;
+  r.forced_per_step = t.forced_per_step;
+  r.catchup_lost = t.catchup_lost;
   return r;
 }
 

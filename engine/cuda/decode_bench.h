@@ -39,6 +39,10 @@ struct DecodeBenchOptions {
   // "sparse-predictor-int8", per-row int8 weights).
   std::vector<std::string> predictor_dtypes = {"fp16"};
   std::vector<double> predictor_mlp_densities;  // MLP densities of the predictor rows; empty: {mlp_density}
+  std::string kv_heads = "auto";  // sparse rows: K/V of the selected heads or of all (SparseSpec::kv_heads)
+  // Decode paths timed side by side on the same engine and sequence: "graph" and/or "persistent" (rows named
+  // <engine>-persistent; the persistent path runs batches <= 8 with fp16 predictors, other rows stay graph-only).
+  std::vector<std::string> decode_paths = {"graph"};
   int max_layers = 0;      // 0: every layer that fits
   double reserve_gib = 4;  // device memory left free beyond the engine's buffers
   uint64_t seed = 1;
@@ -49,13 +53,21 @@ struct BenchRow {
   int layers = 0, model_layers = 0;
   bool per_layer = false;  // built with fewer layers than the model has
   int batch = 1;
-  std::string engine;      // dense | sparse-fixed | sparse-union | sparse-predictor[-int8][-max] (-max: max union)
+  std::string engine;      // dense | sparse-fixed | sparse-union | sparse-predictor[-int8][-max] (-max: max union),
+                           // with "-persistent" appended for the persistent decode path
   double mlp_density = 1, head_density = 1;
   int mlp_kept = 0, heads_kept = 0;
   double median_ms = 0, p10_ms = 0, p90_ms = 0, ms_per_layer = 0;
   double weight_bytes = 0, kv_bytes = 0, predictor_bytes = 0;
   double floor_ms = 0, achieved_gbps = 0, pct_of_copy = 0;
   double speedup_vs_dense = 0;  // dense median / this median (same shape, batch)
+  // K/V catch-up of the timed steps (device counters; sparse rows): head-positions recomputed per step over
+  // all layers (selected heads' missed positions + forced catch-up), the forced part, and positions lost
+  // from the input ring (a broken catch-up plan; always 0).
+  double catchup_per_step = 0;
+  int catchup_max = 0;
+  double forced_per_step = 0;
+  long long catchup_lost = 0;
 };
 
 struct BenchReport {
@@ -80,14 +92,25 @@ std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, in
 enum class StepMode;
 struct StepTiming {
   double median = 0, p10 = 0, p90 = 0;
+  double catchup_per_step = 0, forced_per_step = 0;  // sparse steps: the K/V catch-up counters
+  int catchup_max = 0;
+  long long catchup_lost = 0;
 };
 // A report without rows: the device's name and SMs, and the copy bandwidth measured now.
 BenchReport device_bench_report();
-// Rewinds to the end of the prompt, warms up, then times `iters` consecutive steps with events. With `tokens`
-// ((warmup + iters) * batch ids, [step][row]) every step first uploads its own tokens (real inputs: selections
-// change per token); without, each step re-reads the tokens already on the device.
+// Rewinds to the end of the prompt, warms up, then times `iters` consecutive steps with events (sparse: and
+// reads the catch-up counters of the timed steps). With `tokens` ((warmup + iters) * batch ids, [step][row]) every
+// step first uploads its own tokens (real inputs: selections change per token); without, each step re-reads the
+// tokens already on the device.
 StepTiming time_decode_steps(CudaEngine& engine, StepMode mode, int prompt_len, int warmup, int iters,
                              const std::vector<int32_t>& tokens = {});
+// The row name of `engine` on a decode path ("dense", "dense-persistent"); whether the path runs this
+// configuration (the persistent path: batch <= 8, no int8 predictors, no per-row union of the rows' top-k at
+// batch > 1: per_row_union_predictors).
+std::string path_row_name(const std::string& engine, const std::string& path);
+bool path_runs(const std::string& path, int batch, bool int8_predictors, bool per_row_union = false);
+// Whether the engine's sparse state has a top-k predictor that unites the batch rows per row.
+bool per_row_union_predictors(const CudaEngine& engine);
 // A row from one timing: bytes and roofline at the mean attended length of the timed steps.
 BenchRow make_bench_row(const CudaEngine& engine, const std::string& shape, int model_layers, const std::string& name,
                         double mlp_density, double head_density, int mlp_kept, int heads_kept, const StepTiming& t,

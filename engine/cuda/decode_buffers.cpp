@@ -6,6 +6,7 @@
 #include "engine/cuda/device_alloc.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/decode_attention/decode_attention.cuh"
+#include "kernels/fused_mlp/fused_mlp.cuh"
 
 namespace dv::engine {
 
@@ -43,6 +44,8 @@ DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms, in
   attn = at::zeros({B, H, hd}, half);
   block_out = at::zeros({B, d}, half);
   fc1_out = at::zeros({B, f}, half);
+  mlp_workspace = at::zeros(
+      {static_cast<int64_t>(kernels::fused_mlp_workspace_bytes(batch, static_cast<int>(d)))}, cuda_options(at::kByte));
   final_x = at::zeros({B, d}, half);
   logits = device_zeros({B, c.vocab_size}, at::kFloat, "logits", batch);
   kv_layer_elems = static_cast<size_t>(B * H * max_len * hd);

@@ -1,6 +1,9 @@
 // decode_step.cpp: the launch sequence of one decode step (see decode_step.h).
 #include "engine/cuda/decode_step.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "engine/cuda/cublas_ops.h"
 #include "engine/cuda/engine_kernels.cuh"
 #include "engine/cuda/model_dims.h"
@@ -9,6 +12,7 @@
 #include "kernels/common/cuda_check.h"
 #include "kernels/decode_attention/decode_attention.cuh"
 #include "kernels/elementwise/elementwise.cuh"
+#include "kernels/fused_mlp/fused_mlp.cuh"
 #include "kernels/layer_norm/layer_norm.cuh"
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
@@ -18,12 +22,31 @@
 namespace dv::engine {
 namespace {
 
+// The MLP path: fused_mlp (fc1 + ReLU + fc2 of a neuron slice in one op) up to batch 8, where its per-unit
+// reductions stay small against the weights; beyond, cuBLAS (dense) and sparse up + down. DEJAVU_FUSED_MLP=1
+// or 0 forces either (read when a step is recorded, i.e. when a graph is captured), so one build can time both.
+bool fused_mlp_enabled(int batch) {
+  const char* env = std::getenv("DEJAVU_FUSED_MLP");
+  if (env != nullptr && (std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0)) return env[0] == '1';
+  return batch <= 8;
+}
+
+// DEJAVU_DENSE_QKV=ops: the dense step's QKV through sparse_qkv with every head selected (one kernel: the
+// projection, bias, q and the K/V rows at pos) instead of the cuBLAS GEMM + kv_append; read when a step is
+// recorded (captured). Default: cuBLAS, until `dejavu bench` on the GPU shows which is faster.
+bool dense_qkv_ops() {
+  const char* env = std::getenv("DEJAVU_DENSE_QKV");
+  return env != nullptr && std::strcmp(env, "ops") == 0;
+}
+
 class StepRecorder {
  public:
   StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp,
                const BlockAllReduce& all_reduce)
       : ctx_(ctx), w_(w), b_(b), sp_(sp), all_reduce_(all_reduce), c_(w.config), m_(model_dims(w)), s_(ctx.main()),
-        B_(b.batch) {}
+        B_(b.batch), fused_(fused_mlp_enabled(b.batch)),
+        stream_(fused_ && c_.do_layer_norm_before && !all_reduce),
+        fuse_ln_(stream_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)) {}
 
   void run() {
     const bool pre = c_.do_layer_norm_before;
@@ -35,7 +58,9 @@ class StepRecorder {
       const GpuLayerWeights& lw = w_.layers[l];
       attention(l, pre ? half_ptr(b_.ln) : b_.attn_in(l));
       reduce_block_out();
-      if (pre) {
+      if (fuse_ln_) {
+        residual_sum(b_.mlp_in(l), b_.attn_in(l), half_ptr(lw.out_b));  // the fused MLP normalizes it itself
+      } else if (pre) {
         layer_norm(half_ptr(b_.block_out), b_.attn_in(l), half_ptr(lw.out_b), b_.mlp_in(l), half_ptr(b_.ln),
                    lw.mlp_ln_w, lw.mlp_ln_b);
       } else {
@@ -43,11 +68,20 @@ class StepRecorder {
                    lw.attn_ln_b);
       }
       point(2 * l + 1);
-      mlp(l, pre ? half_ptr(b_.ln) : b_.mlp_in(l));
+      mlp(l, pre && !fuse_ln_ ? half_ptr(b_.ln) : b_.mlp_in(l));
       reduce_block_out();
       if (!pre) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), nullptr, b_.attn_in(l + 1), lw.mlp_ln_w,
                    lw.mlp_ln_b);
+      } else if (stream_) {
+        // The fused MLP wrote the residual stream attn_in(l + 1): only the next layer norm is left.
+        if (l + 1 < m_.layers) {
+          layer_norm(b_.attn_in(l + 1), nullptr, nullptr, nullptr, half_ptr(b_.ln), w_.layers[l + 1].attn_ln_w,
+                     w_.layers[l + 1].attn_ln_b);
+        } else if (w_.final_ln_w.defined()) {
+          layer_norm(b_.attn_in(m_.layers), nullptr, nullptr, nullptr, half_ptr(b_.final_x), w_.final_ln_w,
+                     w_.final_ln_b);
+        }
       } else if (l + 1 < m_.layers) {
         const GpuLayerWeights& next = w_.layers[l + 1];
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(l + 1), half_ptr(b_.ln),
@@ -56,14 +90,7 @@ class StepRecorder {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(m_.layers),
                    half_ptr(b_.final_x), w_.final_ln_w, w_.final_ln_b);
       } else {
-        BiasResidualArgs a;
-        a.out = b_.attn_in(m_.layers);
-        a.x = half_ptr(b_.block_out);
-        a.residual = b_.mlp_in(l);
-        a.bias = half_ptr(lw.fc2_b);
-        a.rows = B_;
-        a.n = m_.d;
-        launch_bias_residual(a, s_);
+        residual_sum(b_.attn_in(m_.layers), b_.mlp_in(l), half_ptr(lw.fc2_b));
       }
       if (l + 1 < m_.layers) point(2 * (l + 1));
     }
@@ -72,11 +99,27 @@ class StepRecorder {
       DV_CUDA_CHECK(cudaEventRecord(sp_->join_event[0], ctx_.side()));
       DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->join_event[0], 0));
     }
+    if (catchup_used_) {  // the forced K/V catch-up must finish before the next step's QKV reads kv_valid
+      DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_join[0], sp_->catchup_stream.get()));
+      DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->catchup_join[0], 0));
+    }
     launch_advance_position(int_ptr(b_.pos), int_ptr(b_.positions), B_, s_);
   }
 
  private:
   void embed() { embed_tokens(ctx_, w_, m_, int_ptr(b_.tokens), int_ptr(b_.positions), B_, b_.emb, b_.attn_in(0), s_); }
+
+  // out = block_out + residual + bias, rounded once to fp16 (a block's projection finishing the residual stream).
+  void residual_sum(__half* out, const __half* residual, const __half* bias) {
+    BiasResidualArgs a;
+    a.out = out;
+    a.x = half_ptr(b_.block_out);
+    a.residual = residual;
+    a.bias = bias;
+    a.rows = B_;
+    a.n = m_.d;
+    launch_bias_residual(a, s_);
+  }
 
   void layer_norm(const __half* x, const __half* residual, const __half* bias, __half* sum_out, __half* y,
                   const at::Tensor& gamma, const at::Tensor& beta) {
@@ -93,9 +136,11 @@ class StepRecorder {
     launch_layer_norm(a, s_);
   }
 
+  // Writes the selected heads' outputs compact in selection order to attn ([B, m_.attn]).
   void decode_attention(int l, const int* heads, const int* count, int cap, const AttentionScratch& scratch) {
     DecodeAttentionArgs a;
     a.out = half_ptr(b_.attn);
+    a.ld_out = m_.attn;
     a.partials = float_ptr(scratch.partials);
     a.tickets = int_ptr(scratch.tickets);
     a.q = half_ptr(b_.q);
@@ -117,19 +162,11 @@ class StepRecorder {
   void attention(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
     if (sp_ == nullptr) {
-      linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * m_.attn, m_.d);
-      KvAppendArgs a;
-      a.q = half_ptr(b_.q);
-      a.k_cache = b_.k(l);
-      a.v_cache = b_.v(l);
-      a.qkv = half_ptr(b_.qkv);
-      a.b_qkv = half_ptr(lw.b_qkv);
-      a.pos = int_ptr(b_.pos);
-      a.batch = B_;
-      a.num_heads = m_.heads;
-      a.head_dim = m_.head_dim;
-      a.max_len = b_.max_len;
-      launch_kv_append(a, s_);
+      if (dense_qkv_ops()) {
+        launch_sparse_qkv(qkv_args(l, x, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads), s_);
+      } else {
+        dense_qkv(l, x);
+      }
       decode_attention(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads, b_.attention);
       linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
       return;
@@ -139,12 +176,40 @@ class StepRecorder {
     const int* heads = sel.dense ? int_ptr(b_.all_heads) : int_ptr(sel.idx);
     const int* count = sel.dense ? int_ptr(b_.num_heads) : int_ptr(sel.count);
     const int cap = sel.dense ? m_.heads : sel.capacity;
+    qkv(l, x, heads, count, cap);
+    decode_attention(l, heads, count, cap, sp_->attention);
+    if (sel.dense) {
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
+      return;
+    }
+    sparse_down(half_ptr(b_.attn), m_.attn, lw.wo_t, m_.attn, heads, count, cap, m_.head_dim);
+  }
+
+  // Dense QKV through cuBLAS: one GEMM into qkv, then the bias, q and the K/V cache rows at pos (kv_append).
+  void dense_qkv(int l, const __half* x) {
+    const GpuLayerWeights& lw = w_.layers[l];
+    linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * m_.attn, m_.d);
+    KvAppendArgs a;
+    a.q = half_ptr(b_.q);
+    a.k_cache = b_.k(l);
+    a.v_cache = b_.v(l);
+    a.qkv = half_ptr(b_.qkv);
+    a.b_qkv = half_ptr(lw.b_qkv);
+    a.pos = int_ptr(b_.pos);
+    a.batch = B_;
+    a.num_heads = m_.heads;
+    a.head_dim = m_.head_dim;
+    a.max_len = b_.max_len;
+    launch_kv_append(a, s_);
+  }
+
+  // sparse_qkv over `heads` at pos with no catch-up state (the dense step's K/V are always current).
+  SparseQkvArgs qkv_args(int l, const __half* x, const int* heads, const int* count, int cap) const {
+    const GpuLayerWeights& lw = w_.layers[l];
     SparseQkvArgs q;
     q.q = half_ptr(b_.q);
     q.k_cache = b_.k(l);
     q.v_cache = b_.v(l);
-    q.x_hist = half_ptr(sp_->x_hist) + static_cast<size_t>(l) * B_ * b_.max_len * m_.d;
-    q.kv_valid = int_ptr(sp_->kv_valid) + static_cast<size_t>(l) * m_.heads * sparse_qkv_valid_slots(m_.head_dim);
     q.x = x;
     q.w_qkv = half_ptr(lw.w_qkv);
     q.b_qkv = half_ptr(lw.b_qkv);
@@ -155,30 +220,75 @@ class StepRecorder {
     q.num_heads = m_.heads;
     q.head_dim = m_.head_dim;
     q.max_len = b_.max_len;
+    q.d = m_.d;
     q.max_heads = cap;
-    launch_sparse_qkv(q, s_);
-    decode_attention(l, heads, count, cap, sp_->attention);
-    if (sel.dense) {
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
-      return;
-    }
-    GatherHeadsArgs g;
-    g.out = half_ptr(sp_->heads_c);
-    g.src = half_ptr(b_.attn);
-    g.heads = heads;
-    g.count = count;
-    g.batch = B_;
-    g.num_heads = m_.heads;
-    g.head_dim = m_.head_dim;
-    g.max_heads = cap;
-    g.ld_out = m_.d;
-    launch_gather_heads(g, s_);
-    sparse_down(half_ptr(sp_->heads_c), m_.d, lw.wo_t, m_.attn, heads, count, cap, m_.head_dim);
+    return q;
   }
 
+  // The selected heads' q and K/V (K/V of every head with all_kv), then the forced catch-up of heads lagging
+  // too far, forked onto the low-priority catch-up stream (joined at the end of the step).
+  void qkv(int l, const __half* x, const int* heads, const int* count, int cap) {
+    const LayerKv& kv = sp_->kv[l];
+    int* forced = int_ptr(sp_->forced) + static_cast<size_t>(l) * sp_->forced.size(1);
+    SparseQkvArgs q = qkv_args(l, x, heads, count, cap);
+    q.kv_valid = int_ptr(sp_->kv_valid) + static_cast<size_t>(l) * m_.heads * sparse_qkv_valid_slots(m_.head_dim);
+    if (sp_->kv_ring > 0) {
+      q.x_hist = half_ptr(sp_->x_hist) + static_cast<size_t>(l) * B_ * sp_->kv_ring * m_.d;
+      q.ring = sp_->kv_ring;
+    }
+    q.forced = forced;
+    q.forced_count = forced + 2 * kSparseQkvMaxForced;
+    q.catchup_counts = int_ptr(sp_->catchup_counts);
+    q.all_kv = kv.all_kv;
+    q.max_forced = kv.max_forced;
+    q.force_lag = kv.force_lag;
+    launch_sparse_qkv(q, s_);
+    if (kv.max_forced == 0) return;
+    cudaStream_t cs = sp_->catchup_stream.get();
+    DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_fork[l], s_));
+    DV_CUDA_CHECK(cudaStreamWaitEvent(cs, sp_->catchup_fork[l], 0));
+    launch_kv_catchup(kv_catchup_args(q), cs);
+    catchup_used_ = true;
+  }
+
+  // The MLP block on x (pre-LN with fuse_ln_: the residual stream mlp_in(l), normalized inside the op; else its
+  // normalized input). With stream_ it writes the new residual stream attn_in(l + 1) = mlp_in(l) + fc2_b + fc2
+  // product; otherwise the bare fc2 product into block_out (post-LN, a tensor-parallel rank's partial sum).
   void mlp(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
-    if (sp_ == nullptr || sp_->mlp[l].dense) {
+    const bool dense = sp_ == nullptr || sp_->mlp[l].dense;
+    if (fused_) {
+      kernels::FusedMlpArgs a;
+      a.out = stream_ ? b_.attn_in(l + 1) : half_ptr(b_.block_out);
+      a.workspace = b_.mlp_workspace.data_ptr();
+      a.x = x;
+      if (fuse_ln_) {
+        a.gamma = half_ptr(lw.mlp_ln_w);
+        a.beta = half_ptr(lw.mlp_ln_b);
+      }
+      a.w1 = half_ptr(lw.fc1_w);
+      a.b1 = half_ptr(lw.fc1_b);
+      a.w2t = half_ptr(lw.fc2_t);
+      if (stream_) {
+        a.b2 = half_ptr(lw.fc2_b);
+        a.resid = b_.mlp_in(l);
+      }
+      a.B = B_;
+      a.d = m_.d;
+      a.ffn = m_.ffn;
+      a.max_k = m_.ffn;  // dense: the identity selection
+      a.num_sms = ctx_.num_sms();
+      if (!dense) {
+        const LayerSelection& sel = sp_->mlp[l];
+        wait_for(sel);
+        a.idx = int_ptr(sel.idx);
+        a.k_dev = int_ptr(sel.count);
+        a.max_k = sel.capacity;
+      }
+      kernels::launch_fused_mlp(a, s_);
+      return;
+    }
+    if (dense) {
       linear(ctx_.cublas(), half_ptr(b_.fc1_out), x, half_ptr(lw.fc1_w), B_, m_.ffn, m_.d);
       BiasReluArgs a;
       a.x = half_ptr(b_.fc1_out);
@@ -292,7 +402,11 @@ class StepRecorder {
   const ModelDims m_;
   cudaStream_t s_;
   int B_ = 0;  // batch rows, one token each
+  const bool fused_;    // MLP blocks (dense and sparse) through fused_mlp, else cuBLAS / sparse up + down
+  const bool stream_;   // the fused MLP writes the residual stream (pre-LN, one GPU)
+  const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
   bool side_used_ = false;
+  bool catchup_used_ = false;
 };
 
 }  // namespace

@@ -6,10 +6,15 @@
 // Per layer (pre-LN; post-LN moves the layer norms after the residual adds):
 //   dense:  LN -> QKV GEMM -> kv_append -> decode_attention (all heads) -> W_o^T GEMM
 //           -> LN(out + bias + residual) -> fc1 GEMM -> bias+ReLU -> fc2^T GEMM -> LN(next) ...
-//   sparse: LN -> sparse_qkv (selected heads, K/V catch-up) -> decode_attention (selected)
-//           -> gather_heads -> sparse_mlp_down (W_o^T rows of the selected heads)
+//   sparse: LN -> sparse_qkv (selected heads, K/V catch-up; K/V of all heads when the layer's plan says so)
+//           [-> kv_catchup of the forced heads on the low-priority catch-up stream, joined at the step's end]
+//           -> decode_attention (selected, written compact) -> sparse_mlp_down (W_o^T rows of the selected heads)
 //           -> LN(out + bias + residual) -> sparse_mlp_up (fc1 rows + bias + ReLU)
 //           -> sparse_mlp_down (fc2^T rows) -> LN(next) ...
+// At batch <= 8 (DEJAVU_FUSED_MLP=0/1 forces either way) the MLP block of both is one fused_mlp op over all
+// neurons or the selection: ... -> residual add (mlp_in = out + bias + residual) -> fused_mlp (LN, fc1, ReLU,
+// fc2, bias, residual: writes the next attn_in) -> LN(next) ... (when B*d is too large for the op to stage
+// its input, the LN(out + bias + residual) kernel stays and fused_mlp reads its output).
 // Layers of a sparse step whose block has no selection (no predictor) run that block dense, except that
 // attention always goes through sparse_qkv so the K/V catch-up state stays exact.
 // Tensor parallelism (engine/tp): a rank's weights hold H/N heads and ffn/N neurons; `all_reduce`, when set,

@@ -4,7 +4,6 @@
 #include <algorithm>
 
 #include "kernels/common/cuda_check.h"
-#include "kernels/common/pdl.cuh"
 
 namespace dv::engine {
 namespace {
@@ -77,25 +76,6 @@ __global__ void prefill_qkv_kernel(PrefillQkvArgs a) {
   }
 }
 
-__global__ void gather_heads_kernel(GatherHeadsArgs a) {
-  kernels::pdl_begin();
-  const int count = min(*a.count, a.max_heads);
-  const int vec = a.head_dim / 8;
-  const size_t n = static_cast<size_t>(a.batch) * count * vec;
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    const int v = static_cast<int>(i % vec);
-    const size_t rest = i / vec;
-    const int j = static_cast<int>(rest % count);
-    const int b = static_cast<int>(rest / count);
-    const int h = a.heads[j];
-    if (h < 0 || h >= a.num_heads) continue;
-    const uint4 x =
-        reinterpret_cast<const uint4*>(a.src)[(static_cast<size_t>(b) * a.num_heads + h) * vec + v];
-    reinterpret_cast<uint4*>(a.out + static_cast<size_t>(b) * a.ld_out)[static_cast<size_t>(j) * vec + v] = x;
-  }
-}
-
 __global__ void set_position_kernel(int* pos, int* positions, int batch, int value, int add) {
   const int p = add ? *pos + 1 : value;
   // One block: every thread reads *pos before thread 0 overwrites it.
@@ -148,19 +128,6 @@ void launch_prefill_qkv(const PrefillQkvArgs& a, cudaStream_t stream) {
   const size_t n = static_cast<size_t>(a.rows) * a.tokens * a.num_heads * 3 * (a.head_dim / 8);
   prefill_qkv_kernel<<<blocks_for(n), kThreads, 0, stream>>>(a);
   DV_CUDA_LAUNCH_CHECK("prefill_qkv_kernel");
-}
-
-void launch_gather_heads(const GatherHeadsArgs& a, cudaStream_t stream) {
-  DV_CHECK(a.batch > 0 && a.num_heads > 0 && a.head_dim % 8 == 0 && a.max_heads >= 0 && a.max_heads <= a.num_heads &&
-               a.ld_out % 8 == 0 && a.ld_out >= a.max_heads * a.head_dim,
-           "gather_heads: bad sizes B={} H={} hd={} max_heads={} ld_out={}", a.batch, a.num_heads, a.head_dim,
-           a.max_heads, a.ld_out);
-  DV_CHECK(a.out && a.src && a.heads && a.count && aligned16(a.out) && aligned16(a.src),
-           "gather_heads: null or misaligned pointer");
-  if (a.max_heads == 0) return;
-  const size_t n = static_cast<size_t>(a.batch) * a.max_heads * (a.head_dim / 8);
-  kernels::launch_kernel_pdl(gather_heads_kernel, blocks_for(n), kThreads, 0, stream, a);
-  DV_CUDA_LAUNCH_CHECK("gather_heads_kernel");
 }
 
 void launch_set_position(int* pos, int* positions, int batch, int value, cudaStream_t stream) {

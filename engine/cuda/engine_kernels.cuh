@@ -2,9 +2,6 @@
 // each tiny next to the weight streaming (bytes are B * d scale, not d * d):
 //   kv_append       dense path: the QKV GEMM output [B, H, 3, hd] plus bias -> q [B, H, hd] and K/V cache
 //                   rows at *pos (cuBLAS cannot address the cache row of a position held in device memory);
-//   gather_heads    sparse path: decode_attention writes each selected head at its own index of [B, H, hd],
-//                   the out-projection kernel (sparse_mlp_down, rows_per_index = hd) wants them compact in
-//                   selection order: out[b, j*hd + i] = src[b, heads[j]*hd + i];
 //   set/advance_position  the position lives on the device so that one CUDA graph serves every step;
 //   fill_normal     random fp16 weights generated on the device (opt-30b's 60 GB in well under a second).
 // Access pattern: one thread per 16-byte vector (8 halves), coalesced along hd.
@@ -39,17 +36,8 @@ struct PrefillQkvArgs {
   int rows = 0, tokens = 0, num_heads = 0, head_dim = 0, max_len = 0;  // tokens <= max_len, hd % 8 == 0
 };
 
-struct GatherHeadsArgs {
-  __half* out = nullptr;            // [B, ld_out], first min(*count, max_heads) * hd entries written
-  const __half* src = nullptr;      // [B, H, hd]
-  const int* heads = nullptr;       // [max_heads] device
-  const int* count = nullptr;       // device scalar
-  int batch = 0, num_heads = 0, head_dim = 0, max_heads = 0, ld_out = 0;  // hd, ld_out multiples of 8
-};
-
 void launch_kv_append(const KvAppendArgs& args, cudaStream_t stream);
 void launch_prefill_qkv(const PrefillQkvArgs& args, cudaStream_t stream);
-void launch_gather_heads(const GatherHeadsArgs& args, cudaStream_t stream);
 // *pos = value; positions[b] = value (a new sequence, or a rewind).
 void launch_set_position(int* pos, int* positions, int batch, int value, cudaStream_t stream);
 // *pos += 1; positions[b] = *pos: the last node of every decode step.

@@ -95,14 +95,22 @@ BenchReport run_model_bench(GpuWeights weights, const ModelBenchOptions& o,
         heads_kept = kept_count(cfg.head_density, H);
       }
       const StepMode mode = cfg.sparse ? StepMode::kSparse : StepMode::kDense;
-      const StepTiming t = time_decode_steps(engine, mode, o.prompt_len, o.warmup, o.iters, decode);
-      if (cfg.sparse && !engine.sparse()->tasks.empty()) std::tie(mlp_kept, heads_kept) = measured_kept(engine, o, decode);
-      const BenchRow r = make_bench_row(engine, o.name, static_cast<int>(c.num_hidden_layers), cfg.engine,
-                                        cfg.mlp_density, cfg.head_density, mlp_kept, heads_kept, t, mean_len,
-                                        predictor_bytes, report.copy_gbps, dense_ms);
-      if (!cfg.sparse && dense_ms == 0) dense_ms = t.median;
-      report.rows.push_back(r);
-      if (on_row) on_row(r);
+      const bool int8 = cfg.sparse && cfg.spec.mlp.int8_weights;
+      for (const std::string& path : o.decode_paths) {
+        if (!path_runs(path, B, int8, per_row_union_predictors(engine))) continue;
+        engine.set_decode_path(parse_decode_path(path));
+        const StepTiming t = time_decode_steps(engine, mode, o.prompt_len, o.warmup, o.iters, decode);
+        if (cfg.sparse && !engine.sparse()->tasks.empty())
+          std::tie(mlp_kept, heads_kept) = measured_kept(engine, o, decode);
+        const BenchRow r = make_bench_row(engine, o.name, static_cast<int>(c.num_hidden_layers),
+                                          path_row_name(cfg.engine, path), cfg.mlp_density, cfg.head_density, mlp_kept,
+                                          heads_kept, t, mean_len, predictor_bytes, report.copy_gbps,
+                                          dense_ms > 0 ? dense_ms : t.median);
+        if (!cfg.sparse && dense_ms == 0) dense_ms = t.median;
+        report.rows.push_back(r);
+        if (on_row) on_row(r);
+      }
+      engine.set_decode_path(DecodePath::kGraph);
       if (cfg.sparse) {
         engine.rewind(o.prompt_len);
         engine.clear_sparse();

@@ -37,6 +37,7 @@ struct ModelBenchOptions {
   int prompt_len = 128;
   int warmup = 5;
   int iters = 40;
+  std::vector<std::string> decode_paths = {"graph"};  // timed side by side (decode_bench.h)
 };
 
 // The device (report.device / sms / copy_gbps) and one row per batch size and configuration (the first must be

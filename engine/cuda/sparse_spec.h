@@ -59,6 +59,14 @@ struct BlockSpec {
   }
 };
 
+// Which heads' K/V a sparse step computes. kSelected: the selected heads', each catching up the positions it
+// missed (bounded: heads lagging too far are caught up on a low-priority stream, sparse_qkv.cuh's plan);
+// kAll: every head's, at pos only (no history kept), while q, attention and W_o stay on the selected heads;
+// kAuto: kAll for a layer whose head union over the batch, 1 - (1 - density)^B, reaches 90% (or whose batch
+// the catch-up plan cannot bound), kSelected otherwise.
+enum class KvHeads { kAuto, kSelected, kAll };
+KvHeads parse_kv_heads(const std::string& name);  // auto | selected | all
+
 struct SparseSpec {
   BlockSpec mlp;
   BlockSpec heads = [] {
@@ -69,6 +77,7 @@ struct SparseSpec {
   // dense_layer[l]: both blocks of layer l run dense whatever the sources (the reference keeps OPT-175B's last
   // 10 layers dense); the same flags as the CPU masks' SparsityPlan::dense_layer (shorter = the rest sparse).
   std::vector<bool> dense_layer;
+  KvHeads kv_heads = KvHeads::kAuto;
   bool is_dense(int layer) const {
     return layer >= 0 && layer < static_cast<int>(dense_layer.size()) && dense_layer[layer];
   }

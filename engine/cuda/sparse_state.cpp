@@ -25,6 +25,13 @@ PredictorInputKind parse_predictor_input_kind(const std::string& name) {
   DV_FAIL("unknown predictor input '{}' (attn_input, mlp_input, prev_attn_input, prev_mlp_input)", name);
 }
 
+KvHeads parse_kv_heads(const std::string& name) {
+  if (name == "auto") return KvHeads::kAuto;
+  if (name == "selected") return KvHeads::kSelected;
+  if (name == "all") return KvHeads::kAll;
+  DV_FAIL("unknown K/V heads mode '{}' (auto, selected, all)", name);
+}
+
 const char* predictor_input_kind_name(PredictorInputKind kind) {
   switch (kind) {
     case PredictorInputKind::kAttnInput: return "attn_input";
@@ -48,6 +55,16 @@ std::vector<int> random_subset(int n, int k, uint64_t seed) {
   all.resize(k);
   std::sort(all.begin(), all.end());  // ascending: the friendliest order for the kernels' DRAM streams
   return all;
+}
+
+LowPriorityStream::LowPriorityStream() {
+  int least = 0, greatest = 0;
+  DV_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  DV_CUDA_CHECK(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking, least));
+}
+
+LowPriorityStream::~LowPriorityStream() {
+  if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
 }
 
 EventList::EventList(size_t n) : events_(n, nullptr) {
@@ -191,6 +208,30 @@ void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block,
   }
 }
 
+// Per layer: all heads' K/V where the batch's head union is near total or the catch-up cannot be bounded.
+std::vector<LayerKv> plan_kv(const SparseSpec& spec, const std::vector<LayerSelection>& heads, int batch, int H) {
+  std::vector<LayerKv> kv(heads.size());
+  const KvCatchupPlan plan = sparse_qkv_catchup_plan(batch, H, kSparseQkvRing);
+  for (size_t l = 0; l < heads.size(); ++l) {
+    if (heads[l].dense) continue;  // every head selected: nothing is ever missing
+    const double density = spec.heads.source == SelectionSource::kPredictor || spec.heads.lists.empty()
+                               ? spec.heads.density_of(static_cast<int>(l))
+                               : static_cast<double>(heads[l].capacity) / H;
+    const double union_share = 1.0 - std::pow(1.0 - std::clamp(density, 0.0, 1.0), batch);
+    const bool all = spec.kv_heads == KvHeads::kAll ||
+                     (spec.kv_heads == KvHeads::kAuto && (union_share >= 0.9 || plan.force_lag < 1));
+    DV_CHECK(all || plan.force_lag >= 1,
+             "sparse heads layer {}: K/V catch-up cannot be bounded at batch {} with {} heads (use all heads' K/V)", l,
+             batch, H);
+    kv[l].all_kv = all;
+    if (!all) {
+      kv[l].max_forced = plan.max_forced;
+      kv[l].force_lag = plan.force_lag;
+    }
+  }
+  return kv;
+}
+
 }  // namespace
 
 SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch, int max_len, int num_sms) {
@@ -223,8 +264,15 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
       if (s.task >= 0) s.task = new_index[s.task];
 
   const auto half = cuda_options(at::kHalf);
-  x_hist = device_zeros({L, B, max_len, d}, at::kHalf, "sparse K/V catch-up inputs x_hist", batch);
+  kv = plan_kv(spec, heads, batch, static_cast<int>(H));
+  // The ring replaces a history of every position: [L, B, 128, d] instead of [L, B, max_len, d].
+  kv_ring = std::any_of(kv.begin(), kv.end(), [](const LayerKv& k) { return k.max_forced > 0; }) ? kSparseQkvRing : 0;
+  if (kv_ring > 0) x_hist = device_zeros({L, B, kv_ring, d}, at::kHalf, "sparse K/V catch-up input ring x_hist", batch);
   kv_valid = at::zeros({L, H, sparse_qkv_valid_slots(static_cast<int>(hd))}, cuda_options(at::kInt));
+  forced = at::zeros({L, 2 * kSparseQkvMaxForced + 1}, cuda_options(at::kInt));
+  catchup_counts = at::zeros({max_len, 3}, cuda_options(at::kInt));
+  catchup_fork = EventList(static_cast<size_t>(L));
+  catchup_join = EventList(1);
   int mlp_cap = 1, head_cap = 1, max_rank = 8;
   size_t scores_floats = 4, partial_floats = 4, ws_bytes = 16;
   for (const auto& s : mlp) mlp_cap = std::max(mlp_cap, s.capacity);
@@ -240,7 +288,6 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   }
   mlp_ld = (mlp_cap + 7) / 8 * 8;
   mlp_h = at::zeros({B, mlp_ld}, half);
-  heads_c = at::zeros({B, d}, half);
   const size_t ws = std::max(kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), mlp_cap, 1),
                              kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), head_cap,
                                                                       static_cast<int>(hd)));
@@ -293,6 +340,28 @@ void SparseState::fill_kv_valid(int value, cudaStream_t stream) {
   // kv_valid is [L, H, slots] contiguous: one fill over L * H "heads".
   launch_kv_valid_fill(int_ptr(kv_valid), static_cast<int>(kv_valid.size(0) * kv_valid.size(1)), head_dim_, value,
                        stream);
+  DV_CUDA_CHECK(cudaMemsetAsync(catchup_counts.data_ptr(), 0, catchup_counts.numel() * sizeof(int), stream));
+}
+
+CatchupStats SparseState::catchup_stats(int first, int last, cudaStream_t stream) const {
+  DV_CHECK(0 <= first && first <= last && last <= catchup_counts.size(0), "catchup_stats: positions [{}, {}) outside [0, {})",
+           first, last, catchup_counts.size(0));
+  CatchupStats st;
+  if (first == last) return st;
+  std::vector<int> c(static_cast<size_t>(last - first) * 3);
+  DV_CUDA_CHECK(cudaMemcpyAsync(c.data(), int_ptr(catchup_counts) + 3 * first, c.size() * sizeof(int),
+                                cudaMemcpyDeviceToHost, stream));
+  DV_CUDA_CHECK(cudaStreamSynchronize(stream));
+  long long total = 0;
+  for (int i = 0; i < last - first; ++i) {
+    const int step = c[3 * i] + c[3 * i + 1];
+    total += step;
+    st.max_per_step = std::max(st.max_per_step, step);
+    st.forced += c[3 * i + 1];
+    st.lost += c[3 * i + 2];
+  }
+  st.mean_per_step = static_cast<double>(total) / (last - first);
+  return st;
 }
 
 }  // namespace dv::engine

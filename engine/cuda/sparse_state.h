@@ -44,6 +44,36 @@ struct PredictorTask {
   int dense_above = 0;  // united counts above this select all n (the crossover to dense)
 };
 
+// One layer's K/V plan (sparse_qkv.cuh): K/V of every head, or of the selected heads with the forced catch-up
+// of at most max_forced heads a step that miss force_lag positions or more.
+struct LayerKv {
+  bool all_kv = false;
+  int max_forced = 0;
+  int force_lag = 0;
+};
+
+// Catch-up work of a range of decode steps, from the device counters: head-positions recomputed per step
+// (all layers) for selected heads plus forced heads; lost positions are a broken plan (never expected).
+struct CatchupStats {
+  double mean_per_step = 0;
+  int max_per_step = 0;
+  long long forced = 0;
+  long long lost = 0;
+};
+
+// A stream of the device's least priority (the forced K/V catch-up), destroyed with its owner.
+class LowPriorityStream {
+ public:
+  LowPriorityStream();
+  ~LowPriorityStream();
+  LowPriorityStream(const LowPriorityStream&) = delete;
+  LowPriorityStream& operator=(const LowPriorityStream&) = delete;
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
 // cudaEvent_t owners (timing disabled: they only order the two streams).
 class EventList {
  public:
@@ -71,11 +101,16 @@ class SparseState {
 
   std::vector<LayerSelection> mlp, heads;  // [layers]
   std::vector<PredictorTask> tasks;        // side-stream order: by input point, then need point
-  at::Tensor x_hist;                       // fp16 [L, B, max_len, d] layer-normed attention inputs
+  std::vector<LayerKv> kv;                 // [layers]
+  int kv_ring = 0;                         // x_hist positions (0: every layer computes all heads' K/V)
+  at::Tensor x_hist;                       // fp16 [L, B, kv_ring, d] ring of the layer-normed attention inputs
   at::Tensor kv_valid;                     // int32 [L, H, sparse_qkv_valid_slots(hd)]
+  at::Tensor forced;                       // int32 [L, 2 * kSparseQkvMaxForced + 1]: forced (head, from) pairs, count
+  at::Tensor catchup_counts;               // int32 [max_len, 3] per position: selected, forced, lost head-positions
+  LowPriorityStream catchup_stream;        // the forced catch-up, forked after each layer's QKV, joined per step
+  EventList catchup_fork, catchup_join;    // [layers], [1]
   at::Tensor mlp_h;                        // fp16 [B, mlp_ld]: compact fc1 activations
   int mlp_ld = 8;
-  at::Tensor heads_c;                      // fp16 [B, d]: compact attention output of the selected heads
   at::Tensor down_workspace;               // sparse_mlp_down's fp32 workspace, zero between launches
   AttentionScratch attention;              // decode_attention partials for the largest head capacity
   // Predictor workspace, shared by the tasks (serial on the side stream): z [B, max rank] fp16, the scores
@@ -89,8 +124,11 @@ class SparseState {
   void set_fixed(bool mlp_block, int layer, const std::vector<int>& idx, cudaStream_t stream);
   // Current list of a block (synchronizes the stream).
   std::vector<int> read(bool mlp_block, int layer, cudaStream_t stream) const;
-  // kv_valid = value for every layer and head (0 for a new sequence; T after T dense-written positions).
+  // kv_valid = value for every layer and head (0 for a new sequence; T after T dense-written positions);
+  // the catch-up counters start again from zero.
   void fill_kv_valid(int value, cudaStream_t stream);
+  // The catch-up counters of positions [first, last) (synchronizes the stream).
+  CatchupStats catchup_stats(int first, int last, cudaStream_t stream) const;
 
  private:
   int ffn_ = 0, num_heads_ = 0, head_dim_ = 0, batch_ = 1;

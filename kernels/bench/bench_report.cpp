@@ -132,6 +132,26 @@ void print_summary(const BenchRun& run) {
       }
       fmt::print("\n");
     }
+    // fused_mlp as the engine runs it (the LN fused where x fits the op's shared memory).
+    auto fused_row = [&](int b, double dn, const char* op) {
+      const BenchRow* r = find_row(run, s, b, dn, std::string(op) + "+ln");
+      return r != nullptr ? r : find_row(run, s, b, dn, op);
+    };
+    fmt::print("  fused_mlp: us, % of copy bw, speedup (dense: over cuBLAS fc1+fc2; sparse: over up+down)\n");
+    for (int b : batch_set) {
+      const BenchRow* fd = fused_row(b, 1.0, "dense_fused");
+      fmt::print("  B={:<2} dense {}", b,
+                 fd ? fmt::format("{:7.1f} {:3.0f}% {:5.2f}x{}", fd->t.median_us, fd->pct_copy, fd->speedup,
+                                  fd->valid ? "" : " INVALID")
+                    : std::string("      -"));
+      for (double dn : density_set) {
+        const BenchRow* f = fused_row(b, dn, "fused");
+        if (f)
+          fmt::print(" | {:3.0f}% {:6.1f} {:3.0f}% {:4.2f}x{}", 100 * dn, f->t.median_us, f->pct_copy, f->speedup,
+                     f->valid ? "" : " INVALID");
+      }
+      fmt::print("\n");
+    }
     const BenchRow* pred = find_row(run, s, b1, -1, "predictor");
     const BenchRow* sel = find_row(run, s, b1, -1, "select");
     if (pred && sel)

@@ -17,7 +17,8 @@ struct BenchRow {
   int batch = 0;
   double density = 0;  // fraction of ffn selected (1 for dense rows)
   int k = 0;
-  std::string op;      // up, down, up+down, dense_fc1, dense_fc2, dense_fc1+fc2, predictor, select
+  std::string op;      // up, down, up+down, fused(+ln), dense_fc1, dense_fc2, dense_fc1+fc2, dense_fused(+ln),
+                       // predictor, predictor-int8, select
   Timing t;
   std::vector<std::pair<std::string, double>> bytes;  // bytes that must move, term by term
   double bytes_total = 0;

@@ -15,7 +15,8 @@ struct BenchTensors {
   int ffn = 0;
   int r = 0;  // predictor rank
 
-  static constexpr uint64_t kW1 = 11, kB1 = 12, kW2T = 13, kB2 = 14, kX = 15, kResid = 16, kWa = 17, kWb = 18;
+  static constexpr uint64_t kW1 = 11, kB1 = 12, kW2T = 13, kB2 = 14, kX = 15, kResid = 16, kWa = 17, kWb = 18,
+                            kGamma = 19, kBeta = 20;
   float w1_scale() const { return 1.f / std::sqrt(static_cast<float>(d)); }
   float w2_scale() const { return 1.f / std::sqrt(static_cast<float>(ffn)); }
   float wa_scale() const { return 1.f / std::sqrt(static_cast<float>(d)); }
@@ -28,6 +29,11 @@ struct BenchTensors {
   float b2(int c) const { return h2f(hashed_half(kB2, static_cast<uint64_t>(c), 0.1f)); }
   float x(int b, int c) const { return h2f(hashed_half(kX, static_cast<uint64_t>(b) * d + c, 1.f)); }
   float resid(int b, int c) const { return h2f(hashed_half(kResid, static_cast<uint64_t>(b) * d + c, 1.f)); }
+  // The MLP layer norm's weights (the fused op's LN): gamma in [0.5, 1.5), beta in [-0.1, 0.1).
+  float gamma(int c) const {
+    return h2f(__float2half_rn(1.f + h2f(hashed_half(kGamma, static_cast<uint64_t>(c), 0.5f))));
+  }
+  float beta(int c) const { return h2f(hashed_half(kBeta, static_cast<uint64_t>(c), 0.1f)); }
   float wa(int i, int c) const { return h2f(hashed_half(kWa, static_cast<uint64_t>(i) * d + c, wa_scale())); }
   float wb(int j, int i) const { return h2f(hashed_half(kWb, static_cast<uint64_t>(j) * r + i, wb_scale())); }
 

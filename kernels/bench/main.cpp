@@ -20,22 +20,10 @@
 #include "kernels/bench/bench_report.h"
 #include "kernels/bench/mlp_bench.h"
 #include "kernels/bench/predictor_bench.h"
+#include "kernels/common/build_info.h"
 #include "kernels/common/cuda_check.h"
 
 namespace {
-
-// The commit under test: DEJAVU_COMMIT if set, else `git rev-parse HEAD` in the working directory.
-std::string current_commit() {
-  if (const char* env = std::getenv("DEJAVU_COMMIT")) return env;
-  std::string out;
-  if (FILE* p = popen("git rev-parse HEAD 2>/dev/null", "r")) {
-    char buf[128];
-    while (std::fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out.empty() ? "unknown" : out;
-}
 
 int run(int argc, char** argv) {
   CLI::App app{"kernel_bench: sparse MLP kernels and the low-rank predictor vs dense cuBLAS, with L2 flushed"};
@@ -86,7 +74,7 @@ int run(int argc, char** argv) {
   result.device = prop.name;
   result.sms = prop.multiProcessorCount;
   result.l2_bytes = static_cast<size_t>(prop.l2CacheSize);
-  result.commit = current_commit();
+  result.commit = dv::recorded_commit();
   result.reps = reps;
   result.copy_gbps = dv::bench::measure_copy_gbps(size_t{1} << 30, 20, stream);
   fmt::print("{}: {} SMs, L2 {} MB; device-to-device copy {:.0f} GB/s (read + write)\n", prop.name,

@@ -1,6 +1,7 @@
-// mlp_bench.cpp: per-shape driver of kernel_bench's MLP rows (see mlp_bench.h). All tensors are generated on the device
-// from bench_tensors.h; idx is a random selection of k = density * ffn neurons, ascending like the
-// predictor's output unless --unsorted. The dense baseline is cuBLAS GemmEx (fp16 in/out, fp32 compute) of
+// mlp_bench.cpp: per-shape driver of kernel_bench's MLP rows (see mlp_bench.h; the fused_mlp rows are
+// fused_bench.cpp's, the predictor's predictor_bench.cpp's).
+// All tensors are generated on the device from bench_tensors.h; idx is a random selection of k = density * ffn
+// neurons, ascending like the predictor's output unless --unsorted. The dense baseline is cuBLAS GemmEx (fp16 in/out, fp32 compute) of
 // fc1 and fc2 alone: no bias, ReLU or residual kernels, which favours dense.
 #include "kernels/bench/mlp_bench.h"
 
@@ -15,6 +16,7 @@
 #include "kernels/bench/bench_tensors.h"
 #include "kernels/bench/bench_validate.h"
 #include "kernels/bench/dev_array.h"
+#include "kernels/bench/fused_bench.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 #include "kernels/sparse_mlp_up/sparse_mlp_up.cuh"
@@ -64,6 +66,7 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       resid(kMaxBatch * dsz), h(kMaxBatch * static_cast<size_t>(ld_h)), out(kMaxBatch * dsz),
       Hd(kMaxBatch * fsz), Od(kMaxBatch * dsz);
   DevArray<int> idx(fsz), k_dev(1);
+  FusedBench fused(s, T, {x.get(), w1.get(), b1.get(), w2t.get(), b2.get(), resid.get(), out.get()}, st);
   fill_hashed(w1.get(), fsz * dsz, BenchTensors::kW1, T.w1_scale(), st);
   fill_hashed(b1.get(), fsz, BenchTensors::kB1, 0.1f, st);
   fill_hashed(w2t.get(), fsz * dsz, BenchTensors::kW2T, T.w2_scale(), st);
@@ -73,6 +76,8 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
   fill_hashed(resid.get(), kMaxBatch * dsz, BenchTensors::kResid, 1.f, st);
 
   size_t ws_bytes = 16;
+  for (int B : cfg.batches)  // the identity selection of the dense fused rows' reference
+    ws_bytes = std::max(ws_bytes, dv::kernels::sparse_mlp_down_workspace_bytes(B, s.d, s.ffn, 1));
   for (int B : cfg.batches)
     for (double dn : cfg.densities)
       ws_bytes = std::max(ws_bytes, dv::kernels::sparse_mlp_down_workspace_bytes(
@@ -120,6 +125,22 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
     rows.push_back(d2);
     rows.push_back(dp);
     std::string progress = fmt::format("{} B={}: dense {:.1f} us", s.name, B, dp.t.median_us);
+    {
+      // The dense MLP through fused_mlp, checked against up + down over the identity selection.
+      dv::kernels::SparseMlpUpArgs ua;
+      ua.h = h.get(), ua.x = x.get(), ua.w1 = w1.get(), ua.b1 = b1.get(), ua.idx = fused.identity();
+      ua.B = B, ua.d = s.d, ua.ffn = s.ffn, ua.max_k = s.ffn, ua.ld_h = ld_h;
+      dv::kernels::SparseMlpDownArgs da;
+      da.out = out.get(), da.workspace = ws.get(), da.resid = resid.get(), da.b2 = b2.get(), da.h = h.get();
+      da.w2t = w2t.get(), da.idx = fused.identity(), da.B = B, da.d = s.d, da.ffn_rows = s.ffn, da.max_k = s.ffn;
+      da.ld_h = ld_h;
+      dv::kernels::launch_sparse_mlp_up(ua, st);
+      dv::kernels::launch_sparse_mlp_down(da, st);
+      DV_CUDA_CHECK(cudaStreamSynchronize(st));
+      const std::vector<__half> expect = out.download(static_cast<size_t>(B) * dsz);
+      fused.run(cfg, B, 1.0, s.ffn, nullptr, nullptr, expect, dp.t.median_us, rows);
+      progress += fmt::format(" ({} {:.1f} us)", rows.back().op, rows.back().t.median_us);
+    }
 
     // ---- sparse up / down at each density.
     for (size_t di = 0; di < cfg.densities.size(); ++di) {
@@ -167,8 +188,8 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       DV_CUDA_CHECK(cudaStreamSynchronize(st));
       const std::vector<__half> hh = h.download(static_cast<size_t>(B) * ld_h);
       const SampleCheck c_up = check_up(T, hh, ld_h, sel, k, B, check_rng);
-      const SampleCheck c_down =
-          check_down(T, out.download(static_cast<size_t>(B) * dsz), hh, ld_h, sel, k, B, check_rng);
+      const std::vector<__half> out_h = out.download(static_cast<size_t>(B) * dsz);
+      const SampleCheck c_down = check_down(T, out_h, hh, ld_h, sel, k, B, check_rng);
 
       const double wk = 2.0 * k * s.d;
       const int splits = dv::kernels::plan_sparse_mlp_down(B, s.d, k, 1).splits;
@@ -195,8 +216,9 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       rows.push_back(ru);
       rows.push_back(rd);
       rows.push_back(rp);
-      progress += fmt::format(", {:.0f}%: {:.1f} us {:.2f}x{}", 100 * density, rp.t.median_us, rp.speedup,
-                              rp.valid ? "" : " INVALID");
+      fused.run(cfg, B, density, k, idx.get(), k_dev.get(), out_h, rp.t.median_us, rows);
+      progress += fmt::format(", {:.0f}%: {:.1f} us {:.2f}x, fused {:.1f} us{}", 100 * density, rp.t.median_us,
+                              rp.speedup, rows.back().t.median_us, rp.valid ? "" : " INVALID");
     }
 
     fmt::print("{}\n", progress);

@@ -159,8 +159,10 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(DecodeAttent
     for (int g = 0; g < kGroups; ++g) acc += red_o[g][threadIdx.x];
   }
 
+  // The head's output goes to its slot's columns of the compact [B, ld_out] input of the out-projection.
+  __half* out = a.out + static_cast<size_t>(b) * a.ld_out + static_cast<size_t>(slot) * kHeadDim;
   if (nsplit == 1) {
-    if (threadIdx.x < kHeadDim) a.out[bh * kHeadDim + threadIdx.x] = __float2half(acc / l);
+    if (threadIdx.x < kHeadDim) out[threadIdx.x] = __float2half(acc / l);
     return;
   }
   const size_t head_slot = static_cast<size_t>(b) * a.max_heads + slot;
@@ -188,7 +190,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(DecodeAttent
       num += w * __ldcg(p + threadIdx.x);
       den += w * __ldcg(p + kHeadDim + 1);
     }
-    a.out[bh * kHeadDim + threadIdx.x] = __float2half(num / den);
+    out[threadIdx.x] = __float2half(num / den);
   }
   if (threadIdx.x == 0) a.tickets[head_slot] = 0;
 }
@@ -224,6 +226,8 @@ void launch_decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) 
            a.max_len);
   DV_CHECK(a.max_heads >= 0 && a.max_heads <= a.num_heads, "decode_attention: max_heads = {} outside [0, {}]",
            a.max_heads, a.num_heads);
+  DV_CHECK(a.ld_out >= a.max_heads * a.head_dim, "decode_attention: ld_out = {} is less than max_heads x head_dim = {}",
+           a.ld_out, a.max_heads * a.head_dim);
   DV_CHECK(a.max_splits >= min_splits(a.max_len) && a.max_splits <= kDecodeAttentionMaxSplits,
            "decode_attention: max_splits = {} must be in [{}, {}] for max_len {} (use decode_attention_max_splits)",
            a.max_splits, min_splits(a.max_len), kDecodeAttentionMaxSplits, a.max_len);

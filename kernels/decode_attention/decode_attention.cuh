@@ -3,13 +3,16 @@
 //
 //   out[b, h] = softmax(q[b, h] . K[b, h, 0..len)^T / sqrt(hd)) V[b, h, 0..len),  len = *pos + 1
 //
-// for h = heads[slot], slot < min(*num_selected, max_heads); other heads' rows of out are not written
-// (heads outside [0, H) are skipped). Scores, softmax and the weighted sum are fp32; q, K, V, out fp16.
+// for h = heads[slot], slot < min(*num_selected, max_heads), written compact in selection order:
+// out[b, slot * hd .. slot * hd + hd) (row stride ld_out), the layout the out-projection over the selected heads
+// reads (sparse_mlp_down with rows_per_index = hd; with every head in order 0..H-1 it is the dense [B, H * hd]).
+// Slots past the count, or holding a head outside [0, H), are not written. Scores, softmax and the weighted sum
+// are fp32; q, K, V, out fp16.
 // pos and the head list live in device memory so one CUDA graph serves every step; pos >= max_len (or < 0)
 // makes the launch a no-op.
 //
-// Layouts (hd = head_dim: 16, 32, 64, 80 or 128): q, out [B, H, hd] (out is the input of the attention output
-// projection, [B, d] with d = H * hd); k_cache, v_cache [B, H, max_len, hd] as written by launch_sparse_qkv.
+// Layouts (hd = head_dim: 16, 32, 64, 80 or 128): q [B, H, hd], out [B, ld_out], k_cache, v_cache
+// [B, H, max_len, hd] as written by launch_sparse_qkv.
 // Split: grid (max_splits, max_heads, B). At run time a head's len positions are cut into
 // n = min(max_splits, ceil(len / 64)) chunks of at most 1024 keys; each block writes its chunk's
 // (max, sum, unnormalised output) to `partials`, and the last block of a head (an atomic ticket in
@@ -17,7 +20,8 @@
 //
 // Access pattern: hd/8 threads read one key's 2*hd bytes as 16-byte vectors (coalesced, whole keys per warp
 // load), scores go to shared memory, then the same layout reads V. Bytes: 2 * len * hd * 2 per (b, head)
-// plus q and out (2 * hd bytes each) plus the split partials (hd + 2 floats per split, L2 resident).
+// plus q and out (2 * hd bytes each) plus the split partials (hd + 2 floats per split, L2 resident). Writing the compact layout here
+// replaces a separate gather of the selected heads (a kernel boundary and a B * k * hd * 2 * 2 byte copy).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -32,7 +36,7 @@ constexpr int kDecodeAttentionMinChunk = 64;    // no split gets fewer keys than
 constexpr int kDecodeAttentionMaxChunk = 1024;  // keys per split at most (the shared-memory score buffer)
 
 struct DecodeAttentionArgs {
-  __half* out = nullptr;              // [B, H, hd]
+  __half* out = nullptr;              // [B, ld_out]: slot j's head at columns j * hd .. j * hd + hd - 1
   float* partials = nullptr;          // decode_attention_partials_floats(B, max_heads, max_splits, hd) floats
   int* tickets = nullptr;             // [B * max_heads], zero before the first launch (cudaMemsetAsync)
   const __half* q = nullptr;          // [B, H, hd], unscaled
@@ -47,6 +51,7 @@ struct DecodeAttentionArgs {
   int max_len = 0;     // at most kDecodeAttentionMaxSplits * 1024
   int max_heads = 0;   // 0..H
   int max_splits = 0;  // from decode_attention_max_splits()
+  int ld_out = 0;      // >= max_heads * hd
 };
 
 // Splits per head that give about four blocks per SM for this shape, at least enough that no chunk exceeds

@@ -39,7 +39,7 @@ void decode_attention_ref(const DecodeAttentionArgs& a) {
       for (int j = 0; j < hd; ++j) {
         double o = 0;
         for (int i = 0; i < len; ++i) o += p[i] * __half2float(v[static_cast<size_t>(i) * hd + j]);
-        a.out[bh * hd + j] = __float2half(static_cast<float>(o / l));
+        a.out[static_cast<size_t>(b) * a.ld_out + static_cast<size_t>(slot) * hd + j] = __float2half(static_cast<float>(o / l));
       }
     }
 }

@@ -42,18 +42,6 @@ __device__ __forceinline__ int physical_row(const int* idx, int q, int r_end, in
   }
 }
 
-__device__ __forceinline__ void red_add_v4(float* dst, float a, float b, float c, float d) {
-#if __CUDA_ARCH__ >= 900
-  asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(dst), "f"(a), "f"(b), "f"(c), "f"(d)
-               : "memory");
-#else
-  atomicAdd(dst, a);
-  atomicAdd(dst + 1, b);
-  atomicAdd(dst + 2, c);
-  atomicAdd(dst + 3, d);
-#endif
-}
-
 // out[col..col+7] = resid + b2 + v for one batch row (fp32 sum, one fp16 rounding).
 __device__ __forceinline__ void store_out8(const SparseMlpDownArgs& a, int b, int col, const float (&v)[8]) {
   float s[8];
@@ -73,12 +61,7 @@ __device__ __forceinline__ void store_out8(const SparseMlpDownArgs& a, int b, in
 #pragma unroll
     for (int i = 0; i < 8; ++i) s[i] += __half2float(rh[i]);
   }
-  uint4 o;
-  o.x = pack_half2(__float2half_rn(s[0]), __float2half_rn(s[1]));
-  o.y = pack_half2(__float2half_rn(s[2]), __float2half_rn(s[3]));
-  o.z = pack_half2(__float2half_rn(s[4]), __float2half_rn(s[5]));
-  o.w = pack_half2(__float2half_rn(s[6]), __float2half_rn(s[7]));
-  *reinterpret_cast<uint4*>(a.out + off) = o;
+  *reinterpret_cast<uint4*>(a.out + off) = pack_half8(s);
 }
 
 template <int MT, bool kUnitRows>

@@ -1,6 +1,7 @@
-// mma_m16n8k16.cuh: the few device primitives the sparse MLP and predictor kernels share: 16-byte streaming
-// loads, half2 packing, and one warp-wide fp16 tensor-core MMA with fp32 accumulation (mma.sync m16n8k16,
-// sm_80+). Kept beside sparse_mlp_up because that op owns the row-dot core; a candidate for kernels/common.cuh.
+// mma_m16n8k16.cuh: the few device primitives the sparse MLP, fused MLP and predictor kernels share: 16-byte
+// streaming loads, half2 packing, fp32 vector reductions into L2, and one warp-wide fp16 tensor-core MMA with
+// fp32 accumulation (mma.sync m16n8k16, sm_80+). Kept beside sparse_mlp_up because that op owns the row-dot
+// core; a candidate for kernels/common.cuh.
 //
 // Fragment layout of mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 (PTX ISA), lane = 4*g + t:
 //   A (16x16): a0 = A[g][2t..2t+1], a1 = A[g+8][2t..2t+1], a2 = A[g][2t+8..2t+9], a3 = A[g+8][2t+8..2t+9]
@@ -52,11 +53,32 @@ __device__ __forceinline__ uint32_t pack_half2(__half lo, __half hi) {
   return static_cast<uint32_t>(__half_as_ushort(lo)) | (static_cast<uint32_t>(__half_as_ushort(hi)) << 16);
 }
 
+// Eight fp32 values rounded to fp16 (round to nearest), packed in order into one 16-byte vector.
+__device__ __forceinline__ uint4 pack_half8(const float (&v)[8]) {
+  return make_uint4(pack_half2(__float2half_rn(v[0]), __float2half_rn(v[1])),
+                    pack_half2(__float2half_rn(v[2]), __float2half_rn(v[3])),
+                    pack_half2(__float2half_rn(v[4]), __float2half_rn(v[5])),
+                    pack_half2(__float2half_rn(v[6]), __float2half_rn(v[7])));
+}
+
 // Element i (0..7) of two 8-half vectors, packed as (lo.i, hi.i): a column of two consecutive rows.
 __device__ __forceinline__ uint32_t pack_column(const uint4& lo, const uint4& hi, int i) {
   const uint32_t a = u4_word(lo, i >> 1);
   const uint32_t b = u4_word(hi, i >> 1);
   return (i & 1) ? __byte_perm(a, b, 0x7632) : __byte_perm(a, b, 0x5410);
+}
+
+// dst[0..3] += (a, b, c, d) in fp32 at L2 (a 16-byte aligned destination): one vector reduction on sm_90.
+__device__ __forceinline__ void red_add_v4(float* dst, float a, float b, float c, float d) {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(dst), "f"(a), "f"(b), "f"(c), "f"(d)
+               : "memory");
+#else
+  atomicAdd(dst, a);
+  atomicAdd(dst + 1, b);
+  atomicAdd(dst + 2, c);
+  atomicAdd(dst + 3, d);
+#endif
 }
 
 // d += A * B for one 16x8x16 tile, fp16 operands, fp32 accumulators.

@@ -1,35 +1,49 @@
 // sparse_qkv.cuh: Q/K/V projections for the selected attention heads only, appending K/V to the cache and
 // filling in the K/V positions a head missed while it was not selected, so the cache always equals what
 // dense decoding would have written (Deja Vu's reference keeps only a 16-token window and flushes it).
+// Two ops (device bodies in sparse_qkv_op.cuh, written as work units per kernels/common/work_units.cuh):
+//   sparse_qkv   q of the selected heads at pos; K/V of the selected heads (or of every head: all_kv) for
+//                every position they miss, from the input history; picks the heads the forced catch-up runs.
+//   kv_catchup   K/V of the heads sparse_qkv forced (not selected, missing >= force_lag positions): low-priority
+//                work, e.g. on a second stream joined at the end of the step, so the selected path never waits.
+// The bound: each head's missing positions stay below force_lag + ceil(H / max_forced) (largest lag first,
+// max_forced a launch), so one pass over a head's weights (kSparseQkvPassColumns = B x positions columns of
+// the MMA) serves any selected head, and the input history can be a ring of kSparseQkvRing positions.
 //
 // Layouts (the engine allocates and repacks; see pack_qkv_weights in sparse_qkv_pack.h), hd = head_dim:
 //   w_qkv    [H][3][hd][d] fp16: head h's q rows, then k rows, then v rows (HF {q,k,v}_proj.weight rows
 //            h*hd .. h*hd+hd-1), so a head's 3*hd rows are one contiguous block of 3 * hd * d * 2 bytes.
+//            d = H * hd, or the hidden size for a tensor-parallel rank's H heads (Args::d).
 //   b_qkv    [H][3][hd] fp16.
 //   x        [B, d] the layer-normed attention input at the current position.
-//   x_hist   [B, max_len, d] the layer-normed inputs of every position of this layer; row pos is written here.
+//   x_hist   [B, ring, d] ring of the layer-normed inputs: position t at row t % ring (row pos is written by
+//            sparse_qkv). Positions older than pos - ring + 1 are gone; nullptr (ring 0): no history.
 //   q        [B, H, hd] unscaled query of the current position (selected heads only; others untouched).
 //   k_cache, v_cache [B, H, max_len, hd].
 //   kv_valid [H][sparse_qkv_valid_slots(hd)] int32: slot s covers 16 rows of K (s < hd/16) or V (the rest),
 //            rows 16*(s % (hd/16)) .. +15; its value n means positions [0, n) hold valid K/V. One slot per
-//            writing block, so no block reads a value another block of the same launch writes. Zero it
-//            (cudaMemsetAsync) at the start of every sequence; after a dense prefill of T tokens set it to T
-//            (launch_kv_valid_fill).
+//            writing unit, so no unit reads a value another unit of the same launch writes. Zero it at the
+//            start of every sequence; after a dense prefill of T tokens set it to T (launch_kv_valid_fill).
 //   heads [max_heads] (any order; entries outside [0, H) are skipped; duplicates allowed but wasted),
 //   num_selected and pos: device scalars, so one CUDA graph serves every step.
+//   forced   [2 * max_forced] (head, first missing position) pairs, forced_count: written by every sparse_qkv
+//            launch with max_forced > 0 (which also sets those heads' kv_valid to pos + 1), read by kv_catchup.
+//   catchup_counts [max_len][3] int32 (optional): at row pos, atomically added: positions recomputed for
+//            selected heads (head-positions, all layers), positions handed to kv_catchup, and positions
+//            that fell out of the ring (lost: the cache is then wrong there; zero whenever the plan holds).
 //
 // For a selected head h at position pos, with v = kv_valid[h][s]: K/V rows of slot s are computed for every
-// position t in [min(v, pos), pos] (x_hist for t < pos, x for t == pos), then kv_valid[h][s] = pos + 1.
-// Positions pos < 0 or >= max_len make the launch a no-op (the engine guarantees 0 <= pos < max_len).
-// Costs of exactness: x_hist takes as much memory as the K cache, and a head selected again after m skipped
-// steps reads its weights ceil(B * (m + 1) / 32) times in that step (once while B * (m + 1) <= 32).
-// head_dim: 64 (OPT up to 1.3b), 80 (opt-2.7b) or 128 (opt-6.7b and larger).
+// position t in [max(min(v, pos), pos - ring + 1), pos] (x_hist for t < pos, x for t == pos), then
+// kv_valid[h][s] = pos + 1. Positions pos < 0 or >= max_len make the launch a no-op.
+// head_dim: 16, 32, 64 (OPT up to 1.3b), 80 (opt-2.7b) or 128 (opt-6.7b and larger).
 //
-// Access pattern: grid (3 * hd / 16, max(max_heads, 1)); a block owns 16 of a head's 3*hd weight rows, its 4
-// warps split d, and each warp streams its 16 x d/4 slice once with 16-byte non-allocating loads into fp16
-// tensor-core MMAs (m16n8k16, fp32 accumulation) whose N dimension is the B x (missing positions + 1) input
-// columns, 32 per pass over the weights. Bytes per step with k heads and nothing missing:
-// k * 3 * hd * d * 2 (weights) + 2 * B * d * 2 (x in, x_hist row out) + k * B * 3 * hd * 2 (q, K, V out).
+// Access pattern: a unit (a CTA of 8 warps) owns 16 of a head's 3*hd weight rows, its warps split d, and each
+// warp streams its 16 x d/8 slice once with 16-byte non-allocating loads into fp16 tensor-core MMAs
+// (m16n8k16, fp32 accumulation) whose N dimension is the B x (missing positions + 1) input columns, up to
+// 128 per pass. The unit's weight slice is prefetched into L2 before the wait for the previous kernel.
+// Bytes per step with k heads and nothing missing: k * 3 * hd * d * 2 (weights) + 2 * B * d * 2 (x in, x_hist
+// row out) + k * B * 3 * hd * 2 (q, K, V out); all_kv: + (H - k) * 2 * hd * (d + B) * 2. A catch-up of m
+// positions adds m * B * d * 2 of x_hist reads per 16-row unit (from L2) and m * B * hd * 2 * 2 of K/V writes.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -37,8 +51,12 @@
 
 namespace dv {
 
-// Rows per kv_valid slot (and per block): one m16 MMA tile.
+// Rows per kv_valid slot (and per unit): one m16 MMA tile.
 constexpr int kSparseQkvSlotRows = 16;
+constexpr int kSparseQkvPassColumns = 128;  // input columns (B x positions) one pass over the weights serves
+constexpr int kSparseQkvRing = 128;         // input-history positions the engine keeps
+constexpr int kSparseQkvMaxHeads = 256;     // H limit (the forced-head choice keeps one flag per head)
+constexpr int kSparseQkvMaxForced = 8;
 constexpr int sparse_qkv_valid_slots(int head_dim) { return 2 * head_dim / kSparseQkvSlotRows; }
 constexpr bool sparse_qkv_supports_head_dim(int head_dim) {
   return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 80 || head_dim == 128;
@@ -48,8 +66,11 @@ struct SparseQkvArgs {
   __half* q = nullptr;                // [B, H, hd]
   __half* k_cache = nullptr;          // [B, H, max_len, hd]
   __half* v_cache = nullptr;          // [B, H, max_len, hd]
-  __half* x_hist = nullptr;           // [B, max_len, d]
-  int* kv_valid = nullptr;            // [H, sparse_qkv_valid_slots(hd)]
+  __half* x_hist = nullptr;           // [B, ring, d], or nullptr (ring 0)
+  int* kv_valid = nullptr;            // [H, sparse_qkv_valid_slots(hd)], or nullptr (then x_hist is too)
+  int* forced = nullptr;              // [2 * max_forced] (max_forced > 0)
+  int* forced_count = nullptr;        // device scalar (max_forced > 0)
+  int* catchup_counts = nullptr;      // [max_len, 3], or nullptr
   const __half* x = nullptr;          // [B, d]
   const __half* w_qkv = nullptr;      // [H, 3, hd, d]
   const __half* b_qkv = nullptr;      // [H, 3, hd]
@@ -57,14 +78,72 @@ struct SparseQkvArgs {
   const int* num_selected = nullptr;  // device scalar, clamped to [0, max_heads]
   const int* pos = nullptr;           // device scalar: the current position
   int batch = 0;                      // B >= 1
-  int num_heads = 0;                  // H; d = H * head_dim
-  int head_dim = 0;                   // hd: sparse_qkv_supports_head_dim(hd), d = H * hd a multiple of 32
+  int num_heads = 0;                  // H <= kSparseQkvMaxHeads
+  int head_dim = 0;                   // hd: sparse_qkv_supports_head_dim(hd); the width d a multiple of 32
   int max_len = 0;                    // cache length
+  int d = 0;                          // input width (x, x_hist, w_qkv rows); 0: H * head_dim. A tensor-parallel
+                                      // rank holds H of the model's heads and reads the whole hidden state
   int max_heads = 0;                  // capacity of heads, 0..H
+  int ring = 0;                       // x_hist positions (0 without x_hist)
+  bool all_kv = false;                // K/V of every head at pos (q of the selected): nothing ever missing
+  int max_forced = 0;                 // 0..kSparseQkvMaxForced heads handed to kv_catchup per launch
+  int force_lag = 0;                  // >= 1 with max_forced > 0: a head missing this many positions is forced
 };
+
+// The forced catch-up: K/V of the heads a sparse_qkv launch listed in forced / forced_count, for their
+// missing positions up to pos, all from x_hist.
+struct KvCatchupArgs {
+  __half* k_cache = nullptr;          // [B, H, max_len, hd]
+  __half* v_cache = nullptr;
+  const __half* x_hist = nullptr;     // [B, ring, d] (row pos written by sparse_qkv)
+  const __half* w_qkv = nullptr;
+  const __half* b_qkv = nullptr;
+  const int* forced = nullptr;        // [2 * max_forced]
+  const int* forced_count = nullptr;  // device scalar
+  const int* pos = nullptr;
+  int batch = 0, num_heads = 0, head_dim = 0, max_len = 0, ring = 0, max_forced = 0;
+  int d = 0;                          // as in SparseQkvArgs
+};
+
+// The forced catch-up that follows a sparse_qkv launch with these arguments.
+inline KvCatchupArgs kv_catchup_args(const SparseQkvArgs& a) {
+  KvCatchupArgs c;
+  c.k_cache = a.k_cache;
+  c.v_cache = a.v_cache;
+  c.x_hist = a.x_hist;
+  c.w_qkv = a.w_qkv;
+  c.b_qkv = a.b_qkv;
+  c.forced = a.forced;
+  c.forced_count = a.forced_count;
+  c.pos = a.pos;
+  c.batch = a.batch;
+  c.num_heads = a.num_heads;
+  c.head_dim = a.head_dim;
+  c.max_len = a.max_len;
+  c.ring = a.ring;
+  c.max_forced = a.max_forced;
+  c.d = a.d;
+  return c;
+}
+
+// The input width an Args struct means (d, or H * head_dim when d is 0).
+template <class Args>
+constexpr int sparse_qkv_width(const Args& a) {
+  return a.d > 0 ? a.d : a.num_heads * a.head_dim;
+}
+
+// Forced catch-up settings that keep every head's missing positions m within one pass (B * (m + 1) <=
+// kSparseQkvPassColumns) and within the ring: max_forced = max(2, ceil(H / 32)), force_lag = min(128 / B,
+// ring) - ceil(H / max_forced). force_lag < 1: no such settings for this batch (compute K/V of all heads).
+struct KvCatchupPlan {
+  int max_forced = 0;
+  int force_lag = 0;
+};
+KvCatchupPlan sparse_qkv_catchup_plan(int batch, int num_heads, int ring);
 
 // Throws dv::Error on bad sizes, an unsupported head_dim or pointers not 16-byte aligned.
 void launch_sparse_qkv(const SparseQkvArgs& args, cudaStream_t stream);
+void launch_kv_catchup(const KvCatchupArgs& args, cudaStream_t stream);
 
 // kv_valid[i] = value for every slot of every head (after a dense prefill of `value` tokens).
 void launch_kv_valid_fill(int* kv_valid, int num_heads, int head_dim, int value, cudaStream_t stream);

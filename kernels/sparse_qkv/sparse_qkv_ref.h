@@ -1,6 +1,6 @@
-// sparse_qkv_ref.h: plain C++ reference of launch_sparse_qkv (host pointers in the same Args struct),
-// including the x_hist write, the K/V catch-up from x_hist and the kv_valid update. Double accumulation,
-// one rounding to fp16 per output. Also the CPU path.
+// sparse_qkv_ref.h: plain C++ references of launch_sparse_qkv and launch_kv_catchup (host pointers in the same
+// Args structs), including the x_hist ring write, the K/V catch-up, the forced-head choice, the kv_valid
+// updates and the catch-up counters. Double accumulation, one rounding to fp16 per output. Also the CPU path.
 #pragma once
 
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
@@ -8,5 +8,6 @@
 namespace dv {
 
 void sparse_qkv_ref(const SparseQkvArgs& args);
+void kv_catchup_ref(const KvCatchupArgs& args);
 
 }  // namespace dv

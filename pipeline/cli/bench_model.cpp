@@ -58,10 +58,11 @@ engine::SparseSpec predictor_sparse_spec(const PredictorSet& set, double mlp_den
 
 nlohmann::json model_bench_options_json(const ModelBenchArgs& a) {
   return {{"model", a.model_dir},       {"predictors", a.predictors}, {"text", a.text.empty() ? "(built-in)" : a.text},
-          {"mlp_densities", a.mlp_densities}, {"head_density", a.head_density}, {"prompt_len", a.prompt_len},
+          {"mlp_densities", a.mlp_densities}, {"head_density", a.head_density}, {"kv_heads", a.kv_heads}, {"prompt_len", a.prompt_len},
           {"batch_sizes", a.batch_sizes}, {"batch_unions", a.batch_unions}, {"predictor_dtypes", a.predictor_dtypes},
           {"dense_crossover", a.dense_crossover},
-          {"warmup", a.warmup},         {"iters", a.iters},           {"seed", a.seed}};
+          {"warmup", a.warmup},         {"iters", a.iters},           {"seed", a.seed},
+          {"decode_paths", a.decode_paths}};
 }
 
 engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<void(const engine::BenchRow&)>& on_row) {
@@ -79,6 +80,7 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
   o.prompt_len = a.prompt_len;
   o.warmup = a.warmup;
   o.iters = a.iters;
+  o.decode_paths = a.decode_paths;
   o.batch_sizes = a.batch_sizes;
   const int max_batch = a.batch_sizes.empty() ? 1 : *std::max_element(a.batch_sizes.begin(), a.batch_sizes.end());
   o.tokens = bench_tokens(tok, a, static_cast<size_t>(max_batch) * (a.prompt_len + a.warmup + a.iters));
@@ -100,6 +102,7 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
       c.spec = spec_at(m);
       c.min_batch = min_batch;
       c.max_batch = max_batch;
+      c.spec.kv_heads = engine::parse_kv_heads(a.kv_heads);
       configs.push_back(std::move(c));
     }
   };

@@ -28,10 +28,12 @@ struct ModelBenchArgs {
   std::vector<std::string> batch_unions = {"per-row"};  // batch > 1: per-row, max
   std::vector<std::string> predictor_dtypes = {"fp16"};
   double dense_crossover = 0.9;
+  std::string kv_heads = "auto";  // engine::SparseSpec::kv_heads of the sparse rows
   int prompt_len = 128;
   int warmup = 5;
   int iters = 40;
   uint64_t seed = 1;
+  std::vector<std::string> decode_paths = {"graph"};  // --decode-path: graph and/or persistent, side by side
 };
 
 engine::BenchReport bench_model(const ModelBenchArgs& args, const std::function<void(const engine::BenchRow&)>& on_row);

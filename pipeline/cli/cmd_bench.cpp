@@ -73,10 +73,12 @@ void run_model_bench(const BenchArgs& a) {
   m.batch_unions = a.bench.batch_unions;
   m.predictor_dtypes = a.bench.predictor_dtypes;
   m.dense_crossover = a.bench.dense_crossover;
+  m.kv_heads = a.bench.kv_heads;
   m.prompt_len = a.bench.prompt_len;
   m.warmup = a.bench.warmup;
   m.iters = a.bench.iters;
   m.seed = a.bench.seed;
+  m.decode_paths = a.bench.decode_paths;
   const engine::BenchReport rep = bench_model(m, print_bench_row);
   write_bench_outputs(rep, model_bench_options_json(m), a.out);
   std::printf("bench: results in %s (bench.json, bench.csv, bench.png)\n", a.out.c_str());
@@ -119,7 +121,8 @@ void run_bench(BenchArgs& a) {
                   {"dense_crossover", a.bench.dense_crossover},
                   {"predictor_dtypes", a.bench.predictor_dtypes},
                   {"predictor_mlp_densities", a.bench.predictor_mlp_densities},
-                  {"max_layers", a.bench.max_layers},   {"seed", a.bench.seed}};
+                  {"kv_heads", a.bench.kv_heads},       {"max_layers", a.bench.max_layers},
+                  {"seed", a.bench.seed},               {"decode_paths", a.bench.decode_paths}};
   write_bench_outputs(rep, options, a.out);
   print_goals(rep, a.bench);
   std::printf("bench: results in %s (bench.json, bench.csv, bench.png)\n", a.out.c_str());
@@ -143,6 +146,11 @@ void add_bench_command(CLI::App& app) {
                   "MLP densities of the fixed-selection sweep (batch 1; with --model also the predictor rows)")
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--head-density", b.head_density, "fraction of heads kept")->capture_default_str();
+  cmd->add_option("--kv-heads", b.kv_heads,
+                  "sparse rows: K/V of the selected heads with bounded catch-up (selected), of every head (all), or "
+                  "all where the batch's head union reaches 90% (auto)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "selected", "all"}));
   cmd->add_option("--mlp-density", b.mlp_density, "MLP density of the predictor rows and the batch sweep")
       ->capture_default_str();
   cmd->add_option("--prompt-len", b.prompt_len, "prompt tokens before the timed decode steps")->capture_default_str();
@@ -171,6 +179,10 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--predictor-mlp-densities", b.predictor_mlp_densities,
                   "MLP densities of the predictor rows (default: --mlp-density)")->delimiter(',');
+  cmd->add_option("--decode-path", b.decode_paths,
+                  "decode paths timed side by side: graph (CUDA graph), persistent (one kernel a step); "
+                  "e.g. graph,persistent")
+      ->capture_default_str()->delimiter(',')->check(CLI::IsMember({"graph", "persistent"}));
   cmd->add_option("--max-layers", b.max_layers, "build at most N layers per shape (0 = all that fit)")
       ->capture_default_str();
   cmd->add_option("--seed", b.seed, "random weights and selections")->capture_default_str();

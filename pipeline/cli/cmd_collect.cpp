@@ -74,6 +74,9 @@ void add_collect_command(CLI::App& app) {
                   "layer fields to store, comma-separated (default: attn_input,mlp_input,fc1_active,head_norm)");
   cmd->add_option("--compression", a->compression, "store filters: gzip (shuffle + deflate 1) or none (fastest)")
       ->capture_default_str();
+  cmd->add_option("--compress-threads", o.compress_threads,
+                  "threads compressing the store's chunks (0 = one per core; the file is the same for any count)")
+      ->capture_default_str()->check(kNonNegative);
   cmd->add_option("--shard", a->shard, "collect only shard I of N (I/N, 0-based) of the windows into --out");
   cmd->add_option("--merge-shards", a->merge, "write --out as one store over these finished shard files")
       ->expected(1, -1);

@@ -31,12 +31,14 @@ struct GenerateArgs {
   bool sparse_prompt = false;  // cuda: the prompt's prefill selects per token too
   double mlp_threshold = 0;    // cuda: > 0 keeps sigmoid >= t instead of the top-k
   uint64_t seed = 1;           // cuda: random fixed selections (--sparse without --predictors)
+  std::string decode_path = "graph";  // cuda: graph | persistent (one kernel a decode step)
 };
 
 GenerateResult generate_reference(const GenerateArgs& a, const LoadedModel& m, const std::vector<int32_t>& prompt) {
   if (!a.engine.sparse) return generate_greedy(*m.model, prompt, a.max_new_tokens, m.tokenizer->eos_id(), a.stop_at_eos);
   DV_CHECK(!a.engine.predictors.empty(), "generate --sparse on the reference engine needs --predictors DIR");
   DV_CHECK(a.mlp_threshold == 0, "--mlp-threshold needs --engine cuda");
+  DV_CHECK(a.decode_path == "graph", "--decode-path {} needs --engine cuda", a.decode_path);
   const Scorers s = load_predicted_scorers(a.engine.predictors, *m.model);
   const SparsityPlan plan = sparsity_plan(scoring_plan(a.engine, m.model->config().num_hidden_layers), s.mlp, s.heads);
   const ForwardHooks hooks = make_mask_hooks(plan, nullptr);
@@ -48,6 +50,7 @@ GenerateResult generate_cuda(const GenerateArgs& a, const LoadedModel& m, const 
   const OptConfig& c = m.model->config();
   engine::CudaEngineOptions o;
   o.max_len = static_cast<int>(c.max_position_embeddings);
+  o.decode_path = engine::parse_decode_path(a.decode_path);
   engine::CudaEngine eng(engine::upload_weights(m.model->weights()), o);
   engine::EngineRunOptions ro;
   if (a.engine.sparse) {
@@ -110,6 +113,9 @@ void add_generate_command(CLI::App& app) {
                 "--engine cuda --sparse: prefill the prompt sparse too (default: dense prompt, sparse decode)");
   cmd->add_option("--mlp-threshold", args->mlp_threshold,
                   "--engine cuda: MLP predictors keep sigmoid >= t instead of top-k (0 = off)")->capture_default_str();
+  cmd->add_option("--decode-path", args->decode_path,
+                  "--engine cuda: graph (CUDA graph) or persistent (one kernel a decode step)")
+      ->capture_default_str()->check(CLI::IsMember({"graph", "persistent"}));
   cmd->add_option("--seed", args->seed, "--engine cuda --sparse without --predictors: random fixed selections")
       ->capture_default_str();
   cmd->callback([args] { run_generate(*args); });

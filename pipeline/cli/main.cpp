@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "engine/io/interrupt.h"
+#include "kernels/common/build_info.h"
 #include "kernels/common/error.h"
 #include "pipeline/cli/cmd_train.h"
 #ifdef DEJAVU_HAVE_CUDA
@@ -17,7 +18,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"dejavu: contextual sparsity (Deja Vu) for OPT models: collect, train, measure, eval, bench"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "dejavu 0.1.0");
+  app.set_version_flag("--version", std::string("dejavu 0.1.0, built from commit ") + dv::build_commit());
   dv::cli::add_generate_command(app);
   dv::cli::add_perplexity_command(app);
   dv::cli::add_collect_command(app);

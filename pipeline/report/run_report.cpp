@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
+#include "kernels/common/build_info.h"
 #include "kernels/common/error.h"
 #include "pipeline/report/report_doc.h"
 #include "pipeline/report/run_info.h"
@@ -94,7 +95,7 @@ void add_header(ReportDoc& doc, const RunInfo& info, const std::vector<StageRow>
   for (const auto& c : commits) commit_list += (commit_list.empty() ? "" : ", ") + c;
   if (!commits.empty())
     facts.push_back(fmt::format("commit{} the stages ran at: {}", commits.size() > 1 ? "s" : "", commit_list));
-  facts.push_back("report written at commit " + describe_commit() + ", " + utc_now_iso8601());
+  facts.push_back("report written at commit " + recorded_commit() + ", " + utc_now_iso8601());
   if (latest != nullptr)
     facts.push_back(fmt::format("machine (last stage, {}): {}", latest->stage, machine_summary(latest->machine)));
   else

@@ -1,9 +1,8 @@
-// stage_record.cpp: machine and commit facts from /proc, nvidia-smi and git (each optional: a missing tool
-// leaves its field empty), and the JSON form of a stage record.
+// stage_record.cpp: machine facts from /proc and nvidia-smi (each optional: a missing tool leaves its field
+// empty), the commit baked into the binary (kernels/common/build_info.h), and the JSON form of a stage record.
 #include "pipeline/report/stage_record.h"
 
 #include <cstdio>
-#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
+#include "kernels/common/build_info.h"
 #include "kernels/common/error.h"
 
 namespace dv {
@@ -61,14 +61,6 @@ MachineInfo describe_machine() {
   return m;
 }
 
-std::string describe_commit() {
-  if (const char* env = std::getenv("DEJAVU_COMMIT"); env != nullptr && *env != '\0') return env;
-  const char* src = std::getenv("DEJAVU_SOURCE_DIR");
-  const std::string dir = src != nullptr ? src : ".";
-  const std::string d = command_output(fmt::format("git -C '{}' describe --always --dirty --tags", dir));
-  return d.empty() ? "unknown" : d;
-}
-
 std::string utc_now_iso8601() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -81,7 +73,7 @@ std::string utc_now_iso8601() {
 StageRecord make_stage_record(const std::string& stage, const std::string& started_utc, double seconds,
                               double cpu_seconds) {
   return StageRecord{stage,           started_utc,       seconds,           cpu_seconds,
-                     utc_now_iso8601(), describe_commit(), describe_machine()};
+                     utc_now_iso8601(), recorded_commit(), describe_machine()};
 }
 
 double process_cpu_seconds() {

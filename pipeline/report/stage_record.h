@@ -25,16 +25,13 @@ struct StageRecord {
   double cpu_seconds = -1;   // CPU time of the process over the stage (all threads; -1 = not recorded):
                              // on shared cores wall time grows with the load, CPU time much less
   std::string finished_utc;  // ISO 8601
-  std::string commit;
+  std::string commit;        // the binary's (kernels/common/build_info.h: recorded_commit)
   MachineInfo machine;
 };
 
 constexpr const char* kStageRecordName = "stage_run.json";
 
 MachineInfo describe_machine();
-// DEJAVU_COMMIT when set (the GPU machine has no .git), else `git describe --always --dirty --tags` in
-// DEJAVU_SOURCE_DIR (or the working directory), else "unknown".
-std::string describe_commit();
 std::string utc_now_iso8601();
 
 // Finished now, on this machine, at this commit.

@@ -112,6 +112,7 @@ CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const 
   wopts.force = o.force;
   wopts.expected_rows = plan.rows;
   wopts.compression = o.compression;
+  wopts.compress_threads = o.compress_threads;
   ActivationWriter writer(o.out, meta, wopts);
   CollectResult result;
   if (writer.start() == WriterStart::kAlreadyComplete) {

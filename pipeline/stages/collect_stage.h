@@ -34,6 +34,7 @@ struct CollectOptions {
   bool store_fc1_values = false;  // also store post-ReLU fc1 values (ffn float16 per row and layer)
   uint32_t field_mask = kDefaultFieldMask;  // layer fields stored (parse_field_list: "attn_input,fc1_active")
   StoreCompression compression = StoreCompression::kShuffleGzip1;  // kNone: raw chunks (fastest writes)
+  int compress_threads = 0;       // threads compressing the store's chunks; 0 = one per core (same bytes)
   ShardSpec shard;                // this process's share of the windows; 1 shard = all of them
   double max_nonfinite = 0.001;   // largest share of sampled rows that may be dropped for NaN/Inf
   bool force = false;             // discard an existing store or partial file

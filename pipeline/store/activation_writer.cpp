@@ -2,11 +2,13 @@
 // Crash safety rests on two rules (see activation_writer.h and partial_file.h): only whole
 // chunks are written, each once, so a committed chunk's bytes never move or change; and a
 // commit is durable when its chunks' locations are in the commit log, which is written after
-// the chunks are synced and before the rows_committed attribute.
+// the chunks are synced and before the rows_committed attribute. Chunks are compressed on worker
+// threads and written in order by parallel_chunk_writer.h; a commit first waits for all of them.
 #include "pipeline/store/activation_writer.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include "pipeline/store/disk_space.h"
 #include "pipeline/store/h5_attr.h"
 #include "pipeline/store/h5_handle.h"
+#include "pipeline/store/parallel_chunk_writer.h"
 #include "pipeline/store/partial_file.h"
 #include "pipeline/store/store_schema.h"
 
@@ -59,7 +62,7 @@ struct ActivationWriter::Impl {
   WriterStart start = WriterStart::kFresh;
   int64_t chunk_rows = 0;
   int64_t rows_committed = 0;
-  int64_t rows_on_disk = 0;  // rows in the datasets, always whole chunks until finish()
+  int64_t rows_on_disk = 0;  // rows handed to `chunks` (on disk after chunks->drain()), whole chunks until finish()
   int64_t buffered = 0;      // rows waiting in the slots' tails
   bool finished = false;
   bool failed = false;
@@ -67,9 +70,9 @@ struct ActivationWriter::Impl {
   std::string log;              // the commit log, "<partial>.log"
   std::function<std::string(int64_t)> note;  // set_commit_note
   std::string resumed_note;
-  H5Id half;
   H5Id file;                     // declared before slots: datasets close first
   std::vector<AppendSlot> slots;
+  std::unique_ptr<ParallelChunkWriter> chunks;  // one registered dataset per slot, same order
 
   void check_final();
   void open_datasets();
@@ -118,6 +121,7 @@ void ActivationWriter::Impl::check_final() {
 }
 
 void ActivationWriter::Impl::open_datasets() {
+  chunks = std::make_unique<ParallelChunkWriter>(partial, options.compress_threads);
   // No chunk cache: every write is a whole, final chunk, so caching would only delay the
   // write (and its error) to an unrelated later call.
   H5Id dapl = h5_owned_plist(H5Pcreate(H5P_DATASET_ACCESS), partial, "", "create dataset access properties for");
@@ -129,6 +133,7 @@ void ActivationWriter::Impl::open_datasets() {
     s.row_bytes = std::max<int64_t>(1, d.cols) * store_dtype_bytes(d.dtype);
     s.dataset = h5_owned_dataset(H5Dopen2(file.get(), d.path.c_str(), dapl.get()), partial, d.path, "open");
     s.tail.resize(static_cast<size_t>(chunk_rows * s.row_bytes));
+    chunks->add_dataset(s.dataset.get(), d.path, chunk_rows, s.row_bytes, d.cols, rows_on_disk);
     slots.push_back(std::move(s));
   }
 }
@@ -145,6 +150,7 @@ void ActivationWriter::Impl::sync_data() {
 
 // Flushes, syncs, and records where the chunks since the last commit live: the commit point.
 void ActivationWriter::Impl::log_commit(bool complete) {
+  chunks->drain();
   flush();
   const int64_t first = rows_committed / chunk_rows;
   const int64_t end = (rows_on_disk + chunk_rows - 1) / chunk_rows;
@@ -159,26 +165,12 @@ void ActivationWriter::Impl::flush() {
   h5_check_status(H5Fflush(file.get(), H5F_SCOPE_LOCAL), partial, "", "flush");
 }
 
+// Hands k rows (whole chunks, or the last short one) of every dataset to the chunk writer, row block by row
+// block, so that the write order, and with it the file, does not depend on the thread count.
 void ActivationWriter::Impl::write_rows(const std::vector<const uint8_t*>& src, int64_t k) {
-  const auto first = static_cast<hsize_t>(rows_on_disk);
-  const auto count = static_cast<hsize_t>(k);
-  for (size_t i = 0; i < slots.size(); ++i) {
-    AppendSlot& s = slots[i];
-    const std::string& name = s.spec.path;
-    const int rank = s.spec.cols > 0 ? 2 : 1;
-    const auto cols = static_cast<hsize_t>(s.spec.cols);
-    const std::string action = fmt::format("write rows [{}, {}) of", first, first + count);
-    const hsize_t dims[2] = {first + count, cols};
-    h5_check_status(H5Dset_extent(s.dataset.get(), dims), partial, name, "extend");
-    H5Id file_space = h5_owned_space(H5Dget_space(s.dataset.get()), partial, name, action);
-    const hsize_t offset[2] = {first, 0};
-    const hsize_t block[2] = {count, cols};
-    h5_check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset, nullptr, block, nullptr), partial,
-                    name, action);
-    H5Id mem_space = h5_owned_space(H5Screate_simple(rank, block, nullptr), partial, name, action);
-    h5_check_status(H5Dwrite(s.dataset.get(), store_mem_type(s.spec.dtype, half.get()), mem_space.get(),
-                             file_space.get(), H5P_DEFAULT, src[i]),
-                    partial, name, action);
+  for (int64_t r = 0; r < k; r += chunk_rows) {
+    const int64_t n = std::min(chunk_rows, k - r);
+    for (size_t i = 0; i < slots.size(); ++i) chunks->submit(i, rows_on_disk + r, n, src[i] + r * slots[i].row_bytes);
   }
   rows_on_disk += k;
 }
@@ -194,7 +186,6 @@ ActivationWriter::ActivationWriter(std::string path, StoreMeta meta, WriterOptio
   w.meta.shape.validate(w.path);
   DV_CHECK(options.chunk_rows >= 0 && options.expected_rows >= 0, "{}: chunk_rows and expected_rows must be >= 0",
            w.path);
-  w.half = h5_half_type(w.path);
   w.chunk_rows = options.chunk_rows > 0 ? options.chunk_rows : default_chunk_rows(w.meta.shape);
   const fs::path parent = fs::path(w.path).parent_path();
   if (!parent.empty()) {
@@ -241,6 +232,7 @@ ActivationWriter::~ActivationWriter() {
   // A clean close (no failed write, close succeeded) lets the next run reopen the file in
   // place; otherwise it is rebuilt from the commit log. Errors cannot be reported here.
   Impl& w = *impl_;
+  w.chunks.reset();  // chunks not yet written are past the last commit
   w.slots.clear();
   if (w.file.valid()) {
     const bool closed = w.file.close() >= 0;
@@ -349,6 +341,7 @@ void ActivationWriter::finish() {
       w.set_root_int(store_attr::kRowsCommitted, w.rows_on_disk);
       w.set_root_int(store_attr::kComplete, 1);
       w.rows_committed = w.rows_on_disk;
+      w.chunks.reset();
       w.slots.clear();
       h5_check_status(w.file.close(), w.partial, "", "close");
       fsync_path(w.partial, false);

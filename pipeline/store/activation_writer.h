@@ -8,7 +8,9 @@
 // keeps exactly the committed rows (dropping any written after the last commit) and reports
 // how many, so the caller continues from there. After a clean stop (destructor without
 // finish(), e.g. on SIGINT) the file is reopened in place; after a crash it is rebuilt from the
-// log (partial_file.h). Memory: one chunk of every dataset.
+// log (partial_file.h). Chunks are compressed on compress_threads worker threads and written in
+// the order they were appended, so the file's bytes do not depend on the thread count. Memory: one
+// chunk of every dataset, plus at most 64 MiB of chunks being compressed or waiting to be written.
 //
 // Typical use by `dejavu collect`:
 //   ActivationWriter w(out, meta, opts);
@@ -16,7 +18,8 @@
 //   skip the first w.rows_committed() sampled rows, then for each batch:
 //     w.append_batch(batch); every few batches w.commit();
 //   w.finish();
-// Not thread-safe (Debian's HDF5 is the serial build): one thread drives all HDF5 calls.
+// Not thread-safe (Debian's HDF5 is the serial build): one thread drives all HDF5 calls; the
+// compression workers never call HDF5.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +37,7 @@ struct WriterOptions {
   int64_t expected_rows = 0;   // rows the caller will write in all; sizes the free-space check (0: skip)
   int64_t chunk_rows = 0;      // rows per chunk of every dataset; 0 picks default_chunk_rows(shape)
   StoreCompression compression = StoreCompression::kShuffleGzip1;  // README.md: "Compression"
+  int compress_threads = 0;    // threads compressing chunks (parallel_chunk_writer.h); 0: one per core
 };
 
 // One layer's arrays for the n rows of a batch; contiguous, row-major.

@@ -96,7 +96,8 @@ void rebuild_from_log(const std::string& partial, const CommitLogState& log) {
   std::vector<ChunkRecord> records;
   {
     H5Id fapl = store_fapl(fresh, false);
-    H5Id f = h5_owned_file(H5Fcreate(fresh.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), fresh, "create");
+    H5Id fcpl = store_fcpl(fresh);
+    H5Id f = h5_owned_file(H5Fcreate(fresh.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), fresh, "create");
     create_store_layout(f.get(), fresh, log.meta, log.chunk_rows, log.compression);
     const std::vector<StoreDataset> datasets = store_datasets(shape);
     std::vector<char> buf;
@@ -150,13 +151,20 @@ H5Id store_fapl(const std::string& path, bool clear_crash_flags) {
   return fapl;
 }
 
+H5Id store_fcpl(const std::string& path) {
+  H5Id fcpl = h5_owned_plist(H5Pcreate(H5P_FILE_CREATE), path, "", "create file creation properties for");
+  h5_check_status(H5Pset_obj_track_times(fcpl.get(), false), path, "", "configure the creation of");
+  return fcpl;
+}
+
 void create_partial_file(const std::string& partial, const StoreMeta& meta, int64_t chunk_rows,
                          StoreCompression compression) {
   commit_log_create(commit_log_path(partial), meta, chunk_rows, compression);
   const std::string fresh = partial + ".new";
   {
     H5Id fapl = store_fapl(fresh, false);
-    H5Id f = h5_owned_file(H5Fcreate(fresh.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), fresh, "create");
+    H5Id fcpl = store_fcpl(fresh);
+    H5Id f = h5_owned_file(H5Fcreate(fresh.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), fresh, "create");
     create_store_layout(f.get(), fresh, meta, chunk_rows, compression);
     h5_check_status(f.close(), fresh, "", "close");
   }

@@ -30,6 +30,9 @@ std::string commit_log_path(const std::string& partial);
 // "latest") so that files from newer libraries stay readable by 1.10. clear_crash_flags lets
 // H5Fopen accept a file whose writer died (what `h5clear -s` does).
 H5Id store_fapl(const std::string& path, bool clear_crash_flags);
+// File creation properties of a store: no modification times in object headers (the root group's
+// included), so the same rows written the same way give the same bytes.
+H5Id store_fcpl(const std::string& path);
 
 // Creates the commit log, then `partial` with attributes, groups and empty datasets (written
 // as "<partial>.new", renamed when complete).

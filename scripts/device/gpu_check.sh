@@ -48,7 +48,8 @@ trap pack EXIT
 trap 'note "stopped by SIGTERM (time limit)"; pack; exit 124' TERM
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 export DEJAVU_SOURCE_DIR=$PWD
-# .git does not travel to the device: the caller passes DEJAVU_COMMIT=$(git rev-parse --short HEAD).
+# .git does not travel to the device, so binaries built there bake commit "unknown" (kernels/common/build_info.h)
+# and record DEJAVU_COMMIT instead: the caller passes DEJAVU_COMMIT=$(git rev-parse --short HEAD).
 export DEJAVU_COMMIT=${DEJAVU_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 # ../shared does not travel to the GPU machine: the caller copies what the tests need into .carry/data.
 [ -d .carry/data ] && export DEJAVU_DATA_DIR=$PWD/.carry/data

@@ -2,11 +2,14 @@
 # step_collect.sh OUT_DIR CHECKPOINT_DIR: collection, store and train throughput on the GPU machine, beside
 # what bounds them, all measured in this one call: the disk's write rate (dd, 2 GiB, fdatasync), the dense
 # forward's tokens/s (`dejavu perplexity --device cuda --dtype float16`), then `dejavu collect` at
-# sample_every 1 (seq 2048, 4 windows a batch) without and with gzip, with peak host RSS and GPU memory,
-# and `dejavu train --device cuda` on the store (rows/s). CHECKPOINT_DIR: e.g. a random-weight opt-1.3b
-# from scripts/make_random_opt.py. Text: $DEJAVU_DATA_DIR/wikitext-2/{valid,test}.txt. About 3 minutes
-# for opt-1.3b; DEJAVU_COLLECT_TOKENS (default 32768) and DEJAVU_GZIP_TOKENS (8192) size the runs.
-# Prints a summary and writes OUT_DIR/collect_summary.txt plus the logs.
+# sample_every 1 (seq 2048, 4 windows a batch) without gzip, with gzip compressed on every core (the default)
+# and with gzip on one compression thread, with peak host RSS and GPU memory, and `dejavu train --device cuda`
+# on the store (rows/s). CHECKPOINT_DIR: e.g. a random-weight opt-1.3b from scripts/make_random_opt.py.
+# Text: $DEJAVU_DATA_DIR/wikitext-2/{valid,test}.txt. About 4 minutes for opt-1.3b; DEJAVU_COLLECT_TOKENS
+# (default 32768) sizes the raw and all-core gzip runs, DEJAVU_GZIP_TOKENS (8192) the one-thread gzip run.
+# Prints a summary, ending with one line to quote (collect's tokens/s against the goal: the lower of 25% of
+# the dense forward and the disk's rate in tokens/s at the stored bytes per token), and writes
+# OUT_DIR/collect_summary.txt plus the logs.
 set -uo pipefail
 OUT=${1:?usage: step_collect.sh OUT_DIR CHECKPOINT_DIR}
 MODEL=${2:?usage: step_collect.sh OUT_DIR CHECKPOINT_DIR}
@@ -38,22 +41,58 @@ note "disk write (dd 2 GiB, fdatasync, $WORK): $(tail -1 "$WORK/dd.log" | awk -F
   --seq-len 2048 --max-tokens "$TOKENS" --json >"$WORK/dense.json" 2>"$WORK/dense.log"
 note "dense forward: $(python3 -c "import json;j=json.load(open('$WORK/dense.json'));print(f\"{j['tokens_per_second']:.0f} tokens/s ({j['tokens']} tokens, {j['seconds']:.1f} s)\")" 2>&1)"
 
-# 3. collect at sample_every 1, raw chunks and gzip.
-run_collect() {  # name tokens compression
-  local name=$1 tokens=$2 comp=$3 store="$WORK/$1.h5"
+# 3. collect at sample_every 1: raw chunks, gzip on every core (--compress-threads 0), gzip on one thread.
+run_collect() {  # name tokens compression compress_threads
+  local name=$1 tokens=$2 comp=$3 threads=$4 store="$WORK/$1.h5"
   rm -f "$store" "$store.partial" "$store.partial.log"
   gpu_peak_start
   $TIMEV "$BIN" collect --model "$MODEL" --text "$DATA/wikitext-2/valid.txt" --out "$store" --device cuda \
     --dtype float16 --seq-len 2048 --sample-every 1 --batch-windows 4 --max-tokens "$tokens" \
-    --compression "$comp" >"$WORK/$name.out" 2>"$WORK/$name.log"
+    --compression "$comp" --compress-threads "$threads" >"$WORK/$name.out" 2>"$WORK/$name.log"
   local rc=$? gpu
   gpu=$(gpu_peak_stop)
-  note "collect $comp (sample_every 1, $tokens tokens): rc $rc; $(tail -1 "$WORK/$name.out"); peak RSS $(peak_rss "$WORK/$name.log"); peak GPU ${gpu} MiB"
+  stat -c %s "$store" >"$WORK/$name.bytes" 2>/dev/null
+  note "collect $comp, compress threads $threads (0 = one per core) (sample_every 1, $tokens tokens): rc $rc; $(tail -1 "$WORK/$name.out"); peak RSS $(peak_rss "$WORK/$name.log"); peak GPU ${gpu} MiB"
   [ $rc -eq 0 ] || tail -3 "$WORK/$name.log" | tee -a "$SUM"
 }
-run_collect raw "$TOKENS" none
-run_collect gz "$GZ_TOKENS" gzip
+run_collect raw "$TOKENS" none 0
+run_collect gz "$TOKENS" gzip 0
 rm -f "$WORK/gz.h5"
+run_collect gz1 "$GZ_TOKENS" gzip 1
+rm -f "$WORK/gz1.h5"
+
+# The line to quote: each collect's tokens/s against the goal, the lower of 25% of the dense forward and the
+# disk's write rate in tokens/s at that run's stored bytes per token.
+python3 - "$WORK" "$(nproc)" <<'PY' | tee -a "$SUM"
+import json, re, sys
+work, cores = sys.argv[1], sys.argv[2]
+def tps(name):
+    try:
+        m = re.search(r"; (\d+) tokens in [\d.]+ s \(([\d.]+) tokens/s", open(f"{work}/{name}.out").read())
+        return int(m.group(1)), float(m.group(2))
+    except (OSError, AttributeError):
+        return None
+try:
+    dense = json.load(open(f"{work}/dense.json"))["tokens_per_second"]
+    m = re.search(r"(\d+) bytes .* copied, ([\d.]+) s", open(f"{work}/dd.log").read())
+    disk = int(m.group(1)) / float(m.group(2))
+except (OSError, KeyError, AttributeError, ValueError) as e:
+    print(f"SUMMARY collect: no goal ({e})")
+    sys.exit(0)
+parts = []
+for name, what in (("gz", f"gzip on {cores} cores"), ("gz1", "gzip on 1 thread"), ("raw", "none")):
+    r = tps(name)
+    if r is None:
+        parts.append(f"{what} failed")
+        continue
+    tokens, rate = r
+    per_token = int(open(f"{work}/{name}.bytes").read()) / tokens
+    goal = min(0.25 * dense, disk / per_token)
+    parts.append(f"{what} {rate:.0f} tokens/s ({rate * per_token / 1e6:.0f} MB/s written) = {100 * rate / goal:.0f}% "
+                 f"of the goal {goal:.0f} tokens/s")
+print(f"SUMMARY collect opt-1.3b shape, sample_every 1: {'; '.join(parts)} (goal = min(25% of the dense forward "
+      f"{dense:.0f} tokens/s, disk {disk / 1e6:.0f} MB/s / stored bytes per token))")
+PY
 
 # 4. train on cuda from the raw store: 4 layers, 2 epochs.
 gpu_peak_start

@@ -65,7 +65,10 @@ TEST(ModelBench, OneRowPerConfigurationWithItsSelectionsAndBytes) {
     EXPECT_GT(r.weight_bytes, 0);
     EXPECT_GT(r.kv_bytes, 0);
     EXPECT_GT(r.speedup_vs_dense, 0);
+    EXPECT_EQ(r.catchup_lost, 0);  // the catch-up plan keeps every head within the input ring
+    EXPECT_LE(r.catchup_per_step, r.catchup_max);
   }
+  EXPECT_EQ(rep.rows[0].catchup_max, 0);  // dense: nothing to catch up
   EXPECT_EQ(rep.rows[0].mlp_kept, shape.ffn);
   EXPECT_EQ(rep.rows[0].heads_kept, shape.heads);
   EXPECT_EQ(rep.rows[0].speedup_vs_dense, 1.0);

@@ -3,7 +3,8 @@
 // run with the same per-token masks (masked neurons/heads contribute nothing, K/V stay dense): the test of
 // sparse_qkv's K/V catch-up, the head gather and the out-projection over selected heads. Each masked
 // comparison also checks that the masks change the logits far beyond the tolerance, so a sparse path that
-// ignored its selection could not pass.
+// ignored its selection could not pass. The K/V modes (catch-up of the selected heads with forced catch-up,
+// or every head's K/V) and re-selection after long lags must keep the cache exact.
 #include <gtest/gtest.h>
 
 #include "engine/cuda/cuda_engine.h"
@@ -55,7 +56,8 @@ TEST_P(SparseShapeTest, AllSelectedEqualsDense) {
 // Selections drawn afresh every step: a head skipped for a few steps and selected again must first compute
 // the K/V rows it missed. `dense_prompt` steps run dense first (the paper's setting), which exercises the
 // hand-over (kv_valid filled to the dense length).
-void check_masked(const Shape& shape, int B, int T, int dense_prompt, double mlp_density, int heads_kept) {
+void check_masked(const Shape& shape, int B, int T, int dense_prompt, double mlp_density, int heads_kept,
+                  engine::KvHeads kv_heads = engine::KvHeads::kAuto) {
   const OptConfig c = make_config(shape);
   const OptWeights w = random_half_exact_weights(c, 41 + shape.d + dense_prompt);
   const OptModel model(w);
@@ -73,7 +75,9 @@ void check_masked(const Shape& shape, int B, int T, int dense_prompt, double mlp
   o.batch = B;
   o.max_len = T + 1;
   CudaEngine eng(engine::upload_weights(w), o);
-  eng.set_sparse(fixed_spec(mlp_density, static_cast<double>(heads_kept) / shape.heads));
+  engine::SparseSpec spec = fixed_spec(mlp_density, static_cast<double>(heads_kept) / shape.heads);
+  spec.kv_heads = kv_heads;
+  eng.set_sparse(spec);
   const EngineRun run = run_engine(
       eng, tokens, [&](int t) { return t < dense_prompt ? StepMode::kDense : StepMode::kSparse; },
       [&](int t) {
@@ -112,7 +116,16 @@ TEST_P(SparseShapeTest, ChangingSelectionsMatchMaskedReference) {
 TEST_P(SparseShapeTest, DensePromptThenSparseMatchesMaskedReference) {
   DV_SKIP_WITHOUT_GPU();
   const Shape& shape = GetParam();
-  check_masked(shape, 3, 12, 5, 0.1, std::max(1, shape.heads - 1));
+  check_masked(shape, 3, 12, 5, 0.1, std::max(1, shape.heads - 1));  // auto: all heads' K/V (union >= 90%)
+}
+
+// K/V of every head while q, attention and W_o stay on the selected heads, and the catch-up forced on at a
+// batch where auto would pick all heads: both equal the masked reference.
+TEST_P(SparseShapeTest, KvModesMatchMaskedReference) {
+  DV_SKIP_WITHOUT_GPU();
+  const Shape& shape = GetParam();
+  check_masked(shape, 1, 10, 2, 0.2, std::max(1, shape.heads / 2), engine::KvHeads::kAll);
+  check_masked(shape, 2, 10, 0, 0.2, std::max(1, shape.heads - 1), engine::KvHeads::kSelected);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, SparseShapeTest,
@@ -121,6 +134,47 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SparseShapeTest,
                                            Shape{160, 2, 2, 648, 1000, 0, true},  // hd 80
                                            Shape{512, 4, 2, 2056, 800, 0, true}),  // hd 128
                          [](const auto& info) { return info.param.name(); });
+
+// A head re-selected after lags 0 / 31 / 127 / 2047 (every layer's head 0; the other head random): with two
+// heads the plan forces a catch-up at lag 127, so lag 127 is served by one 128-column pass of the selected
+// head and lag 2047 by forced catch-ups on the low-priority stream; the logits equal the masked reference,
+// nothing falls out of the input ring, and the forced catch-up ran when a lag passed the bound.
+TEST(SparseEngine, BoundedCatchupAtLongLags) {
+  DV_SKIP_WITHOUT_GPU();
+  const Shape shape{128, 2, 2, 520, 997, 0, true};
+  OptConfig c = make_config(shape);
+  c.max_position_embeddings = 2100;
+  const OptWeights w = random_half_exact_weights(c, 61);
+  const OptModel model(w);
+  for (int gap : {0, 31, 127, 2047}) {
+    SCOPED_TRACE("gap " + std::to_string(gap));
+    const int T = gap + 12, L = shape.layers;
+    const auto tokens = random_tokens(1, T, shape.vocab, 62 + gap);
+    StepSelections heads(T, std::vector<std::vector<int>>(L)), mlp(T, std::vector<std::vector<int>>(L));
+    for (int t = 0; t < T; ++t)
+      for (int l = 0; l < L; ++l) {
+        mlp[t][l] = random_subset(shape.ffn, 104, 7 * t + l);
+        heads[t][l] = t % (gap + 1) == 0 ? std::vector<int>{0} : std::vector<int>{1};
+      }
+    CudaEngineOptions o;
+    o.max_len = T;
+    CudaEngine eng(engine::upload_weights(w), o);
+    eng.set_sparse(fixed_spec(0.2, 0.5));
+    ASSERT_FALSE(eng.sparse()->kv[0].all_kv);
+    const EngineRun run = run_engine(eng, tokens, [](int) { return StepMode::kSparse; }, [&](int t) {
+      for (int l = 0; l < L; ++l) {
+        eng.set_fixed_selection(true, l, mlp[t][l]);
+        eng.set_fixed_selection(false, l, heads[t][l]);
+      }
+    });
+    std::string detail;
+    EXPECT_LT(max_rel_error(run, reference_logits(model, tokens, heads, mlp), &detail), kFp16Tolerance) << detail;
+    const engine::CatchupStats st = eng.sparse()->catchup_stats(0, T, eng.stream());
+    EXPECT_EQ(st.lost, 0);
+    EXPECT_EQ(st.forced > 0, gap == 2047) << "forced head-positions " << st.forced;
+    EXPECT_LE(st.max_per_step, 2 * L * 128);
+  }
+}
 
 // Rewind (what the benchmark does between configurations) replays the same positions with the same result,
 // and an empty selection (a block that keeps nothing) is legal and equals the reference with zero masks.

@@ -1,7 +1,8 @@
 // test_decode_attention.cpp: split-sequence decode attention against the double-precision reference over
 // sequence lengths 1..1000, batch 1..8, head counts 0..all (unsorted, one with a duplicate), split counts
 // from 1 to the maximum. Cache positions at or past len hold NaN, so reading past the causal length fails;
-// unselected heads' output rows must stay poisoned; the merge tickets must be back at zero after every
+// the output is compact in selection order (the out-projection's input) and its columns past the selected
+// slots (and a padded row's tail) must stay poisoned; the merge tickets must be back at zero after every
 // launch. A CUDA-graph case replays one capture with pos and the head list changed in device memory.
 #include <gtest/gtest.h>
 
@@ -83,24 +84,22 @@ std::vector<int> make_heads(const AttnCase& c, std::mt19937_64& rng) {
   return heads;
 }
 
-// Compares the selected heads' rows with the reference; every other row must still be poison.
-void check_output(const AttnCase& c, const std::vector<int>& heads, const std::vector<__half>& got,
+// Compares the compact output (slot j of row b at columns j * hd of a row of ld_out) with the reference;
+// columns past the selected slots must still be poison.
+void check_output(const AttnCase& c, const std::vector<int>& heads, int ld_out, const std::vector<__half>& got,
                   const std::vector<__half>& ref) {
-  std::vector<bool> chosen(c.heads, false);
-  for (int h : heads) chosen[h] = true;
   std::vector<__half> g;
   std::vector<float> r;
   for (int b = 0; b < c.batch; ++b)
-    for (int h = 0; h < c.heads; ++h)
-      for (int j = 0; j < c.hd; ++j) {
-        const size_t i = (static_cast<size_t>(b) * c.heads + h) * c.hd + j;
-        if (!chosen[h]) {
-          ASSERT_TRUE(is_poison(got[i])) << "unselected head " << h << " written";
-          continue;
-        }
-        g.push_back(got[i]);
-        r.push_back(__half2float(ref[i]));
+    for (int col = 0; col < ld_out; ++col) {
+      const size_t i = static_cast<size_t>(b) * ld_out + col;
+      if (col / c.hd >= static_cast<int>(heads.size())) {
+        ASSERT_TRUE(is_poison(got[i])) << "column " << col << " past the selected slots written";
+        continue;
       }
+      g.push_back(got[i]);
+      r.push_back(__half2float(ref[i]));
+    }
   if (!g.empty()) {
     ASSERT_TRUE(test::expect_close(g, r, DType::kF16, "attention output"));
   }
@@ -119,7 +118,9 @@ TEST(DecodeAttentionKernel, MatchesReference) {
     const int count = static_cast<int>(heads.size()), pos = c.len - 1;
     const int splits = c.splits > 0 ? c.splits : decode_attention_max_splits(c.batch, max_heads, c.max_len, sms);
 
-    DeviceBuffer<__half> dq(in.q), dk(in.k), dv(in.v), dout(in.q.size());
+    const int ld_out = max_heads * c.hd + (ci % 2 == 1 ? 8 : 0);  // odd cases: padded rows
+    const size_t out_size = static_cast<size_t>(c.batch) * ld_out;
+    DeviceBuffer<__half> dq(in.q), dk(in.k), dv(in.v), dout(out_size);
     DeviceBuffer<float> partials(decode_attention_partials_floats(c.batch, max_heads, splits, c.hd));
     DeviceBuffer<int> tickets(static_cast<size_t>(c.batch) * max_heads), dheads(std::max<size_t>(heads.size(), 1)),
         dcount(std::vector<int>{count}), dpos(std::vector<int>{pos});
@@ -129,11 +130,11 @@ TEST(DecodeAttentionKernel, MatchesReference) {
     dout.poison();
     DecodeAttentionArgs args{dout.data(),   partials.data(), tickets.data(), dq.data(), dk.data(), dv.data(),
                              dheads.data(), dcount.data(),   dpos.data(),    c.batch,   c.heads,   c.hd,
-                             c.max_len,     max_heads,       splits};
+                             c.max_len,     max_heads,       splits,         ld_out};
     // Twice: the second launch checks that the first left the tickets at zero.
     for (int rep = 0; rep < 2; ++rep) launch_decode_attention(args, nullptr);
 
-    std::vector<__half> ref(in.q.size(), __half(__half_raw{0xFFFFu}));
+    std::vector<__half> ref(out_size, __half(__half_raw{0xFFFFu}));
     DecodeAttentionArgs rargs = args;
     rargs.out = ref.data();
     rargs.q = in.q.data();
@@ -143,7 +144,7 @@ TEST(DecodeAttentionKernel, MatchesReference) {
     rargs.num_selected = &count;
     rargs.pos = &pos;
     decode_attention_ref(rargs);
-    check_output(c, heads, dout.download(), ref);
+    check_output(c, heads, ld_out, dout.download(), ref);
     for (int t : tickets.download()) ASSERT_EQ(t, 0) << "merge ticket not reset";
   }
 }
@@ -162,7 +163,7 @@ TEST(DecodeAttentionKernel, GraphReplayWithChangingPosAndHeads) {
   tickets.zero();
   const DecodeAttentionArgs args{dout.data(),   partials.data(), tickets.data(), dq.data(), dk.data(), dv.data(),
                                  dheads.data(), dcount.data(),   dpos.data(),    c.batch,   c.heads,   c.hd,
-                                 c.max_len,     c.heads,         splits};
+                                 c.max_len,     c.heads,         splits,         c.heads * c.hd};
   cudaStream_t stream = nullptr;
   DV_CUDA_CHECK(cudaStreamCreate(&stream));
   DV_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
@@ -186,7 +187,7 @@ TEST(DecodeAttentionKernel, GraphReplayWithChangingPosAndHeads) {
 
     AttnCase at_len = c;
     at_len.len = len;
-    std::vector<__half> ref(in.q.size(), __half(__half_raw{0xFFFFu}));
+    std::vector<__half> ref(in.q.size(), __half(__half_raw{0xFFFFu}));  // [B, H * hd]: ld_out = H * hd
     const int pos = len - 1;
     DecodeAttentionArgs rargs = args;
     rargs.out = ref.data();
@@ -197,7 +198,7 @@ TEST(DecodeAttentionKernel, GraphReplayWithChangingPosAndHeads) {
     rargs.num_selected = &k;
     rargs.pos = &pos;
     decode_attention_ref(rargs);
-    check_output(at_len, heads, dout.download(), ref);
+    check_output(at_len, heads, c.heads * c.hd, dout.download(), ref);
     if (HasFatalFailure()) break;
   }
   (void)cudaGraphExecDestroy(exec);
@@ -216,6 +217,9 @@ TEST(DecodeAttentionKernel, RejectsBadArguments) {
   EXPECT_THROW(launch_decode_attention(a, nullptr), Error);
   a.head_dim = 64;
   a.max_splits = 2;  // 4096 keys need at least 4 splits of at most 1024
+  EXPECT_THROW(launch_decode_attention(a, nullptr), Error);
+  a.max_splits = 4;
+  a.ld_out = 4 * 64 - 8;  // narrower than four heads' outputs
   EXPECT_THROW(launch_decode_attention(a, nullptr), Error);
   EXPECT_GE(decode_attention_max_splits(1, 4, 4096, 132), 4);
   EXPECT_EQ(decode_attention_max_splits(32, 96, 2048, 132), 2);

@@ -1,8 +1,10 @@
-"""collect_env.py: what the collect tests share: repository and corpus paths, skipping (exit 77, ctest's skip)
-when h5py/numpy or the corpus are missing, and running a `dejavu` command with its output captured."""
+"""collect_env.py: what the collect tests share: repository and corpus paths, the missing-corpus rule
+(tests/python/missing_dependency.py: skip, or fail under CI=true), and running a `dejavu` command with its
+output captured."""
 import os
 import subprocess
-import sys
+
+from missing_dependency import missing_dependency
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -10,14 +12,9 @@ DATA = os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "dat
 CORPUS = os.path.join(DATA, "wikitext-2", "valid.txt")
 
 
-def skip(why):
-    print(f"SKIP: {why}")
-    sys.exit(77)
-
-
 def require_corpus():
     if not os.path.exists(CORPUS):
-        skip(f"{CORPUS} missing")
+        missing_dependency(f"{CORPUS} missing")
 
 
 def run(args, ok=True):

@@ -1,9 +1,11 @@
 """What the `dejavu run` end-to-end tests share: where the data is, the tiny checkpoint, the WikiText-2 files
-(or SKIP), and a store's datasets for comparing two runs.
+(or the missing-dependency rule), and a store's datasets for comparing two runs.
 """
 import os
 import subprocess
 import sys
+
+from missing_dependency import missing_dependency
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -11,11 +13,10 @@ DATA = os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "dat
 
 
 def wikitext_or_skip():
-    """(valid.txt, test.txt) of WikiText-2, or exit 77 (ctest's skip) when they are missing."""
+    """(valid.txt, test.txt) of WikiText-2, or the missing-dependency exit (77, 1 under CI=true)."""
     valid, test = os.path.join(DATA, "wikitext-2", "valid.txt"), os.path.join(DATA, "wikitext-2", "test.txt")
     if not (os.path.exists(valid) and os.path.exists(test)):
-        print(f"SKIP: {valid} or {test} missing")
-        sys.exit(77)
+        missing_dependency(f"{valid} or {test} missing")
     return valid, test
 
 

@@ -12,14 +12,15 @@ import shutil
 import subprocess
 import sys
 
-from collect_env import CORPUS, HERE, require_corpus, run, skip
+from collect_env import CORPUS, HERE, require_corpus, run
+from missing_dependency import missing_dependency
 
 try:
     import h5py
     import numpy as np
     from safetensors.torch import load_file, save_file
 except ImportError as e:
-    skip(e)
+    missing_dependency(str(e))
 
 
 def collect(dejavu, model, out, *extra):

@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 
+from missing_dependency import missing_dependency
+
 try:
     import h5py
     import numpy as np
 except ImportError as e:
-    print(f"SKIP: {e}")
-    sys.exit(77)
+    missing_dependency(str(e))
 
 from run_test_util import store_datasets  # noqa: E402
 
@@ -61,8 +62,7 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     a = ap.parse_args()
     if not os.path.exists(CORPUS):
-        print(f"SKIP: {CORPUS} missing")
-        sys.exit(77)
+        missing_dependency(f"{CORPUS} missing")
     os.makedirs(a.workdir, exist_ok=True)
     model = os.path.join(a.workdir, "model")
     if not os.path.exists(os.path.join(model, "config.json")):

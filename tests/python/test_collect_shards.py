@@ -11,14 +11,15 @@ import os
 import shutil
 import sys
 
-from collect_env import CORPUS, ROOT, require_corpus, run, skip
+from collect_env import CORPUS, ROOT, require_corpus, run
+from missing_dependency import missing_dependency
 from run_test_util import store_datasets
 
 try:
     import h5py
     import numpy as np
 except ImportError as e:
-    skip(e)
+    missing_dependency(str(e))
 
 MODEL = os.path.join(ROOT, "data", "models", "opt-mini")
 

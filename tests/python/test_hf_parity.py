@@ -5,7 +5,8 @@ For each checkpoint kind of make_tiny_opt.py: random token ids -> logits of one 
 the KV cache token by token, and a greedy continuation, compared with OPTForCausalLM on CPU (fp32
 reference computed from the same stored weights). Errors are max|ours - hf| / max|hf|.
 Usage: test_hf_parity.py DV_LOGITS_BIN [--device cpu|cuda] [--workdir DIR] [--json OUT]
-Exit 0 when every kind is within tolerance, 1 otherwise, 77 when transformers is missing.
+Exit 0 when every kind is within tolerance, 1 otherwise, 77 when transformers is missing
+(1 under CI=true: tests/python/missing_dependency.py).
 """
 import argparse
 import json
@@ -14,13 +15,14 @@ import subprocess
 import sys
 import tempfile
 
+from missing_dependency import missing_dependency
+
 try:
     import torch
     from safetensors.torch import load_file
     from transformers import OPTForCausalLM
 except ImportError as e:  # pragma: no cover
-    print(f"SKIP: {e}")
-    sys.exit(77)
+    missing_dependency(str(e))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # fp32 kinds must agree to 1e-4; reduced-precision kinds are run in their own dtype by both sides.

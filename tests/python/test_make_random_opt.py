@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 
+from missing_dependency import missing_dependency
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DATA = os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
@@ -57,8 +59,7 @@ def main():
     a = ap.parse_args()
     text = os.path.join(DATA, "wikitext-2", "test.txt")
     if not (os.path.exists(text) and os.path.isdir(os.path.join(DATA, "gpt2-bpe"))):
-        print(f"SKIP: {text} or the GPT-2 BPE files missing")
-        sys.exit(77)
+        missing_dependency(f"{text} or the GPT-2 BPE files missing")
     os.makedirs(a.workdir, exist_ok=True)
     tiny = os.path.join(a.workdir, "tiny")
     make(tiny, "--shape", "tiny", "--dtype", "float32", "--seed", "3")

@@ -8,7 +8,8 @@ sharded one for the index cases); each case corrupts a copy of it (truncated sha
 end, overlapping offsets, unknown dtype, missing tensor, bad config.json, broken index, bad tokenizer files,
 bad text files, bad options...). Cases for subcommands this build lacks are reported as skipped.
 Usage: test_malformed_inputs.py DEJAVU_BIN [--workdir DIR] [--keep] [-k SUBSTRING]
-Exit status: 0 all cases pass, 1 a case failed, 77 transformers (needed for the checkpoint) is missing.
+Exit status: 0 all cases pass, 1 a case failed, 77 transformers (needed for the checkpoint) is missing
+(1 under CI=true: tests/python/missing_dependency.py).
 """
 import argparse
 import concurrent.futures
@@ -21,6 +22,7 @@ import tempfile
 import threading
 
 from malformed_cases import CASES, ppl, write
+from missing_dependency import missing_dependency
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TIMEOUT_S = 60
@@ -131,8 +133,7 @@ def main():
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as e:
-        print(f"SKIP: {e} (make_tiny_opt.py needs torch and transformers)")
-        return 77
+        missing_dependency(f"{e} (make_tiny_opt.py needs torch and transformers)")
     dejavu = os.path.abspath(a.dejavu)
     if not os.access(dejavu, os.X_OK):
         print(f"FAIL: {dejavu} is not an executable (build the dejavu target first)")

@@ -8,11 +8,12 @@ import os
 import subprocess
 import sys
 
+from missing_dependency import missing_dependency
+
 try:
     import transformers  # noqa: F401
 except ImportError as e:
-    print(f"SKIP: {e}")
-    sys.exit(77)
+    missing_dependency(str(e))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -23,8 +24,7 @@ def main():
     dejavu, workdir = sys.argv[1], sys.argv[2]
     device = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--device" else "cpu"
     if not os.path.exists(TEXT):
-        print(f"SKIP: {TEXT} not found")
-        sys.exit(77)
+        missing_dependency(f"{TEXT} not found")
     ok = True
     for kind, max_tokens, seq_len in (("pre", 2500, 0), ("post", 1999, 64)):
         mdir = os.path.join(workdir, kind)

@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 
+from missing_dependency import missing_dependency
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DATA = os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
@@ -54,8 +56,7 @@ def main():
     a = ap.parse_args()
     texts = [os.path.join(DATA, "wikitext-2", f) for f in ("valid.txt", "test.txt")]
     if not all(map(os.path.exists, texts)):
-        print(f"SKIP: WikiText-2 missing under {DATA}")
-        sys.exit(77)
+        missing_dependency(f"WikiText-2 missing under {DATA}")
     valid, test = texts
     os.makedirs(a.workdir, exist_ok=True)
     model, out, unused = (os.path.join(a.workdir, n) for n in ("model", "out", "unused"))

@@ -19,16 +19,16 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
+
+from missing_dependency import missing_dependency
 
 try:
     import h5py  # noqa: F401 (store_datasets)
     import numpy as np
 except ImportError as e:
-    print(f"SKIP: {e}")
-    sys.exit(77)
+    missing_dependency(str(e))
 
 from run_test_util import store_datasets, tiny_model, wikitext_or_skip
 

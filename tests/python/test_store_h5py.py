@@ -4,7 +4,8 @@ pipeline/store/README.md documents: names, dtypes (float16 as numpy float16), sh
 attributes, and fc1 masks that numpy.unpackbits(..., bitorder='little') recovers.
 
 Usage: test_store_h5py.py STORE_WRITE_SAMPLE_EXE   (run by ctest as store_h5py_layout)
-Exit 0 on success, 1 on a failed check, 77 (ctest's skip) when h5py/numpy are missing.
+Exit 0 on success, 1 on a failed check, 77 (ctest's skip) when h5py/numpy are missing
+(1 under CI=true: tests/python/missing_dependency.py).
 """
 import json
 import os
@@ -12,12 +13,13 @@ import subprocess
 import sys
 import tempfile
 
+from missing_dependency import missing_dependency
+
 try:
     import h5py
     import numpy as np
 except ImportError as e:  # pragma: no cover - depends on the machine
-    print(f"SKIP: {e}")
-    sys.exit(77)
+    missing_dependency(str(e))
 
 
 def check(cond, what):

@@ -10,7 +10,7 @@ the same context / continuation strings and a log-likelihood within 1e-4 and the
 with lm-eval's default (OPT's tokenizer adds BOS) and with add_bos_token=False against `--no-bos`. The
 original-release layouts (task_samples.ORIGINAL) must give our reader the very same requests.
 Usage: test_task_parity.py DEJAVU_BIN [--workdir DIR]. Exit 0 on parity, 1 on a mismatch, 77 when
-lm-eval or transformers is missing.
+lm-eval or transformers is missing (1 under CI=true: tests/python/missing_dependency.py).
 """
 import argparse
 import json
@@ -19,6 +19,8 @@ import os
 import subprocess
 import sys
 import tempfile
+
+from missing_dependency import missing_dependency
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -30,8 +32,7 @@ try:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 except Exception as e:  # pragma: no cover: lm-eval absent, or built for another transformers
-    print(f"SKIP: lm-eval unavailable: {e}")
-    sys.exit(77)
+    missing_dependency(f"lm-eval unavailable: {e}")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from missing_dependency import missing_dependency
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CORPUS = os.path.join(os.environ.get("DEJAVU_DATA_DIR", os.path.join(ROOT, "..", "shared", "data")), "wikitext-2", "valid.txt")
@@ -44,8 +46,7 @@ def main():
     ap.add_argument("workdir")
     a = ap.parse_args()
     if not os.path.exists(CORPUS):
-        print(f"SKIP: {CORPUS} missing")
-        sys.exit(77)
+        missing_dependency(f"{CORPUS} missing")
     os.makedirs(a.workdir, exist_ok=True)
     model, acts = os.path.join(a.workdir, "model"), os.path.join(a.workdir, "acts.h5")
     clean, stopped = os.path.join(a.workdir, "clean"), os.path.join(a.workdir, "stopped")

@@ -21,16 +21,7 @@ using test::expect_error;
 using test::ScratchDir;
 using test::SyntheticRows;
 
-StoreShape odd_shape(bool fc1_values) {
-  StoreShape s;
-  s.n_layers = 3;
-  s.hidden_size = 36;
-  s.num_heads = 3;
-  s.head_dim = 12;
-  s.ffn_dim = 37;  // not a multiple of 8: the packed rows carry padding bits
-  s.has_fc1_value = fc1_values;
-  return s;
-}
+using test::odd_shape;
 
 class StoreRoundTrip : public ::testing::TestWithParam<std::tuple<bool, int64_t>> {};
 

@@ -102,6 +102,17 @@ RowBatch SyntheticRows::batch() const {
   return b;
 }
 
+StoreShape odd_shape(bool fc1_values) {
+  StoreShape s;
+  s.n_layers = 3;
+  s.hidden_size = 36;
+  s.num_heads = 3;
+  s.head_dim = 12;
+  s.ffn_dim = 37;
+  s.has_fc1_value = fc1_values;
+  return s;
+}
+
 StoreMeta test_meta(const StoreShape& shape, const std::string& sample_settings) {
   StoreMeta m;
   m.shape = shape;

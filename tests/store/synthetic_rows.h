@@ -36,6 +36,9 @@ class SyntheticRows {
   int64_t n_ = 0;
 };
 
+// 3 layers, d 36, 3 heads of 12, ffn 37: not a multiple of 8, so the packed fc1 rows carry padding bits.
+StoreShape odd_shape(bool fc1_values);
+
 // A small but complete StoreMeta for tests.
 StoreMeta test_meta(const StoreShape& shape, const std::string& sample_settings = R"({"seq_len":64})");
 

@@ -6,6 +6,7 @@
 
 #include "engine/tokenizer/bpe_tokenizer.h"
 #include "kernels/common/error.h"
+#include "tests/common/missing_dependency.h"
 #include "tests/tokenizer/tokenizer_test_util.h"
 
 namespace dv {
@@ -102,7 +103,7 @@ TEST_F(TinyModel, AnyBytesRoundTrip) {
 class Gpt2Model : public testing::Test {
  protected:
   void SetUp() override {
-    if (!test::write_gpt2_model(dir_)) GTEST_SKIP() << "shared data gpt2-bpe not found (set DEJAVU_DATA_DIR)";
+    if (!test::write_gpt2_model(dir_)) DV_MISSING_DEPENDENCY("shared data gpt2-bpe not found (set DEJAVU_DATA_DIR)");
   }
   test::TempDir dir_;
 };

@@ -9,6 +9,7 @@
 #include "engine/tokenizer/encode_file.h"
 #include "engine/tokenizer/text_file.h"
 #include "kernels/common/error.h"
+#include "tests/common/missing_dependency.h"
 #include "tests/tokenizer/tokenizer_test_util.h"
 
 namespace dv {
@@ -148,12 +149,12 @@ TEST(EncodeFile, StopsEarlyAtMaxTokens) {
 
 TEST(EncodeFile, ChunkedEqualsWholeOnWikitext) {
   test::TempDir dir;
-  if (!test::write_gpt2_model(dir)) GTEST_SKIP() << "shared data gpt2-bpe not found (set DEJAVU_DATA_DIR)";
+  if (!test::write_gpt2_model(dir)) DV_MISSING_DEPENDENCY("shared data gpt2-bpe not found (set DEJAVU_DATA_DIR)");
   const char* src = std::getenv("DEJAVU_SOURCE_DIR");
   const char* data = std::getenv("DEJAVU_DATA_DIR");
   const std::string path = (data ? std::string(data) : std::string(src ? src : ".") + "/../shared/data") +
                            "/wikitext-2/test.txt";
-  if (!std::ifstream(path)) GTEST_SKIP() << path << " not found";
+  if (!std::ifstream(path)) DV_MISSING_DEPENDENCY(path << " not found");
   BpeTokenizer tok = BpeTokenizer::load(dir.path());
   const std::vector<int32_t> whole = tok.encode(read_text_file(path), true);
   EXPECT_GT(whole.size(), 250000u);

@@ -11,6 +11,8 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include "tests/common/missing_dependency.h"
+
 namespace {
 
 TEST(TpCli, MoreRanksThanGpusExitsTwo) {
@@ -25,7 +27,7 @@ TEST(TpCli, MoreRanksThanGpusExitsTwo) {
       bin = dir + "/dejavu";
     }
   }
-  if (::access(bin.c_str(), X_OK) != 0) GTEST_SKIP() << "no dejavu executable at '" << bin << "'";
+  if (::access(bin.c_str(), X_OK) != 0) DV_MISSING_DEPENDENCY("no dejavu executable at '" << bin << "'");
   int gpus = 0;
   if (cudaGetDeviceCount(&gpus) != cudaSuccess) gpus = 0;
   const int tp = std::max(2, gpus + 1);

@@ -1,0 +1,120 @@
+// persistent_decoder.cpp: see persistent_decoder.h.
+#include "engine/cuda/persistent/persistent_decoder.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/cuda/tensor_ptr.h"
+#include "kernels/common/cuda_check.h"
+#include "kernels/persistent_decode/decode_op_launch.h"
+#include "kernels/persistent_decode/persistent_decode.cuh"
+
+namespace dv::engine {
+namespace {
+
+// A host vector of plain structs as a device byte tensor.
+template <class T>
+at::Tensor upload_bytes(const std::vector<T>& v, cudaStream_t stream) {
+  const size_t bytes = std::max<size_t>(v.size() * sizeof(T), 16);
+  at::Tensor t = at::zeros({static_cast<int64_t>(bytes)}, cuda_options(at::kByte));
+  if (!v.empty())
+    DV_CUDA_CHECK(cudaMemcpyAsync(t.data_ptr(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
+  return t;
+}
+
+long long watchdog_ms_from_env() {
+  const char* env = std::getenv("DEJAVU_PERSISTENT_WATCHDOG_MS");
+  if (env == nullptr || *env == '\0') return 1000;
+  char* end = nullptr;
+  const long long ms = std::strtoll(env, &end, 10);
+  DV_CHECK(end != nullptr && *end == '\0' && ms > 0,
+           "DEJAVU_PERSISTENT_WATCHDOG_MS = '{}': expected a positive number of milliseconds", env);
+  return ms;
+}
+
+int schedule_ctas(const EngineContext& ctx) { return ctx.num_sms() * kernels::persistent_decode_ctas_per_sm(); }
+
+}  // namespace
+
+PersistentDecoder::PersistentDecoder(const EngineContext& ctx, const GpuWeights& weights, DecodeBuffers& buffers,
+                                     const SparseState* sparse)
+    : buffers_(weights, buffers.batch, buffers.max_len, sparse, schedule_ctas(ctx)),
+      plan_(plan_persistent_step(weights, buffers, sparse, buffers_, schedule_ctas(ctx))),
+      schedule_(kernels::build_decode_schedule(plan_.ops, schedule_ctas(ctx))), pos_(int_ptr(buffers.pos)),
+      positions_(int_ptr(buffers.positions)), batch_(buffers.batch), watchdog_ms_(watchdog_ms_from_env()) {
+  kernels::check_decode_schedule(plan_.ops, schedule_);
+  for (size_t o = 0; o < plan_.ops.size(); ++o) {
+    try {
+      kernels::check_decode_op(static_cast<kernels::DecodeOpKind>(plan_.ops[o].kind), plan_.params[o]);
+    } catch (const Error& e) {
+      DV_FAIL("persistent decode: {}: {}", kernels::describe_schedule_op(plan_.ops, static_cast<int>(o)), e.what());
+    }
+  }
+  const cudaStream_t s = ctx.main();
+  ops_dev_ = upload_bytes(plan_.params, s);
+  headers_dev_ = upload_bytes(schedule_.headers, s);
+  deps_dev_ = upload_bytes(schedule_.deps, s);
+  instructions_dev_ = upload_bytes(schedule_.instructions, s);
+  cta_first_dev_ = upload_bytes(schedule_.cta_first, s);
+  counters_ = at::zeros({static_cast<int64_t>(std::max<size_t>(plan_.ops.size(), 1))}, cuda_options(at::kLong));
+  control_ = upload_bytes(std::vector<kernels::PersistentControl>(1), s);
+  DV_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&error_host_), sizeof(kernels::PersistentError),
+                              cudaHostAllocMapped));
+  *error_host_ = kernels::PersistentError{};
+  DV_CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&error_dev_), error_host_, 0));
+  DV_CUDA_CHECK(cudaStreamSynchronize(s));  // the host vectors behind the uploads may go now
+}
+
+PersistentDecoder::~PersistentDecoder() {
+  if (error_host_ != nullptr) (void)cudaFreeHost(error_host_);
+}
+
+bool PersistentDecoder::failed() const {
+  return *reinterpret_cast<volatile int*>(&error_host_->flag) != 0;
+}
+
+void PersistentDecoder::check() const {
+  if (!failed()) return;
+  const volatile kernels::PersistentError* e = error_host_;
+  const int op = e->op, dep = e->dep;
+  const unsigned long long units = dep >= 0 && dep < static_cast<int>(plan_.ops.size()) ? plan_.ops[dep].units : 0;
+  DV_FAIL("persistent decode: watchdog: unit {} of {} waited more than {} ms for the counter of {} ({} of {} units "
+          "done in step {} of this schedule; wanted {}); the kernel was stopped (reset() recovers)",
+          e->unit, kernels::describe_schedule_op(plan_.ops, op), watchdog_ms_,
+          kernels::describe_schedule_op(plan_.ops, dep), e->seen - e->epoch * units, units, e->epoch,
+          e->target - e->epoch * units);
+}
+
+void PersistentDecoder::recover(cudaStream_t stream) {
+  DV_CUDA_CHECK(cudaStreamSynchronize(stream));
+  DV_CUDA_CHECK(cudaMemsetAsync(counters_.data_ptr(), 0, counters_.nbytes(), stream));
+  DV_CUDA_CHECK(cudaMemsetAsync(control_.data_ptr(), 0, control_.nbytes(), stream));
+  DV_CUDA_CHECK(cudaMemsetAsync(buffers_.argmax.data_ptr(), 0, buffers_.argmax.nbytes(), stream));
+  // A stopped step can leave split-op scratch half written: the arrival counters and workspaces restart at 0.
+  DV_CUDA_CHECK(cudaMemsetAsync(buffers_.workspace.data_ptr(), 0, buffers_.workspace.nbytes(), stream));
+  DV_CUDA_CHECK(cudaMemsetAsync(buffers_.tickets.data_ptr(), 0, buffers_.tickets.nbytes(), stream));
+  DV_CUDA_CHECK(cudaStreamSynchronize(stream));
+  *error_host_ = kernels::PersistentError{};
+  stuck_op_ = -1;
+}
+
+void PersistentDecoder::enqueue(cudaStream_t stream) {
+  check();
+  kernels::PersistentDecodeParams p;
+  p.wait.headers = reinterpret_cast<const kernels::PersistentOpHeader*>(headers_dev_.data_ptr());
+  p.wait.deps = reinterpret_cast<const int*>(deps_dev_.data_ptr());
+  p.wait.counters = reinterpret_cast<unsigned long long*>(counters_.data_ptr());
+  p.wait.control = reinterpret_cast<kernels::PersistentControl*>(control_.data_ptr());
+  p.wait.error = error_dev_;
+  p.wait.watchdog_ns = watchdog_ms_ * 1000000LL;
+  p.wait.stuck_op = stuck_op_;
+  p.ops = reinterpret_cast<const kernels::DecodeOpParams*>(ops_dev_.data_ptr());
+  p.instructions = reinterpret_cast<const kernels::PersistentInstruction*>(instructions_dev_.data_ptr());
+  p.cta_first = reinterpret_cast<const int*>(cta_first_dev_.data_ptr());
+  p.pos = pos_;
+  p.positions = positions_;
+  p.batch = batch_;
+  kernels::launch_persistent_decode(p, schedule_.num_ctas, stream);
+}
+
+}  // namespace dv::engine

@@ -1,0 +1,393 @@
+// persistent_plan.cpp: the decode step as persistent-kernel ops (see persistent_plan.h).
+#include "engine/cuda/persistent/persistent_plan.h"
+
+#include <algorithm>
+#include <map>
+
+#include "engine/cuda/device_alloc.h"
+#include "engine/cuda/model_dims.h"
+#include "engine/cuda/tensor_ptr.h"
+#include "kernels/common/error.h"
+#include "kernels/lowrank_predictor/lowrank_predictor.cuh"
+#include "kernels/sparse_qkv/sparse_qkv.cuh"
+
+namespace dv::engine {
+
+using kernels::DecodeOpKind;
+
+namespace {
+// Units the split ops aim for: a few per CTA, so the split ops' last wave is short.
+int attention_target(int ctas) { return 2 * ctas; }
+int col_gemv_target(int ctas) { return 4 * ctas; }
+}  // namespace
+using kernels::DecodeOpParams;
+
+PersistentBuffers::PersistentBuffers(const GpuWeights& w, int batch, int max_len, const SparseState* sparse,
+                                     int num_ctas) {
+  const ModelDims m = model_dims(w);
+  const int64_t L = m.layers, B = batch, H = m.heads, hd = m.head_dim;
+  const auto half = cuda_options(at::kHalf);
+  normed = at::zeros({2 * L, B, m.d}, half);
+  q = at::zeros({L, B, H, hd}, half);
+  attn = at::zeros({L, B, H, hd}, half);
+  mlp_h = device_zeros({L, B, m.ffn}, at::kHalf, "persistent fc1 activations", batch);
+  workspace_stride = (kernels::col_gemv_workspace_bytes(batch, m.d) + 255) / 256 * 256;
+  workspace = at::zeros({static_cast<int64_t>(2 * L * workspace_stride)}, cuda_options(at::kByte));
+  size_t units = 1;  // the most attention units any head capacity gets (the plan's rule below)
+  for (int cap = 1; cap <= m.heads; ++cap)
+    units = std::max<size_t>(units, static_cast<size_t>(B) * cap *
+                                        kernels::attention_splits(batch, cap, max_len, attention_target(num_ctas)));
+  partials_stride = units * (hd + 2);
+  partials = at::zeros({static_cast<int64_t>(L * partials_stride)}, cuda_options(at::kFloat));
+  tickets = at::zeros({L, B, H}, cuda_options(at::kInt));
+  argmax = at::zeros({B}, cuda_options(at::kLong));
+  size_t z = 0, s = 0;
+  if (sparse != nullptr)
+    for (const PredictorTask& t : sparse->tasks) {
+      z_offset.push_back(z);
+      score_offset.push_back(s);
+      z += static_cast<size_t>(B) * t.rank + 8;  // 16-byte aligned starts (rank % 8 == 0)
+      s += (static_cast<size_t>(t.n) + 3) / 4 * 4;
+    }
+  pred_z = at::zeros({static_cast<int64_t>(std::max<size_t>(z, 8))}, half);
+  pred_scores = at::zeros({static_cast<int64_t>(std::max<size_t>(s, 4))}, cuda_options(at::kFloat));
+}
+
+namespace {
+
+class PlanBuilder {
+ public:
+  PlanBuilder(const GpuWeights& w, const DecodeBuffers& b, const SparseState* sp, PersistentBuffers& pb, int ctas)
+      : w_(w), b_(b), sp_(sp), pb_(pb), m_(model_dims(w)), B_(b.batch), ctas_(ctas) {}
+
+  PersistentPlan build() {
+    DV_CHECK(B_ >= 1 && B_ <= kernels::kColBatchMax,
+             "persistent decode path: batch {} (it runs batches of 1..{}; use --decode-path graph)", B_,
+             kernels::kColBatchMax);
+    DV_CHECK(!w_.sharded(), "persistent decode path: tensor-parallel weights run on the graph path");
+    if (sp_ != nullptr)
+      for (const PredictorTask& t : sp_->tasks) {
+        DV_CHECK(!t.int8, "persistent decode path: int8 predictor weights are not supported (use --decode-path graph)");
+        DV_CHECK(B_ == 1 || t.threshold || t.batch_union == kernels::BatchUnion::kMaxLogit,
+                 "persistent decode path: batch {} unites the rows' top-k per row, which only the graph path runs "
+                 "(use --decode-path graph, or BlockSpec::batch_union max / --batch-union max)", B_);
+      }
+    const bool pre = w_.config.do_layer_norm_before;
+    const int L = m_.layers;
+    embed();
+    point(0);
+    for (int l = 0; l < L; ++l) {
+      const GpuLayerWeights& lw = w_.layers[l];
+      const __half* x_attn = b_.attn_in(l);
+      if (pre) x_attn = layer_norm("attn_ln", l, b_.attn_in(l), lw.attn_ln_w, lw.attn_ln_b, normed(2 * l));
+      attention(l, x_attn, pre ? b_.mlp_in(l) : normed(2 * l));
+      if (!pre) layer_norm("attn_ln", l, normed(2 * l), lw.attn_ln_w, lw.attn_ln_b, b_.mlp_in(l));
+      point(2 * l + 1);
+      const __half* x_mlp = b_.mlp_in(l);
+      if (pre) x_mlp = layer_norm("mlp_ln", l, b_.mlp_in(l), lw.mlp_ln_w, lw.mlp_ln_b, normed(2 * l + 1));
+      mlp(l, x_mlp, pre ? b_.attn_in(l + 1) : normed(2 * l + 1));
+      if (!pre) layer_norm("mlp_ln", l, normed(2 * l + 1), lw.mlp_ln_w, lw.mlp_ln_b, b_.attn_in(l + 1));
+      if (l + 1 < L) point(2 * (l + 1));
+    }
+    DV_CHECK(pending_scores_.empty(), "persistent plan: predictor scores without a consumer");
+    lm_head(pre);
+    return std::move(plan_);
+  }
+
+ private:
+  __half* normed(int i) const { return half_ptr(pb_.normed) + static_cast<size_t>(i) * B_ * m_.d; }
+  __half* per_layer(const at::Tensor& t, int l) const { return half_ptr(t) + static_cast<size_t>(l) * (t.numel() / m_.layers); }
+
+  int add(DecodeOpKind kind, const DecodeOpParams& p, const std::string& name, int layer,
+          const std::vector<const void*>& index_reads, const std::vector<const void*>& reads,
+          const std::vector<const void*>& writes) {
+    kernels::ScheduleOp op;
+    op.name = name;
+    op.layer = layer;
+    op.kind = static_cast<int>(kind);
+    op.units = kernels::decode_op_units(kind, p);
+    auto deps_of = [&](const std::vector<const void*>& ptrs, std::vector<int>& out) {
+      for (const void* ptr : ptrs) {
+        const auto it = producer_.find(ptr);
+        if (it != producer_.end() && std::find(out.begin(), out.end(), it->second) == out.end())
+          out.push_back(it->second);
+      }
+    };
+    deps_of(index_reads, op.index_deps);
+    deps_of(reads, op.input_deps);
+    const int index = static_cast<int>(plan_.ops.size());
+    for (const void* ptr : writes) producer_[ptr] = index;
+    plan_.ops.push_back(std::move(op));
+    plan_.params.push_back(p);
+    return index;
+  }
+
+  void embed() {
+    DecodeOpParams p;
+    kernels::EmbedOp& e = p.embed;
+    e.tokens = int_ptr(b_.tokens);
+    e.positions = int_ptr(b_.positions);
+    e.word_embed = half_ptr(w_.embed_tokens);
+    e.B = B_;
+    e.vocab = m_.vocab;
+    e.d = m_.embed;
+    e.max_positions = m_.max_positions;
+    if (!w_.project_in.defined()) {
+      e.out = b_.attn_in(0);
+      e.pos_embed = half_ptr(w_.embed_positions);
+      add(DecodeOpKind::kEmbed, p, "embed", -1, {}, {}, {e.out});
+      return;
+    }
+    e.out = half_ptr(b_.emb);
+    add(DecodeOpKind::kEmbed, p, "embed", -1, {}, {}, {e.out});
+    DecodeOpParams g;
+    kernels::RowGemvOp& r = g.row_gemv;
+    row_gemv(r, half_ptr(w_.project_in), half_ptr(b_.emb), m_.embed, m_.d);
+    r.out = b_.attn_in(0);
+    r.ld_out = m_.d;
+    r.pos_embed = half_ptr(w_.embed_positions);
+    r.positions = int_ptr(b_.positions);
+    add(DecodeOpKind::kRowGemv, g, "project_in", -1, {}, {r.x}, {r.out});
+  }
+
+  void row_gemv(kernels::RowGemvOp& r, const __half* w, const __half* x, int K, int rows) const {
+    r.w = w;
+    r.x = x;
+    r.K = K;
+    r.ldx = K;
+    r.B = B_;
+    r.max_rows = rows;
+  }
+
+  const __half* layer_norm(const char* name, int l, const __half* x, const at::Tensor& gamma, const at::Tensor& beta,
+                           __half* y) {
+    DecodeOpParams p;
+    kernels::LayerNormOp& n = p.layer_norm;
+    n.y = y;
+    n.x = x;
+    n.gamma = half_ptr(gamma);
+    n.beta = half_ptr(beta);
+    n.B = B_;
+    n.d = m_.d;
+    add(DecodeOpKind::kLayerNorm, p, name, l, {}, {x}, {y});
+    flush_scores();
+    return y;
+  }
+
+  // Selection of one block: device idx / count and capacity; `sparse` false = every head / neuron, no list.
+  struct Sel {
+    bool sparse = false;
+    const int* idx = nullptr;
+    const int* count = nullptr;
+    int cap = 0;
+  };
+  Sel selection(bool mlp_block, int l) {
+    Sel s;
+    if (sp_ == nullptr) return s;
+    const LayerSelection& sel = mlp_block ? sp_->mlp[l] : sp_->heads[l];
+    if (sel.dense) return s;
+    if (sel.task >= 0) select(sel.task);
+    s.sparse = true;
+    s.idx = int_ptr(sel.idx);
+    s.count = int_ptr(sel.count);
+    s.cap = sel.capacity;
+    return s;
+  }
+
+  // Writes the block's output (residual + bias + projection) to `out`.
+  void attention(int l, const __half* x, __half* out) {
+    const GpuLayerWeights& lw = w_.layers[l];
+    const Sel sel = selection(false, l);
+    const int* heads = sel.sparse ? sel.idx : int_ptr(b_.all_heads);
+    const int* count = sel.sparse ? sel.count : int_ptr(b_.num_heads);
+    const int cap = sel.sparse ? sel.cap : m_.heads;
+    DecodeOpParams p;
+    kernels::QkvOp& q = p.qkv;
+    q.q = per_layer(pb_.q, l);
+    q.k_cache = b_.k(l);
+    q.v_cache = b_.v(l);
+    if (sp_ != nullptr) {  // the sparse step keeps the catch-up state exact, as sparse_qkv does
+      q.x_hist = half_ptr(sp_->x_hist) + static_cast<size_t>(l) * B_ * b_.max_len * m_.d;
+      q.kv_valid = int_ptr(sp_->kv_valid) + static_cast<size_t>(l) * m_.heads * sparse_qkv_valid_slots(m_.head_dim);
+    }
+    q.x = x;
+    q.w_qkv = half_ptr(lw.w_qkv);
+    q.b_qkv = half_ptr(lw.b_qkv);
+    q.heads = heads;
+    q.count = count;
+    q.pos = int_ptr(b_.pos);
+    q.B = B_;
+    q.num_heads = m_.heads;
+    q.head_dim = m_.head_dim;
+    q.max_len = b_.max_len;
+    q.max_heads = cap;
+    add(DecodeOpKind::kQkv, p, "qkv", l, {heads, count}, {x}, {q.q, q.k_cache, q.v_cache});
+    flush_scores();
+
+    DecodeOpParams a;
+    kernels::AttentionOp& at = a.attention;
+    at.out = per_layer(pb_.attn, l);
+    at.partials = float_ptr(pb_.partials) + static_cast<size_t>(l) * pb_.partials_stride;
+    at.tickets = int_ptr(pb_.tickets) + static_cast<size_t>(l) * B_ * m_.heads;
+    at.q = q.q;
+    at.k_cache = q.k_cache;
+    at.v_cache = q.v_cache;
+    at.heads = heads;
+    at.count = count;
+    at.pos = q.pos;
+    at.B = B_;
+    at.num_heads = m_.heads;
+    at.head_dim = m_.head_dim;
+    at.max_len = b_.max_len;
+    at.max_heads = cap;
+    at.splits = kernels::attention_splits(B_, cap, b_.max_len, attention_target(ctas_));
+    add(DecodeOpKind::kAttention, a, "attention", l, {heads, count}, {at.q, at.k_cache, at.v_cache}, {at.out});
+
+    col_gemv("out_proj", l, out, b_.attn_in(l), half_ptr(lw.out_b), at.out, m_.attn, lw.wo_t, sel, m_.head_dim,
+             m_.attn, 0);
+  }
+
+  void mlp(int l, const __half* x, __half* out) {
+    const GpuLayerWeights& lw = w_.layers[l];
+    const Sel sel = selection(true, l);
+    DecodeOpParams p;
+    kernels::RowGemvOp& r = p.row_gemv;
+    row_gemv(r, half_ptr(lw.fc1_w), x, m_.d, sel.sparse ? sel.cap : m_.ffn);
+    r.idx = sel.idx;
+    r.count = sel.count;
+    r.bias = half_ptr(lw.fc1_b);
+    r.relu = true;
+    r.out = per_layer(pb_.mlp_h, l);
+    r.ld_out = m_.ffn;
+    add(DecodeOpKind::kRowGemv, p, "fc1", l, {sel.idx, sel.count}, {x}, {r.out});
+    flush_scores();
+    col_gemv("fc2", l, out, b_.mlp_in(l), half_ptr(lw.fc2_b), r.out, m_.ffn, lw.fc2_t, sel, 1, m_.ffn, 1);
+  }
+
+  // out = resid + bias + h W^T over the block's selection (rows_per_index rows an index when sparse).
+  void col_gemv(const char* name, int l, __half* out, const __half* resid, const __half* bias, const __half* h,
+                int ld_h, const at::Tensor& wt, const Sel& sel, int rows_per_index, int dense_rows, int which) {
+    DecodeOpParams p;
+    kernels::ColGemvOp& c = p.col_gemv;
+    c.out = out;
+    c.workspace = static_cast<char*>(pb_.workspace.data_ptr()) + (2 * static_cast<size_t>(l) + which) * pb_.workspace_stride;
+    c.resid = resid;
+    c.bias = bias;
+    c.h = h;
+    c.wt = half_ptr(wt);
+    c.idx = sel.idx;
+    c.count = sel.count;
+    c.B = B_;
+    c.d = m_.d;
+    c.ld_h = ld_h;
+    c.max_k = sel.sparse ? sel.cap : dense_rows;
+    c.rows_per_index = sel.sparse ? rows_per_index : 1;
+    c.splits = kernels::col_gemv_splits(m_.d, c.max_k * c.rows_per_index, col_gemv_target(ctas_));
+    add(DecodeOpKind::kColGemv, p, name, l, {sel.idx, sel.count}, {h, resid}, {out});
+    flush_scores();
+  }
+
+  void lm_head(bool pre) {
+    const __half* x = b_.attn_in(m_.layers);
+    if (pre && w_.final_ln_w.defined())
+      x = layer_norm("final_ln", -1, x, w_.final_ln_w, w_.final_ln_b, half_ptr(b_.final_x));
+    if (w_.project_out.defined()) {
+      DecodeOpParams p;
+      kernels::RowGemvOp& r = p.row_gemv;
+      row_gemv(r, half_ptr(w_.project_out), x, m_.d, m_.embed);
+      r.out = half_ptr(b_.head_in);
+      r.ld_out = m_.embed;
+      add(DecodeOpKind::kRowGemv, p, "project_out", -1, {}, {x}, {r.out});
+      x = r.out;
+    }
+    DecodeOpParams p;
+    kernels::RowGemvOp& r = p.row_gemv;
+    row_gemv(r, half_ptr(w_.lm_head), x, m_.embed, m_.vocab);
+    r.epilogue = kernels::RowEpilogue::kLogits;
+    r.out_f32 = float_ptr(b_.logits);
+    r.ld_out = m_.vocab;
+    r.argmax = reinterpret_cast<unsigned long long*>(pb_.argmax.data_ptr());
+    add(DecodeOpKind::kRowGemv, p, "lm_head", -1, {}, {x}, {r.out_f32, r.argmax});
+    DecodeOpParams a;
+    a.argmax.tokens = int_ptr(b_.tokens);
+    a.argmax.argmax = r.argmax;
+    a.argmax.B = B_;
+    add(DecodeOpKind::kArgmax, a, "argmax", -1, {}, {r.argmax}, {a.argmax.tokens});
+  }
+
+  // Snapshot p (2l: attention input of layer l, 2l + 1: its MLP input) exists: the first GEMV of every
+  // predictor that reads it; the second follows the next layer op.
+  void point(int p) {
+    if (sp_ == nullptr) return;
+    for (size_t t = 0; t < sp_->tasks.size(); ++t) {
+      const PredictorTask& task = sp_->tasks[t];
+      if (task.input_point != p) continue;
+      DecodeOpParams z;
+      kernels::RowGemvOp& r = z.row_gemv;
+      row_gemv(r, half_ptr(task.wa), p % 2 == 0 ? b_.attn_in(p / 2) : b_.mlp_in(p / 2), m_.d, task.rank);
+      r.out = half_ptr(pb_.pred_z) + pb_.z_offset[t];
+      r.ld_out = task.rank;
+      add(DecodeOpKind::kRowGemv, z, task.mlp ? "mlp_predictor_z" : "head_predictor_z", task.layer, {}, {r.x},
+          {r.out});
+      pending_scores_.push_back(static_cast<int>(t));
+    }
+  }
+
+  void scores(int t) {
+    const PredictorTask& task = sp_->tasks[t];
+    DecodeOpParams s;
+    kernels::RowGemvOp& r = s.row_gemv;
+    row_gemv(r, half_ptr(task.wb), half_ptr(pb_.pred_z) + pb_.z_offset[t], task.rank, task.n);
+    r.epilogue = kernels::RowEpilogue::kScores;
+    r.out_f32 = float_ptr(pb_.pred_scores) + pb_.score_offset[t];
+    add(DecodeOpKind::kRowGemv, s, task.mlp ? "mlp_predictor_scores" : "head_predictor_scores", task.layer, {},
+        {r.x}, {r.out_f32});
+  }
+
+  void flush_scores() {
+    const std::vector<int> pending = std::move(pending_scores_);
+    pending_scores_.clear();
+    for (int t : pending) scores(t);
+  }
+
+  // The selection of task t, emitted once, right before its first consumer.
+  void select(int t) {
+    if (std::find(selected_.begin(), selected_.end(), t) != selected_.end()) return;
+    if (std::find(pending_scores_.begin(), pending_scores_.end(), t) != pending_scores_.end()) flush_scores();
+    selected_.push_back(t);
+    const PredictorTask& task = sp_->tasks[t];
+    const LayerSelection& sel = task.mlp ? sp_->mlp[task.layer] : sp_->heads[task.layer];
+    DecodeOpParams p;
+    kernels::SelectOp& s = p.select;
+    s.idx = int_ptr(sel.idx);
+    s.count = int_ptr(sel.count);
+    s.scores = float_ptr(pb_.pred_scores) + pb_.score_offset[t];
+    s.n = task.n;
+    s.top_k = task.top_k;
+    s.max_k = sel.capacity;
+    s.threshold = task.threshold;
+    s.tau = task.threshold ? kernels::select_threshold_logit(task.probability) : 0.f;
+    s.dense_above = task.dense_above;
+    add(DecodeOpKind::kSelect, p, task.mlp ? "mlp_select" : "head_select", task.layer, {}, {s.scores},
+        {s.idx, s.count});
+  }
+
+  const GpuWeights& w_;
+  const DecodeBuffers& b_;
+  const SparseState* sp_;
+  PersistentBuffers& pb_;
+  const ModelDims m_;
+  const int B_, ctas_;
+  PersistentPlan plan_;
+  std::map<const void*, int> producer_;
+  std::vector<int> pending_scores_, selected_;
+};
+
+}  // namespace
+
+PersistentPlan plan_persistent_step(const GpuWeights& w, const DecodeBuffers& b, const SparseState* sparse,
+                                    PersistentBuffers& pb, int num_ctas) {
+  return PlanBuilder(w, b, sparse, pb, num_ctas).build();
+}
+
+}  // namespace dv::engine

@@ -1,0 +1,51 @@
+// persistent_plan.h: the engine's decode step as the persistent kernel's op list: the same computation as
+// decode_step.cpp's launch sequence (dense, or sparse with fixed lists or predictors), written as ops
+// (kernels/persistent_decode) in a dependency order, each with the ops it waits for. The dependencies are
+// found from the buffers: every op names what it reads and writes, and a read waits for the op that wrote
+// that buffer earlier in the step (each buffer is written once a step, so there are no write-after-read
+// hazards inside the step; the activations it needs once a layer are per layer here for that reason).
+// Predictors are ops interleaved with the layer's ops, as the graph path's side stream runs them: a
+// predictor's first GEMV right after the op that writes its input snapshot, its second after the next layer
+// op, its selection just before the first op that reads the indices.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "engine/cuda/decode_buffers.h"
+#include "engine/cuda/gpu_weights.h"
+#include "engine/cuda/sparse_state.h"
+#include "kernels/persistent_decode/decode_op.cuh"
+#include "kernels/persistent_decode/decode_schedule.h"
+
+namespace dv::engine {
+
+// The activations the persistent step keeps per layer (the graph path reuses one buffer of each).
+struct PersistentBuffers {
+  PersistentBuffers(const GpuWeights& w, int batch, int max_len, const SparseState* sparse, int num_ctas);
+  at::Tensor normed;       // [2L, B, d]: a block's layer-normed input (pre-LN), or its sum before the norm (post-LN)
+  at::Tensor q, attn;      // [L, B, H, hd]
+  at::Tensor mlp_h;        // [L, B, ffn]: fc1 activations at their neuron's column
+  at::Tensor workspace;    // [2L] col_gemv workspaces (bytes), zero
+  at::Tensor partials;     // [L] attention split partials (fp32)
+  at::Tensor tickets;      // [L, B, H] int32, zero
+  at::Tensor pred_z, pred_scores;  // per predictor task: [B, rank] fp16, [n] fp32
+  at::Tensor argmax;       // [B] uint64 packed LM-head maxima, zero
+  size_t workspace_stride = 0, partials_stride = 0;
+  std::vector<size_t> z_offset, score_offset;  // per task, in elements
+};
+
+struct PersistentPlan {
+  std::vector<kernels::ScheduleOp> ops;           // names, layers, units, waits
+  std::vector<kernels::DecodeOpParams> params;    // parallel to ops
+};
+
+// sparse == nullptr: the dense step. num_ctas sizes the split ops' units. Throws dv::Error for what the
+// persistent path does not run (batch > 8, int8 predictors, sharded weights, the per-row union of batch rows'
+// top-k at batch > 1).
+PersistentPlan plan_persistent_step(const GpuWeights& w, const DecodeBuffers& b, const SparseState* sparse,
+                                    PersistentBuffers& pb, int num_ctas);
+
+}  // namespace dv::engine

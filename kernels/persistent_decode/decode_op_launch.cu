@@ -1,0 +1,123 @@
+// decode_op_launch.cu: field checks and plain launches of the persistent-decode ops (see decode_op_launch.h).
+#include "kernels/persistent_decode/decode_op_launch.h"
+
+#include <cstdint>
+
+#include "kernels/common/cuda_check.h"
+#include "kernels/common/work_units.cuh"
+
+namespace dv::kernels {
+namespace {
+
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+bool head_dim_ok(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 80 || hd == 128; }
+
+void check_row_gemv(const RowGemvOp& o) {
+  DV_CHECK(o.B >= 1 && o.B <= kTileCols, "row_gemv op: batch B = {} outside 1..{}", o.B, kTileCols);
+  DV_CHECK(o.K > 0 && o.K % 8 == 0 && o.ldx >= o.K && o.ldx % 8 == 0,
+           "row_gemv op: K = {} and ldx = {} must be positive multiples of 8 with ldx >= K", o.K, o.ldx);
+  DV_CHECK(o.max_rows >= 0, "row_gemv op: max_rows = {}", o.max_rows);
+  DV_CHECK(o.w != nullptr && o.x != nullptr && aligned16(o.w) && aligned16(o.x),
+           "row_gemv op: w and x must be non-null and 16-byte aligned");
+  switch (o.epilogue) {
+    case RowEpilogue::kHalf:
+      DV_CHECK(o.out != nullptr && o.ld_out >= 1, "row_gemv op: kHalf needs out and ld_out (got ld_out {})", o.ld_out);
+      DV_CHECK(o.pos_embed == nullptr || o.positions != nullptr, "row_gemv op: pos_embed needs positions");
+      break;
+    case RowEpilogue::kLogits:
+      DV_CHECK(o.out_f32 != nullptr && o.argmax != nullptr && o.ld_out >= 1,
+               "row_gemv op: kLogits needs out_f32, argmax and ld_out (got ld_out {})", o.ld_out);
+      break;
+    case RowEpilogue::kScores:
+      DV_CHECK(o.out_f32 != nullptr, "row_gemv op: kScores needs out_f32");
+      break;
+  }
+}
+
+void check_col_gemv(const ColGemvOp& o) {
+  DV_CHECK(o.B >= 1 && o.B <= kColBatchMax, "col_gemv op: batch B = {} outside 1..{}", o.B, kColBatchMax);
+  DV_CHECK(o.d > 0 && o.d % 8 == 0, "col_gemv op: d = {} must be a positive multiple of 8", o.d);
+  DV_CHECK(o.rows_per_index >= 1 && o.max_k >= 0 && o.splits >= 1,
+           "col_gemv op: rows_per_index = {}, max_k = {}, splits = {}", o.rows_per_index, o.max_k, o.splits);
+  DV_CHECK(o.out != nullptr && o.wt != nullptr && (o.max_k == 0 || o.h != nullptr),
+           "col_gemv op: out, wt and h must be non-null");
+  DV_CHECK(aligned16(o.out) && aligned16(o.wt) && aligned16(o.resid) && aligned16(o.bias),
+           "col_gemv op: out, wt, resid and bias must be 16-byte aligned");
+  DV_CHECK(o.resid == nullptr || o.resid != o.out, "col_gemv op: resid must not alias out");
+  DV_CHECK(o.splits == 1 || (o.workspace != nullptr && aligned16(o.workspace)),
+           "col_gemv op: {} splits need a 16-byte aligned workspace of col_gemv_workspace_bytes()", o.splits);
+}
+
+void check_qkv(const QkvOp& o) {
+  DV_CHECK(head_dim_ok(o.head_dim), "qkv op: head_dim {} unsupported (16, 32, 64, 80 or 128)", o.head_dim);
+  DV_CHECK(o.B >= 1 && o.B <= kTileCols, "qkv op: batch B = {} outside 1..{}", o.B, kTileCols);
+  DV_CHECK(o.num_heads > 0 && o.max_len > 0 && o.max_heads >= 0 && o.max_heads <= o.num_heads,
+           "qkv op: num_heads = {}, max_len = {}, max_heads = {}", o.num_heads, o.max_len, o.max_heads);
+  DV_CHECK(o.q && o.k_cache && o.v_cache && o.x && o.w_qkv && o.b_qkv && o.heads && o.count && o.pos,
+           "qkv op: every pointer but x_hist / kv_valid must be non-null");
+  DV_CHECK((o.x_hist == nullptr) == (o.kv_valid == nullptr), "qkv op: x_hist and kv_valid come together");
+  DV_CHECK(aligned16(o.x) && aligned16(o.w_qkv) && aligned16(o.x_hist), "qkv op: x, w_qkv, x_hist 16-byte aligned");
+}
+
+void check_attention(const AttentionOp& o) {
+  DV_CHECK(head_dim_ok(o.head_dim), "attention op: head_dim {} unsupported", o.head_dim);
+  DV_CHECK(o.B >= 1 && o.num_heads > 0 && o.max_len > 0 && o.max_heads >= 0 && o.max_heads <= o.num_heads,
+           "attention op: B = {}, num_heads = {}, max_len = {}, max_heads = {}", o.B, o.num_heads, o.max_len,
+           o.max_heads);
+  DV_CHECK(o.splits >= 1 && (o.max_len + o.splits - 1) / o.splits <= kAttnMaxChunk,
+           "attention op: {} splits leave chunks over {} keys at max_len {}", o.splits, kAttnMaxChunk, o.max_len);
+  DV_CHECK(o.out && o.partials && o.tickets && o.q && o.k_cache && o.v_cache && o.heads && o.count && o.pos,
+           "attention op: every pointer must be non-null");
+  DV_CHECK(aligned16(o.q) && aligned16(o.k_cache) && aligned16(o.v_cache), "attention op: q, K, V 16-byte aligned");
+}
+
+}  // namespace
+
+void check_decode_op(DecodeOpKind kind, const DecodeOpParams& p) {
+  switch (kind) {
+    case DecodeOpKind::kEmbed:
+      DV_CHECK(p.embed.B >= 1 && p.embed.d % 8 == 0 && p.embed.d > 0 && p.embed.out && p.embed.tokens &&
+                   p.embed.word_embed && (p.embed.pos_embed == nullptr || p.embed.positions != nullptr),
+               "embed op: B = {}, d = {} (a multiple of 8) and the out, tokens, word_embed pointers", p.embed.B,
+               p.embed.d);
+      break;
+    case DecodeOpKind::kLayerNorm:
+      DV_CHECK(p.layer_norm.B >= 1 && p.layer_norm.d > 0 && p.layer_norm.d % 8 == 0 &&
+                   p.layer_norm.d <= kOpThreads * kRowOpMaxVecs * 8,
+               "layer_norm op: B = {}, d = {} (a multiple of 8, at most {})", p.layer_norm.B, p.layer_norm.d,
+               kOpThreads * kRowOpMaxVecs * 8);
+      DV_CHECK(p.layer_norm.y && p.layer_norm.x && p.layer_norm.gamma && p.layer_norm.beta,
+               "layer_norm op: y, x, gamma and beta must be non-null");
+      break;
+    case DecodeOpKind::kRowGemv: check_row_gemv(p.row_gemv); break;
+    case DecodeOpKind::kColGemv: check_col_gemv(p.col_gemv); break;
+    case DecodeOpKind::kQkv: check_qkv(p.qkv); break;
+    case DecodeOpKind::kAttention: check_attention(p.attention); break;
+    case DecodeOpKind::kSelect:
+      DV_CHECK(p.select.idx && p.select.count && p.select.scores && p.select.n >= 1 && p.select.max_k >= 0 &&
+                   (p.select.threshold || p.select.top_k <= p.select.max_k),
+               "select op: n = {}, top_k = {}, max_k = {} (top_k <= max_k) and non-null idx, count, scores",
+               p.select.n, p.select.top_k, p.select.max_k);
+      break;
+    case DecodeOpKind::kArgmax:
+      DV_CHECK(p.argmax.tokens && p.argmax.argmax && p.argmax.B >= 1, "argmax op: B = {} and non-null pointers",
+               p.argmax.B);
+      break;
+  }
+}
+
+void launch_decode_op(DecodeOpKind kind, const DecodeOpParams& p, cudaStream_t stream) {
+  check_decode_op(kind, p);
+  switch (kind) {
+    case DecodeOpKind::kEmbed: launch_units(p.embed, stream, "embed op"); break;
+    case DecodeOpKind::kLayerNorm: launch_units(p.layer_norm, stream, "layer_norm op"); break;
+    case DecodeOpKind::kRowGemv: launch_units(p.row_gemv, stream, "row_gemv op"); break;
+    case DecodeOpKind::kColGemv: launch_units(p.col_gemv, stream, "col_gemv op"); break;
+    case DecodeOpKind::kQkv: launch_units(p.qkv, stream, "qkv op"); break;
+    case DecodeOpKind::kAttention: launch_units(p.attention, stream, "attention op"); break;
+    case DecodeOpKind::kSelect: launch_units(p.select, stream, "select op"); break;
+    case DecodeOpKind::kArgmax: launch_units(p.argmax, stream, "argmax op"); break;
+  }
+}
+
+}  // namespace dv::kernels

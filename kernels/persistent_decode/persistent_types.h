@@ -1,0 +1,49 @@
+// persistent_types.h: the plain structs the host and the persistent decode kernel share: the schedule's
+// instructions and op headers (built on the host, decode_schedule.h), the device control block and the
+// watchdog's report (persistent_sync.cuh says how they are used).
+#pragma once
+
+namespace dv::kernels {
+
+// Device state of one schedule, zeroed once when the schedule is built (and after an error).
+struct PersistentControl {
+  unsigned long long epoch = 0;     // steps finished; advanced by the last CTA of a step
+  unsigned long long finished = 0;  // CTAs finished, tagged like the op counters: (epoch + 1) * CTAs at the end
+  int abort = 0;                    // a wait timed out: every CTA leaves
+};
+
+// The first watchdog report, in host-mapped memory (written by the device, read by the host at any time).
+struct PersistentError {
+  int flag = 0;            // 1 once written
+  int op = -1;             // the op whose unit waited
+  int dep = -1;            // the op it waited for
+  int unit = -1;
+  unsigned long long target = 0, seen = 0, epoch = 0;
+};
+
+// One instruction of a CTA's list: units [unit_begin, unit_end) of op `op`.
+struct PersistentInstruction {
+  int op = 0;
+  int unit_begin = 0;
+  int unit_end = 0;
+};
+
+// Where an op's waits are: deps[index_begin, input_begin) are the ops writing the selection it reads
+// (waited in sync.indices()), deps[input_begin, input_end) the ops writing its inputs (sync.inputs()).
+struct PersistentOpHeader {
+  int kind = 0;
+  int units = 0;
+  int index_begin = 0, input_begin = 0, input_end = 0;
+};
+
+struct PersistentWaitContext {
+  const PersistentOpHeader* headers = nullptr;
+  const int* deps = nullptr;
+  unsigned long long* counters = nullptr;   // [ops]
+  PersistentControl* control = nullptr;
+  PersistentError* error = nullptr;  // device view of host-mapped memory
+  long long watchdog_ns = 1000000000LL;
+  int stuck_op = -1;                 // tests: every wait of this op asks one unit more than exists
+};
+
+}  // namespace dv::kernels

@@ -1,0 +1,112 @@
+// row_gemv_op.cuh: the persistent decode kernel's matrix-vector op over weight rows (nn.Linear layout),
+// optionally gathered by a selection, with the epilogues the decode step needs:
+//   s[b][j] = dot(W[row(j), :], x[b, :])   j < rows, b < B <= 8,   row(j) = idx ? idx[j] : j,
+//   rows = count ? min(*count, max_rows) : max_rows (the selection's run-time length, capacity max_rows)
+//   kHalf:   out[b * ld_out + row(j)] = fp16(act(s + bias[row(j)]))  (+ pos_embed[positions[b] + 2][row(j)],
+//            rounded again, when pos_embed is set: the embedding's position add after project_in)
+//   kLogits: out_f32[b * ld_out + row(j)] = s, and argmax[b] = max over j of (order_key(s) << 32 | ~row(j))
+//            by atomicMax (the LM head with the greedy token fused in; ties go to the lowest row)
+//   kScores: scores[row(j)] = max over b of s (the predictor's batch-united score)
+// Uses: dense and gathered fc1 (+ bias + ReLU, written at the neuron's own column so fc2 reads it there),
+// project_in / project_out, the LM head, the predictors' two GEMVs.
+// Unit u owns entries [16u, 16u + 16) (gemv_tile.cuh: each weight row is read once, for all B columns).
+// Bytes: rows * K * 2 (weights) + rows * 4 (idx) + B * K * 2 (x, from L2) + the outputs.
+// MARKED FOR REPLACEMENT by the MLP and predictor helpers' ops (issue 19 items 1 and 3) once they land.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "kernels/lowrank_predictor/lowrank_predictor.cuh"
+#include "kernels/persistent_decode/gemv_tile.cuh"
+
+namespace dv::kernels {
+
+enum class RowEpilogue : int { kHalf, kLogits, kScores };
+
+#if defined(__CUDACC__)
+// The packed argmax value: larger score first, then the smaller index.
+__device__ __forceinline__ unsigned long long argmax_key(float s, int row) {
+  return (static_cast<unsigned long long>(score_order_key(s)) << 32) | (0xFFFFFFFFu - static_cast<uint32_t>(row));
+}
+
+#endif  // __CUDACC__
+struct RowGemvOp {
+  static constexpr int kSmemBytes = kTileSmemBytes;
+
+  const __half* w = nullptr;          // [n_rows, K] row-major, 16-byte aligned
+  const __half* x = nullptr;          // [B, ldx]
+  const int* idx = nullptr;           // [max_rows] or nullptr (row(j) = j)
+  const int* count = nullptr;         // device count of idx entries, or nullptr (max_rows)
+  int max_rows = 0, B = 0, K = 0, ldx = 0;
+  RowEpilogue epilogue = RowEpilogue::kHalf;
+  const __half* bias = nullptr;       // kHalf: [n_rows] or nullptr
+  bool relu = false;
+  __half* out = nullptr;              // kHalf: [B, ld_out]
+  float* out_f32 = nullptr;           // kLogits: [B, ld_out]; kScores: [n_rows]
+  int ld_out = 0;
+  unsigned long long* argmax = nullptr;  // kLogits: [B], zero before the step (ArgmaxOp resets it)
+  const __half* pos_embed = nullptr;  // kHalf: [max_positions + 2, ld_out] or nullptr
+  const int* positions = nullptr;     // [B] with pos_embed
+
+  DV_OP_HD int max_units() const { return (max_rows + kTileRows - 1) / kTileRows; }
+
+#if defined(__CUDACC__)
+  template <class Sync>
+  __device__ void run(int unit, char* smem, const Sync& sync) const {
+    float* red = reinterpret_cast<float*>(smem);
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int j0 = unit * kTileRows;
+    if (idx != nullptr || count != nullptr) sync.indices();
+    const int rows = count != nullptr ? min(max(__ldcg(count), 0), max_rows) : max_rows;
+    if (j0 >= rows) return;  // CTA-uniform
+    const int ja = j0 + g, jb = j0 + g + 8;
+    const int ra = ja < rows ? (idx != nullptr ? __ldcg(idx + ja) : ja) : -1;
+    const int rb = jb < rows ? (idx != nullptr ? __ldcg(idx + jb) : jb) : -1;
+    const __half* w0 = ra >= 0 ? w + static_cast<size_t>(ra) * K + 8 * t : nullptr;
+    const __half* w1 = rb >= 0 ? w + static_cast<size_t>(rb) * K + 8 * t : nullptr;
+    const __half* xc = g < B ? x + static_cast<size_t>(g) * ldx : nullptr;
+    gemv_tile(w0, w1, xc, K, red, [&] { sync.inputs(); });
+
+    // red[r * 8 + b]: entry j0 + r, batch row b.
+    if (epilogue == RowEpilogue::kScores) {
+      if (threadIdx.x < kTileRows && j0 + static_cast<int>(threadIdx.x) < rows) {
+        const int j = j0 + threadIdx.x;
+        float m = red[threadIdx.x * kTileCols];
+        for (int b = 1; b < B; ++b) m = fmaxf(m, red[threadIdx.x * kTileCols + b]);
+        out_f32[idx != nullptr ? __ldcg(idx + j) : j] = m;
+      }
+      return;
+    }
+    if (threadIdx.x < kTileRows * kTileCols) {
+      const int r = threadIdx.x % kTileRows, b = threadIdx.x / kTileRows, j = j0 + r;
+      const bool ok = j < rows && b < B;
+      const int row = ok ? (idx != nullptr ? __ldcg(idx + j) : j) : 0;
+      const float s = red[r * kTileCols + b];
+      if (epilogue == RowEpilogue::kLogits) {
+        if (ok) out_f32[static_cast<size_t>(b) * ld_out + row] = s;
+        // Max over the tile's 16 rows inside each group of 16 lanes (one batch row), then one atomic.
+        unsigned long long key = ok ? argmax_key(s, row) : 0ull;
+#pragma unroll
+        for (int o = 8; o > 0; o >>= 1) {
+          const unsigned long long other = __shfl_xor_sync(0xFFFFFFFFu, key, o);
+          key = other > key ? other : key;
+        }
+        if (r == 0 && b < B && key != 0ull) atomicMax(argmax + b, key);
+      } else if (ok) {
+        float v = s + (bias != nullptr ? __half2float(bias[row]) : 0.f);
+        if (relu) v = v < 0.f ? 0.f : v;  // NaN propagates, like torch.relu
+        __half h = __float2half_rn(v);
+        if (pos_embed != nullptr) {
+          const int p = __ldcg(positions + b) + 2;
+          h = __float2half_rn(__half2float(h) + __half2float(pos_embed[static_cast<size_t>(p) * ld_out + row]));
+        }
+        out[static_cast<size_t>(b) * ld_out + row] = h;
+      }
+    }
+  }
+#endif  // __CUDACC__
+};
+
+}  // namespace dv::kernels

@@ -1,0 +1,175 @@
+// qkv_projection.cuh: the device core that sparse_qkv and kv_catchup share: one unit (kUnitThreads threads)
+// projects 16 rows of a head's packed Q/K/V weights over B x positions input columns, one pass over the
+// weights per kSparseQkvPassColumns columns.
+// Tensor-core GEMV: the weight tile is the MMA's A operand loaded straight from global memory. Each lane
+// loads 8 consecutive k of a weight row (one 16-byte load) and the same 8 k of its input column, and the
+// two are split over two m16n8k16 MMAs; the k order inside a fragment does not matter for a dot product as
+// long as A and B use the same one (see mma_m16n8k16.cuh). The 8 warps split d; their fp32 partial tiles
+// meet in shared memory, where the unit adds the bias and writes fp16 q or K/V cache rows.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/common/work_units.cuh"
+#include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
+#include "kernels/sparse_qkv/sparse_qkv.cuh"
+
+namespace dv::kernels::qkv {
+
+constexpr int kRows = kSparseQkvSlotRows;
+constexpr int kWarps = kUnitThreads / 32;
+constexpr int kRedStride = kSparseQkvPassColumns + 1;  // odd row stride: fewer bank conflicts
+constexpr int kRedBytes = kWarps * kRows * kRedStride * 4;
+constexpr int kSmemBytes = kRedBytes + kSparseQkvPassColumns * 4;  // + the column codes of a wide pass
+
+// What a slice projection reads and writes (shapes as in sparse_qkv.cuh).
+struct Projection {
+  __half* q;
+  __half* k_cache;
+  __half* v_cache;
+  const __half* x_cur;   // [B, d] inputs at pos, or nullptr: pos is read from x_hist like the rest
+  const __half* x_hist;  // [B, ring, d]
+  const __half* w_qkv;
+  const __half* b_qkv;
+  int B, H, hd, max_len, ring;
+  int d;                 // input width
+};
+
+// One unit's work: rows r0 .. r0 + 15 of part (0 q, 1 k, 2 v) of head h, for positions [t_begin, pos].
+struct Slice {
+  int h = -1, part = 0, r0 = 0, t_begin = 0;
+};
+
+__device__ __forceinline__ const __half* weight_row(const Projection& p, const Slice& s, int r) {
+  return p.w_qkv + ((static_cast<size_t>(s.h) * 3 + s.part) * p.hd + s.r0 + r) * p.d;
+}
+
+// This warp's share of the 32-wide k chunks.
+__device__ __forceinline__ void warp_chunks(const Projection& p, int& kc0, int& kc1) {
+  const int nk = p.d / 32, warp = static_cast<int>(threadIdx.x >> 5);
+  kc0 = warp * nk / kWarps;
+  kc1 = (warp + 1) * nk / kWarps;
+}
+
+// L2 prefetch of the slice's weights (this warp's k range, 128 bytes a lane and row), issued before the unit
+// waits for the previous kernel: weights do not depend on it.
+__device__ __forceinline__ void prefetch_slice(const Projection& p, const Slice& s) {
+  int kc0, kc1;
+  warp_chunks(p, kc0, kc1);
+  const int lane = threadIdx.x & 31;
+  const __half* row = weight_row(p, s, lane & 15);
+  for (int kc = kc0 + 2 * (lane >> 4); kc < kc1; kc += 4) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + kc * 32));
+}
+
+// Source of input column n (= ti * B + b, position t_begin + ti): row `code` of x_hist (code >= 0), row
+// -2 - code of x_cur (code <= -2), or nothing (-1, past the last column: multiplies zeros).
+__device__ __forceinline__ int column_code(const Projection& p, const Slice& s, int pos, int n, int ncols) {
+  if (n >= ncols) return -1;
+  const int ti = n / p.B, b = n - ti * p.B, t = s.t_begin + ti;
+  if (t == pos && p.x_cur != nullptr) return -2 - b;
+  return b * p.ring + t % p.ring;
+}
+
+__device__ __forceinline__ uint4 load_column(const Projection& p, int code, int k) {
+  if (code == -1) return zero_u4();
+  const size_t d = p.d;
+  const __half* row = code >= 0 ? p.x_hist + code * d : p.x_cur + (-2 - code) * d;
+  return *reinterpret_cast<const uint4*>(row + k);
+}
+
+// Columns [col0, min(ncols, col0 + 8 * kTiles)) of the slice in one pass over its weights; kUnroll k chunks
+// of weight loads in flight per warp. `smem`: kSmemBytes. A wide pass (more than 4 tiles) keeps its column
+// codes in shared memory: its 64 accumulators leave no registers for them under the two-units-per-SM bound.
+template <int kTiles, int kUnroll>
+__device__ __forceinline__ void project_pass(const Projection& p, const Slice& s, int pos, int col0, int ncols,
+                                             char* smem) {
+  constexpr bool kWide = kTiles > 4;
+  float* red = reinterpret_cast<float*>(smem);
+  int* wide_code = reinterpret_cast<int*>(smem + kRedBytes);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
+  int kc0, kc1;
+  warp_chunks(p, kc0, kc1);
+  const size_t d = p.d;
+  const __half* w0p = weight_row(p, s, g) + tq * 8;
+  const __half* w1p = w0p + 8 * d;
+  int code[kWide ? 1 : kTiles];
+  float acc[kTiles][4];
+#pragma unroll
+  for (int j = 0; j < kTiles; ++j) {
+    if constexpr (!kWide) code[j] = column_code(p, s, pos, col0 + j * 8 + g, ncols);
+    acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+  }
+  if constexpr (kWide) {
+    for (int c = threadIdx.x; c < kTiles * 8; c += kUnitThreads) wide_code[c] = column_code(p, s, pos, col0 + c, ncols);
+    __syncthreads();
+  }
+  for (int kc = kc0; kc < kc1; kc += kUnroll) {
+    uint4 wa[kUnroll], wb[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const bool on = kc + u < kc1;
+      wa[u] = on ? ld_stream_u4(w0p + (kc + u) * 32) : zero_u4();
+      wb[u] = on ? ld_stream_u4(w1p + (kc + u) * 32) : zero_u4();
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+      for (int j = 0; j < kTiles; ++j) {
+        if (col0 + j * 8 >= ncols) break;  // warp-uniform: tiles past the last column do nothing
+        const int cj = kWide ? wide_code[j * 8 + g] : code[kWide ? 0 : j];
+        const uint4 xv = load_column(p, cj, (kc + u) * 32 + tq * 8);
+        mma_16816(acc[j], wa[u].x, wb[u].x, wa[u].y, wb[u].y, xv.x, xv.y);
+        mma_16816(acc[j], wa[u].z, wb[u].z, wa[u].w, wb[u].w, xv.z, xv.w);
+      }
+    }
+  }
+  // Accumulator fragment: c0, c1 = (row g, cols 2tq, 2tq+1), c2, c3 = (row g+8, same cols) of tile j.
+#pragma unroll
+  for (int j = 0; j < kTiles; ++j) {
+    float* top = red + (warp * kRows + g) * kRedStride + j * 8 + 2 * tq;
+    float* bottom = top + 8 * kRedStride;
+    top[0] = acc[j][0];
+    top[1] = acc[j][1];
+    bottom[0] = acc[j][2];
+    bottom[1] = acc[j][3];
+  }
+  __syncthreads();
+  const int cols = min(kTiles * 8, ncols - col0);
+  const __half* bias = p.b_qkv + (static_cast<size_t>(s.h) * 3 + s.part) * p.hd + s.r0;
+  for (int o = threadIdx.x; o < kRows * cols; o += kUnitThreads) {
+    const int r = o % kRows, c = o / kRows, n = col0 + c;
+    float v = __half2float(bias[r]);
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) v += red[(w * kRows + r) * kRedStride + c];
+    const int ti = n / p.B, b = n - ti * p.B;
+    const size_t bh = static_cast<size_t>(b) * p.H + s.h;
+    if (s.part == 0) {
+      p.q[bh * p.hd + s.r0 + r] = __float2half(v);
+    } else {
+      __half* cache = s.part == 1 ? p.k_cache : p.v_cache;
+      cache[(bh * p.max_len + s.t_begin + ti) * p.hd + s.r0 + r] = __float2half(v);
+    }
+  }
+  __syncthreads();  // red is reused by the next pass
+}
+
+// The whole slice: (pos - t_begin + 1) * B columns, one pass per kSparseQkvPassColumns (the catch-up plan
+// keeps it to one). The tile count follows the columns left, so a plain step (B columns) does 1 MMA tile.
+__device__ __forceinline__ void project_slice(const Projection& p, const Slice& s, int pos, char* smem) {
+  const int ncols = (pos - s.t_begin + 1) * p.B;
+  for (int col0 = 0; col0 < ncols; col0 += kSparseQkvPassColumns) {
+    const int rest = ncols - col0;
+    if (rest <= 8) {
+      project_pass<1, 4>(p, s, pos, col0, ncols, smem);
+    } else if (rest <= 32) {
+      project_pass<4, 2>(p, s, pos, col0, ncols, smem);
+    } else {
+      project_pass<16, 1>(p, s, pos, col0, ncols, smem);
+    }
+  }
+}
+
+}  // namespace dv::kernels::qkv

@@ -1,0 +1,189 @@
+// sparse_qkv_op.cuh: sparse_qkv and kv_catchup (contract in sparse_qkv.cuh) as work-unit ops
+// (kernels/common/work_units.cuh): the graph path launches them one CTA per unit (sparse_qkv.cu), the
+// persistent decode kernel runs the same run() from its instruction lists.
+//
+// SparseQkvOp units: without all_kv, unit = slot * 3*hd/16 + block (a selected head's q, k and v row blocks
+// side by side); with all_kv, the selected heads' q blocks first, then every head's k and v blocks. Every unit
+// also copies its share of x into the x_hist ring, and unit 0 picks the forced heads (max_forced > 0): among
+// the heads not selected, those missing >= force_lag positions, largest lag first (ties: lower head), at most
+// max_forced; it lists them with their first missing position and sets their kv_valid to pos + 1 (no unit of
+// this launch reads a head that is not selected, and kv_catchup writes the rows before the next step).
+// KvCatchupOp units: forced slot * 2*hd/16 + block, K then V.
+#pragma once
+
+#include "kernels/sparse_qkv/qkv_projection.cuh"
+
+namespace dv::kernels {
+
+struct SparseQkvOp {
+  SparseQkvArgs a;
+  static constexpr int kSmemBytes = qkv::kSmemBytes + kSparseQkvMaxHeads * 4;  // + the forced choice's flags
+
+  __host__ __device__ int per_part() const { return a.head_dim / qkv::kRows; }
+  __host__ __device__ int q_units() const { return a.all_kv ? a.max_heads * per_part() : 0; }
+  __host__ __device__ int max_units() const {
+    const int n = a.all_kv ? q_units() + a.num_heads * 2 * per_part() : a.max_heads * 3 * per_part();
+    return n > 0 ? n : 1;  // the x_hist copy and the forced choice run even without a slice
+  }
+
+  template <class Sync>
+  __device__ void run(int unit, char* smem, const Sync& sync) const {
+    const int pos = *a.pos;  // written by the previous step's last kernel
+    if (pos < 0 || pos >= a.max_len) return;
+    sync.indices();
+    const int count = min(*a.num_selected, a.max_heads);
+    qkv::Slice s;
+    const int vslot = slice_of(unit, count, s);  // kv_valid slot, -1 for q, -2 for no slice
+    const qkv::Projection p = projection();
+    int missing = 0, lost = 0;
+    s.t_begin = pos;
+    if (vslot >= 0 && a.kv_valid != nullptr) {
+      // kv_valid of a selected head is this unit's own slot: written by earlier steps only.
+      const int v = min(max(a.kv_valid[vslot], 0), pos);
+      s.t_begin = max(v, min(pos - a.ring + 1, pos));  // the ring holds pos - ring + 1 .. pos - 1 (+ x at pos)
+      missing = pos - s.t_begin;
+      lost = s.t_begin - v;
+    }
+    if (vslot != -2) qkv::prefetch_slice(p, s);
+    sync.inputs();
+    copy_history(unit, pos);
+    if (unit == 0 && a.max_forced > 0) choose_forced(count, pos, reinterpret_cast<int*>(smem + qkv::kSmemBytes));
+    if (vslot == -2) return;
+    qkv::project_slice(p, s, pos, smem);
+    // Every thread read kv_valid before project_slice's barriers.
+    if (vslot >= 0 && threadIdx.x == 0) {
+      if (a.kv_valid != nullptr) a.kv_valid[vslot] = pos + 1;
+      if (a.catchup_counts != nullptr && s.part == 1 && s.r0 == 0) {  // once per head
+        if (missing > 0) atomicAdd(a.catchup_counts + 3 * pos, missing);
+        if (lost > 0) atomicAdd(a.catchup_counts + 3 * pos + 2, lost);
+      }
+    }
+  }
+
+ private:
+  __device__ qkv::Projection projection() const {
+    return {a.q,     a.k_cache,   a.v_cache,    a.x,         a.x_hist, a.w_qkv,
+            a.b_qkv, a.batch,     a.num_heads,  a.head_dim,  a.max_len, a.ring, sparse_qkv_width(a)};
+  }
+
+  // Fills s (head, part, rows) and returns the kv_valid slot (-1 for a q block), or -2 without a slice.
+  __device__ int slice_of(int unit, int count, qkv::Slice& s) const {
+    const int pp = per_part();
+    int block;
+    if (!a.all_kv) {
+      const int slot = unit / (3 * pp);
+      if (slot >= count) return -2;
+      s.h = a.heads[slot];
+      block = unit % (3 * pp);
+    } else if (unit < q_units()) {
+      const int slot = unit / pp;
+      if (slot >= count) return -2;
+      s.h = a.heads[slot];
+      block = unit % pp;
+    } else {
+      const int u = unit - q_units();
+      s.h = u / (2 * pp);
+      block = pp + u % (2 * pp);
+    }
+    if (s.h < 0 || s.h >= a.num_heads) return -2;
+    s.part = block / pp;
+    s.r0 = (block % pp) * qkv::kRows;
+    return s.part == 0 ? -1 : s.h * 2 * pp + block - pp;
+  }
+
+  // x rows at pos into the ring, spread over all units.
+  __device__ void copy_history(int unit, int pos) const {
+    if (a.x_hist == nullptr) return;
+    const int nvec = sparse_qkv_width(a) / 8, row = pos % a.ring, units = max_units();
+    for (int i = unit * kUnitThreads + threadIdx.x; i < a.batch * nvec; i += units * kUnitThreads) {
+      const int b = i / nvec;
+      reinterpret_cast<uint4*>(a.x_hist + (static_cast<size_t>(b) * a.ring + row) * nvec * 8)[i - b * nvec] =
+          reinterpret_cast<const uint4*>(a.x)[i];
+    }
+  }
+
+  __device__ void choose_forced(int count, int pos, int* selected) const {
+    const int H = a.num_heads, slots = sparse_qkv_valid_slots(a.head_dim);
+    for (int h = threadIdx.x; h < H; h += kUnitThreads) selected[h] = 0;
+    __syncthreads();
+    for (int i = threadIdx.x; i < count; i += kUnitThreads) {
+      const int h = a.heads[i];
+      if (h >= 0 && h < H) selected[h] = 1;
+    }
+    __syncthreads();
+    if (threadIdx.x >= 32) return;
+    const int lane = threadIdx.x;
+    // key = lag << 9 | (511 - h): the warp maximum is the largest lag, then the lowest head.
+    constexpr int kPerLane = kSparseQkvMaxHeads / 32;
+    unsigned key[kPerLane];
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      const int h = lane + 32 * i;
+      key[i] = 0;
+      if (h < H && !selected[h]) {
+        const int lag = pos - min(max(a.kv_valid[h * slots], 0), pos);
+        if (lag >= a.force_lag) key[i] = (static_cast<unsigned>(lag) << 9) | (511u - h);
+      }
+    }
+    int n = 0, positions = 0, lost = 0;
+    for (; n < a.max_forced; ++n) {
+      unsigned best = 0;
+#pragma unroll
+      for (int i = 0; i < kPerLane; ++i) best = max(best, key[i]);
+      best = __reduce_max_sync(0xffffffffu, best);
+      if (best == 0) break;
+      const int h = 511 - static_cast<int>(best & 511u), lag = static_cast<int>(best >> 9);
+#pragma unroll
+      for (int i = 0; i < kPerLane; ++i)
+        if (lane + 32 * i == h) key[i] = 0;
+      const int from = max(pos - lag, pos - a.ring + 1);  // x_hist holds pos - ring + 1 .. pos after this launch
+      if (lane == 0) {
+        a.forced[2 * n] = h;
+        a.forced[2 * n + 1] = from;
+      }
+      for (int sl = lane; sl < slots; sl += 32) a.kv_valid[h * slots + sl] = pos + 1;
+      positions += pos - from + 1;
+      lost += from - (pos - lag);
+    }
+    if (lane == 0) {
+      *a.forced_count = n;
+      if (a.catchup_counts != nullptr) {
+        if (positions > 0) atomicAdd(a.catchup_counts + 3 * pos + 1, positions);
+        if (lost > 0) atomicAdd(a.catchup_counts + 3 * pos + 2, lost);
+      }
+    }
+  }
+};
+
+struct KvCatchupOp {
+  KvCatchupArgs a;
+  static constexpr int kSmemBytes = qkv::kSmemBytes;
+
+  __host__ __device__ int max_units() const {
+    const int n = a.max_forced * 2 * a.head_dim / qkv::kRows;
+    return n > 0 ? n : 1;
+  }
+
+  template <class Sync>
+  __device__ void run(int unit, char* smem, const Sync& sync) const {
+    const int pos = *a.pos;
+    if (pos < 0 || pos >= a.max_len) return;
+    sync.indices();  // the forced list is made by this step's sparse_qkv
+    const int pp = a.head_dim / qkv::kRows, i = unit / (2 * pp);
+    if (i >= min(*a.forced_count, a.max_forced)) return;
+    qkv::Slice s;
+    s.h = a.forced[2 * i];
+    s.t_begin = a.forced[2 * i + 1];
+    if (s.h < 0 || s.h >= a.num_heads || s.t_begin > pos || s.t_begin < max(pos - a.ring + 1, 0)) return;
+    const int block = pp + unit % (2 * pp);
+    s.part = block / pp;
+    s.r0 = (block % pp) * qkv::kRows;
+    const qkv::Projection p{nullptr, a.k_cache,   a.v_cache,   nullptr,   a.x_hist, a.w_qkv,
+                            a.b_qkv, a.batch,     a.num_heads, a.head_dim, a.max_len, a.ring, sparse_qkv_width(a)};
+    qkv::prefetch_slice(p, s);
+    sync.inputs();
+    qkv::project_slice(p, s, pos, smem);
+  }
+};
+
+}  // namespace dv::kernels

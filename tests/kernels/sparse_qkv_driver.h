@@ -1,0 +1,318 @@
+// sparse_qkv_driver.h: drives sparse_qkv (+ kv_catchup) over a sequence of decode steps with given head
+// selections, on the GPU (optionally one captured CUDA graph replayed every step) or through the plain C++
+// references, and checks the contract after every step against an independent model: which kv_valid slots
+// move (selected heads, every head with all_kv, the forced heads: not selected, lag >= force_lag, largest lag
+// first, at most max_forced), the catch-up counters, the lag bound of the catch-up plan, q, the x_hist ring,
+// and the K/V cache against the dense projection of the same inputs (computed here from Hugging Face's separate
+// q/k/v_proj layout, so pack_qkv_weights is checked too); cache rows never due stay poisoned.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "kernels/sparse_qkv/sparse_qkv.cuh"
+#include "kernels/sparse_qkv/sparse_qkv_pack.h"
+#include "kernels/sparse_qkv/sparse_qkv_ref.h"
+#include "tests/kernels/kernel_test_util.h"
+
+namespace dv::test {
+
+constexpr __half_raw kQkvPoison{0xFFFFu};
+inline bool qkv_poison(__half h) { return __half_raw(h).x == kQkvPoison.x; }
+
+enum class KvMode { kFullHistory, kRing, kForced, kAllKv };
+
+struct QkvCase {
+  int batch, heads, steps, max_len;
+  int gap;       // > 0: head 0 is selected only every gap + 1 steps (a lag of `gap`); 0: random selections;
+                 // -1: at most one head a step (most heads lag: the forced heads queue)
+  bool graph;    // GPU only: capture the launches once, replay them every step
+  int hd;
+  KvMode mode;
+  int ring;      // kRing / kForced: x_hist positions (kFullHistory: max_len)
+  bool dense;    // every head selected at every step
+};
+
+inline std::string describe(const QkvCase& c) {
+  return "B=" + std::to_string(c.batch) + " H=" + std::to_string(c.heads) + " steps=" + std::to_string(c.steps) +
+         " max_len=" + std::to_string(c.max_len) + " gap=" + std::to_string(c.gap) + " graph=" + std::to_string(c.graph) +
+         " hd=" + std::to_string(c.hd) + " mode=" + std::to_string(static_cast<int>(c.mode)) +
+         " ring=" + std::to_string(c.ring);
+}
+
+// The launch settings a case implies.
+inline SparseQkvArgs case_args(const QkvCase& c) {
+  SparseQkvArgs a;
+  a.batch = c.batch;
+  a.num_heads = c.heads;
+  a.head_dim = c.hd;
+  a.max_len = c.max_len;
+  a.max_heads = c.heads;
+  a.all_kv = c.mode == KvMode::kAllKv;
+  a.ring = c.mode == KvMode::kAllKv ? 0 : c.mode == KvMode::kFullHistory ? c.max_len : c.ring;
+  if (c.mode == KvMode::kForced) {
+    const KvCatchupPlan plan = sparse_qkv_catchup_plan(c.batch, c.heads, a.ring);
+    a.max_forced = plan.max_forced;
+    a.force_lag = plan.force_lag;
+  }
+  return a;
+}
+
+// A backend's state buffers bound into the launch arguments.
+struct QkvState {
+  __half *q, *k, *v, *x_hist;
+  int *valid, *forced, *forced_count, *counts;
+};
+inline void bind_state(SparseQkvArgs& a, const QkvState& s) {
+  a.q = s.q;
+  a.k_cache = s.k;
+  a.v_cache = s.v;
+  a.x_hist = a.ring > 0 ? s.x_hist : nullptr;
+  a.kv_valid = s.valid;
+  a.forced = s.forced;
+  a.forced_count = s.forced_count;
+  a.catchup_counts = s.counts;
+}
+
+// Inputs of one case: packed weights, per-step inputs and the dense truth q/k/v [steps][B][H][3][hd].
+struct QkvProblem {
+  int d = 0, hd = 0, heads = 0, batch = 0;
+  std::vector<__half> w_qkv, b_qkv;
+  std::vector<std::vector<__half>> x;  // [steps][B * d]
+  std::vector<float> dense;
+  float truth(int t, int b, int h, int part, int r) const {
+    return dense[(((static_cast<size_t>(t) * batch + b) * heads + h) * 3 + part) * hd + r];
+  }
+};
+
+inline QkvProblem make_qkv_problem(const QkvCase& c, std::mt19937_64& rng) {
+  QkvProblem p;
+  p.hd = c.hd;
+  p.heads = c.heads;
+  p.batch = c.batch;
+  p.d = c.heads * c.hd;
+  const size_t d = p.d;
+  const float a = 2.f / std::sqrt(static_cast<float>(d));
+  std::vector<HalfData> w, b;
+  for (int i = 0; i < 3; ++i) {
+    w.push_back(random_halves(d * d, rng, -a, a));
+    b.push_back(random_halves(d, rng, -0.5f, 0.5f));
+  }
+  p.w_qkv.resize(3 * d * d);
+  p.b_qkv.resize(3 * d);
+  pack_qkv_weights({p.w_qkv.data(), p.b_qkv.data(), w[0].h.data(), w[1].h.data(), w[2].h.data(), b[0].h.data(),
+                    b[1].h.data(), b[2].h.data(), c.heads, c.hd});
+  p.dense.resize(static_cast<size_t>(c.steps) * c.batch * 3 * d);
+  for (int t = 0; t < c.steps; ++t) {
+    p.x.push_back(random_halves(c.batch * d, rng).h);
+    for (int bt = 0; bt < c.batch; ++bt)
+      for (int part = 0; part < 3; ++part)
+        for (size_t o = 0; o < d; ++o) {  // HF output feature o = head o / hd, dim o % hd
+          double acc = b[part].f[o];
+          const float* wr = w[part].f.data() + o * d;
+          const __half* xv = p.x[t].data() + bt * d;
+          for (size_t i = 0; i < d; ++i) acc += static_cast<double>(wr[i]) * __half2float(xv[i]);
+          p.dense[(((static_cast<size_t>(t) * c.batch + bt) * c.heads + o / c.hd) * 3 + part) * c.hd + o % c.hd] =
+              static_cast<float>(acc);
+        }
+  }
+  return p;
+}
+
+// Heads selected at each step; the last step selects every head so the whole cache becomes checkable.
+// Random steps draw none, one, all or a random number of heads, sometimes with a duplicate entry.
+inline std::vector<std::vector<int>> make_qkv_selections(const QkvCase& c, std::mt19937_64& rng) {
+  std::vector<std::vector<int>> sel(c.steps);
+  for (int t = 0; t < c.steps; ++t) {
+    if (c.dense || t == c.steps - 1) {
+      sel[t].resize(c.heads);
+      std::iota(sel[t].begin(), sel[t].end(), 0);
+      if (!c.dense) std::shuffle(sel[t].begin(), sel[t].end(), rng);
+      continue;
+    }
+    if (c.gap < 0) {
+      sel[t] = random_indices(c.heads, static_cast<int>(rng() % 2), rng);
+      continue;
+    }
+    const int choice = static_cast<int>(rng() % 5);
+    const int k = choice == 0 ? 0 : choice == 1 ? 1 : choice == 2 ? c.heads : static_cast<int>(rng() % (c.heads + 1));
+    sel[t] = random_indices(c.heads, k, rng);
+    if (c.gap > 0) {
+      sel[t].erase(std::remove(sel[t].begin(), sel[t].end(), 0), sel[t].end());
+      if (t % (c.gap + 1) == 0) sel[t].push_back(0);
+    }
+    if (choice == 4 && !sel[t].empty() && static_cast<int>(sel[t].size()) < c.heads)
+      sel[t].push_back(sel[t].front());  // a duplicate entry is legal
+  }
+  return sel;
+}
+
+// One implementation under test, with host-visible state after each step.
+class QkvBackend {
+ public:
+  virtual ~QkvBackend() = default;
+  virtual void step(const std::vector<int>& heads_padded, int count, int pos, const std::vector<__half>& x) = 0;
+  virtual std::vector<__half> q() = 0;
+  virtual std::vector<__half> k() = 0;
+  virtual std::vector<__half> v() = 0;
+  virtual std::vector<__half> x_hist() = 0;
+  virtual std::vector<int> valid() = 0;
+  virtual std::vector<int> counts() = 0;  // [max_len][3]
+};
+
+class QkvRefBackend : public QkvBackend {
+ public:
+  QkvRefBackend(const QkvCase& c, const QkvProblem& p) : a_(case_args(c)) {
+    const size_t cache = static_cast<size_t>(c.batch) * c.heads * c.max_len * c.hd;
+    q_.assign(static_cast<size_t>(c.batch) * c.heads * c.hd, __half(kQkvPoison));
+    k_.assign(cache, __half(kQkvPoison));
+    v_.assign(cache, __half(kQkvPoison));
+    xh_.assign(static_cast<size_t>(c.batch) * std::max(a_.ring, 1) * p.d, __half(kQkvPoison));
+    valid_.assign(static_cast<size_t>(c.heads) * sparse_qkv_valid_slots(c.hd), 0);
+    counts_.assign(static_cast<size_t>(c.max_len) * 3, 0);
+    forced_.assign(2 * kSparseQkvMaxForced, -1);
+    bind_state(a_, {q_.data(), k_.data(), v_.data(), xh_.data(), valid_.data(), forced_.data(), &forced_count_,
+                    counts_.data()});
+    a_.w_qkv = p.w_qkv.data();
+    a_.b_qkv = p.b_qkv.data();
+    a_.num_selected = &count_;
+    a_.pos = &pos_;
+  }
+  void step(const std::vector<int>& heads, int count, int pos, const std::vector<__half>& x) override {
+    std::fill(q_.begin(), q_.end(), __half(kQkvPoison));
+    count_ = count;
+    pos_ = pos;
+    a_.heads = heads.data();
+    a_.x = x.data();
+    sparse_qkv_ref(a_);
+    kv_catchup_ref(kv_catchup_args(a_));
+  }
+  std::vector<__half> q() override { return q_; }
+  std::vector<__half> k() override { return k_; }
+  std::vector<__half> v() override { return v_; }
+  std::vector<__half> x_hist() override { return xh_; }
+  std::vector<int> valid() override { return valid_; }
+  std::vector<int> counts() override { return counts_; }
+
+ private:
+  SparseQkvArgs a_;
+  std::vector<__half> q_, k_, v_, xh_;
+  std::vector<int> valid_, counts_, forced_;
+  int forced_count_ = 0, count_ = 0, pos_ = 0;
+};
+
+class QkvGpuBackend : public QkvBackend {
+ public:
+  QkvGpuBackend(const QkvCase& c, const QkvProblem& p)
+      : a_(case_args(c)),
+        w_(p.w_qkv),
+        b_(p.b_qkv),
+        x_(static_cast<size_t>(c.batch) * p.d),
+        q_(static_cast<size_t>(c.batch) * c.heads * c.hd),
+        k_(static_cast<size_t>(c.batch) * c.heads * c.max_len * c.hd),
+        v_(k_.size()),
+        xh_(static_cast<size_t>(c.batch) * std::max(a_.ring, 1) * p.d),
+        valid_(static_cast<size_t>(c.heads) * sparse_qkv_valid_slots(c.hd)),
+        counts_(static_cast<size_t>(c.max_len) * 3),
+        forced_(2 * kSparseQkvMaxForced),
+        heads_(c.heads),
+        count_(1),
+        pos_(1),
+        forced_count_(1) {
+    k_.poison();
+    v_.poison();
+    xh_.poison();
+    valid_.zero();
+    counts_.zero();
+    bind_state(a_, {q_.data(), k_.data(), v_.data(), xh_.data(), valid_.data(), forced_.data(),
+                    forced_count_.data(), counts_.data()});
+    a_.x = x_.data();
+    a_.w_qkv = w_.data();
+    a_.b_qkv = b_.data();
+    a_.heads = heads_.data();
+    a_.num_selected = count_.data();
+    a_.pos = pos_.data();
+    DV_CUDA_CHECK(cudaStreamCreate(&stream_));
+    if (c.graph) {
+      DV_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      launch();
+      cudaGraph_t graph = nullptr;
+      DV_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+      DV_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph, 0));
+      DV_CUDA_CHECK(cudaGraphDestroy(graph));
+    }
+  }
+  ~QkvGpuBackend() override {
+    if (exec_) (void)cudaGraphExecDestroy(exec_);
+    (void)cudaStreamDestroy(stream_);
+  }
+  void step(const std::vector<int>& heads, int count, int pos, const std::vector<__half>& x) override {
+    heads_.upload(heads);
+    count_.upload({count});
+    pos_.upload({pos});
+    x_.upload(x);
+    q_.poison(stream_);
+    if (exec_) {
+      DV_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
+    } else {
+      launch();
+    }
+    DV_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  std::vector<__half> q() override { return q_.download(); }
+  std::vector<__half> k() override { return k_.download(); }
+  std::vector<__half> v() override { return v_.download(); }
+  std::vector<__half> x_hist() override { return xh_.download(); }
+  std::vector<int> valid() override { return valid_.download(); }
+  std::vector<int> counts() override { return counts_.download(); }
+  void fill_valid(int value) { launch_kv_valid_fill(valid_.data(), a_.num_heads, a_.head_dim, value, stream_); }
+
+ private:
+  void launch() {
+    launch_sparse_qkv(a_, stream_);
+    launch_kv_catchup(kv_catchup_args(a_), stream_);
+  }
+  SparseQkvArgs a_;
+  DeviceBuffer<__half> w_, b_, x_, q_, k_, v_, xh_;
+  DeviceBuffer<int> valid_, counts_, forced_, heads_, count_, pos_, forced_count_;
+  cudaStream_t stream_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+// The contract's model of kv_valid and the counters for one step (heads' slots all move together).
+struct QkvModel {
+  std::vector<int> valid;                // [H]
+  std::vector<std::vector<int>> lost;    // per head: positions that fell out of the ring (never written)
+  std::array<int, 3> counts{};           // this step's expected counters
+  void step(const QkvCase& c, const SparseQkvArgs& a, const std::vector<int>& sel, int pos) {
+    counts = {0, 0, 0};
+    std::vector<bool> chosen(c.heads, false);
+    for (int h : sel) chosen[h] = true;
+    const std::vector<int> before = valid;
+    for (int h = 0; h < c.heads; ++h) {
+      if (!(chosen[h] || a.all_kv)) continue;
+      const int v = std::min(before[h], pos), t_begin = a.ring > 0 ? std::max(v, pos - a.ring + 1) : pos;
+      counts[0] += pos - t_begin;
+      counts[2] += t_begin - v;
+      for (int t = v; t < t_begin; ++t) lost[h].push_back(t);
+      valid[h] = pos + 1;
+    }
+    std::vector<std::pair<int, int>> cand;  // (-lag, h)
+    for (int h = 0; h < c.heads && a.max_forced > 0; ++h)
+      if (!chosen[h] && pos - before[h] >= a.force_lag) cand.push_back({before[h] - pos, h});
+    std::sort(cand.begin(), cand.end());
+    for (int i = 0; i < std::min<int>(a.max_forced, static_cast<int>(cand.size())); ++i) {
+      const int h = cand[i].second, v = before[h], from = std::max(v, pos - a.ring + 1);
+      counts[1] += pos - from + 1;
+      counts[2] += from - v;
+      for (int t = v; t < from; ++t) lost[h].push_back(t);
+      valid[h] = pos + 1;
+    }
+  }
+  bool is_lost(int h, int t) const { return std::find(lost[h].begin(), lost[h].end(), t) != lost[h].end(); }
+};
+
+}  // namespace dv::test

@@ -1,0 +1,150 @@
+// test_decode_schedule.cpp: the persistent decode kernel's instruction lists (decode_schedule.h) on step-like
+// op lists and random ones: every unit in exactly one instruction, every CTA's list in op order, every wait on
+// an earlier op, units spread evenly, and bad inputs refused. A simulation runs the lists as the kernel would
+// (each CTA at its first unfinished instruction, waiting for whole ops) and must finish every unit: the
+// deadlock-freedom argument of decode_schedule.h, checked by execution.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/common/error.h"
+#include "kernels/persistent_decode/decode_schedule.h"
+
+namespace dv::kernels {
+namespace {
+
+// A dense-step-like list: embed, then per layer ln, qkv, attention, out_proj, ln, fc1, fc2, then the head.
+std::vector<ScheduleOp> step_like_ops(int layers, int wide_units) {
+  std::vector<ScheduleOp> ops;
+  auto add = [&](const std::string& name, int layer, int units, std::vector<int> deps) {
+    ScheduleOp o;
+    o.name = name;
+    o.layer = layer;
+    o.units = units;
+    o.input_deps = std::move(deps);
+    ops.push_back(o);
+    return static_cast<int>(ops.size()) - 1;
+  };
+  int x = add("embed", -1, 3, {});
+  for (int l = 0; l < layers; ++l) {
+    const int ln = add("attn_ln", l, 3, {x});
+    const int qkv = add("qkv", l, wide_units, {ln});
+    const int at = add("attention", l, 17, {qkv});
+    const int wo = add("out_proj", l, wide_units / 2 + 1, {at, x});
+    const int ln2 = add("mlp_ln", l, 3, {wo});
+    const int fc1 = add("fc1", l, 2 * wide_units + 5, {ln2});
+    x = add("fc2", l, wide_units, {fc1, wo});
+  }
+  const int head = add("lm_head", -1, 3 * wide_units, {x});
+  add("argmax", -1, 1, {head});
+  return ops;
+}
+
+// Runs the lists as the kernel does: a CTA may run its next instruction when every op it waits for is done.
+// Returns the number of units that never ran.
+int simulate(const std::vector<ScheduleOp>& ops, const DecodeSchedule& s, std::mt19937& rng) {
+  std::vector<int> done(ops.size(), 0), next(s.num_ctas);
+  for (int c = 0; c < s.num_ctas; ++c) next[c] = s.cta_first[c];
+  for (bool progress = true; progress;) {
+    progress = false;
+    std::vector<int> order(s.num_ctas);
+    for (int c = 0; c < s.num_ctas; ++c) order[c] = c;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int c : order) {
+      if (next[c] == s.cta_first[c + 1]) continue;
+      const PersistentInstruction& in = s.instructions[next[c]];
+      const PersistentOpHeader& h = s.headers[in.op];
+      bool ready = true;
+      for (int i = h.index_begin; i < h.input_end; ++i) ready = ready && done[s.deps[i]] == ops[s.deps[i]].units;
+      if (!ready) continue;
+      done[in.op] += in.unit_end - in.unit_begin;
+      ++next[c];
+      progress = true;
+    }
+  }
+  int missing = 0;
+  for (size_t o = 0; o < ops.size(); ++o) missing += ops[o].units - done[o];
+  return missing;
+}
+
+TEST(DecodeSchedule, StepLikeListsAreValidBalancedAndFinish) {
+  std::mt19937 rng(7);
+  for (int ctas : {1, 2, 7, 132, 264}) {
+    for (int wide : {1, 40, 131, 960}) {
+      const std::vector<ScheduleOp> ops = step_like_ops(3, wide);
+      const DecodeSchedule s = build_decode_schedule(ops, ctas);
+      ASSERT_NO_THROW(check_decode_schedule(ops, s)) << ctas << " CTAs, " << wide << " wide units";
+      EXPECT_EQ(simulate(ops, s, rng), 0) << ctas << " CTAs, " << wide << " wide units";
+      // A wide op's units differ by at most one between CTAs.
+      for (size_t o = 0; o < ops.size(); ++o) {
+        if (ops[o].units < ctas) continue;
+        std::vector<int> per_cta(ctas, 0);
+        for (int c = 0; c < ctas; ++c)
+          for (int i = s.cta_first[c]; i < s.cta_first[c + 1]; ++i)
+            if (s.instructions[i].op == static_cast<int>(o))
+              per_cta[c] += s.instructions[i].unit_end - s.instructions[i].unit_begin;
+        const auto [lo, hi] = std::minmax_element(per_cta.begin(), per_cta.end());
+        EXPECT_LE(*hi - *lo, 1) << ops[o].name << " over " << ctas << " CTAs";
+      }
+    }
+  }
+}
+
+TEST(DecodeSchedule, RandomDagsAreValidAndFinish) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int n_ops = 1 + static_cast<int>(rng() % 40);
+    std::vector<ScheduleOp> ops(n_ops);
+    for (int o = 0; o < n_ops; ++o) {
+      ops[o].name = "op" + std::to_string(o);
+      ops[o].units = static_cast<int>(rng() % 5 == 0 ? 0 : rng() % 300);  // empty ops (capacity 0) too
+      for (int d = 0; d < o; ++d) {
+        if (rng() % 4 == 0) ops[o].input_deps.push_back(d);
+        else if (rng() % 9 == 0) ops[o].index_deps.push_back(d);
+      }
+    }
+    const int ctas = 1 + static_cast<int>(rng() % 300);
+    const DecodeSchedule s = build_decode_schedule(ops, ctas);
+    ASSERT_NO_THROW(check_decode_schedule(ops, s)) << "trial " << trial;
+    EXPECT_EQ(simulate(ops, s, rng), 0) << "trial " << trial;
+    for (int o = 0; o < n_ops; ++o) {
+      const PersistentOpHeader& h = s.headers[o];
+      EXPECT_EQ(h.input_begin - h.index_begin, static_cast<int>(ops[o].index_deps.size()));
+      EXPECT_EQ(h.input_end - h.input_begin, static_cast<int>(ops[o].input_deps.size()));
+    }
+  }
+}
+
+TEST(DecodeSchedule, RefusesWaitsOnLaterOpsAndBrokenSchedules) {
+  std::vector<ScheduleOp> ops = step_like_ops(1, 10);
+  ops[2].input_deps.push_back(5);  // qkv waiting for fc1: not an earlier op
+  EXPECT_THROW(build_decode_schedule(ops, 4), Error);
+  ops[2].input_deps.pop_back();
+  ops[2].index_deps.push_back(2);  // waiting for itself
+  EXPECT_THROW(build_decode_schedule(ops, 4), Error);
+  ops[2].index_deps.pop_back();
+  EXPECT_THROW(build_decode_schedule(ops, 0), Error);
+
+  DecodeSchedule s = build_decode_schedule(ops, 4);
+  DecodeSchedule dup = s;
+  dup.instructions[0].unit_end += 1;  // a unit run twice (or past the op)
+  EXPECT_THROW(check_decode_schedule(ops, dup), Error);
+  DecodeSchedule swapped = s;
+  std::swap(swapped.instructions[0], swapped.instructions[1]);  // a CTA's list out of op order
+  EXPECT_THROW(check_decode_schedule(ops, swapped), Error);
+  DecodeSchedule lost = s;
+  lost.instructions.pop_back();
+  lost.cta_first.back() -= 1;  // a unit that never runs
+  EXPECT_THROW(check_decode_schedule(ops, lost), Error);
+  try {
+    check_decode_schedule(ops, lost);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("runs 0 times"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace dv::kernels
