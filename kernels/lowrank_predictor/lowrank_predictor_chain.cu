@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/common/block_scan.cuh"
 #include "kernels/common/cuda_check.h"
 #include "kernels/common/pdl.cuh"
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
@@ -19,33 +20,6 @@ namespace {
 constexpr int kThreads = 1024;
 constexpr int kWarpsPerBlock = kThreads / 32;
 constexpr int kMaxBins = 4096;
-
-// Exclusive prefix sum over the block in thread order; *total gets the sum. All threads must call it.
-__device__ int block_exclusive_scan(int v, int* warp_tot, int* total) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  int incl = v;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const int y = __shfl_up_sync(0xFFFFFFFFu, incl, o);
-    if (lane >= o) incl += y;
-  }
-  if (lane == 31) warp_tot[warp] = incl;
-  __syncthreads();
-  if (warp == 0) {
-    int w = warp_tot[lane];
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int y = __shfl_up_sync(0xFFFFFFFFu, w, o);
-      if (lane >= o) w += y;
-    }
-    warp_tot[lane] = w;
-  }
-  __syncthreads();
-  const int before = warp == 0 ? 0 : warp_tot[warp - 1];
-  *total = warp_tot[kWarpsPerBlock - 1];
-  __syncthreads();  // warp_tot is reused by the next scan
-  return before + incl - v;
-}
 
 __global__ void __launch_bounds__(kThreads, 1) lowrank_select_kernel(LowrankSelectArgs a, float tau) {
   pdl_begin();
@@ -87,7 +61,7 @@ __global__ void __launch_bounds__(kThreads, 1) lowrank_select_kernel(LowrankSele
         if (owns)
           for (int m = 0; m < per; ++m) local += hist[bins - 1 - tid * per - m];
         int unused;
-        const int before = block_exclusive_scan(local, warp_tot, &unused);
+        const int before = block_exclusive_scan<kThreads>(local, warp_tot, &unused);
         if (owns && before < need && need <= before + local) {
           int run = before;
           for (int m = 0; m < per; ++m) {
@@ -133,10 +107,10 @@ __global__ void __launch_bounds__(kThreads, 1) lowrank_select_kernel(LowrankSele
     }
   }
   int tie_total;
-  const int tie_before = block_exclusive_scan(n_tie, warp_tot, &tie_total);
+  const int tie_before = block_exclusive_scan<kThreads>(n_tie, warp_tot, &tie_total);
   int ties_left = min(max(need_tie - tie_before, 0), n_tie);
   int total;
-  int pos = block_exclusive_scan(n_def + ties_left, warp_tot, &total);
+  int pos = block_exclusive_scan<kThreads>(n_def + ties_left, warp_tot, &total);
   for (int i = begin; i < end; ++i) {
     const float s = a.scores[i];
     const uint32_t key = score_order_key(s);

@@ -73,13 +73,7 @@ __device__ void predictor_dot(const void* w_base, int ldw, int row0, int rows, c
     xrow[q] = x + static_cast<size_t>(xok[q] ? g + 8 * q : 0) * ldx + c0 + 8 * t;
   }
 
-  float acc[NT][MT][4];
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[nt][mt][e] = 0.f;
+  float acc[NT][MT][4] = {};
 
   const int width = c1 - c0;
   const int chunks = (width + 31) / 32;

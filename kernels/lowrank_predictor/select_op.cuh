@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "kernels/common/block_scan.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/lowrank_predictor/predictor_ops.cuh"
 
@@ -123,27 +124,6 @@ struct LowrankSelectOp {
     atomicOr(words + 4 * (i >> 7) + (i & 3), 1u << ((i & 127) >> 2));
   }
 
-  // Exclusive prefix sum over the CTA in thread order; *total gets the sum. All threads call it.
-  __device__ static int block_scan(Smem& sm, int v, int* total) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int incl = v;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int y = __shfl_up_sync(0xFFFFFFFFu, incl, o);
-      if (lane >= o) incl += y;
-    }
-    if (lane == 31) sm.warp_tot[warp] = incl;
-    __syncthreads();
-    int before = 0, sum = 0;
-    for (int w = 0; w < kUnitThreads / 32; ++w) {
-      if (w < warp) before += sm.warp_tot[w];
-      sum += sm.warp_tot[w];
-    }
-    *total = sum;
-    __syncthreads();  // warp_tot is reused by the next scan
-    return before + incl - v;
-  }
-
   // Bins are counted from the top: the bin where the count from the top first reaches need goes to
   // sm.digit, the count strictly above it to sm.above. local[m] = bin top - per*tid - m. All threads call it.
   template <int kPer>
@@ -152,7 +132,7 @@ struct LowrankSelectOp {
 #pragma unroll
     for (int m = 0; m < kPer; ++m) sum += local[m];
     int total;
-    const int before = block_scan(sm, sum, &total);
+    const int before = block_exclusive_scan<kUnitThreads>(sum, sm.warp_tot, &total);
     if (before < need && need <= before + sum) {
       int run = before;
 #pragma unroll
@@ -284,7 +264,7 @@ struct LowrankSelectOp {
     for (int g = g0; g < g1; ++g)
       cnt += __popc(words[4 * g]) + __popc(words[4 * g + 1]) + __popc(words[4 * g + 2]) + __popc(words[4 * g + 3]);
     int total;
-    int off = block_scan(sm, cnt, &total);
+    int off = block_exclusive_scan<kUnitThreads>(cnt, sm.warp_tot, &total);
     for (int g = g0; g < g1; ++g) {
       sm.goff[g] = off;
       off += __popc(words[4 * g]) + __popc(words[4 * g + 1]) + __popc(words[4 * g + 2]) + __popc(words[4 * g + 3]);

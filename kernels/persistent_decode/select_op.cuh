@@ -14,6 +14,9 @@
 #include <cstdint>
 
 #include "kernels/persistent_decode/op_common.h"
+#if defined(__CUDACC__)
+#include "kernels/common/block_scan.cuh"
+#endif
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
 
 namespace dv::kernels {
@@ -32,28 +35,6 @@ struct SelectOp {
   DV_OP_HD int max_units() const { return 1; }
 
 #if defined(__CUDACC__)
-  // Exclusive prefix sum of v over the CTA in thread order; *total gets the sum. Every thread calls it.
-  __device__ static int block_scan(int v, int* warp_sums, int* total) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int incl = v;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int y = __shfl_up_sync(0xFFFFFFFFu, incl, o);
-      if (lane >= o) incl += y;
-    }
-    if (lane == 31) warp_sums[warp] = incl;
-    __syncthreads();
-    int before = 0, all = 0;
-    for (int w = 0; w < kOpThreads / 32; ++w) {
-      const int s = warp_sums[w];
-      before += w < warp ? s : 0;
-      all += s;
-    }
-    *total = all;
-    __syncthreads();
-    return before + incl - v;
-  }
-
   template <class Sync>
   __device__ void run(int, char* smem, const Sync& sync) const {
     int* hist = reinterpret_cast<int*>(smem);
@@ -109,10 +90,10 @@ struct SelectOp {
         }
       }
       int tie_total = 0;
-      const int tie_rank = ties + block_scan(tie ? 1 : 0, warp_sums, &tie_total);
+      const int tie_rank = ties + block_exclusive_scan<kOpThreads>(tie ? 1 : 0, warp_sums, &tie_total);
       sel = sel || (tie && tie_rank < need_tie);
       int sel_total = 0;
-      const int at = written + block_scan(sel ? 1 : 0, warp_sums, &sel_total);
+      const int at = written + block_exclusive_scan<kOpThreads>(sel ? 1 : 0, warp_sums, &sel_total);
       if (sel && at < max_k) idx[at] = i;
       written += sel_total;
       ties += tie_total;
