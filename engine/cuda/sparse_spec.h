@@ -51,7 +51,9 @@ struct BlockSpec {
   kernels::BatchUnion batch_union = kernels::BatchUnion::kPerRow;
   // kPredictor: a united selection of more than dense_crossover * n indices becomes all n (decided on the
   // device; 1 = never). Default from kernel_bench on the H200 (results/h200/2026-12-01_704d2ca): the sparse
-  // MLP kernels stop beating dense cuBLAS between 89% (opt-30b) and 96% (opt-66b) of the neurons.
+  // MLP kernels stop beating dense cuBLAS between 89% (opt-30b) and 96% (opt-66b) of the neurons. All n is
+  // what the dense step runs at batch <= 8 (fused_mlp over the identity selection); above, the sparse kernels
+  // read all n (0.90-0.96x of cuBLAS in that table).
   double dense_crossover = 0.9;
   PredictorInputKind input = PredictorInputKind::kAttnInput;
   double density_of(int layer) const {
