@@ -126,7 +126,7 @@ class ShapeBench {
              double predictor_bytes, bool int8) {
     double first = 0;
     for (const std::string& path : o_.decode_paths) {
-      if (!path_runs(path, engine.batch(), int8, per_row_union_predictors(engine))) continue;
+      if (!path_runs(path, engine.batch(), int8)) continue;
       engine.set_decode_path(parse_decode_path(path));
       const StepTiming t = time_decode_steps(engine, mode, o_.prompt_len, o_.warmup, o_.iters);
       const BenchRow r = make_bench_row(engine, full.name, static_cast<int>(full.num_hidden_layers),
@@ -175,16 +175,8 @@ std::string path_row_name(const std::string& engine, const std::string& path) {
   return parse_decode_path(path) == DecodePath::kGraph ? engine : engine + "-persistent";
 }
 
-bool path_runs(const std::string& path, int batch, bool int8_predictors, bool per_row_union) {
-  return parse_decode_path(path) == DecodePath::kGraph ||
-         (batch <= 8 && !int8_predictors && (batch == 1 || !per_row_union));
-}
-
-bool per_row_union_predictors(const CudaEngine& engine) {
-  if (engine.sparse() == nullptr) return false;
-  for (const PredictorTask& t : engine.sparse()->tasks)
-    if (!t.threshold && t.batch_union == kernels::BatchUnion::kPerRow) return true;
-  return false;
+bool path_runs(const std::string& path, int batch, bool int8_predictors) {
+  return parse_decode_path(path) == DecodePath::kGraph || (batch <= 8 && !int8_predictors);
 }
 
 BenchReport device_bench_report() {

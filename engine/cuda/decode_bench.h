@@ -105,12 +105,9 @@ BenchReport device_bench_report();
 StepTiming time_decode_steps(CudaEngine& engine, StepMode mode, int prompt_len, int warmup, int iters,
                              const std::vector<int32_t>& tokens = {});
 // The row name of `engine` on a decode path ("dense", "dense-persistent"); whether the path runs this
-// configuration (the persistent path: batch <= 8, no int8 predictors, no per-row union of the rows' top-k at
-// batch > 1: per_row_union_predictors).
+// configuration (the persistent path: batch <= 8, no int8 predictors).
 std::string path_row_name(const std::string& engine, const std::string& path);
-bool path_runs(const std::string& path, int batch, bool int8_predictors, bool per_row_union = false);
-// Whether the engine's sparse state has a top-k predictor that unites the batch rows per row.
-bool per_row_union_predictors(const CudaEngine& engine);
+bool path_runs(const std::string& path, int batch, bool int8_predictors);
 // A row from one timing: bytes and roofline at the mean attended length of the timed steps.
 BenchRow make_bench_row(const CudaEngine& engine, const std::string& shape, int model_layers, const std::string& name,
                         double mlp_density, double head_density, int mlp_kept, int heads_kept, const StepTiming& t,

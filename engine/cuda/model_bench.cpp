@@ -97,7 +97,7 @@ BenchReport run_model_bench(GpuWeights weights, const ModelBenchOptions& o,
       const StepMode mode = cfg.sparse ? StepMode::kSparse : StepMode::kDense;
       const bool int8 = cfg.sparse && cfg.spec.mlp.int8_weights;
       for (const std::string& path : o.decode_paths) {
-        if (!path_runs(path, B, int8, per_row_union_predictors(engine))) continue;
+        if (!path_runs(path, B, int8)) continue;
         engine.set_decode_path(parse_decode_path(path));
         const StepTiming t = time_decode_steps(engine, mode, o.prompt_len, o.warmup, o.iters, decode);
         if (cfg.sparse && !engine.sparse()->tasks.empty())

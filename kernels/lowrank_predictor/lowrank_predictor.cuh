@@ -47,7 +47,7 @@ namespace dv::kernels {
 enum class SelectMode { kTopK, kThreshold };
 enum class BatchUnion { kMaxLogit, kPerRow };
 
-constexpr int kSelectMaxN = 131072;  // selection bitmasks live in one unit's shared memory
+constexpr int kSelectMaxN = 65536;  // selection bitmasks live in one unit's shared memory (OPT-175B: n = 49152)
 
 struct LowrankSelectArgs {
   int* idx = nullptr;            // out: [max_k] selected indices, ascending

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "kernels/common/work_units.cuh"
+#include "kernels/lowrank_predictor/predictor_tile.h"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
 #include "kernels/sparse_mlp_up/row_dot.cuh"
 
@@ -32,18 +33,7 @@ __device__ __forceinline__ uint4 ld_act_u4(const void* ptr) {
   return v;
 }
 
-// Batch tile BT (8, 16 or 32 rows of x) and the unit's geometry.
-template <int BT>
-struct PredictorTile {
-  static constexpr int kWarps = kUnitThreads / 32;
-  static constexpr int kXGroups = BT / 8;               // lane g loads x rows g, g+8, g+16, g+24
-  static constexpr int kMTiles = BT >= 16 ? BT / 16 : 1;
-  static constexpr int kNTiles = BT >= 16 ? BT / 8 : 2; // 8-row tiles of W per unit
-  static constexpr int kRows = 8 * kNTiles;             // R
-  static constexpr int kUnroll = 8 / kNTiles;           // U chunks in flight per warp
-  static constexpr int kColsPerSplit = kWarps * kUnroll * 32;  // z op: columns of d one unit covers
-  static constexpr int kSmemFloats = kWarps * kRows * (BT + 1); // per-warp partial sums (+1: no bank conflicts)
-};
+static_assert(kPredictorThreads == kUnitThreads, "the predictor ops assume the unit convention's CTA size");
 
 // s = the unit's sums, left in smem[0 .. R*(BT+1)) as s[j * (BT+1) + b]. Every thread calls it; it calls
 // sync.inputs() exactly once and ends with a barrier. Rows at or past `rows` and batch rows at or past B are 0.

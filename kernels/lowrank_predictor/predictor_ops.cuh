@@ -13,15 +13,19 @@
 
 #include <cstdint>
 
-#include "kernels/common/work_units.cuh"
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
+#include "kernels/lowrank_predictor/predictor_tile.h"
+#if defined(__CUDACC__)
+#include "kernels/common/work_units.cuh"
 #include "kernels/lowrank_predictor/predictor_dot.cuh"
+#endif
 
 namespace dv::kernels {
 
 constexpr int kSelectHistBits = 12;  // the coarse digit: the top 12 bits of score_order_key
 constexpr int kSelectHistBins = 1 << kSelectHistBits;
 
+#if defined(__CUDACC__)
 __device__ __forceinline__ int select_digit(uint32_t key) { return static_cast<int>(key >> (32 - kSelectHistBits)); }
 
 // Whether this unit is the last of `expected` arrivals on *counter (which it then resets). All threads call it
@@ -39,6 +43,7 @@ __device__ __forceinline__ bool arrive_last(int* counter, int expected, int* fla
   if (last) __threadfence();
   return last;
 }
+#endif  // __CUDACC__
 
 template <int BT, bool kI8>
 struct LowrankZOp {
@@ -52,9 +57,10 @@ struct LowrankZOp {
   const float* wa_scale = nullptr;  // int8: [r]
   int B = 0, d = 0, r = 0, splits = 1;
 
-  __host__ __device__ int tiles() const { return (r + Tile::kRows - 1) / Tile::kRows; }
-  int max_units() const { return tiles() * splits; }
+  DV_PRED_HD int tiles() const { return (r + Tile::kRows - 1) / Tile::kRows; }
+  DV_PRED_HD int max_units() const { return tiles() * splits; }
 
+#if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
     constexpr int R = Tile::kRows, BP = BT + 1;
@@ -87,6 +93,7 @@ struct LowrankZOp {
 
  private:
   __device__ float scaled(float v, int row) const { return kI8 ? v * wa_scale[row] : v; }
+#endif  // __CUDACC__
 };
 
 template <int BT, bool kI8>
@@ -101,8 +108,9 @@ struct LowrankScoresOp {
   int B = 0, r = 0, n = 0, ld = 0;
   bool per_row = false;
 
-  int max_units() const { return (n + Tile::kRows - 1) / Tile::kRows; }
+  DV_PRED_HD int max_units() const { return (n + Tile::kRows - 1) / Tile::kRows; }
 
+#if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
     constexpr int R = Tile::kRows, BP = BT + 1;
@@ -130,18 +138,20 @@ struct LowrankScoresOp {
     scores[static_cast<size_t>(b) * ld + row] = v;
     if (hist != nullptr) atomicAdd(hist + b * kSelectHistBins + select_digit(score_order_key(v)), 1);
   }
+#endif  // __CUDACC__
 };
 
 struct LowrankHistOp {
   static constexpr int kSmemBytes = 0;
-  static constexpr int kPerUnit = 8 * kUnitThreads;
+  static constexpr int kPerUnit = 8 * kPredictorThreads;
   int* hist = nullptr;              // [rows, kSelectHistBins]
   const float* scores = nullptr;    // [rows, ld]
   int n = 0, ld = 0, rows = 1;
 
-  __host__ __device__ int parts() const { return (n + kPerUnit - 1) / kPerUnit; }
-  int max_units() const { return rows * parts(); }
+  DV_PRED_HD int parts() const { return (n + kPerUnit - 1) / kPerUnit; }
+  DV_PRED_HD int max_units() const { return rows * parts(); }
 
+#if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char*, const Sync& sync) const {
     sync.inputs();
@@ -153,6 +163,7 @@ struct LowrankHistOp {
       if (i < n) atomicAdd(hist + b * kSelectHistBins + select_digit(score_order_key(__ldcg(row + i))), 1);
     }
   }
+#endif  // __CUDACC__
 };
 
 }  // namespace dv::kernels

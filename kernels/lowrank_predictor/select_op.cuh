@@ -14,9 +14,12 @@
 
 #include <cstdint>
 
+#include "kernels/lowrank_predictor/predictor_ops.cuh"
+#include "kernels/lowrank_predictor/predictor_tile.h"
+#if defined(__CUDACC__)
 #include "kernels/common/block_scan.cuh"
 #include "kernels/common/work_units.cuh"
-#include "kernels/lowrank_predictor/predictor_ops.cuh"
+#endif
 
 namespace dv::kernels {
 
@@ -32,7 +35,7 @@ struct LowrankSelectOp {
     uint32_t cand_key[kSelectCandCap];
     int cand_idx[kSelectCandCap];
     int fine[kSelectFineBins];
-    int warp_tot[kUnitThreads / 32];
+    int warp_tot[kPredictorThreads / 32];
     int cand_n, digit, above, flag;
   };
   static constexpr int kSmemBytes = static_cast<int>(sizeof(Smem));
@@ -50,8 +53,9 @@ struct LowrankSelectOp {
   int max_k = 0;
   int dense_above = 0;
 
-  int max_units() const { return rows; }
+  DV_PRED_HD int max_units() const { return rows; }
 
+#if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem_raw, const Sync& sync) const {
     Smem& sm = *reinterpret_cast<Smem*>(smem_raw);
@@ -297,6 +301,7 @@ struct LowrankSelectOp {
     }
     if (threadIdx.x == 0) *k_dev = min(count, max_k);
   }
+#endif  // __CUDACC__
 };
 
 }  // namespace dv::kernels
