@@ -303,6 +303,39 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   DV_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
+kernels::LowrankPredictorArgs SparseState::predictor_args(int t, const __half* x) const {
+  const PredictorTask& task = tasks.at(static_cast<size_t>(t));
+  const LayerSelection& sel = task.mlp ? mlp[task.layer] : heads[task.layer];
+  kernels::LowrankPredictorArgs a;
+  a.idx = int_ptr(sel.idx);
+  a.k_dev = int_ptr(sel.count);
+  a.scores = float_ptr(pred_scores);
+  a.z = half_ptr(pred_z);
+  a.z_partials = float_ptr(pred_partials);
+  a.workspace = pred_workspace.data_ptr();
+  a.x = x;
+  if (task.int8) {
+    a.wa_i8 = static_cast<const int8_t*>(task.wa.data_ptr());
+    a.wb_i8 = static_cast<const int8_t*>(task.wb.data_ptr());
+    a.wa_scale = float_ptr(task.wa_scale);
+    a.wb_scale = float_ptr(task.wb_scale);
+  } else {
+    a.wa = half_ptr(task.wa);
+    a.wb = half_ptr(task.wb);
+  }
+  a.B = batch_;
+  a.d = static_cast<int>(task.wa.size(1));
+  a.r = task.rank;
+  a.n = task.n;
+  a.mode = task.threshold ? kernels::SelectMode::kThreshold : kernels::SelectMode::kTopK;
+  a.top_k = task.top_k;
+  a.threshold = task.probability;
+  a.max_k = sel.capacity;
+  a.batch_union = task.batch_union;
+  a.dense_above = task.dense_above;
+  return a;
+}
+
 void SparseState::set_fixed(bool mlp_block, int layer, const std::vector<int>& idx, cudaStream_t stream) {
   std::vector<LayerSelection>& sels = mlp_block ? mlp : heads;
   const char* what = mlp_block ? "MLP" : "heads";

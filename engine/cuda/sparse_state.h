@@ -120,6 +120,9 @@ class SparseState {
   double predictor_bytes = 0;              // predictor weight (+ scale) bytes read per step
   bool has_oracle = false;                 // some block selects by kOracle (prefill only)
 
+  // Task t's predictor call on input x: its weights, sizes, rule and selection; the workspaces are the shared
+  // pred_* (the graph path's side stream runs the tasks one at a time; other callers replace them).
+  kernels::LowrankPredictorArgs predictor_args(int t, const __half* x) const;
   // Replaces a kFixed block's list for one layer (stream-ordered after earlier steps).
   void set_fixed(bool mlp_block, int layer, const std::vector<int>& idx, cudaStream_t stream);
   // Current list of a block (synchronizes the stream).

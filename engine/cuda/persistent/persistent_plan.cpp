@@ -338,29 +338,13 @@ class PlanBuilder {
   }
 
   // Task t's call of the predictor: this step's buffers of the task, its selection's idx / count.
+  // Task t's call with this task's own buffers (tasks' ops may run at once here).
   kernels::LowrankPredictorArgs predictor_args(int t, const __half* x) const {
-    const PredictorTask& task = sp_->tasks[t];
-    const LayerSelection& sel = task.mlp ? sp_->mlp[task.layer] : sp_->heads[task.layer];
-    kernels::LowrankPredictorArgs a;
-    a.idx = int_ptr(sel.idx);
-    a.k_dev = int_ptr(sel.count);
+    kernels::LowrankPredictorArgs a = sp_->predictor_args(t, x);
     a.scores = float_ptr(pb_.pred_scores) + pb_.score_offset[t];
     a.z = half_ptr(pb_.pred_z) + pb_.z_offset[t];
     a.z_partials = float_ptr(pb_.pred_partials) + pb_.partial_offset[t];
     a.workspace = static_cast<char*>(pb_.pred_workspace.data_ptr()) + pb_.workspace_offset[t];
-    a.x = x;
-    a.wa = half_ptr(task.wa);
-    a.wb = half_ptr(task.wb);
-    a.B = B_;
-    a.d = m_.d;
-    a.r = task.rank;
-    a.n = task.n;
-    a.mode = task.threshold ? kernels::SelectMode::kThreshold : kernels::SelectMode::kTopK;
-    a.top_k = task.top_k;
-    a.threshold = task.probability;
-    a.max_k = sel.capacity;
-    a.batch_union = task.batch_union;
-    a.dense_above = task.dense_above;
     kernels::check_lowrank_predictor_args(a);
     DV_CHECK(kernels::lowrank_batch_tile(B_) == 8, "persistent plan: batch {} outside the predictor's tile 8", B_);
     return a;
