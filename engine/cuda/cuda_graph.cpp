@@ -27,7 +27,9 @@ void CudaGraph::capture(cudaStream_t stream, const std::function<void()>& record
     throw;
   }
   DV_CUDA_CHECK(cudaStreamEndCapture(stream, &graph_));
-  DV_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, 0));
+  // Node priorities (copied from the capturing streams' priorities) rather than the launch stream's: the
+  // side stream's predictor kernels keep their higher priority inside the graph.
+  DV_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, cudaGraphInstantiateFlagUseNodePriority));
 }
 
 void CudaGraph::launch(cudaStream_t stream) const {

@@ -12,6 +12,7 @@
 #include "engine/cuda/bench_bytes.h"
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/engine_kernels.cuh"
+#include "engine/cuda/predictor_budget.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
@@ -27,6 +28,11 @@ std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, in
   }
   DV_CUDA_CHECK(cudaDeviceSynchronize());
   return out;
+}
+
+void set_batch_union(BlockSpec& block, const std::string& name) {
+  DV_CHECK(name == "per-row" || name == "max", "bench: batch union '{}' is not per-row or max", name);
+  block.batch_union = name == "max" ? kernels::BatchUnion::kMaxLogit : kernels::BatchUnion::kPerRow;
 }
 
 namespace {
@@ -51,18 +57,32 @@ class ShapeBench {
 
     const int ffn = static_cast<int>(c.ffn_dim), H = static_cast<int>(c.num_attention_heads);
     const double dense_ms = add(rows, engine, full, "dense", StepMode::kDense, 1, 1, ffn, H, 0, 0, false);
-    auto sparse = [&](const std::string& name, double mlp_d, double head_d, bool predictors, bool int8 = false) {
+    auto sparse = [&](const std::string& name, double mlp_d, double head_d, bool predictors, bool int8 = false,
+                      const std::string& batch_union = "per-row") {
       SparseSpec spec;
       spec.kv_heads = parse_kv_heads(o_.kv_heads);
       spec.mlp.density = mlp_d;
       spec.heads.density = head_d;
       if (predictors) {
+        // Ranks by the budget rule on the full model (predictor_budget.h).
+        PredictorBudget budget;
+        budget.share = o_.predictor_share;
+        budget.max_rank_mlp = o_.rank_mlp;
+        budget.max_rank_att = o_.rank_att;
+        budget.int8 = int8;
+        const PredictorSizing ps = size_predictors(full, budget, batch, mlp_d, head_d, mean_len());
+        fmt::print("bench: {} {}: predictor ranks {} / {} ({}), {:.1f}% of the sparse step's bytes\n", full.name, name,
+                   ps.rank_mlp, ps.rank_att, int8 ? "int8" : "fp16", 100 * ps.share());
         spec.mlp.source = spec.heads.source = SelectionSource::kPredictor;
         spec.mlp.input = PredictorInputKind::kAttnInput;  // lookahead: layer l's MLP from its attention input
         spec.heads.input = PredictorInputKind::kPrevAttnInput;
-        spec.mlp.predictors = random_predictors(c, w.num_layers(), o_.rank_mlp, ffn, o_.seed * 1000 + 1);
-        spec.heads.predictors = random_predictors(c, w.num_layers(), o_.rank_att, H, o_.seed * 1000 + 500001);
+        spec.mlp.predictors = random_predictors(c, w.num_layers(), ps.rank_mlp, ffn, o_.seed * 1000 + 1);
+        spec.heads.predictors = random_predictors(c, w.num_layers(), ps.rank_att, H, o_.seed * 1000 + 500001);
         spec.mlp.int8_weights = spec.heads.int8_weights = int8;
+        for (BlockSpec* b : {&spec.mlp, &spec.heads}) {
+          set_batch_union(*b, batch_union);
+          b->dense_crossover = o_.dense_crossover;
+        }
       } else {
         spec.mlp.source = spec.heads.source = SelectionSource::kFixed;
         spec.mlp.seed = o_.seed;
@@ -89,8 +109,12 @@ class ShapeBench {
           o_.predictor_mlp_densities.empty() ? std::vector<double>{o_.mlp_density} : o_.predictor_mlp_densities;
       for (double m : densities)
         for (const std::string& dtype : o_.predictor_dtypes)
-          sparse(dtype == "int8" ? "sparse-predictor-int8" : "sparse-predictor", m, o_.head_density, true,
-                 dtype == "int8");
+          for (const std::string& u : o_.batch_unions) {
+            if (batch == 1 && u != o_.batch_unions.front()) continue;  // one row: every union is the same
+            const std::string name = std::string(dtype == "int8" ? "sparse-predictor-int8" : "sparse-predictor") +
+                                     (batch > 1 && u == "max" ? "-max" : "");
+            sparse(name, m, o_.head_density, true, dtype == "int8", u);
+          }
     }
   }
 
@@ -105,9 +129,8 @@ class ShapeBench {
       if (!path_runs(path, engine.batch(), int8)) continue;
       engine.set_decode_path(parse_decode_path(path));
       const StepTiming t = time_decode_steps(engine, mode, o_.prompt_len, o_.warmup, o_.iters);
-      const double mean_len = o_.prompt_len + o_.warmup + o_.iters / 2.0 + 1;
       const BenchRow r = make_bench_row(engine, full.name, static_cast<int>(full.num_hidden_layers),
-                                        path_row_name(name, path), mlp_d, head_d, mlp_kept, heads_kept, t, mean_len,
+                                        path_row_name(name, path), mlp_d, head_d, mlp_kept, heads_kept, t, mean_len(),
                                         predictor_bytes, report_.copy_gbps,
                                         dense_ms > 0 ? dense_ms : (first > 0 ? first : t.median));
       rows.push_back(r);
@@ -117,6 +140,8 @@ class ShapeBench {
     engine.set_decode_path(DecodePath::kGraph);
     return first;
   }
+
+  double mean_len() const { return o_.prompt_len + o_.warmup + o_.iters / 2.0 + 1; }
 
   const DecodeBenchOptions& o_;
   const BenchReport& report_;
@@ -166,10 +191,13 @@ BenchReport device_bench_report() {
 
 StepTiming time_decode_steps(CudaEngine& engine, StepMode mode, int prompt_len, int warmup, int iters,
                              const std::vector<int32_t>& tokens) {
-  DV_CHECK(tokens.empty() || static_cast<int>(tokens.size()) >= warmup + iters,
-           "bench: {} tokens for {} warm-up + {} timed steps", tokens.size(), warmup, iters);
+  DV_CHECK(tokens.empty() || tokens.size() >= static_cast<size_t>(warmup + iters) * engine.batch(),
+           "bench: {} tokens for {} warm-up + {} timed steps of {} rows", tokens.size(), warmup, iters, engine.batch());
+  const size_t B = static_cast<size_t>(engine.batch());
   auto step = [&](int i) {
-    if (!tokens.empty()) engine.set_tokens({tokens[i]});
+    if (!tokens.empty())
+      engine.set_tokens(std::vector<int32_t>(tokens.begin() + static_cast<ptrdiff_t>(i * B),
+                                             tokens.begin() + static_cast<ptrdiff_t>((i + 1) * B)));
     engine.enqueue_step(mode);
   };
   engine.rewind(prompt_len);
@@ -243,6 +271,11 @@ BenchReport run_decode_bench(const DecodeBenchOptions& o, const std::function<vo
   DV_CHECK(o.prompt_len >= 1 && o.iters >= 3 && o.warmup >= 0, "bench: need prompt-len >= 1, iters >= 3, warmup >= 0");
   for (const std::string& dtype : o.predictor_dtypes)
     DV_CHECK(dtype == "fp16" || dtype == "int8", "bench: --predictor-dtype '{}' is not fp16 or int8", dtype);
+  DV_CHECK(!o.batch_unions.empty(), "bench: --batch-union is empty");
+  for (const std::string& u : o.batch_unions) {
+    BlockSpec probe;
+    set_batch_union(probe, u);
+  }
   BenchReport report = device_bench_report();
   ShapeBench bench(o, report, on_row);
   for (const std::string& shape : o.shapes) {

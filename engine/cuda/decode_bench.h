@@ -27,8 +27,14 @@ struct DecodeBenchOptions {
   int warmup = 5;
   int iters = 40;
   bool predictors = true;  // also time random low-rank predictors (top-k, lookahead on the side stream)
-  int rank_mlp = 1000;     // the paper's latency-code ranks
+  int rank_mlp = 1000;     // the paper's latency-code ranks: the largest ranks the rule below may pick
   int rank_att = 512;
+  // Predictor ranks per shape (predictor_budget.h): the largest ranks whose bytes stay within this share of the
+  // sparse step's bytes; 0 = rank_mlp / rank_att on every shape.
+  double predictor_share = 0.1;
+  // Batch > 1: how the rows' predicted selections are united, rows side by side ("per-row", "max").
+  std::vector<std::string> batch_unions = {"per-row"};
+  double dense_crossover = 0.9;  // a united selection past this fraction of n becomes all n
   // Predictor weight formats timed side by side: "fp16" (rows "sparse-predictor") and/or "int8" (rows
   // "sparse-predictor-int8", per-row int8 weights).
   std::vector<std::string> predictor_dtypes = {"fp16"};
@@ -47,7 +53,7 @@ struct BenchRow {
   int layers = 0, model_layers = 0;
   bool per_layer = false;  // built with fewer layers than the model has
   int batch = 1;
-  std::string engine;      // dense | sparse-fixed | sparse-union | sparse-predictor | sparse-predictor-int8,
+  std::string engine;      // dense | sparse-fixed | sparse-union | sparse-predictor[-int8][-max] (-max: max union),
                            // with "-persistent" appended for the persistent decode path
   double mlp_density = 1, head_density = 1;
   int mlp_kept = 0, heads_kept = 0;
@@ -77,6 +83,9 @@ BenchReport run_decode_bench(const DecodeBenchOptions& options, const std::funct
 // The pieces of the sweep that model_bench.h and engine/tp's bench reuse.
 class CudaEngine;
 struct LowRankWeights;
+struct BlockSpec;
+// "per-row" or "max" as the BlockSpec's batch union; throws on other names.
+void set_batch_union(BlockSpec& block, const std::string& name);
 // Random low-rank predictors (fp16, on the current device) of the given rank for n outputs, one per layer
 // (latency only: their selections are arbitrary).
 std::vector<LowRankWeights> random_predictors(const OptConfig& c, int layers, int rank, int n, uint64_t seed);
@@ -90,9 +99,9 @@ struct StepTiming {
 // A report without rows: the device's name and SMs, and the copy bandwidth measured now.
 BenchReport device_bench_report();
 // Rewinds to the end of the prompt, warms up, then times `iters` consecutive steps with events (sparse: and
-// reads the catch-up counters of the timed steps). With `tokens`
-// (warmup + iters ids) every step first uploads its own token (real inputs: selections change per token);
-// without, each step re-reads the token already on the device.
+// reads the catch-up counters of the timed steps). With `tokens` ((warmup + iters) * batch ids, [step][row]) every
+// step first uploads its own tokens (real inputs: selections change per token); without, each step re-reads the
+// tokens already on the device.
 StepTiming time_decode_steps(CudaEngine& engine, StepMode mode, int prompt_len, int warmup, int iters,
                              const std::vector<int32_t>& tokens = {});
 // The row name of `engine` on a decode path ("dense", "dense-persistent"); whether the path runs this

@@ -356,30 +356,8 @@ class StepRecorder {
         DV_CUDA_CHECK(cudaStreamWaitEvent(ctx_.side(), sp_->point_events[p], 0));
         forked = side_used_ = true;
       }
-      const LayerSelection& sel = task.mlp ? sp_->mlp[task.layer] : sp_->heads[task.layer];
-      kernels::LowrankPredictorArgs a;
-      a.idx = int_ptr(sel.idx);
-      a.k_dev = int_ptr(sel.count);
-      a.scores = float_ptr(sp_->pred_scores);
-      a.z = half_ptr(sp_->pred_z);
-      a.x = p % 2 == 0 ? b_.attn_in(p / 2) : b_.mlp_in(p / 2);
-      if (task.int8) {
-        a.wa_i8 = static_cast<const int8_t*>(task.wa.data_ptr());
-        a.wb_i8 = static_cast<const int8_t*>(task.wb.data_ptr());
-        a.wa_scale = float_ptr(task.wa_scale);
-        a.wb_scale = float_ptr(task.wb_scale);
-      } else {
-        a.wa = half_ptr(task.wa);
-        a.wb = half_ptr(task.wb);
-      }
-      a.B = B_;
-      a.d = m_.d;
-      a.r = task.rank;
-      a.n = task.n;
-      a.mode = task.threshold ? kernels::SelectMode::kThreshold : kernels::SelectMode::kTopK;
-      a.top_k = task.top_k;
-      a.threshold = task.probability;
-      a.max_k = sel.capacity;
+      const kernels::LowrankPredictorArgs a =
+          sp_->predictor_args(static_cast<int>(t), p % 2 == 0 ? b_.attn_in(p / 2) : b_.mlp_in(p / 2));
       kernels::launch_lowrank_predictor(a, ctx_.side());
       DV_CUDA_CHECK(cudaEventRecord(sp_->task_events[t], ctx_.side()));
     }

@@ -14,8 +14,14 @@ EngineContext::EngineContext(int device) : device_(device) {
   DV_CHECK(cuda_device_available(), "CUDA engine: no CUDA GPU is available on this machine");
   DV_CUDA_CHECK(cudaSetDevice(device_));
   DV_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
-  DV_CUDA_CHECK(cudaStreamCreateWithFlags(&main_, cudaStreamNonBlocking));
-  DV_CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
+  // The side stream's predictors decide what the main stream reads next: at the highest priority their CTAs
+  // are scheduled ahead of the main stream's pending ones (CUDA graphs keep it: captured kernel nodes carry
+  // their stream's priority, and cuda_graph.cpp instantiates with cudaGraphInstantiateFlagUseNodePriority).
+  int least = 0, greatest = 0;
+  DV_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  side_priority_ = greatest;
+  DV_CUDA_CHECK(cudaStreamCreateWithPriority(&main_, cudaStreamNonBlocking, least));
+  DV_CUDA_CHECK(cudaStreamCreateWithPriority(&side_, cudaStreamNonBlocking, greatest));
   DV_CUBLAS_CHECK(cublasCreate(&cublas_));
   DV_CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
   DV_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));

@@ -1,6 +1,7 @@
-// engine_context.h: what every decode launch needs and nothing global holds: the device, the main stream,
-// the side stream the predictors run on (one block ahead, joined by events), and the cuBLAS handle with a
-// fixed workspace so that cuBLAS allocates nothing while a CUDA graph is being captured.
+// engine_context.h: what every decode launch needs and nothing global holds: the device, the main stream (the
+// lowest priority), the side stream the predictors run on (one block ahead, joined by events; the highest
+// priority, so prediction stays off the critical path), and the cuBLAS handle with a fixed workspace so that
+// cuBLAS allocates nothing while a CUDA graph is being captured.
 #pragma once
 
 #include <cublas_v2.h>
@@ -19,6 +20,7 @@ class EngineContext {
   int num_sms() const { return num_sms_; }
   cudaStream_t main() const { return main_; }
   cudaStream_t side() const { return side_; }
+  int side_priority() const { return side_priority_; }  // numerically lower = higher priority
   cublasHandle_t cublas() const { return cublas_; }
   // Blocks until both streams are idle; surfaces any asynchronous fault.
   void synchronize() const;
@@ -26,6 +28,7 @@ class EngineContext {
  private:
   int device_ = 0;
   int num_sms_ = 0;
+  int side_priority_ = 0;
   cudaStream_t main_ = nullptr;
   cudaStream_t side_ = nullptr;
   cublasHandle_t cublas_ = nullptr;

@@ -10,6 +10,8 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/lowrank_predictor/lowrank_predictor.cuh"
+
 namespace dv::engine {
 
 enum class SelectionSource {
@@ -44,6 +46,15 @@ struct BlockSpec {
   std::vector<std::vector<int>> lists;      // kFixed: one list per layer (distinct indices in [0, n)); or empty
   std::vector<LowRankWeights> predictors;   // kPredictor: one per layer
   bool int8_weights = false;                // kPredictor: int8 weights, per-row scales (engine/models/int8_rows.h)
+  // kPredictor, batch > 1, top-k: each row's own top-k, united (kPerRow), or one top-k of every neuron's
+  // largest logit over the rows (kMaxLogit: k in all). Threshold mode always unites by the max (the same set).
+  kernels::BatchUnion batch_union = kernels::BatchUnion::kPerRow;
+  // kPredictor: a united selection of more than dense_crossover * n indices becomes all n (decided on the
+  // device; 1 = never). Default from kernel_bench on the H200 (results/h200/2026-12-01_704d2ca): the sparse
+  // MLP kernels stop beating dense cuBLAS between 89% (opt-30b) and 96% (opt-66b) of the neurons. All n is
+  // what the dense step runs at batch <= 8 (fused_mlp over the identity selection); above, the sparse kernels
+  // read all n (0.90-0.96x of cuBLAS in that table).
+  double dense_crossover = 0.9;
   PredictorInputKind input = PredictorInputKind::kAttnInput;
   double density_of(int layer) const {
     return layer >= 0 && layer < static_cast<int>(layer_density.size()) ? layer_density[layer] : density;

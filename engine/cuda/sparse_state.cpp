@@ -111,8 +111,24 @@ void upload_list(LayerSelection& s, const std::vector<int>& idx, cudaStream_t st
   DV_CUDA_CHECK(cudaMemcpyAsync(int_ptr(s.count), &count, sizeof(int), cudaMemcpyHostToDevice, stream));
 }
 
+// Predicted selections of more indices than this become all n.
+int crossover_count(const BlockSpec& spec, int n) {
+  DV_CHECK(spec.dense_crossover > 0 && spec.dense_crossover <= 1, "dense_crossover {} must lie in (0, 1]",
+           spec.dense_crossover);
+  return static_cast<int>(std::floor(spec.dense_crossover * n + 1e-9));
+}
+
+// Index capacity of a predicted selection: every index for threshold mode; for top-k the union of the rows'
+// k (k for the max union), or n once that union could pass the crossover.
+int predicted_capacity(const BlockSpec& spec, int n, int k, int batch) {
+  if (spec.threshold) return n;
+  const int rows = kernels::lowrank_selection_rows(batch, kernels::SelectMode::kTopK, spec.batch_union);
+  const int united = static_cast<int>(std::min<int64_t>(n, static_cast<int64_t>(rows) * k));
+  return united > crossover_count(spec, n) ? n : united;
+}
+
 // One block kind across layers: capacities, fixed lists, predictor tasks.
-void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block, const GpuWeights& w,
+void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block, const GpuWeights& w, int batch,
                  std::vector<LayerSelection>& out, std::vector<PredictorTask>& tasks) {
   const OptConfig& c = w.config;
   const int L = w.num_layers();
@@ -146,7 +162,7 @@ void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block,
       const bool given = !spec.lists.empty();
       s.capacity = given ? std::max<int>(1, static_cast<int>(spec.lists[l].size())) : kept_count(density, n);
     } else {
-      s.capacity = spec.threshold ? n : kept_count(density, n);
+      s.capacity = predicted_capacity(spec, n, kept_count(density, n), batch);
     }
     s.idx = at::zeros({s.capacity}, cuda_options(at::kInt));
     s.count = at::zeros({1}, cuda_options(at::kInt));
@@ -181,9 +197,11 @@ void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block,
     }
     t.rank = static_cast<int>(p->w1.size(0));
     t.n = n;
-    t.top_k = s.capacity;
+    t.top_k = kept_count(density, n);
     t.threshold = spec.threshold;
     t.probability = spec.probability;
+    t.batch_union = spec.batch_union;
+    t.dense_above = crossover_count(spec, n);
     DV_CHECK(t.rank % 8 == 0, "sparse {} layer {}: predictor rank {} must be a multiple of 8", what, l, t.rank);
     s.task = static_cast<int>(tasks.size());
     tasks.push_back(std::move(t));
@@ -223,8 +241,9 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   ffn_ = w.ffn();
   num_heads_ = static_cast<int>(H);
   head_dim_ = static_cast<int>(hd);
-  build_block(spec.mlp, spec, true, w, mlp, tasks);
-  build_block(spec.heads, spec, false, w, heads, tasks);
+  batch_ = batch;
+  build_block(spec.mlp, spec, true, w, batch, mlp, tasks);
+  build_block(spec.heads, spec, false, w, batch, heads, tasks);
   for (const auto* sels : {&mlp, &heads})
     for (const auto& s : *sels) has_oracle = has_oracle || (!s.dense && s.source == SelectionSource::kOracle);
   // Side-stream order; the task index stored in each selection must follow the sort.
@@ -254,12 +273,16 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   catchup_counts = at::zeros({max_len, 3}, cuda_options(at::kInt));
   catchup_fork = EventList(static_cast<size_t>(L));
   catchup_join = EventList(1);
-  int mlp_cap = 1, head_cap = 1, max_rank = 8, max_n = 1;
+  int mlp_cap = 1, head_cap = 1, max_rank = 8;
+  size_t scores_floats = 4, partial_floats = 4, ws_bytes = 16;
   for (const auto& s : mlp) mlp_cap = std::max(mlp_cap, s.capacity);
   for (const auto& s : heads) head_cap = std::max(head_cap, s.dense ? static_cast<int>(H) : s.capacity);
   for (const auto& t : tasks) {
     max_rank = std::max(max_rank, t.rank);
-    max_n = std::max(max_n, t.n);
+    const auto mode = t.threshold ? kernels::SelectMode::kThreshold : kernels::SelectMode::kTopK;
+    scores_floats = std::max(scores_floats, kernels::lowrank_predictor_scores_floats(batch, t.n, mode, t.batch_union));
+    partial_floats = std::max(partial_floats, kernels::lowrank_predictor_partials_floats(batch, static_cast<int>(d), t.rank));
+    ws_bytes = std::max(ws_bytes, kernels::lowrank_predictor_workspace_bytes(batch, static_cast<int>(d), t.rank, t.n));
     const double weights = static_cast<double>(t.rank) * d + static_cast<double>(t.n) * t.rank;
     predictor_bytes += t.int8 ? weights + 4.0 * (t.rank + t.n) : 2.0 * weights;
   }
@@ -271,11 +294,46 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   down_workspace = at::zeros({static_cast<int64_t>(std::max<size_t>(ws, 16))}, cuda_options(at::kByte));
   attention = AttentionScratch(batch, head_cap, max_len, static_cast<int>(hd), num_sms);
   pred_z = at::zeros({B, max_rank}, half);
-  pred_scores = at::zeros({max_n}, cuda_options(at::kFloat));
+  pred_scores = at::zeros({static_cast<int64_t>(scores_floats)}, cuda_options(at::kFloat));
+  pred_partials = at::zeros({static_cast<int64_t>(partial_floats)}, cuda_options(at::kFloat));
+  pred_workspace = at::zeros({static_cast<int64_t>(ws_bytes)}, cuda_options(at::kByte));  // zero once: kept zero
   point_events = EventList(static_cast<size_t>(2 * L + 1));
   task_events = EventList(tasks.size());
   join_event = EventList(1);
   DV_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+kernels::LowrankPredictorArgs SparseState::predictor_args(int t, const __half* x) const {
+  const PredictorTask& task = tasks.at(static_cast<size_t>(t));
+  const LayerSelection& sel = task.mlp ? mlp[task.layer] : heads[task.layer];
+  kernels::LowrankPredictorArgs a;
+  a.idx = int_ptr(sel.idx);
+  a.k_dev = int_ptr(sel.count);
+  a.scores = float_ptr(pred_scores);
+  a.z = half_ptr(pred_z);
+  a.z_partials = float_ptr(pred_partials);
+  a.workspace = pred_workspace.data_ptr();
+  a.x = x;
+  if (task.int8) {
+    a.wa_i8 = static_cast<const int8_t*>(task.wa.data_ptr());
+    a.wb_i8 = static_cast<const int8_t*>(task.wb.data_ptr());
+    a.wa_scale = float_ptr(task.wa_scale);
+    a.wb_scale = float_ptr(task.wb_scale);
+  } else {
+    a.wa = half_ptr(task.wa);
+    a.wb = half_ptr(task.wb);
+  }
+  a.B = batch_;
+  a.d = static_cast<int>(task.wa.size(1));
+  a.r = task.rank;
+  a.n = task.n;
+  a.mode = task.threshold ? kernels::SelectMode::kThreshold : kernels::SelectMode::kTopK;
+  a.top_k = task.top_k;
+  a.threshold = task.probability;
+  a.max_k = sel.capacity;
+  a.batch_union = task.batch_union;
+  a.dense_above = task.dense_above;
+  return a;
 }
 
 void SparseState::set_fixed(bool mlp_block, int layer, const std::vector<int>& idx, cudaStream_t stream) {

@@ -3,7 +3,9 @@
 // step), the predictor tasks in side-stream order, the K/V catch-up state (x_hist, kv_valid) and the
 // sparse kernels' scratch. Lookahead: a predictor task runs on the side stream as soon as its input snapshot
 // exists ("points": 2l = layer l's attention input, 2l+1 = its MLP input) and the main stream waits on the
-// task's event only right before the first kernel that reads the indices.
+// task's event only right before the first kernel that reads the indices. Batch > 1: a predicted selection is
+// the union of the rows' selections (BlockSpec::batch_union), its capacity min(n, rows * k), or n when that
+// union may pass the crossover to dense (BlockSpec::dense_crossover).
 #pragma once
 
 #include <utility>
@@ -38,6 +40,8 @@ struct PredictorTask {
   int rank = 0, n = 0, top_k = 0;
   bool threshold = false;
   float probability = 0.5f;
+  kernels::BatchUnion batch_union = kernels::BatchUnion::kPerRow;
+  int dense_above = 0;  // united counts above this select all n (the crossover to dense)
 };
 
 // One layer's K/V plan (sparse_qkv.cuh): K/V of every head, or of the selected heads with the forced catch-up
@@ -93,6 +97,8 @@ class SparseState {
  public:
   SparseState(const GpuWeights& weights, const SparseSpec& spec, int batch, int max_len, int num_sms);
 
+  int batch() const { return batch_; }
+
   std::vector<LayerSelection> mlp, heads;  // [layers]
   std::vector<PredictorTask> tasks;        // side-stream order: by input point, then need point
   std::vector<LayerKv> kv;                 // [layers]
@@ -107,11 +113,16 @@ class SparseState {
   int mlp_ld = 8;
   at::Tensor down_workspace;               // sparse_mlp_down's fp32 workspace, zero between launches
   AttentionScratch attention;              // decode_attention partials for the largest head capacity
-  at::Tensor pred_z, pred_scores;          // predictor workspace [B, max rank] fp16, [max n] fp32
+  // Predictor workspace, shared by the tasks (serial on the side stream): z [B, max rank] fp16, the scores
+  // (lowrank_predictor_scores_floats), z's split-K partials, and the zero-kept counters and histograms.
+  at::Tensor pred_z, pred_scores, pred_partials, pred_workspace;
   EventList point_events, task_events, join_event;
   double predictor_bytes = 0;              // predictor weight (+ scale) bytes read per step
   bool has_oracle = false;                 // some block selects by kOracle (prefill only)
 
+  // Task t's predictor call on input x: its weights, sizes, rule and selection; the workspaces are the shared
+  // pred_* (the graph path's side stream runs the tasks one at a time; other callers replace them).
+  kernels::LowrankPredictorArgs predictor_args(int t, const __half* x) const;
   // Replaces a kFixed block's list for one layer (stream-ordered after earlier steps).
   void set_fixed(bool mlp_block, int layer, const std::vector<int>& idx, cudaStream_t stream);
   // Current list of a block (synchronizes the stream).
@@ -123,7 +134,7 @@ class SparseState {
   CatchupStats catchup_stats(int first, int last, cudaStream_t stream) const;
 
  private:
-  int ffn_ = 0, num_heads_ = 0, head_dim_ = 0;
+  int ffn_ = 0, num_heads_ = 0, head_dim_ = 0, batch_ = 1;
 };
 
 }  // namespace dv::engine

@@ -19,6 +19,7 @@
 #include "kernels/bench/bench_device.cuh"
 #include "kernels/bench/bench_report.h"
 #include "kernels/bench/mlp_bench.h"
+#include "kernels/bench/predictor_bench.h"
 #include "kernels/common/build_info.h"
 #include "kernels/common/cuda_check.h"
 
@@ -90,7 +91,6 @@ int run(int argc, char** argv) {
   cfg.batches = batches;
   for (double p : densities_pct) cfg.densities.push_back(p / 100.0);
   cfg.unsorted = unsorted;
-  cfg.predictor_rank = rank;
   cfg.copy_gbps = result.copy_gbps;
   cfg.timer.stream = stream;
   cfg.timer.flush_buf = flush_buf;
@@ -98,11 +98,18 @@ int run(int argc, char** argv) {
   cfg.timer.flush_sink = sink;
   cfg.timer.warmup = warmup;
   cfg.timer.reps = reps;
+  dv::bench::PredictorBenchConfig pcfg;
+  pcfg.batches = batches;
+  pcfg.rank = rank;
+  pcfg.timer = cfg.timer;
+  pcfg.copy_gbps = result.copy_gbps;
   for (const auto& s : shapes) {
     dv::bench::bench_shape(s, cfg, cublas, result.rows);
+    if (rank > 0) dv::bench::bench_predictor(s, pcfg, result.rows);
     dv::bench::write_outputs(result, out_dir);  // partial results survive a later failure
   }
   dv::bench::print_summary(result);
+  dv::bench::print_predictor_summary(result);
   fmt::print("wrote {}/kernel_bench.json and kernel_bench.csv\n", out_dir);
 
   DV_CUDA_CHECK(cudaFree(flush_buf));

@@ -1,4 +1,5 @@
-// mlp_bench.cpp: per-shape driver of kernel_bench (see mlp_bench.h; the fused_mlp rows are fused_bench.cpp's).
+// mlp_bench.cpp: per-shape driver of kernel_bench's MLP rows (see mlp_bench.h; the fused_mlp rows are
+// fused_bench.cpp's, the predictor's predictor_bench.cpp's).
 // All tensors are generated on the device from bench_tensors.h; idx is a random selection of k = density * ffn
 // neurons, ascending like the predictor's output unless --unsorted. The dense baseline is cuBLAS GemmEx (fp16 in/out, fp32 compute) of
 // fc1 and fc2 alone: no bias, ReLU or residual kernels, which favours dense.
@@ -14,40 +15,14 @@
 #include "kernels/bench/bench_device.cuh"
 #include "kernels/bench/bench_tensors.h"
 #include "kernels/bench/bench_validate.h"
+#include "kernels/bench/dev_array.h"
 #include "kernels/bench/fused_bench.h"
 #include "kernels/common/cuda_check.h"
-#include "kernels/lowrank_predictor/lowrank_predictor.cuh"
-#include "kernels/lowrank_predictor/lowrank_predictor_ref.h"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 #include "kernels/sparse_mlp_up/sparse_mlp_up.cuh"
 
 namespace dv::bench {
 namespace {
-
-template <class T>
-class DevArray {
- public:
-  explicit DevArray(size_t n) : n_(n) {
-    DV_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * sizeof(T)));
-  }
-  ~DevArray() { (void)cudaFree(p_); }
-  DevArray(const DevArray&) = delete;
-  DevArray& operator=(const DevArray&) = delete;
-  T* get() const { return p_; }
-  std::vector<T> download(size_t n) const {
-    std::vector<T> h(n);
-    DV_CUDA_CHECK(cudaMemcpy(h.data(), p_, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-  }
-  void upload(const std::vector<T>& h) const {
-    DV_CHECK(h.size() <= n_, "DevArray::upload: {} elements into {}", h.size(), n_);
-    DV_CUDA_CHECK(cudaMemcpy(p_, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
-  }
-
- private:
-  T* p_ = nullptr;
-  size_t n_ = 0;
-};
 
 constexpr int kMaxBatch = 32;
 
@@ -55,6 +30,8 @@ void mark(BenchRow& row, const SampleCheck& check) {
   row.valid = row.valid && check.ok();
   if (!check.ok()) row.note += (row.note.empty() ? "" : "; ") + std::string("INVALID: ") + check.describe();
 }
+
+}  // namespace
 
 BenchRow make_row(const OptShape& s, int B, double density, int k, const std::string& op) {
   BenchRow r;
@@ -67,8 +44,6 @@ BenchRow make_row(const OptShape& s, int B, double density, int k, const std::st
   r.op = op;
   return r;
 }
-
-}  // namespace
 
 const std::vector<OptShape>& opt_shapes() {
   static const std::vector<OptShape> shapes = {{"opt-1.3b", 2048, 8192},
@@ -84,15 +59,13 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
   BenchTensors T;
   T.d = s.d;
   T.ffn = s.ffn;
-  T.r = cfg.predictor_rank > 0 ? cfg.predictor_rank : 8;
-  const size_t dsz = static_cast<size_t>(s.d), fsz = static_cast<size_t>(s.ffn), rsz = static_cast<size_t>(T.r);
+  const size_t dsz = static_cast<size_t>(s.d), fsz = static_cast<size_t>(s.ffn);
   const int ld_h = (s.ffn + 7) / 8 * 8;
 
   DevArray<__half> w1(fsz * dsz), b1(fsz), w2t(fsz * dsz), w2(fsz * dsz), b2(dsz), x(kMaxBatch * dsz),
       resid(kMaxBatch * dsz), h(kMaxBatch * static_cast<size_t>(ld_h)), out(kMaxBatch * dsz),
-      Hd(kMaxBatch * fsz), Od(kMaxBatch * dsz), wa(rsz * dsz), wb(fsz * rsz), z(kMaxBatch * rsz);
-  DevArray<float> scores(fsz);
-  DevArray<int> idx(fsz), k_dev(1), pidx(fsz), pk(1);
+      Hd(kMaxBatch * fsz), Od(kMaxBatch * dsz);
+  DevArray<int> idx(fsz), k_dev(1);
   FusedBench fused(s, T, {x.get(), w1.get(), b1.get(), w2t.get(), b2.get(), resid.get(), out.get()}, st);
   fill_hashed(w1.get(), fsz * dsz, BenchTensors::kW1, T.w1_scale(), st);
   fill_hashed(b1.get(), fsz, BenchTensors::kB1, 0.1f, st);
@@ -101,8 +74,6 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
   fill_hashed(b2.get(), dsz, BenchTensors::kB2, 0.1f, st);
   fill_hashed(x.get(), kMaxBatch * dsz, BenchTensors::kX, 1.f, st);
   fill_hashed(resid.get(), kMaxBatch * dsz, BenchTensors::kResid, 1.f, st);
-  fill_hashed(wa.get(), rsz * dsz, BenchTensors::kWa, T.wa_scale(), st);
-  fill_hashed(wb.get(), fsz * rsz, BenchTensors::kWb, T.wb_scale(), st);
 
   size_t ws_bytes = 16;
   for (int B : cfg.batches)  // the identity selection of the dense fused rows' reference
@@ -114,27 +85,6 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
   DevArray<unsigned char> ws(ws_bytes);
   DV_CUDA_CHECK(cudaMemsetAsync(ws.get(), 0, ws_bytes, st));  // once: the kernel leaves it zeroed
   DV_CUDA_CHECK(cudaStreamSynchronize(st));
-
-  // The predictor's int8 variant: Wa and Wb quantized per row on the host by the reference rule, once a shape.
-  const size_t qa_n = cfg.predictor_rank > 0 ? rsz * dsz : 1, qb_n = cfg.predictor_rank > 0 ? fsz * rsz : 1;
-  std::vector<int8_t> qa(qa_n), qb(qb_n);
-  std::vector<float> qa_scale(rsz), qb_scale(fsz);
-  DevArray<int8_t> d_qa(qa_n), d_qb(qb_n);
-  DevArray<float> d_qa_scale(rsz), d_qb_scale(fsz);
-  if (cfg.predictor_rank > 0) {
-    std::vector<float> w(rsz * dsz);
-    for (int i = 0; i < T.r; ++i)
-      for (int c = 0; c < s.d; ++c) w[static_cast<size_t>(i) * dsz + c] = T.wa(i, c);
-    dv::kernels::quantize_rows_int8_ref(w.data(), T.r, s.d, qa.data(), qa_scale.data());
-    w.assign(fsz * rsz, 0.f);
-    for (int j = 0; j < s.ffn; ++j)
-      for (int i = 0; i < T.r; ++i) w[static_cast<size_t>(j) * rsz + i] = T.wb(j, i);
-    dv::kernels::quantize_rows_int8_ref(w.data(), s.ffn, T.r, qb.data(), qb_scale.data());
-    d_qa.upload(qa);
-    d_qb.upload(qb);
-    d_qa_scale.upload(qa_scale);
-    d_qb_scale.upload(qb_scale);
-  }
 
   std::mt19937_64 check_rng(std::hash<std::string>{}(s.name));
   const float one = 1.f, zero = 0.f;
@@ -271,111 +221,6 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
                               rp.speedup, rows.back().t.median_us, rp.valid ? "" : " INVALID");
     }
 
-    // ---- the predictor at this batch: two GEMVs + top-k.
-    if (cfg.predictor_rank > 0) {
-      const int kp = std::clamp(static_cast<int>(std::lround(cfg.predictor_density * s.ffn)), 1, s.ffn);
-      dv::kernels::LowrankPredictorArgs pa;
-      pa.idx = pidx.get();
-      pa.k_dev = pk.get();
-      pa.scores = scores.get();
-      pa.z = z.get();
-      pa.x = x.get();
-      pa.wa = wa.get();
-      pa.wb = wb.get();
-      pa.B = B;
-      pa.d = s.d;
-      pa.r = T.r;
-      pa.n = s.ffn;
-      pa.top_k = kp;
-      pa.max_k = s.ffn;
-      auto pred = [&] { dv::kernels::launch_lowrank_predictor(pa, st); };
-      pred();
-      DV_CUDA_CHECK(cudaStreamSynchronize(st));
-      const std::vector<__half> zh = z.download(static_cast<size_t>(B) * rsz);
-      const std::vector<float> sc = scores.download(fsz);
-      BenchRow rpred = make_row(s, B, cfg.predictor_density, kp, "predictor");
-      mark(rpred, check_predictor_z(T, zh, B, check_rng));
-      mark(rpred, check_predictor_scores(T, zh, sc, B, check_rng));
-      // The selection must equal the reference selection over the same scores, exactly.
-      std::vector<int> ref_idx(fsz);
-      int ref_k = 0;
-      dv::kernels::LowrankSelectArgs ra;
-      ra.idx = ref_idx.data();
-      ra.k_dev = &ref_k;
-      ra.scores = sc.data();
-      ra.n = s.ffn;
-      ra.top_k = kp;
-      ra.max_k = s.ffn;
-      dv::kernels::lowrank_select_ref(ra);
-      const int got_k = pk.download(1)[0];
-      const std::vector<int> got_idx = pidx.download(static_cast<size_t>(std::clamp(got_k, 0, s.ffn)));
-      const bool sel_ok = got_k == ref_k && std::equal(got_idx.begin(), got_idx.end(), ref_idx.begin());
-      if (!sel_ok) {
-        rpred.valid = false;
-        rpred.note += fmt::format("; INVALID selection: k {} vs ref {}", got_k, ref_k);
-      }
-      rpred.t = time_op(cfg.timer, pred);
-      rpred.bytes = {{"wa", 2.0 * T.r * s.d}, {"wb", 2.0 * s.ffn * T.r}, {"x", 2.0 * B * s.d},
-                     {"z", 4.0 * B * T.r}, {"scores", 8.0 * s.ffn}, {"idx", 4.0 * kp}};
-      rpred.note = fmt::format("r={}", T.r) + rpred.note;
-      finish_row(rpred, cfg.copy_gbps);
-      rows.push_back(rpred);
-      // The same predictor on the int8 weights, checked on samples against the dequantized weights.
-      dv::kernels::LowrankPredictorArgs pq = pa;
-      pq.wa = pq.wb = nullptr;
-      pq.wa_i8 = d_qa.get();
-      pq.wa_scale = d_qa_scale.get();
-      pq.wb_i8 = d_qb.get();
-      pq.wb_scale = d_qb_scale.get();
-      auto pred8 = [&] { dv::kernels::launch_lowrank_predictor(pq, st); };
-      pred8();
-      DV_CUDA_CHECK(cudaStreamSynchronize(st));
-      const std::vector<__half> zq = z.download(static_cast<size_t>(B) * rsz);
-      const std::vector<float> scq = scores.download(fsz);
-      BenchRow r8 = make_row(s, B, cfg.predictor_density, kp, "predictor-int8");
-      SampleCheck cz, cs;
-      std::uniform_int_distribution<int> pb(0, B - 1), pi(0, T.r - 1), pj(0, s.ffn - 1);
-      for (int n = 0; n < kSamples / 2; ++n) {
-        const int b = pb(check_rng), i = pi(check_rng), j = pj(check_rng);
-        double acc = 0, best = -INFINITY;
-        for (int c = 0; c < s.d; ++c)
-          acc += static_cast<double>(qa_scale[i]) * qa[static_cast<size_t>(i) * dsz + c] * T.x(b, c);
-        cz.add(__half2float(zq[static_cast<size_t>(b) * rsz + i]), acc);
-        for (int bb = 0; bb < B; ++bb) {
-          double dot = 0;
-          for (int k = 0; k < T.r; ++k)
-            dot += static_cast<double>(qb_scale[j]) * qb[static_cast<size_t>(j) * rsz + k] *
-                   __half2float(zq[static_cast<size_t>(bb) * rsz + k]);
-          best = std::max(best, dot);
-        }
-        cs.add(scq[static_cast<size_t>(j)], best);
-      }
-      mark(r8, cz);
-      mark(r8, cs);
-      r8.t = time_op(cfg.timer, pred8);
-      r8.bytes = {{"wa", 1.0 * T.r * s.d}, {"wb", 1.0 * s.ffn * T.r}, {"scales", 4.0 * (T.r + s.ffn)},
-                  {"x", 2.0 * B * s.d}, {"z", 4.0 * B * T.r}, {"scores", 8.0 * s.ffn}, {"idx", 4.0 * kp}};
-      r8.note = fmt::format("r={}", T.r) + r8.note;
-      finish_row(r8, cfg.copy_gbps);
-      rows.push_back(r8);
-      if (B == cfg.batches.front()) {
-        dv::kernels::LowrankSelectArgs sa;
-        sa.idx = pidx.get();
-        sa.k_dev = pk.get();
-        sa.scores = scores.get();
-        sa.n = s.ffn;
-        sa.top_k = kp;
-        sa.max_k = s.ffn;
-        BenchRow rsel = make_row(s, B, cfg.predictor_density, kp, "select");
-        rsel.t = time_op(cfg.timer, [&] { dv::kernels::launch_lowrank_select(sa, st); });
-        rsel.bytes = {{"scores", 4.0 * s.ffn}, {"idx", 4.0 * kp}};
-        rsel.valid = sel_ok;
-        finish_row(rsel, cfg.copy_gbps);
-        rows.push_back(rsel);
-      }
-      progress += fmt::format(", predictor {:.1f} us{}, int8 {:.1f} us{}", rpred.t.median_us,
-                              rpred.valid ? "" : " INVALID", r8.t.median_us, r8.valid ? "" : " INVALID");
-    }
     fmt::print("{}\n", progress);
     std::fflush(stdout);
   }

@@ -1,5 +1,5 @@
 // mlp_bench.h: kernel_bench's per-shape driver: sparse up / down / up+down against dense cuBLAS fc1 / fc2 /
-// fc1+fc2 for every batch and density, plus the low-rank predictor, each validated before it is timed.
+// fc1+fc2 for every batch and density, each validated before it is timed (the predictor: predictor_bench.h).
 #pragma once
 
 #include <cublas_v2.h>
@@ -21,12 +21,13 @@ struct OptShape {
 // opt-1.3b, opt-6.7b, opt-13b, opt-30b, opt-66b (hidden size and 4x MLP width).
 const std::vector<OptShape>& opt_shapes();
 
+// A result row of this shape, batch, selection and op, not yet timed.
+BenchRow make_row(const OptShape& s, int B, double density, int k, const std::string& op);
+
 struct MlpBenchConfig {
   std::vector<int> batches;
   std::vector<double> densities;  // fractions of ffn
   bool unsorted = false;          // idx in random order instead of ascending (the predictor's order)
-  int predictor_rank = 1000;      // 0: skip the predictor
-  double predictor_density = 0.1; // top-k fraction for the predictor rows
   TimerConfig timer;
   double copy_gbps = 0;
 };

@@ -1,4 +1,5 @@
-// lowrank_predictor_ref.cpp: z = x Wa^T, scores = max_b z Wb^T and the top-k / threshold selection on the host.
+// lowrank_predictor_ref.cpp: z = x Wa^T, the logits z Wb^T (per row, or their max over the batch) and the
+// top-k / threshold selection with the batch union and the crossover to dense, on the host.
 #include "kernels/lowrank_predictor/lowrank_predictor_ref.h"
 
 #include <algorithm>
@@ -10,26 +11,44 @@
 
 namespace dv::kernels {
 
-void lowrank_select_ref(const LowrankSelectArgs& a) {
-  DV_CHECK(a.n >= 0 && a.max_k >= 0, "lowrank_select_ref: bad sizes n = {}, max_k = {}", a.n, a.max_k);
-  std::vector<int> chosen;
+namespace {
+
+// One row's selection (top-k or threshold) as a membership mask.
+void select_row(const float* scores, const LowrankSelectArgs& a, std::vector<char>& chosen) {
   if (a.mode == SelectMode::kThreshold) {
     const float tau = select_threshold_logit(a.threshold);
     for (int i = 0; i < a.n; ++i)
-      if (a.scores[i] >= tau) chosen.push_back(i);
-  } else {
-    const int k = std::clamp(a.top_k, 0, a.n);
-    DV_CHECK(k <= a.max_k, "lowrank_select_ref: top_k = {} exceeds max_k = {}", k, a.max_k);
-    std::vector<int> order(static_cast<size_t>(a.n));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
-      return score_order_key(a.scores[x]) > score_order_key(a.scores[y]);
-    });
-    chosen.assign(order.begin(), order.begin() + k);
-    std::sort(chosen.begin(), chosen.end());
+      if (scores[i] >= tau) chosen[static_cast<size_t>(i)] = 1;
+    return;
   }
-  const int written = std::min(static_cast<int>(chosen.size()), a.max_k);
-  for (int i = 0; i < written; ++i) a.idx[i] = chosen[static_cast<size_t>(i)];
+  const int k = std::clamp(a.top_k, 0, a.n);
+  std::vector<int> order(static_cast<size_t>(a.n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+    return score_order_key(scores[x]) > score_order_key(scores[y]);
+  });
+  for (int j = 0; j < k; ++j) chosen[static_cast<size_t>(order[static_cast<size_t>(j)])] = 1;
+}
+
+}  // namespace
+
+void lowrank_select_ref(const LowrankSelectArgs& a) {
+  DV_CHECK(a.n >= 0 && a.max_k >= 0 && a.rows >= 1, "lowrank_select_ref: bad sizes n = {}, max_k = {}, rows = {}",
+           a.n, a.max_k, a.rows);
+  DV_CHECK(a.mode == SelectMode::kThreshold || std::clamp(a.top_k, 0, a.n) <= a.max_k,
+           "lowrank_select_ref: top_k = {} exceeds max_k = {}", a.top_k, a.max_k);
+  std::vector<char> chosen(static_cast<size_t>(a.n), 0);
+  for (int b = 0; b < a.rows; ++b) select_row(a.scores + static_cast<size_t>(b) * lowrank_scores_ld(a.n), a, chosen);
+  const int count = static_cast<int>(std::count(chosen.begin(), chosen.end(), 1));
+  if (count > a.dense_above) {
+    DV_CHECK(a.max_k >= a.n, "lowrank_select_ref: all {} selected past dense_above, max_k = {}", a.n, a.max_k);
+    for (int i = 0; i < a.n; ++i) a.idx[i] = i;
+    *a.k_dev = a.n;
+    return;
+  }
+  int written = 0;
+  for (int i = 0; i < a.n && written < a.max_k; ++i)
+    if (chosen[static_cast<size_t>(i)] != 0) a.idx[written++] = i;
   *a.k_dev = written;
 }
 
@@ -75,25 +94,24 @@ void lowrank_predictor_ref(const LowrankPredictorArgs& a) {
       for (int c = 0; c < a.d; ++c) s += wa.at(i, c) * __half2float(x[c]);
       a.z[static_cast<size_t>(b) * a.r + i] = __float2half_rn(static_cast<float>(s));
     }
+  // Logits in double, rounded to fp32 once; the max union like fmaxf (a NaN row is ignored unless all are).
+  const int rows = lowrank_selection_rows(a.B, a.mode, a.batch_union), ld = lowrank_scores_ld(a.n);
   for (int j = 0; j < a.n; ++j) {
-    double best = -INFINITY;
+    float best = NAN;
     for (int b = 0; b < a.B; ++b) {
       const __half* z = a.z + static_cast<size_t>(b) * a.r;
       double s = 0.0;
       for (int i = 0; i < a.r; ++i) s += wb.at(j, i) * __half2float(z[i]);
-      best = std::max(best, s);
+      if (rows > 1) {
+        a.scores[static_cast<size_t>(b) * ld + j] = static_cast<float>(s);
+      } else {
+        best = std::fmax(best, static_cast<float>(s));
+      }
     }
-    a.scores[j] = static_cast<float>(best);
+    if (rows == 1) a.scores[j] = best;
   }
-  LowrankSelectArgs sel;
-  sel.idx = a.idx;
-  sel.k_dev = a.k_dev;
-  sel.scores = a.scores;
-  sel.n = a.n;
-  sel.mode = a.mode;
-  sel.top_k = a.top_k;
-  sel.threshold = a.threshold;
-  sel.max_k = a.max_k;
+  LowrankSelectArgs sel = lowrank_selection_of(a);
+  sel.rows = rows;
   lowrank_select_ref(sel);
 }
 

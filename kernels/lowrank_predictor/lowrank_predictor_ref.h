@@ -1,7 +1,8 @@
 // lowrank_predictor_ref.h: plain C++ reference of the predictor and of its selection, also the CPU path.
 // Same Args as the kernels with host pointers. Matches the kernels' semantics exactly where they are
-// exact: z rounded to fp16 once (from a double sum), scores in fp32 (from double sums), selection ties to the
-// lowest index, idx ascending, threshold compared as score >= select_threshold_logit(t).
+// exact: z rounded to fp16 once (from a double sum), scores in fp32 (from double sums, laid out as the kernel's:
+// [rows, lowrank_scores_ld(n)]), selection ties to the lowest index, rows united, idx ascending, threshold
+// compared as score >= select_threshold_logit(t), all n past dense_above. The workspace pointers are unused.
 #pragma once
 
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"

@@ -3,16 +3,24 @@
 // to the op's unit body. Adding an op: its struct (work_units.cuh convention), a kind, a union member, a case.
 #pragma once
 
+#include "kernels/lowrank_predictor/predictor_ops.cuh"
+#include "kernels/lowrank_predictor/select_op.cuh"
 #include "kernels/persistent_decode/attention_op.cuh"
 #include "kernels/persistent_decode/col_gemv_op.cuh"
 #include "kernels/persistent_decode/qkv_op.cuh"
 #include "kernels/persistent_decode/row_gemv_op.cuh"
 #include "kernels/persistent_decode/row_ops.cuh"
-#include "kernels/persistent_decode/select_op.cuh"
 
 namespace dv::kernels {
 
-enum class DecodeOpKind : int { kEmbed, kLayerNorm, kRowGemv, kColGemv, kQkv, kAttention, kSelect, kArgmax };
+enum class DecodeOpKind : int {
+  kEmbed, kLayerNorm, kRowGemv, kColGemv, kQkv, kAttention, kPredictorZ, kPredictorScores, kPredictorSelect, kArgmax
+};
+
+// The predictor's ops (kernels/lowrank_predictor, the graph path's own) at the persistent path's batch tile
+// (batches of 1..8) with fp16 weights.
+using PersistentPredictorZ = LowrankZOp<8, false>;
+using PersistentPredictorScores = LowrankScoresOp<8, false>;
 
 union DecodeOpParams {
   EmbedOp embed;
@@ -21,7 +29,9 @@ union DecodeOpParams {
   ColGemvOp col_gemv;
   QkvOp qkv;
   AttentionOp attention;
-  SelectOp select;
+  PersistentPredictorZ predictor_z;
+  PersistentPredictorScores predictor_scores;
+  LowrankSelectOp predictor_select;
   ArgmaxOp argmax;
   DV_OP_HD DecodeOpParams() : embed() {}
 };
@@ -30,7 +40,8 @@ union DecodeOpParams {
 constexpr int decode_op_smem_bytes() {
   int m = EmbedOp::kSmemBytes;
   const int all[] = {LayerNormOp::kSmemBytes, RowGemvOp::kSmemBytes, ColGemvOp::kSmemBytes, QkvOp::kSmemBytes,
-                     AttentionOp::kSmemBytes, SelectOp::kSmemBytes, ArgmaxOp::kSmemBytes};
+                     AttentionOp::kSmemBytes, PersistentPredictorZ::kSmemBytes, PersistentPredictorScores::kSmemBytes,
+                     LowrankSelectOp::kSmemBytes, ArgmaxOp::kSmemBytes};
   for (int s : all) m = s > m ? s : m;
   return m;
 }
@@ -47,7 +58,9 @@ inline int decode_op_units(DecodeOpKind kind, const DecodeOpParams& p) {
     case DecodeOpKind::kColGemv: return p.col_gemv.max_units();
     case DecodeOpKind::kQkv: return p.qkv.max_units();
     case DecodeOpKind::kAttention: return p.attention.max_units();
-    case DecodeOpKind::kSelect: return p.select.max_units();
+    case DecodeOpKind::kPredictorZ: return p.predictor_z.max_units();
+    case DecodeOpKind::kPredictorScores: return p.predictor_scores.max_units();
+    case DecodeOpKind::kPredictorSelect: return p.predictor_select.max_units();
     case DecodeOpKind::kArgmax: return p.argmax.max_units();
   }
   return 0;
@@ -71,7 +84,9 @@ __device__ __forceinline__ void run_decode_op(DecodeOpKind kind, const DecodeOpP
     case DecodeOpKind::kColGemv: run_decode_unit(p.col_gemv, unit, smem, sync); break;
     case DecodeOpKind::kQkv: run_decode_unit(p.qkv, unit, smem, sync); break;
     case DecodeOpKind::kAttention: run_decode_unit(p.attention, unit, smem, sync); break;
-    case DecodeOpKind::kSelect: run_decode_unit(p.select, unit, smem, sync); break;
+    case DecodeOpKind::kPredictorZ: run_decode_unit(p.predictor_z, unit, smem, sync); break;
+    case DecodeOpKind::kPredictorScores: run_decode_unit(p.predictor_scores, unit, smem, sync); break;
+    case DecodeOpKind::kPredictorSelect: run_decode_unit(p.predictor_select, unit, smem, sync); break;
     case DecodeOpKind::kArgmax: run_decode_unit(p.argmax, unit, smem, sync); break;
   }
 }

@@ -28,9 +28,6 @@ void check_row_gemv(const RowGemvOp& o) {
       DV_CHECK(o.out_f32 != nullptr && o.argmax != nullptr && o.ld_out >= 1,
                "row_gemv op: kLogits needs out_f32, argmax and ld_out (got ld_out {})", o.ld_out);
       break;
-    case RowEpilogue::kScores:
-      DV_CHECK(o.out_f32 != nullptr, "row_gemv op: kScores needs out_f32");
-      break;
   }
 }
 
@@ -71,6 +68,34 @@ void check_attention(const AttentionOp& o) {
   DV_CHECK(aligned16(o.q) && aligned16(o.k_cache) && aligned16(o.v_cache), "attention op: q, K, V 16-byte aligned");
 }
 
+// The predictor's ops as make_lowrank_predictor_ops fills them (its arguments checked by
+// check_lowrank_predictor_args); here only what a hand-built op could get wrong.
+void check_predictor_z(const PersistentPredictorZ& o) {
+  DV_CHECK(o.B >= 1 && o.B <= 8 && o.d > 0 && o.d % 8 == 0 && o.r > 0 && o.r % 8 == 0 && o.splits >= 1,
+           "predictor z op: B = {} (1..8), d = {} and r = {} (multiples of 8), splits = {}", o.B, o.d, o.r, o.splits);
+  DV_CHECK(o.z && o.x && o.wa && aligned16(o.z) && aligned16(o.x) && aligned16(o.wa) &&
+               (o.splits == 1 || (o.zpart && o.tile_count)),
+           "predictor z op: z, x, wa (16-byte aligned) and, with {} splits, zpart and tile_count", o.splits);
+}
+
+void check_predictor_scores(const PersistentPredictorScores& o) {
+  DV_CHECK(o.B >= 1 && o.B <= 8 && o.r > 0 && o.r % 8 == 0 && o.n >= 1 && o.ld >= o.n && o.ld % 4 == 0,
+           "predictor scores op: B = {} (1..8), r = {} (a multiple of 8), n = {}, ld = {}", o.B, o.r, o.n, o.ld);
+  DV_CHECK(o.scores && o.z && o.wb && aligned16(o.scores) && aligned16(o.z) && aligned16(o.wb),
+           "predictor scores op: scores, z and wb must be non-null and 16-byte aligned");
+}
+
+void check_predictor_select(const LowrankSelectOp& o) {
+  DV_CHECK(o.n >= 1 && o.n <= kSelectMaxN && o.rows >= 1 && o.rows <= 8 && o.ld >= o.n && o.max_k >= 0,
+           "predictor select op: n = {} (at most {}), rows = {} (1..8), ld = {}, max_k = {}", o.n, kSelectMaxN,
+           o.rows, o.ld, o.max_k);
+  DV_CHECK(o.idx && o.k_dev && o.scores && aligned16(o.scores) && (!o.top_k_mode || o.hist) &&
+               (o.rows == 1 || (o.union_bits && o.arrivals)),
+           "predictor select op: idx, k_dev, scores (16-byte aligned), the histograms (top-k) and the union mask");
+  DV_CHECK(o.dense_above >= o.n || o.max_k >= o.n, "predictor select op: dense_above {} < n {} needs max_k >= n",
+           o.dense_above, o.n);
+}
+
 }  // namespace
 
 void check_decode_op(DecodeOpKind kind, const DecodeOpParams& p) {
@@ -93,12 +118,9 @@ void check_decode_op(DecodeOpKind kind, const DecodeOpParams& p) {
     case DecodeOpKind::kColGemv: check_col_gemv(p.col_gemv); break;
     case DecodeOpKind::kQkv: check_qkv(p.qkv); break;
     case DecodeOpKind::kAttention: check_attention(p.attention); break;
-    case DecodeOpKind::kSelect:
-      DV_CHECK(p.select.idx && p.select.count && p.select.scores && p.select.n >= 1 && p.select.max_k >= 0 &&
-                   (p.select.threshold || p.select.top_k <= p.select.max_k),
-               "select op: n = {}, top_k = {}, max_k = {} (top_k <= max_k) and non-null idx, count, scores",
-               p.select.n, p.select.top_k, p.select.max_k);
-      break;
+    case DecodeOpKind::kPredictorZ: check_predictor_z(p.predictor_z); break;
+    case DecodeOpKind::kPredictorScores: check_predictor_scores(p.predictor_scores); break;
+    case DecodeOpKind::kPredictorSelect: check_predictor_select(p.predictor_select); break;
     case DecodeOpKind::kArgmax:
       DV_CHECK(p.argmax.tokens && p.argmax.argmax && p.argmax.B >= 1, "argmax op: B = {} and non-null pointers",
                p.argmax.B);
@@ -115,7 +137,9 @@ void launch_decode_op(DecodeOpKind kind, const DecodeOpParams& p, cudaStream_t s
     case DecodeOpKind::kColGemv: launch_units(p.col_gemv, stream, "col_gemv op"); break;
     case DecodeOpKind::kQkv: launch_units(p.qkv, stream, "qkv op"); break;
     case DecodeOpKind::kAttention: launch_units(p.attention, stream, "attention op"); break;
-    case DecodeOpKind::kSelect: launch_units(p.select, stream, "select op"); break;
+    case DecodeOpKind::kPredictorZ: launch_units(p.predictor_z, stream, "predictor z op"); break;
+    case DecodeOpKind::kPredictorScores: launch_units(p.predictor_scores, stream, "predictor scores op"); break;
+    case DecodeOpKind::kPredictorSelect: launch_units(p.predictor_select, stream, "predictor select op"); break;
     case DecodeOpKind::kArgmax: launch_units(p.argmax, stream, "argmax op"); break;
   }
 }

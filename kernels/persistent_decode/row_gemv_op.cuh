@@ -6,12 +6,11 @@
 //            rounded again, when pos_embed is set: the embedding's position add after project_in)
 //   kLogits: out_f32[b * ld_out + row(j)] = s, and argmax[b] = max over j of (order_key(s) << 32 | ~row(j))
 //            by atomicMax (the LM head with the greedy token fused in; ties go to the lowest row)
-//   kScores: scores[row(j)] = max over b of s (the predictor's batch-united score)
 // Uses: dense and gathered fc1 (+ bias + ReLU, written at the neuron's own column so fc2 reads it there),
-// project_in / project_out, the LM head, the predictors' two GEMVs.
+// project_in / project_out, the LM head (the predictors run kernels/lowrank_predictor's ops).
 // Unit u owns entries [16u, 16u + 16) (gemv_tile.cuh: each weight row is read once, for all B columns).
 // Bytes: rows * K * 2 (weights) + rows * 4 (idx) + B * K * 2 (x, from L2) + the outputs.
-// MARKED FOR REPLACEMENT by the MLP and predictor helpers' ops (issue 19 items 1 and 3) once they land.
+// MARKED FOR REPLACEMENT by the MLP helper's ops (issue 19 item 3) once they land.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -23,7 +22,7 @@
 
 namespace dv::kernels {
 
-enum class RowEpilogue : int { kHalf, kLogits, kScores };
+enum class RowEpilogue : int { kHalf, kLogits };
 
 #if defined(__CUDACC__)
 // The packed argmax value: larger score first, then the smaller index.
@@ -44,7 +43,7 @@ struct RowGemvOp {
   const __half* bias = nullptr;       // kHalf: [n_rows] or nullptr
   bool relu = false;
   __half* out = nullptr;              // kHalf: [B, ld_out]
-  float* out_f32 = nullptr;           // kLogits: [B, ld_out]; kScores: [n_rows]
+  float* out_f32 = nullptr;           // kLogits: [B, ld_out]
   int ld_out = 0;
   unsigned long long* argmax = nullptr;  // kLogits: [B], zero before the step (ArgmaxOp resets it)
   const __half* pos_embed = nullptr;  // kHalf: [max_positions + 2, ld_out] or nullptr
@@ -70,15 +69,6 @@ struct RowGemvOp {
     gemv_tile(w0, w1, xc, K, red, [&] { sync.inputs(); });
 
     // red[r * 8 + b]: entry j0 + r, batch row b.
-    if (epilogue == RowEpilogue::kScores) {
-      if (threadIdx.x < kTileRows && j0 + static_cast<int>(threadIdx.x) < rows) {
-        const int j = j0 + threadIdx.x;
-        float m = red[threadIdx.x * kTileCols];
-        for (int b = 1; b < B; ++b) m = fmaxf(m, red[threadIdx.x * kTileCols + b]);
-        out_f32[idx != nullptr ? __ldcg(idx + j) : j] = m;
-      }
-      return;
-    }
     if (threadIdx.x < kTileRows * kTileCols) {
       const int r = threadIdx.x % kTileRows, b = threadIdx.x / kTileRows, j = j0 + r;
       const bool ok = j < rows && b < B;

@@ -91,4 +91,41 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], uint32_t a0, uint32_t a
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// One 32-column chunk of a row-dot tile (row_dot.cuh, lowrank_predictor/predictor_dot.cuh): acc[nt][mt] +=
+// the MMAs of x batch rows 16*mt.. (lane g loads x rows g + 8q into xv[q]) with weight rows 8*nt + g (wv[nt]),
+// each lane's 16-byte loads split into two k-steps by the relabelling described in those headers.
+template <int NT, int MT, int XG>
+__device__ __forceinline__ void mma_chunk(float (&acc)[NT][MT][4], const uint4 (&xv)[XG], const uint4 (&wv)[NT]) {
+#pragma unroll
+  for (int s = 0; s < 2; ++s) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      const uint32_t a0 = u4_word(xv[2 * mt], 2 * s);
+      const uint32_t a2 = u4_word(xv[2 * mt], 2 * s + 1);
+      const uint32_t a1 = 2 * mt + 1 < XG ? u4_word(xv[2 * mt + 1 < XG ? 2 * mt + 1 : 0], 2 * s) : 0u;
+      const uint32_t a3 = 2 * mt + 1 < XG ? u4_word(xv[2 * mt + 1 < XG ? 2 * mt + 1 : 0], 2 * s + 1) : 0u;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+        mma_16816(acc[nt][mt], a0, a1, a2, a3, u4_word(wv[nt], 2 * s), u4_word(wv[nt], 2 * s + 1));
+    }
+  }
+}
+
+// A lane's accumulators into its warp's fp32 slab: D element e of tile (nt, mt) is batch row
+// 16*mt + g + 8*(e >> 1) and entry 8*nt + 2t + (e & 1); batch rows >= BT (MMA padding) are dropped.
+// at(entry, b) returns the slab's float&.
+template <int BT, int NT, int MT, class At>
+__device__ __forceinline__ void store_mma_tiles(const float (&acc)[NT][MT][4], At&& at) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int b = 16 * mt + g + 8 * (e >> 1);
+        if (b < BT) at(8 * nt + 2 * t + (e & 1), b) = acc[nt][mt][e];
+      }
+}
+
 }  // namespace dv::kernels

@@ -144,33 +144,10 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
       for (int q = 0; q < XG; ++q) xv[u][q] = (cok && xok[q]) ? ld_cached_u4(xrow[q] + col) : zero_u4();
     }
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-#pragma unroll
-      for (int s = 0; s < 2; ++s) {
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          const uint32_t a0 = u4_word(xv[u][2 * mt], 2 * s);
-          const uint32_t a2 = u4_word(xv[u][2 * mt], 2 * s + 1);
-          const uint32_t a1 = 2 * mt + 1 < XG ? u4_word(xv[u][2 * mt + 1 < XG ? 2 * mt + 1 : 0], 2 * s) : 0u;
-          const uint32_t a3 = 2 * mt + 1 < XG ? u4_word(xv[u][2 * mt + 1 < XG ? 2 * mt + 1 : 0], 2 * s + 1) : 0u;
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt)
-            mma_16816(acc[nt][mt], a0, a1, a2, a3, u4_word(wv[u][nt], 2 * s), u4_word(wv[u][nt], 2 * s + 1));
-        }
-      }
-    }
+    for (int u = 0; u < U; ++u) mma_chunk(acc, xv[u], wv[u]);
   }
 
-  // D element e of tile (nt, mt): batch row 16*mt + g + 8*(e >> 1), selection entry 8*nt + 2t + (e & 1).
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int b = 16 * mt + g + 8 * (e >> 1);
-        if (b < BT) partial[warp][8 * nt + 2 * t + (e & 1)][b] = acc[nt][mt][e];
-      }
+  store_mma_tiles<BT>(acc, [&](int j, int b) -> float& { return partial[warp][j][b]; });
   __syncthreads();
   for (int e = threadIdx.x; e < R * BT; e += blockDim.x) {
     const int r = e / BT, b = e % BT;

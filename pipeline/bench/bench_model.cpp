@@ -1,6 +1,7 @@
 // bench_model.cpp: see bench_model.h.
 #include "pipeline/bench/bench_model.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -41,6 +42,8 @@ std::vector<int32_t> bench_tokens(BpeTokenizer& tok, const ModelBenchArgs& a, si
 nlohmann::json model_bench_options_json(const ModelBenchArgs& a) {
   return {{"model", a.model_dir},       {"predictors", a.predictors}, {"text", a.text.empty() ? "(built-in)" : a.text},
           {"mlp_densities", a.mlp_densities}, {"head_density", a.head_density}, {"kv_heads", a.kv_heads}, {"prompt_len", a.prompt_len},
+          {"batch_sizes", a.batch_sizes}, {"batch_unions", a.batch_unions}, {"predictor_dtypes", a.predictor_dtypes},
+          {"dense_crossover", a.dense_crossover},
           {"warmup", a.warmup},         {"iters", a.iters},           {"seed", a.seed},
           {"decode_paths", a.decode_paths}};
 }
@@ -50,6 +53,8 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
   DV_CHECK(!a.mlp_densities.empty(), "bench: --mlp-densities is empty");
   for (double d : a.mlp_densities) DV_CHECK(d > 0 && d <= 1, "bench: MLP density {} outside (0, 1]", d);
   DV_CHECK(a.head_density > 0 && a.head_density <= 1, "bench: head density {} outside (0, 1]", a.head_density);
+  for (const std::string& dtype : a.predictor_dtypes)
+    DV_CHECK(dtype == "fp16" || dtype == "int8", "bench: --predictor-dtype '{}' is not fp16 or int8", dtype);
   Checkpoint ckpt(a.model_dir);
   BpeTokenizer tok = BpeTokenizer::load(a.model_dir);
   const std::string name = std::filesystem::path(a.model_dir).filename().string();
@@ -59,7 +64,9 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
   o.warmup = a.warmup;
   o.iters = a.iters;
   o.decode_paths = a.decode_paths;
-  o.tokens = bench_tokens(tok, a, static_cast<size_t>(a.prompt_len + a.warmup + a.iters));
+  o.batch_sizes = a.batch_sizes;
+  const int max_batch = a.batch_sizes.empty() ? 1 : *std::max_element(a.batch_sizes.begin(), a.batch_sizes.end());
+  o.tokens = bench_tokens(tok, a, static_cast<size_t>(max_batch) * (a.prompt_len + a.warmup + a.iters));
 
   OptWeights cpu = load_opt_weights(ckpt, at::kHalf, at::Device(at::kCPU));
   const OptConfig config = cpu.config;
@@ -67,7 +74,8 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
   configs[0].engine = "dense";
   const int H = static_cast<int>(config.num_attention_heads);
   // One row per density and kind: random fixed lists (the sparse kernels alone), then the trained predictors.
-  auto add_rows = [&](const char* row_name, const std::function<engine::SparseSpec(double)>& spec_at) {
+  auto add_rows = [&](const std::string& row_name, int min_batch, int max_batch,
+                      const std::function<engine::SparseSpec(double)>& spec_at) {
     for (double m : a.mlp_densities) {
       engine::ModelBenchConfig c;
       c.engine = row_name;
@@ -75,6 +83,8 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
       c.mlp_density = m;
       c.head_density = a.head_density;
       c.spec = spec_at(m);
+      c.min_batch = min_batch;
+      c.max_batch = max_batch;
       c.spec.kv_heads = engine::parse_kv_heads(a.kv_heads);
       configs.push_back(std::move(c));
     }
@@ -89,14 +99,28 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
     plan.sparse_at_full_density = true;
     return plan;
   };
-  add_rows("sparse-fixed", [&](double m) { return engine_spec(plan_at(Selection::kFixed, m), nullptr); });
+  add_rows("sparse-fixed", 1, 1, [&](double m) { return engine_spec(plan_at(Selection::kFixed, m), nullptr); });
   if (!a.predictors.empty()) {
     const PredictorSet set = load_predictors(a.predictors, config);
     std::printf("bench: predictors %s: %zu of %lld layers trained (others run dense), mlp reads %s, heads read %s\n",
                 a.predictors.c_str(), set.layers().size(), static_cast<long long>(config.num_hidden_layers),
                 predictor_input_name(set.mlp_input), predictor_input_name(set.att_input));
     const engine::SparseSpec predictors = predictor_spec(set);
-    add_rows("sparse-predictor", [&](double m) { return engine_spec(plan_at(Selection::kPredicted, m), &predictors); });
+    for (const std::string& dtype : a.predictor_dtypes)
+      for (size_t u = 0; u < a.batch_unions.size(); ++u) {
+        // The first union policy is the batch-1 row; the others only differ at batch > 1.
+        const std::string name = std::string(dtype == "int8" ? "sparse-predictor-int8" : "sparse-predictor") +
+                                 (a.batch_unions[u] == "max" ? "-max" : "");
+        add_rows(name, u == 0 ? 1 : 2, 32, [&, dtype, u](double m) {
+          engine::SparseSpec spec = engine_spec(plan_at(Selection::kPredicted, m), &predictors);
+          for (engine::BlockSpec* b : {&spec.mlp, &spec.heads}) {
+            engine::set_batch_union(*b, a.batch_unions[u]);
+            b->dense_crossover = a.dense_crossover;
+            b->int8_weights = dtype == "int8";
+          }
+          return spec;
+        });
+      }
   }
   std::printf("bench: %s (%lld layers, d %lld, ffn %lld, %d heads) fp16 on the GPU, prompt %d tokens, %d warm-up + "
               "%d timed steps on the text's next tokens\n",

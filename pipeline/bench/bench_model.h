@@ -1,7 +1,8 @@
 // bench_model.h: `dejavu bench --model DIR [--predictors DIR]`: a real checkpoint (fp16 on the GPU) timed with
 // real selections (engine/cuda/model_bench.h). Rows: dense; per MLP density, sparse-fixed (random fixed
-// selections: the sparse kernels alone) and, with predictors, sparse-predictor (the trained predictors on the
-// side stream, selections changing per token, K/V catch-up included). CUDA builds only.
+// selections: the sparse kernels alone; batch 1 only) and, with predictors, sparse-predictor[-int8] (the trained
+// predictors on the side stream, selections changing per token, K/V catch-up included), at every batch size,
+// batch > 1 once per union policy (suffix -max: today's max-logit union). CUDA builds only.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,10 @@ struct ModelBenchArgs {
   std::string text;        // UTF-8 text: the prompt and the decoded tokens; empty = a built-in passage
   std::vector<double> mlp_densities = {0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0};
   double head_density = 0.5;
+  std::vector<int> batch_sizes = {1};                  // each row decodes its own stretch of the text
+  std::vector<std::string> batch_unions = {"per-row"};  // batch > 1: per-row, max
+  std::vector<std::string> predictor_dtypes = {"fp16"};
+  double dense_crossover = 0.9;
   std::string kv_heads = "auto";  // engine::SparseSpec::kv_heads of the sparse rows
   int prompt_len = 128;
   int warmup = 5;

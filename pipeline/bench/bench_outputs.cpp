@@ -64,6 +64,9 @@ void print_bench_row(const engine::BenchRow& r) {
               r.shape.c_str(), r.layers, r.model_layers, r.per_layer ? "*" : " ", r.batch, r.engine.c_str(),
               r.mlp_density, r.head_density, r.median_ms, r.p10_ms, r.p90_ms, r.floor_ms, r.achieved_gbps,
               r.pct_of_copy, r.speedup_vs_dense, r.catchup_per_step, r.catchup_max);
+  if (r.predictor_bytes > 0)
+    std::printf("          predictors read %.1f MB a step: %.1f%% of the sparse step's weight + K/V bytes\n",
+                r.predictor_bytes / 1e6, 100 * r.predictor_bytes / (r.weight_bytes + r.kv_bytes));
   std::fflush(stdout);
 }
 

@@ -31,6 +31,7 @@ struct BenchArgs {
   std::string model;       // --model: a real checkpoint instead of the random shapes
   std::string predictors;  // --predictors (with --model)
   std::string text;        // --text (with --model)
+  std::vector<int> model_batch_sizes = {1};  // --model-batch-sizes (with --model)
   int tp = 0;              // --tp N: the tensor-parallel bench (bench_tp.h)
   bool eager = false;      // --eager (with --tp): no CUDA graphs
   double tp_timeout = 1800;
@@ -68,6 +69,10 @@ void run_model_bench(const BenchArgs& a) {
   m.text = a.text;
   m.mlp_densities = a.bench.mlp_densities;
   m.head_density = a.bench.head_density;
+  m.batch_sizes = a.model_batch_sizes;
+  m.batch_unions = a.bench.batch_unions;
+  m.predictor_dtypes = a.bench.predictor_dtypes;
+  m.dense_crossover = a.bench.dense_crossover;
   m.kv_heads = a.bench.kv_heads;
   m.prompt_len = a.bench.prompt_len;
   m.warmup = a.bench.warmup;
@@ -112,6 +117,8 @@ void run_bench(BenchArgs& a) {
                   {"prompt_len", a.bench.prompt_len},   {"warmup", a.bench.warmup},
                   {"iters", a.bench.iters},             {"predictors", a.bench.predictors},
                   {"rank_mlp", a.bench.rank_mlp},       {"rank_att", a.bench.rank_att},
+                  {"predictor_share", a.bench.predictor_share}, {"batch_unions", a.bench.batch_unions},
+                  {"dense_crossover", a.bench.dense_crossover},
                   {"predictor_dtypes", a.bench.predictor_dtypes},
                   {"predictor_mlp_densities", a.bench.predictor_mlp_densities},
                   {"kv_heads", a.bench.kv_heads},       {"max_layers", a.bench.max_layers},
@@ -151,8 +158,23 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--iters", b.iters, "timed steps per configuration (median reported; with --model: tokens decoded)")
       ->capture_default_str();
   cmd->add_flag("--no-predictors", a->no_predictors, "skip the rows with random low-rank predictors");
-  cmd->add_option("--rank-mlp", b.rank_mlp, "MLP predictor rank")->capture_default_str();
-  cmd->add_option("--rank-att", b.rank_att, "attention predictor rank")->capture_default_str();
+  cmd->add_option("--rank-mlp", b.rank_mlp, "largest MLP predictor rank (random predictors)")->capture_default_str();
+  cmd->add_option("--rank-att", b.rank_att, "largest attention predictor rank (random predictors)")
+      ->capture_default_str();
+  cmd->add_option("--predictor-share", b.predictor_share,
+                  "random predictors: the largest ranks (up to --rank-mlp / --rank-att) whose bytes stay within this "
+                  "share of the sparse step's bytes, per shape; 0 = --rank-mlp / --rank-att everywhere")
+      ->capture_default_str();
+  cmd->add_option("--batch-union", b.batch_unions,
+                  "batch > 1: how the rows' predicted selections unite, rows side by side: per-row (each row's "
+                  "top-k, united), max (one top-k of the max logit over rows)")
+      ->capture_default_str()->delimiter(',');
+  cmd->add_option("--dense-crossover", b.dense_crossover,
+                  "a predicted selection of more than this fraction of the neurons / heads selects all of them")
+      ->capture_default_str();
+  cmd->add_option("--model-batch-sizes", a->model_batch_sizes,
+                  "with --model: batch sizes, each row decoding its own stretch of the text")
+      ->capture_default_str()->delimiter(',');
   cmd->add_option("--predictor-dtype", b.predictor_dtypes, "predictor weight formats timed side by side: fp16, int8")
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--predictor-mlp-densities", b.predictor_mlp_densities,

@@ -1,10 +1,10 @@
 // test_persistent_ops.cpp: the persistent decode kernel's ops (kernels/persistent_decode), each launched on
 // its own (one CTA per unit, decode_op_launch.h) and held against the plain reference of the same math:
 // row_gemv against sparse_mlp_up_ref (gathered fc1 + bias + ReLU; written at the neuron's own column) and
-// against a double-precision dot (LM head logits + the fused argmax, predictor scores), col_gemv against
+// against a double-precision dot (LM head logits + the fused argmax), col_gemv against
 // sparse_mlp_down_ref (neurons and heads, repeats, one split and many), qkv against sparse_qkv_ref (K/V
 // catch-up from random kv_valid), attention against decode_attention_ref (many splits), layer_norm against
-// layer_norm_ref, select against lowrank_select_ref (top-k with ties, threshold). Odd sizes, empty and full
+// layer_norm_ref (the predictor's ops: test_persistent_predictor_ops.cpp). Odd sizes, empty and full
 // selections, device counts below capacity with a poisoned idx tail, outputs NaN-poisoned.
 #include <gtest/gtest.h>
 
@@ -102,8 +102,8 @@ TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
   }
 }
 
-// kLogits (fp32 logits and the fused greedy token, through ArgmaxOp) and kScores (max over the batch).
-TEST(PersistentOps, RowGemvLogitsArgmaxAndScores) {
+// kLogits (fp32 logits and the fused greedy token, through ArgmaxOp).
+TEST(PersistentOps, RowGemvLogitsAndArgmax) {
   DV_SKIP_WITHOUT_GPU();
   for (int ci = 0; ci < static_cast<int>(std::size(kGemvCases)); ++ci) {
     const GemvCase c = kGemvCases[ci];
@@ -111,7 +111,7 @@ TEST(PersistentOps, RowGemvLogitsArgmaxAndScores) {
     SCOPED_TRACE(::testing::Message() << "case " << ci);
     const auto x = test::random_halves(static_cast<size_t>(c.B) * c.K, rng);
     const auto w = test::random_halves(static_cast<size_t>(c.n) * c.K, rng);
-    std::vector<double> ref(static_cast<size_t>(c.B) * c.n), scores(c.n, -INFINITY);
+    std::vector<double> ref(static_cast<size_t>(c.B) * c.n);
     std::vector<int> best(c.B, 0);
     for (int b = 0; b < c.B; ++b)
       for (int j = 0; j < c.n; ++j) {
@@ -119,15 +119,13 @@ TEST(PersistentOps, RowGemvLogitsArgmaxAndScores) {
         for (int q = 0; q < c.K; ++q)
           s += static_cast<double>(w.f[static_cast<size_t>(j) * c.K + q]) * x.f[static_cast<size_t>(b) * c.K + q];
         ref[static_cast<size_t>(b) * c.n + j] = s;
-        scores[j] = std::max(scores[j], s);
         if (s > ref[static_cast<size_t>(b) * c.n + best[b]]) best[b] = j;
       }
     DeviceBuffer<__half> dx(x.h), dw(w.h);
-    DeviceBuffer<float> dlogits(ref.size()), dscores(c.n);
+    DeviceBuffer<float> dlogits(ref.size());
     DeviceBuffer<unsigned long long> dmax(c.B);
     DeviceBuffer<int> dtok(c.B);
     dlogits.poison();
-    dscores.poison();
     dmax.zero();
     DecodeOpParams p;
     RowGemvOp& r = p.row_gemv;
@@ -147,13 +145,9 @@ TEST(PersistentOps, RowGemvLogitsArgmaxAndScores) {
     a.argmax.argmax = dmax.data();
     a.argmax.B = c.B;
     launch_decode_op(DecodeOpKind::kArgmax, a, nullptr);
-    r.epilogue = RowEpilogue::kScores;
-    r.out_f32 = dscores.data();
-    launch_decode_op(DecodeOpKind::kRowGemv, p, nullptr);
 
     const std::vector<float> logits = dlogits.download();
     ASSERT_TRUE(test::expect_close(logits, ref, DType::kF32, "logits"));
-    ASSERT_TRUE(test::expect_close(dscores.download(), scores, DType::kF32, "scores"));
     const std::vector<int> tok = dtok.download();
     for (int b = 0; b < c.B; ++b) {  // the device's argmax of its own logits: first maximum
       const float* row = logits.data() + static_cast<size_t>(b) * c.n;
@@ -429,54 +423,6 @@ TEST(PersistentOps, LayerNormMatchesReference) {
     if (c.sum_out && (c.residual || c.bias)) {
       ASSERT_TRUE(test::expect_close(dsum.download(), test::to_float(sum), DType::kF16, "sum_out"));
     }
-  }
-}
-
-// Top-k with ties at the k-th value and threshold selections: exactly lowrank_select_ref's indices.
-TEST(PersistentOps, SelectEqualsLowrankSelectReference) {
-  DV_SKIP_WITHOUT_GPU();
-  struct Case { int n, top_k, max_k; bool threshold; float t; int distinct; };
-  const Case cases[] = {{1, 1, 1, false, 0, 0},     {37, 5, 5, false, 0, 4},    {1032, 155, 155, false, 0, 0},
-                        {20480, 2048, 2048, false, 0, 50}, {300, 0, 4, false, 0, 0}, {1001, 1001, 1001, false, 0, 0},
-                        {777, 0, 777, true, 0.5f, 0},  {5000, 0, 100, true, 0.3f, 0}, {64, 64, 64, false, 0, 1}};
-  for (int ci = 0; ci < static_cast<int>(std::size(cases)); ++ci) {
-    const Case c = cases[ci];
-    std::mt19937_64 rng(test::case_seed("select_op", ci));
-    SCOPED_TRACE(::testing::Message() << "case " << ci);
-    std::vector<float> scores = test::random_floats(c.n, rng, -4.f, 4.f);
-    if (c.distinct > 0)  // few distinct values: ties everywhere, including at the k-th
-      for (float& s : scores) s = std::floor(s * c.distinct / 8.f);
-    DeviceBuffer<float> ds(scores);
-    DeviceBuffer<int> didx(std::max(c.max_k, 1)), dcount(1);
-    didx.poison();
-    dcount.poison();
-    DecodeOpParams p;
-    SelectOp& s = p.select;
-    s.idx = didx.data();
-    s.count = dcount.data();
-    s.scores = ds.data();
-    s.n = c.n;
-    s.top_k = c.top_k;
-    s.max_k = c.max_k;
-    s.threshold = c.threshold;
-    s.tau = c.threshold ? select_threshold_logit(c.t) : 0.f;
-    launch_decode_op(DecodeOpKind::kSelect, p, nullptr);
-    std::vector<int> ref(std::max(c.max_k, 1), -1);
-    int ref_count = -1;
-    LowrankSelectArgs r;
-    r.idx = ref.data();
-    r.k_dev = &ref_count;
-    r.scores = scores.data();
-    r.n = c.n;
-    r.mode = c.threshold ? SelectMode::kThreshold : SelectMode::kTopK;
-    r.top_k = c.top_k;
-    r.threshold = c.t;
-    r.max_k = c.max_k;
-    lowrank_select_ref(r);
-    const int count = dcount.download()[0];
-    ASSERT_EQ(count, ref_count);
-    const std::vector<int> got = didx.download();
-    for (int j = 0; j < count; ++j) ASSERT_EQ(got[j], ref[j]) << "index " << j;
   }
 }
 

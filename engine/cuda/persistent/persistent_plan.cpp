@@ -9,6 +9,7 @@
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/error.h"
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
+#include "kernels/lowrank_predictor/predictor_plan.cuh"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::engine {
@@ -41,16 +42,23 @@ PersistentBuffers::PersistentBuffers(const GpuWeights& w, int batch, int max_len
   partials = at::zeros({static_cast<int64_t>(L * partials_stride)}, cuda_options(at::kFloat));
   tickets = at::zeros({L, B, H}, cuda_options(at::kInt));
   argmax = at::zeros({B}, cuda_options(at::kLong));
-  size_t z = 0, s = 0;
+  size_t z = 0, s = 0, part = 0, ws = 0;
   if (sparse != nullptr)
     for (const PredictorTask& t : sparse->tasks) {
+      const auto mode = t.threshold ? kernels::SelectMode::kThreshold : kernels::SelectMode::kTopK;
       z_offset.push_back(z);
       score_offset.push_back(s);
+      partial_offset.push_back(part);
+      workspace_offset.push_back(ws);
       z += static_cast<size_t>(B) * t.rank + 8;  // 16-byte aligned starts (rank % 8 == 0)
-      s += (static_cast<size_t>(t.n) + 3) / 4 * 4;
+      s += kernels::lowrank_predictor_scores_floats(batch, t.n, mode, t.batch_union);  // multiples of 4
+      part += (kernels::lowrank_predictor_partials_floats(batch, m.d, t.rank) + 3) / 4 * 4;
+      ws += (kernels::lowrank_predictor_workspace_bytes(batch, m.d, t.rank, t.n) + 15) / 16 * 16;
     }
   pred_z = at::zeros({static_cast<int64_t>(std::max<size_t>(z, 8))}, half);
   pred_scores = at::zeros({static_cast<int64_t>(std::max<size_t>(s, 4))}, cuda_options(at::kFloat));
+  pred_partials = at::zeros({static_cast<int64_t>(std::max<size_t>(part, 4))}, cuda_options(at::kFloat));
+  pred_workspace = at::zeros({static_cast<int64_t>(std::max<size_t>(ws, 16))}, cuda_options(at::kByte));  // kept zero
 }
 
 namespace {
@@ -58,7 +66,8 @@ namespace {
 class PlanBuilder {
  public:
   PlanBuilder(const GpuWeights& w, const DecodeBuffers& b, const SparseState* sp, PersistentBuffers& pb, int ctas)
-      : w_(w), b_(b), sp_(sp), pb_(pb), m_(model_dims(w)), B_(b.batch), ctas_(ctas) {}
+      : w_(w), b_(b), sp_(sp), pb_(pb), m_(model_dims(w)), B_(b.batch), ctas_(ctas),
+        predictor_ops_(sp != nullptr ? sp->tasks.size() : 0) {}
 
   PersistentPlan build() {
     DV_CHECK(B_ >= 1 && B_ <= kernels::kColBatchMax,
@@ -311,33 +320,42 @@ class PlanBuilder {
     add(DecodeOpKind::kArgmax, a, "argmax", -1, {}, {r.argmax}, {a.argmax.tokens});
   }
 
-  // Snapshot p (2l: attention input of layer l, 2l + 1: its MLP input) exists: the first GEMV of every
-  // predictor that reads it; the second follows the next layer op.
+  // Snapshot p (2l: attention input of layer l, 2l + 1: its MLP input) exists: the z op of every predictor
+  // that reads it; its scores op follows the next layer op.
   void point(int p) {
     if (sp_ == nullptr) return;
     for (size_t t = 0; t < sp_->tasks.size(); ++t) {
       const PredictorTask& task = sp_->tasks[t];
       if (task.input_point != p) continue;
+      predictor_ops_[t] = kernels::make_lowrank_predictor_ops<8, false>(
+          predictor_args(static_cast<int>(t), p % 2 == 0 ? b_.attn_in(p / 2) : b_.mlp_in(p / 2)));
       DecodeOpParams z;
-      kernels::RowGemvOp& r = z.row_gemv;
-      row_gemv(r, half_ptr(task.wa), p % 2 == 0 ? b_.attn_in(p / 2) : b_.mlp_in(p / 2), m_.d, task.rank);
-      r.out = half_ptr(pb_.pred_z) + pb_.z_offset[t];
-      r.ld_out = task.rank;
-      add(DecodeOpKind::kRowGemv, z, task.mlp ? "mlp_predictor_z" : "head_predictor_z", task.layer, {}, {r.x},
-          {r.out});
+      z.predictor_z = predictor_ops_[t].z;
+      add(DecodeOpKind::kPredictorZ, z, task.mlp ? "mlp_predictor_z" : "head_predictor_z", task.layer, {},
+          {z.predictor_z.x}, {z.predictor_z.z});
       pending_scores_.push_back(static_cast<int>(t));
     }
+  }
+
+  // Task t's call of the predictor: this step's buffers of the task, its selection's idx / count.
+  // Task t's call with this task's own buffers (tasks' ops may run at once here).
+  kernels::LowrankPredictorArgs predictor_args(int t, const __half* x) const {
+    kernels::LowrankPredictorArgs a = sp_->predictor_args(t, x);
+    a.scores = float_ptr(pb_.pred_scores) + pb_.score_offset[t];
+    a.z = half_ptr(pb_.pred_z) + pb_.z_offset[t];
+    a.z_partials = float_ptr(pb_.pred_partials) + pb_.partial_offset[t];
+    a.workspace = static_cast<char*>(pb_.pred_workspace.data_ptr()) + pb_.workspace_offset[t];
+    kernels::check_lowrank_predictor_args(a);
+    DV_CHECK(kernels::lowrank_batch_tile(B_) == 8, "persistent plan: batch {} outside the predictor's tile 8", B_);
+    return a;
   }
 
   void scores(int t) {
     const PredictorTask& task = sp_->tasks[t];
     DecodeOpParams s;
-    kernels::RowGemvOp& r = s.row_gemv;
-    row_gemv(r, half_ptr(task.wb), half_ptr(pb_.pred_z) + pb_.z_offset[t], task.rank, task.n);
-    r.epilogue = kernels::RowEpilogue::kScores;
-    r.out_f32 = float_ptr(pb_.pred_scores) + pb_.score_offset[t];
-    add(DecodeOpKind::kRowGemv, s, task.mlp ? "mlp_predictor_scores" : "head_predictor_scores", task.layer, {},
-        {r.x}, {r.out_f32});
+    s.predictor_scores = predictor_ops_[t].scores;
+    add(DecodeOpKind::kPredictorScores, s, task.mlp ? "mlp_predictor_scores" : "head_predictor_scores", task.layer,
+        {}, {s.predictor_scores.z}, {s.predictor_scores.scores});
   }
 
   void flush_scores() {
@@ -352,19 +370,10 @@ class PlanBuilder {
     if (std::find(pending_scores_.begin(), pending_scores_.end(), t) != pending_scores_.end()) flush_scores();
     selected_.push_back(t);
     const PredictorTask& task = sp_->tasks[t];
-    const LayerSelection& sel = task.mlp ? sp_->mlp[task.layer] : sp_->heads[task.layer];
     DecodeOpParams p;
-    kernels::SelectOp& s = p.select;
-    s.idx = int_ptr(sel.idx);
-    s.count = int_ptr(sel.count);
-    s.scores = float_ptr(pb_.pred_scores) + pb_.score_offset[t];
-    s.n = task.n;
-    s.top_k = task.top_k;
-    s.max_k = sel.capacity;
-    s.threshold = task.threshold;
-    s.tau = task.threshold ? kernels::select_threshold_logit(task.probability) : 0.f;
-    add(DecodeOpKind::kSelect, p, task.mlp ? "mlp_select" : "head_select", task.layer, {}, {s.scores},
-        {s.idx, s.count});
+    p.predictor_select = predictor_ops_[t].select;
+    add(DecodeOpKind::kPredictorSelect, p, task.mlp ? "mlp_select" : "head_select", task.layer, {},
+        {p.predictor_select.scores}, {p.predictor_select.idx, p.predictor_select.k_dev});
   }
 
   const GpuWeights& w_;
@@ -376,6 +385,7 @@ class PlanBuilder {
   PersistentPlan plan_;
   std::map<const void*, int> producer_;
   std::vector<int> pending_scores_, selected_;
+  std::vector<kernels::LowrankPredictorOps<8, false>> predictor_ops_;  // per task, built at its input point
 };
 
 }  // namespace

@@ -4,9 +4,9 @@
 // found from the buffers: every op names what it reads and writes, and a read waits for the op that wrote
 // that buffer earlier in the step (each buffer is written once a step, so there are no write-after-read
 // hazards inside the step; the activations it needs once a layer are per layer here for that reason).
-// Predictors are ops interleaved with the layer's ops, as the graph path's side stream runs them: a
-// predictor's first GEMV right after the op that writes its input snapshot, its second after the next layer
-// op, its selection just before the first op that reads the indices.
+// Predictors are kernels/lowrank_predictor's three ops interleaved with the layer's ops, as the graph path's
+// side stream runs them: z right after the op that writes its input snapshot, the scores after the next layer
+// op, the selection just before the first op that reads the indices.
 #pragma once
 
 #include <string>
@@ -31,10 +31,12 @@ struct PersistentBuffers {
   at::Tensor workspace;    // [2L] col_gemv workspaces (bytes), zero
   at::Tensor partials;     // [L] attention split partials (fp32)
   at::Tensor tickets;      // [L, B, H] int32, zero
-  at::Tensor pred_z, pred_scores;  // per predictor task: [B, rank] fp16, [n] fp32
+  // Per predictor task (the tasks' ops may run at once): z [B, rank] fp16, the scores
+  // (lowrank_predictor_scores_floats), z's split-K partials, and the zero-kept workspace (bytes).
+  at::Tensor pred_z, pred_scores, pred_partials, pred_workspace;
   at::Tensor argmax;       // [B] uint64 packed LM-head maxima, zero
   size_t workspace_stride = 0, partials_stride = 0;
-  std::vector<size_t> z_offset, score_offset;  // per task, in elements
+  std::vector<size_t> z_offset, score_offset, partial_offset, workspace_offset;  // per task, in elements / bytes
 };
 
 struct PersistentPlan {

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# step_decode.sh OUTDIR: issue 19's checks and measurements of the decode step in one device call (H200, a built
+# build/, repository root as cwd). Parts (DEJAVU_DECODE_PARTS, default all, in this order), each under its own
+# time limit (seconds; a part that runs out loses only its own output):
+#   tests      the decode step's GPU tests: kernel_tests (every op's case table), cuda_engine_tests (graph and
+#              persistent paths against the reference and each other), persistent_tests, then cuda_engine_tests
+#              again with the unfused MLP (DEJAVU_FUSED_MLP=0) and the dense QKV through the ops (DEJAVU_DENSE_QKV=ops)
+#   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the new ops' tests
+#   bench      `dejavu bench` on the built-in shapes, batch 1, MLP 10% / heads 50%: dense, sparse-fixed and
+#              sparse + predictors, graph and persistent paths side by side; the same graph rows with the
+#              unfused MLP (DEJAVU_FUSED_MLP=0) in bench_unfused.json, the step each change bought
+#   model      `dejavu bench --model` with real selections: random opt-1.3b / opt-6.7b / opt-13b checkpoints
+#              (scripts/make_random_opt.py) with predictors trained on their own activations (a small collect +
+#              train), batch 1..32 on opt-1.3b, both decode paths; catch-up positions per step in the rows
+#   kernels    kernel_bench: fused MLP vs up + down vs cuBLAS, the predictor ops vs the previous chain
+#   hf         scripts/bench_hf.py: Hugging Face eager and torch.compile on the same shapes
+# Each part writes OUTDIR/<part>/ and notes its rc and time in OUTDIR/summary.txt. Set DEJAVU_DECODE_SHAPES to
+# change the built-in shapes (default opt-1.3b..opt-66b) and DEJAVU_DECODE_MODELS the --model shapes.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${1:?usage: scripts/device/step_decode.sh OUTDIR}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+SUMMARY="$OUT/summary.txt"
+PARTS=${DEJAVU_DECODE_PARTS:-tests sanitize bench model kernels hf}
+has() { [[ " $PARTS " == *" $1 "* ]]; }
+note() { echo "$*" | tee -a "$SUMMARY"; }
+part() {  # part NAME LIMIT CMD...: CMD under its time limit, rc and seconds noted
+  local name=$1 limit=$2 start=$(date +%s)
+  shift 2
+  timeout -k 10 "$limit" "$@"
+  local rc=$?
+  note "$name: rc=$rc in $(( $(date +%s) - start )) s (limit $limit s)"
+  return $rc
+}
+DEJAVU=$PWD/build/dejavu
+KT=build/tests/kernels/kernel_tests
+ET=build/tests/cuda_engine/cuda_engine_tests
+PT=build/tests/persistent/persistent_tests
+DATA=${DEJAVU_DATA_DIR:-../shared/data}
+note "step_decode at ${DEJAVU_COMMIT:-?} on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
+
+gtest() {  # gtest NAME LIMIT BINARY [ARGS...]: one gtest binary, its failures in the summary
+  local name=$1 limit=$2
+  shift 2
+  part "$name" "$limit" "$@" --gtest_brief=1 >"$OUT/tests/$name.log" 2>&1
+  grep -E "^\[  FAILED  \]|^\[  PASSED  \]|tests? ran|Failure|error:" "$OUT/tests/$name.log" | head -20 | tee -a "$SUMMARY"
+}
+if has tests; then
+  mkdir -p "$OUT/tests"
+  gtest kernel_tests "${DEJAVU_T_KT:-150}" "$KT"
+  gtest persistent_tests 30 "$PT"
+  gtest cuda_engine_tests "${DEJAVU_T_ET:-200}" "$ET"
+  DEJAVU_FUSED_MLP=0 gtest cuda_engine_unfused "${DEJAVU_T_ET2:-90}" "$ET" --gtest_filter='Shapes/*:SparseEngine*:DenseEngine*'
+  DEJAVU_DENSE_QKV=ops gtest cuda_engine_dense_qkv_ops 60 "$ET" --gtest_filter='*Dense*:*AllSelected*'
+fi
+
+if has sanitize && command -v compute-sanitizer >/dev/null; then
+  mkdir -p "$OUT/sanitize"
+  export DEJAVU_PERSISTENT_WATCHDOG_MS=600000
+  KF=${DEJAVU_SAN_KERNEL_FILTER:-'*FusedMlp*:*Lowrank*:*Predictor*:SparseQkv*:DecodeAttention*:PersistentOps.*'}
+  EF=${DEJAVU_SAN_ENGINE_FILTER:-'Shapes/PersistentShapeTest.*/d256*:PersistentEngine.GreedyTokensChainOnTheDevice'}
+  for tool in memcheck racecheck synccheck; do
+    part "san_${tool}_kernels" "${DEJAVU_T_SAN:-60}" compute-sanitizer --tool $tool --error-exitcode 1 "$KT" \
+      --gtest_filter="$KF" --gtest_brief=1 >"$OUT/sanitize/${tool}_kernels.log" 2>&1
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|FAILED" "$OUT/sanitize/${tool}_kernels.log" | tail -3 | tee -a "$SUMMARY"
+  done
+  part san_memcheck_engine "${DEJAVU_T_SAN:-60}" compute-sanitizer --tool memcheck --error-exitcode 1 "$ET" \
+    --gtest_filter="$EF" --gtest_brief=1 >"$OUT/sanitize/memcheck_engine.log" 2>&1
+  grep -E "ERROR SUMMARY|FAILED" "$OUT/sanitize/memcheck_engine.log" | tail -3 | tee -a "$SUMMARY"
+  unset DEJAVU_PERSISTENT_WATCHDOG_MS
+fi
+
+SHAPES=${DEJAVU_DECODE_SHAPES:-opt-1.3b,opt-6.7b,opt-13b,opt-30b,opt-66b}
+if has bench; then
+  mkdir -p "$OUT/bench"
+  COMMON=(--shapes "$SHAPES" --batch-sizes 1 --head-density 0.5 --mlp-density 0.1 --mlp-densities 0.1
+    --predictor-mlp-densities 0.1 --warmup 5 --iters 30)
+  part bench "${DEJAVU_T_BENCH:-200}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph,persistent \
+    --out "$OUT/bench" >"$OUT/bench/bench.log" 2>&1
+  tail -25 "$OUT/bench/bench.log" >>"$SUMMARY"
+  mkdir -p "$OUT/bench/unfused"
+  DEJAVU_FUSED_MLP=0 part bench_unfused "${DEJAVU_T_BENCH2:-100}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
+    --out "$OUT/bench/unfused" >"$OUT/bench/unfused/bench.log" 2>&1
+  grep -E "^\| opt|dense|sparse" "$OUT/bench/unfused/bench.log" | tail -12 >>"$SUMMARY"
+fi
+
+if has model; then
+  mkdir -p "$OUT/model"
+  part model "${DEJAVU_T_MODEL:-330}" bash scripts/device/step_model_bench.sh "$OUT/model" >"$OUT/model/model.log" 2>&1
+  tail -30 "$OUT/model/model.log" >>"$SUMMARY"
+fi
+
+if has kernels && [ -x build/kernels/bench/kernel_bench ]; then
+  mkdir -p "$OUT/kernels"
+  part kernel_bench "${DEJAVU_T_KB:-90}" build/kernels/bench/kernel_bench --shapes opt-1.3b opt-13b opt-30b opt-66b \
+    --batches 1 8 --densities 10 50 100 --reps 20 --out "$OUT/kernels" >"$OUT/kernels/kernel_bench.log" 2>&1
+  tail -40 "$OUT/kernels/kernel_bench.log" >>"$SUMMARY"
+fi
+
+if has hf; then
+  mkdir -p "$OUT/hf"
+  part bench_hf "${DEJAVU_T_HF:-170}" python3 scripts/bench_hf.py --out "$OUT/hf" --shapes opt-1.3b,opt-13b,opt-30b \
+    --compile-shapes opt-1.3b,opt-13b --warmup 5 --iters 30 >"$OUT/hf/hf_bench.log" 2>&1
+  grep -E '^\{' "$OUT/hf/hf_bench.log" | cut -c1-200 >>"$SUMMARY"
+fi
+cat "$SUMMARY"

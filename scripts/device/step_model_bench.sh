@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# step_model_bench.sh OUTDIR: `dejavu bench --model` with real selections (issue 19 item 6) on random-weight
+# checkpoints of real OPT shapes (scripts/make_random_opt.py, fp16, drawn on the GPU), each with predictors
+# trained on its own activations: a small collect (DEJAVU_MB_TOKENS of WikiText-2 valid, every 4th position of
+# 1,024-token windows, no compression) and a short train on the GPU. The decoded text is WikiText-2 test, so the
+# predictors select differently at every step and the timed step includes the K/V catch-up of re-selected
+# heads. Both decode paths side by side; batch 1..32 on the first shape. Random weights have no contextual
+# sparsity: the timings are real, the selections' quality is not the method's.
+# Shapes: DEJAVU_DECODE_MODELS (default "opt-1.3b opt-6.7b opt-13b"); each checkpoint is deleted after its bench
+# (opt-13b is 26 GB of the machine's 64 GB disk). Writes OUTDIR/<shape>/bench.{json,csv,log}.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${1:?usage: step_model_bench.sh OUTDIR}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+W=${DEJAVU_MB_DIR:-/tmp/dejavu-model-bench}
+DATA=${DEJAVU_DATA_DIR:-../shared/data}
+DEJAVU=$PWD/build/dejavu
+TOKENS=${DEJAVU_MB_TOKENS:-4096}
+BATCHES=${DEJAVU_MB_BATCHES:-1,2,4,8,16,32}
+mkdir -p "$W"
+first=1
+for shape in ${DEJAVU_DECODE_MODELS:-opt-1.3b opt-6.7b opt-13b}; do
+  M=$W/models/$shape-random
+  R=$W/$shape
+  mkdir -p "$R" "$OUT/$shape"
+  t0=$(date +%s)
+  [ -f "$M/config.json" ] || python3 scripts/make_random_opt.py --shape "$shape" "$M" --device cuda --dtype float16 \
+    --force >"$R/make.log" 2>&1 || { echo "model_bench $shape: make_random_opt failed"; tail -5 "$R/make.log"; continue; }
+  t1=$(date +%s)
+  "$DEJAVU" collect --model "$M" --device cuda --dtype float16 --text "$DATA/wikitext-2/valid.txt" --out "$R/acts.h5" \
+    --max-tokens "$TOKENS" --seq-len 1024 --sample-every 4 --batch-windows 4 --compression none --force \
+    >"$R/collect.log" 2>&1 || { echo "model_bench $shape: collect failed"; tail -5 "$R/collect.log"; continue; }
+  t2=$(date +%s)
+  "$DEJAVU" train --acts "$R/acts.h5" --out "$R/pred" --device cuda --epochs 2 --patience 1 --no-progress \
+    >"$R/train.log" 2>&1 || { echo "model_bench $shape: train failed"; tail -5 "$R/train.log"; continue; }
+  t3=$(date +%s)
+  batches=1
+  [ $first = 1 ] && batches=$BATCHES
+  "$DEJAVU" bench --model "$M" --predictors "$R/pred" --text "$DATA/wikitext-2/test.txt" --mlp-densities 0.1 \
+    --head-density 0.5 --decode-path graph,persistent --model-batch-sizes "$batches" --warmup 5 --iters 40 \
+    --out "$OUT/$shape" >"$OUT/$shape/bench.log" 2>&1
+  rc=$?
+  t4=$(date +%s)
+  echo "model_bench $shape: bench rc=$rc; make $((t1 - t0)) s, collect $((t2 - t1)) s, train $((t3 - t2)) s, bench $((t4 - t3)) s"
+  grep -E "^\s*(dense|sparse)|catch" "$OUT/$shape/bench.log" | head -40
+  cp "$R/train.log" "$OUT/$shape/train.log" 2>/dev/null
+  rm -rf "$M" "$R/acts.h5"
+  first=0
+done
