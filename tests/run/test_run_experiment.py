@@ -129,7 +129,7 @@ def main():
                                                             "eval": "run"}
     assert ran(run(a.dejavu, yaml_path)) == (["eval"], ["collect", "train", "measure"])
     with open(os.path.join(out, "eval", "eval.csv")) as f:
-        assert ",0.2500," in f.read(), "eval did not use the new density"
+        assert any(float(r["mlp_density"]) == 0.25 for r in csv.DictReader(f)), "eval did not use the new density"
 
     # --only picks one stage; with --force it runs although unchanged.
     assert plan(run(a.dejavu, yaml_path, "--dry-run", "--only", "measure")) == {"measure": "skip"}
