@@ -16,6 +16,11 @@
 //      loads of weights at those indices follow;
 //   3. sync.inputs(): before the first read of activations written earlier in this step (the op's inputs),
 //      and before the unit's first global write.
+// Reads of what this step wrote (inputs, selections) go through Sync::load (the load policy): the graph path
+// reads them through the read-only path (__ldg: an earlier kernel wrote them, nothing writes them during this
+// one); the persistent kernel through L2 only (ld.global.cg: another CTA of the same launch wrote them, and
+// the non-coherent path is only valid for data that is read-only for the whole launch). Weights keep the
+// streaming / read-only loads in both.
 // A unit that must combine with other units of the same op (split-K) does so without waiting for them: fp32
 // reductions plus the last arriver finalizing (an arrival counter it resets). No unit ever spins on another
 // unit of its own op: that is what keeps the persistent kernel free of deadlock.
@@ -34,6 +39,10 @@ constexpr int kUnitSmemMax = 96 * 1024;      // per unit, so two CTAs fit on an 
 // The graph path's sync: selections were joined by a stream event before the launch; inputs come from the
 // previous kernel in the stream (PDL: wait for it, then let the next kernel's CTAs be scheduled).
 struct PdlSync {
+  template <class T>
+  __device__ __forceinline__ static T load(const T* p) {
+    return __ldg(p);
+  }
   __device__ __forceinline__ void indices() const {}
   __device__ __forceinline__ void inputs() const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
