@@ -99,7 +99,7 @@ struct FusedMlpOp {
     // 3. The inputs: x, written by the previous op.
     sync.inputs();
     if (stage_x) fused_mlp_stage_x(a, x_s, red, mean, mean + BT);
-    const __half* xa = stage_x ? x_s : a.x;  // generic loads: shared or global
+    const __half* xa = stage_x ? x_s : a.x;  // shared, or global through the Sync's load policy
     const size_t xld = stage_x ? a.d + kFusedMlpXPad : a.d;
     const __half* xrow[XG];
     bool xok[XG];
@@ -128,7 +128,9 @@ struct FusedMlpOp {
         uint4 xv[XG];
 #pragma unroll
         for (int q = 0; q < XG; ++q)
-          xv[q] = cok && xok[q] ? *reinterpret_cast<const uint4*>(xrow[q] + col) : zero_u4();
+          xv[q] = !(cok && xok[q]) ? zero_u4()
+                  : stage_x        ? *reinterpret_cast<const uint4*>(xrow[q] + col)
+                                   : Sync::load(reinterpret_cast<const uint4*>(xrow[q] + col));
 #pragma unroll
         for (int k2 = 0; k2 < 2; ++k2)
 #pragma unroll
