@@ -31,12 +31,15 @@ bool fused_mlp_enabled(int batch) {
   return batch <= 8;
 }
 
-// DEJAVU_DENSE_QKV=ops: the dense step's QKV through sparse_qkv with every head selected (one kernel: the
-// projection, bias, q and the K/V rows at pos) instead of the cuBLAS GEMM + kv_append; read when a step is
-// recorded (captured). Default: cuBLAS, until `dejavu bench` on the GPU shows which is faster.
-bool dense_qkv_ops() {
+// The dense step's QKV: through sparse_qkv with every head selected (one kernel: the projection, bias, q and
+// the K/V rows at pos; in the residual-stream flow also the layer norm) or the cuBLAS GEMM + kv_append (after
+// a layer_norm kernel). DEJAVU_DENSE_QKV=ops or =cublas forces either (read when a step is recorded, i.e.
+// captured); by default the residual-stream flow (`stream`) takes the op, the other flows cuBLAS.
+bool dense_qkv_ops(bool stream) {
   const char* env = std::getenv("DEJAVU_DENSE_QKV");
-  return env != nullptr && std::strcmp(env, "ops") == 0;
+  if (env != nullptr && std::strcmp(env, "ops") == 0) return true;
+  if (env != nullptr && std::strcmp(env, "cublas") == 0) return false;
+  return stream;
 }
 
 class StepRecorder {
@@ -46,9 +49,50 @@ class StepRecorder {
       : ctx_(ctx), w_(w), b_(b), sp_(sp), all_reduce_(all_reduce), c_(w.config), m_(model_dims(w)), s_(ctx.main()),
         B_(b.batch), fused_(fused_mlp_enabled(b.batch)),
         stream_(fused_ && c_.do_layer_norm_before && !all_reduce),
-        fuse_ln_(stream_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)) {}
+        fuse_ln_(stream_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)), dense_qkv_ops_(dense_qkv_ops(stream_)) {}
 
   void run() {
+    if (stream_) {
+      run_stream();
+    } else {
+      run_block_out();
+    }
+    if (side_used_) {
+      DV_CUDA_CHECK(cudaEventRecord(sp_->join_event[0], ctx_.side()));
+      DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->join_event[0], 0));
+    }
+    if (catchup_used_) {  // the forced K/V catch-up must finish before the next step's QKV reads kv_valid
+      DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_join[0], sp_->catchup_stream.get()));
+      DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->catchup_join[0], 0));
+    }
+    launch_advance_position(int_ptr(b_.pos), int_ptr(b_.positions), B_, s_);
+  }
+
+ private:
+  // Pre-LN on one GPU at batch <= 8: each block's last op writes the residual stream and each block's first
+  // op normalizes it, four kernels a layer: QKV (attention layer norm fused) -> attention -> W_o (+ out_b +
+  // residual: mlp_in) -> fused MLP (MLP layer norm fused; + fc2_b + residual: attn_in(l + 1)).
+  void run_stream() {
+    embed();
+    point(0);
+    for (int l = 0; l < m_.layers; ++l) {
+      const GpuLayerWeights& lw = w_.layers[l];
+      attention(l, b_.attn_in(l));
+      if (!fuse_ln_)  // B * d too large for the fused MLP to stage its input: normalize it first
+        layer_norm(b_.mlp_in(l), nullptr, nullptr, nullptr, half_ptr(b_.ln), lw.mlp_ln_w, lw.mlp_ln_b);
+      point(2 * l + 1);
+      mlp(l, fuse_ln_ ? b_.mlp_in(l) : half_ptr(b_.ln));
+      if (l + 1 < m_.layers) point(2 * (l + 1));
+    }
+    if (w_.final_ln_w.defined())
+      layer_norm(b_.attn_in(m_.layers), nullptr, nullptr, nullptr, half_ptr(b_.final_x), w_.final_ln_w,
+                 w_.final_ln_b);
+    lm_head(w_.final_ln_w.defined() ? half_ptr(b_.final_x) : b_.attn_in(m_.layers));
+  }
+
+  // Post-LN, tensor parallelism, batch > 8: each block's projection writes block_out, and a layer_norm kernel
+  // adds bias and residual (the sum over ranks first) and normalizes.
+  void run_block_out() {
     const bool pre = c_.do_layer_norm_before;
     embed();
     point(0);
@@ -58,9 +102,7 @@ class StepRecorder {
       const GpuLayerWeights& lw = w_.layers[l];
       attention(l, pre ? half_ptr(b_.ln) : b_.attn_in(l));
       reduce_block_out();
-      if (fuse_ln_) {
-        residual_sum(b_.mlp_in(l), b_.attn_in(l), half_ptr(lw.out_b));  // the fused MLP normalizes it itself
-      } else if (pre) {
+      if (pre) {
         layer_norm(half_ptr(b_.block_out), b_.attn_in(l), half_ptr(lw.out_b), b_.mlp_in(l), half_ptr(b_.ln),
                    lw.mlp_ln_w, lw.mlp_ln_b);
       } else {
@@ -68,20 +110,11 @@ class StepRecorder {
                    lw.attn_ln_b);
       }
       point(2 * l + 1);
-      mlp(l, pre && !fuse_ln_ ? half_ptr(b_.ln) : b_.mlp_in(l));
+      mlp(l, pre ? half_ptr(b_.ln) : b_.mlp_in(l));
       reduce_block_out();
       if (!pre) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), nullptr, b_.attn_in(l + 1), lw.mlp_ln_w,
                    lw.mlp_ln_b);
-      } else if (stream_) {
-        // The fused MLP wrote the residual stream attn_in(l + 1): only the next layer norm is left.
-        if (l + 1 < m_.layers) {
-          layer_norm(b_.attn_in(l + 1), nullptr, nullptr, nullptr, half_ptr(b_.ln), w_.layers[l + 1].attn_ln_w,
-                     w_.layers[l + 1].attn_ln_b);
-        } else if (w_.final_ln_w.defined()) {
-          layer_norm(b_.attn_in(m_.layers), nullptr, nullptr, nullptr, half_ptr(b_.final_x), w_.final_ln_w,
-                     w_.final_ln_b);
-        }
       } else if (l + 1 < m_.layers) {
         const GpuLayerWeights& next = w_.layers[l + 1];
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(l + 1), half_ptr(b_.ln),
@@ -95,18 +128,8 @@ class StepRecorder {
       if (l + 1 < m_.layers) point(2 * (l + 1));
     }
     lm_head(pre && w_.final_ln_w.defined() ? half_ptr(b_.final_x) : b_.attn_in(m_.layers));
-    if (side_used_) {
-      DV_CUDA_CHECK(cudaEventRecord(sp_->join_event[0], ctx_.side()));
-      DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->join_event[0], 0));
-    }
-    if (catchup_used_) {  // the forced K/V catch-up must finish before the next step's QKV reads kv_valid
-      DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_join[0], sp_->catchup_stream.get()));
-      DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->catchup_join[0], 0));
-    }
-    launch_advance_position(int_ptr(b_.pos), int_ptr(b_.positions), B_, s_);
   }
 
- private:
   void embed() { embed_tokens(ctx_, w_, m_, int_ptr(b_.tokens), int_ptr(b_.positions), B_, b_.emb, b_.attn_in(0), s_); }
 
   // out = block_out + residual + bias, rounded once to fp16 (a block's projection finishing the residual stream).
@@ -158,17 +181,23 @@ class StepRecorder {
     launch_decode_attention(a, s_);
   }
 
-  // Writes the block's projection output (no bias, no residual) to block_out.
+  // The attention block on x: the residual stream attn_in(l) with stream_ (the QKV op normalizes it), else its
+  // normalized input. Writes mlp_in(l) = attn_in(l) + out_b + W_o product with stream_, else the bare W_o
+  // product to block_out.
   void attention(int l, const __half* x) {
-    const GpuLayerWeights& lw = w_.layers[l];
     if (sp_ == nullptr) {
-      if (dense_qkv_ops()) {
+      if (dense_qkv_ops_) {
         launch_sparse_qkv(qkv_args(l, x, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads), s_);
       } else {
+        if (stream_) {  // cuBLAS reads a normalized input
+          const GpuLayerWeights& lw = w_.layers[l];
+          layer_norm(x, nullptr, nullptr, nullptr, half_ptr(b_.ln), lw.attn_ln_w, lw.attn_ln_b);
+          x = half_ptr(b_.ln);
+        }
         dense_qkv(l, x);
       }
       decode_attention(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads, b_.attention);
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
+      out_proj(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads, true);
       return;
     }
     const LayerSelection& sel = sp_->heads[l];
@@ -178,11 +207,27 @@ class StepRecorder {
     const int cap = sel.dense ? m_.heads : sel.capacity;
     qkv(l, x, heads, count, cap);
     decode_attention(l, heads, count, cap, sp_->attention);
-    if (sel.dense) {
+    out_proj(l, heads, count, cap, sel.dense);
+  }
+
+  // W_o over the compact attention output of `heads`. stream_: sparse_mlp_down over the heads' W_o^T rows (every
+  // head when dense) adds out_b and the residual, finishing mlp_in(l); otherwise cuBLAS (dense) or
+  // sparse_mlp_down into block_out.
+  void out_proj(int l, const int* heads, const int* count, int cap, bool dense) {
+    const GpuLayerWeights& lw = w_.layers[l];
+    if (stream_) {
+      kernels::SparseMlpDownArgs a = down_args(half_ptr(b_.attn), m_.attn, lw.wo_t, m_.attn, heads, count, cap,
+                                               m_.head_dim);
+      a.out = b_.mlp_in(l);
+      a.workspace = b_.mlp_workspace.data_ptr();  // fused_mlp's, which also leaves it zero
+      a.resid = b_.attn_in(l);
+      a.b2 = half_ptr(lw.out_b);
+      kernels::launch_sparse_mlp_down(a, s_);
+    } else if (dense) {
       linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
-      return;
+    } else {
+      sparse_down(half_ptr(b_.attn), m_.attn, lw.wo_t, m_.attn, heads, count, cap, m_.head_dim);
     }
-    sparse_down(half_ptr(b_.attn), m_.attn, lw.wo_t, m_.attn, heads, count, cap, m_.head_dim);
   }
 
   // Dense QKV through cuBLAS: one GEMM into qkv, then the bias, q and the K/V cache rows at pos (kv_append).
@@ -203,7 +248,8 @@ class StepRecorder {
     launch_kv_append(a, s_);
   }
 
-  // sparse_qkv over `heads` at pos with no catch-up state (the dense step's K/V are always current).
+  // sparse_qkv over `heads` at pos with no catch-up state (the dense step's K/V are always current); with stream_
+  // x is the residual stream and the op applies the attention layer norm.
   SparseQkvArgs qkv_args(int l, const __half* x, const int* heads, const int* count, int cap) const {
     const GpuLayerWeights& lw = w_.layers[l];
     SparseQkvArgs q;
@@ -211,6 +257,10 @@ class StepRecorder {
     q.k_cache = b_.k(l);
     q.v_cache = b_.v(l);
     q.x = x;
+    if (stream_) {
+      q.ln_gamma = half_ptr(lw.attn_ln_w);
+      q.ln_beta = half_ptr(lw.attn_ln_b);
+    }
     q.w_qkv = half_ptr(lw.w_qkv);
     q.b_qkv = half_ptr(lw.b_qkv);
     q.heads = heads;
@@ -318,11 +368,18 @@ class StepRecorder {
                 sel.capacity, 1);
   }
 
+  // h [B, ld_h] times the W2T rows of the selection (rows_per_index rows an index) into block_out.
   void sparse_down(const __half* h, int ld_h, const at::Tensor& w2t, int rows, const int* idx, const int* count,
                    int cap, int rows_per_index) {
-    kernels::SparseMlpDownArgs a;
+    kernels::SparseMlpDownArgs a = down_args(h, ld_h, w2t, rows, idx, count, cap, rows_per_index);
     a.out = half_ptr(b_.block_out);
     a.workspace = sp_->down_workspace.data_ptr();
+    kernels::launch_sparse_mlp_down(a, s_);
+  }
+
+  kernels::SparseMlpDownArgs down_args(const __half* h, int ld_h, const at::Tensor& w2t, int rows, const int* idx,
+                                       const int* count, int cap, int rows_per_index) const {
+    kernels::SparseMlpDownArgs a;
     a.h = h;
     a.w2t = half_ptr(w2t);
     a.idx = idx;
@@ -333,7 +390,7 @@ class StepRecorder {
     a.max_k = cap;
     a.ld_h = ld_h;
     a.rows_per_index = rows_per_index;
-    kernels::launch_sparse_mlp_down(a, s_);
+    return a;
   }
 
   void lm_head(const __half* x) { lm_head_logits(ctx_, w_, m_, x, B_, b_.head_in, float_ptr(b_.logits)); }
@@ -379,6 +436,7 @@ class StepRecorder {
   const bool fused_;    // MLP blocks (dense and sparse) through fused_mlp, else cuBLAS / sparse up + down
   const bool stream_;   // the fused MLP writes the residual stream (pre-LN, one GPU)
   const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
+  const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)
   bool side_used_ = false;
   bool catchup_used_ = false;
 };
