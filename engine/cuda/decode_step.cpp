@@ -6,6 +6,7 @@
 
 #include "engine/cuda/cublas_ops.h"
 #include "engine/cuda/engine_kernels.cuh"
+#include "engine/cuda/layer_ops.h"
 #include "engine/cuda/model_dims.h"
 #include "engine/cuda/model_ends.h"
 #include "engine/cuda/tensor_ptr.h"
@@ -160,25 +161,11 @@ class StepRecorder {
   }
 
   // Writes the selected heads' outputs compact in selection order to attn ([B, m_.attn]).
-  void decode_attention(int l, const int* heads, const int* count, int cap, const AttentionScratch& scratch) {
-    DecodeAttentionArgs a;
-    a.out = half_ptr(b_.attn);
-    a.ld_out = m_.attn;
-    a.partials = float_ptr(scratch.partials);
-    a.tickets = int_ptr(scratch.tickets);
-    a.q = half_ptr(b_.q);
-    a.k_cache = b_.k(l);
-    a.v_cache = b_.v(l);
-    a.heads = heads;
-    a.num_selected = count;
-    a.pos = int_ptr(b_.pos);
-    a.batch = B_;
-    a.num_heads = m_.heads;
-    a.head_dim = m_.head_dim;
-    a.max_len = b_.max_len;
-    a.max_heads = cap;
-    a.max_splits = scratch.splits(cap);
-    launch_decode_attention(a, s_);
+  void decode_attention(int l, const DeviceList& heads, const AttentionScratch& scratch) {
+    launch_decode_attention(layer_attention_args(w_, b_, l, half_ptr(b_.q), heads, half_ptr(b_.attn),
+                                                 float_ptr(scratch.partials), int_ptr(scratch.tickets),
+                                                 scratch.splits(heads.cap)),
+                            s_);
   }
 
   // The attention block on x: the residual stream attn_in(l) with stream_ (the QKV op normalizes it), else its
@@ -186,8 +173,9 @@ class StepRecorder {
   // product to block_out.
   void attention(int l, const __half* x) {
     if (sp_ == nullptr) {
+      const DeviceList all = layer_heads(b_, nullptr, l);
       if (dense_qkv_ops_) {
-        launch_sparse_qkv(qkv_args(l, x, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads), s_);
+        launch_sparse_qkv(layer_qkv_args(w_, b_, nullptr, l, x, all, stream_, half_ptr(b_.q)), s_);
       } else {
         if (stream_) {  // cuBLAS reads a normalized input
           const GpuLayerWeights& lw = w_.layers[l];
@@ -196,37 +184,33 @@ class StepRecorder {
         }
         dense_qkv(l, x);
       }
-      decode_attention(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads, b_.attention);
-      out_proj(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads, true);
+      decode_attention(l, all, b_.attention);
+      out_proj(l, all, true);
       return;
     }
     const LayerSelection& sel = sp_->heads[l];
     wait_for(sel);
-    const int* heads = sel.dense ? int_ptr(b_.all_heads) : int_ptr(sel.idx);
-    const int* count = sel.dense ? int_ptr(b_.num_heads) : int_ptr(sel.count);
-    const int cap = sel.dense ? m_.heads : sel.capacity;
-    qkv(l, x, heads, count, cap);
-    decode_attention(l, heads, count, cap, sp_->attention);
-    out_proj(l, heads, count, cap, sel.dense);
+    const DeviceList heads = layer_heads(b_, sp_, l);
+    qkv(l, x, heads);
+    decode_attention(l, heads, sp_->attention);
+    out_proj(l, heads, sel.dense);
   }
 
   // W_o over the compact attention output of `heads`. stream_: sparse_mlp_down over the heads' W_o^T rows (every
   // head when dense) adds out_b and the residual, finishing mlp_in(l); otherwise cuBLAS (dense) or
   // sparse_mlp_down into block_out.
-  void out_proj(int l, const int* heads, const int* count, int cap, bool dense) {
-    const GpuLayerWeights& lw = w_.layers[l];
-    if (stream_) {
-      kernels::SparseMlpDownArgs a = down_args(half_ptr(b_.attn), m_.attn, lw.wo_t, m_.attn, heads, count, cap,
-                                               m_.head_dim);
-      a.out = b_.mlp_in(l);
-      a.workspace = b_.mlp_workspace.data_ptr();  // fused_mlp's, which also leaves it zero
-      a.resid = b_.attn_in(l);
-      a.b2 = half_ptr(lw.out_b);
-      kernels::launch_sparse_mlp_down(a, s_);
+  void out_proj(int l, const DeviceList& heads, bool dense) {
+    if (stream_) {  // the workspace: fused_mlp's, which also leaves it zero
+      launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads, b_.mlp_in(l), b_.attn_in(l),
+                                                 b_.mlp_workspace.data_ptr()),
+                             s_);
     } else if (dense) {
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(w_.layers[l].wo_t), B_, m_.d,
+               m_.attn);
     } else {
-      sparse_down(half_ptr(b_.attn), m_.attn, lw.wo_t, m_.attn, heads, count, cap, m_.head_dim);
+      launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads, half_ptr(b_.block_out),
+                                                 nullptr, sp_->down_workspace.data_ptr()),
+                             s_);
     }
   }
 
@@ -248,52 +232,12 @@ class StepRecorder {
     launch_kv_append(a, s_);
   }
 
-  // sparse_qkv over `heads` at pos with no catch-up state (the dense step's K/V are always current); with stream_
-  // x is the residual stream and the op applies the attention layer norm.
-  SparseQkvArgs qkv_args(int l, const __half* x, const int* heads, const int* count, int cap) const {
-    const GpuLayerWeights& lw = w_.layers[l];
-    SparseQkvArgs q;
-    q.q = half_ptr(b_.q);
-    q.k_cache = b_.k(l);
-    q.v_cache = b_.v(l);
-    q.x = x;
-    if (stream_) {
-      q.ln_gamma = half_ptr(lw.attn_ln_w);
-      q.ln_beta = half_ptr(lw.attn_ln_b);
-    }
-    q.w_qkv = half_ptr(lw.w_qkv);
-    q.b_qkv = half_ptr(lw.b_qkv);
-    q.heads = heads;
-    q.num_selected = count;
-    q.pos = int_ptr(b_.pos);
-    q.batch = B_;
-    q.num_heads = m_.heads;
-    q.head_dim = m_.head_dim;
-    q.max_len = b_.max_len;
-    q.d = m_.d;
-    q.max_heads = cap;
-    return q;
-  }
-
   // The selected heads' q and K/V (K/V of every head with all_kv), then the forced catch-up of heads lagging
   // too far, forked onto the low-priority catch-up stream (joined at the end of the step).
-  void qkv(int l, const __half* x, const int* heads, const int* count, int cap) {
-    const LayerKv& kv = sp_->kv[l];
-    int* forced = int_ptr(sp_->forced) + static_cast<size_t>(l) * sp_->forced.size(1);
-    SparseQkvArgs q = qkv_args(l, x, heads, count, cap);
-    q.kv_valid = int_ptr(sp_->kv_valid) + static_cast<size_t>(l) * m_.heads * sparse_qkv_valid_slots(m_.head_dim);
-    if (sp_->kv_ring > 0) {
-      q.x_hist = half_ptr(sp_->x_hist) + static_cast<size_t>(l) * B_ * sp_->kv_ring * m_.d;
-      q.ring = sp_->kv_ring;
-    }
-    q.forced = forced;
-    q.forced_count = forced + 2 * kSparseQkvMaxForced;
-    q.catchup_counts = int_ptr(sp_->catchup_counts);
-    q.all_kv = kv.all_kv;
-    q.max_forced = kv.max_forced;
-    q.force_lag = kv.force_lag;
+  void qkv(int l, const __half* x, const DeviceList& heads) {
+    const SparseQkvArgs q = layer_qkv_args(w_, b_, sp_, l, x, heads, stream_, half_ptr(b_.q));
     launch_sparse_qkv(q, s_);
-    if (kv.max_forced == 0) return;
+    if (q.max_forced == 0) return;
     cudaStream_t cs = sp_->catchup_stream.get();
     DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_fork[l], s_));
     DV_CUDA_CHECK(cudaStreamWaitEvent(cs, sp_->catchup_fork[l], 0));
@@ -307,35 +251,17 @@ class StepRecorder {
   void mlp(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
     const bool dense = sp_ == nullptr || sp_->mlp[l].dense;
+    DeviceList neurons;
+    if (!dense) {
+      const LayerSelection& sel = sp_->mlp[l];
+      wait_for(sel);
+      neurons = {int_ptr(sel.idx), int_ptr(sel.count), sel.capacity};
+    }
     if (fused_) {
-      kernels::FusedMlpArgs a;
-      a.out = stream_ ? b_.attn_in(l + 1) : half_ptr(b_.block_out);
-      a.workspace = b_.mlp_workspace.data_ptr();
-      a.x = x;
-      if (fuse_ln_) {
-        a.gamma = half_ptr(lw.mlp_ln_w);
-        a.beta = half_ptr(lw.mlp_ln_b);
-      }
-      a.w1 = half_ptr(lw.fc1_w);
-      a.b1 = half_ptr(lw.fc1_b);
-      a.w2t = half_ptr(lw.fc2_t);
-      if (stream_) {
-        a.b2 = half_ptr(lw.fc2_b);
-        a.resid = b_.mlp_in(l);
-      }
-      a.B = B_;
-      a.d = m_.d;
-      a.ffn = m_.ffn;
-      a.max_k = m_.ffn;  // dense: the identity selection
-      a.num_sms = ctx_.num_sms();
-      if (!dense) {
-        const LayerSelection& sel = sp_->mlp[l];
-        wait_for(sel);
-        a.idx = int_ptr(sel.idx);
-        a.k_dev = int_ptr(sel.count);
-        a.max_k = sel.capacity;
-      }
-      kernels::launch_fused_mlp(a, s_);
+      kernels::launch_fused_mlp(
+          layer_mlp_args(w_, b_, l, x, neurons, fuse_ln_, stream_ ? b_.attn_in(l + 1) : half_ptr(b_.block_out),
+                         stream_ ? b_.mlp_in(l) : nullptr, b_.mlp_workspace.data_ptr(), ctx_.num_sms()),
+          s_);
       return;
     }
     if (dense) {
@@ -349,48 +275,32 @@ class StepRecorder {
       linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.fc1_out), half_ptr(lw.fc2_t), B_, m_.d, m_.ffn);
       return;
     }
-    const LayerSelection& sel = sp_->mlp[l];
-    wait_for(sel);
     kernels::SparseMlpUpArgs u;
     u.h = half_ptr(sp_->mlp_h);
     u.x = x;
     u.w1 = half_ptr(lw.fc1_w);
     u.b1 = half_ptr(lw.fc1_b);
-    u.idx = int_ptr(sel.idx);
-    u.k_dev = int_ptr(sel.count);
+    u.idx = neurons.idx;
+    u.k_dev = neurons.count;
     u.B = B_;
     u.d = m_.d;
     u.ffn = m_.ffn;
-    u.max_k = sel.capacity;
+    u.max_k = neurons.cap;
     u.ld_h = sp_->mlp_ld;
     kernels::launch_sparse_mlp_up(u, s_);
-    sparse_down(half_ptr(sp_->mlp_h), sp_->mlp_ld, lw.fc2_t, m_.ffn, int_ptr(sel.idx), int_ptr(sel.count),
-                sel.capacity, 1);
-  }
-
-  // h [B, ld_h] times the W2T rows of the selection (rows_per_index rows an index) into block_out.
-  void sparse_down(const __half* h, int ld_h, const at::Tensor& w2t, int rows, const int* idx, const int* count,
-                   int cap, int rows_per_index) {
-    kernels::SparseMlpDownArgs a = down_args(h, ld_h, w2t, rows, idx, count, cap, rows_per_index);
+    kernels::SparseMlpDownArgs a;
     a.out = half_ptr(b_.block_out);
     a.workspace = sp_->down_workspace.data_ptr();
-    kernels::launch_sparse_mlp_down(a, s_);
-  }
-
-  kernels::SparseMlpDownArgs down_args(const __half* h, int ld_h, const at::Tensor& w2t, int rows, const int* idx,
-                                       const int* count, int cap, int rows_per_index) const {
-    kernels::SparseMlpDownArgs a;
-    a.h = h;
-    a.w2t = half_ptr(w2t);
-    a.idx = idx;
-    a.k_dev = count;
+    a.h = half_ptr(sp_->mlp_h);
+    a.w2t = half_ptr(lw.fc2_t);
+    a.idx = neurons.idx;
+    a.k_dev = neurons.count;
     a.B = B_;
     a.d = m_.d;
-    a.ffn_rows = rows;
-    a.max_k = cap;
-    a.ld_h = ld_h;
-    a.rows_per_index = rows_per_index;
-    return a;
+    a.ffn_rows = m_.ffn;
+    a.max_k = neurons.cap;
+    a.ld_h = sp_->mlp_ld;
+    kernels::launch_sparse_mlp_down(a, s_);
   }
 
   void lm_head(const __half* x) { lm_head_logits(ctx_, w_, m_, x, B_, b_.head_in, float_ptr(b_.logits)); }

@@ -29,12 +29,18 @@
 #include <cuda_runtime.h>
 
 #include "kernels/common/cuda_check.h"
+#if defined(__CUDACC__)
 #include "kernels/common/pdl.cuh"
+#endif
 
 namespace dv::kernels {
 
+// Host-visible, like the op structs (a struct's fields and max_units(); its device body sits under __CUDACC__),
+// so that host C++ (the persistent path's plan) fills op structs the kernel runs.
 constexpr int kUnitThreads = 256;            // every op's CTA: 8 warps
 constexpr int kUnitSmemMax = 96 * 1024;      // per unit, so two CTAs fit on an sm_90 SM (228 KB)
+
+#if defined(__CUDACC__)
 
 // The graph path's sync: selections were joined by a stream event before the launch; inputs come from the
 // previous kernel in the stream (PDL: wait for it, then let the next kernel's CTAs be scheduled).
@@ -70,5 +76,6 @@ void launch_units(const Op& op, cudaStream_t stream, const char* name) {
   launch_kernel_pdl(unit_kernel<Op>, dim3(units), dim3(kUnitThreads), Op::kSmemBytes, stream, op);
   DV_CUDA_LAUNCH_CHECK(name);
 }
+#endif  // __CUDACC__
 
 }  // namespace dv::kernels

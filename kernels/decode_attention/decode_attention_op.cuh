@@ -8,6 +8,7 @@
 // inside the group. kUnroll keys per group are loaded before the first use (256 keys of 2 * hd bytes in flight
 // per unit at head_dim 128). q, K and V are this step's inputs (the QKV op wrote q and the newest rows) and
 // are read through the Sync's load policy; the split partials through L2 (other units wrote them).
+// The struct is host-visible (fields, max_units(), kSmemBytes); its device body sits under __CUDACC__.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -30,6 +31,7 @@ struct DecodeAttentionOp {
 
   __host__ __device__ int max_units() const { return a.batch * a.max_heads * a.max_splits; }
 
+#if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
     switch (a.head_dim) {
@@ -203,6 +205,7 @@ struct DecodeAttentionOp {
     }
     if (threadIdx.x == 0) a.tickets[head_slot] = 0;
   }
+#endif  // __CUDACC__
 };
 
 }  // namespace dv::kernels

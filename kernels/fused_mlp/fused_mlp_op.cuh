@@ -12,28 +12,35 @@
 
 #include "kernels/common/work_units.cuh"
 #include "kernels/fused_mlp/fused_mlp.cuh"
+#if defined(__CUDACC__)
 #include "kernels/fused_mlp/fused_mlp_smem.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
+#endif
 
 namespace dv::kernels {
 
 constexpr int kFusedMlpColChunk = 64;  // fc2 output columns per warp pass, and per arrival counter
 
+#if defined(__CUDACC__)
 __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
+#endif
 
+// The struct is host-visible (fields, max_units(), kSmemBytes); its device body sits under __CUDACC__.
 template <int BT>
 struct FusedMlpOp {
-  using L = FusedMlpLayout<BT>;
   static constexpr int kSmemBytes = kUnitSmemMax;
-  // 32-column W1 chunks per fc1 pipeline step (x2: double-buffered): 8 loads of 16 bytes in flight per lane;
-  // 4 at BT = 32, whose 4 x rows per chunk and 64 fc2 accumulators leave no registers for more.
-  static constexpr int MT = L::kMTiles, XG = L::kXGroups, U = BT == 32 ? 2 : 4;
 
   FusedMlpArgs a;
   int units = 1;         // the plan's U
   bool stage_x = false;  // the plan's: x copied to shared memory (always when LN is fused)
 
   __host__ __device__ int max_units() const { return units; }
+
+#if defined(__CUDACC__)
+  using L = FusedMlpLayout<BT>;
+  // 32-column W1 chunks per fc1 pipeline step (x2: double-buffered): 8 loads of 16 bytes in flight per lane;
+  // 4 at BT = 32, whose 4 x rows per chunk and 64 fc2 accumulators leave no registers for more.
+  static constexpr int MT = L::kMTiles, XG = L::kXGroups, U = BT == 32 ? 2 : 4;
 
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
@@ -320,6 +327,7 @@ struct FusedMlpOp {
       __stcg(src + 1, make_float4(0.f, 0.f, 0.f, 0.f));
     }
   }
+#endif  // __CUDACC__
 };
 
 }  // namespace dv::kernels

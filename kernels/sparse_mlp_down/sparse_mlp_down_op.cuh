@@ -6,6 +6,7 @@
 // Order inside a unit (the unit convention): the selection (idx, k) after sync.indices(), then this lane's first
 // weight loads (they depend only on the selection), then sync.inputs() and h; weights stay on the streaming
 // path, h, idx and k go through the Sync's load policy, resid (which may alias out) through L2.
+// The struct is host-visible (fields, max_units(), kSmemBytes); its device body sits under __CUDACC__.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -15,7 +16,9 @@
 
 #include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
+#if defined(__CUDACC__)
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
+#endif
 
 namespace dv::kernels {
 
@@ -33,6 +36,7 @@ struct SparseMlpDownOp {
 
   __host__ __device__ int max_units() const { return col_blocks * splits; }
 
+#if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
     constexpr int U = kUnroll;
@@ -216,6 +220,7 @@ struct SparseMlpDownOp {
     }
     *reinterpret_cast<uint4*>(a.out + off) = pack_half8(s);
   }
+#endif  // __CUDACC__
 };
 
 }  // namespace dv::kernels

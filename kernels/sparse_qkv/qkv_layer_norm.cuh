@@ -17,12 +17,10 @@
 #include <cstdint>
 
 #include "kernels/common/work_units.cuh"
+#include "kernels/sparse_qkv/qkv_layout.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::kernels::qkv {
-
-// Shared memory of the statistics: mean [kSparseQkvLnMaxRows], rstd [kSparseQkvLnMaxRows].
-constexpr int kLnStatsBytes = 2 * kSparseQkvLnMaxRows * 4;
 
 __device__ __forceinline__ void half8_to_float8(const uint4& v, float (&f)[8]) {
   const __half2* h = reinterpret_cast<const __half2*>(&v);

@@ -18,15 +18,10 @@
 #include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
 #include "kernels/sparse_qkv/qkv_layer_norm.cuh"
+#include "kernels/sparse_qkv/qkv_layout.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::kernels::qkv {
-
-constexpr int kRows = kSparseQkvSlotRows;
-constexpr int kWarps = kUnitThreads / 32;
-constexpr int kRedStride = kSparseQkvPassColumns + 1;  // odd row stride: fewer bank conflicts
-constexpr int kRedBytes = kWarps * kRows * kRedStride * 4;
-constexpr int kSmemBytes = kRedBytes + kSparseQkvPassColumns * 4;  // + the column codes of a wide pass
 
 // What a slice projection reads and writes (shapes as in sparse_qkv.cuh).
 struct Projection {

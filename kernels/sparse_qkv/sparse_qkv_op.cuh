@@ -11,9 +11,14 @@
 // With the fused layer norm (ln_gamma) every unit that projects or copies history first computes the B rows'
 // statistics (qkv_layer_norm.cuh), after its weight prefetch and input wait.
 // KvCatchupOp units: forced slot * 2*hd/16 + block, K then V.
+// The structs are host-visible (fields, max_units(), kSmemBytes); their device bodies sit under __CUDACC__.
 #pragma once
 
+#include "kernels/sparse_qkv/qkv_layout.h"
+#include "kernels/sparse_qkv/sparse_qkv.cuh"
+#if defined(__CUDACC__)
 #include "kernels/sparse_qkv/qkv_projection.cuh"
+#endif
 
 namespace dv::kernels {
 
@@ -30,6 +35,7 @@ struct SparseQkvOp {
     return n > 0 ? n : 1;  // the x_hist copy and the forced choice run even without a slice
   }
 
+#if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
     const int pos = *a.pos;  // written by the previous step's last kernel
@@ -185,6 +191,7 @@ struct SparseQkvOp {
       }
     }
   }
+#endif  // __CUDACC__
 };
 
 struct KvCatchupOp {
@@ -196,6 +203,7 @@ struct KvCatchupOp {
     return n > 0 ? n : 1;
   }
 
+#if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
     const int pos = *a.pos;
@@ -226,6 +234,7 @@ struct KvCatchupOp {
     sync.inputs();
     qkv::project_slice<Sync>(p, s, pos, smem);
   }
+#endif  // __CUDACC__
 };
 
 }  // namespace dv::kernels
