@@ -18,6 +18,9 @@
 
 #include "kernels/common/work_units.cuh"
 #include "kernels/decode_attention/decode_attention.cuh"
+#if defined(__CUDACC__)
+#include "kernels/common/half8.cuh"
+#endif
 
 namespace dv::kernels {
 
@@ -44,16 +47,6 @@ struct DecodeAttentionOp {
   }
 
  private:
-  __device__ static void to_float8(const uint4& u, float (&f)[8]) {
-    const __half2* h2 = reinterpret_cast<const __half2*>(&u);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const float2 p = __half22float2(h2[j]);
-      f[2 * j] = p.x;
-      f[2 * j + 1] = p.y;
-    }
-  }
-
   // Unit-wide reduction (max or sum) of one float per thread; every thread gets the result.
   template <bool kMax>
   __device__ static float block_reduce(float v, float* scratch) {
@@ -104,7 +97,7 @@ struct DecodeAttentionOp {
     sync.inputs();
 
     float qf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    if (lane_on) to_float8(Sync::load(reinterpret_cast<const uint4*>(a.q + bh * HD) + sub), qf);
+    if (lane_on) half8_to_float(Sync::load(reinterpret_cast<const uint4*>(a.q + bh * HD) + sub), qf);
     const float scale = rsqrtf(static_cast<float>(HD));
 #pragma unroll
     for (int j = 0; j < 8; ++j) qf[j] *= scale;
@@ -121,7 +114,7 @@ struct DecodeAttentionOp {
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         float kf[8];
-        to_float8(kv[u], kf);
+        half8_to_float(kv[u], kf);
         float dot = 0.f;
 #pragma unroll
         for (int j = 0; j < 8; ++j) dot = fmaf(qf[j], kf[j], dot);
@@ -156,7 +149,7 @@ struct DecodeAttentionOp {
         const int i = base + u * kGroups + grp;
         const float pr = i < s1 ? scores[i - s0] : 0.f;
         float vf[8];
-        to_float8(vv[u], vf);
+        half8_to_float(vv[u], vf);
 #pragma unroll
         for (int j = 0; j < 8; ++j) o[j] = fmaf(pr, vf[j], o[j]);
       }

@@ -16,37 +16,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/common/half8.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/sparse_qkv/qkv_layout.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::kernels::qkv {
-
-__device__ __forceinline__ void half8_to_float8(const uint4& v, float (&f)[8]) {
-  const __half2* h = reinterpret_cast<const __half2*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 p = __half22float2(h[i]);
-    f[2 * i] = p.x;
-    f[2 * i + 1] = p.y;
-  }
-}
-
-// Eight values of a row normalized: (x - mean) * rstd * gamma + beta, each rounded to fp16.
-__device__ __forceinline__ uint4 normalize8(const uint4& x, const uint4& gamma, const uint4& beta, float mean,
-                                            float rstd) {
-  float f[8], g[8], b[8];
-  half8_to_float8(x, f);
-  half8_to_float8(gamma, g);
-  half8_to_float8(beta, b);
-  uint4 o;
-  __half2* oh = reinterpret_cast<__half2*>(&o);
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-    oh[i] = __floats2half2_rn((f[2 * i] - mean) * rstd * g[2 * i] + b[2 * i],
-                              (f[2 * i + 1] - mean) * rstd * g[2 * i + 1] + b[2 * i + 1]);
-  return o;
-}
 
 // mean[b] and rstd[b] of the rows b < B of x [B, d] into stats[b] and stats[kSparseQkvLnMaxRows + b] (shared
 // memory); `red` (shared, 2 * max(B, 8) floats) holds the warps' partial sums. Called by every thread of the
@@ -64,7 +39,7 @@ __device__ __forceinline__ void row_stats(const __half* x, int B, int d, float e
 #pragma unroll 4
     for (int v = part * nv / parts + lane; v < v_end; v += 32) {
       float f[8];
-      half8_to_float8(Sync::load(row + v), f);
+      half8_to_float(Sync::load(row + v), f);
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         s += f[i];

@@ -39,6 +39,24 @@ struct Projection {
   int d = 0;                         // input width
 };
 
+// The K/V side of a projection from the fields SparseQkvArgs and KvCatchupArgs share (sparse_qkv.cuh).
+template <class Args>
+__device__ __forceinline__ Projection kv_projection(const Args& a) {
+  Projection p;
+  p.k_cache = a.k_cache;
+  p.v_cache = a.v_cache;
+  p.x_hist = a.x_hist;
+  p.w_qkv = a.w_qkv;
+  p.b_qkv = a.b_qkv;
+  p.B = a.batch;
+  p.H = a.num_heads;
+  p.hd = a.head_dim;
+  p.max_len = a.max_len;
+  p.ring = a.ring;
+  p.d = sparse_qkv_width(a);
+  return p;
+}
+
 // One unit's work: rows r0 .. r0 + 15 of part (0 q, 1 k, 2 v) of head h, for positions [t_begin, pos].
 struct Slice {
   int h = -1, part = 0, r0 = 0, t_begin = 0;
@@ -82,7 +100,7 @@ __device__ __forceinline__ uint4 load_column(const Projection& p, int code, int 
   const int b = -2 - code;
   const uint4 v = Sync::load(reinterpret_cast<const uint4*>(p.x_cur + b * d + k));
   if (p.ln_gamma == nullptr) return v;
-  return normalize8(v, __ldg(reinterpret_cast<const uint4*>(p.ln_gamma + k)),
+  return layer_norm8(v, __ldg(reinterpret_cast<const uint4*>(p.ln_gamma + k)),
                     __ldg(reinterpret_cast<const uint4*>(p.ln_beta + k)), p.ln_stats[b],
                     p.ln_stats[kSparseQkvLnMaxRows + b]);
 }

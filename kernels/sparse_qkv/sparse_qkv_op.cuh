@@ -77,23 +77,12 @@ struct SparseQkvOp {
 
  private:
   __device__ qkv::Projection projection(const float* stats) const {
-    qkv::Projection p;
+    qkv::Projection p = qkv::kv_projection(a);
     p.q = a.q;
-    p.k_cache = a.k_cache;
-    p.v_cache = a.v_cache;
     p.x_cur = a.x;
-    p.x_hist = a.x_hist;
-    p.w_qkv = a.w_qkv;
-    p.b_qkv = a.b_qkv;
     p.ln_gamma = a.ln_gamma;
     p.ln_beta = a.ln_beta;
     p.ln_stats = stats;
-    p.B = a.batch;
-    p.H = a.num_heads;
-    p.hd = a.head_dim;
-    p.max_len = a.max_len;
-    p.ring = a.ring;
-    p.d = sparse_qkv_width(a);
     return p;
   }
 
@@ -132,7 +121,7 @@ struct SparseQkvOp {
       const int b = i / nvec, c = i - b * nvec;
       uint4 v = Sync::load(reinterpret_cast<const uint4*>(a.x) + i);
       if (a.ln_gamma != nullptr)
-        v = qkv::normalize8(v, __ldg(reinterpret_cast<const uint4*>(a.ln_gamma) + c),
+        v = layer_norm8(v, __ldg(reinterpret_cast<const uint4*>(a.ln_gamma) + c),
                             __ldg(reinterpret_cast<const uint4*>(a.ln_beta) + c), stats[b],
                             stats[kSparseQkvLnMaxRows + b]);
       reinterpret_cast<uint4*>(a.x_hist + (static_cast<size_t>(b) * a.ring + row) * nvec * 8)[c] = v;
@@ -218,18 +207,7 @@ struct KvCatchupOp {
     const int block = pp + unit % (2 * pp);
     s.part = block / pp;
     s.r0 = (block % pp) * qkv::kRows;
-    qkv::Projection p;
-    p.k_cache = a.k_cache;
-    p.v_cache = a.v_cache;
-    p.x_hist = a.x_hist;
-    p.w_qkv = a.w_qkv;
-    p.b_qkv = a.b_qkv;
-    p.B = a.batch;
-    p.H = a.num_heads;
-    p.hd = a.head_dim;
-    p.max_len = a.max_len;
-    p.ring = a.ring;
-    p.d = sparse_qkv_width(a);
+    const qkv::Projection p = qkv::kv_projection(a);
     qkv::prefetch_slice(p, s);
     sync.inputs();
     qkv::project_slice<Sync>(p, s, pos, smem);

@@ -8,6 +8,7 @@
 // planted stuck wait into one error line; and the refusals (tensor parallelism, batch > 8).
 // Both paths run the same ops (sparse_qkv with the layer norm fused, decode_attention, sparse_mlp_down as W_o,
 // fused_mlp, the predictor's ops): only the order of fp32 split reductions differs.
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -35,6 +36,17 @@ const Shape kShapes[] = {Shape{256, 4, 3, 1032, 997, 0, true},    // hd 64
 struct Runs {
   EngineRun graph, persistent;
 };
+
+// Predictors on both blocks of every layer (random low-rank weights, ranks 64 and 32).
+engine::SparseSpec predicted_spec(const Shape& shape, double mlp_density, uint64_t seed) {
+  engine::SparseSpec spec;
+  spec.mlp.source = spec.heads.source = SelectionSource::kPredictor;
+  spec.mlp.density = mlp_density;
+  spec.heads.density = 0.5;
+  spec.mlp.predictors = random_predictors(shape.layers, shape.d, 64, shape.ffn, seed);
+  spec.heads.predictors = random_predictors(shape.layers, shape.d, 32, shape.heads, seed + 100);
+  return spec;
+}
 
 // The same sequence through both paths of one engine; `before_step` may set selections for step t.
 Runs both_paths(CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens,
@@ -124,7 +136,7 @@ TEST_P(PersistentShapeTest, PredictedSelectionsMatchGraph) {
   DV_SKIP_WITHOUT_GPU();
   const Shape& shape = GetParam();
   const OptWeights w = random_half_exact_weights(make_config(shape), 81 + shape.d);
-  const int L = shape.layers, T = 8;
+  const int T = 8;
   for (int B : {1, 4}) {
     for (bool threshold : {false, true}) {
       const auto tokens = random_tokens(B, T, shape.vocab, 82 + B);
@@ -132,13 +144,8 @@ TEST_P(PersistentShapeTest, PredictedSelectionsMatchGraph) {
       o.batch = B;
       o.max_len = T;
       CudaEngine eng(engine::upload_weights(w), o);
-      engine::SparseSpec spec;
-      spec.mlp.source = spec.heads.source = SelectionSource::kPredictor;
-      spec.mlp.density = 0.15;
-      spec.heads.density = 0.5;
+      engine::SparseSpec spec = predicted_spec(shape, 0.15, 300);
       spec.mlp.threshold = threshold;
-      spec.mlp.predictors = random_predictors(L, shape.d, 64, shape.ffn, 300);
-      spec.heads.predictors = random_predictors(L, shape.d, 32, shape.heads, 400);
       eng.set_sparse(spec);
       std::vector<std::vector<std::vector<int>>> gs, ps;
       const Runs r = both_paths(eng, tokens, [](int t) { return t < 2 ? StepMode::kDense : StepMode::kSparse; }, {},
@@ -211,7 +218,7 @@ TEST(PersistentEngine, PredictedSelectionsAtEveryBatch) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape = kShapes[0];
   const OptWeights w = random_half_exact_weights(make_config(shape), 141);
-  const int L = shape.layers, T = 7;
+  const int T = 7;
   for (int B = 1; B <= 8; ++B) {
     for (engine::KvHeads kv : {engine::KvHeads::kSelected, engine::KvHeads::kAuto}) {
       const auto tokens = random_tokens(B, T, shape.vocab, 142 + B);
@@ -219,13 +226,8 @@ TEST(PersistentEngine, PredictedSelectionsAtEveryBatch) {
       o.batch = B;
       o.max_len = T;
       CudaEngine eng(engine::upload_weights(w), o);
-      engine::SparseSpec spec;
-      spec.mlp.source = spec.heads.source = SelectionSource::kPredictor;
-      spec.mlp.density = 0.1;
-      spec.heads.density = 0.5;
+      engine::SparseSpec spec = predicted_spec(shape, 0.1, 500 + B);
       spec.kv_heads = kv;
-      spec.mlp.predictors = random_predictors(L, shape.d, 64, shape.ffn, 500 + B);
-      spec.heads.predictors = random_predictors(L, shape.d, 32, shape.heads, 600 + B);
       eng.set_sparse(spec);
       std::vector<std::vector<std::vector<int>>> gs, ps;
       const Runs r = both_paths(eng, tokens, [](int t) { return t < 2 ? StepMode::kDense : StepMode::kSparse; }, {},
@@ -234,6 +236,31 @@ TEST(PersistentEngine, PredictedSelectionsAtEveryBatch) {
       expect_paths_agree(r, what);
       EXPECT_EQ(gs, ps) << what;
     }
+  }
+}
+
+// The step's op list: per pre-LN layer exactly the four layer ops (no layer norm op: the QKV and MLP ops
+// normalize), post-LN two layer norms more; every op's units in one contiguous range per CTA, so a step has
+// sum over ops of min(units, CTAs) instructions (recorded as a test property per shape).
+TEST(PersistentEngine, FourOpsPerPreLnLayer) {
+  DV_SKIP_WITHOUT_GPU();
+  for (const Shape& shape : {kShapes[0], kShapes[1]}) {
+    const OptWeights w = random_half_exact_weights(make_config(shape), 151);
+    CudaEngineOptions o;
+    o.max_len = 16;
+    CudaEngine eng(engine::upload_weights(w), o);
+    const engine::PersistentDecoder& dec = eng.persistent(StepMode::kDense);
+    const int L = shape.layers;
+    std::vector<int> per_layer(L, 0);
+    size_t instructions = 0;
+    for (const auto& op : dec.ops()) {
+      if (op.layer >= 0) ++per_layer[op.layer];
+      instructions += static_cast<size_t>(std::min(op.units, dec.schedule().num_ctas));
+      if (shape.pre_ln) EXPECT_TRUE(op.name != "attn_ln" && op.name != "mlp_ln") << op.name;
+    }
+    for (int l = 0; l < L; ++l) EXPECT_EQ(per_layer[l], shape.pre_ln ? 4 : 6) << shape.name() << " layer " << l;
+    EXPECT_EQ(dec.schedule().instructions.size(), instructions) << shape.name();
+    RecordProperty("instructions_per_step_" + shape.name(), static_cast<int>(instructions));
   }
 }
 
