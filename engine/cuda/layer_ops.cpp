@@ -5,6 +5,24 @@
 #include "engine/cuda/tensor_ptr.h"
 
 namespace dv::engine {
+namespace {
+
+// The fields sparse_qkv and decode_attention share: layer l's cache, the head list, the position and the shape.
+template <class Args>
+void fill_heads_and_cache(Args& a, const DecodeBuffers& b, const ModelDims& m, int l, const DeviceList& heads) {
+  a.k_cache = b.k(l);
+  a.v_cache = b.v(l);
+  a.heads = heads.idx;
+  a.num_selected = heads.count;
+  a.pos = int_ptr(b.pos);
+  a.batch = b.batch;
+  a.num_heads = m.heads;
+  a.head_dim = m.head_dim;
+  a.max_len = b.max_len;
+  a.max_heads = heads.cap;
+}
+
+}  // namespace
 
 DeviceList layer_heads(const DecodeBuffers& b, const SparseState* sp, int l) {
   if (sp == nullptr || sp->heads[l].dense)
@@ -18,9 +36,8 @@ SparseQkvArgs layer_qkv_args(const GpuWeights& w, const DecodeBuffers& b, const 
   const ModelDims m = model_dims(w);
   const GpuLayerWeights& lw = w.layers[l];
   SparseQkvArgs a;
+  fill_heads_and_cache(a, b, m, l, heads);
   a.q = q;
-  a.k_cache = b.k(l);
-  a.v_cache = b.v(l);
   a.x = x;
   if (fuse_ln) {
     a.ln_gamma = half_ptr(lw.attn_ln_w);
@@ -28,15 +45,7 @@ SparseQkvArgs layer_qkv_args(const GpuWeights& w, const DecodeBuffers& b, const 
   }
   a.w_qkv = half_ptr(lw.w_qkv);
   a.b_qkv = half_ptr(lw.b_qkv);
-  a.heads = heads.idx;
-  a.num_selected = heads.count;
-  a.pos = int_ptr(b.pos);
-  a.batch = b.batch;
-  a.num_heads = m.heads;
-  a.head_dim = m.head_dim;
-  a.max_len = b.max_len;
   a.d = m.d;
-  a.max_heads = heads.cap;
   if (sp == nullptr) return a;
   const LayerKv& kv = sp->kv[l];
   int* forced = int_ptr(sp->forced) + static_cast<size_t>(l) * sp->forced.size(1);
@@ -59,21 +68,12 @@ DecodeAttentionArgs layer_attention_args(const GpuWeights& w, const DecodeBuffer
                                          int max_splits) {
   const ModelDims m = model_dims(w);
   DecodeAttentionArgs a;
+  fill_heads_and_cache(a, b, m, l, heads);
   a.out = out;
   a.ld_out = m.attn;
   a.partials = partials;
   a.tickets = tickets;
   a.q = q;
-  a.k_cache = b.k(l);
-  a.v_cache = b.v(l);
-  a.heads = heads.idx;
-  a.num_selected = heads.count;
-  a.pos = int_ptr(b.pos);
-  a.batch = b.batch;
-  a.num_heads = m.heads;
-  a.head_dim = m.head_dim;
-  a.max_len = b.max_len;
-  a.max_heads = heads.cap;
   a.max_splits = max_splits;
   return a;
 }

@@ -256,7 +256,9 @@ TEST(PersistentEngine, FourOpsPerPreLnLayer) {
     for (const auto& op : dec.ops()) {
       if (op.layer >= 0) ++per_layer[op.layer];
       instructions += static_cast<size_t>(std::min(op.units, dec.schedule().num_ctas));
-      if (shape.pre_ln) EXPECT_TRUE(op.name != "attn_ln" && op.name != "mlp_ln") << op.name;
+      if (shape.pre_ln) {
+        EXPECT_TRUE(op.name != "attn_ln" && op.name != "mlp_ln") << op.name;
+      }
     }
     for (int l = 0; l < L; ++l) EXPECT_EQ(per_layer[l], shape.pre_ln ? 4 : 6) << shape.name() << " layer " << l;
     EXPECT_EQ(dec.schedule().instructions.size(), instructions) << shape.name();
