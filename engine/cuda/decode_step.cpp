@@ -6,6 +6,7 @@
 
 #include "engine/cuda/cublas_ops.h"
 #include "engine/cuda/engine_kernels.cuh"
+#include "engine/cuda/layer_ops.h"
 #include "engine/cuda/model_dims.h"
 #include "engine/cuda/model_ends.h"
 #include "engine/cuda/tensor_ptr.h"
@@ -31,12 +32,15 @@ bool fused_mlp_enabled(int batch) {
   return batch <= 8;
 }
 
-// DEJAVU_DENSE_QKV=ops: the dense step's QKV through sparse_qkv with every head selected (one kernel: the
-// projection, bias, q and the K/V rows at pos) instead of the cuBLAS GEMM + kv_append; read when a step is
-// recorded (captured). Default: cuBLAS, until `dejavu bench` on the GPU shows which is faster.
-bool dense_qkv_ops() {
+// The dense step's QKV: through sparse_qkv with every head selected (one kernel: the projection, bias, q and
+// the K/V rows at pos; in the residual-stream flow also the layer norm) or the cuBLAS GEMM + kv_append (after
+// a layer_norm kernel). DEJAVU_DENSE_QKV=ops or =cublas forces either (read when a step is recorded, i.e.
+// captured); by default the residual-stream flow (`stream`) takes the op, the other flows cuBLAS.
+bool dense_qkv_ops(bool stream) {
   const char* env = std::getenv("DEJAVU_DENSE_QKV");
-  return env != nullptr && std::strcmp(env, "ops") == 0;
+  if (env != nullptr && std::strcmp(env, "ops") == 0) return true;
+  if (env != nullptr && std::strcmp(env, "cublas") == 0) return false;
+  return stream;
 }
 
 class StepRecorder {
@@ -46,9 +50,50 @@ class StepRecorder {
       : ctx_(ctx), w_(w), b_(b), sp_(sp), all_reduce_(all_reduce), c_(w.config), m_(model_dims(w)), s_(ctx.main()),
         B_(b.batch), fused_(fused_mlp_enabled(b.batch)),
         stream_(fused_ && c_.do_layer_norm_before && !all_reduce),
-        fuse_ln_(stream_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)) {}
+        fuse_ln_(stream_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)), dense_qkv_ops_(dense_qkv_ops(stream_)) {}
 
   void run() {
+    if (stream_) {
+      run_stream();
+    } else {
+      run_block_out();
+    }
+    if (side_used_) {
+      DV_CUDA_CHECK(cudaEventRecord(sp_->join_event[0], ctx_.side()));
+      DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->join_event[0], 0));
+    }
+    if (catchup_used_) {  // the forced K/V catch-up must finish before the next step's QKV reads kv_valid
+      DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_join[0], sp_->catchup_stream.get()));
+      DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->catchup_join[0], 0));
+    }
+    launch_advance_position(int_ptr(b_.pos), int_ptr(b_.positions), B_, s_);
+  }
+
+ private:
+  // Pre-LN on one GPU at batch <= 8: each block's last op writes the residual stream and each block's first
+  // op normalizes it, four kernels a layer: QKV (attention layer norm fused) -> attention -> W_o (+ out_b +
+  // residual: mlp_in) -> fused MLP (MLP layer norm fused; + fc2_b + residual: attn_in(l + 1)).
+  void run_stream() {
+    embed();
+    point(0);
+    for (int l = 0; l < m_.layers; ++l) {
+      const GpuLayerWeights& lw = w_.layers[l];
+      attention(l, b_.attn_in(l));
+      if (!fuse_ln_)  // B * d too large for the fused MLP to stage its input: normalize it first
+        layer_norm(b_.mlp_in(l), nullptr, nullptr, nullptr, half_ptr(b_.ln), lw.mlp_ln_w, lw.mlp_ln_b);
+      point(2 * l + 1);
+      mlp(l, fuse_ln_ ? b_.mlp_in(l) : half_ptr(b_.ln));
+      if (l + 1 < m_.layers) point(2 * (l + 1));
+    }
+    if (w_.final_ln_w.defined())
+      layer_norm(b_.attn_in(m_.layers), nullptr, nullptr, nullptr, half_ptr(b_.final_x), w_.final_ln_w,
+                 w_.final_ln_b);
+    lm_head(w_.final_ln_w.defined() ? half_ptr(b_.final_x) : b_.attn_in(m_.layers));
+  }
+
+  // Post-LN, tensor parallelism, batch > 8: each block's projection writes block_out, and a layer_norm kernel
+  // adds bias and residual (the sum over ranks first) and normalizes.
+  void run_block_out() {
     const bool pre = c_.do_layer_norm_before;
     embed();
     point(0);
@@ -58,9 +103,7 @@ class StepRecorder {
       const GpuLayerWeights& lw = w_.layers[l];
       attention(l, pre ? half_ptr(b_.ln) : b_.attn_in(l));
       reduce_block_out();
-      if (fuse_ln_) {
-        residual_sum(b_.mlp_in(l), b_.attn_in(l), half_ptr(lw.out_b));  // the fused MLP normalizes it itself
-      } else if (pre) {
+      if (pre) {
         layer_norm(half_ptr(b_.block_out), b_.attn_in(l), half_ptr(lw.out_b), b_.mlp_in(l), half_ptr(b_.ln),
                    lw.mlp_ln_w, lw.mlp_ln_b);
       } else {
@@ -68,20 +111,11 @@ class StepRecorder {
                    lw.attn_ln_b);
       }
       point(2 * l + 1);
-      mlp(l, pre && !fuse_ln_ ? half_ptr(b_.ln) : b_.mlp_in(l));
+      mlp(l, pre ? half_ptr(b_.ln) : b_.mlp_in(l));
       reduce_block_out();
       if (!pre) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), nullptr, b_.attn_in(l + 1), lw.mlp_ln_w,
                    lw.mlp_ln_b);
-      } else if (stream_) {
-        // The fused MLP wrote the residual stream attn_in(l + 1): only the next layer norm is left.
-        if (l + 1 < m_.layers) {
-          layer_norm(b_.attn_in(l + 1), nullptr, nullptr, nullptr, half_ptr(b_.ln), w_.layers[l + 1].attn_ln_w,
-                     w_.layers[l + 1].attn_ln_b);
-        } else if (w_.final_ln_w.defined()) {
-          layer_norm(b_.attn_in(m_.layers), nullptr, nullptr, nullptr, half_ptr(b_.final_x), w_.final_ln_w,
-                     w_.final_ln_b);
-        }
       } else if (l + 1 < m_.layers) {
         const GpuLayerWeights& next = w_.layers[l + 1];
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(l + 1), half_ptr(b_.ln),
@@ -95,18 +129,8 @@ class StepRecorder {
       if (l + 1 < m_.layers) point(2 * (l + 1));
     }
     lm_head(pre && w_.final_ln_w.defined() ? half_ptr(b_.final_x) : b_.attn_in(m_.layers));
-    if (side_used_) {
-      DV_CUDA_CHECK(cudaEventRecord(sp_->join_event[0], ctx_.side()));
-      DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->join_event[0], 0));
-    }
-    if (catchup_used_) {  // the forced K/V catch-up must finish before the next step's QKV reads kv_valid
-      DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_join[0], sp_->catchup_stream.get()));
-      DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->catchup_join[0], 0));
-    }
-    launch_advance_position(int_ptr(b_.pos), int_ptr(b_.positions), B_, s_);
   }
 
- private:
   void embed() { embed_tokens(ctx_, w_, m_, int_ptr(b_.tokens), int_ptr(b_.positions), B_, b_.emb, b_.attn_in(0), s_); }
 
   // out = block_out + residual + bias, rounded once to fp16 (a block's projection finishing the residual stream).
@@ -137,52 +161,57 @@ class StepRecorder {
   }
 
   // Writes the selected heads' outputs compact in selection order to attn ([B, m_.attn]).
-  void decode_attention(int l, const int* heads, const int* count, int cap, const AttentionScratch& scratch) {
-    DecodeAttentionArgs a;
-    a.out = half_ptr(b_.attn);
-    a.ld_out = m_.attn;
-    a.partials = float_ptr(scratch.partials);
-    a.tickets = int_ptr(scratch.tickets);
-    a.q = half_ptr(b_.q);
-    a.k_cache = b_.k(l);
-    a.v_cache = b_.v(l);
-    a.heads = heads;
-    a.num_selected = count;
-    a.pos = int_ptr(b_.pos);
-    a.batch = B_;
-    a.num_heads = m_.heads;
-    a.head_dim = m_.head_dim;
-    a.max_len = b_.max_len;
-    a.max_heads = cap;
-    a.max_splits = scratch.splits(cap);
-    launch_decode_attention(a, s_);
+  void decode_attention(int l, const DeviceList& heads, const AttentionScratch& scratch) {
+    launch_decode_attention(layer_attention_args(w_, b_, l, half_ptr(b_.q), heads, half_ptr(b_.attn),
+                                                 float_ptr(scratch.partials), int_ptr(scratch.tickets),
+                                                 scratch.splits(heads.cap)),
+                            s_);
   }
 
-  // Writes the block's projection output (no bias, no residual) to block_out.
+  // The attention block on x: the residual stream attn_in(l) with stream_ (the QKV op normalizes it), else its
+  // normalized input. Writes mlp_in(l) = attn_in(l) + out_b + W_o product with stream_, else the bare W_o
+  // product to block_out.
   void attention(int l, const __half* x) {
-    const GpuLayerWeights& lw = w_.layers[l];
     if (sp_ == nullptr) {
-      if (dense_qkv_ops()) {
-        launch_sparse_qkv(qkv_args(l, x, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads), s_);
+      const DeviceList all = layer_heads(b_, nullptr, l);
+      if (dense_qkv_ops_) {
+        launch_sparse_qkv(layer_qkv_args(w_, b_, nullptr, l, x, all, stream_, half_ptr(b_.q)), s_);
       } else {
+        if (stream_) {  // cuBLAS reads a normalized input
+          const GpuLayerWeights& lw = w_.layers[l];
+          layer_norm(x, nullptr, nullptr, nullptr, half_ptr(b_.ln), lw.attn_ln_w, lw.attn_ln_b);
+          x = half_ptr(b_.ln);
+        }
         dense_qkv(l, x);
       }
-      decode_attention(l, int_ptr(b_.all_heads), int_ptr(b_.num_heads), m_.heads, b_.attention);
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
+      decode_attention(l, all, b_.attention);
+      out_proj(l, all, true);
       return;
     }
     const LayerSelection& sel = sp_->heads[l];
     wait_for(sel);
-    const int* heads = sel.dense ? int_ptr(b_.all_heads) : int_ptr(sel.idx);
-    const int* count = sel.dense ? int_ptr(b_.num_heads) : int_ptr(sel.count);
-    const int cap = sel.dense ? m_.heads : sel.capacity;
-    qkv(l, x, heads, count, cap);
-    decode_attention(l, heads, count, cap, sp_->attention);
-    if (sel.dense) {
-      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(lw.wo_t), B_, m_.d, m_.attn);
-      return;
+    const DeviceList heads = layer_heads(b_, sp_, l);
+    qkv(l, x, heads);
+    decode_attention(l, heads, sp_->attention);
+    out_proj(l, heads, sel.dense);
+  }
+
+  // W_o over the compact attention output of `heads`. stream_: sparse_mlp_down over the heads' W_o^T rows (every
+  // head when dense) adds out_b and the residual, finishing mlp_in(l); otherwise cuBLAS (dense) or
+  // sparse_mlp_down into block_out.
+  void out_proj(int l, const DeviceList& heads, bool dense) {
+    if (stream_) {  // the workspace: fused_mlp's, which also leaves it zero
+      launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads, b_.mlp_in(l), b_.attn_in(l),
+                                                 b_.mlp_workspace.data_ptr()),
+                             s_);
+    } else if (dense) {
+      linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(w_.layers[l].wo_t), B_, m_.d,
+               m_.attn);
+    } else {
+      launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads, half_ptr(b_.block_out),
+                                                 nullptr, sp_->down_workspace.data_ptr()),
+                             s_);
     }
-    sparse_down(half_ptr(b_.attn), m_.attn, lw.wo_t, m_.attn, heads, count, cap, m_.head_dim);
   }
 
   // Dense QKV through cuBLAS: one GEMM into qkv, then the bias, q and the K/V cache rows at pos (kv_append).
@@ -203,47 +232,12 @@ class StepRecorder {
     launch_kv_append(a, s_);
   }
 
-  // sparse_qkv over `heads` at pos with no catch-up state (the dense step's K/V are always current).
-  SparseQkvArgs qkv_args(int l, const __half* x, const int* heads, const int* count, int cap) const {
-    const GpuLayerWeights& lw = w_.layers[l];
-    SparseQkvArgs q;
-    q.q = half_ptr(b_.q);
-    q.k_cache = b_.k(l);
-    q.v_cache = b_.v(l);
-    q.x = x;
-    q.w_qkv = half_ptr(lw.w_qkv);
-    q.b_qkv = half_ptr(lw.b_qkv);
-    q.heads = heads;
-    q.num_selected = count;
-    q.pos = int_ptr(b_.pos);
-    q.batch = B_;
-    q.num_heads = m_.heads;
-    q.head_dim = m_.head_dim;
-    q.max_len = b_.max_len;
-    q.d = m_.d;
-    q.max_heads = cap;
-    return q;
-  }
-
   // The selected heads' q and K/V (K/V of every head with all_kv), then the forced catch-up of heads lagging
   // too far, forked onto the low-priority catch-up stream (joined at the end of the step).
-  void qkv(int l, const __half* x, const int* heads, const int* count, int cap) {
-    const LayerKv& kv = sp_->kv[l];
-    int* forced = int_ptr(sp_->forced) + static_cast<size_t>(l) * sp_->forced.size(1);
-    SparseQkvArgs q = qkv_args(l, x, heads, count, cap);
-    q.kv_valid = int_ptr(sp_->kv_valid) + static_cast<size_t>(l) * m_.heads * sparse_qkv_valid_slots(m_.head_dim);
-    if (sp_->kv_ring > 0) {
-      q.x_hist = half_ptr(sp_->x_hist) + static_cast<size_t>(l) * B_ * sp_->kv_ring * m_.d;
-      q.ring = sp_->kv_ring;
-    }
-    q.forced = forced;
-    q.forced_count = forced + 2 * kSparseQkvMaxForced;
-    q.catchup_counts = int_ptr(sp_->catchup_counts);
-    q.all_kv = kv.all_kv;
-    q.max_forced = kv.max_forced;
-    q.force_lag = kv.force_lag;
+  void qkv(int l, const __half* x, const DeviceList& heads) {
+    const SparseQkvArgs q = layer_qkv_args(w_, b_, sp_, l, x, heads, stream_, half_ptr(b_.q));
     launch_sparse_qkv(q, s_);
-    if (kv.max_forced == 0) return;
+    if (q.max_forced == 0) return;
     cudaStream_t cs = sp_->catchup_stream.get();
     DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_fork[l], s_));
     DV_CUDA_CHECK(cudaStreamWaitEvent(cs, sp_->catchup_fork[l], 0));
@@ -257,35 +251,17 @@ class StepRecorder {
   void mlp(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
     const bool dense = sp_ == nullptr || sp_->mlp[l].dense;
+    DeviceList neurons;
+    if (!dense) {
+      const LayerSelection& sel = sp_->mlp[l];
+      wait_for(sel);
+      neurons = {int_ptr(sel.idx), int_ptr(sel.count), sel.capacity};
+    }
     if (fused_) {
-      kernels::FusedMlpArgs a;
-      a.out = stream_ ? b_.attn_in(l + 1) : half_ptr(b_.block_out);
-      a.workspace = b_.mlp_workspace.data_ptr();
-      a.x = x;
-      if (fuse_ln_) {
-        a.gamma = half_ptr(lw.mlp_ln_w);
-        a.beta = half_ptr(lw.mlp_ln_b);
-      }
-      a.w1 = half_ptr(lw.fc1_w);
-      a.b1 = half_ptr(lw.fc1_b);
-      a.w2t = half_ptr(lw.fc2_t);
-      if (stream_) {
-        a.b2 = half_ptr(lw.fc2_b);
-        a.resid = b_.mlp_in(l);
-      }
-      a.B = B_;
-      a.d = m_.d;
-      a.ffn = m_.ffn;
-      a.max_k = m_.ffn;  // dense: the identity selection
-      a.num_sms = ctx_.num_sms();
-      if (!dense) {
-        const LayerSelection& sel = sp_->mlp[l];
-        wait_for(sel);
-        a.idx = int_ptr(sel.idx);
-        a.k_dev = int_ptr(sel.count);
-        a.max_k = sel.capacity;
-      }
-      kernels::launch_fused_mlp(a, s_);
+      kernels::launch_fused_mlp(
+          layer_mlp_args(w_, b_, l, x, neurons, fuse_ln_, stream_ ? b_.attn_in(l + 1) : half_ptr(b_.block_out),
+                         stream_ ? b_.mlp_in(l) : nullptr, b_.mlp_workspace.data_ptr(), ctx_.num_sms()),
+          s_);
       return;
     }
     if (dense) {
@@ -299,40 +275,31 @@ class StepRecorder {
       linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.fc1_out), half_ptr(lw.fc2_t), B_, m_.d, m_.ffn);
       return;
     }
-    const LayerSelection& sel = sp_->mlp[l];
-    wait_for(sel);
     kernels::SparseMlpUpArgs u;
     u.h = half_ptr(sp_->mlp_h);
     u.x = x;
     u.w1 = half_ptr(lw.fc1_w);
     u.b1 = half_ptr(lw.fc1_b);
-    u.idx = int_ptr(sel.idx);
-    u.k_dev = int_ptr(sel.count);
+    u.idx = neurons.idx;
+    u.k_dev = neurons.count;
     u.B = B_;
     u.d = m_.d;
     u.ffn = m_.ffn;
-    u.max_k = sel.capacity;
+    u.max_k = neurons.cap;
     u.ld_h = sp_->mlp_ld;
     kernels::launch_sparse_mlp_up(u, s_);
-    sparse_down(half_ptr(sp_->mlp_h), sp_->mlp_ld, lw.fc2_t, m_.ffn, int_ptr(sel.idx), int_ptr(sel.count),
-                sel.capacity, 1);
-  }
-
-  void sparse_down(const __half* h, int ld_h, const at::Tensor& w2t, int rows, const int* idx, const int* count,
-                   int cap, int rows_per_index) {
     kernels::SparseMlpDownArgs a;
     a.out = half_ptr(b_.block_out);
     a.workspace = sp_->down_workspace.data_ptr();
-    a.h = h;
-    a.w2t = half_ptr(w2t);
-    a.idx = idx;
-    a.k_dev = count;
+    a.h = half_ptr(sp_->mlp_h);
+    a.w2t = half_ptr(lw.fc2_t);
+    a.idx = neurons.idx;
+    a.k_dev = neurons.count;
     a.B = B_;
     a.d = m_.d;
-    a.ffn_rows = rows;
-    a.max_k = cap;
-    a.ld_h = ld_h;
-    a.rows_per_index = rows_per_index;
+    a.ffn_rows = m_.ffn;
+    a.max_k = neurons.cap;
+    a.ld_h = sp_->mlp_ld;
     kernels::launch_sparse_mlp_down(a, s_);
   }
 
@@ -379,6 +346,7 @@ class StepRecorder {
   const bool fused_;    // MLP blocks (dense and sparse) through fused_mlp, else cuBLAS / sparse up + down
   const bool stream_;   // the fused MLP writes the residual stream (pre-LN, one GPU)
   const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
+  const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)
   bool side_used_ = false;
   bool catchup_used_ = false;
 };

@@ -16,6 +16,11 @@
 //      loads of weights at those indices follow;
 //   3. sync.inputs(): before the first read of activations written earlier in this step (the op's inputs),
 //      and before the unit's first global write.
+// Reads of what this step wrote (inputs, selections) go through Sync::load (the load policy): the graph path
+// reads them through the read-only path (__ldg: an earlier kernel wrote them, nothing writes them during this
+// one); the persistent kernel through L2 only (ld.global.cg: another CTA of the same launch wrote them, and
+// the non-coherent path is only valid for data that is read-only for the whole launch). Weights keep the
+// streaming / read-only loads in both.
 // A unit that must combine with other units of the same op (split-K) does so without waiting for them: fp32
 // reductions plus the last arriver finalizing (an arrival counter it resets). No unit ever spins on another
 // unit of its own op: that is what keeps the persistent kernel free of deadlock.
@@ -24,16 +29,26 @@
 #include <cuda_runtime.h>
 
 #include "kernels/common/cuda_check.h"
+#if defined(__CUDACC__)
 #include "kernels/common/pdl.cuh"
+#endif
 
 namespace dv::kernels {
 
+// Host-visible, like the op structs (a struct's fields and max_units(); its device body sits under __CUDACC__),
+// so that host C++ (the persistent path's plan) fills op structs the kernel runs.
 constexpr int kUnitThreads = 256;            // every op's CTA: 8 warps
 constexpr int kUnitSmemMax = 96 * 1024;      // per unit, so two CTAs fit on an sm_90 SM (228 KB)
+
+#if defined(__CUDACC__)
 
 // The graph path's sync: selections were joined by a stream event before the launch; inputs come from the
 // previous kernel in the stream (PDL: wait for it, then let the next kernel's CTAs be scheduled).
 struct PdlSync {
+  template <class T>
+  __device__ __forceinline__ static T load(const T* p) {
+    return __ldg(p);
+  }
   __device__ __forceinline__ void indices() const {}
   __device__ __forceinline__ void inputs() const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -61,5 +76,6 @@ void launch_units(const Op& op, cudaStream_t stream, const char* name) {
   launch_kernel_pdl(unit_kernel<Op>, dim3(units), dim3(kUnitThreads), Op::kSmemBytes, stream, op);
   DV_CUDA_LAUNCH_CHECK(name);
 }
+#endif  // __CUDACC__
 
 }  // namespace dv::kernels

@@ -13,7 +13,8 @@
 //
 // Layouts (hd = head_dim: 16, 32, 64, 80 or 128): q [B, H, hd], out [B, ld_out], k_cache, v_cache
 // [B, H, max_len, hd] as written by launch_sparse_qkv.
-// Split: grid (max_splits, max_heads, B). At run time a head's len positions are cut into
+// Split: units (B, max_heads, max_splits), one CTA of 256 threads each on the graph path; the persistent decode
+// kernel runs the same op (decode_attention_op.cuh). At run time a head's len positions are cut into
 // n = min(max_splits, ceil(len / 64)) chunks of at most 1024 keys; each block writes its chunk's
 // (max, sum, unnormalised output) to `partials`, and the last block of a head (an atomic ticket in
 // `tickets`, which it resets to zero) merges them. With n == 1 the block writes out directly.
@@ -54,14 +55,16 @@ struct DecodeAttentionArgs {
   int ld_out = 0;      // >= max_heads * hd
 };
 
-// Splits per head that give about four blocks per SM for this shape, at least enough that no chunk exceeds
-// 1024 keys at max_len. num_sms: cudaDevAttrMultiProcessorCount.
+// Splits per head that give about two units per SM for this shape, at least enough that no chunk exceeds
+// 1024 keys at max_len. num_sms: the SMs the units spread over (cudaDevAttrMultiProcessorCount; the persistent
+// decode path passes its CTA count: two units per CTA).
 int decode_attention_max_splits(int batch, int max_heads, int max_len, int num_sms);
 
 // Size of DecodeAttentionArgs::partials in floats.
 size_t decode_attention_partials_floats(int batch, int max_heads, int max_splits, int head_dim);
 
-// Throws dv::Error on bad sizes, an unsupported head_dim, too few splits for max_len, or misaligned pointers.
+// Throw dv::Error on bad sizes, an unsupported head_dim, too few splits for max_len, or misaligned pointers.
+void check_decode_attention_args(const DecodeAttentionArgs& args);
 void launch_decode_attention(const DecodeAttentionArgs& args, cudaStream_t stream);
 
 }  // namespace dv

@@ -80,7 +80,7 @@ size_t fused_mlp_workspace_bytes(int B, int d) {
   return static_cast<size_t>(std::max(B, 1)) * std::max(d, 1) * sizeof(float) + chunks * sizeof(int);
 }
 
-void launch_fused_mlp(const FusedMlpArgs& a, cudaStream_t stream) {
+void check_fused_mlp_args(const FusedMlpArgs& a) {
   DV_CHECK(a.B >= 1 && a.B <= 32, "fused_mlp: batch B = {} outside 1..32", a.B);
   DV_CHECK(a.d > 0 && a.d % 8 == 0, "fused_mlp: d = {} must be a positive multiple of 8 (16-byte rows)", a.d);
   DV_CHECK(a.max_k >= 0 && (a.idx != nullptr || a.max_k <= a.ffn),
@@ -99,6 +99,10 @@ void launch_fused_mlp(const FusedMlpArgs& a, cudaStream_t stream) {
            "fused_mlp: the fused layer norm needs x in shared memory ({} bytes for B = {}, d = {}); normalize "
            "first and pass gamma = nullptr",
            fused_mlp_x_bytes(a.B, a.d), a.B, a.d);
+}
+
+void launch_fused_mlp(const FusedMlpArgs& a, cudaStream_t stream) {
+  check_fused_mlp_args(a);
   int sms = a.num_sms;
   if (sms <= 0) {
     int device = 0;

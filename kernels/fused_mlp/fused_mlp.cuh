@@ -88,6 +88,8 @@ FusedMlpPlan plan_fused_mlp(int B, int d, int max_k, int num_sms);
 size_t fused_mlp_workspace_bytes(int B, int d);  // B*d fp32 sums + one counter per 64-column chunk
 bool fused_mlp_ln_fits(int B, int d);
 
+// Throws dv::Error on the requirements above (launch_fused_mlp runs it; the persistent path on its op).
+void check_fused_mlp_args(const FusedMlpArgs& args);
 void launch_fused_mlp(const FusedMlpArgs& args, cudaStream_t stream);
 
 }  // namespace dv::kernels

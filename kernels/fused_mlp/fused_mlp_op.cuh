@@ -12,28 +12,35 @@
 
 #include "kernels/common/work_units.cuh"
 #include "kernels/fused_mlp/fused_mlp.cuh"
+#if defined(__CUDACC__)
 #include "kernels/fused_mlp/fused_mlp_smem.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
+#endif
 
 namespace dv::kernels {
 
 constexpr int kFusedMlpColChunk = 64;  // fc2 output columns per warp pass, and per arrival counter
 
+#if defined(__CUDACC__)
 __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
+#endif
 
+// The struct is host-visible (fields, max_units(), kSmemBytes); its device body sits under __CUDACC__.
 template <int BT>
 struct FusedMlpOp {
-  using L = FusedMlpLayout<BT>;
   static constexpr int kSmemBytes = kUnitSmemMax;
-  // 32-column W1 chunks per fc1 pipeline step (x2: double-buffered): 8 loads of 16 bytes in flight per lane;
-  // 4 at BT = 32, whose 4 x rows per chunk and 64 fc2 accumulators leave no registers for more.
-  static constexpr int MT = L::kMTiles, XG = L::kXGroups, U = BT == 32 ? 2 : 4;
 
   FusedMlpArgs a;
   int units = 1;         // the plan's U
   bool stage_x = false;  // the plan's: x copied to shared memory (always when LN is fused)
 
   __host__ __device__ int max_units() const { return units; }
+
+#if defined(__CUDACC__)
+  using L = FusedMlpLayout<BT>;
+  // 32-column W1 chunks per fc1 pipeline step (x2: double-buffered): 8 loads of 16 bytes in flight per lane;
+  // 4 at BT = 32, whose 4 x rows per chunk and 64 fc2 accumulators leave no registers for more.
+  static constexpr int MT = L::kMTiles, XG = L::kXGroups, U = BT == 32 ? 2 : 4;
 
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
@@ -99,7 +106,7 @@ struct FusedMlpOp {
     // 3. The inputs: x, written by the previous op.
     sync.inputs();
     if (stage_x) fused_mlp_stage_x(a, x_s, red, mean, mean + BT);
-    const __half* xa = stage_x ? x_s : a.x;  // generic loads: shared or global
+    const __half* xa = stage_x ? x_s : a.x;  // shared, or global through the Sync's load policy
     const size_t xld = stage_x ? a.d + kFusedMlpXPad : a.d;
     const __half* xrow[XG];
     bool xok[XG];
@@ -128,7 +135,9 @@ struct FusedMlpOp {
         uint4 xv[XG];
 #pragma unroll
         for (int q = 0; q < XG; ++q)
-          xv[q] = cok && xok[q] ? *reinterpret_cast<const uint4*>(xrow[q] + col) : zero_u4();
+          xv[q] = !(cok && xok[q]) ? zero_u4()
+                  : stage_x        ? *reinterpret_cast<const uint4*>(xrow[q] + col)
+                                   : Sync::load(reinterpret_cast<const uint4*>(xrow[q] + col));
 #pragma unroll
         for (int k2 = 0; k2 < 2; ++k2)
 #pragma unroll
@@ -318,6 +327,7 @@ struct FusedMlpOp {
       __stcg(src + 1, make_float4(0.f, 0.f, 0.f, 0.f));
     }
   }
+#endif  // __CUDACC__
 };
 
 }  // namespace dv::kernels

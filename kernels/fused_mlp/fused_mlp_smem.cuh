@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "kernels/common/half8.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/fused_mlp/fused_mlp.cuh"
 
@@ -43,16 +44,6 @@ __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
-}
-
-__device__ __forceinline__ void half8_to_float(const uint4& v, float (&f)[8]) {
-  const __half2* h = reinterpret_cast<const __half2*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 p = __half22float2(h[i]);
-    f[2 * i] = p.x;
-    f[2 * i + 1] = p.y;
-  }
 }
 
 // Per row b < B, the sum over its d values of f(x) (f = identity, or the squared deviation from mean[b]),
@@ -111,21 +102,11 @@ __device__ __forceinline__ void fused_mlp_stage_x(const FusedMlpArgs& a, __half*
   }
   __syncthreads();
   for (int c = tid; c < nv; c += kUnitThreads) {
-    float gm[8], bt[8];
-    half8_to_float(__ldg(reinterpret_cast<const uint4*>(a.gamma) + c), gm);
-    half8_to_float(__ldg(reinterpret_cast<const uint4*>(a.beta) + c), bt);
+    const uint4 gm = __ldg(reinterpret_cast<const uint4*>(a.gamma) + c);
+    const uint4 bt = __ldg(reinterpret_cast<const uint4*>(a.beta) + c);
     for (int b = 0; b < a.B; ++b) {
       uint4* p = reinterpret_cast<uint4*>(xs + static_cast<size_t>(b) * xld + 8 * c);
-      float f[8];
-      half8_to_float(*p, f);
-      const float m = mean[b], r = rstd[b];
-      uint4 o;
-      __half2* oh = reinterpret_cast<__half2*>(&o);
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-        oh[i] = __floats2half2_rn((f[2 * i] - m) * r * gm[2 * i] + bt[2 * i],
-                                  (f[2 * i + 1] - m) * r * gm[2 * i + 1] + bt[2 * i + 1]);
-      *p = o;
+      *p = layer_norm8(*p, gm, bt, mean[b], rstd[b]);
     }
   }
   __syncthreads();

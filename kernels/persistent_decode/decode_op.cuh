@@ -1,24 +1,32 @@
 // decode_op.cuh: one entry of the persistent decode kernel's op table: which op, its wait list (header) and
 // its parameters (a union of the op structs, all plain pointers and sizes), and the dispatch from an entry
-// to the op's unit body. Adding an op: its struct (work_units.cuh convention), a kind, a union member, a case.
+// to the op's unit body. The layer ops are the graph path's own (work_units.cuh): sparse_qkv with the fused
+// layer norm and its forced K/V catch-up, decode_attention, sparse_mlp_down as W_o, fused_mlp, the predictor's
+// three ops; the rest (embedding, the layer norm of post-LN models and the final one, the LM head with the
+// greedy argmax, project_in / project_out) are this kernel's (row_ops.cuh, row_gemv_op.cuh).
+// Adding an op: its struct (work_units.cuh convention), a kind, a union member, a case in each switch.
 #pragma once
 
+#include "kernels/decode_attention/decode_attention_op.cuh"
+#include "kernels/fused_mlp/fused_mlp_op.cuh"
 #include "kernels/lowrank_predictor/predictor_ops.cuh"
 #include "kernels/lowrank_predictor/select_op.cuh"
-#include "kernels/persistent_decode/attention_op.cuh"
-#include "kernels/persistent_decode/col_gemv_op.cuh"
-#include "kernels/persistent_decode/qkv_op.cuh"
 #include "kernels/persistent_decode/row_gemv_op.cuh"
 #include "kernels/persistent_decode/row_ops.cuh"
+#include "kernels/sparse_mlp_down/sparse_mlp_down_op.cuh"
+#include "kernels/sparse_qkv/sparse_qkv_op.cuh"
 
 namespace dv::kernels {
 
 enum class DecodeOpKind : int {
-  kEmbed, kLayerNorm, kRowGemv, kColGemv, kQkv, kAttention, kPredictorZ, kPredictorScores, kPredictorSelect, kArgmax
+  kEmbed, kLayerNorm, kRowGemv, kQkv, kKvCatchup, kAttention, kOutProj, kMlp, kPredictorZ, kPredictorScores,
+  kPredictorSelect, kArgmax
 };
 
-// The predictor's ops (kernels/lowrank_predictor, the graph path's own) at the persistent path's batch tile
-// (batches of 1..8) with fp16 weights.
+// The graph path's ops at the persistent path's batches (1..8: one 16-row MMA tile, the 8-row batch tile):
+// W_o is sparse_mlp_down over a head selection (head_dim rows an index), fp16 predictor weights.
+using PersistentOutProj = SparseMlpDownOp<1, false>;
+using PersistentMlp = FusedMlpOp<8>;
 using PersistentPredictorZ = LowrankZOp<8, false>;
 using PersistentPredictorScores = LowrankScoresOp<8, false>;
 
@@ -26,9 +34,11 @@ union DecodeOpParams {
   EmbedOp embed;
   LayerNormOp layer_norm;
   RowGemvOp row_gemv;
-  ColGemvOp col_gemv;
-  QkvOp qkv;
-  AttentionOp attention;
+  SparseQkvOp qkv;
+  KvCatchupOp kv_catchup;
+  DecodeAttentionOp attention;
+  PersistentOutProj out_proj;
+  PersistentMlp mlp;
   PersistentPredictorZ predictor_z;
   PersistentPredictorScores predictor_scores;
   LowrankSelectOp predictor_select;
@@ -39,15 +49,16 @@ union DecodeOpParams {
 // The most dynamic shared memory any op's unit needs.
 constexpr int decode_op_smem_bytes() {
   int m = EmbedOp::kSmemBytes;
-  const int all[] = {LayerNormOp::kSmemBytes, RowGemvOp::kSmemBytes, ColGemvOp::kSmemBytes, QkvOp::kSmemBytes,
-                     AttentionOp::kSmemBytes, PersistentPredictorZ::kSmemBytes, PersistentPredictorScores::kSmemBytes,
-                     LowrankSelectOp::kSmemBytes, ArgmaxOp::kSmemBytes};
+  const int all[] = {LayerNormOp::kSmemBytes,        RowGemvOp::kSmemBytes,
+                     SparseQkvOp::kSmemBytes,        KvCatchupOp::kSmemBytes,
+                     DecodeAttentionOp::kSmemBytes,  PersistentOutProj::kSmemBytes,
+                     PersistentMlp::kSmemBytes,      PersistentPredictorZ::kSmemBytes,
+                     PersistentPredictorScores::kSmemBytes, LowrankSelectOp::kSmemBytes,
+                     ArgmaxOp::kSmemBytes};
   for (int s : all) m = s > m ? s : m;
   return m;
 }
-#if defined(__CUDACC__)
 static_assert(decode_op_smem_bytes() <= kUnitSmemMax, "an op needs more shared memory than a unit may have");
-#endif
 
 // Host: the units of an op at its capacity.
 inline int decode_op_units(DecodeOpKind kind, const DecodeOpParams& p) {
@@ -55,9 +66,11 @@ inline int decode_op_units(DecodeOpKind kind, const DecodeOpParams& p) {
     case DecodeOpKind::kEmbed: return p.embed.max_units();
     case DecodeOpKind::kLayerNorm: return p.layer_norm.max_units();
     case DecodeOpKind::kRowGemv: return p.row_gemv.max_units();
-    case DecodeOpKind::kColGemv: return p.col_gemv.max_units();
     case DecodeOpKind::kQkv: return p.qkv.max_units();
+    case DecodeOpKind::kKvCatchup: return p.kv_catchup.max_units();
     case DecodeOpKind::kAttention: return p.attention.max_units();
+    case DecodeOpKind::kOutProj: return p.out_proj.max_units();
+    case DecodeOpKind::kMlp: return p.mlp.max_units();
     case DecodeOpKind::kPredictorZ: return p.predictor_z.max_units();
     case DecodeOpKind::kPredictorScores: return p.predictor_scores.max_units();
     case DecodeOpKind::kPredictorSelect: return p.predictor_select.max_units();
@@ -81,9 +94,11 @@ __device__ __forceinline__ void run_decode_op(DecodeOpKind kind, const DecodeOpP
     case DecodeOpKind::kEmbed: run_decode_unit(p.embed, unit, smem, sync); break;
     case DecodeOpKind::kLayerNorm: run_decode_unit(p.layer_norm, unit, smem, sync); break;
     case DecodeOpKind::kRowGemv: run_decode_unit(p.row_gemv, unit, smem, sync); break;
-    case DecodeOpKind::kColGemv: run_decode_unit(p.col_gemv, unit, smem, sync); break;
     case DecodeOpKind::kQkv: run_decode_unit(p.qkv, unit, smem, sync); break;
+    case DecodeOpKind::kKvCatchup: run_decode_unit(p.kv_catchup, unit, smem, sync); break;
     case DecodeOpKind::kAttention: run_decode_unit(p.attention, unit, smem, sync); break;
+    case DecodeOpKind::kOutProj: run_decode_unit(p.out_proj, unit, smem, sync); break;
+    case DecodeOpKind::kMlp: run_decode_unit(p.mlp, unit, smem, sync); break;
     case DecodeOpKind::kPredictorZ: run_decode_unit(p.predictor_z, unit, smem, sync); break;
     case DecodeOpKind::kPredictorScores: run_decode_unit(p.predictor_scores, unit, smem, sync); break;
     case DecodeOpKind::kPredictorSelect: run_decode_unit(p.predictor_select, unit, smem, sync); break;

@@ -10,7 +10,6 @@ namespace dv::kernels {
 namespace {
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
-bool head_dim_ok(int hd) { return hd == 16 || hd == 32 || hd == 64 || hd == 80 || hd == 128; }
 
 void check_row_gemv(const RowGemvOp& o) {
   DV_CHECK(o.B >= 1 && o.B <= kTileCols, "row_gemv op: batch B = {} outside 1..{}", o.B, kTileCols);
@@ -31,41 +30,23 @@ void check_row_gemv(const RowGemvOp& o) {
   }
 }
 
-void check_col_gemv(const ColGemvOp& o) {
-  DV_CHECK(o.B >= 1 && o.B <= kColBatchMax, "col_gemv op: batch B = {} outside 1..{}", o.B, kColBatchMax);
-  DV_CHECK(o.d > 0 && o.d % 8 == 0, "col_gemv op: d = {} must be a positive multiple of 8", o.d);
-  DV_CHECK(o.rows_per_index >= 1 && o.max_k >= 0 && o.splits >= 1,
-           "col_gemv op: rows_per_index = {}, max_k = {}, splits = {}", o.rows_per_index, o.max_k, o.splits);
-  DV_CHECK(o.out != nullptr && o.wt != nullptr && (o.max_k == 0 || o.h != nullptr),
-           "col_gemv op: out, wt and h must be non-null");
-  DV_CHECK(aligned16(o.out) && aligned16(o.wt) && aligned16(o.resid) && aligned16(o.bias),
-           "col_gemv op: out, wt, resid and bias must be 16-byte aligned");
-  DV_CHECK(o.resid == nullptr || o.resid != o.out, "col_gemv op: resid must not alias out");
-  DV_CHECK(o.splits == 1 || (o.workspace != nullptr && aligned16(o.workspace)),
-           "col_gemv op: {} splits need a 16-byte aligned workspace of col_gemv_workspace_bytes()", o.splits);
+// The graph path's ops: their own argument checks, plus what the persistent path's variants fix.
+void check_out_proj(const PersistentOutProj& o) {
+  SparseMlpDownPlan plan;
+  plan.col_blocks = o.col_blocks;
+  plan.splits = o.splits;
+  plan.workspace_bytes = o.splits > 1 ? 1 : 0;
+  check_sparse_mlp_down_args(o.a, plan);
+  DV_CHECK(o.a.B <= 16 && o.a.rows_per_index > 1 && o.splits >= 1 &&
+               o.col_blocks == plan_sparse_mlp_down(o.a.B, o.a.d, o.a.max_k, o.a.rows_per_index).col_blocks,
+           "out_proj op: B = {} (at most 16), rows_per_index = {} (a head's rows), {} column blocks, {} splits",
+           o.a.B, o.a.rows_per_index, o.col_blocks, o.splits);
 }
 
-void check_qkv(const QkvOp& o) {
-  DV_CHECK(head_dim_ok(o.head_dim), "qkv op: head_dim {} unsupported (16, 32, 64, 80 or 128)", o.head_dim);
-  DV_CHECK(o.B >= 1 && o.B <= kTileCols, "qkv op: batch B = {} outside 1..{}", o.B, kTileCols);
-  DV_CHECK(o.num_heads > 0 && o.max_len > 0 && o.max_heads >= 0 && o.max_heads <= o.num_heads,
-           "qkv op: num_heads = {}, max_len = {}, max_heads = {}", o.num_heads, o.max_len, o.max_heads);
-  DV_CHECK(o.q && o.k_cache && o.v_cache && o.x && o.w_qkv && o.b_qkv && o.heads && o.count && o.pos,
-           "qkv op: every pointer but x_hist / kv_valid must be non-null");
-  DV_CHECK((o.x_hist == nullptr) == (o.kv_valid == nullptr), "qkv op: x_hist and kv_valid come together");
-  DV_CHECK(aligned16(o.x) && aligned16(o.w_qkv) && aligned16(o.x_hist), "qkv op: x, w_qkv, x_hist 16-byte aligned");
-}
-
-void check_attention(const AttentionOp& o) {
-  DV_CHECK(head_dim_ok(o.head_dim), "attention op: head_dim {} unsupported", o.head_dim);
-  DV_CHECK(o.B >= 1 && o.num_heads > 0 && o.max_len > 0 && o.max_heads >= 0 && o.max_heads <= o.num_heads,
-           "attention op: B = {}, num_heads = {}, max_len = {}, max_heads = {}", o.B, o.num_heads, o.max_len,
-           o.max_heads);
-  DV_CHECK(o.splits >= 1 && (o.max_len + o.splits - 1) / o.splits <= kAttnMaxChunk,
-           "attention op: {} splits leave chunks over {} keys at max_len {}", o.splits, kAttnMaxChunk, o.max_len);
-  DV_CHECK(o.out && o.partials && o.tickets && o.q && o.k_cache && o.v_cache && o.heads && o.count && o.pos,
-           "attention op: every pointer must be non-null");
-  DV_CHECK(aligned16(o.q) && aligned16(o.k_cache) && aligned16(o.v_cache), "attention op: q, K, V 16-byte aligned");
+void check_mlp(const PersistentMlp& o) {
+  check_fused_mlp_args(o.a);
+  DV_CHECK(o.a.B <= 8 && o.units >= 1 && (o.stage_x || o.a.gamma == nullptr),
+           "mlp op: B = {} (at most 8), {} units, the fused layer norm needs x staged", o.a.B, o.units);
 }
 
 // The predictor's ops as make_lowrank_predictor_ops fills them (its arguments checked by
@@ -115,9 +96,11 @@ void check_decode_op(DecodeOpKind kind, const DecodeOpParams& p) {
                "layer_norm op: y, x, gamma and beta must be non-null");
       break;
     case DecodeOpKind::kRowGemv: check_row_gemv(p.row_gemv); break;
-    case DecodeOpKind::kColGemv: check_col_gemv(p.col_gemv); break;
-    case DecodeOpKind::kQkv: check_qkv(p.qkv); break;
-    case DecodeOpKind::kAttention: check_attention(p.attention); break;
+    case DecodeOpKind::kQkv: check_sparse_qkv_args(p.qkv.a); break;
+    case DecodeOpKind::kKvCatchup: check_kv_catchup_args(p.kv_catchup.a); break;
+    case DecodeOpKind::kAttention: check_decode_attention_args(p.attention.a); break;
+    case DecodeOpKind::kOutProj: check_out_proj(p.out_proj); break;
+    case DecodeOpKind::kMlp: check_mlp(p.mlp); break;
     case DecodeOpKind::kPredictorZ: check_predictor_z(p.predictor_z); break;
     case DecodeOpKind::kPredictorScores: check_predictor_scores(p.predictor_scores); break;
     case DecodeOpKind::kPredictorSelect: check_predictor_select(p.predictor_select); break;
@@ -134,9 +117,11 @@ void launch_decode_op(DecodeOpKind kind, const DecodeOpParams& p, cudaStream_t s
     case DecodeOpKind::kEmbed: launch_units(p.embed, stream, "embed op"); break;
     case DecodeOpKind::kLayerNorm: launch_units(p.layer_norm, stream, "layer_norm op"); break;
     case DecodeOpKind::kRowGemv: launch_units(p.row_gemv, stream, "row_gemv op"); break;
-    case DecodeOpKind::kColGemv: launch_units(p.col_gemv, stream, "col_gemv op"); break;
     case DecodeOpKind::kQkv: launch_units(p.qkv, stream, "qkv op"); break;
+    case DecodeOpKind::kKvCatchup: launch_units(p.kv_catchup, stream, "kv_catchup op"); break;
     case DecodeOpKind::kAttention: launch_units(p.attention, stream, "attention op"); break;
+    case DecodeOpKind::kOutProj: launch_units(p.out_proj, stream, "out_proj op"); break;
+    case DecodeOpKind::kMlp: launch_units(p.mlp, stream, "mlp op"); break;
     case DecodeOpKind::kPredictorZ: launch_units(p.predictor_z, stream, "predictor z op"); break;
     case DecodeOpKind::kPredictorScores: launch_units(p.predictor_scores, stream, "predictor scores op"); break;
     case DecodeOpKind::kPredictorSelect: launch_units(p.predictor_select, stream, "predictor select op"); break;

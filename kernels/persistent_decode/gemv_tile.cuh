@@ -1,5 +1,5 @@
-// gemv_tile.cuh: the dot-product core of the persistent decode kernel's row ops (row_gemv_op.cuh,
-// qkv_op.cuh): 16 weight rows against 8 input columns, over the whole reduction length K, by one CTA.
+// gemv_tile.cuh: the dot-product core of the persistent decode kernel's row op (row_gemv_op.cuh): 16 weight
+// rows against 8 input columns, over the whole reduction length K, by one CTA.
 //   red[r][c] = dot(W_r[0:K], X_c[0:K])   r < 16, c < 8 (fp32)
 // Access pattern: the CTA's 8 warps split K into contiguous ranges of 32-wide chunks; in a chunk lane (g, t)
 // loads 16 bytes of weight rows g and g + 8 (columns 8t..8t+7, streaming, L1 bypassed: read once) and the

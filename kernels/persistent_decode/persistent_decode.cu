@@ -52,7 +52,16 @@ __global__ void __launch_bounds__(kOpThreads, 2) persistent_decode_kernel(const 
 
 int persistent_decode_smem_bytes() { return decode_op_smem_bytes(); }
 
+namespace {
+// Dynamic shared memory above the default 48 KB needs the kernel's opt-in (fused_mlp's unit takes 96 KB).
+void allow_smem() {
+  DV_CUDA_CHECK(cudaFuncSetAttribute(persistent_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     persistent_decode_smem_bytes()));
+}
+}  // namespace
+
 int persistent_decode_ctas_per_sm() {
+  allow_smem();
   int per_sm = 0;
   DV_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, persistent_decode_kernel, kOpThreads,
                                                               persistent_decode_smem_bytes()));
@@ -68,6 +77,7 @@ void launch_persistent_decode(const PersistentDecodeParams& p, int ctas, cudaStr
            "persistent decode: {} CTAs and a null table, counter, control or position pointer", ctas);
   DV_CHECK(p.batch >= 1 && p.wait.watchdog_ns > 0, "persistent decode: batch {} and watchdog {} ns", p.batch,
            p.wait.watchdog_ns);
+  allow_smem();
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeCooperative;
   attr[0].val.cooperative = 1;

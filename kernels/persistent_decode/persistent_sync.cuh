@@ -65,6 +65,12 @@ __device__ inline bool wait_counter(const PersistentWaitContext& w, int op, int 
 // The work-unit Sync of the persistent kernel (see work_units.cuh): indices() and inputs() wait for the ops
 // this op reads; a failed wait ends the CTA (every thread exits after the barrier).
 struct PersistentSync {
+  // The load policy (work_units.cuh): what this launch wrote is read through L2 only.
+  template <class T>
+  __device__ __forceinline__ static T load(const T* p) {
+    return __ldcg(p);
+  }
+
   const PersistentWaitContext* w = nullptr;
   int op = 0;
   int unit = 0;

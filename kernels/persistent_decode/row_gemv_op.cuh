@@ -6,11 +6,10 @@
 //            rounded again, when pos_embed is set: the embedding's position add after project_in)
 //   kLogits: out_f32[b * ld_out + row(j)] = s, and argmax[b] = max over j of (order_key(s) << 32 | ~row(j))
 //            by atomicMax (the LM head with the greedy token fused in; ties go to the lowest row)
-// Uses: dense and gathered fc1 (+ bias + ReLU, written at the neuron's own column so fc2 reads it there),
-// project_in / project_out, the LM head (the predictors run kernels/lowrank_predictor's ops).
+// Uses: project_in (+ the position add) / project_out and the LM head (the layers run the graph path's ops:
+// decode_op.cuh); bias and ReLU are general (the op's kernel tests hold them against sparse_mlp_up_ref).
 // Unit u owns entries [16u, 16u + 16) (gemv_tile.cuh: each weight row is read once, for all B columns).
 // Bytes: rows * K * 2 (weights) + rows * 4 (idx) + B * K * 2 (x, from L2) + the outputs.
-// MARKED FOR REPLACEMENT by the MLP helper's ops (issue 19 item 3) once they land.
 #pragma once
 
 #include <cuda_fp16.h>

@@ -2,13 +2,13 @@
 //   EmbedOp      out[b] = word_embed[tokens[b]] (+ pos_embed[positions[b] + 2]); a token or position out of
 //                range writes a NaN row (a kernel cannot throw: NaN reaches the logits instead of a wrong row);
 //   LayerNormOp  s = x (+ residual) (+ bias), rounded to fp16; sum_out = s (optional); y = LN(s) * gamma + beta
-//                (fp32 statistics, two passes over registers), the decode step's fused residual + layer norm;
+//                (fp32 statistics, two passes over registers): the final layer norm, and post-LN models' norms
+//                after each block (pre-LN layers normalize inside their QKV and MLP ops);
 //   ArgmaxOp     tokens[b] = the row of the packed maximum the LM head's units left in argmax[b]
 //                (row_gemv_op.cuh, kLogits), then argmax[b] = 0 for the next step: the greedy next token
 //                written where the next step's embedding reads it, so decoding needs no host in the loop.
 // Access pattern: 16-byte vectors along d, each input read once and each output written once (B * d * 2
 // bytes each); inputs written inside the kernel are read with ld.global.cg.
-// LayerNormOp is MARKED FOR REPLACEMENT: the layer helpers fuse the norm into its consumers.
 #pragma once
 
 #include <cuda_fp16.h>

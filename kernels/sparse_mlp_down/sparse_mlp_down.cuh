@@ -9,10 +9,11 @@
 // Access pattern: a warp owns 64 output columns; lane (g, t) streams 16 bytes (columns 8g..8g+7) from four
 // consecutive selected rows 4t..4t+3 of each 16-row step, so each selected row segment is read as one
 // 128-byte line by 8 lanes, once for all B rows of h (tensor-core MMA, fp32 accumulation; the four rows are
-// transposed into k-pairs in registers with byte permutes). A block is 4 warps = 256 columns; the selected
-// rows are split over gridDim.y blocks, each accumulating its rows in registers.
-// Combining the splits: when gridDim.y > 1 each block adds its fp32 partial sums into an fp32 workspace
-// [B, d] with vector reductions (red.global.add.v4.f32), and the last block to finish a 256-column slice
+// transposed into k-pairs in registers with byte permutes). A unit (work_units.cuh; sparse_mlp_down_op.cuh) is
+// 8 warps = 512 columns; the selected rows are split over `splits` units, each accumulating its rows in
+// registers. The unit's first weight loads are issued before its input wait (they need the selection only).
+// Combining the splits: when splits > 1 each unit adds its fp32 partial sums into an fp32 workspace
+// [B, d] with vector reductions (red.global.add.v4.f32), and the last unit to finish a 512-column slice
 // (an arrival counter per slice) adds bias and residual, writes out in fp16, and zeroes its slice of the
 // workspace and its counter, so the workspace is all zero between launches (CUDA-graph safe, one launch).
 // The fp32 summation order across splits varies from run to run: results agree to fp32 rounding before the
@@ -21,6 +22,7 @@
 // Bytes that must move: k*R*d*2 (W2T rows) + B*k*R*2 (h) + k*4 (idx) + d*2 (b2) + B*d*2 (resid) + B*d*2 (out),
 // plus splits*B*d*4 of fp32 reductions, mostly absorbed by L2 (the plan bounds them to <= 1/4 of the weight
 // bytes at k = max_k).
+// The same op runs in the persistent decode kernel (h, idx and k through the Sync's load policy).
 // Requirements (checked, dv::Error): 1 <= B <= 32, d % 8 == 0, W2T/resid/b2/out 16-byte aligned,
 // ld_h >= max_k * R with ld_h % 4 == 0 and h 8-byte aligned, a workspace of
 // sparse_mlp_down_workspace_bytes() zeroed once after allocation.
@@ -33,6 +35,11 @@
 #include <cstddef>
 
 namespace dv::kernels {
+
+constexpr int kSparseMlpDownWarpCols = 64;   // output columns per warp
+constexpr int kSparseMlpDownUnitCols = 512;  // per unit (8 warps)
+// Units the plan aims for: two waves at two resident units per SM on a 132-SM H100.
+constexpr int kSparseMlpDownTargetUnits = 528;
 
 struct SparseMlpDownArgs {
   __half* out = nullptr;          // out: [B, d]
@@ -53,16 +60,19 @@ struct SparseMlpDownArgs {
 
 // How the launch splits the rows; a pure function of the shape so callers can size the workspace up front.
 struct SparseMlpDownPlan {
-  int col_blocks = 0;             // 256-column slices (gridDim.x)
-  int splits = 1;                 // row splits (gridDim.y); 1 means no workspace traffic
+  int col_blocks = 0;             // 512-column slices
+  int splits = 1;                 // row splits per slice; 1 means no workspace traffic
   size_t workspace_bytes = 0;     // B*d fp32 accumulators + one int counter per slice, 0 when splits == 1
 };
 
-SparseMlpDownPlan plan_sparse_mlp_down(int B, int d, int max_k, int rows_per_index);
-inline size_t sparse_mlp_down_workspace_bytes(int B, int d, int max_k, int rows_per_index) {
-  return plan_sparse_mlp_down(B, d, max_k, rows_per_index).workspace_bytes;
+// target_units: how many units to aim for (0: kSparseMlpDownTargetUnits; the persistent path: a few per CTA).
+SparseMlpDownPlan plan_sparse_mlp_down(int B, int d, int max_k, int rows_per_index, int target_units = 0);
+inline size_t sparse_mlp_down_workspace_bytes(int B, int d, int max_k, int rows_per_index, int target_units = 0) {
+  return plan_sparse_mlp_down(B, d, max_k, rows_per_index, target_units).workspace_bytes;
 }
 
+// Throws dv::Error on bad sizes or pointers (and a missing workspace where `plan` needs one).
+void check_sparse_mlp_down_args(const SparseMlpDownArgs& args, const SparseMlpDownPlan& plan);
 void launch_sparse_mlp_down(const SparseMlpDownArgs& args, cudaStream_t stream);
 
 }  // namespace dv::kernels

@@ -6,6 +6,8 @@
 // two are split over two m16n8k16 MMAs; the k order inside a fragment does not matter for a dot product as
 // long as A and B use the same one (see mma_m16n8k16.cuh). The 8 warps split d; their fp32 partial tiles
 // meet in shared memory, where the unit adds the bias and writes fp16 q or K/V cache rows.
+// Inputs (x, x_hist) are read through the Sync's load policy (work_units.cuh); with the fused layer norm the
+// current position's columns are normalized as they are loaded (qkv_layer_norm.cuh).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -15,28 +17,45 @@
 
 #include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
+#include "kernels/sparse_qkv/qkv_layer_norm.cuh"
+#include "kernels/sparse_qkv/qkv_layout.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::kernels::qkv {
 
-constexpr int kRows = kSparseQkvSlotRows;
-constexpr int kWarps = kUnitThreads / 32;
-constexpr int kRedStride = kSparseQkvPassColumns + 1;  // odd row stride: fewer bank conflicts
-constexpr int kRedBytes = kWarps * kRows * kRedStride * 4;
-constexpr int kSmemBytes = kRedBytes + kSparseQkvPassColumns * 4;  // + the column codes of a wide pass
-
 // What a slice projection reads and writes (shapes as in sparse_qkv.cuh).
 struct Projection {
-  __half* q;
-  __half* k_cache;
-  __half* v_cache;
-  const __half* x_cur;   // [B, d] inputs at pos, or nullptr: pos is read from x_hist like the rest
-  const __half* x_hist;  // [B, ring, d]
-  const __half* w_qkv;
-  const __half* b_qkv;
-  int B, H, hd, max_len, ring;
-  int d;                 // input width
+  __half* q = nullptr;
+  __half* k_cache = nullptr;
+  __half* v_cache = nullptr;
+  const __half* x_cur = nullptr;   // [B, d] inputs at pos, or nullptr: pos is read from x_hist like the rest
+  const __half* x_hist = nullptr;  // [B, ring, d]
+  const __half* w_qkv = nullptr;
+  const __half* b_qkv = nullptr;
+  const __half* ln_gamma = nullptr;  // x_cur is the residual stream: normalized on load (with ln_beta, ln_stats)
+  const __half* ln_beta = nullptr;
+  const float* ln_stats = nullptr;   // shared: mean [kSparseQkvLnMaxRows], then rstd
+  int B = 0, H = 0, hd = 0, max_len = 0, ring = 0;
+  int d = 0;                         // input width
 };
+
+// The K/V side of a projection from the fields SparseQkvArgs and KvCatchupArgs share (sparse_qkv.cuh).
+template <class Args>
+__device__ __forceinline__ Projection kv_projection(const Args& a) {
+  Projection p;
+  p.k_cache = a.k_cache;
+  p.v_cache = a.v_cache;
+  p.x_hist = a.x_hist;
+  p.w_qkv = a.w_qkv;
+  p.b_qkv = a.b_qkv;
+  p.B = a.batch;
+  p.H = a.num_heads;
+  p.hd = a.head_dim;
+  p.max_len = a.max_len;
+  p.ring = a.ring;
+  p.d = sparse_qkv_width(a);
+  return p;
+}
 
 // One unit's work: rows r0 .. r0 + 15 of part (0 q, 1 k, 2 v) of head h, for positions [t_begin, pos].
 struct Slice {
@@ -73,17 +92,23 @@ __device__ __forceinline__ int column_code(const Projection& p, const Slice& s, 
   return b * p.ring + t % p.ring;
 }
 
+template <class Sync>
 __device__ __forceinline__ uint4 load_column(const Projection& p, int code, int k) {
   if (code == -1) return zero_u4();
   const size_t d = p.d;
-  const __half* row = code >= 0 ? p.x_hist + code * d : p.x_cur + (-2 - code) * d;
-  return *reinterpret_cast<const uint4*>(row + k);
+  if (code >= 0) return Sync::load(reinterpret_cast<const uint4*>(p.x_hist + code * d + k));
+  const int b = -2 - code;
+  const uint4 v = Sync::load(reinterpret_cast<const uint4*>(p.x_cur + b * d + k));
+  if (p.ln_gamma == nullptr) return v;
+  return layer_norm8(v, __ldg(reinterpret_cast<const uint4*>(p.ln_gamma + k)),
+                    __ldg(reinterpret_cast<const uint4*>(p.ln_beta + k)), p.ln_stats[b],
+                    p.ln_stats[kSparseQkvLnMaxRows + b]);
 }
 
 // Columns [col0, min(ncols, col0 + 8 * kTiles)) of the slice in one pass over its weights; kUnroll k chunks
 // of weight loads in flight per warp. `smem`: kSmemBytes. A wide pass (more than 4 tiles) keeps its column
 // codes in shared memory: its 64 accumulators leave no registers for them under the two-units-per-SM bound.
-template <int kTiles, int kUnroll>
+template <int kTiles, int kUnroll, class Sync>
 __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s, int pos, int col0, int ncols,
                                              char* smem) {
   constexpr bool kWide = kTiles > 4;
@@ -120,7 +145,7 @@ __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s
       for (int j = 0; j < kTiles; ++j) {
         if (col0 + j * 8 >= ncols) break;  // warp-uniform: tiles past the last column do nothing
         const int cj = kWide ? wide_code[j * 8 + g] : code[kWide ? 0 : j];
-        const uint4 xv = load_column(p, cj, (kc + u) * 32 + tq * 8);
+        const uint4 xv = load_column<Sync>(p, cj, (kc + u) * 32 + tq * 8);
         mma_16816(acc[j], wa[u].x, wb[u].x, wa[u].y, wb[u].y, xv.x, xv.y);
         mma_16816(acc[j], wa[u].z, wb[u].z, wa[u].w, wb[u].w, xv.z, xv.w);
       }
@@ -158,16 +183,17 @@ __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s
 
 // The whole slice: (pos - t_begin + 1) * B columns, one pass per kSparseQkvPassColumns (the catch-up plan
 // keeps it to one). The tile count follows the columns left, so a plain step (B columns) does 1 MMA tile.
+template <class Sync>
 __device__ __forceinline__ void project_slice(const Projection& p, const Slice& s, int pos, char* smem) {
   const int ncols = (pos - s.t_begin + 1) * p.B;
   for (int col0 = 0; col0 < ncols; col0 += kSparseQkvPassColumns) {
     const int rest = ncols - col0;
     if (rest <= 8) {
-      project_pass<1, 4>(p, s, pos, col0, ncols, smem);
+      project_pass<1, 4, Sync>(p, s, pos, col0, ncols, smem);
     } else if (rest <= 32) {
-      project_pass<4, 2>(p, s, pos, col0, ncols, smem);
+      project_pass<4, 2, Sync>(p, s, pos, col0, ncols, smem);
     } else {
-      project_pass<16, 1>(p, s, pos, col0, ncols, smem);
+      project_pass<16, 1, Sync>(p, s, pos, col0, ncols, smem);
     }
   }
 }

@@ -60,7 +60,7 @@ KvCatchupPlan sparse_qkv_catchup_plan(int batch, int num_heads, int ring) {
   return p;
 }
 
-void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
+void check_sparse_qkv_args(const SparseQkvArgs& a) {
   check_shape("sparse_qkv", a.batch, a.num_heads, a.head_dim, a.max_len, a.ring, sparse_qkv_width(a));
   DV_CHECK(a.max_heads >= 0 && a.max_heads <= a.num_heads, "sparse_qkv: max_heads = {} outside [0, {}]", a.max_heads,
            a.num_heads);
@@ -76,10 +76,19 @@ void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
            a.max_forced, a.force_lag);
   DV_CHECK(aligned16(a.x) && aligned16(a.x_hist) && aligned16(a.w_qkv),
            "sparse_qkv: x, x_hist and w_qkv must be 16-byte aligned (16-byte vector access)");
+  DV_CHECK((a.ln_gamma == nullptr) == (a.ln_beta == nullptr) && aligned16(a.ln_gamma) && aligned16(a.ln_beta),
+           "sparse_qkv: the fused layer norm needs ln_gamma and ln_beta together, 16-byte aligned");
+  DV_CHECK(a.ln_gamma == nullptr || a.batch <= kSparseQkvLnMaxRows,
+           "sparse_qkv: the fused layer norm keeps statistics for {} rows, batch is {} (normalize first)",
+           kSparseQkvLnMaxRows, a.batch);
+}
+
+void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
+  check_sparse_qkv_args(a);
   launch_op(kernels::SparseQkvOp{a}, stream, "sparse_qkv");
 }
 
-void launch_kv_catchup(const KvCatchupArgs& a, cudaStream_t stream) {
+void check_kv_catchup_args(const KvCatchupArgs& a) {
   check_shape("kv_catchup", a.batch, a.num_heads, a.head_dim, a.max_len, a.ring, sparse_qkv_width(a));
   DV_CHECK(a.max_forced >= 0 && a.max_forced <= kSparseQkvMaxForced, "kv_catchup: max_forced = {} outside [0, {}]",
            a.max_forced, kSparseQkvMaxForced);
@@ -88,6 +97,11 @@ void launch_kv_catchup(const KvCatchupArgs& a, cudaStream_t stream) {
                a.pos,
            "kv_catchup: ring = {} must be positive and every pointer non-null", a.ring);
   DV_CHECK(aligned16(a.x_hist) && aligned16(a.w_qkv), "kv_catchup: x_hist and w_qkv must be 16-byte aligned");
+}
+
+void launch_kv_catchup(const KvCatchupArgs& a, cudaStream_t stream) {
+  check_kv_catchup_args(a);
+  if (a.max_forced == 0) return;
   launch_op(kernels::KvCatchupOp{a}, stream, "kv_catchup");
 }
 

@@ -15,7 +15,12 @@
 //            h*hd .. h*hd+hd-1), so a head's 3*hd rows are one contiguous block of 3 * hd * d * 2 bytes.
 //            d = H * hd, or the hidden size for a tensor-parallel rank's H heads (Args::d).
 //   b_qkv    [H][3][hd] fp16.
-//   x        [B, d] the layer-normed attention input at the current position.
+//   x        [B, d] the layer-normed attention input at the current position; with ln_gamma set, the residual
+//            stream instead (the attention block's input before its layer norm), which every unit normalizes
+//            itself: per row fp32 mean and variance (one pass of sums of x and x^2 over the d values, from L2),
+//            xn = (x - mean) * rstd * gamma + beta rounded to fp16, the value the layer_norm kernel writes up to
+//            the last bit of the fp32 statistics. xn is what the projection reads and what enters x_hist, so the
+//            separate layer_norm kernel before the op goes (B <= kSparseQkvLnMaxRows).
 //   x_hist   [B, ring, d] ring of the layer-normed inputs: position t at row t % ring (row pos is written by
 //            sparse_qkv). Positions older than pos - ring + 1 are gone; nullptr (ring 0): no history.
 //   q        [B, H, hd] unscaled query of the current position (selected heads only; others untouched).
@@ -44,6 +49,10 @@
 // Bytes per step with k heads and nothing missing: k * 3 * hd * d * 2 (weights) + 2 * B * d * 2 (x in, x_hist
 // row out) + k * B * 3 * hd * 2 (q, K, V out); all_kv: + (H - k) * 2 * hd * (d + B) * 2. A catch-up of m
 // positions adds m * B * d * 2 of x_hist reads per 16-row unit (from L2) and m * B * hd * 2 * 2 of K/V writes.
+// The fused layer norm adds, per unit and from L2, one more read of x (B * d * 2, the statistics) and 2 * d * 2
+// of gamma / beta (L1).
+// Inputs written earlier in the step (x, x_hist, the selection, the forced list) are read through the Sync's
+// load policy (work_units.cuh), so the same ops run in the persistent decode kernel.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -57,6 +66,7 @@ constexpr int kSparseQkvPassColumns = 128;  // input columns (B x positions) one
 constexpr int kSparseQkvRing = 128;         // input-history positions the engine keeps
 constexpr int kSparseQkvMaxHeads = 256;     // H limit (the forced-head choice keeps one flag per head)
 constexpr int kSparseQkvMaxForced = 8;
+constexpr int kSparseQkvLnMaxRows = 64;     // batch rows the fused layer norm keeps statistics for
 constexpr int sparse_qkv_valid_slots(int head_dim) { return 2 * head_dim / kSparseQkvSlotRows; }
 constexpr bool sparse_qkv_supports_head_dim(int head_dim) {
   return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 80 || head_dim == 128;
@@ -71,7 +81,10 @@ struct SparseQkvArgs {
   int* forced = nullptr;              // [2 * max_forced] (max_forced > 0)
   int* forced_count = nullptr;        // device scalar (max_forced > 0)
   int* catchup_counts = nullptr;      // [max_len, 3], or nullptr
-  const __half* x = nullptr;          // [B, d]
+  const __half* x = nullptr;          // [B, d]: normalized input, or the residual stream with ln_gamma
+  const __half* ln_gamma = nullptr;   // [d] the attention layer norm's weight, or nullptr (x is normalized)
+  const __half* ln_beta = nullptr;    // [d] its bias (with ln_gamma)
+  float ln_eps = 1e-5f;               // OPT's layer_norm_eps
   const __half* w_qkv = nullptr;      // [H, 3, hd, d]
   const __half* b_qkv = nullptr;      // [H, 3, hd]
   const int* heads = nullptr;         // [max_heads] device
@@ -141,7 +154,10 @@ struct KvCatchupPlan {
 };
 KvCatchupPlan sparse_qkv_catchup_plan(int batch, int num_heads, int ring);
 
-// Throws dv::Error on bad sizes, an unsupported head_dim or pointers not 16-byte aligned.
+// Throw dv::Error on bad sizes, an unsupported head_dim or pointers not 16-byte aligned (the launches run them;
+// the persistent decode path runs them on the ops it schedules).
+void check_sparse_qkv_args(const SparseQkvArgs& args);
+void check_kv_catchup_args(const KvCatchupArgs& args);
 void launch_sparse_qkv(const SparseQkvArgs& args, cudaStream_t stream);
 void launch_kv_catchup(const KvCatchupArgs& args, cudaStream_t stream);
 

@@ -8,16 +8,25 @@
 // the heads not selected, those missing >= force_lag positions, largest lag first (ties: lower head), at most
 // max_forced; it lists them with their first missing position and sets their kv_valid to pos + 1 (no unit of
 // this launch reads a head that is not selected, and kv_catchup writes the rows before the next step).
+// With the fused layer norm (ln_gamma) every unit that projects or copies history first computes the B rows'
+// statistics (qkv_layer_norm.cuh), after its weight prefetch and input wait.
 // KvCatchupOp units: forced slot * 2*hd/16 + block, K then V.
+// The structs are host-visible (fields, max_units(), kSmemBytes); their device bodies sit under __CUDACC__.
 #pragma once
 
+#include "kernels/sparse_qkv/qkv_layout.h"
+#include "kernels/sparse_qkv/sparse_qkv.cuh"
+#if defined(__CUDACC__)
 #include "kernels/sparse_qkv/qkv_projection.cuh"
+#endif
 
 namespace dv::kernels {
 
 struct SparseQkvOp {
   SparseQkvArgs a;
-  static constexpr int kSmemBytes = qkv::kSmemBytes + kSparseQkvMaxHeads * 4;  // + the forced choice's flags
+  // + the forced choice's flags and the layer norm's statistics.
+  static constexpr int kFlagsOff = qkv::kSmemBytes, kStatsOff = kFlagsOff + kSparseQkvMaxHeads * 4;
+  static constexpr int kSmemBytes = kStatsOff + qkv::kLnStatsBytes;
 
   __host__ __device__ int per_part() const { return a.head_dim / qkv::kRows; }
   __host__ __device__ int q_units() const { return a.all_kv ? a.max_heads * per_part() : 0; }
@@ -26,15 +35,17 @@ struct SparseQkvOp {
     return n > 0 ? n : 1;  // the x_hist copy and the forced choice run even without a slice
   }
 
+#if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
     const int pos = *a.pos;  // written by the previous step's last kernel
     if (pos < 0 || pos >= a.max_len) return;
     sync.indices();
-    const int count = min(*a.num_selected, a.max_heads);
+    const int count = min(Sync::load(a.num_selected), a.max_heads);
     qkv::Slice s;
-    const int vslot = slice_of(unit, count, s);  // kv_valid slot, -1 for q, -2 for no slice
-    const qkv::Projection p = projection();
+    const int vslot = slice_of<Sync>(unit, count, s);  // kv_valid slot, -1 for q, -2 for no slice
+    float* stats = reinterpret_cast<float*>(smem + kStatsOff);
+    const qkv::Projection p = projection(stats);
     int missing = 0, lost = 0;
     s.t_begin = pos;
     if (vslot >= 0 && a.kv_valid != nullptr) {
@@ -46,10 +57,14 @@ struct SparseQkvOp {
     }
     if (vslot != -2) qkv::prefetch_slice(p, s);
     sync.inputs();
-    copy_history(unit, pos);
-    if (unit == 0 && a.max_forced > 0) choose_forced(count, pos, reinterpret_cast<int*>(smem + qkv::kSmemBytes));
+    const bool works = vslot != -2 || a.x_hist != nullptr || (unit == 0 && a.max_forced > 0);
+    if (!works) return;
+    if (a.ln_gamma != nullptr)
+      qkv::row_stats<Sync>(a.x, a.batch, sparse_qkv_width(a), a.ln_eps, stats, reinterpret_cast<float*>(smem));
+    copy_history<Sync>(unit, pos, stats);
+    if (unit == 0 && a.max_forced > 0) choose_forced<Sync>(count, pos, reinterpret_cast<int*>(smem + kFlagsOff));
     if (vslot == -2) return;
-    qkv::project_slice(p, s, pos, smem);
+    qkv::project_slice<Sync>(p, s, pos, smem);
     // Every thread read kv_valid before project_slice's barriers.
     if (vslot >= 0 && threadIdx.x == 0) {
       if (a.kv_valid != nullptr) a.kv_valid[vslot] = pos + 1;
@@ -61,24 +76,30 @@ struct SparseQkvOp {
   }
 
  private:
-  __device__ qkv::Projection projection() const {
-    return {a.q,     a.k_cache,   a.v_cache,    a.x,         a.x_hist, a.w_qkv,
-            a.b_qkv, a.batch,     a.num_heads,  a.head_dim,  a.max_len, a.ring, sparse_qkv_width(a)};
+  __device__ qkv::Projection projection(const float* stats) const {
+    qkv::Projection p = qkv::kv_projection(a);
+    p.q = a.q;
+    p.x_cur = a.x;
+    p.ln_gamma = a.ln_gamma;
+    p.ln_beta = a.ln_beta;
+    p.ln_stats = stats;
+    return p;
   }
 
   // Fills s (head, part, rows) and returns the kv_valid slot (-1 for a q block), or -2 without a slice.
+  template <class Sync>
   __device__ int slice_of(int unit, int count, qkv::Slice& s) const {
     const int pp = per_part();
     int block;
     if (!a.all_kv) {
       const int slot = unit / (3 * pp);
       if (slot >= count) return -2;
-      s.h = a.heads[slot];
+      s.h = Sync::load(a.heads + slot);
       block = unit % (3 * pp);
     } else if (unit < q_units()) {
       const int slot = unit / pp;
       if (slot >= count) return -2;
-      s.h = a.heads[slot];
+      s.h = Sync::load(a.heads + slot);
       block = unit % pp;
     } else {
       const int u = unit - q_units();
@@ -91,23 +112,29 @@ struct SparseQkvOp {
     return s.part == 0 ? -1 : s.h * 2 * pp + block - pp;
   }
 
-  // x rows at pos into the ring, spread over all units.
-  __device__ void copy_history(int unit, int pos) const {
+  // x rows at pos (normalized, with the fused layer norm) into the ring, spread over all units.
+  template <class Sync>
+  __device__ void copy_history(int unit, int pos, const float* stats) const {
     if (a.x_hist == nullptr) return;
     const int nvec = sparse_qkv_width(a) / 8, row = pos % a.ring, units = max_units();
     for (int i = unit * kUnitThreads + threadIdx.x; i < a.batch * nvec; i += units * kUnitThreads) {
-      const int b = i / nvec;
-      reinterpret_cast<uint4*>(a.x_hist + (static_cast<size_t>(b) * a.ring + row) * nvec * 8)[i - b * nvec] =
-          reinterpret_cast<const uint4*>(a.x)[i];
+      const int b = i / nvec, c = i - b * nvec;
+      uint4 v = Sync::load(reinterpret_cast<const uint4*>(a.x) + i);
+      if (a.ln_gamma != nullptr)
+        v = layer_norm8(v, __ldg(reinterpret_cast<const uint4*>(a.ln_gamma) + c),
+                            __ldg(reinterpret_cast<const uint4*>(a.ln_beta) + c), stats[b],
+                            stats[kSparseQkvLnMaxRows + b]);
+      reinterpret_cast<uint4*>(a.x_hist + (static_cast<size_t>(b) * a.ring + row) * nvec * 8)[c] = v;
     }
   }
 
+  template <class Sync>
   __device__ void choose_forced(int count, int pos, int* selected) const {
     const int H = a.num_heads, slots = sparse_qkv_valid_slots(a.head_dim);
     for (int h = threadIdx.x; h < H; h += kUnitThreads) selected[h] = 0;
     __syncthreads();
     for (int i = threadIdx.x; i < count; i += kUnitThreads) {
-      const int h = a.heads[i];
+      const int h = Sync::load(a.heads + i);
       if (h >= 0 && h < H) selected[h] = 1;
     }
     __syncthreads();
@@ -153,6 +180,7 @@ struct SparseQkvOp {
       }
     }
   }
+#endif  // __CUDACC__
 };
 
 struct KvCatchupOp {
@@ -164,26 +192,27 @@ struct KvCatchupOp {
     return n > 0 ? n : 1;
   }
 
+#if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
     const int pos = *a.pos;
     if (pos < 0 || pos >= a.max_len) return;
     sync.indices();  // the forced list is made by this step's sparse_qkv
     const int pp = a.head_dim / qkv::kRows, i = unit / (2 * pp);
-    if (i >= min(*a.forced_count, a.max_forced)) return;
+    if (i >= min(Sync::load(a.forced_count), a.max_forced)) return;
     qkv::Slice s;
-    s.h = a.forced[2 * i];
-    s.t_begin = a.forced[2 * i + 1];
+    s.h = Sync::load(a.forced + 2 * i);
+    s.t_begin = Sync::load(a.forced + 2 * i + 1);
     if (s.h < 0 || s.h >= a.num_heads || s.t_begin > pos || s.t_begin < max(pos - a.ring + 1, 0)) return;
     const int block = pp + unit % (2 * pp);
     s.part = block / pp;
     s.r0 = (block % pp) * qkv::kRows;
-    const qkv::Projection p{nullptr, a.k_cache,   a.v_cache,   nullptr,   a.x_hist, a.w_qkv,
-                            a.b_qkv, a.batch,     a.num_heads, a.head_dim, a.max_len, a.ring, sparse_qkv_width(a)};
+    const qkv::Projection p = qkv::kv_projection(a);
     qkv::prefetch_slice(p, s);
     sync.inputs();
-    qkv::project_slice(p, s, pos, smem);
+    qkv::project_slice<Sync>(p, s, pos, smem);
   }
+#endif  // __CUDACC__
 };
 
 }  // namespace dv::kernels

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/common/error.h"
+#include "kernels/layer_norm/layer_norm_ref.h"
 
 namespace dv {
 namespace {
@@ -51,9 +52,25 @@ void sparse_qkv_ref(const SparseQkvArgs& a) {
   const Weights w{a.w_qkv, a.b_qkv, H, hd, static_cast<int>(d)};
   const int pos = *a.pos;
   if (pos < 0 || pos >= a.max_len) return;
+  // The fused layer norm: the op then reads the normalized rows (layer_norm_ref, one fp16 rounding).
+  std::vector<__half> normed;
+  const __half* x = a.x;
+  if (a.ln_gamma != nullptr) {
+    normed.resize(static_cast<size_t>(a.batch) * d);
+    LayerNormArgs ln;
+    ln.y = normed.data();
+    ln.x = a.x;
+    ln.gamma = a.ln_gamma;
+    ln.beta = a.ln_beta;
+    ln.rows = a.batch;
+    ln.d = static_cast<int>(d);
+    ln.eps = a.ln_eps;
+    layer_norm_ref(ln);
+    x = normed.data();
+  }
   if (a.x_hist != nullptr)
     for (int b = 0; b < a.batch; ++b)
-      std::copy(a.x + b * d, a.x + (b + 1) * d, a.x_hist + (static_cast<size_t>(b) * a.ring + pos % a.ring) * d);
+      std::copy(x + b * d, x + (b + 1) * d, a.x_hist + (static_cast<size_t>(b) * a.ring + pos % a.ring) * d);
   const int count = std::min(*a.num_selected, a.max_heads);
   std::vector<bool> selected(H, false), computed(H, false);
   for (int slot = 0; slot < count; ++slot) {
@@ -61,7 +78,7 @@ void sparse_qkv_ref(const SparseQkvArgs& a) {
     if (h < 0 || h >= H) continue;
     selected[h] = true;
     for (int b = 0; b < a.batch; ++b)
-      for (int r = 0; r < hd; ++r) a.q[(static_cast<size_t>(b) * H + h) * hd + r] = project(w, h, r, a.x + b * d);
+      for (int r = 0; r < hd; ++r) a.q[(static_cast<size_t>(b) * H + h) * hd + r] = project(w, h, r, x + b * d);
   }
   for (int h = 0; h < H; ++h) {
     if (!(a.all_kv || selected[h])) continue;
@@ -75,7 +92,7 @@ void sparse_qkv_ref(const SparseQkvArgs& a) {
       }
       std::fill(a.kv_valid + h * slots, a.kv_valid + (h + 1) * slots, pos + 1);
     }
-    project_kv(w, h, t_begin, pos, a.batch, a.max_len, a.ring, a.x_hist, a.x, a.k_cache, a.v_cache);
+    project_kv(w, h, t_begin, pos, a.batch, a.max_len, a.ring, a.x_hist, x, a.k_cache, a.v_cache);
   }
   if (a.max_forced == 0) return;
   // Forced: not selected, lag >= force_lag; largest lag first, then the lowest head.

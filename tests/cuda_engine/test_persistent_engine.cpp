@@ -1,9 +1,14 @@
 // test_persistent_engine.cpp: the persistent decode path (one kernel a step, engine/cuda/persistent) held
 // against the graph path on the same engine, sequence and selections: logits within the fp16 tolerance and
 // selections identical, dense and sparse (fixed lists changing every step, and predictors), batch 1..8, the
-// tiny odd shapes (head_dim 64 / 80 / 128, post-LN with project_in / project_out); the greedy token the kernel
-// writes; thousands of steps across reset and rewind (counters tagged by step, never reset); the watchdog
-// turning a planted stuck wait into one error line; and the refusals (tensor parallelism, batch > 8).
+// tiny odd shapes (head_dim 64 / 80 / 128, post-LN with project_in / project_out); K/V catch-up of a head
+// re-selected after lags 0 / 31 / 127 / 2047 (the forced catch-up included) with the same catch-up counts on
+// both paths; predicted selections at every batch 1..8 in both K/V modes; the greedy token the kernel writes;
+// thousands of steps across reset and rewind (counters tagged by step, never reset); the watchdog turning a
+// planted stuck wait into one error line; and the refusals (tensor parallelism, batch > 8).
+// Both paths run the same ops (sparse_qkv with the layer norm fused, decode_attention, sparse_mlp_down as W_o,
+// fused_mlp, the predictor's ops): only the order of fp32 split reductions differs.
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -31,6 +36,17 @@ const Shape kShapes[] = {Shape{256, 4, 3, 1032, 997, 0, true},    // hd 64
 struct Runs {
   EngineRun graph, persistent;
 };
+
+// Predictors on both blocks of every layer (random low-rank weights, ranks 64 and 32).
+engine::SparseSpec predicted_spec(const Shape& shape, double mlp_density, uint64_t seed) {
+  engine::SparseSpec spec;
+  spec.mlp.source = spec.heads.source = SelectionSource::kPredictor;
+  spec.mlp.density = mlp_density;
+  spec.heads.density = 0.5;
+  spec.mlp.predictors = random_predictors(shape.layers, shape.d, 64, shape.ffn, seed);
+  spec.heads.predictors = random_predictors(shape.layers, shape.d, 32, shape.heads, seed + 100);
+  return spec;
+}
 
 // The same sequence through both paths of one engine; `before_step` may set selections for step t.
 Runs both_paths(CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens,
@@ -120,7 +136,7 @@ TEST_P(PersistentShapeTest, PredictedSelectionsMatchGraph) {
   DV_SKIP_WITHOUT_GPU();
   const Shape& shape = GetParam();
   const OptWeights w = random_half_exact_weights(make_config(shape), 81 + shape.d);
-  const int L = shape.layers, T = 8;
+  const int T = 8;
   for (int B : {1, 4}) {
     for (bool threshold : {false, true}) {
       const auto tokens = random_tokens(B, T, shape.vocab, 82 + B);
@@ -128,13 +144,8 @@ TEST_P(PersistentShapeTest, PredictedSelectionsMatchGraph) {
       o.batch = B;
       o.max_len = T;
       CudaEngine eng(engine::upload_weights(w), o);
-      engine::SparseSpec spec;
-      spec.mlp.source = spec.heads.source = SelectionSource::kPredictor;
-      spec.mlp.density = 0.15;
-      spec.heads.density = 0.5;
+      engine::SparseSpec spec = predicted_spec(shape, 0.15, 300);
       spec.mlp.threshold = threshold;
-      spec.mlp.predictors = random_predictors(L, shape.d, 64, shape.ffn, 300);
-      spec.heads.predictors = random_predictors(L, shape.d, 32, shape.heads, 400);
       eng.set_sparse(spec);
       std::vector<std::vector<std::vector<int>>> gs, ps;
       const Runs r = both_paths(eng, tokens, [](int t) { return t < 2 ? StepMode::kDense : StepMode::kSparse; }, {},
@@ -152,6 +163,108 @@ TEST_P(PersistentShapeTest, PredictedSelectionsMatchGraph) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, PersistentShapeTest, ::testing::ValuesIn(kShapes),
                          [](const auto& info) { return info.param.name(); });
+
+// A head re-selected after lags 0 / 31 / 127 / 2047 (every layer's head 0; the other head otherwise): lag 127
+// is one 128-column pass of the selected head, lag 2047 the forced catch-up, which the persistent path runs at
+// the end of its step and the graph path on its least-priority stream. Logits at every step, and the catch-up
+// counters (positions recomputed, forced, lost) equal on both paths.
+TEST(PersistentEngine, CatchupAtLongLagsMatchesGraph) {
+  DV_SKIP_WITHOUT_GPU();
+  const Shape shape{128, 2, 2, 520, 997, 0, true};
+  OptConfig c = make_config(shape);
+  c.max_position_embeddings = 2100;
+  const OptWeights w = random_half_exact_weights(c, 131);
+  for (int gap : {0, 31, 127, 2047}) {
+    SCOPED_TRACE("gap " + std::to_string(gap));
+    const int T = gap + 12, L = shape.layers;
+    const auto tokens = random_tokens(1, T, shape.vocab, 132 + gap);
+    CudaEngineOptions o;
+    o.max_len = T;
+    CudaEngine eng(engine::upload_weights(w), o);
+    engine::SparseSpec spec;
+    spec.mlp.source = spec.heads.source = SelectionSource::kFixed;
+    spec.mlp.density = 0.2;
+    spec.heads.density = 0.5;
+    spec.kv_heads = engine::KvHeads::kSelected;
+    eng.set_sparse(spec);
+    ASSERT_GT(eng.sparse()->kv[0].max_forced, 0);
+    auto lists = [&](int t) {
+      for (int l = 0; l < L; ++l) {
+        eng.set_fixed_selection(true, l, random_subset(shape.ffn, 104, 7 * t + l));
+        eng.set_fixed_selection(false, l, t % (gap + 1) == 0 ? std::vector<int>{0} : std::vector<int>{1});
+      }
+    };
+    engine::CatchupStats st[2];
+    EngineRun runs[2];
+    for (int p = 0; p < 2; ++p) {
+      eng.set_decode_path(p == 0 ? DecodePath::kGraph : DecodePath::kPersistent);
+      runs[p] = run_engine(eng, tokens, [](int) { return StepMode::kSparse; }, lists);
+      st[p] = eng.sparse()->catchup_stats(0, T, eng.stream());
+    }
+    eng.set_decode_path(DecodePath::kGraph);
+    expect_paths_agree({runs[0], runs[1]}, "gap " + std::to_string(gap));
+    EXPECT_EQ(st[1].lost, 0);
+    EXPECT_EQ(st[1].forced, st[0].forced);
+    EXPECT_EQ(st[1].max_per_step, st[0].max_per_step);
+    EXPECT_DOUBLE_EQ(st[1].mean_per_step, st[0].mean_per_step);
+    EXPECT_EQ(st[1].forced > 0, gap == 2047) << "forced head-positions " << st[1].forced;
+  }
+}
+
+// Predicted selections at every batch 1..8, the selected heads' K/V with catch-up (kSelected: four heads keep
+// a bounded plan up to batch 32) and the plan's choice (kAuto: every head's K/V from batch 4, where the union of
+// half the heads passes 90%): the two paths select the same indices and agree on the logits.
+TEST(PersistentEngine, PredictedSelectionsAtEveryBatch) {
+  DV_SKIP_WITHOUT_GPU();
+  const Shape shape = kShapes[0];
+  const OptWeights w = random_half_exact_weights(make_config(shape), 141);
+  const int T = 7;
+  for (int B = 1; B <= 8; ++B) {
+    for (engine::KvHeads kv : {engine::KvHeads::kSelected, engine::KvHeads::kAuto}) {
+      const auto tokens = random_tokens(B, T, shape.vocab, 142 + B);
+      CudaEngineOptions o;
+      o.batch = B;
+      o.max_len = T;
+      CudaEngine eng(engine::upload_weights(w), o);
+      engine::SparseSpec spec = predicted_spec(shape, 0.1, 500 + B);
+      spec.kv_heads = kv;
+      eng.set_sparse(spec);
+      std::vector<std::vector<std::vector<int>>> gs, ps;
+      const Runs r = both_paths(eng, tokens, [](int t) { return t < 2 ? StepMode::kDense : StepMode::kSparse; }, {},
+                                &gs, &ps);
+      const std::string what = "B=" + std::to_string(B) + (kv == engine::KvHeads::kAuto ? " kv auto" : " kv selected");
+      expect_paths_agree(r, what);
+      EXPECT_EQ(gs, ps) << what;
+    }
+  }
+}
+
+// The step's op list: per pre-LN layer exactly the four layer ops (no layer norm op: the QKV and MLP ops
+// normalize), post-LN two layer norms more; every op's units in one contiguous range per CTA, so a step has
+// sum over ops of min(units, CTAs) instructions (recorded as a test property per shape).
+TEST(PersistentEngine, FourOpsPerPreLnLayer) {
+  DV_SKIP_WITHOUT_GPU();
+  for (const Shape& shape : {kShapes[0], kShapes[1]}) {
+    const OptWeights w = random_half_exact_weights(make_config(shape), 151);
+    CudaEngineOptions o;
+    o.max_len = 16;
+    CudaEngine eng(engine::upload_weights(w), o);
+    const engine::PersistentDecoder& dec = eng.persistent(StepMode::kDense);
+    const int L = shape.layers;
+    std::vector<int> per_layer(L, 0);
+    size_t instructions = 0;
+    for (const auto& op : dec.ops()) {
+      if (op.layer >= 0) ++per_layer[op.layer];
+      instructions += static_cast<size_t>(std::min(op.units, dec.schedule().num_ctas));
+      if (shape.pre_ln) {
+        EXPECT_TRUE(op.name != "attn_ln" && op.name != "mlp_ln") << op.name;
+      }
+    }
+    for (int l = 0; l < L; ++l) EXPECT_EQ(per_layer[l], shape.pre_ln ? 4 : 6) << shape.name() << " layer " << l;
+    EXPECT_EQ(dec.schedule().instructions.size(), instructions) << shape.name();
+    RecordProperty("instructions_per_step_" + shape.name(), static_cast<int>(instructions));
+  }
+}
 
 // The kernel writes the greedy next token where the next step's embedding reads it: steps enqueued without
 // tokens continue greedily, as the graph path fed each step's host argmax does.
@@ -238,11 +351,11 @@ TEST(PersistentEngine, WatchdogTurnsAStuckWaitIntoOneErrorLine) {
   o.decode_path = DecodePath::kPersistent;
   CudaEngine eng(engine::upload_weights(w), o);
   engine::PersistentDecoder& dec = eng.persistent(StepMode::kDense);
-  int fc1 = -1;
+  int mlp = -1;
   for (size_t i = 0; i < dec.ops().size(); ++i)
-    if (dec.ops()[i].name == "fc1" && dec.ops()[i].layer == 1) fc1 = static_cast<int>(i);
-  ASSERT_GE(fc1, 0);
-  dec.plant_stuck_wait(fc1);
+    if (dec.ops()[i].name == "mlp" && dec.ops()[i].layer == 1) mlp = static_cast<int>(i);
+  ASSERT_GE(mlp, 0);
+  dec.plant_stuck_wait(mlp);
   eng.reset();
   const auto t0 = std::chrono::steady_clock::now();
   std::string message;
@@ -254,8 +367,8 @@ TEST(PersistentEngine, WatchdogTurnsAStuckWaitIntoOneErrorLine) {
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_NE(message.find("watchdog"), std::string::npos) << message;
-  EXPECT_NE(message.find("fc1 (op " + std::to_string(fc1) + ", layer 1)"), std::string::npos) << message;
-  EXPECT_NE(message.find("mlp_ln (op"), std::string::npos) << message;  // the counter it waited for
+  EXPECT_NE(message.find("mlp (op " + std::to_string(mlp) + ", layer 1)"), std::string::npos) << message;
+  EXPECT_NE(message.find("out_proj (op"), std::string::npos) << message;  // the counter it waited for
   EXPECT_EQ(message.find('\n'), std::string::npos) << "one line: " << message;
   EXPECT_LT(seconds, 0.001 * dec.watchdog_ms() + 5.0);
   EXPECT_THROW(eng.step({tokens[0][1]}, StepMode::kDense), Error);  // stays stopped until reset

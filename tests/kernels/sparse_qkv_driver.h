@@ -4,7 +4,9 @@
 // move (selected heads, every head with all_kv, the forced heads: not selected, lag >= force_lag, largest lag
 // first, at most max_forced), the catch-up counters, the lag bound of the catch-up plan, q, the x_hist ring,
 // and the K/V cache against the dense projection of the same inputs (computed here from Hugging Face's separate
-// q/k/v_proj layout, so pack_qkv_weights is checked too); cache rows never due stay poisoned.
+// q/k/v_proj layout, so pack_qkv_weights is checked too); cache rows never due stay poisoned. With the fused
+// layer norm (QkvCase::ln) the op gets the raw rows and gamma / beta, and the truth is the projection of their
+// normalization by layer_norm_ref.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/layer_norm/layer_norm_ref.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 #include "kernels/sparse_qkv/sparse_qkv_pack.h"
 #include "kernels/sparse_qkv/sparse_qkv_ref.h"
@@ -34,13 +37,14 @@ struct QkvCase {
   KvMode mode;
   int ring;      // kRing / kForced: x_hist positions (kFullHistory: max_len)
   bool dense;    // every head selected at every step
+  bool ln = false;  // the attention layer norm fused into the op (x: raw rows with a mean and spread of their own)
 };
 
 inline std::string describe(const QkvCase& c) {
   return "B=" + std::to_string(c.batch) + " H=" + std::to_string(c.heads) + " steps=" + std::to_string(c.steps) +
          " max_len=" + std::to_string(c.max_len) + " gap=" + std::to_string(c.gap) + " graph=" + std::to_string(c.graph) +
          " hd=" + std::to_string(c.hd) + " mode=" + std::to_string(static_cast<int>(c.mode)) +
-         " ring=" + std::to_string(c.ring);
+         " ring=" + std::to_string(c.ring) + (c.ln ? " ln" : "");
 }
 
 // The launch settings a case implies.
@@ -81,8 +85,11 @@ inline void bind_state(SparseQkvArgs& a, const QkvState& s) {
 struct QkvProblem {
   int d = 0, hd = 0, heads = 0, batch = 0;
   std::vector<__half> w_qkv, b_qkv;
-  std::vector<std::vector<__half>> x;  // [steps][B * d]
+  std::vector<std::vector<__half>> x;      // [steps][B * d] the projection's input (normalized with ln)
+  std::vector<std::vector<__half>> x_raw;  // ln: [steps][B * d] what the op is given
+  std::vector<__half> gamma, beta;         // ln: [d]
   std::vector<float> dense;
+  const std::vector<__half>& input(int t) const { return x_raw.empty() ? x[t] : x_raw[t]; }
   float truth(int t, int b, int h, int part, int r) const {
     return dense[(((static_cast<size_t>(t) * batch + b) * heads + h) * 3 + part) * hd + r];
   }
@@ -106,8 +113,26 @@ inline QkvProblem make_qkv_problem(const QkvCase& c, std::mt19937_64& rng) {
   pack_qkv_weights({p.w_qkv.data(), p.b_qkv.data(), w[0].h.data(), w[1].h.data(), w[2].h.data(), b[0].h.data(),
                     b[1].h.data(), b[2].h.data(), c.heads, c.hd});
   p.dense.resize(static_cast<size_t>(c.steps) * c.batch * 3 * d);
+  if (c.ln) {
+    p.gamma = random_halves(d, rng, 0.5f, 1.5f).h;
+    p.beta = random_halves(d, rng, -0.5f, 0.5f).h;
+  }
   for (int t = 0; t < c.steps; ++t) {
-    p.x.push_back(random_halves(c.batch * d, rng).h);
+    if (c.ln) {
+      p.x_raw.push_back(random_halves(c.batch * d, rng, -3.f, 5.f).h);
+      std::vector<__half> normed(c.batch * d);
+      LayerNormArgs ln;
+      ln.y = normed.data();
+      ln.x = p.x_raw.back().data();
+      ln.gamma = p.gamma.data();
+      ln.beta = p.beta.data();
+      ln.rows = c.batch;
+      ln.d = static_cast<int>(d);
+      layer_norm_ref(ln);
+      p.x.push_back(normed);
+    } else {
+      p.x.push_back(random_halves(c.batch * d, rng).h);
+    }
     for (int bt = 0; bt < c.batch; ++bt)
       for (int part = 0; part < 3; ++part)
         for (size_t o = 0; o < d; ++o) {  // HF output feature o = head o / hd, dim o % hd
@@ -176,6 +201,10 @@ class QkvRefBackend : public QkvBackend {
     forced_.assign(2 * kSparseQkvMaxForced, -1);
     bind_state(a_, {q_.data(), k_.data(), v_.data(), xh_.data(), valid_.data(), forced_.data(), &forced_count_,
                     counts_.data()});
+    if (c.ln) {
+      a_.ln_gamma = p.gamma.data();
+      a_.ln_beta = p.beta.data();
+    }
     a_.w_qkv = p.w_qkv.data();
     a_.b_qkv = p.b_qkv.data();
     a_.num_selected = &count_;
@@ -210,6 +239,8 @@ class QkvGpuBackend : public QkvBackend {
       : a_(case_args(c)),
         w_(p.w_qkv),
         b_(p.b_qkv),
+        gamma_(c.ln ? p.gamma : std::vector<__half>(8)),
+        beta_(c.ln ? p.beta : std::vector<__half>(8)),
         x_(static_cast<size_t>(c.batch) * p.d),
         q_(static_cast<size_t>(c.batch) * c.heads * c.hd),
         k_(static_cast<size_t>(c.batch) * c.heads * c.max_len * c.hd),
@@ -230,6 +261,10 @@ class QkvGpuBackend : public QkvBackend {
     bind_state(a_, {q_.data(), k_.data(), v_.data(), xh_.data(), valid_.data(), forced_.data(),
                     forced_count_.data(), counts_.data()});
     a_.x = x_.data();
+    if (c.ln) {
+      a_.ln_gamma = gamma_.data();
+      a_.ln_beta = beta_.data();
+    }
     a_.w_qkv = w_.data();
     a_.b_qkv = b_.data();
     a_.heads = heads_.data();
@@ -276,7 +311,7 @@ class QkvGpuBackend : public QkvBackend {
     launch_kv_catchup(kv_catchup_args(a_), stream_);
   }
   SparseQkvArgs a_;
-  DeviceBuffer<__half> w_, b_, x_, q_, k_, v_, xh_;
+  DeviceBuffer<__half> w_, b_, gamma_, beta_, x_, q_, k_, v_, xh_;
   DeviceBuffer<int> valid_, counts_, forced_, heads_, count_, pos_, forced_count_;
   cudaStream_t stream_ = nullptr;
   cudaGraphExec_t exec_ = nullptr;

@@ -2,7 +2,8 @@
 // (sparse_qkv_driver.h checks every step against the contract's model and the dense projection). Cases: random
 // selections with the full input history, the 128-position ring with the catch-up plan (forced heads), a head
 // re-selected after lags 0 / 31 / 127 / 2047, K/V of all heads (all_kv), a ring too short without forcing
-// (positions lost and counted), batch 1..32, head_dim 16..128, graph replay. The key property: after any
+// (positions lost and counted), batch 1..32, head_dim 16..128, graph replay, and the attention layer norm
+// fused into the op (raw residual rows in, the normalized rows in x_hist). The key property: after any
 // sequence of selections every position below a head's kv_valid holds the dense K/V (unless counted lost),
 // positions at or above it were never written, and unselected heads' q rows are untouched.
 #include <gtest/gtest.h>
@@ -49,6 +50,12 @@ const std::vector<QkvCase> kCases = {
     {4, 6, 20, 22, 0, false, 64, KvMode::kAllKv, 0, false},
     {8, 3, 9, 9, 2, true, 128, KvMode::kAllKv, 0, false},
     {1, 3, 40, 40, 15, false, 32, KvMode::kRing, 6, false},
+    // The fused layer norm: full history, the ring with forced catch-up at lags 31 / 127, all_kv, dense.
+    {1, 4, 20, 20, 0, false, 64, KvMode::kFullHistory, 0, false, true},
+    {3, 5, 140, 140, 31, true, 128, KvMode::kForced, kSparseQkvRing, false, true},
+    {2, 6, 300, 300, 127, false, 16, KvMode::kForced, kSparseQkvRing, false, true},
+    {8, 3, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, true},
+    {5, 12, 12, 12, 0, true, 64, KvMode::kFullHistory, 0, true, true},
 };
 
 void check_cache(const QkvCase& c, const test::QkvProblem& p, const test::QkvModel& m, test::QkvBackend& be) {
@@ -79,17 +86,26 @@ void check_x_hist(const QkvCase& c, const test::QkvProblem& p, const SparseQkvAr
   if (a.ring == 0) return;
   const std::vector<__half> xh = be.x_hist();
   const size_t d = p.d;
+  std::vector<__half> normed;  // the fused layer norm's rows: fp32 statistics, within fp16 of layer_norm_ref
+  std::vector<float> normed_ref;
   for (int b = 0; b < c.batch; ++b)
     for (int row = 0; row < a.ring; ++row) {
       const int tt = t - ((t - row) % a.ring + a.ring) % a.ring;  // newest position stored at this row
       for (size_t i = 0; i < d; i += 7) {
         const __half g = xh[(static_cast<size_t>(b) * a.ring + row) * d + i];
-        if (tt >= 0)
-          ASSERT_EQ(__half_raw(g).x, __half_raw(p.x[tt][b * d + i]).x) << "x_hist b=" << b << " t=" << tt;
-        else
+        if (tt < 0) {
           ASSERT_TRUE(test::qkv_poison(g)) << "x_hist row " << row << " written early";
+        } else if (c.ln) {
+          normed.push_back(g);
+          normed_ref.push_back(__half2float(p.x[tt][b * d + i]));
+        } else {
+          ASSERT_EQ(__half_raw(g).x, __half_raw(p.x[tt][b * d + i]).x) << "x_hist b=" << b << " t=" << tt;
+        }
       }
     }
+  if (!normed.empty()) {
+    ASSERT_TRUE(test::expect_close(normed, normed_ref, DType::kF16, "x_hist (normalized)"));
+  }
 }
 
 // Drives one case through `be`, checking kv_valid, the counters and the lag bound every step, q every step,
@@ -107,7 +123,7 @@ void run_case(const QkvCase& c, const test::QkvProblem& p, const std::vector<std
     SCOPED_TRACE("step " + std::to_string(t));
     std::vector<int> padded = sel[t];
     while (static_cast<int>(padded.size()) < c.heads) padded.push_back(static_cast<int>(rng() % c.heads));
-    be.step(padded, static_cast<int>(sel[t].size()), t, p.x[t]);
+    be.step(padded, static_cast<int>(sel[t].size()), t, p.input(t));
     m.step(c, a, sel[t], t);
     std::vector<int> want(static_cast<size_t>(c.heads) * slots);
     for (int h = 0; h < c.heads; ++h) std::fill(want.begin() + h * slots, want.begin() + (h + 1) * slots, m.valid[h]);
@@ -164,7 +180,7 @@ TEST(SparseQkvKernel, CacheEqualsDenseAfterRandomSelections) {
 
 // The reference obeys the same contract (runs without a GPU; the small cases keep it quick).
 TEST(SparseQkvRef, CacheEqualsDenseAfterRandomSelections) {
-  for (size_t ci : {0, 1, 2, 7, 9, 16, 18, 23, 24, 25, 26, 28}) {
+  for (size_t ci : {0, 1, 2, 7, 9, 16, 18, 23, 24, 25, 26, 28, 29, 32}) {
     QkvCase c = kCases[ci];
     c.graph = false;
     SCOPED_TRACE(test::describe(c));

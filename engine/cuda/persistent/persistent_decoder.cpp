@@ -93,6 +93,7 @@ void PersistentDecoder::recover(cudaStream_t stream) {
   // A stopped step can leave split-op scratch half written: the arrival counters and workspaces restart at 0.
   DV_CUDA_CHECK(cudaMemsetAsync(buffers_.workspace.data_ptr(), 0, buffers_.workspace.nbytes(), stream));
   DV_CUDA_CHECK(cudaMemsetAsync(buffers_.tickets.data_ptr(), 0, buffers_.tickets.nbytes(), stream));
+  DV_CUDA_CHECK(cudaMemsetAsync(buffers_.pred_workspace.data_ptr(), 0, buffers_.pred_workspace.nbytes(), stream));
   DV_CUDA_CHECK(cudaStreamSynchronize(stream));
   *error_host_ = kernels::PersistentError{};
   stuck_op_ = -1;

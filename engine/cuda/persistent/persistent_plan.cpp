@@ -5,23 +5,24 @@
 #include <map>
 
 #include "engine/cuda/device_alloc.h"
+#include "engine/cuda/layer_ops.h"
 #include "engine/cuda/model_dims.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/error.h"
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
 #include "kernels/lowrank_predictor/predictor_plan.cuh"
-#include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::engine {
 
 using kernels::DecodeOpKind;
+using kernels::DecodeOpParams;
 
 namespace {
-// Units the split ops aim for: a few per CTA, so the split ops' last wave is short.
-int attention_target(int ctas) { return 2 * ctas; }
-int col_gemv_target(int ctas) { return 4 * ctas; }
+// Units the split ops aim for: decode_attention two per CTA when every head slot is used (it takes the CTA
+// count as its SM count), W_o two per CTA; fused_mlp one per CTA (its plan: two per SM of num_ctas / 2).
+int out_proj_target(int ctas) { return 2 * ctas; }
+int mlp_sms(int ctas) { return std::max(1, ctas / 2); }
 }  // namespace
-using kernels::DecodeOpParams;
 
 PersistentBuffers::PersistentBuffers(const GpuWeights& w, int batch, int max_len, const SparseState* sparse,
                                      int num_ctas) {
@@ -30,15 +31,17 @@ PersistentBuffers::PersistentBuffers(const GpuWeights& w, int batch, int max_len
   const auto half = cuda_options(at::kHalf);
   normed = at::zeros({2 * L, B, m.d}, half);
   q = at::zeros({L, B, H, hd}, half);
-  attn = at::zeros({L, B, H, hd}, half);
-  mlp_h = device_zeros({L, B, m.ffn}, at::kHalf, "persistent fc1 activations", batch);
-  workspace_stride = (kernels::col_gemv_workspace_bytes(batch, m.d) + 255) / 256 * 256;
+  attn = at::zeros({L, B, H * hd}, half);
+  workspace_stride = std::max(kernels::fused_mlp_workspace_bytes(batch, m.d),
+                              kernels::sparse_mlp_down_workspace_bytes(batch, m.d, m.heads, m.head_dim,
+                                                                       out_proj_target(num_ctas)));
+  workspace_stride = (workspace_stride + 255) / 256 * 256;
   workspace = at::zeros({static_cast<int64_t>(2 * L * workspace_stride)}, cuda_options(at::kByte));
-  size_t units = 1;  // the most attention units any head capacity gets (the plan's rule below)
+  size_t floats = 1;  // the most partials any head capacity needs (the plan's splits below)
   for (int cap = 1; cap <= m.heads; ++cap)
-    units = std::max<size_t>(units, static_cast<size_t>(B) * cap *
-                                        kernels::attention_splits(batch, cap, max_len, attention_target(num_ctas)));
-  partials_stride = units * (hd + 2);
+    floats = std::max(floats, decode_attention_partials_floats(
+                                  batch, cap, decode_attention_max_splits(batch, cap, max_len, num_ctas), m.head_dim));
+  partials_stride = (floats + 3) / 4 * 4;
   partials = at::zeros({static_cast<int64_t>(L * partials_stride)}, cuda_options(at::kFloat));
   tickets = at::zeros({L, B, H}, cuda_options(at::kInt));
   argmax = at::zeros({B}, cuda_options(at::kLong));
@@ -70,38 +73,40 @@ class PlanBuilder {
         predictor_ops_(sp != nullptr ? sp->tasks.size() : 0) {}
 
   PersistentPlan build() {
-    DV_CHECK(B_ >= 1 && B_ <= kernels::kColBatchMax,
-             "persistent decode path: batch {} (it runs batches of 1..{}; use --decode-path graph)", B_,
-             kernels::kColBatchMax);
+    DV_CHECK(B_ >= 1 && B_ <= 8, "persistent decode path: batch {} (it runs batches of 1..8; use --decode-path graph)",
+             B_);
     DV_CHECK(!w_.sharded(), "persistent decode path: tensor-parallel weights run on the graph path");
     if (sp_ != nullptr)
       for (const PredictorTask& t : sp_->tasks)
         DV_CHECK(!t.int8, "persistent decode path: int8 predictor weights are not supported (use --decode-path graph)");
     const bool pre = w_.config.do_layer_norm_before;
+    const bool mlp_ln = pre && kernels::fused_mlp_ln_fits(B_, m_.d);
     const int L = m_.layers;
     embed();
     point(0);
     for (int l = 0; l < L; ++l) {
       const GpuLayerWeights& lw = w_.layers[l];
-      const __half* x_attn = b_.attn_in(l);
-      if (pre) x_attn = layer_norm("attn_ln", l, b_.attn_in(l), lw.attn_ln_w, lw.attn_ln_b, normed(2 * l));
-      attention(l, x_attn, pre ? b_.mlp_in(l) : normed(2 * l));
+      attention(l, pre ? b_.mlp_in(l) : normed(2 * l));
       if (!pre) layer_norm("attn_ln", l, normed(2 * l), lw.attn_ln_w, lw.attn_ln_b, b_.mlp_in(l));
       point(2 * l + 1);
       const __half* x_mlp = b_.mlp_in(l);
-      if (pre) x_mlp = layer_norm("mlp_ln", l, b_.mlp_in(l), lw.mlp_ln_w, lw.mlp_ln_b, normed(2 * l + 1));
-      mlp(l, x_mlp, pre ? b_.attn_in(l + 1) : normed(2 * l + 1));
+      if (pre && !mlp_ln) x_mlp = layer_norm("mlp_ln", l, x_mlp, lw.mlp_ln_w, lw.mlp_ln_b, normed(2 * l + 1));
+      mlp(l, x_mlp, mlp_ln, pre ? b_.attn_in(l + 1) : normed(2 * l + 1));
       if (!pre) layer_norm("mlp_ln", l, normed(2 * l + 1), lw.mlp_ln_w, lw.mlp_ln_b, b_.attn_in(l + 1));
       if (l + 1 < L) point(2 * (l + 1));
     }
     DV_CHECK(pending_scores_.empty(), "persistent plan: predictor scores without a consumer");
     lm_head(pre);
+    for (int l = 0; l < L; ++l) kv_catchup(l);
     return std::move(plan_);
   }
 
  private:
   __half* normed(int i) const { return half_ptr(pb_.normed) + static_cast<size_t>(i) * B_ * m_.d; }
   __half* per_layer(const at::Tensor& t, int l) const { return half_ptr(t) + static_cast<size_t>(l) * (t.numel() / m_.layers); }
+  void* workspace(int l, int which) const {
+    return static_cast<char*>(pb_.workspace.data_ptr()) + (2 * static_cast<size_t>(l) + which) * pb_.workspace_stride;
+  }
 
   int add(DecodeOpKind kind, const DecodeOpParams& p, const std::string& name, int layer,
           const std::vector<const void*>& index_reads, const std::vector<const void*>& reads,
@@ -113,6 +118,7 @@ class PlanBuilder {
     op.units = kernels::decode_op_units(kind, p);
     auto deps_of = [&](const std::vector<const void*>& ptrs, std::vector<int>& out) {
       for (const void* ptr : ptrs) {
+        if (ptr == nullptr) continue;  // an absent input (no selection, no history)
         const auto it = producer_.find(ptr);
         if (it != producer_.end() && std::find(out.begin(), out.end(), it->second) == out.end())
           out.push_back(it->second);
@@ -121,7 +127,8 @@ class PlanBuilder {
     deps_of(index_reads, op.index_deps);
     deps_of(reads, op.input_deps);
     const int index = static_cast<int>(plan_.ops.size());
-    for (const void* ptr : writes) producer_[ptr] = index;
+    for (const void* ptr : writes)
+      if (ptr != nullptr) producer_[ptr] = index;
     plan_.ops.push_back(std::move(op));
     plan_.params.push_back(p);
     return index;
@@ -179,117 +186,72 @@ class PlanBuilder {
     return y;
   }
 
-  // Selection of one block: device idx / count and capacity; `sparse` false = every head / neuron, no list.
-  struct Sel {
-    bool sparse = false;
-    const int* idx = nullptr;
-    const int* count = nullptr;
-    int cap = 0;
-  };
-  Sel selection(bool mlp_block, int l) {
-    Sel s;
-    if (sp_ == nullptr) return s;
-    const LayerSelection& sel = mlp_block ? sp_->mlp[l] : sp_->heads[l];
-    if (sel.dense) return s;
-    if (sel.task >= 0) select(sel.task);
-    s.sparse = true;
-    s.idx = int_ptr(sel.idx);
-    s.count = int_ptr(sel.count);
-    s.cap = sel.capacity;
-    return s;
+  // The selection of a block in this step (its select op emitted before the first consumer); every head or
+  // neuron (idx null for the MLP) when the block is dense.
+  DeviceList selection(bool mlp_block, int l) {
+    if (sp_ != nullptr) {
+      const LayerSelection& sel = mlp_block ? sp_->mlp[l] : sp_->heads[l];
+      if (!sel.dense) {
+        if (sel.task >= 0) select(sel.task);
+        return {int_ptr(sel.idx), int_ptr(sel.count), sel.capacity};
+      }
+    }
+    return mlp_block ? DeviceList{} : layer_heads(b_, nullptr, l);
   }
 
-  // Writes the block's output (residual + bias + projection) to `out`.
-  void attention(int l, const __half* x, __half* out) {
-    const GpuLayerWeights& lw = w_.layers[l];
-    const Sel sel = selection(false, l);
-    const int* heads = sel.sparse ? sel.idx : int_ptr(b_.all_heads);
-    const int* count = sel.sparse ? sel.count : int_ptr(b_.num_heads);
-    const int cap = sel.sparse ? sel.cap : m_.heads;
+  // The attention block of layer l on the residual stream attn_in(l) (pre-LN: the QKV op normalizes it), out =
+  // attn_in(l) + out_b + W_o product.
+  void attention(int l, __half* out) {
+    const bool pre = w_.config.do_layer_norm_before;
+    const DeviceList heads = selection(false, l);
     DecodeOpParams p;
-    kernels::QkvOp& q = p.qkv;
-    q.q = per_layer(pb_.q, l);
-    q.k_cache = b_.k(l);
-    q.v_cache = b_.v(l);
-    if (sp_ != nullptr) {  // the sparse step keeps the catch-up state exact, as sparse_qkv does
-      q.x_hist = half_ptr(sp_->x_hist) + static_cast<size_t>(l) * B_ * b_.max_len * m_.d;
-      q.kv_valid = int_ptr(sp_->kv_valid) + static_cast<size_t>(l) * m_.heads * sparse_qkv_valid_slots(m_.head_dim);
-    }
-    q.x = x;
-    q.w_qkv = half_ptr(lw.w_qkv);
-    q.b_qkv = half_ptr(lw.b_qkv);
-    q.heads = heads;
-    q.count = count;
-    q.pos = int_ptr(b_.pos);
-    q.B = B_;
-    q.num_heads = m_.heads;
-    q.head_dim = m_.head_dim;
-    q.max_len = b_.max_len;
-    q.max_heads = cap;
-    add(DecodeOpKind::kQkv, p, "qkv", l, {heads, count}, {x}, {q.q, q.k_cache, q.v_cache});
+    p.qkv.a = layer_qkv_args(w_, b_, sp_, l, b_.attn_in(l), heads, pre, per_layer(pb_.q, l));
+    const SparseQkvArgs& q = p.qkv.a;
+    add(DecodeOpKind::kQkv, p, "qkv", l, {heads.idx, heads.count}, {q.x},
+        {q.q, q.k_cache, q.v_cache, q.x_hist, q.forced});
     flush_scores();
+    if (q.max_forced > 0) catchup_[l] = kv_catchup_args(q);
 
     DecodeOpParams a;
-    kernels::AttentionOp& at = a.attention;
-    at.out = per_layer(pb_.attn, l);
-    at.partials = float_ptr(pb_.partials) + static_cast<size_t>(l) * pb_.partials_stride;
-    at.tickets = int_ptr(pb_.tickets) + static_cast<size_t>(l) * B_ * m_.heads;
-    at.q = q.q;
-    at.k_cache = q.k_cache;
-    at.v_cache = q.v_cache;
-    at.heads = heads;
-    at.count = count;
-    at.pos = q.pos;
-    at.B = B_;
-    at.num_heads = m_.heads;
-    at.head_dim = m_.head_dim;
-    at.max_len = b_.max_len;
-    at.max_heads = cap;
-    at.splits = kernels::attention_splits(B_, cap, b_.max_len, attention_target(ctas_));
-    add(DecodeOpKind::kAttention, a, "attention", l, {heads, count}, {at.q, at.k_cache, at.v_cache}, {at.out});
+    a.attention.a = layer_attention_args(
+        w_, b_, l, q.q, heads, per_layer(pb_.attn, l), float_ptr(pb_.partials) + l * pb_.partials_stride,
+        int_ptr(pb_.tickets) + static_cast<size_t>(l) * B_ * m_.heads,
+        decode_attention_max_splits(B_, heads.cap, b_.max_len, ctas_));
+    const DecodeAttentionArgs& at = a.attention.a;
+    add(DecodeOpKind::kAttention, a, "attention", l, {heads.idx, heads.count}, {at.q, at.k_cache, at.v_cache},
+        {at.out});
 
-    col_gemv("out_proj", l, out, b_.attn_in(l), half_ptr(lw.out_b), at.out, m_.attn, lw.wo_t, sel, m_.head_dim,
-             m_.attn, 0);
+    DecodeOpParams o;
+    o.out_proj.a = layer_out_proj_args(w_, b_, l, at.out, heads, out, b_.attn_in(l), workspace(l, 0));
+    const kernels::SparseMlpDownPlan plan = kernels::plan_sparse_mlp_down(
+        B_, m_.d, heads.cap, m_.head_dim, out_proj_target(ctas_));
+    o.out_proj.col_blocks = plan.col_blocks;
+    o.out_proj.splits = plan.splits;
+    add(DecodeOpKind::kOutProj, o, "out_proj", l, {heads.idx, heads.count}, {at.out, b_.attn_in(l)}, {out});
+    flush_scores();
   }
 
-  void mlp(int l, const __half* x, __half* out) {
-    const GpuLayerWeights& lw = w_.layers[l];
-    const Sel sel = selection(true, l);
+  // The MLP block of layer l on x (fuse_ln: the residual stream, normalized inside the op), out = mlp_in(l) +
+  // fc2_b + fc2 product.
+  void mlp(int l, const __half* x, bool fuse_ln, __half* out) {
+    const DeviceList neurons = selection(true, l);
     DecodeOpParams p;
-    kernels::RowGemvOp& r = p.row_gemv;
-    row_gemv(r, half_ptr(lw.fc1_w), x, m_.d, sel.sparse ? sel.cap : m_.ffn);
-    r.idx = sel.idx;
-    r.count = sel.count;
-    r.bias = half_ptr(lw.fc1_b);
-    r.relu = true;
-    r.out = per_layer(pb_.mlp_h, l);
-    r.ld_out = m_.ffn;
-    add(DecodeOpKind::kRowGemv, p, "fc1", l, {sel.idx, sel.count}, {x}, {r.out});
+    p.mlp.a = layer_mlp_args(w_, b_, l, x, neurons, fuse_ln, out, b_.mlp_in(l), workspace(l, 1), mlp_sms(ctas_));
+    const kernels::FusedMlpPlan plan = kernels::plan_fused_mlp(B_, m_.d, p.mlp.a.max_k, mlp_sms(ctas_));
+    p.mlp.units = plan.units;
+    p.mlp.stage_x = plan.stage_x;
+    add(DecodeOpKind::kMlp, p, "mlp", l, {neurons.idx, neurons.count}, {x, b_.mlp_in(l)}, {out});
     flush_scores();
-    col_gemv("fc2", l, out, b_.mlp_in(l), half_ptr(lw.fc2_b), r.out, m_.ffn, lw.fc2_t, sel, 1, m_.ffn, 1);
   }
 
-  // out = resid + bias + h W^T over the block's selection (rows_per_index rows an index when sparse).
-  void col_gemv(const char* name, int l, __half* out, const __half* resid, const __half* bias, const __half* h,
-                int ld_h, const at::Tensor& wt, const Sel& sel, int rows_per_index, int dense_rows, int which) {
+  // Layer l's forced K/V catch-up (heads its QKV op listed): at the end of the step, where no op waits for it.
+  void kv_catchup(int l) {
+    const auto it = catchup_.find(l);
+    if (it == catchup_.end()) return;
     DecodeOpParams p;
-    kernels::ColGemvOp& c = p.col_gemv;
-    c.out = out;
-    c.workspace = static_cast<char*>(pb_.workspace.data_ptr()) + (2 * static_cast<size_t>(l) + which) * pb_.workspace_stride;
-    c.resid = resid;
-    c.bias = bias;
-    c.h = h;
-    c.wt = half_ptr(wt);
-    c.idx = sel.idx;
-    c.count = sel.count;
-    c.B = B_;
-    c.d = m_.d;
-    c.ld_h = ld_h;
-    c.max_k = sel.sparse ? sel.cap : dense_rows;
-    c.rows_per_index = sel.sparse ? rows_per_index : 1;
-    c.splits = kernels::col_gemv_splits(m_.d, c.max_k * c.rows_per_index, col_gemv_target(ctas_));
-    add(DecodeOpKind::kColGemv, p, name, l, {sel.idx, sel.count}, {h, resid}, {out});
-    flush_scores();
+    p.kv_catchup.a = it->second;
+    const KvCatchupArgs& c = p.kv_catchup.a;
+    add(DecodeOpKind::kKvCatchup, p, "kv_catchup", l, {c.forced}, {c.x_hist}, {c.k_cache, c.v_cache});
   }
 
   void lm_head(bool pre) {
@@ -386,6 +348,7 @@ class PlanBuilder {
   std::map<const void*, int> producer_;
   std::vector<int> pending_scores_, selected_;
   std::vector<kernels::LowrankPredictorOps<8, false>> predictor_ops_;  // per task, built at its input point
+  std::map<int, KvCatchupArgs> catchup_;  // per layer with a forced catch-up: its op, queued at the end
 };
 
 }  // namespace

@@ -1,9 +1,13 @@
 // persistent_plan.h: the engine's decode step as the persistent kernel's op list: the same computation as
-// decode_step.cpp's launch sequence (dense, or sparse with fixed lists or predictors), written as ops
-// (kernels/persistent_decode) in a dependency order, each with the ops it waits for. The dependencies are
-// found from the buffers: every op names what it reads and writes, and a read waits for the op that wrote
-// that buffer earlier in the step (each buffer is written once a step, so there are no write-after-read
-// hazards inside the step; the activations it needs once a layer are per layer here for that reason).
+// decode_step.cpp's launch sequence and the same ops (engine/cuda/layer_ops.h fills both): per pre-LN layer
+// sparse_qkv (attention layer norm fused, K/V catch-up) -> decode_attention -> W_o (sparse_mlp_down over the
+// heads' rows, + out_b + residual: mlp_in) -> fused_mlp (MLP layer norm fused, + fc2_b + residual: the next
+// attn_in); post-LN layers add a layer norm op after each block. Each layer's forced K/V catch-up is queued at
+// the end of the step, where nothing waits for it (the graph path's least-priority stream). The ops are in a
+// dependency order, each with the ops it waits for, found from the buffers: every op names what it reads and
+// writes, and a read waits for the op that wrote that buffer earlier in the step (each buffer is written once a
+// step, so there are no write-after-read hazards inside the step; the activations the graph path reuses every
+// layer are per layer here for that reason).
 // Predictors are kernels/lowrank_predictor's three ops interleaved with the layer's ops, as the graph path's
 // side stream runs them: z right after the op that writes its input snapshot, the scores after the next layer
 // op, the selection just before the first op that reads the indices.
@@ -22,19 +26,19 @@
 
 namespace dv::engine {
 
-// The activations the persistent step keeps per layer (the graph path reuses one buffer of each).
+// The activations and scratch the persistent step keeps per layer (the graph path reuses one buffer of each).
 struct PersistentBuffers {
   PersistentBuffers(const GpuWeights& w, int batch, int max_len, const SparseState* sparse, int num_ctas);
-  at::Tensor normed;       // [2L, B, d]: a block's layer-normed input (pre-LN), or its sum before the norm (post-LN)
-  at::Tensor q, attn;      // [L, B, H, hd]
-  at::Tensor mlp_h;        // [L, B, ffn]: fc1 activations at their neuron's column
-  at::Tensor workspace;    // [2L] col_gemv workspaces (bytes), zero
-  at::Tensor partials;     // [L] attention split partials (fp32)
-  at::Tensor tickets;      // [L, B, H] int32, zero
+  at::Tensor normed;         // [2L, B, d] post-LN: a block's output sum before its layer norm; pre-LN: the MLP
+                             // input normalized when fused_mlp cannot stage it
+  at::Tensor q, attn;        // [L, B, H, hd], [L, B, H * hd] (compact)
+  at::Tensor partials;       // [L] attention split partials (fp32)
+  at::Tensor tickets;        // [L, B, H] int32, zero
+  at::Tensor workspace;      // [2L] W_o and fused_mlp workspaces (bytes), zero
   // Per predictor task (the tasks' ops may run at once): z [B, rank] fp16, the scores
   // (lowrank_predictor_scores_floats), z's split-K partials, and the zero-kept workspace (bytes).
   at::Tensor pred_z, pred_scores, pred_partials, pred_workspace;
-  at::Tensor argmax;       // [B] uint64 packed LM-head maxima, zero
+  at::Tensor argmax;         // [B] uint64 packed LM-head maxima, zero
   size_t workspace_stride = 0, partials_stride = 0;
   std::vector<size_t> z_offset, score_offset, partial_offset, workspace_offset;  // per task, in elements / bytes
 };

@@ -1,0 +1,136 @@
+// layer_ops.cpp: see layer_ops.h.
+#include "engine/cuda/layer_ops.h"
+
+#include "engine/cuda/model_dims.h"
+#include "engine/cuda/tensor_ptr.h"
+
+namespace dv::engine {
+namespace {
+
+// The fields sparse_qkv and decode_attention share: layer l's cache, the head list, the position and the shape.
+template <class Args>
+void fill_heads_and_cache(Args& a, const DecodeBuffers& b, const ModelDims& m, int l, const DeviceList& heads) {
+  a.k_cache = b.k(l);
+  a.v_cache = b.v(l);
+  a.heads = heads.idx;
+  a.num_selected = heads.count;
+  a.pos = int_ptr(b.pos);
+  a.batch = b.batch;
+  a.num_heads = m.heads;
+  a.head_dim = m.head_dim;
+  a.max_len = b.max_len;
+  a.max_heads = heads.cap;
+}
+
+}  // namespace
+
+DeviceList layer_heads(const DecodeBuffers& b, const SparseState* sp, int l) {
+  if (sp == nullptr || sp->heads[l].dense)
+    return {int_ptr(b.all_heads), int_ptr(b.num_heads), static_cast<int>(b.all_heads.numel())};
+  const LayerSelection& sel = sp->heads[l];
+  return {int_ptr(sel.idx), int_ptr(sel.count), sel.capacity};
+}
+
+SparseQkvArgs layer_qkv_args(const GpuWeights& w, const DecodeBuffers& b, const SparseState* sp, int l,
+                             const __half* x, const DeviceList& heads, bool fuse_ln, __half* q) {
+  const ModelDims m = model_dims(w);
+  const GpuLayerWeights& lw = w.layers[l];
+  SparseQkvArgs a;
+  fill_heads_and_cache(a, b, m, l, heads);
+  a.q = q;
+  a.x = x;
+  if (fuse_ln) {
+    a.ln_gamma = half_ptr(lw.attn_ln_w);
+    a.ln_beta = half_ptr(lw.attn_ln_b);
+  }
+  a.w_qkv = half_ptr(lw.w_qkv);
+  a.b_qkv = half_ptr(lw.b_qkv);
+  a.d = m.d;
+  if (sp == nullptr) return a;
+  const LayerKv& kv = sp->kv[l];
+  int* forced = int_ptr(sp->forced) + static_cast<size_t>(l) * sp->forced.size(1);
+  a.kv_valid = int_ptr(sp->kv_valid) + static_cast<size_t>(l) * m.heads * sparse_qkv_valid_slots(m.head_dim);
+  if (sp->kv_ring > 0) {
+    a.x_hist = half_ptr(sp->x_hist) + static_cast<size_t>(l) * b.batch * sp->kv_ring * m.d;
+    a.ring = sp->kv_ring;
+  }
+  a.forced = forced;
+  a.forced_count = forced + 2 * kSparseQkvMaxForced;
+  a.catchup_counts = int_ptr(sp->catchup_counts);
+  a.all_kv = kv.all_kv;
+  a.max_forced = kv.max_forced;
+  a.force_lag = kv.force_lag;
+  return a;
+}
+
+DecodeAttentionArgs layer_attention_args(const GpuWeights& w, const DecodeBuffers& b, int l, const __half* q,
+                                         const DeviceList& heads, __half* out, float* partials, int* tickets,
+                                         int max_splits) {
+  const ModelDims m = model_dims(w);
+  DecodeAttentionArgs a;
+  fill_heads_and_cache(a, b, m, l, heads);
+  a.out = out;
+  a.ld_out = m.attn;
+  a.partials = partials;
+  a.tickets = tickets;
+  a.q = q;
+  a.max_splits = max_splits;
+  return a;
+}
+
+kernels::SparseMlpDownArgs layer_out_proj_args(const GpuWeights& w, const DecodeBuffers& b, int l,
+                                               const __half* attn, const DeviceList& heads, __half* out,
+                                               const __half* resid, void* workspace) {
+  const ModelDims m = model_dims(w);
+  const GpuLayerWeights& lw = w.layers[l];
+  kernels::SparseMlpDownArgs a;
+  a.out = out;
+  a.workspace = workspace;
+  if (resid != nullptr) {
+    a.resid = resid;
+    a.b2 = half_ptr(lw.out_b);
+  }
+  a.h = attn;
+  a.w2t = half_ptr(lw.wo_t);
+  a.idx = heads.idx;
+  a.k_dev = heads.count;
+  a.B = b.batch;
+  a.d = m.d;
+  a.ffn_rows = m.attn;
+  a.max_k = heads.cap;
+  a.ld_h = m.attn;
+  a.rows_per_index = m.head_dim;
+  return a;
+}
+
+kernels::FusedMlpArgs layer_mlp_args(const GpuWeights& w, const DecodeBuffers& b, int l, const __half* x,
+                                     const DeviceList& neurons, bool fuse_ln, __half* out, const __half* resid,
+                                     void* workspace, int num_sms) {
+  const ModelDims m = model_dims(w);
+  const GpuLayerWeights& lw = w.layers[l];
+  kernels::FusedMlpArgs a;
+  a.out = out;
+  a.workspace = workspace;
+  a.x = x;
+  if (fuse_ln) {
+    a.gamma = half_ptr(lw.mlp_ln_w);
+    a.beta = half_ptr(lw.mlp_ln_b);
+  }
+  a.w1 = half_ptr(lw.fc1_w);
+  a.b1 = half_ptr(lw.fc1_b);
+  a.w2t = half_ptr(lw.fc2_t);
+  if (resid != nullptr) {
+    a.b2 = half_ptr(lw.fc2_b);
+    a.resid = resid;
+  }
+  a.B = b.batch;
+  a.d = m.d;
+  a.ffn = m.ffn;
+  a.idx = neurons.idx;
+  a.k_dev = neurons.count;
+  a.max_k = neurons.idx != nullptr ? neurons.cap : m.ffn;  // dense: the identity selection
+  a.num_sms = num_sms;
+  return a;
+}
+
+}  // namespace dv::engine

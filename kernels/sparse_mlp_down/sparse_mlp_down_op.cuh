@@ -1,0 +1,226 @@
+// sparse_mlp_down_op.cuh: sparse_mlp_down (contract and access pattern in sparse_mlp_down.cuh) as a work-unit
+// op (kernels/common/work_units.cuh): the graph path launches it one CTA per unit (sparse_mlp_down.cu), the
+// persistent decode kernel runs the same run() (the attention block's W_o, which finishes the residual stream).
+// Unit u = (column block u / splits of 512 columns: 8 warps of 64, split u % splits of the selected rows): a
+// slice's splits are neighbours, so its last arriver comes soon after the first.
+// Order inside a unit (the unit convention): the selection (idx, k) after sync.indices(), then this lane's first
+// weight loads (they depend only on the selection), then sync.inputs() and h; weights stay on the streaming
+// path, h, idx and k go through the Sync's load policy, resid (which may alias out) through L2.
+// The struct is host-visible (fields, max_units(), kSmemBytes); its device body sits under __CUDACC__.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/common/work_units.cuh"
+#include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
+#if defined(__CUDACC__)
+#include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
+#endif
+
+namespace dv::kernels {
+
+// MT = 16-row batch tiles (B <= 16: 1, B <= 32: 2); kUnitRows: rows_per_index == 1 known at compile time.
+template <int MT, bool kUnitRows>
+struct SparseMlpDownOp {
+  static constexpr int kWarps = kUnitThreads / 32;
+  static constexpr int kStepRows = 16;  // MMA k dimension
+  static constexpr int kUnroll = 2;     // steps whose loads are in flight together: 8 x 16 bytes per lane
+  static constexpr int kSmemBytes = 16;  // the "last split" flag
+  static_assert(kWarps * kSparseMlpDownWarpCols == kSparseMlpDownUnitCols, "a unit's warps cover its columns");
+
+  SparseMlpDownArgs a;
+  int col_blocks = 1, splits = 1;  // the plan's (plan_sparse_mlp_down)
+
+  __host__ __device__ int max_units() const { return col_blocks * splits; }
+
+#if defined(__CUDACC__)
+  template <class Sync>
+  __device__ void run(int unit, char* smem, const Sync& sync) const {
+    constexpr int U = kUnroll;
+    const int cblk = unit / splits, split = unit - cblk * splits;
+    const int R = a.rows_per_index;
+    sync.indices();
+    const int krows = (a.k_dev != nullptr ? min(max(Sync::load(a.k_dev), 0), a.max_k) : a.max_k) * R;
+    const int per_split = (krows + splits - 1) / splits;
+    const int rows_per_split = (per_split + kStepRows - 1) / kStepRows * kStepRows;
+    const int r_begin = min(split * rows_per_split, krows);
+    const int r_end = min(r_begin + rows_per_split, krows);
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int cb = cblk * kSparseMlpDownUnitCols + warp * kSparseMlpDownWarpCols;
+    const bool col_ok = cb + 8 * g < a.d;
+    const __half* wcol = a.w2t + (col_ok ? cb + 8 * g : 0);
+
+    // Physical rows of this lane's 4 rows in each of the U steps; -1 past the split. Loaded one iteration
+    // ahead so the idx -> address -> weight chain costs one latency only once.
+    int next_rows[U][4];
+    uint4 wv[U][4];
+    auto find_rows = [&](int q_step) {
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+          next_rows[u][r] = physical_row<Sync>(q_step + kStepRows * u + 4 * t + r, r_end, R);
+    };
+    auto load_weights = [&] {
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const int row = next_rows[u][r];
+          wv[u][r] = (row >= 0 && col_ok) ? ld_stream_u4(wcol + static_cast<size_t>(row) * a.d) : zero_u4();
+        }
+    };
+    find_rows(r_begin);
+    load_weights();  // before the input wait: weights depend on the selection only
+    sync.inputs();
+
+    float acc[MT][8][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[mt][i][e] = 0.f;
+
+    for (int q0 = r_begin; q0 < r_end; q0 += kStepRows * U) {
+      if (q0 != r_begin) load_weights();
+      // A operand: h rows (batch) x 4 consecutive selected rows; logical k {2t,2t+1,2t+8,2t+9} = rows 4t..4t+3.
+      // q is a multiple of 4 (splits start on 16-row boundaries) and ld_h % 4 == 0, so the 4 halves are one
+      // aligned 8-byte load; halves past the split are zeroed after the load (h there may hold anything).
+      uint32_t av[U][MT][4];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int q = q0 + kStepRows * u + 4 * t;
+        const int valid = r_end - q;  // rows of the 4 that are inside the split
+        const uint32_t keep_lo = valid >= 2 ? 0xFFFFFFFFu : (valid == 1 ? 0x0000FFFFu : 0u);
+        const uint32_t keep_hi = valid >= 4 ? 0xFFFFFFFFu : (valid == 3 ? 0x0000FFFFu : 0u);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int hb = 0; hb < 2; ++hb) {
+            const int b = 16 * mt + g + 8 * hb;
+            uint2 hv = make_uint2(0u, 0u);
+            if (b < a.B && valid > 0)
+              hv = Sync::load(reinterpret_cast<const uint2*>(a.h + static_cast<size_t>(b) * a.ld_h + q));
+            av[u][mt][hb] = hv.x & keep_lo;
+            av[u][mt][2 + hb] = hv.y & keep_hi;
+          }
+      }
+      find_rows(q0 + kStepRows * U);
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          // B operand: column cb + 8g + i of rows (4t, 4t+1) and (4t+2, 4t+3).
+          const uint32_t b0 = pack_column(wv[u][0], wv[u][1], i);
+          const uint32_t b1 = pack_column(wv[u][2], wv[u][3], i);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+            mma_16816(acc[mt][i], av[u][mt][0], av[u][mt][1], av[u][mt][2], av[u][mt][3], b0, b1);
+        }
+    }
+
+    // acc[mt][i][2*hb + ch] = column cb + 16t + 8ch + i of batch row 16mt + g + 8hb.
+    if (splits == 1) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int hb = 0; hb < 2; ++hb)
+#pragma unroll
+          for (int ch = 0; ch < 2; ++ch) {
+            const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch;
+            if (b >= a.B || col >= a.d) continue;
+            float v[8];
+#pragma unroll
+            for (int i = 0; i < 8; ++i) v[i] = acc[mt][i][2 * hb + ch];
+            store_out8(b, col, v);
+          }
+      return;
+    }
+
+    float* ws = static_cast<float*>(a.workspace);
+    int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(a.B) * a.d);
+    if (r_begin < r_end) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int hb = 0; hb < 2; ++hb)
+#pragma unroll
+          for (int ch = 0; ch < 2; ++ch) {
+            const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch;
+            if (b >= a.B || col >= a.d) continue;
+            float* dst = ws + static_cast<size_t>(b) * a.d + col;
+            const int e = 2 * hb + ch;
+            red_add_v4(dst, acc[mt][0][e], acc[mt][1][e], acc[mt][2][e], acc[mt][3][e]);
+            red_add_v4(dst + 4, acc[mt][4][e], acc[mt][5][e], acc[mt][6][e], acc[mt][7][e]);
+          }
+    }
+    // The last-arriving unit of this column block finalizes it (threadFenceReduction pattern).
+    int* is_last = reinterpret_cast<int*>(smem);
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) *is_last = atomicAdd(counters + cblk, 1) == splits - 1;
+    __syncthreads();
+    if (*is_last == 0) return;
+    __threadfence();
+    const int slice0 = cblk * kSparseMlpDownUnitCols;
+    for (int e = threadIdx.x; e < a.B * (kSparseMlpDownUnitCols / 8); e += kUnitThreads) {
+      const int b = e / (kSparseMlpDownUnitCols / 8), col = slice0 + 8 * (e % (kSparseMlpDownUnitCols / 8));
+      if (col >= a.d) continue;
+      float4* src = reinterpret_cast<float4*>(ws + static_cast<size_t>(b) * a.d + col);
+      const float4 lo = __ldcg(src), hi = __ldcg(src + 1);
+      const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+      store_out8(b, col, v);
+      __stcg(src, make_float4(0.f, 0.f, 0.f, 0.f));
+      __stcg(src + 1, make_float4(0.f, 0.f, 0.f, 0.f));
+    }
+    if (threadIdx.x == 0) counters[cblk] = 0;
+  }
+
+ private:
+  // Physical W2T row of logical row q, or -1 when q is past the split. Written so the division is
+  // unconditional and only the idx load is predicated: a branch here would split the unrolled load stream into
+  // basic blocks that ptxas does not schedule across.
+  template <class Sync>
+  __device__ __forceinline__ int physical_row(int q, int r_end, int rows_per_index) const {
+    const bool ok = q < r_end;
+    if constexpr (kUnitRows) {
+      return ok ? Sync::load(a.idx + q) : -1;
+    } else {
+      const int head = q / rows_per_index;
+      const int offset = q - head * rows_per_index;
+      const int base = ok ? Sync::load(a.idx + head) : -1;
+      return ok ? base * rows_per_index + offset : -1;
+    }
+  }
+
+  // out[col..col+7] = resid + b2 + v for one batch row (fp32 sum, one fp16 rounding).
+  __device__ __forceinline__ void store_out8(int b, int col, const float (&v)[8]) const {
+    float s[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) s[i] = v[i];
+    if (a.b2 != nullptr) {
+      const uint4 bb = __ldg(reinterpret_cast<const uint4*>(a.b2 + col));
+      const __half* bh = reinterpret_cast<const __half*>(&bb);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) s[i] += __half2float(bh[i]);
+    }
+    const size_t off = static_cast<size_t>(b) * a.d + col;
+    if (a.resid != nullptr) {
+      // L2, not the read-only path: resid may alias out, and another CTA of a persistent launch wrote it.
+      const uint4 rr = __ldcg(reinterpret_cast<const uint4*>(a.resid + off));
+      const __half* rh = reinterpret_cast<const __half*>(&rr);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) s[i] += __half2float(rh[i]);
+    }
+    *reinterpret_cast<uint4*>(a.out + off) = pack_half8(s);
+  }
+#endif  // __CUDACC__
+};
+
+}  // namespace dv::kernels
