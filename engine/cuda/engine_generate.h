@@ -2,7 +2,7 @@
 // The prompt is prefilled in one pass (prefill.h), dense or, with sparse_prompt, with per-token selections;
 // then every new token is one decode step in `mode`. With sparse_prompt = false the prompt runs dense and only
 // new tokens run sparse (the paper's latency setting). Scoring text goes through the pipeline's WindowScorer
-// (pipeline/stages/cuda_scorer.h), which prefills windows with log-probs.
+// (pipeline/scoring/cuda_scorer.h), which prefills windows with log-probs.
 #pragma once
 
 #include <cstdint>

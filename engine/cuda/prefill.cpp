@@ -160,7 +160,7 @@ class PrefillRunner {
         linear_f32_out(ctx_.cublas(), float_ptr(logits), half_ptr(z), half_ptr(task.wb), R_, n, task.rank);
         if (task.threshold) {
           // sigmoid(logit) >= p  <=>  logit >= log(p / (1 - p))
-          const double cut = std::log(task.probability / (1.0 - task.probability));
+          const double cut = dv::threshold_logit(task.probability);
           return logits.ge(cut).to(at::kFloat);
         }
         return topk_mask(logits, task.top_k);

@@ -21,16 +21,13 @@
 #include "engine/cuda/engine_context.h"
 #include "engine/cuda/gpu_weights.h"
 #include "engine/cuda/sparse_state.h"
+#include "kernels/common/sparsity_rule.h"
 
 namespace dv::engine {
 
-// What the masks kept, summed over tokens and layers (the pipeline's MaskStats, computed on the device):
-// a sparse block counts every layer, its dense layers as fully kept.
-struct SelectionStats {
-  double mlp_active = 0, mlp_active_kept = 0;  // fc1 neurons with post-ReLU output > 0, and those kept
-  double mlp_mass = 0, mlp_mass_kept = 0;      // sum of post-ReLU values, and of the kept ones
-  double head_mass = 0, head_mass_kept = 0;    // sum of head output norms, and of the kept heads'
-};
+// What the masks kept, summed over tokens and layers (kernels/common/sparsity_rule.h's one type, computed on the
+// device): a sparse block counts every layer, its dense layers as fully kept.
+using SelectionStats = dv::SelectionStats;
 
 struct PrefillOutputs {
   bool want_logprobs = false;  // fill logprobs

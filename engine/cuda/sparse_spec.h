@@ -21,11 +21,10 @@ enum class SelectionSource {
   kOracle,     // prefill only: each token keeps the top-k of its own dense values (fc1 post-ReLU, head norms)
 };
 
-// Which residual-stream snapshot a predictor reads (pipeline/predictors/predictor_input.h, same names).
+// Which residual-stream snapshot a predictor reads (pipeline/train/predictor_input.h, same names).
 // prev_* at layer 0 read layer 0's attention input, as the pipeline's resolve_input does.
 enum class PredictorInputKind { kAttnInput, kMlpInput, kPrevAttnInput, kPrevMlpInput };
 PredictorInputKind parse_predictor_input_kind(const std::string& name);
-const char* predictor_input_kind_name(PredictorInputKind kind);
 
 // One layer's predictor: logits = (x w1^T) w2^T. Any dtype and device; the engine keeps fp16 copies.
 struct LowRankWeights {

@@ -12,6 +12,7 @@
 #include "engine/io/checkpoint.h"
 #include "engine/models/int8_rows.h"
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/sparsity_rule.h"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 
@@ -32,19 +33,9 @@ KvHeads parse_kv_heads(const std::string& name) {
   DV_FAIL("unknown K/V heads mode '{}' (auto, selected, all)", name);
 }
 
-const char* predictor_input_kind_name(PredictorInputKind kind) {
-  switch (kind) {
-    case PredictorInputKind::kAttnInput: return "attn_input";
-    case PredictorInputKind::kMlpInput: return "mlp_input";
-    case PredictorInputKind::kPrevAttnInput: return "prev_attn_input";
-    case PredictorInputKind::kPrevMlpInput: return "prev_mlp_input";
-  }
-  return "?";
-}
-
 int kept_count(double density, int n) {
   DV_CHECK(density > 0 && density <= 1, "density {} must lie in (0, 1]", density);
-  return std::clamp(static_cast<int>(std::ceil(density * n - 1e-9)), 1, n);
+  return static_cast<int>(dv::kept_count(density, n));
 }
 
 std::vector<int> random_subset(int n, int k, uint64_t seed) {
