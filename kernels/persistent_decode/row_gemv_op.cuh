@@ -54,7 +54,7 @@ struct RowGemvOp {
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
     float* red = reinterpret_cast<float*>(smem);
-    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int g = (threadIdx.x & 31) >> 2;
     const int j0 = unit * kTileRows;
     if (idx != nullptr || count != nullptr) sync.indices();
     const int rows = count != nullptr ? min(max(__ldcg(count), 0), max_rows) : max_rows;
@@ -62,8 +62,9 @@ struct RowGemvOp {
     const int ja = j0 + g, jb = j0 + g + 8;
     const int ra = ja < rows ? (idx != nullptr ? __ldcg(idx + ja) : ja) : -1;
     const int rb = jb < rows ? (idx != nullptr ? __ldcg(idx + jb) : jb) : -1;
-    const __half* w0 = ra >= 0 ? w + static_cast<size_t>(ra) * K + 8 * t : nullptr;
-    const __half* w1 = rb >= 0 ? w + static_cast<size_t>(rb) * K + 8 * t : nullptr;
+    // Row starts: gemv_tile adds the lane's column offset 8t itself (as it does for x).
+    const __half* w0 = ra >= 0 ? w + static_cast<size_t>(ra) * K : nullptr;
+    const __half* w1 = rb >= 0 ? w + static_cast<size_t>(rb) * K : nullptr;
     const __half* xc = g < B ? x + static_cast<size_t>(g) * ldx : nullptr;
     gemv_tile(w0, w1, xc, K, red, [&] { sync.inputs(); });
 
