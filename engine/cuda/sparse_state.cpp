@@ -192,7 +192,9 @@ void build_block(const BlockSpec& spec, const SparseSpec& whole, bool mlp_block,
     t.threshold = spec.threshold;
     t.probability = spec.probability;
     t.batch_union = spec.batch_union;
-    t.dense_above = crossover_count(spec, n);
+    // A capacity below n means the union cannot pass the crossover (count <= capacity <= crossover_count):
+    // n (never above) then, since the select op may only fill all n into a capacity of n.
+    t.dense_above = s.capacity < n ? n : crossover_count(spec, n);
     DV_CHECK(t.rank % 8 == 0, "sparse {} layer {}: predictor rank {} must be a multiple of 8", what, l, t.rank);
     s.task = static_cast<int>(tasks.size());
     tasks.push_back(std::move(t));
