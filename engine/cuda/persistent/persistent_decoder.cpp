@@ -12,11 +12,13 @@
 namespace dv::engine {
 namespace {
 
-// A host vector of plain structs as a device byte tensor.
+// A host vector of plain structs as a device byte tensor. Not at::zeros: its fill runs on torch's current
+// stream, unordered with `stream` (non-blocking), so it could land after the copy; the copy writes every byte
+// that is read (an empty vector's 16 bytes are never read).
 template <class T>
 at::Tensor upload_bytes(const std::vector<T>& v, cudaStream_t stream) {
   const size_t bytes = std::max<size_t>(v.size() * sizeof(T), 16);
-  at::Tensor t = at::zeros({static_cast<int64_t>(bytes)}, cuda_options(at::kByte));
+  at::Tensor t = at::empty({static_cast<int64_t>(bytes)}, cuda_options(at::kByte));
   if (!v.empty())
     DV_CUDA_CHECK(cudaMemcpyAsync(t.data_ptr(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
   return t;
@@ -62,7 +64,9 @@ PersistentDecoder::PersistentDecoder(const EngineContext& ctx, const GpuWeights&
                               cudaHostAllocMapped));
   *error_host_ = kernels::PersistentError{};
   DV_CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&error_dev_), error_host_, 0));
-  DV_CUDA_CHECK(cudaStreamSynchronize(s));  // the host vectors behind the uploads may go now
+  // The host vectors behind the uploads may go now; and the at::zeros fills of counters_ and buffers_ (torch's
+  // current stream, which the non-blocking main stream does not wait for) are done before the first launch.
+  DV_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 PersistentDecoder::~PersistentDecoder() {
