@@ -45,7 +45,8 @@
 // Access pattern: a unit (a CTA of 8 warps) owns 16 of a head's 3*hd weight rows, its warps split d, and each
 // warp streams its 16 x d/8 slice once with 16-byte non-allocating loads into fp16 tensor-core MMAs
 // (m16n8k16, fp32 accumulation) whose N dimension is the B x (missing positions + 1) input columns, up to
-// 128 per pass. The unit's weight slice is prefetched into L2 before the wait for the previous kernel.
+// 128 per pass. A sparse_qkv unit prefetches its weight slice into L2 before the wait for the previous kernel
+// (a kv_catchup unit waits first: its slice comes from the forced list).
 // Bytes per step with k heads and nothing missing: k * 3 * hd * d * 2 (weights) + 2 * B * d * 2 (x in, x_hist
 // row out) + k * B * 3 * hd * 2 (q, K, V out); all_kv: + (H - k) * 2 * hd * (d + B) * 2. A catch-up of m
 // positions adds m * B * d * 2 of x_hist reads per 16-row unit (from L2) and m * B * hd * 2 * 2 of K/V writes.

@@ -197,7 +197,13 @@ struct KvCatchupOp {
   __device__ void run(int unit, char* smem, const Sync& sync) const {
     const int pos = *a.pos;
     if (pos < 0 || pos >= a.max_len) return;
-    sync.indices();  // the forced list is made by this step's sparse_qkv
+    // The forced list is made by this step's sparse_qkv, which on the graph path may be the kernel right before
+    // this one in the same stream (PdlSync::indices() waits for nothing: it assumes an event join), so the
+    // input wait comes before the list is read. Every unit waits, also one without a forced head: a grid whose
+    // units all exit without griddepcontrol.wait can complete before its predecessor, and the next kernel's
+    // wait (or the catch-up stream's join) would then not cover that predecessor.
+    sync.indices();
+    sync.inputs();
     const int pp = a.head_dim / qkv::kRows, i = unit / (2 * pp);
     if (i >= min(Sync::load(a.forced_count), a.max_forced)) return;
     qkv::Slice s;
@@ -208,8 +214,6 @@ struct KvCatchupOp {
     s.part = block / pp;
     s.r0 = (block % pp) * qkv::kRows;
     const qkv::Projection p = qkv::kv_projection(a);
-    qkv::prefetch_slice(p, s);
-    sync.inputs();
     qkv::project_slice<Sync>(p, s, pos, smem);
   }
 #endif  // __CUDACC__
