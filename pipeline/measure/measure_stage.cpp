@@ -13,6 +13,7 @@
 
 #include "engine/io/atomic_file.h"
 #include "engine/io/interrupt.h"
+#include "engine/io/warning_log.h"
 #include "engine/models/opt_weights.h"
 #include "kernels/common/error.h"
 #include "pipeline/train/metrics_report.h"
@@ -22,6 +23,7 @@
 #include "pipeline/train/weighted_bce.h"
 #include "pipeline/report/plot_scripts.h"
 #include "pipeline/measure/measure_stats.h"
+#include "pipeline/store/activity_check.h"
 
 namespace dv {
 namespace {
@@ -88,21 +90,11 @@ nlohmann::json sweep_json(const KindSweep& s, const MeasureOptions& o) {
   return j;
 }
 
-// A ReLU MLP with random (untrained) weights fires for about half of its inputs in every layer: there is
-// no contextual sparsity to find, and every later number would only say so. Trained OPTs: 3-35%.
+// The per-layer activity of the oracle statistics through the store's check (activity_check.h).
 void warn_if_no_contextual_sparsity(const std::vector<LayerStats>& stats, const std::string& acts) {
-  if (stats.empty()) return;
-  double lo = 1, hi = 0, sum = 0;
-  for (const auto& st : stats) {
-    lo = std::min(lo, st.mlp_active_mean);
-    hi = std::max(hi, st.mlp_active_mean);
-    sum += st.mlp_active_mean;
-  }
-  if (lo < 0.4 || hi > 0.6) return;
-  std::fprintf(stderr,
-               "warning: %s: the MLP is about 50%% active in every layer (%.0f%% on average): weights that were not "
-               "trained (e.g. random) have no contextual sparsity, so predictors and sparse eval cannot gain here\n",
-               acts.c_str(), 100 * sum / static_cast<double>(stats.size()));
+  std::vector<double> active;
+  for (const auto& st : stats) active.push_back(st.mlp_active_mean);
+  if (const std::string w = untrained_weights_warning(active, acts); !w.empty()) warn(w, kRandomWeightsWarning);
 }
 
 }  // namespace

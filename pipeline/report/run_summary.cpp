@@ -15,7 +15,9 @@
 #include "pipeline/experiment/experiment.h"
 #include "pipeline/report/csv_table.h"
 #include "pipeline/report/result_table.h"
+#include "pipeline/report/run_notes.h"
 #include "pipeline/report/stage_record.h"
+#include "pipeline/store/activity_check.h"
 
 namespace dv {
 namespace {
@@ -202,6 +204,12 @@ void eval_lines(const RunInfo& info, std::vector<std::string>& out) {
     if (best != nullptr)
       layers_note = fmt::format(" in the sparse layers; layer{} {} dense, so {} of all fc1 neurons", k > 1 ? "s" : "",
                                 list, pct((best->mlp * (n - k) + k) / n));
+  }
+  if (run_has_warning(info.dir, kRandomWeightsWarning)) {
+    // Untrained weights: a sparse point near dense says nothing about contextual sparsity (see the warnings).
+    out.push_back("no claim about the sparsest point near dense: the weights look untrained (about 50% of the MLP "
+                  "active in every layer; see the warnings)");
+    return;
   }
   if (best != nullptr)
     out.push_back(fmt::format("sparsest predicted MLP point within 1% of dense: {} kept{}: {:.2f} ({})",

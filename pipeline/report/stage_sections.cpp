@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
+#include "engine/io/warning_log.h"
 #include "kernels/common/error.h"
 #include "pipeline/report/stage_record.h"
 #include "pipeline/store/activation_reader.h"
@@ -120,7 +121,8 @@ void add_folder_section(ReportDoc& doc, const std::string& run_dir, const std::s
   }
   for (const fs::path& png : files_with(dir.string(), ".png")) doc.image(shown(png), shown(png));
   for (const fs::path& json : files_with(dir.string(), ".json")) {
-    if (json.filename() == kStageRecordName) continue;  // in the stage table
+    if (json.filename() == kStageRecordName) continue;           // in the stage table
+    if (json.filename() == kWarningsFileName) continue;          // in the Warnings section
     const nlohmann::json j = nlohmann::json::parse(read_small_file(json.string()), nullptr, false);
     DV_CHECK(!j.is_discarded(), "{}: not valid JSON", json.string());
     CsvTable t;

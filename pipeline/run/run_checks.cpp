@@ -4,7 +4,10 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <fmt/format.h>
 #include <torch/cuda.h>
+
+#include "engine/io/warning_log.h"
 
 #include "kernels/common/error.h"
 
@@ -22,11 +25,10 @@ void warn_about_experiment(const Experiment& e, const std::string& experiment_fi
   if (!(e.runs(Stage::kCollect) && e.runs(Stage::kTrain) && e.runs(Stage::kEval))) return;
   std::error_code ec;
   if (!std::filesystem::equivalent(e.collect.text, e.eval.text, ec) || ec) return;
-  std::fprintf(stderr,
-               "warning: %s: eval.text is collect.text (%s), the text the predictors were trained on: 'predicted' "
-               "perplexity then measures fit to training data, not accuracy on new text (use a held-out file, e.g. "
-               "WikiText-2 test)\n",
-               experiment_file.c_str(), e.eval.text.c_str());
+  warn(fmt::format("{}: eval.text is collect.text ({}), the text the predictors were trained on: 'predicted' "
+                   "perplexity then measures fit to training data, not accuracy on new text (use a held-out file, "
+                   "e.g. WikiText-2 test)",
+                   experiment_file, e.eval.text));
 }
 
 }  // namespace dv
