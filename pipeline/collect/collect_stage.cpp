@@ -16,6 +16,7 @@
 #include "engine/io/progress.h"
 #include "engine/io/warning_log.h"
 #include "engine/tokenizer/encode_file.h"
+#include "engine/tokenizer/text_file.h"
 #include "kernels/common/error.h"
 #include "pipeline/experiment/content_hash.h"
 #include "pipeline/collect/collect_batch.h"
@@ -131,6 +132,7 @@ CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const 
   meta.sample_settings = settings.dump();
   meta.created_by = "dejavu 0.1.0 collect";
 
+  check_text_file(o.text, "collect text");
   const CollectPlan plan = plan_collection(tokenizer, o, L);
   const int64_t row_bytes = meta.shape.bytes_per_row();
   std::fprintf(stderr, "collect: %lld tokens, windows [%lld, %lld) of %lld x %lld tokens, %lld rows x %s = %s "

@@ -11,6 +11,7 @@
 
 #include "engine/models/perplexity.h"
 #include "engine/tokenizer/encode_file.h"
+#include "engine/tokenizer/text_file.h"
 #include "kernels/common/error.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/cli/engine_options.h"
@@ -52,6 +53,7 @@ void run_perplexity(const PerplexityArgs& a) {
   DV_CHECK(!a.compare_reference || a.engine.engine == "cuda",
            "--compare-reference holds the CUDA engine against the reference: it needs --engine cuda");
   check_engine_available(a.engine.engine, "--engine");
+  check_text_file(a.text, "perplexity --text");
   LoadedModel m = load_model(a.model);
   const ScoringPlan plan = scoring_plan(a.engine, m.model->config().num_hidden_layers);
   const std::vector<int32_t> ids =

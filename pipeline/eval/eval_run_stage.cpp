@@ -1,10 +1,14 @@
 // eval_run_stage.cpp: see eval_run_stage.h.
 #include "pipeline/eval/eval_run_stage.h"
 
+#include <fmt/format.h>
+
 #include "engine/io/interrupt.h"
 #include "pipeline/eval/eval_stage.h"
+#include "pipeline/run/run_checks.h"
 #include "pipeline/run/shared_model.h"
 #include "pipeline/scoring/scorer_factory.h"
+#include "pipeline/tasks/task_docs.h"
 #include "pipeline/tasks/task_stage.h"
 #include "pipeline/train/predictor_set.h"
 
@@ -36,6 +40,20 @@ class EvalRunStage final : public RunStage {
     if (e.runs(Stage::kTrain)) in.push_back(layout.predictors() + "/" + kPredictorsFileName);
     for (const EvalTaskSpec& t : e.eval.tasks) in.push_back(t.file);
     return in;
+  }
+
+  void check_inputs(const Experiment& e, const RunLayout&, InputCheck& check) const override {
+    check.checkpoint(e.model, "model");
+    check.text(e.eval.text, "eval.text");
+    // Each task file parsed as the stage will read it: a malformed line fails now, not after the perplexity sweep.
+    for (const EvalTaskSpec& t : e.eval.tasks)
+      check.once(t.file, [&] {
+        try {
+          read_task(t.name, t.format, t.file, e.eval.task_max_docs);
+        } catch (const Error& err) {
+          throw Error(fmt::format("eval.tasks ({}): {}", t.name, err.what()));
+        }
+      });
   }
 
   void run(const StageContext& ctx) const override {

@@ -10,6 +10,7 @@
 #include "engine/io/atomic_file.h"
 #include "engine/io/interrupt.h"
 #include "engine/tokenizer/encode_file.h"
+#include "engine/tokenizer/text_file.h"
 #include "pipeline/scoring/reference_scorer.h"
 #include "pipeline/scoring/scorer_factory.h"
 #include "kernels/common/error.h"
@@ -89,6 +90,7 @@ EvalRunOptions eval_run_options(const EvalSection& section, const std::string& o
 }
 
 std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, const EvalRunOptions& a) {
+  check_text_file(a.text, "eval text");
   const std::vector<int32_t> ids =
       encode_text_file(tokenizer, a.text, /*add_bos=*/true, static_cast<size_t>(std::max<int64_t>(0, a.max_tokens)));
   const EvalSweep sweep = runnable_sweep(a.sweep, a.predictors);

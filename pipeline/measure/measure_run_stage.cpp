@@ -4,6 +4,7 @@
 #include "engine/io/interrupt.h"
 #include "engine/models/opt_weights.h"
 #include "pipeline/measure/measure_stage.h"
+#include "pipeline/run/run_checks.h"
 #include "pipeline/train/predictor_set.h"
 
 namespace dv {
@@ -15,6 +16,10 @@ class MeasureRunStage final : public RunStage {
   std::vector<std::string> inputs(const Experiment& e, const RunLayout& layout) const override {
     if (e.runs(Stage::kTrain)) return {layout.acts(), layout.predictors() + "/" + kPredictorsFileName};
     return {layout.acts()};
+  }
+
+  void check_inputs(const Experiment& e, const RunLayout& layout, InputCheck& check) const override {
+    if (!e.runs(Stage::kCollect)) check.store(layout.acts());  // an earlier run's store, not remade here
   }
 
   void run(const StageContext& ctx) const override {

@@ -2,6 +2,7 @@
 #include "pipeline/measure/measure_stage.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include <c10/core/InferenceMode.h>
@@ -90,6 +91,9 @@ nlohmann::json sweep_json(const KindSweep& s, const MeasureOptions& o) {
   return j;
 }
 
+// A mass share as a CSV cell: empty when the store keeps no fc1 values (collect.store_fc1_values off), not "nan".
+std::string mass_cell(double share) { return std::isnan(share) ? "" : fmt::format("{:.6f}", share); }
+
 // The per-layer activity of the oracle statistics through the store's check (activity_check.h).
 void warn_if_no_contextual_sparsity(const std::vector<LayerStats>& stats, const std::string& acts) {
   std::vector<double> active;
@@ -158,8 +162,9 @@ void run_measure(const MeasureOptions& o) {
       for (const auto* kind : {&mlp, &att}) {
         const char* name = kind == &mlp ? "mlp" : "att";
         for (const auto& t : kind->topk.topk)
-          sweep_csv += fmt::format("{},{},topk,{:g},{:.6f},,{:.6f},{:.6f},{:.6f}\n", l, name, t.fraction, t.recall,
-                                   static_cast<double>(t.k) / kind->topk.n_out, t.mass_recall, t.oracle_mass_recall);
+          sweep_csv += fmt::format("{},{},topk,{:g},{:.6f},,{:.6f},{},{}\n", l, name, t.fraction, t.recall,
+                                   static_cast<double>(t.k) / kind->topk.n_out, mass_cell(t.mass_recall),
+                                   mass_cell(t.oracle_mass_recall));
         for (size_t i = 0; i < o.sweeps.mlp_thresholds.size(); ++i) {
           const auto& c = kind->thresholds[i];
           sweep_csv += fmt::format("{},{},threshold,{:g},{:.6f},{:.6f},{:.6f},,\n", l, name, o.sweeps.mlp_thresholds[i],

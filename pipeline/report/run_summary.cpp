@@ -83,7 +83,7 @@ std::map<double, double> sweep_means(const CsvTable& t, const std::string& kind,
   for (size_t r = 0; r < t.rows.size(); ++r) {
     if (t.cell(r, "kind") != kind || t.cell(r, "selector") != selector) continue;
     const auto p = t.number(r, "param"), v = t.number(r, column);
-    if (!p || !v) continue;
+    if (!p || !v || !std::isfinite(*v)) continue;  // an empty cell: not stored (e.g. mass without fc1 values)
     acc[*p].first += *v;
     acc[*p].second += 1;
   }
@@ -114,6 +114,8 @@ void predictor_lines(const std::string& run, std::vector<std::string>& out) {
     for (const auto& [p, r] : recall)
       line += fmt::format(", {} {:.3f}", density_pct(p), r) +
               (mass.count(p) ? fmt::format(" ({} of the mass)", pct(mass.at(p))) : "");
+    // The MLP's activation mass needs the fc1 values, which collect keeps only with store_fc1_values.
+    if (mass.empty()) line += "; share of the activation mass: not stored (collect.store_fc1_values is off)";
     out.push_back(line);
     // The threshold nearest 0.5 says what the predictor itself would keep: its sparsity against the oracle's.
     const auto kept = sweep_means(t, kind, "threshold", "kept_fraction");

@@ -1,4 +1,4 @@
-// run_checks.cpp: device availability and the eval-on-training-text warning.
+// run_checks.cpp: device availability, the inputs a run reads, and the eval-on-training-text warning.
 #include "pipeline/run/run_checks.h"
 
 #include <cstdio>
@@ -9,7 +9,11 @@
 
 #include "engine/io/warning_log.h"
 
+#include "engine/io/checkpoint.h"
+#include "engine/tokenizer/bpe_tokenizer.h"
+#include "engine/tokenizer/text_file.h"
 #include "kernels/common/error.h"
+#include "pipeline/store/activation_reader.h"
 
 namespace dv {
 
@@ -19,6 +23,32 @@ void check_run_device(const Experiment& e, const std::string& experiment_file) {
            "{}: device: {}: no CUDA GPU is visible on this machine (use device: cpu, or auto to take a GPU when there "
            "is one)",
            experiment_file, e.device);
+}
+
+void InputCheck::once(const std::string& path, const std::function<void()>& check) {
+  if (!done_.insert(path).second) return;
+  check();
+}
+
+void InputCheck::checkpoint(const std::string& dir, const std::string& key) {
+  once(dir, [&] {
+    try {
+      const Checkpoint ckpt(dir);
+      BpeTokenizer::load(dir);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", key, e.what()));
+    }
+  });
+}
+
+void InputCheck::store(const std::string& path) {
+  once(path, [&] {
+    if (std::filesystem::exists(path)) ActivationReader reader(path);
+  });
+}
+
+void InputCheck::text(const std::string& path, const std::string& key) {
+  once(path, [&] { check_text_file(path, key); });
 }
 
 void warn_about_experiment(const Experiment& e, const std::string& experiment_file) {

@@ -23,6 +23,7 @@
 #include "pipeline/experiment/experiment_yaml.h"
 #include "pipeline/report/stage_record.h"
 #include "pipeline/run/force_pending.h"
+#include "pipeline/run/run_checks.h"
 #include "pipeline/run/shared_model.h"
 #include "pipeline/run/stage_folder.h"
 
@@ -100,6 +101,16 @@ StageDecision decide(const Experiment& e, const RunOptions& ro, Stage s, const R
   return d;
 }
 
+// Every selected stage's inputs, before the first stage runs (run_checks.h).
+void check_run_inputs(const Experiment& e, const RunOptions& ro, const RunLayout& layout,
+                      const std::vector<const RunStage*>& stages) {
+  InputCheck check;
+  for (Stage s : kAllStages) {
+    const RunStage* stage = find_stage(stages, s);
+    if (selected(e, ro, s) && unavailable(stage).empty()) stage->check_inputs(e, layout, check);
+  }
+}
+
 // --dry-run: one line per selected stage. A stage reading what an earlier stage of this run remakes would run
 // too (unless that stage happened to write the same bytes again, which the real run then notices).
 void print_plan(const Experiment& e, const RunOptions& ro, const RunLayout& layout,
@@ -156,6 +167,7 @@ void run_experiment(const Experiment& e, const RunOptions& ro, const std::vector
              ro.only, e.name, ro.only, listed);
   }
   const RunLayout layout{e.output_dir};
+  check_run_inputs(e, ro, layout, stages);
   if (ro.dry_run) {
     print_plan(e, ro, layout, stages);
     return;
