@@ -5,6 +5,7 @@
 
 #include "engine/io/interrupt.h"
 #include "pipeline/eval/eval_stage.h"
+#include "pipeline/experiment/content_hash.h"
 #include "pipeline/run/run_checks.h"
 #include "pipeline/run/shared_model.h"
 #include "pipeline/scoring/scorer_factory.h"
@@ -30,6 +31,23 @@ TaskRunOptions task_options(const Experiment& e, const EvalRunOptions& eval) {
   o.device = e.device;
   o.dtype = e.dtype;
   return o;
+}
+
+// What a perplexity point depends on besides its place in the sweep: the stage hash of the experiment with
+// the sweep's lists and the tasks set aside, over the model, the text and the predictors. Adding, removing or
+// reordering densities, modes or targets keeps it; anything else changes it.
+std::string point_key(const Experiment& e, const RunLayout& layout) {
+  Experiment k = e;
+  k.eval.sweep.modes = {"dense"};
+  k.eval.sweep.targets = {"mlp"};
+  k.eval.sweep.mlp_densities = {1.0};
+  k.eval.sweep.head_densities = {1.0};
+  k.eval.tasks.clear();
+  k.eval.task_max_docs = kEvalDefaults.task_max_docs;
+  k.eval.task_batch = kEvalDefaults.task_batch;
+  std::vector<std::string> in = {e.model, e.eval.text};
+  if (e.runs(Stage::kTrain)) in.push_back(layout.predictors() + "/" + kPredictorsFileName);
+  return run_stage_hash(k, Stage::kEval, in, layout.root);
 }
 
 class EvalRunStage final : public RunStage {
@@ -64,6 +82,8 @@ class EvalRunStage final : public RunStage {
     o.model_dir = e.model;
     o.device = e.device;
     o.dtype = e.dtype;
+    o.point_key = point_key(e, ctx.layout);
+    if (!ctx.force) o.reuse_from = ctx.layout.stage_dir(Stage::kEval);  // --force scores every point afresh
     run_eval(ctx.model.model(), ctx.model.tokenizer(), o);
     if (!e.eval.tasks.empty()) run_tasks(ctx.model.model(), ctx.model.tokenizer(), task_options(e, o));
     // A stop that came while plotting (the plot may be missing): the stage re-runs whole.
