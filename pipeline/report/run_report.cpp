@@ -162,13 +162,23 @@ RunReport write_run_report(const std::string& run_dir) {
     doc.heading(2, "Warnings");
     doc.list(notes);
   }
+  // The headline plots next, eval's (perplexity, tasks) first: what a reader opens the report for.
+  std::vector<std::string> plot_order;
+  for (const char* first : {"eval", "measure"})
+    if (std::find(folders.begin(), folders.end(), first) != folders.end()) plot_order.push_back(first);
+  for (const auto& f : folders)
+    if (std::find(plot_order.begin(), plot_order.end(), f) == plot_order.end()) plot_order.push_back(f);
+  if (root_results) plot_order.insert(plot_order.begin(), "");
+  const std::vector<std::string> plots = plot_files(run_dir, plot_order);
+  if (!plots.empty()) doc.heading(2, "Plots");
+  for (const std::string& png : plots) doc.image(png, png);
   if (!stages.empty()) add_stage_table(doc, stages);
   add_missing_stages(doc, info, folders);
   if (fs::exists(run_dir + "/experiment.yaml"))
     doc.code("experiment.yaml: the experiment as `dejavu run` resolved it (every default filled in)",
              read_small_file(run_dir + "/experiment.yaml"));
-  if (root_results) add_folder_section(doc, run_dir, "", "results");
-  for (const auto& f : folders) add_folder_section(doc, run_dir, f, f);
+  if (root_results) add_folder_section(doc, run_dir, "", "results", false);
+  for (const auto& f : folders) add_folder_section(doc, run_dir, f, f, false);
 
   RunReport report{run_dir + "/report.md", run_dir + "/report.html", summary, notes};
   write_file_atomic(report.markdown, render_markdown(doc));
