@@ -220,6 +220,46 @@ void eval_lines(const RunInfo& info, std::vector<std::string>& out) {
     out.push_back("no predicted MLP point is within 1% of dense perplexity");
 }
 
+// Zero-shot tasks (tasks.json of eval.tasks or `dejavu tasks --out`): per task its dense accuracy with the
+// standard error and the chance level (what a reader needs to tell a score from a guess), then the sparse
+// points as nested lines, as the perplexity lines are.
+void task_lines(const std::string& run, std::vector<std::string>& out) {
+  const auto path = result_file(run, "eval", "tasks.json");
+  if (!path) return;
+  const nlohmann::json j = nlohmann::json::parse(read_small_file(*path), nullptr, false);
+  if (j.is_discarded() || !j.contains("points") || !j.contains("context")) return;
+  auto acc = [](const nlohmann::json& p) -> std::optional<std::pair<double, double>> {
+    if (!p.contains("metrics") || !p["metrics"].contains("acc")) return std::nullopt;
+    const auto& m = p["metrics"]["acc"];
+    return std::pair{m.value("value", 0.0), m["stderr"].is_number() ? m["stderr"].get<double>() : 0.0};
+  };
+  for (const auto& t : j["context"].value("tasks", nlohmann::json::array())) {
+    const std::string name = t.value("task", "");
+    std::string line = fmt::format("task {} ({} docs; chance acc {:.3f})", name, t.value("docs", int64_t{0}),
+                                   t.value("chance_acc", 0.0));
+    std::vector<std::string> sparse;
+    for (const auto& p : j["points"]) {
+      if (p.value("task", "") != name) continue;
+      const auto a = acc(p);
+      if (!a) continue;
+      const std::string mode = p.value("mode", "");
+      if (mode == "dense") {
+        line += fmt::format(": acc dense {:.3f} ± {:.3f}", a->first, a->second);
+        continue;
+      }
+      const std::string target = p.value("target", "");
+      const std::string kept = target == "heads" ? fmt::format("heads {} kept", density_pct(p.value("head_density", 1.0)))
+                               : target == "both"
+                                   ? fmt::format("MLP {} + heads {} kept", density_pct(p.value("mlp_density", 1.0)),
+                                                 density_pct(p.value("head_density", 1.0)))
+                                   : fmt::format("MLP {} kept", density_pct(p.value("mlp_density", 1.0)));
+      sparse.push_back(fmt::format("  {}, {}: acc {:.3f} ± {:.3f}", kept, mode, a->first, a->second));
+    }
+    out.push_back(line);
+    out.insert(out.end(), sparse.begin(), sparse.end());
+  }
+}
+
 // Stages this summary does not know (tasks, bench, ...): where their result tables are.
 void other_stage_lines(const std::string& run, std::vector<std::string>& out) {
   static const std::set<std::string> kKnown = {"collect", "train", "measure", "eval"};
@@ -276,6 +316,7 @@ std::vector<std::string> summarize_run(const RunInfo& info) {
   train_lines(info.dir, out);
   predictor_lines(info.dir, out);
   eval_lines(info, out);
+  task_lines(info.dir, out);
   other_stage_lines(info.dir, out);
   time_lines(info.dir, out);
   return out;
