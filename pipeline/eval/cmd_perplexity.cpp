@@ -104,9 +104,12 @@ void run_perplexity(const PerplexityArgs& a) {
                 j["reference_perplexity"].get<double>(), j["relative_difference"].get<double>());
     return;
   }
-  std::printf("perplexity %.6f over %lld predicted tokens (%lld windows of %lld) in %.2f s, %.1f tokens/s\n",
-              j["perplexity"].get<double>(), static_cast<long long>(j["tokens"].get<int64_t>()),
-              static_cast<long long>(j["windows"].get<int64_t>()), static_cast<long long>(seq_len),
+  // One window shorter than --seq-len is its own length ("1 window of 5 tokens"), not "1 windows of 512".
+  const int64_t windows = j["windows"].get<int64_t>(), text_tokens = static_cast<int64_t>(ids.size());
+  const std::string shape = windows == 1 ? fmt::format("1 window of {} tokens", std::min(seq_len, text_tokens))
+                                         : fmt::format("{} windows of up to {} tokens", windows, seq_len);
+  std::printf("perplexity %.6f over %lld predicted tokens (%s) in %.2f s, %.1f tokens/s\n",
+              j["perplexity"].get<double>(), static_cast<long long>(j["tokens"].get<int64_t>()), shape.c_str(),
               j["seconds"].get<double>(), j["tokens_per_second"].get<double>());
 }
 }  // namespace
