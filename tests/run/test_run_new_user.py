@@ -13,7 +13,6 @@
      unchanged predictor sweeps, with results equal to a --force run's.
 Usage: test_run_new_user.py DEJAVU_BIN WORKDIR
 """
-import csv
 import os
 import re
 import shlex
@@ -24,23 +23,15 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))  # tests/python: shared helpers
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "report"))
 from test_run_experiment import YAML, parse_args, plan, prepare  # noqa: E402
+from test_run_report import read, rows  # noqa: E402
 
 
 def run(dejavu, *args, rc=0):
     r = subprocess.run([dejavu, "run", *args], capture_output=True, text=True)
     assert r.returncode == rc, f"dejavu run {' '.join(args)}: rc {r.returncode}, want {rc}: {r.stderr[-2000:]}"
     return r
-
-
-def rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def read(path):
-    with open(path, encoding="utf-8") as f:
-        return f.read()
 
 
 def one_error_line(r, *parts):
