@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything dejavu-cpp builds and tests with, on Debian bookworm (this project's machines
 # and CI). Idempotent: a second run only checks. Needs root (or sudo) for apt-get.
-#   Debian: cmake, ninja, ccache (rebuilds and CI reuse objects), HDF5 (C), yaml-cpp, fmt, Eigen, GoogleTest, nlohmann-json, CLI11, Google Benchmark
+#   Debian: cmake, ninja, ccache (rebuilds and CI reuse objects), HDF5 (C), yaml-cpp, fmt, Eigen, GoogleTest, nlohmann-json, CLI11, Google Benchmark,
+#           chromium (headless: the report layout test renders report.html as a reader's browser does)
 #   PyPI:   torch==2.11.0 (LibTorch for CMake; built for CUDA 13.0 like the GPU machine), numpy,
 #           transformers + safetensors (parity tests), h5py (HDF5 layout test), matplotlib (plots),
 #           lm-eval[hf]==0.4.13 (the task parity test; 0.4.9 and older do not import with transformers 5; ~35 s;
@@ -9,7 +10,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(cmake ninja-build g++ libhdf5-dev hdf5-tools libyaml-cpp-dev libfmt-dev libeigen3-dev libgtest-dev
-  nlohmann-json3-dev libcli11-dev libbenchmark-dev xz-utils clang libclang-rt-14-dev ccache)
+  nlohmann-json3-dev libcli11-dev libbenchmark-dev xz-utils clang libclang-rt-14-dev ccache chromium)
 PY_PACKAGES=(torch==2.11.0 numpy transformers safetensors h5py matplotlib "lm-eval[hf]==0.4.13")
 
 sudo_cmd=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Plots a measure results dir (measure.json from `dejavu measure`) into measure.png: per layer the oracle
 MLP sparsity, the fraction of heads needed for each share of attention-output norm, the cosine similarity of
-consecutive layers' inputs with ||F(X)||/||X||, and (when predictors were measured) recall vs kept fraction.
+consecutive layers' inputs with ||F(X)||/||X||, and (when predictors were measured) recall vs kept fraction,
+2x2 at the report's page width.
 Usage: plot_measure.py RESULTS_DIR
 """
 import json
@@ -23,7 +24,13 @@ def main():
     layers = doc["layers"]
     x = [l["layer"] for l in layers]
     has_pred = any("predictor" in l for l in layers)
-    fig, axes = plt.subplots(1, 4 if has_pred else 3, figsize=(20 if has_pred else 15, 4))
+    # 2x2 panels (1100 x 800 px, the report's page width), so its text stays legible where the report shows it
+    # at its own size; without predictors the fourth panel is left out.
+    fig, grid = plt.subplots(2, 2, figsize=(11, 8))
+    axes = list(grid.flat)
+    if not has_pred:
+        axes[3].remove()
+        axes = axes[:3]
     axes[0].bar(x, [l["mlp_sparsity"] for l in layers], color="tab:blue")
     axes[0].set_title("oracle MLP sparsity")
     axes[0].set_ylabel("fraction of fc1 neurons silent")

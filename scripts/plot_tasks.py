@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""plot_tasks.py: tasks.png (accuracy against density, one panel per task and target: dense line, oracle and
-predicted points) from a `dejavu tasks` / eval.tasks result folder, and with --markdown a table of every point
+"""plot_tasks.py: tasks.png (accuracy against the kept density on a linear axis, one panel per task, metric and
+target: dense line and band, oracle and predicted points with stderr bars, chance level) from a `dejavu tasks` / eval.tasks result folder, and with --markdown a table of every point
 (acc +- stderr per task; perplexity for last-word tasks) on stdout.
 
   python3 scripts/plot_tasks.py RUN/eval [--markdown]
@@ -47,33 +47,57 @@ def markdown(rows):
 
 
 def plot(rows, run_dir):
+    """One panel per task, metric (acc, acc_norm) and target, on a linear density axis: oracle and predicted with
+    their stderr as error bars (offset a little apart so neither hides the other), dense as a dashed line with
+    its +-stderr band, chance dotted; the title names the model and each panel its task's documents."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from plot_labels import model_name
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     targets = [t for t in ("mlp", "heads", "both") if any(r["target"] == t for r in rows)]
     if not targets:
         return
-    fig, axes = plt.subplots(len(tasks), len(targets), figsize=(4 * len(targets), 3 * len(tasks)), squeeze=False)
-    for i, task in enumerate(tasks):
-        acc = [r for r in rows if r["task"] == task and r["metric"] == "acc"]
-        dense = [float(r["value"]) for r in acc if r["mode"] == "dense"]
+    panels = [(t, m) for t in tasks for m in ("acc", "acc_norm") if any(r["task"] == t and r["metric"] == m for r in rows)]
+    fig, axes = plt.subplots(len(panels), len(targets), figsize=(max(8, 5 * len(targets)), 3.4 * len(panels) + 0.6),
+                             squeeze=False)
+    num = lambda v: float(v) if v not in ("", None) else 0.0  # noqa: E731
+    for i, (task, metric) in enumerate(panels):
+        mine = [r for r in rows if r["task"] == task and r["metric"] == metric]
+        dense = [r for r in mine if r["mode"] == "dense"]
+        chance = next((num(r.get("chance")) for r in mine if r.get("chance")), None)
+        docs = mine[0]["docs"] if mine else "?"
         for j, target in enumerate(targets):
             ax = axes[i][j]
-            for mode, style in (("oracle", "o-"), ("predicted", "s--")):
-                pts = sorted((float(r["head_density"] if target == "heads" else r["mlp_density"]), float(r["value"]))
-                             for r in acc if r["mode"] == mode and r["target"] == target)
+            for mode, style, color, dx in (("oracle", "o-", "tab:blue", -0.004), ("predicted", "s--", "tab:orange", 0.004)):
+                pts = sorted((float(r["head_density"] if target == "heads" else r["mlp_density"]), float(r["value"]),
+                              num(r["stderr"])) for r in mine if r["mode"] == mode and r["target"] == target)
                 if pts:
-                    ax.plot([x for x, _ in pts], [y for _, y in pts], style, label=mode)
+                    ax.errorbar([x + dx for x, _, _ in pts], [y for _, y, _ in pts], yerr=[e for _, _, e in pts],
+                                fmt=style, color=color, capsize=3, label=mode, zorder=3)
             if dense:
-                ax.axhline(dense[0], color="gray", lw=1, label="dense")
-            ax.set_xscale("log")
-            ax.set_xlabel("head density" if target == "heads" else "MLP density (fc1 neurons kept)")
-            ax.set_ylabel("acc")
-            ax.set_title(f"{task}: {target}", fontsize=9)
-            ax.legend(fontsize=7)
+                d, e = float(dense[0]["value"]), num(dense[0]["stderr"])
+                ax.axhline(d, color="black", ls=(0, (6, 3)), lw=1.2, label="dense", zorder=2)
+                ax.axhspan(d - e, d + e, color="gray", alpha=0.15, zorder=1)
+            if chance:
+                ax.axhline(chance, color="tab:red", ls=":", lw=1, label=f"chance {chance:.2f}", zorder=1)
+            ax.set_xlim(0, 1.02)  # the whole range of densities, linear: dense is 1
+            ax.set_ylim(-0.04, 1.04)  # an accuracy of 0 or 1 stays off the frame
+            ax.set_xlabel("fraction of heads kept" if target == "heads" else "fraction of fc1 neurons kept")
+            ax.set_ylabel(metric)
+            ax.set_title(f"{task} ({docs} docs): {metric}, sparse {target}", fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower right")
+    ctx = {}
+    path = os.path.join(run_dir, "tasks.json")
+    if os.path.exists(path):
+        ctx = json.load(open(path)).get("context", {})
+    fig.suptitle(f"zero-shot tasks, {model_name(ctx.get('model'))}: dense vs oracle vs predicted\n"
+                 "(error bars and band: standard error)", fontsize=11)
     fig.tight_layout()
-    fig.savefig(os.path.join(run_dir, "tasks.png"), dpi=110)
+    tmp = os.path.join(run_dir, "tasks.png.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, os.path.join(run_dir, "tasks.png"))
 
 
 def main():

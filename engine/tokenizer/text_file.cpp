@@ -39,6 +39,23 @@ std::string read_text_file(const std::string& path) {
   return text;
 }
 
+void check_text_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  DV_CHECK(in, "{}: {}: cannot open text file ({})", what, path, std::strerror(errno));
+  std::string block(1 << 16, '\0');
+  size_t total = 0;
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    const size_t got = static_cast<size_t>(in.gcount());
+    total += got;
+    if (std::any_of(block.begin(), block.begin() + static_cast<std::ptrdiff_t>(got), [](char c) { return !ascii_space(c); }))
+      return;
+  }
+  DV_CHECK(total > 0, "{}: {}: the text file is empty", what, path);
+  DV_FAIL("{}: {}: the text file holds only whitespace ({} bytes): there is nothing to score or collect", what, path,
+          total);
+}
+
 TextChunkReader::TextChunkReader(const std::string& path, size_t chunk_bytes)
     : path_(path), chunk_bytes_(std::max<size_t>(chunk_bytes, 1)), in_(open_text(path)) {
   DV_CHECK(fill(1), "{}: the text file is empty", path_);

@@ -12,6 +12,11 @@ namespace dv {
 // The whole file, checked to be non-empty valid UTF-8.
 std::string read_text_file(const std::string& path);
 
+// Checks, before a stage that reads it starts, that the file opens and holds some text: dv::Error naming
+// `what` (e.g. "eval.text") and the file when it is missing, empty or only whitespace (which tokenizes into
+// space tokens and would give a perplexity of nothing). Reads until the first non-whitespace byte.
+void check_text_file(const std::string& path, const std::string& what);
+
 // Reads a file in chunks of about chunk_bytes, each cut just after a "\n" that is followed by a
 // non-whitespace byte, so a chunk never splits a character and rarely splits a whitespace run. A chunk
 // grows past chunk_bytes when no such cut exists in it. Each chunk is UTF-8-checked as it is read.

@@ -101,7 +101,8 @@ void add_generate_command(CLI::App& app) {
   add_engine_options(cmd, args->engine, /*with_oracle=*/false);
   cmd->add_option("--prompt", args->prompt, "prompt text")->required();
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "tokens to generate")->capture_default_str();
-  cmd->add_flag("!--no-stop-at-eos", args->stop_at_eos, "keep generating past </s>");
+  // A callback, not a "!" flag: CLI11 prints a negated flag's value in the help ("--no-stop-at-eos{false}").
+  cmd->add_flag_callback("--no-stop-at-eos", [args] { args->stop_at_eos = false; }, "keep generating past </s>");
   cmd->add_flag("--print-ids", args->print_ids, "also print the generated token ids");
   cmd->add_flag("--sparse-prompt", args->sparse_prompt,
                 "--engine cuda --sparse: prefill the prompt sparse too (default: dense prompt, sparse decode)");

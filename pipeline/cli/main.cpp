@@ -14,6 +14,7 @@
 #include "pipeline/bench/cmd_bench.h"
 #endif
 #include "pipeline/cli/commands.h"
+#include "pipeline/cli/parse_errors.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"dejavu: contextual sparsity (Deja Vu) for OPT models: collect, train, measure, eval, bench"};
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    std::fprintf(stderr, "dejavu: %s\n", dv::cli::describe_parse_error(app, e).c_str());
+    return dv::kErrorExitCode;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "dejavu: %s (see dejavu --help)\n", e.what());
     return dv::kErrorExitCode;

@@ -2,7 +2,10 @@
 #include "pipeline/cli/model_options.h"
 #include "pipeline/cli/option_flags.h"
 
+#include <filesystem>
+
 #include "engine/io/checkpoint.h"
+#include "kernels/common/error.h"
 
 namespace dv::cli {
 
@@ -20,6 +23,13 @@ void add_sweep_options(CLI::App* cmd, EvalSweep& sweep) {
 LoadedModel load_model(const ModelOptions& opts) {
   const at::Device device = parse_device(opts.device);
   const at::ScalarType dtype = parse_scalar_type(opts.dtype);
+  // A relative path (the default data/models/opt-mini is one) resolves against the working directory: name it,
+  // since the default is found only from the checkout's root.
+  const std::filesystem::path dir(opts.model_dir);
+  DV_CHECK(std::filesystem::exists(dir) || dir.is_absolute(),
+           "--model {}: no such directory under the working directory {} (the default names the checkout's "
+           "opt-mini: run from the repository root, or pass --model DIR)",
+           opts.model_dir, std::filesystem::current_path().string());
   Checkpoint ckpt(opts.model_dir);
   LoadedModel m;
   m.tokenizer = std::make_unique<BpeTokenizer>(BpeTokenizer::load(opts.model_dir));

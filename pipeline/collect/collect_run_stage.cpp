@@ -5,6 +5,7 @@
 
 #include "engine/io/interrupt.h"
 #include "pipeline/collect/collect_stage.h"
+#include "pipeline/run/run_checks.h"
 #include "pipeline/run/shared_model.h"
 
 namespace dv {
@@ -17,6 +18,10 @@ class CollectRunStage final : public RunStage {
     return {e.model, e.collect.text};
   }
   std::vector<std::string> outputs(const RunLayout& layout) const override { return {layout.acts()}; }
+  void check_inputs(const Experiment& e, const RunLayout&, InputCheck& check) const override {
+    check.checkpoint(e.model, "model");
+    check.text(e.collect.text, "collect.text");
+  }
 
   void run(const StageContext& ctx) const override {
     const Experiment& e = ctx.experiment;

@@ -14,11 +14,15 @@
 #include "engine/io/atomic_file.h"
 #include "engine/io/interrupt.h"
 #include "engine/io/progress.h"
+#include "engine/io/warning_log.h"
 #include "engine/tokenizer/encode_file.h"
+#include "engine/tokenizer/text_file.h"
 #include "kernels/common/error.h"
 #include "pipeline/experiment/content_hash.h"
 #include "pipeline/collect/collect_batch.h"
+#include "pipeline/store/activation_reader.h"
 #include "pipeline/store/activation_writer.h"
+#include "pipeline/store/activity_check.h"
 #include "pipeline/store/disk_space.h"
 
 namespace dv {
@@ -75,6 +79,14 @@ CollectPlan plan_collection(BpeTokenizer& tokenizer, const CollectOptions& o, in
   return p;
 }
 
+// The finished store's fc1 activity, checked for weights that were never trained (activity_check.h).
+void check_store_activity(const std::string& acts, const std::string& model_dir) {
+  const ActivationReader store(acts);
+  if (const std::string w = untrained_weights_warning(fc1_active_fractions(store), "collect of " + model_dir);
+      !w.empty())
+    warn(w, kRandomWeightsWarning);
+}
+
 // The first line of torch's out-of-memory message: it names the bytes asked and the bytes free.
 std::string first_line(const char* what) {
   std::string s = what;
@@ -120,6 +132,7 @@ CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const 
   meta.sample_settings = settings.dump();
   meta.created_by = "dejavu 0.1.0 collect";
 
+  check_text_file(o.text, "collect text");
   const CollectPlan plan = plan_collection(tokenizer, o, L);
   const int64_t row_bytes = meta.shape.bytes_per_row();
   std::fprintf(stderr, "collect: %lld tokens, windows [%lld, %lld) of %lld x %lld tokens, %lld rows x %s = %s "
@@ -225,9 +238,8 @@ CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const 
   const int64_t stored = writer.rows_appended();
   if (bad.dropped > 0) {
     const double share = static_cast<double>(bad.dropped) / static_cast<double>(stored + bad.dropped);
-    std::fprintf(stderr, "collect: %lld of %lld sampled rows (%.3f%%) held NaN/Inf activations and were dropped "
-                 "(rows per layer: %s)\n", static_cast<long long>(bad.dropped),
-                 static_cast<long long>(stored + bad.dropped), 100 * share, bad.describe().c_str());
+    warn(fmt::format("collect: {} of {} sampled rows ({:.3f}%) held NaN/Inf activations and were dropped (rows per "
+                     "layer: {})", bad.dropped, stored + bad.dropped, 100 * share, bad.describe()));
     if (share > o.max_nonfinite) {
       writer.commit();
       DV_FAIL("collect: {:.3f}% of the sampled rows hold NaN/Inf activations, more than --max-nonfinite {:g} "
@@ -237,6 +249,7 @@ CollectResult run_collect(const OptModel& model, BpeTokenizer& tokenizer, const 
   }
   writer.finish();
   result.rows = stored;
+  check_store_activity(o.out, model_dir);
   std::error_code ec;
   result.file_bytes = static_cast<int64_t>(std::filesystem::file_size(o.out, ec));
   return result;

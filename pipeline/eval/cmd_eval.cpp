@@ -43,8 +43,8 @@ void add_eval_command(CLI::App& app) {
     e.model_dir = a->model.model_dir;
     e.device = e.engine == "cuda" ? "cuda" : a->model.device;
     e.dtype = e.engine == "cuda" ? "float16" : a->model.dtype;
-    const auto points = run_eval(*m.model, *m.tokenizer, e);
-    std::printf("eval: %zu points written to %s/eval.csv\n", points.size(), e.out.c_str());
+    const size_t points = run_eval(*m.model, *m.tokenizer, e);
+    std::printf("eval: %zu points written to %s/eval.csv\n", points, e.out.c_str());
   });
 }
 

@@ -11,6 +11,7 @@
 
 #include "engine/models/perplexity.h"
 #include "engine/tokenizer/encode_file.h"
+#include "engine/tokenizer/text_file.h"
 #include "kernels/common/error.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/cli/engine_options.h"
@@ -52,6 +53,7 @@ void run_perplexity(const PerplexityArgs& a) {
   DV_CHECK(!a.compare_reference || a.engine.engine == "cuda",
            "--compare-reference holds the CUDA engine against the reference: it needs --engine cuda");
   check_engine_available(a.engine.engine, "--engine");
+  check_text_file(a.text, "perplexity --text");
   LoadedModel m = load_model(a.model);
   const ScoringPlan plan = scoring_plan(a.engine, m.model->config().num_hidden_layers);
   const std::vector<int32_t> ids =
@@ -102,9 +104,12 @@ void run_perplexity(const PerplexityArgs& a) {
                 j["reference_perplexity"].get<double>(), j["relative_difference"].get<double>());
     return;
   }
-  std::printf("perplexity %.6f over %lld predicted tokens (%lld windows of %lld) in %.2f s, %.1f tokens/s\n",
-              j["perplexity"].get<double>(), static_cast<long long>(j["tokens"].get<int64_t>()),
-              static_cast<long long>(j["windows"].get<int64_t>()), static_cast<long long>(seq_len),
+  // One window shorter than --seq-len is its own length ("1 window of 5 tokens"), not "1 windows of 512".
+  const int64_t windows = j["windows"].get<int64_t>(), text_tokens = static_cast<int64_t>(ids.size());
+  const std::string shape = windows == 1 ? fmt::format("1 window of {} tokens", std::min(seq_len, text_tokens))
+                                         : fmt::format("{} windows of up to {} tokens", windows, seq_len);
+  std::printf("perplexity %.6f over %lld predicted tokens (%s) in %.2f s, %.1f tokens/s\n",
+              j["perplexity"].get<double>(), static_cast<long long>(j["tokens"].get<int64_t>()), shape.c_str(),
               j["seconds"].get<double>(), j["tokens_per_second"].get<double>());
 }
 }  // namespace

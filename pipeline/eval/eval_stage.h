@@ -27,6 +27,10 @@ struct EvalPoint {
 // Every point is scored through `scorer` (reference masks or the CUDA engine's own selections).
 std::vector<EvalPoint> run_eval_sweep(WindowScorer& scorer, const std::vector<int32_t>& ids,
                                       const PerplexityOptions& ppl_options, const EvalSweep& sweep);
+// The same for these points of a sweep (plan_points), e.g. the ones an earlier run did not score.
+std::vector<EvalPoint> run_eval_points(WindowScorer& scorer, const std::vector<int32_t>& ids,
+                                       const PerplexityOptions& ppl_options, const std::vector<PlannedPoint>& planned,
+                                       const std::vector<int64_t>& dense_layers);
 // The same through the reference model with these predictor scorers.
 std::vector<EvalPoint> run_eval_sweep(const OptModel& model, const std::vector<int32_t>& ids,
                                       const PerplexityOptions& ppl_options, const EvalSweep& sweep,
@@ -46,9 +50,16 @@ struct EvalRunOptions {
   EvalSweep sweep;
   std::string model_dir, device, dtype;  // recorded in eval.json (device as requested, e.g. auto; the used one beside)
   std::string engine = kEvalDefaults.engine;
+  // Reuse of finished points: point_key identifies everything a point's perplexity depends on except which
+  // points the sweep lists (model, text, predictors, tokens, window, engine, dense layers, device, dtype);
+  // a point of reuse_from/eval.json recorded with the same key is taken as it is instead of scored again.
+  // Empty: every point is scored.
+  std::string point_key;
+  std::string reuse_from;
 };
 // The perplexity part of an eval section (text, tokens, window, sweep, engine) as options writing into `out`.
 EvalRunOptions eval_run_options(const EvalSection& section, const std::string& out);
-std::vector<EvalPoint> run_eval(const OptModel& model, BpeTokenizer& tokenizer, const EvalRunOptions& options);
+// Returns how many points eval.csv holds (scored now or reused).
+size_t run_eval(const OptModel& model, BpeTokenizer& tokenizer, const EvalRunOptions& options);
 
 }  // namespace dv

@@ -13,6 +13,7 @@
 #include "kernels/common/error.h"
 #include "pipeline/experiment/experiment.h"
 #include "pipeline/experiment/yaml_fields.h"
+#include "pipeline/experiment/yaml_syntax.h"
 
 namespace dv {
 
@@ -282,7 +283,7 @@ Experiment parse_experiment(const std::string& yaml, const std::string& where, c
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
-    DV_FAIL("{}:{}:{}: invalid YAML: {}", where, e.mark.line + 1, e.mark.column + 1, e.msg);
+    fail_yaml_syntax(yaml, where, e);
   }
   DV_CHECK(root.IsDefined() && !root.IsNull(), "{}: the experiment file is empty", where);
   const YamlField top_field{root, "", &where, 0};

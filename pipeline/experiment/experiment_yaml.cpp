@@ -134,6 +134,17 @@ void emit_section(YAML::Emitter& out, const Experiment& e, Stage s, bool hashed_
   out << YAML::EndMap;
 }
 
+bool section_is_default(const Experiment& e, Stage s) {
+  switch (s) {
+    case Stage::kCollect: return e.collect == CollectSection{};
+    case Stage::kTrain: return e.train == TrainSection{};
+    case Stage::kMeasure: return e.measure == MeasureSection{};
+    case Stage::kEval: return e.eval == EvalSection{};
+    case Stage::kBench: return e.bench == BenchSection{};
+  }
+  return false;
+}
+
 void emit_globals(YAML::Emitter& out, const Experiment& e) {
   if (!e.model.empty()) out << YAML::Key << "model" << YAML::Value << e.model;
   out << YAML::Key << "device" << YAML::Value << e.device;
@@ -154,7 +165,10 @@ std::string experiment_to_yaml(const Experiment& e) {
   std::vector<std::string> stages;
   for (Stage s : e.stages) stages.push_back(stage_name(s));
   emit_list(out, "stages", stages);
-  for (Stage s : kAllStages) emit_section(out, e, s);
+  // A stage the experiment does not run and whose section is all defaults is left out (a report of a run
+  // without bench shows no bench section); parsing gives the same defaults back, so the round trip holds.
+  for (Stage s : kAllStages)
+    if (e.runs(s) || !section_is_default(e, s)) emit_section(out, e, s);
   out << YAML::EndMap;
   return finish(out);
 }

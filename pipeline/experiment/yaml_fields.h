@@ -26,6 +26,9 @@ struct YamlField {
   YamlField child(const std::string& key, const YAML::Node& value, const YAML::Node& key_node = YAML::Node()) const;
 };
 
+// Levenshtein distance (insertions, deletions, substitutions): how near a mistyped key or option is to a known one.
+size_t edit_distance(const std::string& a, const std::string& b);
+
 // How a node looks in a message: "lots" (quoted scalar text), a list, a mapping, null.
 std::string yaml_describe(const YAML::Node& node);
 

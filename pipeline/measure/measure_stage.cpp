@@ -2,7 +2,9 @@
 #include "pipeline/measure/measure_stage.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include <c10/core/InferenceMode.h>
 
@@ -13,6 +15,8 @@
 
 #include "engine/io/atomic_file.h"
 #include "engine/io/interrupt.h"
+#include "engine/io/progress.h"
+#include "engine/io/warning_log.h"
 #include "engine/models/opt_weights.h"
 #include "kernels/common/error.h"
 #include "pipeline/train/metrics_report.h"
@@ -21,33 +25,52 @@
 #include "pipeline/train/selection.h"
 #include "pipeline/train/weighted_bce.h"
 #include "pipeline/report/plot_scripts.h"
+#include "pipeline/measure/measure_reuse.h"
 #include "pipeline/measure/measure_stats.h"
+#include "pipeline/store/activity_check.h"
 
 namespace dv {
 namespace {
 
-struct ThresholdCounts {
-  double positives = 0, predicted = 0, tp = 0, elements = 0;
+// What one kind of one layer still has to measure: its top-k metrics (unless reused) and the thresholds whose
+// counts were not reused (indices into the sweep's thresholds).
+struct KindTodo {
+  bool topk = true;
+  std::vector<size_t> thresholds;
+  bool any() const { return topk || !thresholds.empty(); }
 };
 
-struct KindSweep {
-  PredictorMetrics topk;                  // MetricsAccumulator's top-k and 0.5 metrics
-  std::vector<ThresholdCounts> thresholds;
-};
+// The reused parts of one kind in `out`, and what is left to measure.
+KindTodo plan_kind(const EarlierMeasure& earlier, int64_t layer, const std::string& kind,
+                   const std::vector<double>& fractions, const std::vector<double>& thresholds, KindSweep& out) {
+  KindTodo todo;
+  out.thresholds.assign(thresholds.size(), ThresholdCounts{});
+  if (auto m = earlier.topk(layer, kind, fractions)) {
+    out.topk = std::move(*m);
+    todo.topk = false;
+  }
+  for (size_t i = 0; i < thresholds.size(); ++i) {
+    if (auto c = earlier.threshold(layer, kind, thresholds[i]))
+      out.thresholds[i] = *c;
+    else
+      todo.thresholds.push_back(i);
+  }
+  return todo;
+}
 
-// Runs one layer's two predictors over rows [0, n) of the store.
-std::pair<KindSweep, KindSweep> sweep_layer(SharedStore& store, const PredictorSet& set, int64_t layer, int64_t n,
-                                            const MeasureOptions& o, at::Device device) {
+// Runs one layer's two predictors over rows [0, n) of the store, for what `todo` says is not reused; bar
+// advances by n per kind run.
+void sweep_layer(SharedStore& store, const PredictorSet& set, int64_t layer, int64_t n, const MeasureOptions& o,
+                 at::Device device, const KindTodo& mlp_todo, const KindTodo& att_todo, KindSweep& mlp, KindSweep& att,
+                 Progress& bar) {
   const StoreShape& shape = store.reader.shape();
   LayerFields fields{layer, resolve_input(set.mlp_input, layer), resolve_input(set.att_input, layer)};
   MetricsAccumulator mlp_acc(shape.ffn_dim, o.sweeps.mlp_topk_fractions),
       att_acc(shape.num_heads, o.sweeps.head_keep_fractions);
-  KindSweep mlp, att;
-  mlp.thresholds.resize(o.sweeps.mlp_thresholds.size());
-  att.thresholds.resize(o.sweeps.mlp_thresholds.size());
   const int64_t k_att = att_label_count(set.att_top_fraction, shape.num_heads);
-  auto count = [&](std::vector<ThresholdCounts>& out, const at::Tensor& logits, const at::Tensor& labels) {
-    for (size_t i = 0; i < o.sweeps.mlp_thresholds.size(); ++i) {
+  auto count = [&](const KindTodo& todo, std::vector<ThresholdCounts>& out, const at::Tensor& logits,
+                   const at::Tensor& labels) {
+    for (size_t i : todo.thresholds) {
       const at::Tensor keep = select_threshold(logits, o.sweeps.mlp_thresholds[i]);
       out[i].positives += labels.sum(at::kDouble).item<double>();
       out[i].predicted += keep.sum(at::kDouble).item<double>();
@@ -55,54 +78,43 @@ std::pair<KindSweep, KindSweep> sweep_layer(SharedStore& store, const PredictorS
       out[i].elements += static_cast<double>(labels.numel());
     }
   };
+  const int64_t kinds = (mlp_todo.any() ? 1 : 0) + (att_todo.any() ? 1 : 0);
   for (const RowRange& r : chunk_ranges(0, n, std::max<int64_t>(store.reader.chunk_rows(), 512))) {
     check_interrupt("measure");
     RowBlock b = read_row_block(store, fields, r.begin, r.end - r.begin, shape.has_fc1_value);
-    const at::Tensor mlp_logits = set.mlp[layer].logits(b.x_mlp.to(device, at::kFloat)).to(at::kFloat);
-    const at::Tensor mlp_labels = unpack_active_labels(b.fc1_bits.to(device), shape.ffn_dim);
-    const at::Tensor mass = b.fc1_value.defined() ? b.fc1_value.to(device, at::kFloat) : at::Tensor();
-    mlp_acc.add(mlp_logits, mlp_labels, mass, weighted_bce_loss(mlp_logits, mlp_labels, 0.005));
-    count(mlp.thresholds, mlp_logits, mlp_labels);
-    const at::Tensor att_logits = set.att[layer].logits(b.x_att.to(device, at::kFloat)).to(at::kFloat);
-    const at::Tensor norms = b.head_norm.to(device);
-    const at::Tensor att_labels = top_head_labels(norms, k_att);
-    att_acc.add(att_logits, att_labels, norms, weighted_bce_loss(att_logits, att_labels, 0.0));
-    count(att.thresholds, att_logits, att_labels);
+    if (mlp_todo.any()) {
+      const at::Tensor mlp_logits = set.mlp[layer].logits(b.x_mlp.to(device, at::kFloat)).to(at::kFloat);
+      const at::Tensor mlp_labels = unpack_active_labels(b.fc1_bits.to(device), shape.ffn_dim);
+      const at::Tensor mass = b.fc1_value.defined() ? b.fc1_value.to(device, at::kFloat) : at::Tensor();
+      if (mlp_todo.topk) mlp_acc.add(mlp_logits, mlp_labels, mass, weighted_bce_loss(mlp_logits, mlp_labels, 0.005));
+      count(mlp_todo, mlp.thresholds, mlp_logits, mlp_labels);
+    }
+    if (att_todo.any()) {
+      const at::Tensor att_logits = set.att[layer].logits(b.x_att.to(device, at::kFloat)).to(at::kFloat);
+      const at::Tensor norms = b.head_norm.to(device);
+      const at::Tensor att_labels = top_head_labels(norms, k_att);
+      if (att_todo.topk) att_acc.add(att_logits, att_labels, norms, weighted_bce_loss(att_logits, att_labels, 0.0));
+      count(att_todo, att.thresholds, att_logits, att_labels);
+    }
+    bar.advance((r.end - r.begin) * kinds);
   }
-  mlp_acc.fill(&mlp.topk);
-  att_acc.fill(&att.topk);
-  return {mlp, att};
+  if (mlp_todo.topk) mlp_acc.fill(&mlp.topk);
+  if (att_todo.topk) att_acc.fill(&att.topk);
 }
 
-nlohmann::json sweep_json(const KindSweep& s, const MeasureOptions& o) {
-  nlohmann::json j = metrics_to_json(s.topk);
-  nlohmann::json th = nlohmann::json::array();
-  for (size_t i = 0; i < o.sweeps.mlp_thresholds.size(); ++i) {
-    const auto& c = s.thresholds[i];
-    th.push_back({{"threshold", o.sweeps.mlp_thresholds[i]},
-                  {"recall", c.positives > 0 ? c.tp / c.positives : 1.0},
-                  {"precision", c.predicted > 0 ? c.tp / c.predicted : 1.0},
-                  {"kept_fraction", c.elements > 0 ? c.predicted / c.elements : 0.0}});
-  }
-  j["thresholds"] = th;
-  return j;
+// A mass share as a CSV cell: empty when the store keeps no fc1 values (collect.store_fc1_values off), not "nan".
+std::string mass_cell(double share) { return std::isnan(share) ? "" : fmt::format("{:.6f}", share); }
+
+// Precision of a threshold point: empty when it keeps nothing (no kept neuron, so no share of them is right).
+std::string precision_cell(const ThresholdCounts& c) {
+  return c.predicted > 0 ? fmt::format("{:.6f}", c.tp / c.predicted) : "";
 }
 
-// A ReLU MLP with random (untrained) weights fires for about half of its inputs in every layer: there is
-// no contextual sparsity to find, and every later number would only say so. Trained OPTs: 3-35%.
+// The per-layer activity of the oracle statistics through the store's check (activity_check.h).
 void warn_if_no_contextual_sparsity(const std::vector<LayerStats>& stats, const std::string& acts) {
-  if (stats.empty()) return;
-  double lo = 1, hi = 0, sum = 0;
-  for (const auto& st : stats) {
-    lo = std::min(lo, st.mlp_active_mean);
-    hi = std::max(hi, st.mlp_active_mean);
-    sum += st.mlp_active_mean;
-  }
-  if (lo < 0.4 || hi > 0.6) return;
-  std::fprintf(stderr,
-               "warning: %s: the MLP is about 50%% active in every layer (%.0f%% on average): weights that were not "
-               "trained (e.g. random) have no contextual sparsity, so predictors and sparse eval cannot gain here\n",
-               acts.c_str(), 100 * sum / static_cast<double>(stats.size()));
+  std::vector<double> active;
+  for (const auto& st : stats) active.push_back(st.mlp_active_mean);
+  if (const std::string w = untrained_weights_warning(active, acts); !w.empty()) warn(w, kRandomWeightsWarning);
 }
 
 }  // namespace
@@ -119,7 +131,12 @@ void run_measure(const MeasureOptions& o) {
   so.norm_shares = o.sweeps.norm_share;
   so.max_rows = o.max_rows;
   so.show_progress = o.show_progress;
-  const std::vector<LayerStats> stats = measure_store_stats(reader, so);
+  const EarlierMeasure earlier(o.reuse_from, o.oracle_key, o.predictor_key);
+  const std::optional<std::vector<LayerStats>> reused_stats = earlier.oracle(o.sweeps.norm_share);
+  if (reused_stats)
+    std::fprintf(stderr, "measure: oracle statistics reused from %s/measure.json (same store and norm shares)\n",
+                 o.reuse_from.c_str());
+  const std::vector<LayerStats> stats = reused_stats ? *reused_stats : measure_store_stats(reader, so);
   const int64_t n = o.max_rows > 0 ? std::min(o.max_rows, reader.rows()) : reader.rows();
 
   nlohmann::json layers = nlohmann::json::array();
@@ -159,24 +176,45 @@ void run_measure(const MeasureOptions& o) {
     PredictorSet set = load_predictors(o.predictors, config).to(device, at::kFloat);
     if (o.predictor_dtype == "int8") set = set.int8_simulated();
     SharedStore store{reader, {}};
-    for (int64_t l : set.layers()) {
-      std::fprintf(stderr, "measure: predictors of layer %lld\n", static_cast<long long>(l));
-      auto [mlp, att] = sweep_layer(store, set, l, n, o, device);
-      layers[l]["predictor"] = {{"mlp", sweep_json(mlp, o)}, {"att", sweep_json(att, o)}};
+    // What each layer and kind still has to measure; one bar over all of it (layer-rows per kind run).
+    const std::vector<int64_t> measured = set.layers();
+    std::vector<std::pair<KindSweep, KindSweep>> sweeps(measured.size());
+    std::vector<std::pair<KindTodo, KindTodo>> todo(measured.size());
+    int64_t work = 0, reused = 0;
+    for (size_t i = 0; i < measured.size(); ++i) {
+      const int64_t l = measured[i];
+      todo[i] = {plan_kind(earlier, l, "mlp", o.sweeps.mlp_topk_fractions, o.sweeps.mlp_thresholds, sweeps[i].first),
+                 plan_kind(earlier, l, "att", o.sweeps.head_keep_fractions, o.sweeps.mlp_thresholds, sweeps[i].second)};
+      for (const KindTodo* t : {&todo[i].first, &todo[i].second}) (t->any() ? work : reused) += 1;
+    }
+    if (reused > 0)
+      std::fprintf(stderr, "measure: %lld of %lld predictor sweeps (layer x kind) reused whole from %s/measure.json\n",
+                   static_cast<long long>(reused), static_cast<long long>(2 * measured.size()), o.reuse_from.c_str());
+    std::fprintf(stderr, "measure: predictor sweeps of %lld layers x 2 kinds over %lld rows\n",
+                 static_cast<long long>(measured.size()), static_cast<long long>(n));
+    Progress bar("measure predictors", work * n, "layer-rows", o.show_progress);
+    for (size_t i = 0; i < measured.size(); ++i) {
+      const int64_t l = measured[i];
+      auto& [mlp, att] = sweeps[i];
+      if (todo[i].first.any() || todo[i].second.any())
+        sweep_layer(store, set, l, n, o, device, todo[i].first, todo[i].second, mlp, att, bar);
+      layers[l]["predictor"] = {{"mlp", kind_sweep_json(mlp, o.sweeps.mlp_thresholds)},
+                                {"att", kind_sweep_json(att, o.sweeps.mlp_thresholds)}};
       for (const auto* kind : {&mlp, &att}) {
         const char* name = kind == &mlp ? "mlp" : "att";
         for (const auto& t : kind->topk.topk)
-          sweep_csv += fmt::format("{},{},topk,{:g},{:.6f},,{:.6f},{:.6f},{:.6f}\n", l, name, t.fraction, t.recall,
-                                   static_cast<double>(t.k) / kind->topk.n_out, t.mass_recall, t.oracle_mass_recall);
+          sweep_csv += fmt::format("{},{},topk,{:g},{:.6f},,{:.6f},{},{}\n", l, name, t.fraction, t.recall,
+                                   static_cast<double>(t.k) / kind->topk.n_out, mass_cell(t.mass_recall),
+                                   mass_cell(t.oracle_mass_recall));
         for (size_t i = 0; i < o.sweeps.mlp_thresholds.size(); ++i) {
           const auto& c = kind->thresholds[i];
-          sweep_csv += fmt::format("{},{},threshold,{:g},{:.6f},{:.6f},{:.6f},,\n", l, name, o.sweeps.mlp_thresholds[i],
-                                   c.positives > 0 ? c.tp / c.positives : 1.0,
-                                   c.predicted > 0 ? c.tp / c.predicted : 1.0,
+          sweep_csv += fmt::format("{},{},threshold,{:g},{:.6f},{},{:.6f},,\n", l, name, o.sweeps.mlp_thresholds[i],
+                                   c.positives > 0 ? c.tp / c.positives : 1.0, precision_cell(c),
                                    c.elements > 0 ? c.predicted / c.elements : 0.0);
         }
       }
     }
+    bar.complete();
   }
   warn_if_no_contextual_sparsity(stats, o.acts);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -184,6 +222,8 @@ void run_measure(const MeasureOptions& o) {
   std::fprintf(stderr, "measure: %lld rows x %lld layers in %.1f s (%.0f layer-rows/s)\n", static_cast<long long>(n),
                static_cast<long long>(reader.shape().n_layers), seconds, seconds > 0 ? layer_rows / seconds : 0.0);
   nlohmann::json doc = {{"acts", o.acts},
+                        {"oracle_key", o.oracle_key},
+                        {"predictor_key", o.predictor_key},
                         {"predictors", o.predictors},
                         {"predictor_dtype", o.predictor_dtype},
                         {"rows", n},

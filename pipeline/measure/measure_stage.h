@@ -23,6 +23,11 @@ struct MeasureOptions {
   int64_t max_rows = 0;    // 0 = all rows
   std::string device = "cpu";
   bool show_progress = true;
+  // Reuse (measure_reuse.h): what the oracle statistics and the predictor sweeps depend on besides the sweep
+  // lists, and the folder of an earlier measure whose parts recorded with the same keys are taken as they are.
+  // Empty keys: everything is measured.
+  std::string oracle_key, predictor_key;
+  std::string reuse_from;
 };
 
 void run_measure(const MeasureOptions& options);

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "engine/io/warning_log.h"
+
 namespace dv {
 
 namespace fs = std::filesystem;
@@ -41,8 +43,8 @@ void try_plot(const std::string& what, const std::string& out_dir) {
   if (script.empty()) {
     std::string searched;
     for (const std::string& dir : plot_script_dirs()) searched += (searched.empty() ? "" : ", ") + dir;
-    std::fprintf(stderr, "warning: plot_%s.py not found in %s; no plot (install with `cmake --install`, or set "
-                 "DEJAVU_SOURCE_DIR to the source checkout)\n", what.c_str(), searched.c_str());
+    warn(fmt::format("plot_{}.py not found in {}; no plot (install with `cmake --install`, or set "
+                     "DEJAVU_SOURCE_DIR to the source checkout)", what, searched));
     return;
   }
   const std::string cmd = fmt::format("python3 '{}' '{}' >/dev/null 2>&1", script, out_dir);
@@ -51,13 +53,12 @@ void try_plot(const std::string& what, const std::string& out_dir) {
   // on (to the InterruptGuard's handler, or the default action where there is none) once the plot is gone.
   if ((WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) ||
       (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGINT)) {
-    std::fprintf(stderr, "warning: %s was interrupted; no plot\n", script.c_str());
+    warn(fmt::format("{} was interrupted; no plot", script));
     std::raise(SIGINT);
     return;
   }
   if (status != 0)
-    std::fprintf(stderr, "warning: %s failed (is matplotlib installed?); %s has the CSV/JSON results\n",
-                 script.c_str(), out_dir.c_str());
+    warn(fmt::format("{} failed (is matplotlib installed?); {} has the CSV/JSON results", script, out_dir));
 }
 
 }  // namespace dv

@@ -2,6 +2,7 @@
 // escaped (a CSV cell or a config value is text, never markup).
 #include "pipeline/report/report_doc.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -47,6 +48,22 @@ bool numeric(const std::string& s) {
   return end == s.c_str() + s.size();
 }
 
+// Tables longer than this and code longer than kCollapseLines open folded (<details>) in the HTML, so that the
+// plots and the short tables of later sections are not pages further down; Markdown keeps them as they are.
+constexpr size_t kCollapseRows = 15;
+constexpr size_t kCollapseLines = 25;
+
+// A list item that starts with two spaces is nested under the item before it (the summary's per-point lines).
+bool nested(const std::string& item) { return item.rfind("  ", 0) == 0; }
+std::string unindented(const std::string& item) { return nested(item) ? item.substr(item.find_first_not_of(' ')) : item; }
+
+// A block of markup opened folded under a caption when large, else the caption above it.
+std::string folded(const std::string& caption, const std::string& size, bool fold, const std::string& body) {
+  if (!fold) return (caption.empty() ? "" : "<div class=\"cap\">" + html_escape(caption) + "</div>\n") + body;
+  return fmt::format("<details><summary class=\"cap\">{} ({}; click to open)</summary>\n{}</details>\n",
+                     html_escape(caption.empty() ? "table" : caption), size, body);
+}
+
 constexpr const char* kStyle =
     "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;"
     "padding:0 1em;color:#1b1b1b;line-height:1.45}"
@@ -55,7 +72,10 @@ constexpr const char* kStyle =
     "font-variant-numeric:tabular-nums}"
     "pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}"
     "img{max-width:100%;border:1px solid #ddd}h1{border-bottom:2px solid #333}h2{border-bottom:1px solid #aaa;"
-    "margin-top:1.8em}.cap{font-weight:600;margin:.8em 0 .2em}";
+    "margin-top:1.8em}.cap{font-weight:600;margin:.8em 0 .2em}"
+    // Wide tables scroll inside their own box instead of running off the page's right edge.
+    ".wide{overflow-x:auto;max-width:100%}details{margin:.4em 0 1em}summary{cursor:pointer}"
+    "ul ul{margin:.15em 0 .3em 1.6em;padding-left:1em;list-style:circle}";
 
 }  // namespace
 
@@ -111,7 +131,7 @@ std::string render_markdown(const ReportDoc& doc) {
       case ReportBlock::Kind::kHeading: out += std::string(b.level, '#') + " " + b.text + "\n\n"; break;
       case ReportBlock::Kind::kText: out += b.text + "\n\n"; break;
       case ReportBlock::Kind::kList:
-        for (const auto& item : b.items) out += "- " + item + "\n";
+        for (const auto& item : b.items) out += (nested(item) ? "  - " : "- ") + unindented(item) + "\n";
         out += "\n";
         break;
       case ReportBlock::Kind::kTable: {
@@ -157,29 +177,47 @@ std::string render_html(const ReportDoc& doc, const std::string& run_dir) {
         out += fmt::format("<h{0}>{1}</h{0}>\n", b.level, html_escape(b.text));
         break;
       case ReportBlock::Kind::kText: out += "<p>" + html_escape(b.text) + "</p>\n"; break;
-      case ReportBlock::Kind::kList:
+      case ReportBlock::Kind::kList: {
+        // Nested items go into a <ul> inside the item before them (HTML nests lists only inside an item).
         out += "<ul>\n";
-        for (const auto& item : b.items) out += "<li>" + html_escape(item) + "</li>\n";
+        bool open_item = false, in_sub = false;
+        for (const auto& item : b.items) {
+          if (nested(item) && open_item) {
+            if (!in_sub) out += "<ul>\n";
+            in_sub = true;
+            out += "<li>" + html_escape(unindented(item)) + "</li>\n";
+            continue;
+          }
+          if (in_sub) out += "</ul>\n";
+          if (open_item) out += "</li>\n";
+          in_sub = false;
+          out += "<li>" + html_escape(unindented(item));
+          open_item = true;
+        }
+        if (in_sub) out += "</ul>\n";
+        if (open_item) out += "</li>\n";
         out += "</ul>\n";
         break;
+      }
       case ReportBlock::Kind::kTable: {
-        if (!b.text.empty()) out += "<div class=\"cap\">" + html_escape(b.text) + "</div>\n";
-        out += "<table>\n<tr>";
-        for (const auto& h : b.table.header) out += "<th>" + html_escape(h) + "</th>";
-        out += "</tr>\n";
+        std::string body = "<div class=\"wide\"><table>\n<tr>";
+        for (const auto& h : b.table.header) body += "<th>" + html_escape(h) + "</th>";
+        body += "</tr>\n";
         for (const auto& row : b.table.rows) {
-          out += "<tr>";
-          for (const auto& c : row) out += (numeric(c) ? "<td class=\"n\">" : "<td>") + html_escape(c) + "</td>";
-          out += "</tr>\n";
+          body += "<tr>";
+          for (const auto& c : row) body += (numeric(c) ? "<td class=\"n\">" : "<td>") + html_escape(c) + "</td>";
+          body += "</tr>\n";
         }
-        out += "</table>\n";
+        body += "</table></div>\n";
+        out += folded(b.text, fmt::format("{} rows", b.table.rows.size()), b.table.rows.size() > kCollapseRows, body);
         break;
       }
-      case ReportBlock::Kind::kCode:
-        if (!b.items.empty() && !b.items[0].empty())
-          out += "<div class=\"cap\">" + html_escape(b.items[0]) + "</div>\n";
-        out += "<pre>" + html_escape(b.text) + "</pre>\n";
+      case ReportBlock::Kind::kCode: {
+        const std::string caption = b.items.empty() ? "" : b.items[0];
+        const size_t lines = static_cast<size_t>(std::count(b.text.begin(), b.text.end(), '\n'));
+        out += folded(caption, fmt::format("{} lines", lines), lines > kCollapseLines, "<pre>" + html_escape(b.text) + "</pre>\n");
         break;
+      }
       case ReportBlock::Kind::kImage: {
         const std::string path = (std::filesystem::path(run_dir) / b.image).string();
         std::string bytes;

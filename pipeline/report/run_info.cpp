@@ -44,7 +44,7 @@ std::string model_shape_summary(const OptConfig& c) {
   if (c.has_projection()) params += 2 * d * c.word_embed_proj_dim;
   if (c.has_final_layer_norm()) params += 2 * d;
   if (!c.tie_word_embeddings) params += c.vocab_size * c.word_embed_proj_dim;
-  return fmt::format("{} layers, d {}, {} heads of {}, ffn {}, vocab {}, {:.1f}M parameters", layers, d,
+  return fmt::format("{} layers, d {}, {} heads of dimension {}, ffn {}, vocab {}, {:.1f}M parameters", layers, d,
                      c.num_attention_heads, c.head_dim(), f, c.vocab_size, static_cast<double>(params) / 1e6);
 }
 

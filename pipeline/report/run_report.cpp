@@ -18,6 +18,7 @@
 #include "kernels/common/error.h"
 #include "pipeline/report/report_doc.h"
 #include "pipeline/report/run_info.h"
+#include "pipeline/report/run_notes.h"
 #include "pipeline/report/run_summary.h"
 #include "pipeline/report/stage_record.h"
 #include "pipeline/report/stage_sections.h"
@@ -34,7 +35,9 @@ std::vector<std::string> result_folders(const std::string& run_dir) {
     if (has_report_files(run_dir + "/" + stage_name(s))) known.push_back(stage_name(s));
   for (const auto& e : fs::directory_iterator(run_dir)) {
     const std::string name = e.path().filename().string();
-    if (e.is_directory() && std::find(known.begin(), known.end(), name) == known.end() &&
+    // <stage>.partial holds a stopped run's unfinished work, not results (run_notes.h says so instead).
+    const bool unfinished = e.path().extension() == ".partial" || e.path().extension() == ".replaced";
+    if (e.is_directory() && !unfinished && std::find(known.begin(), known.end(), name) == known.end() &&
         has_report_files(e.path().string()))
       other.push_back(name);
   }
@@ -151,18 +154,33 @@ RunReport write_run_report(const std::string& run_dir) {
   doc.heading(2, "Summary");
   const std::vector<std::string> summary = summarize_run(info);
   if (summary.empty())
-    doc.text("No stage has results the summary knows (measure, eval).");
+    doc.text("No stage has results the summary knows (measure, eval, tasks).");
   else
     doc.list(summary);
+  const std::vector<std::string> notes = run_notes(info);
+  if (!notes.empty()) {
+    doc.heading(2, "Warnings");
+    doc.list(notes);
+  }
+  // The headline plots next, eval's (perplexity, tasks) first: what a reader opens the report for.
+  std::vector<std::string> plot_order;
+  for (const char* first : {"eval", "measure"})
+    if (std::find(folders.begin(), folders.end(), first) != folders.end()) plot_order.push_back(first);
+  for (const auto& f : folders)
+    if (std::find(plot_order.begin(), plot_order.end(), f) == plot_order.end()) plot_order.push_back(f);
+  if (root_results) plot_order.insert(plot_order.begin(), "");
+  const std::vector<std::string> plots = plot_files(run_dir, plot_order);
+  if (!plots.empty()) doc.heading(2, "Plots");
+  for (const std::string& png : plots) doc.image(png, png);
   if (!stages.empty()) add_stage_table(doc, stages);
   add_missing_stages(doc, info, folders);
   if (fs::exists(run_dir + "/experiment.yaml"))
     doc.code("experiment.yaml: the experiment as `dejavu run` resolved it (every default filled in)",
              read_small_file(run_dir + "/experiment.yaml"));
-  if (root_results) add_folder_section(doc, run_dir, "", "results");
-  for (const auto& f : folders) add_folder_section(doc, run_dir, f, f);
+  if (root_results) add_folder_section(doc, run_dir, "", "results", false);
+  for (const auto& f : folders) add_folder_section(doc, run_dir, f, f, false);
 
-  RunReport report{run_dir + "/report.md", run_dir + "/report.html", summary};
+  RunReport report{run_dir + "/report.md", run_dir + "/report.html", summary, notes};
   write_file_atomic(report.markdown, render_markdown(doc));
   write_file_atomic(report.html, render_html(doc, run_dir));
   return report;
@@ -171,6 +189,7 @@ RunReport write_run_report(const std::string& run_dir) {
 std::string format_run_report(const RunReport& r) {
   std::string out;
   for (const auto& line : r.summary) out += line + "\n";
+  for (const auto& line : r.notes) out += "warning: " + line + "\n";
   return out + fmt::format("report: {} ({}; every table, plot and config of the run)\n", r.html, r.markdown);
 }
 

@@ -13,6 +13,7 @@ namespace dv {
 struct RunReport {
   std::string markdown, html;        // the files written
   std::vector<std::string> summary;  // the summary's lines (run_summary.h), for the terminal
+  std::vector<std::string> notes;    // warnings and mismatches (run_notes.h), printed after the summary
 };
 
 // dv::Error (one line naming RUN_DIR) when it is missing, not a folder, or holds no results.

@@ -15,7 +15,9 @@
 #include "pipeline/experiment/experiment.h"
 #include "pipeline/report/csv_table.h"
 #include "pipeline/report/result_table.h"
+#include "pipeline/report/run_notes.h"
 #include "pipeline/report/stage_record.h"
+#include "pipeline/store/activity_check.h"
 
 namespace dv {
 namespace {
@@ -81,7 +83,7 @@ std::map<double, double> sweep_means(const CsvTable& t, const std::string& kind,
   for (size_t r = 0; r < t.rows.size(); ++r) {
     if (t.cell(r, "kind") != kind || t.cell(r, "selector") != selector) continue;
     const auto p = t.number(r, "param"), v = t.number(r, column);
-    if (!p || !v) continue;
+    if (!p || !v || !std::isfinite(*v)) continue;  // an empty cell: not stored (e.g. mass without fc1 values)
     acc[*p].first += *v;
     acc[*p].second += 1;
   }
@@ -112,6 +114,8 @@ void predictor_lines(const std::string& run, std::vector<std::string>& out) {
     for (const auto& [p, r] : recall)
       line += fmt::format(", {} {:.3f}", density_pct(p), r) +
               (mass.count(p) ? fmt::format(" ({} of the mass)", pct(mass.at(p))) : "");
+    // The MLP's activation mass needs the fc1 values, which collect keeps only with store_fc1_values.
+    if (mass.empty()) line += "; share of the activation mass: not stored (collect.store_fc1_values is off)";
     out.push_back(line);
     // The threshold nearest 0.5 says what the predictor itself would keep: its sparsity against the oracle's.
     const auto kept = sweep_means(t, kind, "threshold", "kept_fraction");
@@ -203,11 +207,57 @@ void eval_lines(const RunInfo& info, std::vector<std::string>& out) {
       layers_note = fmt::format(" in the sparse layers; layer{} {} dense, so {} of all fc1 neurons", k > 1 ? "s" : "",
                                 list, pct((best->mlp * (n - k) + k) / n));
   }
+  if (run_has_warning(info.dir, kRandomWeightsWarning)) {
+    // Untrained weights: a sparse point near dense says nothing about contextual sparsity (see the warnings).
+    out.push_back("no claim about the sparsest point near dense: the weights look untrained (about 50% of the MLP "
+                  "active in every layer; see the warnings)");
+    return;
+  }
   if (best != nullptr)
     out.push_back(fmt::format("sparsest predicted MLP point within 1% of dense: {} kept{}: {:.2f} ({})",
                               density_pct(best->mlp), layers_note, *best->predicted, ppl_change(*best->predicted / *dense)));
   else if (std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.target == "mlp" && r.predicted; }))
     out.push_back("no predicted MLP point is within 1% of dense perplexity");
+}
+
+// Zero-shot tasks (tasks.json of eval.tasks or `dejavu tasks --out`): per task its dense accuracy with the
+// standard error and the chance level (what a reader needs to tell a score from a guess), then the sparse
+// points as nested lines, as the perplexity lines are.
+void task_lines(const std::string& run, std::vector<std::string>& out) {
+  const auto path = result_file(run, "eval", "tasks.json");
+  if (!path) return;
+  const nlohmann::json j = nlohmann::json::parse(read_small_file(*path), nullptr, false);
+  if (j.is_discarded() || !j.contains("points") || !j.contains("context")) return;
+  auto acc = [](const nlohmann::json& p) -> std::optional<std::pair<double, double>> {
+    if (!p.contains("metrics") || !p["metrics"].contains("acc")) return std::nullopt;
+    const auto& m = p["metrics"]["acc"];
+    return std::pair{m.value("value", 0.0), m["stderr"].is_number() ? m["stderr"].get<double>() : 0.0};
+  };
+  for (const auto& t : j["context"].value("tasks", nlohmann::json::array())) {
+    const std::string name = t.value("task", "");
+    std::string line = fmt::format("task {} ({} docs; chance acc {:.3f})", name, t.value("docs", int64_t{0}),
+                                   t.value("chance_acc", 0.0));
+    std::vector<std::string> sparse;
+    for (const auto& p : j["points"]) {
+      if (p.value("task", "") != name) continue;
+      const auto a = acc(p);
+      if (!a) continue;
+      const std::string mode = p.value("mode", "");
+      if (mode == "dense") {
+        line += fmt::format(": acc dense {:.3f} ± {:.3f}", a->first, a->second);
+        continue;
+      }
+      const std::string target = p.value("target", "");
+      const std::string kept = target == "heads" ? fmt::format("heads {} kept", density_pct(p.value("head_density", 1.0)))
+                               : target == "both"
+                                   ? fmt::format("MLP {} + heads {} kept", density_pct(p.value("mlp_density", 1.0)),
+                                                 density_pct(p.value("head_density", 1.0)))
+                                   : fmt::format("MLP {} kept", density_pct(p.value("mlp_density", 1.0)));
+      sparse.push_back(fmt::format("  {}, {}: acc {:.3f} ± {:.3f}", kept, mode, a->first, a->second));
+    }
+    out.push_back(line);
+    out.insert(out.end(), sparse.begin(), sparse.end());
+  }
 }
 
 // Stages this summary does not know (tasks, bench, ...): where their result tables are.
@@ -266,6 +316,7 @@ std::vector<std::string> summarize_run(const RunInfo& info) {
   train_lines(info.dir, out);
   predictor_lines(info.dir, out);
   eval_lines(info, out);
+  task_lines(info.dir, out);
   other_stage_lines(info.dir, out);
   time_lines(info.dir, out);
   return out;

@@ -7,9 +7,11 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
+#include "engine/io/warning_log.h"
 #include "kernels/common/error.h"
 #include "pipeline/report/stage_record.h"
 #include "pipeline/store/activation_reader.h"
@@ -100,8 +102,16 @@ bool has_report_files(const std::string& dir) {
   return false;
 }
 
+std::vector<std::string> plot_files(const std::string& run_dir, const std::vector<std::string>& folders) {
+  std::vector<std::string> out;
+  for (const std::string& folder : folders)
+    for (const fs::path& png : files_with((fs::path(run_dir) / folder).string(), ".png"))
+      out.push_back(folder.empty() ? png.filename().string() : folder + "/" + png.filename().string());
+  return out;
+}
+
 void add_folder_section(ReportDoc& doc, const std::string& run_dir, const std::string& folder,
-                        const std::string& title) {
+                        const std::string& title, bool with_plots) {
   const fs::path dir = folder.empty() ? fs::path(run_dir) : fs::path(run_dir) / folder;
   auto shown = [&](const fs::path& p) { return folder.empty() ? p.filename().string() : folder + "/" + p.filename().string(); };
   doc.heading(2, title);
@@ -118,9 +128,15 @@ void add_folder_section(ReportDoc& doc, const std::string& run_dir, const std::s
     }
     doc.table(caption, std::move(t));
   }
-  for (const fs::path& png : files_with(dir.string(), ".png")) doc.image(shown(png), shown(png));
+  std::vector<std::string> plots;
+  for (const fs::path& png : files_with(dir.string(), ".png")) {
+    if (with_plots) doc.image(shown(png), shown(png));
+    plots.push_back(shown(png));
+  }
+  if (!with_plots && !plots.empty()) doc.text(fmt::format("Plots: {} (under Plots, at the top).", fmt::join(plots, ", ")));
   for (const fs::path& json : files_with(dir.string(), ".json")) {
-    if (json.filename() == kStageRecordName) continue;  // in the stage table
+    if (json.filename() == kStageRecordName) continue;           // in the stage table
+    if (json.filename() == kWarningsFileName) continue;          // in the Warnings section
     const nlohmann::json j = nlohmann::json::parse(read_small_file(json.string()), nullptr, false);
     DV_CHECK(!j.is_discarded(), "{}: not valid JSON", json.string());
     CsvTable t;

@@ -1,9 +1,11 @@
 // cmd_run.cpp: `dejavu run EXPERIMENT.yaml [--out DIR] [--force] [--only STAGE] [--dry-run]`.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
 #include "engine/io/interrupt.h"
+#include "engine/io/warning_log.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/experiment/experiment.h"
 #include "pipeline/run/run_checks.h"
@@ -50,10 +52,17 @@ void add_run_command(CLI::App& app) {
     Experiment e = load_experiment(a->file);
     if (!a->out.empty()) e.output_dir = a->out;
     check_run_device(e, a->file);
+    const WarningLog run_warnings;  // the run's own (not a stage's): <output_dir>/warnings.json
     warn_about_experiment(e, a->file);
+    auto keep_warnings = [&] {
+      if (!a->run.dry_run && std::filesystem::is_directory(e.output_dir))
+        write_warnings(e.output_dir, run_warnings.warnings());
+    };
     try {
       run_experiment(e, a->run, run_stages());
+      keep_warnings();
     } catch (const Interrupted& stopped) {
+      keep_warnings();
       throw Interrupted(fmt::format("{}; finished stages are kept: run `{}` again to resume", stopped.what(),
                                     resume_command(a->file, a->out, a->run)));
     }

@@ -13,6 +13,7 @@
 
 namespace dv {
 
+class InputCheck;   // run_checks.h: each input checked once
 class SharedModel;  // shared_model.h: the experiment's checkpoint, loaded once for every stage that runs it
 
 // Output layout of a run: <root>/<stage>/ per stage.
@@ -40,6 +41,10 @@ class RunStage {
   virtual std::vector<std::string> inputs(const Experiment& e, const RunLayout& layout) const = 0;
   // What it makes that later stages read (their inputs), for --dry-run's "an earlier stage remakes it".
   virtual std::vector<std::string> outputs(const RunLayout& layout) const { return {}; }
+  // Opens every input it will read that the user provides (checkpoint, texts, task files, a store no earlier
+  // stage of the run makes) far enough to find it malformed: called for every selected stage before the
+  // first one starts, and by --dry-run. dv::Error naming the file and the key.
+  virtual void check_inputs(const Experiment& e, const RunLayout& layout, InputCheck& check) const {}
   // Why it cannot run on this machine (the reason printed when it is skipped), or "" when it can.
   virtual std::string unavailable() const { return ""; }
   // Runs the experiment's section into ctx.work; dv::Interrupted at a clean point when a stop was requested.

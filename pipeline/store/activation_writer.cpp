@@ -214,10 +214,16 @@ ActivationWriter::ActivationWriter(std::string path, StoreMeta meta, WriterOptio
     w.file = std::move(at.file);
     const int64_t left = std::max<int64_t>(0, options.expected_rows - w.rows_committed);
     check_free_space(w.partial, left * bytes_per_row + kSpaceMarginBytes,
-                     fmt::format("the remaining {} rows of {}", left, human_bytes(bytes_per_row)));
+                     fmt::format("the remaining {} rows of {} ({}, as collect's plan says, plus a {} margin for the "
+                                 "file's metadata)",
+                                 left, human_bytes(bytes_per_row), human_bytes(left * bytes_per_row),
+                                 human_bytes(kSpaceMarginBytes)));
   } else {
     check_free_space(w.partial, options.expected_rows * bytes_per_row + kSpaceMarginBytes,
-                     fmt::format("{} rows of {}", options.expected_rows, human_bytes(bytes_per_row)));
+                     fmt::format("{} rows of {} ({}, as collect's plan says, plus a {} margin for the file's "
+                                 "metadata)",
+                                 options.expected_rows, human_bytes(bytes_per_row),
+                                 human_bytes(options.expected_rows * bytes_per_row), human_bytes(kSpaceMarginBytes)));
     create_partial_file(w.partial, w.meta, w.chunk_rows, options.compression);
     w.start = WriterStart::kFresh;
     w.file = open_partial_file(w.partial);

@@ -28,7 +28,10 @@ void add_tasks_command(CLI::App& app) {
                   "FORMAT=FILE or NAME:FORMAT=FILE (formats: cb, copa, hellaswag, lambada, openbookqa, piqa, rte, "
                   "winogrande, jsonl; layouts in pipeline/tasks/README.md); repeatable")
       ->required();
-  cmd->add_option("--out", o.out, "output directory (tasks.csv, tasks.json)")->required();
+  cmd->add_option("--out", o.out,
+                  "output directory: tasks.csv and tasks.json (every point's metrics, stderr, value_vs_dense = value "
+                  "- dense's, chance level), tasks.png (accuracy against density, with error bars)")
+      ->required();
   cmd->add_option("--predictors", o.predictors, "predictor directory from `dejavu train` (enables 'predicted')");
   cmd->add_option("--max-docs", o.max_docs, "documents per task (0 = all)")->capture_default_str()->check(kNonNegative);
   cmd->add_option("--batch", o.batch, "sequences per forward")->capture_default_str()->check(kPositive);

@@ -35,9 +35,24 @@ std::vector<MetricValue> metric_values(const TaskMetrics& m) {
   return out;
 }
 
+// The accuracy of guessing: the mean over documents of 1 / choices (a last-word task: 0, any word may come).
+double chance_accuracy(const Task& t) {
+  if (t.kind != TaskKind::kMultipleChoice || t.docs.empty()) return 0;
+  double sum = 0;
+  for (const TaskDoc& d : t.docs) sum += 1.0 / static_cast<double>(d.requests.size());
+  return sum / static_cast<double>(t.docs.size());
+}
+
+// The chance level of a metric (acc and acc_norm), NaN for the others (perplexity, f1).
+double chance_of(const std::string& metric, const Task& t) {
+  return metric == "acc" || metric == "acc_norm" ? chance_accuracy(t) : TaskMetrics::kNone;
+}
+
+// value_vs_dense is value - dense value (a difference in the metric's own units: accuracy points), unlike
+// eval.csv's ppl_vs_dense (a ratio); tasks.json's context says so too, for a reader without this comment.
 void write_task_results(const TaskRunOptions& o, const std::vector<Task>& tasks, const std::vector<TaskPoint>& points) {
   make_dirs(o.out);
-  std::string csv = "mode,target,mlp_density,head_density,task,format,docs,metric,value,stderr,value_vs_dense\n";
+  std::string csv = "mode,target,mlp_density,head_density,task,format,docs,metric,value,stderr,value_vs_dense,chance\n";
   nlohmann::json rows = nlohmann::json::array();
   const TaskPoint* dense = nullptr;
   for (const auto& p : points)
@@ -52,10 +67,12 @@ void write_task_results(const TaskRunOptions& o, const std::vector<Task>& tasks,
           for (const MetricValue& d : metric_values(dense->tasks[t]))
             if (std::string(d.name) == v.name) base = d.value;
         const double delta = std::isnan(base) ? TaskMetrics::kNone : v.value - base;
-        csv += fmt::format("{},{},{:.4f},{:.4f},{},{},{},{},{},{},{}\n", p.point.mode, p.point.target, p.point.mlp,
+        const double chance = chance_of(v.name, tasks[t]);
+        csv += fmt::format("{},{},{:.4f},{:.4f},{},{},{},{},{},{},{},{}\n", p.point.mode, p.point.target, p.point.mlp,
                            p.point.heads, m.task, m.format, m.docs, v.name, csv_num(v.value), csv_num(v.stderr_),
-                           csv_num(delta));
-        metrics[v.name] = {{"value", v.value}, {"stderr", json_num(v.stderr_)}, {"vs_dense", json_num(delta)}};
+                           csv_num(delta), csv_num(chance));
+        metrics[v.name] = {{"value", v.value}, {"stderr", json_num(v.stderr_)}, {"vs_dense", json_num(delta)},
+                           {"chance", json_num(chance)}};
       }
       rows.push_back({{"mode", p.point.mode}, {"target", p.point.target}, {"mlp_density", p.point.mlp},
                       {"head_density", p.point.heads}, {"task", m.task}, {"format", m.format}, {"docs", m.docs},
@@ -65,12 +82,17 @@ void write_task_results(const TaskRunOptions& o, const std::vector<Task>& tasks,
     }
   }
   nlohmann::json files = nlohmann::json::array();
-  for (const Task& t : tasks) files.push_back({{"task", t.name}, {"format", t.format}, {"file", t.file}, {"docs", t.docs.size()}});
+  for (const Task& t : tasks)
+    files.push_back({{"task", t.name}, {"format", t.format}, {"file", t.file}, {"docs", t.docs.size()},
+                     {"chance_acc", chance_accuracy(t)}});
   nlohmann::json context = {{"model", o.model_dir},   {"predictors", o.predictors}, {"device", o.device},
                             {"dtype", o.dtype},       {"tasks", files},             {"add_bos", o.add_bos},
                             {"max_docs", o.max_docs}, {"dense_layers", o.sweep.dense_layers},
                             {"bootstrap_iters", o.bootstrap_iters}, {"engine", o.engine}, {"batch", o.batch},
-                            {"protocol", "lm-eval-harness 0.4.13 zero-shot loglikelihood requests (pipeline/tasks/README.md)"}};
+                            {"protocol", "lm-eval-harness 0.4.13 zero-shot loglikelihood requests (pipeline/tasks/README.md)"},
+                            {"value_vs_dense", "value minus the dense point's value, in the metric's units (a "
+                                               "difference; eval.csv's ppl_vs_dense is a ratio)"},
+                            {"chance", "acc of guessing: mean over documents of 1 / choices"}};
   nlohmann::json doc = {{"context", context}, {"points", rows}};
   write_file_atomic(o.out + "/tasks.csv", csv);
   write_file_atomic(o.out + "/tasks.json", doc.dump(1) + "\n");

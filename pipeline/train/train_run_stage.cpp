@@ -5,6 +5,7 @@
 
 #include "engine/io/interrupt.h"
 #include "engine/models/opt_weights.h"
+#include "pipeline/run/run_checks.h"
 #include "pipeline/train/predictor_set.h"
 #include "pipeline/train/train_predictors.h"
 
@@ -26,6 +27,10 @@ class TrainRunStage final : public RunStage {
   }
   std::vector<std::string> outputs(const RunLayout& layout) const override {
     return {layout.predictors() + "/" + kPredictorsFileName};
+  }
+
+  void check_inputs(const Experiment& e, const RunLayout& layout, InputCheck& check) const override {
+    if (!e.runs(Stage::kCollect)) check.store(layout.acts());  // an earlier run's store, not remade here
   }
 
   void run(const StageContext& ctx) const override {

@@ -8,8 +8,10 @@
 #include <thread>
 
 #include "kernels/common/error.h"
+#include "pipeline/experiment/config_diff.h"
 #include "pipeline/experiment/content_hash.h"
 #include "pipeline/experiment/experiment.h"
+#include "pipeline/experiment/experiment_yaml.h"
 #include "pipeline/experiment/sha256.h"
 #include "tests/experiment/experiment_fixture.h"
 
@@ -141,6 +143,29 @@ TEST(RunStageHash, InputsInsideTheRunCountByWhatMadeThem) {
   const std::string collect0 = run_stage_hash(e, Stage::kCollect, {dir.path("train.txt")}, dir.path("run"));
   dir.write("train.txt", "a different corpus\n");
   EXPECT_NE(run_stage_hash(e, Stage::kCollect, {dir.path("train.txt")}, dir.path("run")), collect0);
+}
+
+}  // namespace
+}  // namespace dv
+
+namespace dv {
+namespace {
+
+// The keys `dejavu run` names when a stage runs again: nested keys dotted, lists compared whole, keys added or
+// dropped; a stage's recorded config against the experiment now, hashed keys only.
+TEST(ConfigDiff, NamesTheChangedKeys) {
+  EXPECT_EQ(changed_yaml_keys("a: 1\nb:\n  c: [1, 2]\n  e: x\nf: 0\n", "a: 1\nb:\n  c: [1, 3]\n  e: x\nd: y\n"),
+            (std::vector<std::string>{"b.c", "d", "f"}));
+  EXPECT_TRUE(changed_yaml_keys("a: [1, 2]\n", "a: [1,2]\n").empty());
+  EXPECT_EQ(changed_yaml_keys("a: [1\n", "a: 1\n"), std::vector<std::string>{"(config)"});
+  Experiment e;
+  e.model = "m";
+  e.stages = {Stage::kEval};
+  e.eval.text = "t.txt";
+  const std::string recorded = stage_config_yaml(e, Stage::kEval);
+  e.eval.sweep.mlp_densities = {0.5};
+  e.seed = 4;
+  EXPECT_EQ(changed_stage_keys(recorded, e, Stage::kEval), (std::vector<std::string>{"seed", "eval.mlp_densities"}));
 }
 
 }  // namespace

@@ -112,6 +112,8 @@ std::vector<BadCase> bad_cases() {
       {"invalid UTF-8 in a path", "model: \"\xff\xfe\"\n", {"model", "UTF-8"}},
       {"newline inside a bad value stays on one line", kHead + "  max_tokens: \"a\\nb\"\n", {"collect.max_tokens", "\\x0a"}},
       {"YAML syntax error", "collect: [unclosed\n", {"invalid YAML"}},
+      {"unclosed list named at its own line, not where yaml-cpp noticed it",
+       "model: {model}\nstages: [collect\ncollect:\n  text: {train}\n", {":2:9: invalid YAML", "'[' is never closed"}},
       {"top level is a list", "- collect\n- train\n", {"expected a mapping"}},
       {"empty file", "", {"is empty"}},
   };

@@ -238,12 +238,28 @@ TEST(Experiment, ResolvedYamlRoundTripsOnRandomExperiments) {
 
 TEST(Experiment, ResolvedYamlIsReadable) {
   ExperimentDir dir;
-  const Experiment e = parse_experiment(dir.minimal_yaml(), "quick.yaml");
+  const Experiment e = parse_experiment(dir.minimal_yaml() + "train: {}\nmeasure: {}\n", "quick.yaml");
   const std::string yaml = experiment_to_yaml(e);
   EXPECT_NE(yaml.find("lr_mlp: 0.001"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("norm_share: [0.9, 0.95, 0.99]"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("layers: all"), std::string::npos) << yaml;
-  EXPECT_NE(yaml.find("stages: [collect, eval]"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("stages: [collect, train, measure, eval]"), std::string::npos) << yaml;
+}
+
+// A stage the experiment does not run, with nothing but defaults in its section, is left out of the resolved
+// YAML (a run without bench reports no bench section); a non-default section of an unlisted stage is kept.
+TEST(Experiment, ResolvedYamlLeavesOutUnlistedDefaultSections) {
+  ExperimentDir dir;
+  Experiment e = parse_experiment(dir.minimal_yaml(), "quick.yaml");
+  std::string yaml = experiment_to_yaml(e);
+  EXPECT_EQ(yaml.find("bench:"), std::string::npos) << yaml;
+  EXPECT_EQ(yaml.find("train:"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("eval:"), std::string::npos) << yaml;
+  EXPECT_EQ(parse_experiment(yaml, "resolved.yaml"), e);
+  e.bench.batch_sizes = {3};
+  yaml = experiment_to_yaml(e);
+  EXPECT_NE(yaml.find("bench:"), std::string::npos) << yaml;
+  EXPECT_EQ(parse_experiment(yaml, "resolved.yaml"), e);
 }
 
 // A shipped experiment, loaded from the repository root as `dejavu run` is (its paths are relative to it),

@@ -74,6 +74,28 @@ TEST(Csv, MalformedFilesNameTheFile) {
   EXPECT_THROW(read_csv("/nonexistent/x.csv"), Error);
 }
 
+// Items starting with two spaces nest under the item before them; tables over 15 rows open folded and every table
+// scrolls in its own box; short ones stay open.
+TEST(ReportDoc, NestedItemsAndFoldedLongTables) {
+  ReportDoc doc;
+  doc.list({"perplexity: dense 10", "  MLP 50% kept: 10.1", "  MLP 25% kept: 10.4", "stage wall times"});
+  std::string rows = "a,b\n";
+  for (int i = 0; i < 16; ++i) rows += std::to_string(i) + ",x\n";
+  doc.table("long", parse_csv(rows, "long.csv"));
+  doc.table("short", parse_csv("a,b\n1,2\n", "short.csv"));
+  const std::string html = render_html(doc, testing::TempDir());
+  EXPECT_NE(html.find("<li>perplexity: dense 10<ul>\n<li>MLP 50% kept: 10.1</li>\n<li>MLP 25% kept: 10.4</li>\n</ul>\n"
+                      "</li>\n<li>stage wall times</li>"),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("<details><summary class=\"cap\">long (16 rows; click to open)</summary>"), std::string::npos);
+  EXPECT_NE(html.find("<div class=\"cap\">short</div>\n<div class=\"wide\"><table>"), std::string::npos);
+  const std::string md = render_markdown(doc);
+  EXPECT_NE(md.find("- perplexity: dense 10\n  - MLP 50% kept: 10.1\n  - MLP 25% kept: 10.4\n- stage wall times\n"),
+            std::string::npos)
+      << md;
+}
+
 TEST(ReportDoc, HtmlEscapesFileTextAndEmbedsImages) {
   const std::string dir = testing::TempDir() + "/report_doc_" + std::to_string(::getpid());
   std::filesystem::create_directories(dir + "/eval");

@@ -72,7 +72,7 @@ def started(stage, out, line):
     if stage == "train":
         return os.path.exists(os.path.join(out, "train.partial", "partial", "layer_000.safetensors"))
     if stage == "measure":
-        return line.startswith("measure: predictors of layer 0")
+        return line.startswith("measure: predictor sweeps")
     return line.startswith("eval point 2/")
 
 

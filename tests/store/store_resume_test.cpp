@@ -281,7 +281,7 @@ TEST(StoreResume, NotEnoughDiskSpaceFailsBeforeWriting) {
   o.expected_rows = int64_t{1} << 40;  // petabytes
   const std::string path = dir.file("acts.h5");
   test::expect_error([&] { ActivationWriter w(path, test::test_meta(shape), o); },
-                     {path, "not enough disk space", "rows of"});
+                     {path, "not enough disk space", "rows of", "as collect's plan says, plus a 16.0 MiB margin"});
   EXPECT_FALSE(std::filesystem::exists(path + ".partial"));
 }
 
