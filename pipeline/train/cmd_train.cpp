@@ -108,7 +108,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--merge-predictors", a->merge,
                   "join these predictor directories (trained with --layers on the same store and options) into --out")
       ->expected(1, -1);
-  cmd->add_option("--out", a->out, "output directory (predictors.safetensors, metrics.csv/.json, metrics_topk.csv/.json)")
+  cmd->add_option("--out", a->out, "output directory (predictors.safetensors, metrics and metrics_topk CSV + JSON)")
       ->required();
   cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or auto (cuda when available)")->capture_default_str();
   OptionFlags flags(cmd, "train");
