@@ -49,7 +49,7 @@ BenchReport run_model_bench(GpuWeights weights, const ModelBenchOptions& o,
   const int max_batch = *std::max_element(o.batch_sizes.begin(), o.batch_sizes.end());
   DV_CHECK(static_cast<int64_t>(o.tokens.size()) >= static_cast<int64_t>(max_batch) * needed,
            "bench: the text gives {} tokens, {} rows of prompt and decode steps need {} (a longer --text, or a "
-           "shorter --prompt-len / --iters)",
+           "shorter --prompt-len / --gen-tokens)",
            o.tokens.size(), max_batch, static_cast<int64_t>(max_batch) * needed);
   DV_CHECK(!configs.empty() && !configs.front().sparse, "bench: the first configuration must be dense");
   const int max_pos = static_cast<int>(weights.config.max_position_embeddings);

@@ -50,7 +50,7 @@ nlohmann::json model_bench_options_json(const ModelBenchArgs& a) {
 
 engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<void(const engine::BenchRow&)>& on_row) {
   DV_CHECK(engine::cuda_device_available(), "bench: no CUDA GPU is available on this machine");
-  DV_CHECK(!a.mlp_densities.empty(), "bench: --mlp-densities is empty");
+  DV_CHECK(!a.mlp_densities.empty(), "bench: --densities (YAML bench.densities) is empty");
   for (double d : a.mlp_densities) DV_CHECK(d > 0 && d <= 1, "bench: MLP density {} outside (0, 1]", d);
   DV_CHECK(a.head_density > 0 && a.head_density <= 1, "bench: head density {} outside (0, 1]", a.head_density);
   for (const std::string& dtype : a.predictor_dtypes)

@@ -1,6 +1,6 @@
 // bench_outputs.h: what `dejavu bench` and the bench stage of `dejavu run` write and print for a
-// BenchReport: one line per row as it is measured, bench.json (device, options, notes, rows) and bench.csv,
-// both atomically, and bench.png through scripts/plot_bench.py. CUDA builds only.
+// BenchReport: one line per row as it is measured, bench.json (device, options, notes, rows) and bench.csv
+// (one schema, the BenchRow), both atomically, and bench.png through scripts/plot_bench.py. CUDA builds only.
 #pragma once
 
 #include <string>

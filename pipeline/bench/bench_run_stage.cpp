@@ -8,6 +8,7 @@
 #include "engine/cuda/engine_context.h"
 #include "pipeline/bench/bench_model.h"
 #include "pipeline/bench/bench_outputs.h"
+#include "pipeline/bench/bench_plan.h"
 #include "pipeline/train/predictor_set.h"
 
 namespace dv {
@@ -15,34 +16,22 @@ namespace {
 
 void run_bench_stage(const Experiment& e, const std::string& out, const std::string& predictors) {
   const BenchSection& b = e.bench;
+  const auto seed = static_cast<uint64_t>(e.seed) + 1;
   engine::BenchReport report;
   nlohmann::json options = {{"section", "bench of " + e.name}};
   if (b.times_model()) {
     cli::ModelBenchArgs m;
+    cli::apply_bench_section(b, m);
     m.model_dir = e.model;
     m.predictors = predictors;
-    m.text = b.text;
-    m.mlp_densities = b.densities;
-    m.head_density = b.head_density;
-    m.prompt_len = static_cast<int>(b.prompt_len);
-    m.iters = static_cast<int>(b.gen_tokens);
-    m.seed = static_cast<uint64_t>(e.seed) + 1;
+    m.seed = seed;
     cli::append_bench_rows(report, cli::bench_model(m, cli::print_bench_row));
     options["model"] = cli::model_bench_options_json(m);
   }
   engine::DecodeBenchOptions o;
-  o.shapes.clear();
-  for (const std::string& s : b.shapes)
-    if (s != "model") o.shapes.push_back(s);
+  cli::apply_bench_section(b, o);
+  o.seed = seed;
   if (!o.shapes.empty()) {
-    o.batch_shape = o.shapes.front();
-    o.batch_sizes.assign(b.batch_sizes.begin(), b.batch_sizes.end());
-    o.mlp_densities = b.densities;
-    o.mlp_density = b.densities.front();
-    o.head_density = b.head_density;
-    o.prompt_len = static_cast<int>(b.prompt_len);
-    o.iters = static_cast<int>(b.gen_tokens);
-    o.seed = static_cast<uint64_t>(e.seed) + 1;
     cli::append_bench_rows(report, engine::run_decode_bench(o, cli::print_bench_row));
     options["shapes"] = {{"shapes", o.shapes},           {"batch_sizes", o.batch_sizes},
                          {"batch_shape", o.batch_shape}, {"mlp_densities", o.mlp_densities},

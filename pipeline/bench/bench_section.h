@@ -1,5 +1,6 @@
-// bench_section.h: the bench section of an experiment, declared once (pipeline/experiment/option_table.h):
-// defaults here, key, help, range and hash role in visit_bench_options.
+// bench_section.h: the bench section of an experiment and the flags of `dejavu bench` named after its keys,
+// declared once (pipeline/experiment/option_table.h): defaults here, key, help, range and hash role in
+// visit_bench_options; bench_plan.h maps it onto the engine's bench options.
 #pragma once
 
 #include <cstdint>
@@ -27,11 +28,15 @@ inline const BenchSection kBenchDefaults{};
 template <class Section, class Visitor>
 void visit_bench_options(Section& s, Visitor& v, const std::vector<std::string>& shape_names) {
   v.choices(s.shapes, {"shapes", "built-in OPT shapes (random fp16 weights) and/or model: the experiment's "
-                                 "checkpoint with real selections (the train stage's predictors when train runs)"},
+                                 "checkpoint (`dejavu bench --model`) with real selections (the train stage's "
+                                 "predictors when train runs)"},
             shape_names);
-  v.integers(s.batch_sizes, {"batch_sizes", "decode batch sizes, swept on the first built-in shape listed"},
+  v.integers(s.batch_sizes, {"batch_sizes", "decode batch sizes: the checkpoint's rows at each, and swept on the "
+                                            "first built-in shape listed"},
              IntRange{1, 4096});
-  v.numbers(s.densities, {"densities", "fractions of MLP neurons kept, swept"}, kFraction);
+  v.numbers(s.densities, {"densities", "fractions of MLP neurons kept, swept (the first: the predictor rows' and "
+                                       "the batch sweep's)"},
+            kFraction);
   v.integer(s.prompt_len, {"prompt_len", "prompt tokens before timing"}, IntRange{1, 1 << 20});
   v.integer(s.gen_tokens, {"gen_tokens", "decoded tokens timed"}, IntRange{1, 1 << 20});
   v.number(s.head_density, {"head_density", "fraction of heads kept at every sparse point"}, kFraction);

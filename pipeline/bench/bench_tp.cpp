@@ -16,6 +16,7 @@
 #include "engine/tp/nccl_comm.h"
 #include "engine/tp/tp_launch.h"
 #include "kernels/common/error.h"
+#include "pipeline/report/result_table.h"
 
 namespace dv::cli {
 namespace {
@@ -30,41 +31,39 @@ void print_row(const TpBenchRow& t) {
   std::fflush(stdout);
 }
 
-nlohmann::json row_json(const TpBenchRow& t) {
+// tp_bench.csv and tp_bench.json's rows: rank 0's BenchRow (bytes and kept units per rank) with the ranks'
+// spread, one schema for both (pipeline/report/result_table.h).
+struct TpTableRow {
+  std::string shape;
+  int world = 1, layers = 0, model_layers = 0;
+  bool per_layer = false;
+  std::string engine;
+  double mlp_density = 1, head_density = 1;
+  int mlp_kept_per_rank = 0, heads_kept_per_rank = 0, mlp_kept_max_rank = 0, heads_kept_max_rank = 0;
+  double median_ms = 0, p10_ms = 0, p90_ms = 0, ms_per_layer = 0, no_all_reduce_ms = 0, all_reduce_share = 0;
+  double max_rank_ms = 0, mean_rank_ms = 0, slowest_over_mean_rank = 0;
+  double weight_bytes_per_rank = 0, kv_bytes_per_rank = 0, predictor_bytes_per_rank = 0;
+  double floor_ms = 0, fraction_of_floor = 0, speedup_vs_dense = 0, logits_spread = 0;
+};
+DV_RESULT_ROW(TpTableRow, shape, world, layers, model_layers, per_layer, engine, mlp_density, head_density,
+              mlp_kept_per_rank, heads_kept_per_rank, mlp_kept_max_rank, heads_kept_max_rank, median_ms, p10_ms,
+              p90_ms, ms_per_layer, no_all_reduce_ms, all_reduce_share, max_rank_ms, mean_rank_ms,
+              slowest_over_mean_rank, weight_bytes_per_rank, kv_bytes_per_rank, predictor_bytes_per_rank, floor_ms,
+              fraction_of_floor, speedup_vs_dense, logits_spread)
+
+TpTableRow table_row(const TpBenchRow& t) {
   const engine::BenchRow& r = t.row;
-  return {{"shape", r.shape},
-          {"world", t.world},
-          {"layers", r.layers},
-          {"model_layers", r.model_layers},
-          {"per_layer", r.per_layer},
-          {"engine", r.engine},
-          {"mlp_density", r.mlp_density},
-          {"head_density", r.head_density},
-          {"mlp_kept_per_rank", r.mlp_kept},
-          {"heads_kept_per_rank", r.heads_kept},
-          {"mlp_kept_max_rank", t.mlp_kept_max},
-          {"heads_kept_max_rank", t.heads_kept_max},
-          {"median_ms", r.median_ms},
-          {"p10_ms", r.p10_ms},
-          {"p90_ms", r.p90_ms},
-          {"ms_per_layer", r.ms_per_layer},
-          {"no_all_reduce_ms", t.no_reduce_ms},
-          {"all_reduce_share", t.all_reduce_share},
-          {"max_rank_ms", t.max_rank_ms},
-          {"mean_rank_ms", t.mean_rank_ms},
-          {"slowest_over_mean_rank", t.max_rank_ms / t.mean_rank_ms},
-          {"weight_bytes_per_rank", r.weight_bytes},
-          {"kv_bytes_per_rank", r.kv_bytes},
-          {"predictor_bytes_per_rank", r.predictor_bytes},
-          {"floor_ms", r.floor_ms},
-          {"fraction_of_floor", r.floor_ms / r.median_ms},
-          {"speedup_vs_dense", r.speedup_vs_dense},
-          {"logits_spread", t.logits_spread}};
+  return {r.shape,        t.world,         r.layers,          r.model_layers,     r.per_layer,
+          r.engine,       r.mlp_density,   r.head_density,    r.mlp_kept,         r.heads_kept,
+          t.mlp_kept_max, t.heads_kept_max, r.median_ms,      r.p10_ms,           r.p90_ms,
+          r.ms_per_layer, t.no_reduce_ms,  t.all_reduce_share, t.max_rank_ms,     t.mean_rank_ms,
+          t.max_rank_ms / t.mean_rank_ms,  r.weight_bytes,    r.kv_bytes,         r.predictor_bytes,
+          r.floor_ms,     r.floor_ms / r.median_ms,           r.speedup_vs_dense, t.logits_spread};
 }
 
 void write_outputs(const TpBenchReport& rep, const TpBenchArgs& a) {
-  nlohmann::json rows = nlohmann::json::array();
-  for (const auto& r : rep.rows) rows.push_back(row_json(r));
+  std::vector<TpTableRow> rows;
+  for (const auto& r : rep.rows) rows.push_back(table_row(r));
   const TpBenchOptions& o = a.bench;
   const nlohmann::json doc = {{"device", rep.device},
                               {"world", rep.world},
@@ -75,25 +74,8 @@ void write_outputs(const TpBenchReport& rep, const TpBenchArgs& a) {
                                 {"head_density", o.head_density}, {"predictors", o.predictors},
                                 {"rank_mlp", o.rank_mlp}, {"rank_att", o.rank_att}, {"prompt_len", o.prompt_len},
                                 {"warmup", o.warmup}, {"iters", o.iters}, {"max_layers", o.max_layers},
-                                {"use_graph", o.use_graph}, {"seed", o.seed}}},
-                              {"rows", rows}};
-  make_dirs(a.out);
-  write_file_atomic(a.out + "/tp_bench.json", doc.dump(2) + "\n");
-  std::string csv;
-  if (!rows.empty()) {
-    bool first = true;
-    for (const auto& [k, v] : rows[0].items()) csv += (first ? "" : ",") + k, first = false;
-    csv += "\n";
-    for (const auto& r : rows) {
-      first = true;
-      for (const auto& [k, v] : r.items()) {
-        csv += (first ? "" : ",") + (v.is_string() ? v.get<std::string>() : v.dump());
-        first = false;
-      }
-      csv += "\n";
-    }
-  }
-  write_file_atomic(a.out + "/tp_bench.csv", csv);
+                                {"use_graph", o.use_graph}, {"seed", o.seed}}}};
+  write_result_table(a.out, "tp_bench", rows, doc, "rows");
 }
 
 void run_rank(const TpBenchArgs& a) {

@@ -1,5 +1,7 @@
 // cmd_bench.cpp: `dejavu bench`: runs engine/cuda's decode benchmark on random weights of built-in shapes, or
-// with --model on a real checkpoint with real selections (bench_model.h); prints one line per configuration
+// with --model on a real checkpoint with real selections (bench_model.h). The flags named after the YAML bench
+// section's keys come from its option table (bench_section.h) and reach the engine's options through the same
+// mapping as the bench stage's (bench_plan.h); the others are the command's own. Prints one line per configuration
 // and the goals (dense vs floor, sparse vs dense on opt-13b / opt-30b), writes bench.json + bench.csv
 // (atomically) and bench.png through scripts/plot_bench.py (bench_outputs.h).
 #include "pipeline/bench/cmd_bench.h"
@@ -8,15 +10,20 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/cuda/decode_bench.h"
+#include "engine/io/opt_config.h"
 #include "kernels/common/error.h"
 #include "pipeline/bench/bench_model.h"
 #include "pipeline/bench/bench_outputs.h"
+#include "pipeline/bench/bench_plan.h"
+#include "pipeline/cli/option_flags.h"
 #if DEJAVU_HAVE_TP
 #include "pipeline/bench/bench_tp.h"
 #endif
@@ -25,13 +32,14 @@ namespace dv::cli {
 namespace {
 
 struct BenchArgs {
-  engine::DecodeBenchOptions bench;
+  BenchSection section;           // the flags named after the YAML section's keys (bench_section.h)
+  engine::DecodeBenchOptions bench;  // the rest: the command's own flags (bench_plan.h sets the section's part)
   std::string out = "runs/bench";
   bool no_predictors = false;
-  std::string model;       // --model: a real checkpoint instead of the random shapes
+  std::string model;       // --model: a real checkpoint (--shapes model, the default with --model)
   std::string predictors;  // --predictors (with --model)
-  std::string text;        // --text (with --model)
-  std::vector<int> model_batch_sizes = {1};  // --model-batch-sizes (with --model)
+  std::optional<double> mlp_density;      // --mlp-density; default: the first of --densities
+  std::optional<std::string> batch_shape;  // --batch-shape; default: the first of --shapes
   int tp = 0;              // --tp N: the tensor-parallel bench (bench_tp.h)
   bool eager = false;      // --eager (with --tp): no CUDA graphs
   double tp_timeout = 1800;
@@ -64,19 +72,14 @@ void run_tp(const BenchArgs& a) {
 
 void run_model_bench(const BenchArgs& a) {
   ModelBenchArgs m;
+  apply_bench_section(a.section, m);
   m.model_dir = a.model;
   m.predictors = a.predictors;
-  m.text = a.text;
-  m.mlp_densities = a.bench.mlp_densities;
-  m.head_density = a.bench.head_density;
-  m.batch_sizes = a.model_batch_sizes;
   m.batch_unions = a.bench.batch_unions;
   m.predictor_dtypes = a.bench.predictor_dtypes;
   m.dense_crossover = a.bench.dense_crossover;
   m.kv_heads = a.bench.kv_heads;
-  m.prompt_len = a.bench.prompt_len;
   m.warmup = a.bench.warmup;
-  m.iters = a.bench.iters;
   m.seed = a.bench.seed;
   m.decode_paths = a.bench.decode_paths;
   const engine::BenchReport rep = bench_model(m, print_bench_row);
@@ -100,11 +103,21 @@ void print_goals(const engine::BenchReport& rep, const engine::DecodeBenchOption
 }
 
 void run_bench(BenchArgs& a) {
-  if (a.tp > 0) return run_tp(a);
+  const bool times_model = a.section.times_model();
+  DV_CHECK(!times_model || !a.model.empty(), "bench: --shapes model needs --model DIR (the checkpoint to time)");
+  DV_CHECK(a.model.empty() || times_model, "bench: --model DIR is timed as the shape 'model'; list it in --shapes");
+  DV_CHECK(!times_model || a.section.shapes.size() == 1,
+           "bench: --shapes model times the checkpoint alone; built-in shapes are another run (an experiment's bench "
+           "section takes both)");
   DV_CHECK(a.model.empty() || !a.no_predictors, "bench: --no-predictors is for the random shapes; with --model, "
            "leave out --predictors instead");
-  DV_CHECK(!a.model.empty() || (a.predictors.empty() && a.text.empty()), "bench: --predictors and --text need --model");
-  if (!a.model.empty()) return run_model_bench(a);
+  DV_CHECK(!a.model.empty() || (a.predictors.empty() && a.section.text.empty()),
+           "bench: --predictors and --text need --model");
+  apply_bench_section(a.section, a.bench);
+  if (a.mlp_density) a.bench.mlp_density = *a.mlp_density;
+  if (a.batch_shape) a.bench.batch_shape = *a.batch_shape;
+  if (a.tp > 0) return run_tp(a);
+  if (times_model) return run_model_bench(a);
   a.bench.predictors = !a.no_predictors;
   std::printf("dejavu bench: shapes");
   for (const auto& s : a.bench.shapes) std::printf(" %s", s.c_str());
@@ -135,28 +148,23 @@ void add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "Decode latency of the CUDA engine: dense vs sparse (JSON, CSV, plot)");
   auto& b = a->bench;
   cmd->add_option("--out", a->out, "output directory")->capture_default_str();
-  cmd->add_option("--model", a->model, "a Hugging Face OPT checkpoint to time instead of random shapes (fp16)");
+  cmd->add_option("--model", a->model, "a Hugging Face OPT checkpoint, timed as the shape 'model' (fp16; YAML: the "
+                                       "experiment's model); with --model, --shapes defaults to model");
   cmd->add_option("--predictors", a->predictors, "with --model: a `dejavu train` directory (adds sparse-predictor rows)");
-  cmd->add_option("--text", a->text, "with --model: UTF-8 text giving the prompt and decoded tokens (default: built-in)");
-  cmd->add_option("--shapes", b.shapes, "OPT shapes (random fp16 weights)")->capture_default_str()->delimiter(',');
-  cmd->add_option("--batch-sizes", b.batch_sizes, "batch sizes swept on --batch-shape")
-      ->capture_default_str()->delimiter(',');
-  cmd->add_option("--batch-shape", b.batch_shape, "the shape whose batch sizes are swept")->capture_default_str();
-  cmd->add_option("--mlp-densities", b.mlp_densities,
-                  "MLP densities of the fixed-selection sweep (batch 1; with --model also the predictor rows)")
-      ->capture_default_str()->delimiter(',');
-  cmd->add_option("--head-density", b.head_density, "fraction of heads kept")->capture_default_str();
+  std::vector<std::string> shape_names = opt_builtin_names();
+  shape_names.push_back("model");
+  OptionFlags flags(cmd, "bench");
+  visit_bench_options(a->section, flags, shape_names);
+  cmd->add_option("--batch-shape", a->batch_shape, "the shape whose batch sizes are swept (default: the first of "
+                                                   "--shapes)");
   cmd->add_option("--kv-heads", b.kv_heads,
                   "sparse rows: K/V of the selected heads with bounded catch-up (selected), of every head (all), or "
                   "all where the batch's head union reaches 90% (auto)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "selected", "all"}));
-  cmd->add_option("--mlp-density", b.mlp_density, "MLP density of the predictor rows and the batch sweep")
-      ->capture_default_str();
-  cmd->add_option("--prompt-len", b.prompt_len, "prompt tokens before the timed decode steps")->capture_default_str();
+  cmd->add_option("--mlp-density", a->mlp_density,
+                  "MLP density of the predictor rows and the batch sweep (default: the first of --densities)");
   cmd->add_option("--warmup", b.warmup, "untimed steps per configuration")->capture_default_str();
-  cmd->add_option("--iters", b.iters, "timed steps per configuration (median reported; with --model: tokens decoded)")
-      ->capture_default_str();
   cmd->add_flag("--no-predictors", a->no_predictors, "skip the rows with random low-rank predictors");
   cmd->add_option("--rank-mlp", b.rank_mlp, "largest MLP predictor rank (random predictors)")->capture_default_str();
   cmd->add_option("--rank-att", b.rank_att, "largest attention predictor rank (random predictors)")
@@ -172,9 +180,6 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--dense-crossover", b.dense_crossover,
                   "a predicted selection of more than this fraction of the neurons / heads selects all of them")
       ->capture_default_str();
-  cmd->add_option("--model-batch-sizes", a->model_batch_sizes,
-                  "with --model: batch sizes, each row decoding its own stretch of the text")
-      ->capture_default_str()->delimiter(',');
   cmd->add_option("--predictor-dtype", b.predictor_dtypes, "predictor weight formats timed side by side: fp16, int8")
       ->capture_default_str()->delimiter(',');
   cmd->add_option("--predictor-mlp-densities", b.predictor_mlp_densities,
@@ -185,13 +190,17 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str()->delimiter(',')->check(CLI::IsMember({"graph", "persistent"}));
   cmd->add_option("--max-layers", b.max_layers, "build at most N layers per shape (0 = all that fit)")
       ->capture_default_str();
-  cmd->add_option("--seed", b.seed, "random weights and selections")->capture_default_str();
+  cmd->add_option("--seed", b.seed, "random weights and selections (the bench stage: the experiment's seed + 1)")
+      ->capture_default_str();
   cmd->add_option("--tp", a->tp, "tensor-parallel ranks (one per GPU): the TP bench, tp_bench.json/csv (--shapes or "
                   "--model; --mlp-density, --head-density)");
   cmd->add_flag("--eager", a->eager, "with --tp: launch every kernel and NCCL call each step (no CUDA graphs)");
   cmd->add_option("--tp-timeout", a->tp_timeout, "with --tp N > 1: seconds before the ranks are stopped")
       ->capture_default_str();
-  cmd->callback([a] { run_bench(*a); });
+  cmd->callback([a, cmd] {
+    if (!a->model.empty() && cmd->count("--shapes") == 0) a->section.shapes = {"model"};
+    run_bench(*a);
+  });
 }
 
 }  // namespace dv::cli

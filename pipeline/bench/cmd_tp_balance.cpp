@@ -3,7 +3,7 @@
 // each token's oracle selection is the top-k of its post-ReLU fc1 values (MLP) and of its heads' output norms
 // (attention), as the predictors are trained to reproduce. For N = 2, 4, 8 (where the units split): the
 // slowest-rank cost of one global top-k (max over ranks / mean) and the recall of the engine's per-rank top-k.
-// Writes tp_balance.json and tp_balance.csv (atomically) to --out.
+// Writes tp_balance.json and tp_balance.csv (one schema, atomically) to --out.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,7 +14,6 @@
 #include <vector>
 
 #include <c10/core/InferenceMode.h>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
@@ -24,9 +23,21 @@
 #include "kernels/common/sparsity_rule.h"
 #include "pipeline/cli/commands.h"
 #include "pipeline/cli/model_options.h"
+#include "pipeline/report/result_table.h"
 
 namespace dv::cli {
 namespace {
+
+// tp_balance.csv and .json's rows: one block (mlp, heads) at one world size (pipeline/report/result_table.h).
+struct TpBalanceRow {
+  std::string block;
+  int world = 0, n = 0, k = 0;
+  double density = 0;
+  int64_t rows = 0;
+  double mean_active = 0, mean_cost = 0, p90_cost = 0, max_cost = 0, per_rank_recall = 0;
+};
+DV_RESULT_ROW(TpBalanceRow, block, world, n, k, density, rows, mean_active, mean_cost, p90_cost, max_cost,
+              per_rank_recall)
 
 struct TpBalanceArgs {
   ModelOptions model;
@@ -65,8 +76,7 @@ void run_tp_balance(const TpBalanceArgs& a) {
   }
   progress.finish();
   const at::Tensor mlp = at::cat(mlp_scores), heads = at::cat(head_scores);
-  nlohmann::json rows = nlohmann::json::array();
-  std::string csv = "block,world,n,k,density,rows,mean_active,mean_cost,p90_cost,max_cost,per_rank_recall\n";
+  std::vector<TpBalanceRow> rows;
   std::printf("tp-balance: %s, %lld tokens x %lld layers; cost = busiest rank / mean rank under one global top-k\n",
               c.name.c_str(), static_cast<long long>(windows * a.seq_len), static_cast<long long>(c.num_hidden_layers));
   for (const auto& [block, scores, density] : {std::make_tuple(std::string("mlp"), mlp, a.mlp_density),
@@ -82,18 +92,13 @@ void run_tp_balance(const TpBalanceArgs& a) {
       std::printf("  %-5s N=%d: k=%d of %d (%.1f active), slowest-rank cost mean %.3f p90 %.3f max %.3f; per-rank "
                   "top-k recall (score-weighted) %.3f\n",
                   block.c_str(), world, k, n, b.mean_active, b.mean_cost, b.p90_cost, b.max_cost, b.mean_recall);
-      rows.push_back({{"block", block}, {"world", world}, {"n", n}, {"k", k}, {"density", density},
-                      {"rows", b.rows}, {"mean_active", b.mean_active}, {"mean_cost", b.mean_cost}, {"p90_cost", b.p90_cost},
-                      {"max_cost", b.max_cost}, {"per_rank_recall", b.mean_recall}});
-      csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", block, world, n, k, density, b.rows, b.mean_active,
-                         b.mean_cost, b.p90_cost, b.max_cost, b.mean_recall);
+      rows.push_back({block, world, n, k, density, b.rows, b.mean_active, b.mean_cost, b.p90_cost, b.max_cost,
+                      b.mean_recall});
     }
   }
-  make_dirs(a.out);
   const nlohmann::json doc = {{"model", a.model.model_dir}, {"text", a.text}, {"selection", "oracle top-k"},
-                              {"seq_len", a.seq_len}, {"windows", windows}, {"rows", rows}};
-  write_file_atomic(a.out + "/tp_balance.json", doc.dump(2) + "\n");
-  write_file_atomic(a.out + "/tp_balance.csv", csv);
+                              {"seq_len", a.seq_len}, {"windows", windows}};
+  write_result_table(a.out, "tp_balance", rows, doc, "rows");
   std::printf("tp-balance: results in %s (tp_balance.json, tp_balance.csv)\n", a.out.c_str());
 }
 

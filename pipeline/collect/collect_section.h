@@ -35,7 +35,8 @@ void visit_collect_options(Section& s, Visitor& v) {
   v.integer(s.sample_every, {"sample_every", "keep every k-th position of each window"}, IntRange{1});
   v.integer(s.max_rows, {"max_rows", "rows recorded; 0 = no limit"}, IntRange{0});
   v.boolean(s.store_fc1_values, {"store_fc1_values", "also keep post-ReLU fc1 values (ffn float16 per row and layer: large)"});
-  v.integer(s.batch_windows, {"batch_windows", "windows run through the model together"}, IntRange{1, 4096});
+  v.integer(s.batch_windows, {"batch_windows", "windows run through the model together (throughput only)", false},
+            IntRange{1, 4096});
   v.choices(s.fields, {"fields", "layer fields stored; empty = all four", true, false},
             {"attn_input", "mlp_input", "fc1_active", "head_norm"});
   v.choice(s.compression, {"compression", "gzip (shuffle + deflate 1) | none (raw chunks: fastest, ~15% larger)", true, false},

@@ -46,7 +46,8 @@ void visit_eval_options(Section& s, Visitor& v) {
   v.task_list(s.tasks, {"tasks", "zero-shot tasks scored at every point too (tasks.csv): {name, format, file}",
                         true, false});
   v.integer(s.task_max_docs, {"task_max_docs", "documents per task; 0 = all", true, false}, IntRange{0});
-  v.integer(s.task_batch, {"task_batch", "task sequences per forward", true, false}, IntRange{1, 4096});
+  v.integer(s.task_batch, {"task_batch", "task sequences per forward (throughput only)", false, false},
+            IntRange{1, 4096});
 }
 
 }  // namespace dv

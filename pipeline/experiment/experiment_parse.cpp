@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -19,24 +18,19 @@ namespace dv {
 
 namespace {
 
-constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
-
 std::string join(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
 }
 
-// Typed readers of the top-level keys and a task entry: each leaves `out` at its default when the key is
-// absent; the checks every option reader shares.
+// Typed readers of the keys read by hand (name, output_dir, a task entry): each leaves `out` at its default
+// when the key is absent; the checks every option reader shares.
 class SectionReader {
  public:
   explicit SectionReader(YamlField f) : s_(std::move(f)) {}
   YamlSection& section() { return s_; }
 
-  void integer(const char* key, int64_t& out, int64_t lo, int64_t hi = kNoMax) {
-    if (auto f = s_.take(key)) out = checked_int(*f, lo, hi);
-  }
   std::optional<YamlField> string(const char* key, std::string& out) {
     auto f = s_.take(key);
     if (f) {
@@ -114,6 +108,12 @@ class ReadOptions {
   }
   void choice(std::string& v, const OptionInfo& info, const std::vector<std::string>& allowed) {
     if (auto f = take(info)) v = SectionReader::checked_choice(*f, allowed);
+  }
+  void device(std::string& v, const OptionInfo& info) {
+    if (auto f = take(info)) {
+      v = yaml_string(*f);
+      if (!is_device_name(v)) f->fail(fmt::format("expected one of cpu, cuda, cuda:N, auto, got \"{}\"", v));
+    }
   }
   void numbers(std::vector<double>& v, const OptionInfo& info, Interval in) {
     if (auto f = take(info)) v = unique(*f, [&](const YamlField& e) {
@@ -299,17 +299,11 @@ Experiment parse_experiment(const std::string& yaml, const std::string& where, c
     e.name = stem_of(where);
   }
   if (!top.string("output_dir", e.output_dir)) e.output_dir = "runs/" + e.name;
-  spots.model = top.string("model", e.model);
-  if (auto f = top.section().take("device")) {
-    e.device = yaml_string(*f);
-    const bool cuda_n = e.device.rfind("cuda:", 0) == 0 && e.device.size() > 5 &&
-                        std::all_of(e.device.begin() + 5, e.device.end(), [](unsigned char c) { return std::isdigit(c); });
-    if (e.device != "cpu" && e.device != "cuda" && e.device != "auto" && !cuda_n) {
-      f->fail(fmt::format("expected one of cpu, cuda, cuda:N, auto, got \"{}\"", e.device));
-    }
+  {
+    ReadOptions globals(top, options.check_files);
+    visit_global_options(e, globals);
+    spots.model = globals.spot("model");
   }
-  top.choice("dtype", e.dtype, {"float32", "float16", "bfloat16"});
-  top.integer("seed", e.seed, 0);
 
   std::vector<std::string> stage_names;
   for (Stage s : kAllStages) stage_names.push_back(stage_name(s));

@@ -2,6 +2,9 @@
 // round-trip form (fmt's "{}"), so 0.1 stays 0.1 and parses back to the same double.
 #include "pipeline/experiment/experiment_yaml.h"
 
+#include <any>
+#include <vector>
+
 #include <yaml-cpp/yaml.h>
 
 #include <fmt/format.h>
@@ -34,12 +37,10 @@ void emit_list(YAML::Emitter& out, const char* key, const std::vector<T>& values
 }
 
 // Emits each option of a section's table, in table order; an option that is not always written only when its
-// text differs from the default section's (so that configs, and stage hashes, of earlier runs stay as they were);
-// with hashed_only, only the options that enter the stage hash.
+// text differs from the default section's (so that configs, and stage hashes, of earlier runs stay as they were).
 class EmitOptions {
  public:
-  EmitOptions(YAML::Emitter& out, std::vector<OptionText> defaults, bool hashed_only)
-      : out_(out), defaults_(std::move(defaults)), hashed_only_(hashed_only) {}
+  EmitOptions(YAML::Emitter& out, std::vector<OptionText> defaults) : out_(out), defaults_(std::move(defaults)) {}
 
   void integer(int64_t v, const OptionInfo& info, IntRange) {
     if (key(info, std::to_string(v))) out_ << v;
@@ -54,6 +55,9 @@ class EmitOptions {
     if (key(info, v)) out_ << v;
   }
   void choice(const std::string& v, const OptionInfo& info, const std::vector<std::string>&) {
+    if (key(info, v)) out_ << v;
+  }
+  void device(const std::string& v, const OptionInfo& info) {
     if (key(info, v)) out_ << v;
   }
   void numbers(const std::vector<double>& v, const OptionInfo& info, Interval) {
@@ -88,7 +92,6 @@ class EmitOptions {
   // Writes the key and returns true when the option is written.
   bool key(const OptionInfo& info, const std::string& value) {
     const OptionText& d = defaults_.at(index_++);
-    if (hashed_only_ && !info.hashed) return false;
     if (!info.always_written && value == d.value) return false;
     out_ << YAML::Key << info.key << YAML::Value;
     return true;
@@ -100,35 +103,68 @@ class EmitOptions {
 
   YAML::Emitter& out_;
   std::vector<OptionText> defaults_;
-  bool hashed_only_;
   size_t index_ = 0;
 };
 
+// The values of a section's options, in table order.
+class OptionValues : public EachOption<OptionValues> {
+ public:
+  std::vector<std::any> values;
+  template <class T>
+  void field(const T& v, const OptionInfo&) {
+    values.emplace_back(v);
+  }
+};
+
+// Sets every option that does not enter the stage hash back to its value in `defaults`.
+class ResetUnhashed : public EachOption<ResetUnhashed> {
+ public:
+  explicit ResetUnhashed(std::vector<std::any> defaults) : defaults_(std::move(defaults)) {}
+  template <class T>
+  void field(T& v, const OptionInfo& info) {
+    const std::any& d = defaults_.at(index_++);
+    if (!info.hashed) v = std::any_cast<const T&>(d);
+  }
+
+ private:
+  std::vector<std::any> defaults_;
+  size_t index_ = 0;
+};
+
+// hashed_only: the options outside the hash are written at their defaults, so that changing one leaves the
+// hash as it is, and a config that leaves them at their defaults hashes as it did before they left the hash.
 template <class Section, class Visit>
 void emit_options(YAML::Emitter& out, const Section& s, Visit visit, bool hashed_only) {
+  const Section default_section{};
   OptionTexts defaults;
-  visit(Section{}, defaults);
-  EmitOptions emit(out, std::move(defaults.rows), hashed_only);
-  visit(s, emit);
+  visit(default_section, defaults);
+  EmitOptions emit(out, std::move(defaults.rows));
+  if (!hashed_only) return visit(s, emit);
+  OptionValues default_values;
+  visit(default_section, default_values);
+  Section hashed = s;
+  ResetUnhashed reset(std::move(default_values.values));
+  visit(hashed, reset);
+  visit(hashed, emit);
 }
 
 void emit_section(YAML::Emitter& out, const Experiment& e, Stage s, bool hashed_only = false) {
   out << YAML::Key << stage_name(s) << YAML::Value << YAML::BeginMap;
   switch (s) {
     case Stage::kCollect:
-      emit_options(out, e.collect, [](const auto& sec, auto& v) { visit_collect_options(sec, v); }, hashed_only);
+      emit_options(out, e.collect, [](auto& sec, auto& v) { visit_collect_options(sec, v); }, hashed_only);
       break;
     case Stage::kTrain:
-      emit_options(out, e.train, [](const auto& sec, auto& v) { visit_train_options(sec, v); }, hashed_only);
+      emit_options(out, e.train, [](auto& sec, auto& v) { visit_train_options(sec, v); }, hashed_only);
       break;
     case Stage::kMeasure:
-      emit_options(out, e.measure, [](const auto& sec, auto& v) { visit_measure_options(sec, v); }, hashed_only);
+      emit_options(out, e.measure, [](auto& sec, auto& v) { visit_measure_options(sec, v); }, hashed_only);
       break;
     case Stage::kEval:
-      emit_options(out, e.eval, [](const auto& sec, auto& v) { visit_eval_options(sec, v); }, hashed_only);
+      emit_options(out, e.eval, [](auto& sec, auto& v) { visit_eval_options(sec, v); }, hashed_only);
       break;
     case Stage::kBench:
-      emit_options(out, e.bench, [](const auto& sec, auto& v) { visit_bench_options(sec, v, {}); }, hashed_only);
+      emit_options(out, e.bench, [](auto& sec, auto& v) { visit_bench_options(sec, v, {}); }, hashed_only);
       break;
   }
   out << YAML::EndMap;
@@ -146,10 +182,7 @@ bool section_is_default(const Experiment& e, Stage s) {
 }
 
 void emit_globals(YAML::Emitter& out, const Experiment& e) {
-  if (!e.model.empty()) out << YAML::Key << "model" << YAML::Value << e.model;
-  out << YAML::Key << "device" << YAML::Value << e.device;
-  out << YAML::Key << "dtype" << YAML::Value << e.dtype;
-  out << YAML::Key << "seed" << YAML::Value << e.seed;
+  emit_options(out, e, [](auto& exp, auto& v) { visit_global_options(exp, v); }, /*hashed_only=*/false);
 }
 
 std::string finish(YAML::Emitter& out) { return std::string(out.c_str()) + "\n"; }

@@ -14,8 +14,9 @@ std::string experiment_to_yaml(const Experiment& e);
 
 // What determines one stage's output: model, device, dtype, seed, `stages: [<stage>]` and that
 // stage's section; not the name or output_dir, so that renaming an experiment re-runs nothing.
-// A valid experiment file on its own. hashed_only: only the options that enter the stage hash (OptionInfo::hashed),
-// what content_hash.h hashes.
+// A valid experiment file on its own. hashed_only: what content_hash.h hashes: the options outside the hash
+// (OptionInfo::hashed false) written at their defaults, so that changing one re-runs nothing and a config that
+// leaves them at their defaults keeps the hash it had before they left the hash.
 std::string stage_config_yaml(const Experiment& e, Stage stage, bool hashed_only = false);
 
 }  // namespace dv

@@ -12,7 +12,9 @@ std::string option_markdown(const std::string& section, const std::vector<Option
   std::string out = "| YAML key | flag | default | values | in hash | what |\n| --- | --- | --- | --- | --- | --- |\n";
   for (const OptionText& r : rows) {
     const std::string value = r.value.empty() ? "(none)" : "`" + r.value + "`";
-    out += fmt::format("| `{}.{}` | `{}` | {} | {} | {} | {} |\n", section, r.info.key, option_flag(r.info.key), value,
+    const std::string key = section.empty() ? r.info.key : section + "." + r.info.key;
+    const std::string flag = section.empty() ? "-" : "`" + option_flag(r.info.key) + "`";
+    out += fmt::format("| `{}` | {} | {} | {} | {} | {} |\n", key, flag, value,
                        r.allowed.empty() ? r.kind : r.kind + " " + r.allowed, r.info.hashed ? "yes" : "no",
                        r.info.help);
   }
@@ -33,6 +35,10 @@ std::vector<std::pair<std::string, std::string>> all_option_markdown() {
   add("measure", [](OptionTexts& t) { visit_measure_options(kMeasureDefaults, t); });
   add("eval", [](OptionTexts& t) { visit_eval_options(kEvalDefaults, t); });
   add("bench", [&](OptionTexts& t) { visit_bench_options(kBenchDefaults, t, shapes); });
+  const Experiment defaults;
+  OptionTexts globals;
+  visit_global_options(defaults, globals);
+  out.emplace_back("experiment", option_markdown("", globals.rows));
   return out;
 }
 

@@ -10,10 +10,13 @@
 namespace dv {
 
 // | YAML key | flag | default | values | in hash | what |; flags are the key with '-' for '_' (commands that
-// take the option: the stage's README says which).
+// take the option: the stage's README says which). An empty section: the top-level keys, which no command takes
+// as flags of the same meaning (flag column "-").
 std::string option_markdown(const std::string& section, const std::vector<OptionText>& rows);
 
-// The tables of every section, by section name: collect, train, measure, eval, bench.
+// The tables by the folder whose README holds them (pipeline/<folder>/README.md, between
+// <!-- options:<folder> --> and <!-- /options -->): collect, train, measure, eval, bench, and experiment (the
+// top-level keys).
 std::vector<std::pair<std::string, std::string>> all_option_markdown();
 
 }  // namespace dv

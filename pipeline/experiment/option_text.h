@@ -70,6 +70,10 @@ class OptionTexts {
     add(info, "all or list of layers", v.empty() ? std::string("all") : list(v), "");
   }
   template <class T>
+  void device(const T& v, const OptionInfo& info) {
+    add(info, "device", v, "cpu \\| cuda \\| cuda:N \\| auto");
+  }
+  template <class T>
   void task_list(const T& v, const OptionInfo& info) {
     std::vector<std::string> items;
     for (const EvalTaskSpec& t : v) items.push_back(fmt::format("{{name: {}, format: {}, file: {}}}", t.name, t.format, t.file));

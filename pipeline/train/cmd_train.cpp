@@ -57,7 +57,7 @@ void print_summary(const TrainSummary& s, const std::string& out) {
       rows += static_cast<double>(l.mlp.train_rows) * static_cast<double>(std::max(l.mlp.epochs_run, l.att.epochs_run));
     }
   }
-  std::printf("wrote %s/{predictors.safetensors,metrics.json,metrics.csv}: %lld layers trained, %lld resumed, "
+  std::printf("wrote %s/{predictors.safetensors,metrics.*,metrics_topk.*}: %lld layers trained, %lld resumed, "
               "%lld worker(s) x %lld thread(s), %.1f s (%.0f training rows/s)\n",
               out.c_str(), static_cast<long long>(s.layers_trained), static_cast<long long>(s.layers_resumed),
               static_cast<long long>(s.workers), static_cast<long long>(s.threads_per_worker), s.seconds,
@@ -67,7 +67,7 @@ void print_summary(const TrainSummary& s, const std::string& out) {
 void run_train(TrainArgs a) {
   if (!a.merge.empty()) {
     merge_predictor_dirs(a.out, a.merge);
-    std::printf("wrote %s/{predictors.safetensors,metrics.json,metrics.csv} from %zu part(s)\n", a.out.c_str(),
+    std::printf("wrote %s/{predictors.safetensors,metrics.*,metrics_topk.*} from %zu part(s)\n", a.out.c_str(),
                 a.merge.size());
     return;
   }
@@ -108,7 +108,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--merge-predictors", a->merge,
                   "join these predictor directories (trained with --layers on the same store and options) into --out")
       ->expected(1, -1);
-  cmd->add_option("--out", a->out, "output directory (predictors.safetensors, metrics.json, metrics.csv)")->required();
+  cmd->add_option("--out", a->out, "output directory (predictors.safetensors, metrics and metrics_topk CSV + JSON)")
+      ->required();
   cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or auto (cuda when available)")->capture_default_str();
   OptionFlags flags(cmd, "train");
   visit_train_options(a->recipe, flags);

@@ -1,13 +1,14 @@
-// metrics_report.cpp: JSON and CSV forms of the training metrics.
+// metrics_report.cpp: the training metrics' results tables, and one predictor's metrics as JSON.
 #include "pipeline/train/metrics_report.h"
 
 #include <cmath>
 #include <filesystem>
-
-#include <fmt/format.h>
+#include <map>
+#include <utility>
 
 #include "engine/io/atomic_file.h"
 #include "kernels/common/error.h"
+#include "pipeline/report/result_table.h"
 
 namespace dv {
 
@@ -33,10 +34,73 @@ double get_number_or_nan(const json& j, const char* key, const std::string& wher
   return j.at(key).is_null() ? std::nan("") : get_field<double>(j, key, where);
 }
 
-// "5" for 0.05, "12.5" for 0.125: the suffix of the top-k columns.
-std::string percent_label(double fraction) { return fmt::format("{}", std::round(fraction * 1e4) / 1e2); }
+// metrics.csv and metrics.json's `predictors`: one predictor on the held-out rows (PredictorMetrics less topk).
+struct PredictorRow {
+  int64_t layer = 0;
+  std::string kind, input;
+  int64_t rank = 0, n_out = 0, train_rows = 0, val_rows = 0, epochs_run = 0, best_epoch = 0;
+  double initial_recall = 0, recall = 0, precision = 0, true_active_rate = 0, pred_active_rate = 0, val_loss = 0;
+  double seconds = 0;
+};
+DV_RESULT_ROW(PredictorRow, layer, kind, input, rank, n_out, train_rows, val_rows, epochs_run, best_epoch,
+              initial_recall, recall, precision, true_active_rate, pred_active_rate, val_loss, seconds)
 
-std::string csv_number(double x) { return std::isnan(x) ? "" : fmt::format("{:.6g}", x); }
+// metrics_topk.csv and metrics.json's `topk`: one predictor's top-k at one keep-fraction (TopkMetric).
+struct TopkRow {
+  int64_t layer = 0;
+  std::string kind;
+  double fraction = 0;
+  int64_t k = 0;
+  double recall = 0;
+  json mass_recall, oracle_mass_recall;  // null: no values stored (TopkMetric's NaN)
+};
+DV_RESULT_ROW(TopkRow, layer, kind, fraction, k, recall, mass_recall, oracle_mass_recall)
+
+constexpr const char* kPredictorsKey = "predictors";
+constexpr const char* kTopkKey = "topk";
+
+PredictorRow predictor_row(const PredictorMetrics& m) {
+  return {m.layer,      m.kind,   m.input,          m.rank,           m.n_out,
+          m.train_rows, m.val_rows, m.epochs_run,   m.best_epoch,     m.initial_recall,
+          m.recall,     m.precision, m.true_active_rate, m.pred_active_rate, m.val_loss,
+          m.seconds};
+}
+
+PredictorMetrics predictor_metrics(const PredictorRow& r) {
+  PredictorMetrics m;
+  m.layer = r.layer;
+  m.kind = r.kind;
+  m.input = r.input;
+  m.rank = r.rank;
+  m.n_out = r.n_out;
+  m.train_rows = r.train_rows;
+  m.val_rows = r.val_rows;
+  m.epochs_run = r.epochs_run;
+  m.best_epoch = r.best_epoch;
+  m.initial_recall = r.initial_recall;
+  m.recall = r.recall;
+  m.precision = r.precision;
+  m.true_active_rate = r.true_active_rate;
+  m.pred_active_rate = r.pred_active_rate;
+  m.val_loss = r.val_loss;
+  m.seconds = r.seconds;
+  return m;
+}
+
+double nan_if_null(const json& v) { return v.is_null() ? std::nan("") : v.get<double>(); }
+
+// dir/<name>.json, checked to be a metrics file of this format.
+json read_metrics_file(const std::string& dir, const char* name) {
+  const std::string path = (std::filesystem::path(dir) / name).string() + ".json";
+  std::error_code ec;
+  DV_CHECK(std::filesystem::is_regular_file(path, ec), "{}: no {}.json (not a finished `dejavu train` output?)", dir,
+           name);
+  const json doc = json::parse(read_small_file(path), nullptr, false);
+  DV_CHECK(!doc.is_discarded() && doc.is_object() && doc.value("format_version", int64_t{0}) == kMetricsFormatVersion,
+           "{}: not train's metrics of format {} (retrain, or merge with the dejavu that trained it)", path,
+           kMetricsFormatVersion);
+  return doc;
+}
 
 }  // namespace
 
@@ -100,59 +164,64 @@ PredictorMetrics metrics_from_json(const json& j, const std::string& where) {
   return m;
 }
 
-std::vector<std::string> metrics_csv_columns(const std::vector<double>& topk_fractions) {
-  std::vector<std::string> cols = {"layer",          "kind",      "input",     "rank",
-                                   "n_out",          "train_rows", "val_rows", "epochs_run",
-                                   "best_epoch",     "initial_recall", "recall", "precision",
-                                   "true_active_rate", "pred_active_rate", "val_loss", "seconds"};
-  for (double f : topk_fractions) {
-    const std::string p = percent_label(f);
-    for (const char* what : {"k_top", "recall_top", "mass_top", "oracle_mass_top"}) cols.push_back(what + p);
-  }
-  return cols;
-}
-
 void write_train_metrics(const std::string& dir, const TrainReport& r) {
-  make_dirs(dir);
-  json layers = json::array();
-  for (const LayerMetrics& l : r.layers) {
-    layers.push_back({{"layer", l.layer}, {"mlp", metrics_to_json(l.mlp)}, {"att", metrics_to_json(l.att)}});
-  }
-  const json doc = {{"format_version", kMetricsFormatVersion},
-                    {"acts", r.acts},
-                    {"store_rows", r.store_rows},
-                    {"train_rows", r.train_rows},
-                    {"val_rows", r.val_rows},
-                    {"device", r.device},
-                    {"seconds", r.seconds},
-                    {"model_config", json::parse(r.model_config)},
-                    {"options", json::parse(r.options)},
-                    {"layers", layers}};
-  write_file_atomic((std::filesystem::path(dir) / kMetricsJsonName).string(), doc.dump(2) + "\n");
-
-  std::vector<double> fractions;
-  if (!r.layers.empty()) {
-    for (const TopkMetric& t : r.layers.front().mlp.topk) fractions.push_back(t.fraction);
-  }
-  const std::vector<std::string> cols = metrics_csv_columns(fractions);
-  std::string csv;
-  for (size_t i = 0; i < cols.size(); ++i) csv += (i ? "," : "") + cols[i];
-  csv += "\n";
+  std::vector<PredictorRow> predictors;
+  std::vector<TopkRow> topk;
   for (const LayerMetrics& l : r.layers) {
     for (const PredictorMetrics* m : {&l.mlp, &l.att}) {
-      csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", m->layer, m->kind, m->input, m->rank,
-                         m->n_out, m->train_rows, m->val_rows, m->epochs_run, m->best_epoch,
-                         csv_number(m->initial_recall), csv_number(m->recall), csv_number(m->precision),
-                         csv_number(m->true_active_rate), csv_number(m->pred_active_rate), csv_number(m->val_loss),
-                         csv_number(m->seconds));
-      for (const TopkMetric& t : m->topk) {
-        csv += fmt::format(",{},{},{},{}", t.k, csv_number(t.recall), csv_number(t.mass_recall),
-                           csv_number(t.oracle_mass_recall));
-      }
-      csv += "\n";
+      predictors.push_back(predictor_row(*m));
+      for (const TopkMetric& t : m->topk)
+        topk.push_back({m->layer, m->kind, t.fraction, t.k, t.recall, number_or_null(t.mass_recall),
+                        number_or_null(t.oracle_mass_recall)});
     }
   }
-  write_file_atomic((std::filesystem::path(dir) / kMetricsCsvName).string(), csv);
+  const json context = {{"format_version", kMetricsFormatVersion},
+                        {"acts", r.acts},
+                        {"store_rows", r.store_rows},
+                        {"train_rows", r.train_rows},
+                        {"val_rows", r.val_rows},
+                        {"device", r.device},
+                        {"seconds", r.seconds},
+                        {"model_config", json::parse(r.model_config)},
+                        {"options", json::parse(r.options)}};
+  write_result_table(dir, "metrics_topk", topk, {{"format_version", kMetricsFormatVersion}}, kTopkKey);
+  write_result_table(dir, "metrics", predictors, context, kPredictorsKey);
+}
+
+TrainReport read_train_metrics(const std::string& dir) {
+  const json doc = read_metrics_file(dir, "metrics"), topk = read_metrics_file(dir, "metrics_topk");
+  const std::string path = dir + "/metrics{,_topk}.json";
+  TrainReport r;
+  try {
+    r.acts = doc.at("acts").get<std::string>();
+    r.store_rows = doc.at("store_rows").get<int64_t>();
+    r.train_rows = doc.at("train_rows").get<int64_t>();
+    r.val_rows = doc.at("val_rows").get<int64_t>();
+    r.device = doc.at("device").get<std::string>();
+    r.seconds = doc.at("seconds").get<double>();
+    r.model_config = doc.at("model_config").dump();
+    r.options = doc.at("options").dump();
+    std::map<std::pair<int64_t, std::string>, PredictorMetrics> by_predictor;
+    for (const json& row : doc.at(kPredictorsKey)) {
+      const PredictorMetrics m = predictor_metrics(row.get<PredictorRow>());
+      by_predictor[{m.layer, m.kind}] = m;
+    }
+    for (const json& row : topk.at(kTopkKey)) {
+      const TopkRow t = row.get<TopkRow>();
+      const auto it = by_predictor.find({t.layer, t.kind});
+      DV_CHECK(it != by_predictor.end(), "{}: a topk row of layer {} {} without its predictor row", path, t.layer,
+               t.kind);
+      it->second.topk.push_back({t.fraction, t.k, t.recall, nan_if_null(t.mass_recall),
+                                 nan_if_null(t.oracle_mass_recall)});
+    }
+    for (const auto& [key, m] : by_predictor) {
+      if (r.layers.empty() || r.layers.back().layer != key.first) r.layers.push_back({key.first, {}, {}});
+      (m.kind == "mlp" ? r.layers.back().mlp : r.layers.back().att) = m;
+    }
+  } catch (const json::exception& e) {
+    DV_FAIL("{}: a field is missing or mistyped: {}", path, e.what());
+  }
+  return r;
 }
 
 }  // namespace dv

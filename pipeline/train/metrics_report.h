@@ -1,7 +1,7 @@
-// metrics_report.h: the training metrics as files. PRED_DIR/metrics.json holds the run's context
-// (store, split, resolved options, model config) and per layer the MLP and attention metrics;
-// PRED_DIR/metrics.csv holds one row per (layer, kind) for spreadsheets and plots. README.md in
-// this folder lists every column.
+// metrics_report.h: the training metrics as files, two results tables (pipeline/report/result_table.h), each
+// one row type written as CSV and JSON from one schema: PRED_DIR/metrics.csv, one row per predictor (layer,
+// kind), with the run's context (store, split, resolved options, model config) in metrics.json, and
+// PRED_DIR/metrics_topk.csv, one row per predictor and keep-fraction. README.md in this folder lists every column.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +14,9 @@
 
 namespace dv {
 
-constexpr int64_t kMetricsFormatVersion = 1;
+// 2: the rows of metrics.csv and metrics_topk.csv (1 nested each layer's metrics and had a column per fraction).
+constexpr int64_t kMetricsFormatVersion = 2;
 constexpr const char* kMetricsJsonName = "metrics.json";
-constexpr const char* kMetricsCsvName = "metrics.csv";
 
 struct LayerMetrics {
   int64_t layer = 0;
@@ -34,13 +34,14 @@ struct TrainReport {
   std::vector<LayerMetrics> layers;  // ascending
 };
 
+// One predictor's metrics as one JSON object (topk nested): a layer's partial file and measure.json.
 nlohmann::json metrics_to_json(const PredictorMetrics& m);
 // dv::Error naming `where` when a field is missing or mistyped.
 PredictorMetrics metrics_from_json(const nlohmann::json& j, const std::string& where);
 
-// Writes metrics.json and metrics.csv into dir, each via a temporary name and rename.
+// Writes metrics.{csv,json} and metrics_topk.{csv,json} into dir, each via a temporary name and rename.
 void write_train_metrics(const std::string& dir, const TrainReport& report);
-// The column names of metrics.csv for these keep-fractions (e.g. recall_top10, mass_top10).
-std::vector<std::string> metrics_csv_columns(const std::vector<double>& topk_fractions);
+// What write_train_metrics wrote into dir, read back; dv::Error naming the file when it is not that.
+TrainReport read_train_metrics(const std::string& dir);
 
 }  // namespace dv

@@ -1,5 +1,5 @@
 // train_predictors.h: the `train` stage: every requested layer's MLP and attention predictors from
-// an activation store, into PRED_DIR (predictors.safetensors, metrics.json, metrics.csv).
+// an activation store, into PRED_DIR (predictors.safetensors, metrics_report.h's tables).
 //
 // Layers are independent jobs: on CPU a small pool of threads trains several at once (torch's
 // intra-op threads divided among them); on CUDA they run one after another on the device. Each

@@ -74,8 +74,8 @@ fi
 SHAPES=${DEJAVU_DECODE_SHAPES:-opt-1.3b,opt-6.7b,opt-13b,opt-30b,opt-66b}
 if has bench; then
   mkdir -p "$OUT/bench"
-  COMMON=(--shapes "$SHAPES" --batch-sizes 1 --head-density 0.5 --mlp-density 0.1 --mlp-densities 0.1
-    --predictor-mlp-densities 0.1 --warmup 5 --iters 30)
+  COMMON=(--shapes "$SHAPES" --batch-sizes 1 --head-density 0.5 --mlp-density 0.1 --densities 0.1
+    --predictor-mlp-densities 0.1 --warmup 5 --gen-tokens 30)
   part bench "${DEJAVU_T_BENCH:-200}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph,persistent \
     --out "$OUT/bench" >"$OUT/bench/bench.log" 2>&1
   tail -25 "$OUT/bench/bench.log" >>"$SUMMARY"

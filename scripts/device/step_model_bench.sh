@@ -37,8 +37,8 @@ for shape in ${DEJAVU_DECODE_MODELS:-opt-1.3b opt-6.7b opt-13b}; do
   t3=$(date +%s)
   batches=1
   [ $first = 1 ] && batches=$BATCHES
-  "$DEJAVU" bench --model "$M" --predictors "$R/pred" --text "$DATA/wikitext-2/test.txt" --mlp-densities 0.1 \
-    --head-density 0.5 --decode-path graph,persistent --model-batch-sizes "$batches" --warmup 5 --iters 40 \
+  "$DEJAVU" bench --model "$M" --predictors "$R/pred" --text "$DATA/wikitext-2/test.txt" --densities 0.1 \
+    --head-density 0.5 --decode-path graph,persistent --batch-sizes "$batches" --warmup 5 --gen-tokens 40 \
     --out "$OUT/$shape" >"$OUT/$shape/bench.log" 2>&1
   rc=$?
   t4=$(date +%s)

@@ -54,13 +54,13 @@ if [ -x build/kernels/bench/kernel_bench ]; then
 fi
 
 SHAPES=opt-1.3b,opt-6.7b,opt-13b,opt-30b,opt-66b
-COMMON=(--shapes "$SHAPES" --batch-sizes 1 --head-density 0.5 --mlp-density 0.1 --warmup 5 --iters 30)
+COMMON=(--shapes "$SHAPES" --batch-sizes 1 --head-density 0.5 --mlp-density 0.1 --warmup 5 --gen-tokens 30)
 mkdir -p "$OUT/eb" "$OUT/eb_nopdl"
 part dejavu_bench "$(( ${DEJAVU_PERF_BENCH_S:-240} * 3 / 5 ))" ./build/dejavu bench "${COMMON[@]}" \
-  --mlp-densities 0.1,0.5 --predictor-mlp-densities 0.1,0.5 --predictor-dtype fp16,int8 --out "$OUT/eb" \
+  --densities 0.1,0.5 --predictor-mlp-densities 0.1,0.5 --predictor-dtype fp16,int8 --out "$OUT/eb" \
   >"$OUT/engine_bench.log" 2>&1
 part dejavu_bench_nopdl "$(( ${DEJAVU_PERF_BENCH_S:-240} * 2 / 5 ))" env DEJAVU_PDL=0 ./build/dejavu bench "${COMMON[@]}" \
-  --mlp-densities 0.1 --predictor-dtype fp16 --out "$OUT/eb_nopdl" >"$OUT/engine_bench_nopdl.log" 2>&1
+  --densities 0.1 --predictor-dtype fp16 --out "$OUT/eb_nopdl" >"$OUT/engine_bench_nopdl.log" 2>&1
 cp "$OUT"/eb/bench.json "$OUT"/eb/bench.csv "$OUT"/ 2>/dev/null
 cp "$OUT"/eb_nopdl/bench.json "$OUT"/bench_nopdl.json 2>/dev/null
 rm -rf "$OUT/eb" "$OUT/eb_nopdl"

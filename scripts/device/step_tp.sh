@@ -37,7 +37,7 @@ MODEL=${DEJAVU_TP_MODEL:-$OUT/opt-1.3b-random}
 [ -f "$MODEL/config.json" ] || part make_opt-1.3b 60 python3 scripts/make_random_opt.py --shape opt-1.3b "$MODEL" \
   --device cuda --dtype float16 --force >"$OUT/make_model.log" 2>&1
 part bench_tp1 60 build/dejavu bench --tp 1 --model "$MODEL" --mlp-density 0.1 --head-density 0.5 \
-  --prompt-len 128 --warmup 5 --iters 40 --out "$OUT" >"$OUT/bench_tp1.log" 2>&1
+  --prompt-len 128 --warmup 5 --gen-tokens 40 --out "$OUT" >"$OUT/bench_tp1.log" 2>&1
 grep -E "^  [^ ]+ +tp[0-9]|^device|^note" "$OUT/bench_tp1.log" | tee -a "$SUMMARY"
 [ -z "${DEJAVU_TP_MODEL:-}" ] && rm -rf "$MODEL"  # 2.6 GB of random weights: not a result
 echo "step_tp: summary in $SUMMARY"

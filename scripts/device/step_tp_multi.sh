@@ -40,7 +40,7 @@ parity() {
 bench() {  # bench NAME TP SHAPE LIMIT
   local start=$(date +%s)
   timeout "$4" build/dejavu bench --tp "$2" --shapes "$3" --mlp-density 0.1 --head-density 0.5 --prompt-len 128 \
-    --warmup 5 --iters 40 --out "$OUT/$1" >"$OUT/$1.log" 2>&1
+    --warmup 5 --gen-tokens 40 --out "$OUT/$1" >"$OUT/$1.log" 2>&1
   note "$1: rc=$? in $(( $(date +%s) - start )) s"
   grep -E "^  [^ ]+ +tp[0-9]|^note" "$OUT/$1.log" | tee -a "$SUMMARY"
 }

@@ -3,11 +3,14 @@
 // bounded buffers, resumes an interrupted run to the clean run's predictors, and writes its files.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -15,6 +18,7 @@
 
 #include "engine/io/atomic_file.h"
 #include "kernels/common/error.h"
+#include "pipeline/train/metrics_report.h"
 #include "pipeline/train/predictor_set.h"
 #include "pipeline/train/row_batches.h"
 #include "pipeline/train/selection.h"
@@ -245,28 +249,44 @@ TEST(Train, WritesMetricsFiles) {
   o.topk_fractions = {0.1, 0.125};
   train_predictors(dir.file("acts.h5"), dir.file("pred"), o);
   const nlohmann::json j = nlohmann::json::parse(read_small_file(dir.file("pred/metrics.json")));
-  EXPECT_EQ(j["format_version"], 1);
+  EXPECT_EQ(j["format_version"], 2);
   EXPECT_EQ(j["train_rows"], 640);
   EXPECT_EQ(j["val_rows"], 160);
   EXPECT_EQ(j["options"]["rank_mlp"], 8);
   EXPECT_EQ(j["model_config"]["ffn_dim"], 100);
-  ASSERT_EQ(j["layers"].size(), 2u);
-  EXPECT_EQ(j["layers"][1]["att"]["kind"], "att");
-  EXPECT_EQ(j["layers"][1]["mlp"]["topk"][1]["k"], 13);  // ceil(0.125 * 100)
-  EXPECT_TRUE(j["layers"][1]["mlp"]["topk"][1]["mass_recall"].is_null());  // the store has no fc1_value
-  EXPECT_TRUE(j["layers"][1]["att"]["topk"][1]["mass_recall"].is_number());
+  ASSERT_EQ(j["predictors"].size(), 4u);  // 2 layers x {mlp, att}
+  EXPECT_EQ(j["predictors"][3]["layer"], 1);
+  EXPECT_EQ(j["predictors"][3]["kind"], "att");
+  const nlohmann::json topk = nlohmann::json::parse(read_small_file(dir.file("pred/metrics_topk.json")));
+  ASSERT_EQ(topk["topk"].size(), 8u);  // 4 predictors x 2 fractions
+  const nlohmann::json& mlp1 = topk["topk"][5];  // layer 1 mlp, fraction 0.125
+  EXPECT_EQ(mlp1["layer"], 1);
+  EXPECT_EQ(mlp1["kind"], "mlp");
+  EXPECT_EQ(mlp1["k"], 13);  // ceil(0.125 * 100)
+  EXPECT_TRUE(mlp1["mass_recall"].is_null());  // the store has no fc1_value
+  EXPECT_TRUE(topk["topk"][7]["mass_recall"].is_number());
 
-  std::istringstream csv(read_small_file(dir.file("pred/metrics.csv")));
-  std::string header, line;
-  std::getline(csv, header);
-  EXPECT_EQ(header.rfind("layer,kind,input,rank,n_out,", 0), 0u) << header;
-  EXPECT_NE(header.find(",k_top12.5,recall_top12.5,mass_top12.5,oracle_mass_top12.5"), std::string::npos) << header;
-  int rows = 0;
-  while (std::getline(csv, line)) {
-    ++rows;
-    EXPECT_EQ(std::count(line.begin(), line.end(), ','), std::count(header.begin(), header.end(), ',')) << line;
+  // Each CSV holds the JSON's rows under the row type's columns; the files read back as written.
+  for (const auto& [name, header_start, rows] : {std::tuple{"metrics", "layer,kind,input,rank,n_out,", 4},
+                                                 std::tuple{"metrics_topk", "layer,kind,fraction,k,recall,", 8}}) {
+    std::istringstream csv(read_small_file(dir.file(std::string("pred/") + name + ".csv")));
+    std::string header, line;
+    std::getline(csv, header);
+    EXPECT_EQ(header.rfind(header_start, 0), 0u) << header;
+    int n = 0;
+    while (std::getline(csv, line)) {
+      ++n;
+      EXPECT_EQ(std::count(line.begin(), line.end(), ','), std::count(header.begin(), header.end(), ',')) << line;
+    }
+    EXPECT_EQ(n, rows) << name;
   }
-  EXPECT_EQ(rows, 4);  // 2 layers x {mlp, att}
+  const TrainReport back = read_train_metrics(dir.file("pred"));
+  ASSERT_EQ(back.layers.size(), 2u);
+  EXPECT_EQ(back.train_rows, 640);
+  EXPECT_EQ(back.layers[1].mlp.topk.size(), 2u);
+  EXPECT_EQ(back.layers[1].mlp.topk[1].k, 13);
+  EXPECT_TRUE(std::isnan(back.layers[1].mlp.topk[1].mass_recall));
+  EXPECT_EQ(back.layers[1].att.recall, j["predictors"][3]["recall"].get<double>());
 }
 
 TEST(Train, RejectsBadInput) {
