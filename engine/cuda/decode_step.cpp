@@ -23,13 +23,14 @@
 namespace dv::engine {
 namespace {
 
-// The MLP path: fused_mlp (fc1 + ReLU + fc2 of a neuron slice in one op) up to batch 8, where its per-unit
-// reductions stay small against the weights; beyond, cuBLAS (dense) and sparse up + down. DEJAVU_FUSED_MLP=1
-// or 0 forces either (read when a step is recorded, i.e. when a graph is captured), so one build can time both.
+// The MLP path: cuBLAS (dense) or sparse up + down by default; DEJAVU_FUSED_MLP=1 takes fused_mlp (fc1 + ReLU
+// + fc2 of a neuron slice in one op, with the residual-stream flow) up to batch 8. The first H100 run
+// (session 7, opt-13b and opt-1.3b, batch 1) measured the fused flow slower than this one, dense 12.8 against
+// 10.2 ms and sparse 4.66 against 4.03 ms on opt-13b, so it is opt-in until it wins. Read when a step is
+// recorded (i.e. when a graph is captured), so one build can time both.
 bool fused_mlp_enabled(int batch) {
   const char* env = std::getenv("DEJAVU_FUSED_MLP");
-  if (env != nullptr && (std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0)) return env[0] == '1';
-  return batch <= 8;
+  return env != nullptr && std::strcmp(env, "1") == 0 && batch <= 8;
 }
 
 // The dense step's QKV: through sparse_qkv with every head selected (one kernel: the projection, bias, q and

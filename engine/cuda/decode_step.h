@@ -3,8 +3,8 @@
 // eagerly or under CUDA graph capture; everything that changes between steps (tokens, position, index lists)
 // is read from device memory, and the step's last node advances the position.
 //
-// Per layer, pre-LN on one GPU at batch <= 8 (the residual-stream flow: a block's last op writes the residual
-// stream, its first op normalizes it; four kernels a layer):
+// Per layer, pre-LN on one GPU at batch <= 8 with DEJAVU_FUSED_MLP=1 (the residual-stream flow: a block's last
+// op writes the residual stream, its first op normalizes it; four kernels a layer):
 //   sparse_qkv (attention layer norm fused; selected heads, or all for the dense step; K/V catch-up; K/V of
 //   all heads when the layer's plan says so) [-> kv_catchup of the forced heads on the low-priority catch-up
 //   stream, joined at the step's end] -> decode_attention (selected, written compact) -> sparse_mlp_down over
@@ -12,14 +12,15 @@
 //   residual: the next attn_in) ... -> final layer norm -> LM head.
 //   (When B * d is too large for fused_mlp to stage its input, a layer_norm kernel normalizes mlp_in first;
 //   DEJAVU_DENSE_QKV=cublas runs the dense step's QKV as layer_norm + cuBLAS GEMM + kv_append.)
-// Post-LN, tensor parallelism and batch > 8 (the block_out flow; post-LN moves the layer norms after the adds):
+// By default, and always for post-LN, tensor parallelism and batch > 8 (the block_out flow; post-LN moves the
+// layer norms after the adds):
 //   dense:  LN -> QKV GEMM -> kv_append -> decode_attention (all heads) -> W_o^T GEMM
 //           -> LN(out + bias + residual) -> fc1 GEMM -> bias+ReLU -> fc2^T GEMM -> LN(next) ...
 //   sparse: LN -> sparse_qkv -> decode_attention -> sparse_mlp_down (W_o^T rows of the selected heads)
 //           -> LN(out + bias + residual) -> sparse_mlp_up (fc1 rows + bias + ReLU)
 //           -> sparse_mlp_down (fc2^T rows) -> LN(next) ...
-//   with the MLP block as one fused_mlp op writing block_out at batch <= 8 (DEJAVU_FUSED_MLP=0/1 forces
-//   either way; =0 also turns the residual-stream flow off).
+//   with DEJAVU_FUSED_MLP=1, the MLP block as one fused_mlp op writing block_out at batch <= 8 and the
+//   residual-stream flow above (opt-in: slower than this flow on the first H100 run).
 // Layers of a sparse step whose block has no selection (no predictor) run that block dense, except that
 // attention always goes through sparse_qkv so the K/V catch-up state stays exact.
 // Tensor parallelism (engine/tp): a rank's weights hold H/N heads and ffn/N neurons; `all_reduce`, when set,

@@ -77,7 +77,7 @@ FusedMlpPlan plan_fused_mlp(int B, int d, int max_k, int num_sms) {
 
 size_t fused_mlp_workspace_bytes(int B, int d) {
   const size_t chunks = static_cast<size_t>((std::max(d, 1) + kFusedMlpColChunk - 1) / kFusedMlpColChunk);
-  return static_cast<size_t>(std::max(B, 1)) * std::max(d, 1) * sizeof(float) + chunks * sizeof(int);
+  return static_cast<size_t>(std::max(B, 1)) * std::max(d, 1) * sizeof(FixedSum) + chunks * sizeof(int);
 }
 
 void check_fused_mlp_args(const FusedMlpArgs& a) {

@@ -21,7 +21,8 @@
 //      on the tensor cores (mma m16n8k16, fp32); bias + ReLU -> h [B, slice] fp16 in shared memory;
 //   4. fc2: warps walk 64-column chunks of d (rotated by unit), each reading the slice's W2T rows (16-byte
 //      loads, 4 rows per lane transposed into k-pairs with byte permutes) against h, and add the fp32 result
-//      into the workspace [B, d] with vector reductions (red.global.add.v4.f32);
+//      into the workspace [B, d] as 64-bit fixed-point reductions (kernels/common/fixed_sum.cuh: the sum's
+//      bits do not depend on the order the units arrive in);
 //   5. per 64-column chunk, an arrival counter: the warp that brings it to U (the last unit through that
 //      chunk) adds b2 + resid, writes out in fp16, and zeroes the chunk's workspace and counter.
 // Why last arrivers per chunk and not a consumer that reads the fp32 sums: the op that finishes the block
@@ -47,6 +48,8 @@
 
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
+
+#include "kernels/common/fixed_sum.cuh"
 
 #include <cstddef>
 
@@ -85,7 +88,7 @@ struct FusedMlpPlan {
 constexpr int kFusedMlpSliceCap = 256;  // neurons per unit (shared memory for idx, b1 and h)
 
 FusedMlpPlan plan_fused_mlp(int B, int d, int max_k, int num_sms);
-size_t fused_mlp_workspace_bytes(int B, int d);  // B*d fp32 sums + one counter per 64-column chunk
+size_t fused_mlp_workspace_bytes(int B, int d);  // B*d fixed-point sums + one counter per 64-column chunk
 bool fused_mlp_ln_fits(int B, int d);
 
 // Throws dv::Error on the requirements above (launch_fused_mlp runs it; the persistent path on its op).

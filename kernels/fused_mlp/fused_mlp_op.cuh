@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "kernels/common/fixed_sum.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/fused_mlp/fused_mlp.cuh"
 #if defined(__CUDACC__)
@@ -205,7 +206,7 @@ struct FusedMlpOp {
     __syncthreads();
 
     // fc2: acc2[mt][i][2hb + ch] = column cb + 16t + 8ch + i of batch row 16mt + g + 8hb.
-    float* ws = static_cast<float*>(a.workspace);
+    FixedSum* ws = static_cast<FixedSum*>(a.workspace);
     float acc2[MT][8][4];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
@@ -247,9 +248,9 @@ struct FusedMlpOp {
             for (int ch = 0; ch < 2; ++ch) {
               const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch, e = 2 * hb + ch;
               if (b >= a.B || col >= a.d) continue;
-              float* dst = ws + static_cast<size_t>(b) * a.d + col;
-              red_add_v4(dst, acc2[mt][0][e], acc2[mt][1][e], acc2[mt][2][e], acc2[mt][3][e]);
-              red_add_v4(dst + 4, acc2[mt][4][e], acc2[mt][5][e], acc2[mt][6][e], acc2[mt][7][e]);
+              FixedSum* dst = ws + static_cast<size_t>(b) * a.d + col;
+              red_add_fixed_v4(dst, acc2[mt][0][e], acc2[mt][1][e], acc2[mt][2][e], acc2[mt][3][e]);
+              red_add_fixed_v4(dst + 4, acc2[mt][4][e], acc2[mt][5][e], acc2[mt][6][e], acc2[mt][7][e]);
             }
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
@@ -303,14 +304,13 @@ struct FusedMlpOp {
 
   // out[b, c0..c0+63] = resid + b2 + the chunk's fp32 sums, one fp16 rounding; the sums are zeroed for the
   // next launch. Called by a whole warp.
-  __device__ void finalize_chunk(float* ws, int c0, int lane) const {
+  __device__ void finalize_chunk(FixedSum* ws, int c0, int lane) const {
     for (int e = lane; e < a.B * (kFusedMlpColChunk / 8); e += 32) {
       const int b = e / (kFusedMlpColChunk / 8), col = c0 + 8 * (e % (kFusedMlpColChunk / 8));
       if (col >= a.d) continue;
       const size_t off = static_cast<size_t>(b) * a.d + col;
-      float4* src = reinterpret_cast<float4*>(ws + off);
-      const float4 lo = __ldcg(src), hi = __ldcg(src + 1);
-      float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+      float v[8];
+      take_fixed8(ws + off, v);
       float f[8];
       if (a.b2 != nullptr) {
         half8_to_float(__ldg(reinterpret_cast<const uint4*>(a.b2 + col)), f);
@@ -323,8 +323,6 @@ struct FusedMlpOp {
         for (int i = 0; i < 8; ++i) v[i] += f[i];
       }
       *reinterpret_cast<uint4*>(a.out + off) = pack_half8(v);
-      __stcg(src, make_float4(0.f, 0.f, 0.f, 0.f));
-      __stcg(src + 1, make_float4(0.f, 0.f, 0.f, 0.f));
     }
   }
 #endif  // __CUDACC__

@@ -30,6 +30,10 @@ using PersistentMlp = FusedMlpOp<8>;
 using PersistentPredictorZ = LowrankZOp<8, false>;
 using PersistentPredictorScores = LowrankScoresOp<8, false>;
 
+// One op's parameters. The union constructs only `embed`: a member's default field values (eps, units,
+// splits, ...) exist only once it is assigned whole, so activate a member as `p.row_gemv = RowGemvOp{}` (or
+// by assigning a complete op) before setting its fields; fields set on a member never assigned whole keep
+// whatever bytes were there.
 union DecodeOpParams {
   EmbedOp embed;
   LayerNormOp layer_norm;

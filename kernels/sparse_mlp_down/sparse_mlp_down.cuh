@@ -32,6 +32,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include "kernels/common/fixed_sum.cuh"
+
 #include <cstddef>
 
 namespace dv::kernels {
@@ -62,7 +64,7 @@ struct SparseMlpDownArgs {
 struct SparseMlpDownPlan {
   int col_blocks = 0;             // 512-column slices
   int splits = 1;                 // row splits per slice; 1 means no workspace traffic
-  size_t workspace_bytes = 0;     // B*d fp32 accumulators + one int counter per slice, 0 when splits == 1
+  size_t workspace_bytes = 0;     // B*d fixed-point sums (fixed_sum.cuh) + one int counter per slice, 0 when splits == 1
 };
 
 // target_units: how many units to aim for (0: kSparseMlpDownTargetUnits; the persistent path: a few per CTA).

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/common/fixed_sum.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 #if defined(__CUDACC__)
@@ -143,7 +144,7 @@ struct SparseMlpDownOp {
       return;
     }
 
-    float* ws = static_cast<float*>(a.workspace);
+    FixedSum* ws = static_cast<FixedSum*>(a.workspace);
     int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(a.B) * a.d);
     if (r_begin < r_end) {
 #pragma unroll
@@ -154,10 +155,10 @@ struct SparseMlpDownOp {
           for (int ch = 0; ch < 2; ++ch) {
             const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch;
             if (b >= a.B || col >= a.d) continue;
-            float* dst = ws + static_cast<size_t>(b) * a.d + col;
+            FixedSum* dst = ws + static_cast<size_t>(b) * a.d + col;
             const int e = 2 * hb + ch;
-            red_add_v4(dst, acc[mt][0][e], acc[mt][1][e], acc[mt][2][e], acc[mt][3][e]);
-            red_add_v4(dst + 4, acc[mt][4][e], acc[mt][5][e], acc[mt][6][e], acc[mt][7][e]);
+            red_add_fixed_v4(dst, acc[mt][0][e], acc[mt][1][e], acc[mt][2][e], acc[mt][3][e]);
+            red_add_fixed_v4(dst + 4, acc[mt][4][e], acc[mt][5][e], acc[mt][6][e], acc[mt][7][e]);
           }
     }
     // The last-arriving unit of this column block finalizes it (threadFenceReduction pattern).
@@ -172,12 +173,9 @@ struct SparseMlpDownOp {
     for (int e = threadIdx.x; e < a.B * (kSparseMlpDownUnitCols / 8); e += kUnitThreads) {
       const int b = e / (kSparseMlpDownUnitCols / 8), col = slice0 + 8 * (e % (kSparseMlpDownUnitCols / 8));
       if (col >= a.d) continue;
-      float4* src = reinterpret_cast<float4*>(ws + static_cast<size_t>(b) * a.d + col);
-      const float4 lo = __ldcg(src), hi = __ldcg(src + 1);
-      const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+      float v[8];
+      take_fixed8(ws + static_cast<size_t>(b) * a.d + col, v);
       store_out8(b, col, v);
-      __stcg(src, make_float4(0.f, 0.f, 0.f, 0.f));
-      __stcg(src + 1, make_float4(0.f, 0.f, 0.f, 0.f));
     }
     if (threadIdx.x == 0) counters[cblk] = 0;
   }

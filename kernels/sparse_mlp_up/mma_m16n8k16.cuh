@@ -68,19 +68,6 @@ __device__ __forceinline__ uint32_t pack_column(const uint4& lo, const uint4& hi
   return (i & 1) ? __byte_perm(a, b, 0x7632) : __byte_perm(a, b, 0x5410);
 }
 
-// dst[0..3] += (a, b, c, d) in fp32 at L2 (a 16-byte aligned destination): one vector reduction on sm_90.
-__device__ __forceinline__ void red_add_v4(float* dst, float a, float b, float c, float d) {
-#if __CUDA_ARCH__ >= 900
-  asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(dst), "f"(a), "f"(b), "f"(c), "f"(d)
-               : "memory");
-#else
-  atomicAdd(dst, a);
-  atomicAdd(dst + 1, b);
-  atomicAdd(dst + 2, c);
-  atomicAdd(dst + 3, d);
-#endif
-}
-
 // d += A * B for one 16x8x16 tile, fp16 operands, fp32 accumulators.
 __device__ __forceinline__ void mma_16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                           uint32_t b0, uint32_t b1) {

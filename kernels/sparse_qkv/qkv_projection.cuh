@@ -145,7 +145,9 @@ __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s
       for (int j = 0; j < kTiles; ++j) {
         if (col0 + j * 8 >= ncols) break;  // warp-uniform: tiles past the last column do nothing
         const int cj = kWide ? wide_code[j * 8 + g] : code[kWide ? 0 : j];
-        const uint4 xv = load_column<Sync>(p, cj, (kc + u) * 32 + tq * 8);
+        // Past this warp's k range the weights are zero, but x there may be another position's NaN
+        // poison or past the row's end: 0 * NaN is NaN, so x is not even read.
+        const uint4 xv = kc + u < kc1 ? load_column<Sync>(p, cj, (kc + u) * 32 + tq * 8) : zero_u4();
         mma_16816(acc[j], wa[u].x, wb[u].x, wa[u].y, wb[u].y, xv.x, xv.y);
         mma_16816(acc[j], wa[u].z, wb[u].z, wa[u].w, wb[u].w, xv.z, xv.w);
       }

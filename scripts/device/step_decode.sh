@@ -4,11 +4,11 @@
 # time limit (seconds; a part that runs out loses only its own output):
 #   tests      the decode step's GPU tests: kernel_tests (every op's case table), cuda_engine_tests (graph and
 #              persistent paths against the reference and each other), persistent_tests, then cuda_engine_tests
-#              again with the unfused MLP (DEJAVU_FUSED_MLP=0) and the dense QKV through the ops (DEJAVU_DENSE_QKV=ops)
+#              again with the fused MLP flow (DEJAVU_FUSED_MLP=1) and the dense QKV through the ops (DEJAVU_DENSE_QKV=ops)
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the new ops' tests
 #   bench      `dejavu bench` on the built-in shapes, batch 1, MLP 10% / heads 50%: dense, sparse-fixed and
 #              sparse + predictors, graph and persistent paths side by side; the same graph rows with the
-#              unfused MLP (DEJAVU_FUSED_MLP=0) in bench_unfused.json, the step each change bought
+#              fused MLP flow (DEJAVU_FUSED_MLP=1) in bench/fused/, the step each change bought
 #   model      `dejavu bench --model` with real selections: random opt-1.3b / opt-6.7b / opt-13b checkpoints
 #              (scripts/make_random_opt.py) with predictors trained on their own activations (a small collect +
 #              train), batch 1..32 on opt-1.3b, both decode paths; catch-up positions per step in the rows
@@ -51,7 +51,7 @@ if has tests; then
   gtest kernel_tests "${DEJAVU_T_KT:-150}" "$KT"
   gtest persistent_tests 30 "$PT"
   gtest cuda_engine_tests "${DEJAVU_T_ET:-200}" "$ET"
-  DEJAVU_FUSED_MLP=0 gtest cuda_engine_unfused "${DEJAVU_T_ET2:-90}" "$ET" --gtest_filter='Shapes/*:SparseEngine*:DenseEngine*'
+  DEJAVU_FUSED_MLP=1 gtest cuda_engine_fused "${DEJAVU_T_ET2:-90}" "$ET" --gtest_filter='Shapes/*:SparseEngine*:DenseEngine*'
   DEJAVU_DENSE_QKV=ops gtest cuda_engine_dense_qkv_ops 60 "$ET" --gtest_filter='*Dense*:*AllSelected*'
 fi
 
@@ -79,10 +79,10 @@ if has bench; then
   part bench "${DEJAVU_T_BENCH:-200}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph,persistent \
     --out "$OUT/bench" >"$OUT/bench/bench.log" 2>&1
   tail -25 "$OUT/bench/bench.log" >>"$SUMMARY"
-  mkdir -p "$OUT/bench/unfused"
-  DEJAVU_FUSED_MLP=0 part bench_unfused "${DEJAVU_T_BENCH2:-100}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
-    --out "$OUT/bench/unfused" >"$OUT/bench/unfused/bench.log" 2>&1
-  grep -E "^\| opt|dense|sparse" "$OUT/bench/unfused/bench.log" | tail -12 >>"$SUMMARY"
+  mkdir -p "$OUT/bench/fused"
+  DEJAVU_FUSED_MLP=1 part bench_fused "${DEJAVU_T_BENCH2:-100}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
+    --out "$OUT/bench/fused" >"$OUT/bench/fused/bench.log" 2>&1
+  grep -E "^\| opt|dense|sparse" "$OUT/bench/fused/bench.log" | tail -12 >>"$SUMMARY"
 fi
 
 if has model; then

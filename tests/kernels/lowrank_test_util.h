@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <vector>
 
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
@@ -26,6 +27,18 @@ inline void expect_same_selection(const std::vector<float>& scores, kernels::Low
   kernels::lowrank_select_ref(sel);
   ASSERT_EQ(got_k, ref_k);
   for (size_t i = 0; i < static_cast<size_t>(ref_k); ++i) ASSERT_EQ(got_idx[i], ref_idx[i]) << "at " << i;
+}
+
+// The n real columns of each row of a [rows, lowrank_scores_ld(n)] score buffer: the padding columns are
+// workspace the ops never write, so they hold whatever was there (the tests' NaN poison).
+inline std::vector<float> scores_without_padding(const std::vector<float>& scores, int n) {
+  const size_t ld = static_cast<size_t>(kernels::lowrank_scores_ld(n)), rows = scores.size() / ld;
+  std::vector<float> out;
+  out.reserve(rows * static_cast<size_t>(n));
+  for (size_t r = 0; r < rows; ++r)
+    out.insert(out.end(), scores.begin() + static_cast<std::ptrdiff_t>(r * ld),
+               scores.begin() + static_cast<std::ptrdiff_t>(r * ld + static_cast<size_t>(n)));
+  return out;
 }
 
 // A device workspace of `bytes`, zeroed once as the ops require; they must leave it zeroed.

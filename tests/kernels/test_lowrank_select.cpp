@@ -48,7 +48,7 @@ const SelectCase kSelectCases[] = {
     {"four_values_thr_at_value", 7777, kFewValues, 4, kThr, 0, 0.5f, 7777},  // logit(0.5) = 0 is a value
     {"signed_zeros", 4096, kSignedZeros, 0, kTop, 1000, 0.f, 1000},
     {"continuous_k1", 50000, kContinuous, 0, kTop, 1, 0.f, 1},
-    {"continuous_k_n_minus_1", 100000, kContinuous, 0, kTop, 99999, 0.f, 99999},
+    {"continuous_k_n_minus_1", 65536, kContinuous, 0, kTop, 65535, 0.f, 65535},  // the op's largest n
     {"continuous_k_n", 3001, kContinuous, 0, kTop, 3001, 0.f, 3001},
     {"continuous_k0", 3001, kContinuous, 0, kTop, 0, 0.f, 1},
     {"empty", 0, kContinuous, 0, kTop, 5, 0.f, 5},

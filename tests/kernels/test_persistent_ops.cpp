@@ -55,7 +55,7 @@ TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
     DeviceBuffer<int> didx(idx), dk(std::vector<int>{k});
     dout.poison();
     DecodeOpParams p;
-    RowGemvOp& r = p.row_gemv;
+    RowGemvOp& r = p.row_gemv = RowGemvOp{};
     r.w = dw.data();
     r.x = dx.data();
     r.idx = gathered ? didx.data() : nullptr;
@@ -123,7 +123,7 @@ TEST(PersistentOps, RowGemvLogitsAndArgmax) {
     dlogits.poison();
     dmax.zero();
     DecodeOpParams p;
-    RowGemvOp& r = p.row_gemv;
+    RowGemvOp& r = p.row_gemv = RowGemvOp{};
     r.w = dw.data();
     r.x = dx.data();
     r.max_rows = c.n;
@@ -136,6 +136,7 @@ TEST(PersistentOps, RowGemvLogitsAndArgmax) {
     r.argmax = dmax.data();
     launch_decode_op(DecodeOpKind::kRowGemv, p, nullptr);
     DecodeOpParams a;
+    a.argmax = ArgmaxOp{};
     a.argmax.tokens = dtok.data();
     a.argmax.argmax = dmax.data();
     a.argmax.B = c.B;
@@ -169,7 +170,7 @@ TEST(PersistentOps, LayerNormMatchesReference) {
     dy.poison();
     dsum.poison();
     DecodeOpParams p;
-    LayerNormOp& o = p.layer_norm;
+    LayerNormOp& o = p.layer_norm = LayerNormOp{};
     o.y = dy.data();
     o.sum_out = c.sum_out ? dsum.data() : nullptr;
     o.x = dx.data();

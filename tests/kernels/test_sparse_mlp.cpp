@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <climits>
+#include <cstring>
 #include <vector>
 
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
@@ -213,8 +214,10 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
   sparse_mlp_down_ref(ra);
   const std::vector<float> ref_f = test::to_float(ref);
 
-  // Twice: the second launch checks that the first left the workspace zeroed (and is run-to-run stable).
-  for (int run = 0; run < 2; ++run) {
+  // Three times: later launches check that the first left the workspace zeroed, and that the split path's
+  // fixed-point sums give the same bits whatever order the splits arrive in.
+  std::vector<__half> first;
+  for (int run = 0; run < 3; ++run) {
     SCOPED_TRACE(::testing::Message() << "run " << run);
     if (c.in_place) {
       d_resid.upload(resid.h);
@@ -224,6 +227,8 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
     launch_sparse_mlp_down(a, nullptr);
     const std::vector<__half> got = c.in_place ? d_resid.download() : d_out.download();
     EXPECT_TRUE(test::expect_close(got, ref_f, DType::kF16, "out"));
+    if (run == 0) first = got;
+    EXPECT_EQ(std::memcmp(got.data(), first.data(), got.size() * sizeof(__half)), 0) << "bits differ from run 0";
   }
 }
 
@@ -236,7 +241,7 @@ TEST(SparseMlpDownPlanTest, CoversBothPaths) {
   EXPECT_EQ(plan_sparse_mlp_down(1, 8, 1, 1).workspace_bytes, 0u);
   const SparseMlpDownPlan split = plan_sparse_mlp_down(1, 768, 3000, 1);
   EXPECT_GT(split.splits, 1);
-  EXPECT_EQ(split.workspace_bytes, 768 * sizeof(float) + split.col_blocks * sizeof(int));
+  EXPECT_EQ(split.workspace_bytes, 768 * sizeof(FixedSum) + split.col_blocks * sizeof(int));
 }
 
 TEST(SparseMlpDownErrors, RejectsBadShapes) {

@@ -136,7 +136,7 @@ class PlanBuilder {
 
   void embed() {
     DecodeOpParams p;
-    kernels::EmbedOp& e = p.embed;
+    kernels::EmbedOp& e = p.embed = kernels::EmbedOp{};
     e.tokens = int_ptr(b_.tokens);
     e.positions = int_ptr(b_.positions);
     e.word_embed = half_ptr(w_.embed_tokens);
@@ -153,7 +153,7 @@ class PlanBuilder {
     e.out = half_ptr(b_.emb);
     add(DecodeOpKind::kEmbed, p, "embed", -1, {}, {}, {e.out});
     DecodeOpParams g;
-    kernels::RowGemvOp& r = g.row_gemv;
+    kernels::RowGemvOp& r = g.row_gemv = kernels::RowGemvOp{};
     row_gemv(r, half_ptr(w_.project_in), half_ptr(b_.emb), m_.embed, m_.d);
     r.out = b_.attn_in(0);
     r.ld_out = m_.d;
@@ -174,7 +174,7 @@ class PlanBuilder {
   const __half* layer_norm(const char* name, int l, const __half* x, const at::Tensor& gamma, const at::Tensor& beta,
                            __half* y) {
     DecodeOpParams p;
-    kernels::LayerNormOp& n = p.layer_norm;
+    kernels::LayerNormOp& n = p.layer_norm = kernels::LayerNormOp{};
     n.y = y;
     n.x = x;
     n.gamma = half_ptr(gamma);
@@ -205,6 +205,7 @@ class PlanBuilder {
     const bool pre = w_.config.do_layer_norm_before;
     const DeviceList heads = selection(false, l);
     DecodeOpParams p;
+    p.qkv = kernels::SparseQkvOp{};
     p.qkv.a = layer_qkv_args(w_, b_, sp_, l, b_.attn_in(l), heads, pre, per_layer(pb_.q, l));
     const SparseQkvArgs& q = p.qkv.a;
     add(DecodeOpKind::kQkv, p, "qkv", l, {heads.idx, heads.count}, {q.x},
@@ -213,6 +214,7 @@ class PlanBuilder {
     if (q.max_forced > 0) catchup_[l] = kv_catchup_args(q);
 
     DecodeOpParams a;
+    a.attention = kernels::DecodeAttentionOp{};
     a.attention.a = layer_attention_args(
         w_, b_, l, q.q, heads, per_layer(pb_.attn, l), float_ptr(pb_.partials) + l * pb_.partials_stride,
         int_ptr(pb_.tickets) + static_cast<size_t>(l) * B_ * m_.heads,
@@ -222,6 +224,7 @@ class PlanBuilder {
         {at.out});
 
     DecodeOpParams o;
+    o.out_proj = kernels::PersistentOutProj{};
     o.out_proj.a = layer_out_proj_args(w_, b_, l, at.out, heads, out, b_.attn_in(l), workspace(l, 0));
     const kernels::SparseMlpDownPlan plan = kernels::plan_sparse_mlp_down(
         B_, m_.d, heads.cap, m_.head_dim, out_proj_target(ctas_));
@@ -236,6 +239,7 @@ class PlanBuilder {
   void mlp(int l, const __half* x, bool fuse_ln, __half* out) {
     const DeviceList neurons = selection(true, l);
     DecodeOpParams p;
+    p.mlp = kernels::PersistentMlp{};
     p.mlp.a = layer_mlp_args(w_, b_, l, x, neurons, fuse_ln, out, b_.mlp_in(l), workspace(l, 1), mlp_sms(ctas_));
     const kernels::FusedMlpPlan plan = kernels::plan_fused_mlp(B_, m_.d, p.mlp.a.max_k, mlp_sms(ctas_));
     p.mlp.units = plan.units;
@@ -249,6 +253,7 @@ class PlanBuilder {
     const auto it = catchup_.find(l);
     if (it == catchup_.end()) return;
     DecodeOpParams p;
+    p.kv_catchup = kernels::KvCatchupOp{};
     p.kv_catchup.a = it->second;
     const KvCatchupArgs& c = p.kv_catchup.a;
     add(DecodeOpKind::kKvCatchup, p, "kv_catchup", l, {c.forced}, {c.x_hist}, {c.k_cache, c.v_cache});
@@ -260,7 +265,7 @@ class PlanBuilder {
       x = layer_norm("final_ln", -1, x, w_.final_ln_w, w_.final_ln_b, half_ptr(b_.final_x));
     if (w_.project_out.defined()) {
       DecodeOpParams p;
-      kernels::RowGemvOp& r = p.row_gemv;
+      kernels::RowGemvOp& r = p.row_gemv = kernels::RowGemvOp{};
       row_gemv(r, half_ptr(w_.project_out), x, m_.d, m_.embed);
       r.out = half_ptr(b_.head_in);
       r.ld_out = m_.embed;
@@ -268,7 +273,7 @@ class PlanBuilder {
       x = r.out;
     }
     DecodeOpParams p;
-    kernels::RowGemvOp& r = p.row_gemv;
+    kernels::RowGemvOp& r = p.row_gemv = kernels::RowGemvOp{};
     row_gemv(r, half_ptr(w_.lm_head), x, m_.embed, m_.vocab);
     r.epilogue = kernels::RowEpilogue::kLogits;
     r.out_f32 = float_ptr(b_.logits);
@@ -276,6 +281,7 @@ class PlanBuilder {
     r.argmax = reinterpret_cast<unsigned long long*>(pb_.argmax.data_ptr());
     add(DecodeOpKind::kRowGemv, p, "lm_head", -1, {}, {x}, {r.out_f32, r.argmax});
     DecodeOpParams a;
+    a.argmax = kernels::ArgmaxOp{};
     a.argmax.tokens = int_ptr(b_.tokens);
     a.argmax.argmax = r.argmax;
     a.argmax.B = B_;
