@@ -7,6 +7,14 @@
 // then allows the next kernel to launch (griddepcontrol.launch_dependents), which only lets that kernel's
 // blocks be scheduled early: they in turn wait in their own pdl_begin. Without the launch attribute both
 // instructions are no-ops, so the kernels stay correct when launched plainly.
+// Event joins: a plain launch orders a kernel after the preceding kernel of its stream only, and a
+// cudaStreamWaitEvent stays a full dependency. Under stream capture, though, the attribute turns every
+// dependency of the captured kernel into a programmatic edge, an event join's too (seen on CUDA 13 / driver
+// 580): the kernel may then start once the other stream's kernel has passed its launch_dependents, and only
+// its griddepcontrol.wait orders it after that kernel. The work-unit ops read a predictor's selection, which
+// such a join delivers, before that wait (work_units.cuh, step 2), so a kernel captured with more than one
+// dependency (a join) is launched plainly: all its edges stay full. A fork (one dependency, on another
+// stream's kernel) keeps PDL: that kernel is its only predecessor, read after the wait like any other.
 // Switch: DEJAVU_PDL=0 in the environment launches plainly (read at each launch, i.e. when a graph is
 // captured); on by default on devices of compute capability >= 9.0, never on the legacy default stream.
 #pragma once
@@ -39,8 +47,23 @@ inline bool pdl_enabled(cudaStream_t stream) {
   return major >= 9;
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialization when enabled.
-// The kernel must start with pdl_begin(). The caller checks the launch (DV_CUDA_LAUNCH_CHECK).
+// Whether the next kernel captured on `stream` would depend on more than one node: an event join since the
+// stream's last captured node. False outside capture, where a join stays a full dependency anyway.
+inline bool capture_joins_streams(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  const cudaGraphNode_t* deps = nullptr;
+  const cudaGraphEdgeData* edges = nullptr;
+  size_t n = 0;
+  DV_CUDA_CHECK(cudaStreamGetCaptureInfo(stream, &status, nullptr, nullptr, &deps, &edges, &n));
+  return status == cudaStreamCaptureStatusActive && n > 1;
+}
+
+// Whether a launch on `stream` gets the PDL attribute now: enabled, and not right after a captured join.
+inline bool pdl_launch(cudaStream_t stream) { return pdl_enabled(stream) && !capture_joins_streams(stream); }
+
+// kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialization when enabled and
+// the launch follows no captured event join (see above). The kernel must start with pdl_begin(). The caller
+// checks the launch (DV_CUDA_LAUNCH_CHECK).
 template <class... Params, class... Args>
 void launch_kernel_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                        Args&&... args) {
@@ -53,7 +76,7 @@ void launch_kernel_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t 
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cfg.attrs = attr;
-  cfg.numAttrs = pdl_enabled(stream) ? 1 : 0;
+  cfg.numAttrs = pdl_launch(stream) ? 1 : 0;
   DV_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
 }
 

@@ -42,7 +42,8 @@ constexpr int kUnitSmemMax = 96 * 1024;      // per unit, so two CTAs fit on an 
 
 #if defined(__CUDACC__)
 
-// The graph path's sync: selections were joined by a stream event before the launch; inputs come from the
+// The graph path's sync: selections were joined by a stream event before the launch, a full dependency
+// (launch_kernel_pdl launches the kernel after a captured join plainly, see pdl.cuh); inputs come from the
 // previous kernel in the stream (PDL: wait for it, then let the next kernel's CTAs be scheduled).
 struct PdlSync {
   template <class T>

@@ -239,11 +239,33 @@ cudaGraphNode_t last_captured(cudaStream_t s) {
   return n == 1 ? deps[0] : nullptr;
 }
 
-// The decode step's fork (engine/cuda/decode_step.cpp): kv_catchup on the catch-up stream after an event recorded
-// behind sparse_qkv, behind the previous layer's kv_catchup. The ops read what an event join delivers (the
-// predictors' selections; here the forced list) before griddepcontrol.wait only where that edge of the
-// captured graph stays a full dependency: PDL may make only the edge to the stream's previous kernel
-// programmatic. (kv_catchup itself now waits first; the selections read by the other ops rely on this.)
+// The edges of `node` to `from` in a captured graph: how many, and whether one is programmatic.
+struct EdgesFrom {
+  int count = 0;
+  bool programmatic = false;
+};
+EdgesFrom edges_from(cudaGraphNode_t node, cudaGraphNode_t from) {
+  size_t n = 0;
+  DV_CUDA_CHECK(cudaGraphNodeGetDependencies(node, nullptr, nullptr, &n));
+  std::vector<cudaGraphNode_t> deps(n);
+  std::vector<cudaGraphEdgeData> edges(n);
+  DV_CUDA_CHECK(cudaGraphNodeGetDependencies(node, deps.data(), edges.data(), &n));
+  EdgesFrom e;
+  for (size_t i = 0; i < n; ++i)
+    if (deps[i] == from) {
+      ++e.count;
+      e.programmatic = e.programmatic || edges[i].type == cudaGraphDependencyTypeProgrammatic;
+    }
+  return e;
+}
+
+// The decode step's fork and joins (engine/cuda/decode_step.cpp): kv_catchup on the catch-up stream after an
+// event recorded behind sparse_qkv, behind the previous layer's kv_catchup; then the main stream joins the
+// catch-up stream and launches sparse_qkv again, as the step's MLP and QKV launches follow the join of a
+// predictor's task. Under capture, PDL would make every edge of a kernel programmatic, the join's too (CUDA 13 /
+// driver 580), and the ops read what a join delivers (a predictor's selection) before griddepcontrol.wait, so
+// launch_kernel_pdl launches a kernel captured after a join plainly (kernels/common/pdl.cuh): every edge into
+// it stays a full dependency. The edge to a stream's previous kernel alone stays programmatic.
 TEST(SparseQkvKernel, CapturedEventJoinStaysFullDependency) {
   DV_SKIP_WITHOUT_GPU();
   const QkvCase c{1, 4, 2, 8, 0, false, 64, KvMode::kForced, kSparseQkvRing, false};
@@ -271,7 +293,7 @@ TEST(SparseQkvKernel, CapturedEventJoinStaysFullDependency) {
   DV_CUDA_CHECK(cudaStreamCreateWithFlags(&side_s, cudaStreamNonBlocking));
   for (cudaEvent_t* e : {&fork[0], &fork[1], &join}) DV_CUDA_CHECK(cudaEventCreateWithFlags(e, cudaEventDisableTiming));
   DV_CUDA_CHECK(cudaStreamBeginCapture(main_s, cudaStreamCaptureModeThreadLocal));
-  cudaGraphNode_t qkv_node[2] = {nullptr, nullptr}, catchup_node[2] = {nullptr, nullptr};
+  cudaGraphNode_t qkv_node[3] = {nullptr, nullptr, nullptr}, catchup_node[2] = {nullptr, nullptr};
   for (int l = 0; l < 2; ++l) {
     launch_sparse_qkv(a, main_s);
     qkv_node[l] = last_captured(main_s);
@@ -282,26 +304,26 @@ TEST(SparseQkvKernel, CapturedEventJoinStaysFullDependency) {
   }
   DV_CUDA_CHECK(cudaEventRecord(join, side_s));
   DV_CUDA_CHECK(cudaStreamWaitEvent(main_s, join, 0));
+  launch_sparse_qkv(a, main_s);
+  qkv_node[2] = last_captured(main_s);
   cudaGraph_t graph = nullptr;
   DV_CUDA_CHECK(cudaStreamEndCapture(main_s, &graph));
 
-  size_t n = 0;
-  DV_CUDA_CHECK(cudaGraphNodeGetDependencies(catchup_node[1], nullptr, nullptr, &n));
-  std::vector<cudaGraphNode_t> deps(n);
-  std::vector<cudaGraphEdgeData> edges(n);
-  DV_CUDA_CHECK(cudaGraphNodeGetDependencies(catchup_node[1], deps.data(), edges.data(), &n));
-  int seen = 0;
-  bool stream_edge_programmatic = false;
-  for (size_t i = 0; i < n; ++i) {
-    if (deps[i] == qkv_node[1]) {
-      ++seen;
-      EXPECT_EQ(edges[i].type, cudaGraphDependencyTypeDefault) << "the event join became a programmatic edge";
-    } else if (deps[i] == catchup_node[0]) {
-      ++seen;
-      stream_edge_programmatic = edges[i].type == cudaGraphDependencyTypeProgrammatic;
-    }
-  }
-  EXPECT_EQ(seen, 2) << "kv_catchup of layer 1 depends on " << n << " nodes";
+  // kv_catchup of layer 1: joined from the main stream behind its own stream's kernel.
+  const EdgesFrom fork_edge = edges_from(catchup_node[1], qkv_node[1]),
+                  side_edge = edges_from(catchup_node[1], catchup_node[0]);
+  EXPECT_EQ(fork_edge.count, 1) << "kv_catchup of layer 1 does not depend on sparse_qkv of layer 1";
+  EXPECT_EQ(side_edge.count, 1) << "kv_catchup of layer 1 does not depend on kv_catchup of layer 0";
+  EXPECT_FALSE(fork_edge.programmatic) << "the event join became a programmatic edge";
+  EXPECT_FALSE(side_edge.programmatic) << "a kernel after a join kept PDL";
+  // sparse_qkv after the main stream joins the catch-up stream.
+  const EdgesFrom join_edge = edges_from(qkv_node[2], catchup_node[1]), main_edge = edges_from(qkv_node[2], qkv_node[1]);
+  EXPECT_EQ(join_edge.count, 1) << "the last sparse_qkv does not depend on the joined kv_catchup";
+  EXPECT_EQ(main_edge.count, 1) << "the last sparse_qkv does not depend on the previous sparse_qkv";
+  EXPECT_FALSE(join_edge.programmatic) << "the event join became a programmatic edge";
+  EXPECT_FALSE(main_edge.programmatic) << "a kernel after a join kept PDL";
+  // Without a join, the edge to the stream's previous kernel is programmatic where PDL is on.
+  const bool stream_edge_programmatic = edges_from(qkv_node[1], qkv_node[0]).programmatic;
   DV_CUDA_CHECK(cudaGraphDestroy(graph));
   for (cudaEvent_t e : {fork[0], fork[1], join}) DV_CUDA_CHECK(cudaEventDestroy(e));
   DV_CUDA_CHECK(cudaStreamDestroy(side_s));
