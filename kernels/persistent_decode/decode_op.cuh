@@ -7,6 +7,8 @@
 // Adding an op: its struct (work_units.cuh convention), a kind, a union member, a case in each switch.
 #pragma once
 
+#include <cstddef>
+
 #include "kernels/decode_attention/decode_attention_op.cuh"
 #include "kernels/fused_mlp/fused_mlp_op.cuh"
 #include "kernels/lowrank_predictor/predictor_ops.cuh"
@@ -30,6 +32,17 @@ using PersistentMlp = FusedMlpOp<8>;
 using PersistentPredictorZ = LowrankZOp<8, false>;
 using PersistentPredictorScores = LowrankScoresOp<8, false>;
 
+// The largest op struct: DecodeOpParams' byte view, which its default constructor zeroes.
+constexpr size_t decode_op_max_struct_bytes() {
+  const size_t all[] = {sizeof(EmbedOp),           sizeof(LayerNormOp),      sizeof(RowGemvOp),
+                        sizeof(SparseQkvOp),       sizeof(KvCatchupOp),      sizeof(DecodeAttentionOp),
+                        sizeof(PersistentOutProj), sizeof(PersistentMlp),    sizeof(PersistentPredictorZ),
+                        sizeof(PersistentPredictorScores), sizeof(LowrankSelectOp), sizeof(ArgmaxOp)};
+  size_t m = 0;
+  for (size_t s : all) m = s > m ? s : m;
+  return m;
+}
+
 union DecodeOpParams {
   EmbedOp embed;
   LayerNormOp layer_norm;
@@ -43,7 +56,25 @@ union DecodeOpParams {
   PersistentPredictorScores predictor_scores;
   LowrankSelectOp predictor_select;
   ArgmaxOp argmax;
-  DV_OP_HD DecodeOpParams() : embed() {}
+  // Every byte zero. Build an entry from a whole op struct (the constructors below), never field by field
+  // through a member of a default-constructed union: that skips the struct's default member initializers
+  // (LayerNormOp::eps, RowGemvOp's epilogue, bias, relu, pos_embed), which then hold whatever was there.
+  DV_OP_HD DecodeOpParams() : bytes_{} {}
+  DV_OP_HD DecodeOpParams(const EmbedOp& o) : embed(o) {}
+  DV_OP_HD DecodeOpParams(const LayerNormOp& o) : layer_norm(o) {}
+  DV_OP_HD DecodeOpParams(const RowGemvOp& o) : row_gemv(o) {}
+  DV_OP_HD DecodeOpParams(const SparseQkvOp& o) : qkv(o) {}
+  DV_OP_HD DecodeOpParams(const KvCatchupOp& o) : kv_catchup(o) {}
+  DV_OP_HD DecodeOpParams(const DecodeAttentionOp& o) : attention(o) {}
+  DV_OP_HD DecodeOpParams(const PersistentOutProj& o) : out_proj(o) {}
+  DV_OP_HD DecodeOpParams(const PersistentMlp& o) : mlp(o) {}
+  DV_OP_HD DecodeOpParams(const PersistentPredictorZ& o) : predictor_z(o) {}
+  DV_OP_HD DecodeOpParams(const PersistentPredictorScores& o) : predictor_scores(o) {}
+  DV_OP_HD DecodeOpParams(const LowrankSelectOp& o) : predictor_select(o) {}
+  DV_OP_HD DecodeOpParams(const ArgmaxOp& o) : argmax(o) {}
+
+ private:
+  unsigned char bytes_[decode_op_max_struct_bytes()];
 };
 
 // The most dynamic shared memory any op's unit needs.
