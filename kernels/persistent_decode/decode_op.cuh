@@ -7,6 +7,7 @@
 // Adding an op: its struct (work_units.cuh convention), a kind, a union member, a case in each switch.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "kernels/decode_attention/decode_attention_op.cuh"
@@ -32,16 +33,16 @@ using PersistentMlp = FusedMlpOp<8>;
 using PersistentPredictorZ = LowrankZOp<8, false>;
 using PersistentPredictorScores = LowrankScoresOp<8, false>;
 
-// The largest op struct: DecodeOpParams' byte view, which its default constructor zeroes.
-constexpr size_t decode_op_max_struct_bytes() {
-  const size_t all[] = {sizeof(EmbedOp),           sizeof(LayerNormOp),      sizeof(RowGemvOp),
-                        sizeof(SparseQkvOp),       sizeof(KvCatchupOp),      sizeof(DecodeAttentionOp),
-                        sizeof(PersistentOutProj), sizeof(PersistentMlp),    sizeof(PersistentPredictorZ),
-                        sizeof(PersistentPredictorScores), sizeof(LowrankSelectOp), sizeof(ArgmaxOp)};
-  size_t m = 0;
-  for (size_t s : all) m = s > m ? s : m;
-  return m;
-}
+// The op structs the table holds: the largest one's size (DecodeOpParams' byte view, which its default
+// constructor zeroes) and the most dynamic shared memory any op's unit needs.
+template <class... Ops>
+struct DecodeOpSet {
+  static constexpr size_t kMaxBytes = std::max({sizeof(Ops)...});
+  static constexpr int kMaxSmemBytes = std::max({Ops::kSmemBytes...});
+};
+using DecodeOps = DecodeOpSet<EmbedOp, LayerNormOp, RowGemvOp, SparseQkvOp, KvCatchupOp, DecodeAttentionOp,
+                              PersistentOutProj, PersistentMlp, PersistentPredictorZ, PersistentPredictorScores,
+                              LowrankSelectOp, ArgmaxOp>;
 
 union DecodeOpParams {
   EmbedOp embed;
@@ -74,21 +75,11 @@ union DecodeOpParams {
   DV_OP_HD DecodeOpParams(const ArgmaxOp& o) : argmax(o) {}
 
  private:
-  unsigned char bytes_[decode_op_max_struct_bytes()];
+  unsigned char bytes_[DecodeOps::kMaxBytes];
 };
 
 // The most dynamic shared memory any op's unit needs.
-constexpr int decode_op_smem_bytes() {
-  int m = EmbedOp::kSmemBytes;
-  const int all[] = {LayerNormOp::kSmemBytes,        RowGemvOp::kSmemBytes,
-                     SparseQkvOp::kSmemBytes,        KvCatchupOp::kSmemBytes,
-                     DecodeAttentionOp::kSmemBytes,  PersistentOutProj::kSmemBytes,
-                     PersistentMlp::kSmemBytes,      PersistentPredictorZ::kSmemBytes,
-                     PersistentPredictorScores::kSmemBytes, LowrankSelectOp::kSmemBytes,
-                     ArgmaxOp::kSmemBytes};
-  for (int s : all) m = s > m ? s : m;
-  return m;
-}
+constexpr int decode_op_smem_bytes() { return DecodeOps::kMaxSmemBytes; }
 static_assert(decode_op_smem_bytes() <= kUnitSmemMax, "an op needs more shared memory than a unit may have");
 
 // Host: the units of an op at its capacity.
