@@ -7,6 +7,9 @@
 // Adding an op: its struct (work_units.cuh convention), a kind, a union member, a case in each switch.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
+
 #include "kernels/decode_attention/decode_attention_op.cuh"
 #include "kernels/fused_mlp/fused_mlp_op.cuh"
 #include "kernels/lowrank_predictor/predictor_ops.cuh"
@@ -30,10 +33,17 @@ using PersistentMlp = FusedMlpOp<8>;
 using PersistentPredictorZ = LowrankZOp<8, false>;
 using PersistentPredictorScores = LowrankScoresOp<8, false>;
 
-// One op's parameters. The union constructs only `embed`: a member's default field values (eps, units,
-// splits, ...) exist only once it is assigned whole, so activate a member as `p.row_gemv = RowGemvOp{}` (or
-// by assigning a complete op) before setting its fields; fields set on a member never assigned whole keep
-// whatever bytes were there.
+// The op structs the table holds: the largest one's size (DecodeOpParams' byte view, which its default
+// constructor zeroes) and the most dynamic shared memory any op's unit needs.
+template <class... Ops>
+struct DecodeOpSet {
+  static constexpr size_t kMaxBytes = std::max({sizeof(Ops)...});
+  static constexpr int kMaxSmemBytes = std::max({Ops::kSmemBytes...});
+};
+using DecodeOps = DecodeOpSet<EmbedOp, LayerNormOp, RowGemvOp, SparseQkvOp, KvCatchupOp, DecodeAttentionOp,
+                              PersistentOutProj, PersistentMlp, PersistentPredictorZ, PersistentPredictorScores,
+                              LowrankSelectOp, ArgmaxOp>;
+
 union DecodeOpParams {
   EmbedOp embed;
   LayerNormOp layer_norm;
@@ -47,21 +57,29 @@ union DecodeOpParams {
   PersistentPredictorScores predictor_scores;
   LowrankSelectOp predictor_select;
   ArgmaxOp argmax;
-  DV_OP_HD DecodeOpParams() : embed() {}
+  // Every byte zero. Build an entry from a whole op struct (the constructors below), never field by field
+  // through a member of a default-constructed union: that skips the struct's default member initializers
+  // (LayerNormOp::eps, RowGemvOp's epilogue, bias, relu, pos_embed), which then hold whatever was there.
+  DV_OP_HD DecodeOpParams() : bytes_{} {}
+  DV_OP_HD DecodeOpParams(const EmbedOp& o) : embed(o) {}
+  DV_OP_HD DecodeOpParams(const LayerNormOp& o) : layer_norm(o) {}
+  DV_OP_HD DecodeOpParams(const RowGemvOp& o) : row_gemv(o) {}
+  DV_OP_HD DecodeOpParams(const SparseQkvOp& o) : qkv(o) {}
+  DV_OP_HD DecodeOpParams(const KvCatchupOp& o) : kv_catchup(o) {}
+  DV_OP_HD DecodeOpParams(const DecodeAttentionOp& o) : attention(o) {}
+  DV_OP_HD DecodeOpParams(const PersistentOutProj& o) : out_proj(o) {}
+  DV_OP_HD DecodeOpParams(const PersistentMlp& o) : mlp(o) {}
+  DV_OP_HD DecodeOpParams(const PersistentPredictorZ& o) : predictor_z(o) {}
+  DV_OP_HD DecodeOpParams(const PersistentPredictorScores& o) : predictor_scores(o) {}
+  DV_OP_HD DecodeOpParams(const LowrankSelectOp& o) : predictor_select(o) {}
+  DV_OP_HD DecodeOpParams(const ArgmaxOp& o) : argmax(o) {}
+
+ private:
+  unsigned char bytes_[DecodeOps::kMaxBytes];
 };
 
 // The most dynamic shared memory any op's unit needs.
-constexpr int decode_op_smem_bytes() {
-  int m = EmbedOp::kSmemBytes;
-  const int all[] = {LayerNormOp::kSmemBytes,        RowGemvOp::kSmemBytes,
-                     SparseQkvOp::kSmemBytes,        KvCatchupOp::kSmemBytes,
-                     DecodeAttentionOp::kSmemBytes,  PersistentOutProj::kSmemBytes,
-                     PersistentMlp::kSmemBytes,      PersistentPredictorZ::kSmemBytes,
-                     PersistentPredictorScores::kSmemBytes, LowrankSelectOp::kSmemBytes,
-                     ArgmaxOp::kSmemBytes};
-  for (int s : all) m = s > m ? s : m;
-  return m;
-}
+constexpr int decode_op_smem_bytes() { return DecodeOps::kMaxSmemBytes; }
 static_assert(decode_op_smem_bytes() <= kUnitSmemMax, "an op needs more shared memory than a unit may have");
 
 // Host: the units of an op at its capacity.

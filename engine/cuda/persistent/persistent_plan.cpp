@@ -134,9 +134,10 @@ class PlanBuilder {
     return index;
   }
 
+  // Each op struct is filled as a whole object (its default member initializers run) and then becomes a
+  // DecodeOpParams; see decode_op.cuh.
   void embed() {
-    DecodeOpParams p;
-    kernels::EmbedOp& e = p.embed = kernels::EmbedOp{};
+    kernels::EmbedOp e;
     e.tokens = int_ptr(b_.tokens);
     e.positions = int_ptr(b_.positions);
     e.word_embed = half_ptr(w_.embed_tokens);
@@ -147,41 +148,41 @@ class PlanBuilder {
     if (!w_.project_in.defined()) {
       e.out = b_.attn_in(0);
       e.pos_embed = half_ptr(w_.embed_positions);
-      add(DecodeOpKind::kEmbed, p, "embed", -1, {}, {}, {e.out});
+      add(DecodeOpKind::kEmbed, e, "embed", -1, {}, {}, {e.out});
       return;
     }
     e.out = half_ptr(b_.emb);
-    add(DecodeOpKind::kEmbed, p, "embed", -1, {}, {}, {e.out});
-    DecodeOpParams g;
-    kernels::RowGemvOp& r = g.row_gemv = kernels::RowGemvOp{};
-    row_gemv(r, half_ptr(w_.project_in), half_ptr(b_.emb), m_.embed, m_.d);
+    add(DecodeOpKind::kEmbed, e, "embed", -1, {}, {}, {e.out});
+    kernels::RowGemvOp r = row_gemv(half_ptr(w_.project_in), half_ptr(b_.emb), m_.embed, m_.d);
     r.out = b_.attn_in(0);
     r.ld_out = m_.d;
     r.pos_embed = half_ptr(w_.embed_positions);
     r.positions = int_ptr(b_.positions);
-    add(DecodeOpKind::kRowGemv, g, "project_in", -1, {}, {r.x}, {r.out});
+    add(DecodeOpKind::kRowGemv, r, "project_in", -1, {}, {r.x}, {r.out});
   }
 
-  void row_gemv(kernels::RowGemvOp& r, const __half* w, const __half* x, int K, int rows) const {
+  // No bias, no ReLU, no position add: the projections and the LM head.
+  kernels::RowGemvOp row_gemv(const __half* w, const __half* x, int K, int rows) const {
+    kernels::RowGemvOp r;
     r.w = w;
     r.x = x;
     r.K = K;
     r.ldx = K;
     r.B = B_;
     r.max_rows = rows;
+    return r;
   }
 
   const __half* layer_norm(const char* name, int l, const __half* x, const at::Tensor& gamma, const at::Tensor& beta,
                            __half* y) {
-    DecodeOpParams p;
-    kernels::LayerNormOp& n = p.layer_norm = kernels::LayerNormOp{};
+    kernels::LayerNormOp n;  // eps: OPT's 1e-5
     n.y = y;
     n.x = x;
     n.gamma = half_ptr(gamma);
     n.beta = half_ptr(beta);
     n.B = B_;
     n.d = m_.d;
-    add(DecodeOpKind::kLayerNorm, p, name, l, {}, {x}, {y});
+    add(DecodeOpKind::kLayerNorm, n, name, l, {}, {x}, {y});
     flush_scores();
     return y;
   }
@@ -264,28 +265,23 @@ class PlanBuilder {
     if (pre && w_.final_ln_w.defined())
       x = layer_norm("final_ln", -1, x, w_.final_ln_w, w_.final_ln_b, half_ptr(b_.final_x));
     if (w_.project_out.defined()) {
-      DecodeOpParams p;
-      kernels::RowGemvOp& r = p.row_gemv = kernels::RowGemvOp{};
-      row_gemv(r, half_ptr(w_.project_out), x, m_.d, m_.embed);
+      kernels::RowGemvOp r = row_gemv(half_ptr(w_.project_out), x, m_.d, m_.embed);
       r.out = half_ptr(b_.head_in);
       r.ld_out = m_.embed;
-      add(DecodeOpKind::kRowGemv, p, "project_out", -1, {}, {x}, {r.out});
+      add(DecodeOpKind::kRowGemv, r, "project_out", -1, {}, {x}, {r.out});
       x = r.out;
     }
-    DecodeOpParams p;
-    kernels::RowGemvOp& r = p.row_gemv = kernels::RowGemvOp{};
-    row_gemv(r, half_ptr(w_.lm_head), x, m_.embed, m_.vocab);
+    kernels::RowGemvOp r = row_gemv(half_ptr(w_.lm_head), x, m_.embed, m_.vocab);
     r.epilogue = kernels::RowEpilogue::kLogits;
     r.out_f32 = float_ptr(b_.logits);
     r.ld_out = m_.vocab;
     r.argmax = reinterpret_cast<unsigned long long*>(pb_.argmax.data_ptr());
-    add(DecodeOpKind::kRowGemv, p, "lm_head", -1, {}, {x}, {r.out_f32, r.argmax});
-    DecodeOpParams a;
-    a.argmax = kernels::ArgmaxOp{};
-    a.argmax.tokens = int_ptr(b_.tokens);
-    a.argmax.argmax = r.argmax;
-    a.argmax.B = B_;
-    add(DecodeOpKind::kArgmax, a, "argmax", -1, {}, {r.argmax}, {a.argmax.tokens});
+    add(DecodeOpKind::kRowGemv, r, "lm_head", -1, {}, {x}, {r.out_f32, r.argmax});
+    kernels::ArgmaxOp a;
+    a.tokens = int_ptr(b_.tokens);
+    a.argmax = r.argmax;
+    a.B = B_;
+    add(DecodeOpKind::kArgmax, a, "argmax", -1, {}, {r.argmax}, {a.tokens});
   }
 
   // Snapshot p (2l: attention input of layer l, 2l + 1: its MLP input) exists: the z op of every predictor
