@@ -2,9 +2,10 @@
 # step_decode.sh OUTDIR: issue 19's checks and measurements of the decode step in one device call (H200, a built
 # build/, repository root as cwd). Parts (DEJAVU_DECODE_PARTS, default all, in this order), each under its own
 # time limit (seconds; a part that runs out loses only its own output):
-#   tests      the decode step's GPU tests: kernel_tests (every op's case table), cuda_engine_tests (graph and
-#              persistent paths against the reference and each other), persistent_tests, then cuda_engine_tests
-#              again with the fused MLP flow (DEJAVU_FUSED_MLP=1) and the dense QKV through the ops (DEJAVU_DENSE_QKV=ops)
+#   tests      the decode step's GPU tests (limits DEJAVU_T_KT, _ET, _ET2, _DQ): kernel_tests (every op's case
+#              table), cuda_engine_tests (graph and persistent paths against the reference and each other),
+#              persistent_tests, then cuda_engine_tests again with the fused MLP flow (DEJAVU_FUSED_MLP=1) and
+#              the dense QKV through the ops (DEJAVU_DENSE_QKV=ops)
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the new ops' tests
 #   bench      `dejavu bench` on the built-in shapes, batch 1, MLP 10% / heads 50%: dense, sparse-fixed and
 #              sparse + predictors, graph and persistent paths side by side; the same graph rows with the
@@ -52,7 +53,7 @@ if has tests; then
   gtest persistent_tests 30 "$PT"
   gtest cuda_engine_tests "${DEJAVU_T_ET:-200}" "$ET"
   DEJAVU_FUSED_MLP=1 gtest cuda_engine_fused "${DEJAVU_T_ET2:-90}" "$ET" --gtest_filter='Shapes/*:SparseEngine*:DenseEngine*'
-  DEJAVU_DENSE_QKV=ops gtest cuda_engine_dense_qkv_ops 60 "$ET" --gtest_filter='*Dense*:*AllSelected*'
+  DEJAVU_DENSE_QKV=ops gtest cuda_engine_dense_qkv_ops "${DEJAVU_T_DQ:-60}" "$ET" --gtest_filter='*Dense*:*AllSelected*'
 fi
 
 if has sanitize && command -v compute-sanitizer >/dev/null; then
