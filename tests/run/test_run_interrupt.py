@@ -94,11 +94,13 @@ def run_stopped(dejavu, run_args, out, stage, sig, ignore_sigint):
         if sent.is_set():
             return
         sent.set()
-        if ignore_sigint:
-            p.send_signal(signal.SIGINT)  # ignored: the job must go on
-            time.sleep(0.05)
         p.send_signal(sig)
 
+    if ignore_sigint:
+        # Ignored (SIG_IGN before exec): the job must go on. Sent before the stage works, not just before the
+        # stopping signal: a pause there let a tiny train stage finish before the signal landed.
+        time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
     watcher = threading.Thread(target=poll_files, daemon=True)
     watcher.start()
     for line in p.stderr:
