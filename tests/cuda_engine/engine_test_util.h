@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <ostream>
 #include <string>
@@ -70,5 +71,31 @@ double rel_error(const std::vector<float>& got, const std::vector<float>& ref);
 double max_rel_error(const EngineRun& run, const at::Tensor& ref, std::string* detail = nullptr);
 
 using engine::random_subset;  // k distinct sorted indices in [0, n)
+
+// A test suite comparing the persistent path with the graph path: for the whole suite the graph path runs the ops
+// the persistent kernel runs (the fused MLP flow, DEJAVU_FUSED_MLP=1, read when a step's graph is captured; off
+// by default), so the two differ only in scheduling. Base: ::testing::Test or ::testing::TestWithParam<T>.
+template <class Base>
+class SameOpsOnBothPaths : public Base {
+ public:
+  static void SetUpTestSuite() {
+    const char* before = std::getenv("DEJAVU_FUSED_MLP");
+    saved() = before != nullptr ? before : "";
+    ::setenv("DEJAVU_FUSED_MLP", "1", 1);
+  }
+  static void TearDownTestSuite() {
+    if (saved().empty()) {
+      ::unsetenv("DEJAVU_FUSED_MLP");
+    } else {
+      ::setenv("DEJAVU_FUSED_MLP", saved().c_str(), 1);
+    }
+  }
+
+ private:
+  static std::string& saved() {
+    static std::string value;
+    return value;
+  }
+};
 
 }  // namespace dv::test

@@ -6,8 +6,7 @@
 // both paths; predicted selections at every batch 1..8 in both K/V modes; the greedy token the kernel writes;
 // thousands of steps across reset and rewind (counters tagged by step, never reset); the watchdog turning a
 // planted stuck wait into one error line; and the refusals (tensor parallelism, batch > 8).
-// Both paths run the same ops (sparse_qkv with the layer norm fused, decode_attention, sparse_mlp_down as W_o,
-// fused_mlp, the predictor's ops): only the order of fp32 split reductions differs.
+// Both paths run the same ops (SameOpsOnBothPaths: the graph path's opt-in fused MLP flow) in the same order.
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -81,7 +80,8 @@ void expect_paths_agree(const Runs& r, const std::string& what) {
     EXPECT_LT(rel_error(r.persistent.logits[t], r.graph.logits[t]), kFp16Tolerance) << what << " step " << t;
 }
 
-class PersistentShapeTest : public ::testing::TestWithParam<Shape> {};
+class PersistentShapeTest : public SameOpsOnBothPaths<::testing::TestWithParam<Shape>> {};
+class PersistentEngine : public SameOpsOnBothPaths<::testing::Test> {};
 
 TEST_P(PersistentShapeTest, DenseMatchesGraphAndReference) {
   DV_SKIP_WITHOUT_GPU();
@@ -168,7 +168,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PersistentShapeTest, ::testing::ValuesIn(kShape
 // is one 128-column pass of the selected head, lag 2047 the forced catch-up, which the persistent path runs at
 // the end of its step and the graph path on its least-priority stream. Logits at every step, and the catch-up
 // counters (positions recomputed, forced, lost) equal on both paths.
-TEST(PersistentEngine, CatchupAtLongLagsMatchesGraph) {
+TEST_F(PersistentEngine, CatchupAtLongLagsMatchesGraph) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape{128, 2, 2, 520, 997, 0, true};
   OptConfig c = make_config(shape);
@@ -214,7 +214,7 @@ TEST(PersistentEngine, CatchupAtLongLagsMatchesGraph) {
 // Predicted selections at every batch 1..8, the selected heads' K/V with catch-up (kSelected: four heads keep
 // a bounded plan up to batch 32) and the plan's choice (kAuto: every head's K/V from batch 4, where the union of
 // half the heads passes 90%): the two paths select the same indices and agree on the logits.
-TEST(PersistentEngine, PredictedSelectionsAtEveryBatch) {
+TEST_F(PersistentEngine, PredictedSelectionsAtEveryBatch) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape = kShapes[0];
   const OptWeights w = random_half_exact_weights(make_config(shape), 141);
@@ -242,7 +242,7 @@ TEST(PersistentEngine, PredictedSelectionsAtEveryBatch) {
 // The step's op list: per pre-LN layer exactly the four layer ops (no layer norm op: the QKV and MLP ops
 // normalize), post-LN two layer norms more; every op's units in one contiguous range per CTA, so a step has
 // sum over ops of min(units, CTAs) instructions (recorded as a test property per shape).
-TEST(PersistentEngine, FourOpsPerPreLnLayer) {
+TEST_F(PersistentEngine, FourOpsPerPreLnLayer) {
   DV_SKIP_WITHOUT_GPU();
   for (const Shape& shape : {kShapes[0], kShapes[1]}) {
     const OptWeights w = random_half_exact_weights(make_config(shape), 151);
@@ -268,7 +268,7 @@ TEST(PersistentEngine, FourOpsPerPreLnLayer) {
 
 // The kernel writes the greedy next token where the next step's embedding reads it: steps enqueued without
 // tokens continue greedily, as the graph path fed each step's host argmax does.
-TEST(PersistentEngine, GreedyTokensChainOnTheDevice) {
+TEST_F(PersistentEngine, GreedyTokensChainOnTheDevice) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape = kShapes[0];
   const OptWeights w = random_half_exact_weights(make_config(shape), 91);
@@ -304,7 +304,7 @@ TEST(PersistentEngine, GreedyTokensChainOnTheDevice) {
 
 // 3000 launches: counters only grow (tagged by step), across reset() and rewind(); long sequences use many
 // attention splits (max_len 2048) and must still equal the graph path at every checked position.
-TEST(PersistentEngine, ThousandsOfStepsAcrossResetAndRewind) {
+TEST_F(PersistentEngine, ThousandsOfStepsAcrossResetAndRewind) {
   DV_SKIP_WITHOUT_GPU();
   OptConfig c = make_config(kShapes[0]);
   c.max_position_embeddings = 2048;
@@ -341,7 +341,7 @@ TEST(PersistentEngine, ThousandsOfStepsAcrossResetAndRewind) {
 
 // A planted stuck wait: one dv::Error line naming the op, layer and counter, well within seconds, no hang;
 // reset() recovers and the path runs correctly again.
-TEST(PersistentEngine, WatchdogTurnsAStuckWaitIntoOneErrorLine) {
+TEST_F(PersistentEngine, WatchdogTurnsAStuckWaitIntoOneErrorLine) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape = kShapes[0];
   const OptWeights w = random_half_exact_weights(make_config(shape), 111);
@@ -381,7 +381,7 @@ TEST(PersistentEngine, WatchdogTurnsAStuckWaitIntoOneErrorLine) {
     EXPECT_LT(rel_error(after.logits[t], graph.logits[t]), kFp16Tolerance) << "step " << t;
 }
 
-TEST(PersistentEngine, RefusesTensorParallelismAndLargeBatches) {
+TEST_F(PersistentEngine, RefusesTensorParallelismAndLargeBatches) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape = kShapes[0];
   const OptWeights w = random_half_exact_weights(make_config(shape), 121);

@@ -54,8 +54,7 @@ TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
     DeviceBuffer<__half> dx(x.h), dw(w.h), db(bias.h), dout(static_cast<size_t>(c.B) * c.n);
     DeviceBuffer<int> didx(idx), dk(std::vector<int>{k});
     dout.poison();
-    DecodeOpParams p;
-    RowGemvOp& r = p.row_gemv = RowGemvOp{};
+    RowGemvOp r;
     r.w = dw.data();
     r.x = dx.data();
     r.idx = gathered ? didx.data() : nullptr;
@@ -68,7 +67,7 @@ TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
     r.relu = true;
     r.out = dout.data();
     r.ld_out = c.n;
-    launch_decode_op(DecodeOpKind::kRowGemv, p, nullptr);
+    launch_decode_op(DecodeOpKind::kRowGemv, r, nullptr);
 
     std::vector<__half> ref(static_cast<size_t>(c.B) * std::max(k, 1));
     SparseMlpUpArgs a;
@@ -122,8 +121,7 @@ TEST(PersistentOps, RowGemvLogitsAndArgmax) {
     DeviceBuffer<int> dtok(c.B);
     dlogits.poison();
     dmax.zero();
-    DecodeOpParams p;
-    RowGemvOp& r = p.row_gemv = RowGemvOp{};
+    RowGemvOp r;
     r.w = dw.data();
     r.x = dx.data();
     r.max_rows = c.n;
@@ -134,12 +132,11 @@ TEST(PersistentOps, RowGemvLogitsAndArgmax) {
     r.out_f32 = dlogits.data();
     r.ld_out = c.n;
     r.argmax = dmax.data();
-    launch_decode_op(DecodeOpKind::kRowGemv, p, nullptr);
-    DecodeOpParams a;
-    a.argmax = ArgmaxOp{};
-    a.argmax.tokens = dtok.data();
-    a.argmax.argmax = dmax.data();
-    a.argmax.B = c.B;
+    launch_decode_op(DecodeOpKind::kRowGemv, r, nullptr);
+    ArgmaxOp a;
+    a.tokens = dtok.data();
+    a.argmax = dmax.data();
+    a.B = c.B;
     launch_decode_op(DecodeOpKind::kArgmax, a, nullptr);
 
     const std::vector<float> logits = dlogits.download();
@@ -169,8 +166,7 @@ TEST(PersistentOps, LayerNormMatchesReference) {
     DeviceBuffer<__half> dx(x.h), dres(res.h), dbias(bias.h), dg(gamma.h), dbeta(beta.h), dy(n), dsum(n);
     dy.poison();
     dsum.poison();
-    DecodeOpParams p;
-    LayerNormOp& o = p.layer_norm = LayerNormOp{};
+    LayerNormOp o;
     o.y = dy.data();
     o.sum_out = c.sum_out ? dsum.data() : nullptr;
     o.x = dx.data();
@@ -180,7 +176,7 @@ TEST(PersistentOps, LayerNormMatchesReference) {
     o.beta = dbeta.data();
     o.B = c.B;
     o.d = c.d;
-    launch_decode_op(DecodeOpKind::kLayerNorm, p, nullptr);
+    launch_decode_op(DecodeOpKind::kLayerNorm, o, nullptr);
     std::vector<__half> y(n), sum(n);
     LayerNormArgs r;
     r.y = y.data();

@@ -205,32 +205,29 @@ class PlanBuilder {
   void attention(int l, __half* out) {
     const bool pre = w_.config.do_layer_norm_before;
     const DeviceList heads = selection(false, l);
-    DecodeOpParams p;
-    p.qkv = kernels::SparseQkvOp{};
-    p.qkv.a = layer_qkv_args(w_, b_, sp_, l, b_.attn_in(l), heads, pre, per_layer(pb_.q, l));
-    const SparseQkvArgs& q = p.qkv.a;
-    add(DecodeOpKind::kQkv, p, "qkv", l, {heads.idx, heads.count}, {q.x},
+    kernels::SparseQkvOp qkv;
+    qkv.a = layer_qkv_args(w_, b_, sp_, l, b_.attn_in(l), heads, pre, per_layer(pb_.q, l));
+    const SparseQkvArgs& q = qkv.a;
+    add(DecodeOpKind::kQkv, qkv, "qkv", l, {heads.idx, heads.count}, {q.x},
         {q.q, q.k_cache, q.v_cache, q.x_hist, q.forced});
     flush_scores();
     if (q.max_forced > 0) catchup_[l] = kv_catchup_args(q);
 
-    DecodeOpParams a;
-    a.attention = kernels::DecodeAttentionOp{};
-    a.attention.a = layer_attention_args(
+    kernels::DecodeAttentionOp a;
+    a.a = layer_attention_args(
         w_, b_, l, q.q, heads, per_layer(pb_.attn, l), float_ptr(pb_.partials) + l * pb_.partials_stride,
         int_ptr(pb_.tickets) + static_cast<size_t>(l) * B_ * m_.heads,
         decode_attention_max_splits(B_, heads.cap, b_.max_len, ctas_));
-    const DecodeAttentionArgs& at = a.attention.a;
+    const DecodeAttentionArgs& at = a.a;
     add(DecodeOpKind::kAttention, a, "attention", l, {heads.idx, heads.count}, {at.q, at.k_cache, at.v_cache},
         {at.out});
 
-    DecodeOpParams o;
-    o.out_proj = kernels::PersistentOutProj{};
-    o.out_proj.a = layer_out_proj_args(w_, b_, l, at.out, heads, out, b_.attn_in(l), workspace(l, 0));
+    kernels::PersistentOutProj o;
+    o.a = layer_out_proj_args(w_, b_, l, at.out, heads, out, b_.attn_in(l), workspace(l, 0));
     const kernels::SparseMlpDownPlan plan = kernels::plan_sparse_mlp_down(
         B_, m_.d, heads.cap, m_.head_dim, out_proj_target(ctas_));
-    o.out_proj.col_blocks = plan.col_blocks;
-    o.out_proj.splits = plan.splits;
+    o.col_blocks = plan.col_blocks;
+    o.splits = plan.splits;
     add(DecodeOpKind::kOutProj, o, "out_proj", l, {heads.idx, heads.count}, {at.out, b_.attn_in(l)}, {out});
     flush_scores();
   }
@@ -239,12 +236,11 @@ class PlanBuilder {
   // fc2_b + fc2 product.
   void mlp(int l, const __half* x, bool fuse_ln, __half* out) {
     const DeviceList neurons = selection(true, l);
-    DecodeOpParams p;
-    p.mlp = kernels::PersistentMlp{};
-    p.mlp.a = layer_mlp_args(w_, b_, l, x, neurons, fuse_ln, out, b_.mlp_in(l), workspace(l, 1), mlp_sms(ctas_));
-    const kernels::FusedMlpPlan plan = kernels::plan_fused_mlp(B_, m_.d, p.mlp.a.max_k, mlp_sms(ctas_));
-    p.mlp.units = plan.units;
-    p.mlp.stage_x = plan.stage_x;
+    kernels::PersistentMlp p;
+    p.a = layer_mlp_args(w_, b_, l, x, neurons, fuse_ln, out, b_.mlp_in(l), workspace(l, 1), mlp_sms(ctas_));
+    const kernels::FusedMlpPlan plan = kernels::plan_fused_mlp(B_, m_.d, p.a.max_k, mlp_sms(ctas_));
+    p.units = plan.units;
+    p.stage_x = plan.stage_x;
     add(DecodeOpKind::kMlp, p, "mlp", l, {neurons.idx, neurons.count}, {x, b_.mlp_in(l)}, {out});
     flush_scores();
   }
@@ -253,10 +249,9 @@ class PlanBuilder {
   void kv_catchup(int l) {
     const auto it = catchup_.find(l);
     if (it == catchup_.end()) return;
-    DecodeOpParams p;
-    p.kv_catchup = kernels::KvCatchupOp{};
-    p.kv_catchup.a = it->second;
-    const KvCatchupArgs& c = p.kv_catchup.a;
+    kernels::KvCatchupOp p;
+    p.a = it->second;
+    const KvCatchupArgs& c = p.a;
     add(DecodeOpKind::kKvCatchup, p, "kv_catchup", l, {c.forced}, {c.x_hist}, {c.k_cache, c.v_cache});
   }
 
