@@ -15,6 +15,8 @@
 #              train), batch 1..32 on opt-1.3b, both decode paths; catch-up positions per step in the rows
 #   kernels    kernel_bench: fused MLP vs up + down vs cuBLAS, the predictor ops vs the previous chain
 #   hf         scripts/bench_hf.py: Hugging Face eager and torch.compile on the same shapes
+#   profile    ncu over a few graph-path steps of opt-13b (4 layers): each kernel's own time and DRAM bytes
+#              (scripts/ncu_kernel_table.py), to split the per-layer overhead into slow kernels and launch gaps
 # Each part writes OUTDIR/<part>/ and notes its rc and time in OUTDIR/summary.txt. Set DEJAVU_DECODE_SHAPES to
 # change the built-in shapes (default opt-1.3b..opt-66b) and DEJAVU_DECODE_MODELS the --model shapes.
 set -uo pipefail
@@ -23,7 +25,7 @@ OUT=${1:?usage: scripts/device/step_decode.sh OUTDIR}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 SUMMARY="$OUT/summary.txt"
-PARTS=${DEJAVU_DECODE_PARTS:-tests sanitize bench model kernels hf}
+PARTS=${DEJAVU_DECODE_PARTS:-tests sanitize bench model kernels hf profile}
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 note() { echo "$*" | tee -a "$SUMMARY"; }
 part() {  # part NAME LIMIT CMD...: CMD under its time limit, rc and seconds noted
@@ -104,5 +106,17 @@ if has hf; then
   part bench_hf "${DEJAVU_T_HF:-170}" python3 scripts/bench_hf.py --out "$OUT/hf" --shapes opt-1.3b,opt-13b,opt-30b \
     --compile-shapes opt-1.3b,opt-13b --warmup 5 --iters 30 >"$OUT/hf/hf_bench.log" 2>&1
   grep -E '^\{' "$OUT/hf/hf_bench.log" | cut -c1-200 >>"$SUMMARY"
+fi
+if has profile && command -v ncu >/dev/null; then
+  mkdir -p "$OUT/profile"
+  # Serialized and cache-flushed by ncu: each kernel's own time. Dense, sparse-fixed and sparse + predictors.
+  part profile "${DEJAVU_T_PROF:-120}" ncu -f -o "$OUT/profile/rep" --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+    --launch-count "${DEJAVU_PROF_KERNELS:-2000}" "$DEJAVU" bench --shapes "${DEJAVU_PROF_SHAPE:-opt-13b}" --max-layers 4 \
+    --batch-sizes 1 --densities 0.1 --predictor-mlp-densities 0.1 --head-density 0.5 --warmup 1 --gen-tokens 4 \
+    --decode-path graph --out "$OUT/profile/bench" >"$OUT/profile/ncu.log" 2>&1
+  ncu --import "$OUT/profile/rep.ncu-rep" --csv --page raw >"$OUT/profile/ncu.csv" 2>>"$OUT/profile/ncu.log"
+  python3 scripts/ncu_kernel_table.py "$OUT/profile/ncu.csv" --top 30 >"$OUT/profile/kernels.md" 2>&1
+  head -36 "$OUT/profile/kernels.md" >>"$SUMMARY"
+  rm -f "$OUT/profile/rep.ncu-rep"
 fi
 cat "$SUMMARY"

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""scripts/ncu_kernel_table.py on a CSV shaped like `ncu --import R --csv --page raw` writes it: ncu's own
+messages and the units row are skipped, Mbyte and usecond units are scaled, template names keep their
+"(anonymous namespace)" parts while the argument list goes, and the means, GB/s and shares are right."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "scripts", "ncu_kernel_table.py")
+
+
+def run(work, text, *args):
+    path = os.path.join(work, "ncu.csv")
+    with open(path, "w") as f:
+        f.write(text)
+    return subprocess.run([sys.executable, SCRIPT, path, *args], capture_output=True, text=True)
+
+
+def main():
+    work = sys.argv[2] if len(sys.argv) > 2 else "/tmp/test_ncu_kernel_table"
+    os.makedirs(work, exist_ok=True)
+    qkv = "void dv::kernels::(anonymous namespace)::units_kernel<dv::kernels::SparseQkvOp, (int)8>(T1, int)"
+    csv_text = ('==PROF== Connected to process 1\n'
+                '"ID","Process ID","Kernel Name","gpu__time_duration.sum","dram__bytes_read.sum"\n'
+                '"","","","usecond","Mbyte"\n'
+                f'"0","1","{qkv}","10","40"\n'
+                f'"1","1","{qkv}","30","40"\n'
+                '"2","1","gemvx_kernel(int)","1,000","3,000"\n')
+    r = run(work, csv_text, "--copy-gbps", "4000")
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.startswith("| `")]
+    assert len(lines) == 2, r.stdout
+    # gemvx: 1000 us, 3000 MB -> 3000 GB/s, 75% of copy, 1000/1040 of the time; listed first (most time).
+    assert lines[0] == "| `gemvx_kernel` | 1 | 1000.00 | 3000.000 | 3000 | 96.2% | 75.0% |", lines[0]
+    # the qkv op: mean 20 us, 40 MB a launch -> 2000 GB/s.
+    assert lines[1] == "| `units_kernel<SparseQkvOp, (int)8>` | 2 | 20.00 | 40.000 | 2000 | 3.8% | 50.0% |", lines[1]
+    assert "3 kernel launches, 1040.0 us in all" in r.stdout, r.stdout
+    # A CSV without the metrics is an error naming the file and the missing columns, not a traceback.
+    r = run(work, '"ID","Kernel Name"\n"0","k"\n')
+    assert r.returncode != 0 and "ncu.csv" in r.stderr and "gpu__time_duration.sum" in r.stderr, r.stderr
+    r = run(work, "==PROF== no kernels were profiled\n")
+    assert r.returncode != 0 and "no CSV header" in r.stderr, r.stderr
+    print("ncu_kernel_table: ok")
+
+
+if __name__ == "__main__":
+    main()
