@@ -7,7 +7,8 @@ For each decode path (graph: rows "dense", "sparse-predictor", ...; persistent: 
 and flow (default: bench/ and model/; fused: bench/fused/, DEJAVU_FUSED_MLP=1, built-in shapes only):
   1. the goals, one row each (goal, shape, measured, target, met / not met / not measured):
      sparse + predictors at the goal point (MLP 10%, heads 50%, batch 1) over dense (the same path's dense and,
-     on the persistent path, also the graph path's dense) and its % of copy bandwidth on the row's bytes;
+     on the persistent path, also the graph path's dense) and its % of copy bandwidth on the row's bytes (weights,
+     K/V of the kept heads and predictors, bench_bytes.h: the K/V catch-up's recompute is not in them);
      real selections (model/) over dense per shape; dense at >= 90% of the byte floor (floor_ms / median_ms);
      batch 1..32 with real selections: the smallest dense/sparse ratio and its batch; K/V catch-up per step;
   2. the per-layer overhead (median_ms - floor_ms) / layers in microseconds, per shape and engine;
@@ -248,8 +249,8 @@ def report(result_dir, point):
             oh = overhead(bench, suffix, bench_dir)
             for shape, (rows, _) in (sec_models or {}).items():
                 oh += overhead(rows, suffix, f"model/{shape}")
-            out["sections"].append({"path": path, "flow": flow, "goals": section_goals(bench, sec_models, suffix, point),
-                                    "overhead": oh})
+            goals = section_goals(bench, sec_models, suffix, point)
+            out["sections"].append({"path": path, "flow": flow, "goals": goals, "overhead": oh})
     out["hf"] = hf_compare(result_dir, default_bench, point)
     return out
 
@@ -258,7 +259,7 @@ def markdown(rep):
     p = [f"# Issue 19 goals from {rep['folder']}", ""]
     if rep.get("device"):
         p.append(f"{rep['device']}, copy bandwidth {rep['copy_gbps']:.0f} GB/s (measured in the bench part).")
-    p += [f"Rows from: " + ", ".join(f"{k}: {v or 'missing'}" for k, v in rep["sources"].items() if k != "model") +
+    p += ["Rows from: " + ", ".join(f"{k}: {v or 'missing'}" for k, v in rep["sources"].items() if k != "model") +
           "; model/: " + ", ".join(f"{k}: {v or 'missing'}" for k, v in rep["sources"]["model"].items()), ""]
     if rep["parts"]:
         p += ["Parts (summary.txt):", ""] + [f"- {ln}" for ln in rep["parts"]] + [""]
