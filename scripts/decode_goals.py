@@ -206,7 +206,7 @@ def hf_compare(result_dir, bench, point):
         return None
     out = []
     for shape in dict.fromkeys(s for s, _ in hf):
-        for path, suffix in PATHS.items():
+        for suffix in PATHS.values():
             for engine in ("dense", "sparse-predictor"):
                 ours = find(bench, engine + suffix, shape, point=None if engine == "dense" else point)
                 for mode in ("eager", "compile"):
