@@ -3,7 +3,8 @@
 # scripts/device/step_decode.sh with DEJAVU_DECODE_PARTS; everything is packed into $OUT/decode.tgz (the device
 # returns at most 8 files) with $OUT/summary.txt beside it. Before the call, here:
 #   mkdir -p .carry/data && cp -r ../shared/data/{gpt2-bpe,wikitext-2} .carry/data     (carry .carry)
-# and pass DEJAVU_COMMIT=$(git rev-parse --short HEAD) (.git does not travel).
+# and pass DEJAVU_COMMIT=$(git rev-parse --short HEAD) (.git does not travel). After it, issue 19's goals from the rows:
+#   mkdir -p R && tar xzf decode.tgz -C R && python3 scripts/decode_goals.py R --json R/goals.json
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}
