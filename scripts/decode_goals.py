@@ -8,7 +8,8 @@ and flow (default: bench/ and model/; fused: bench/fused/, DEJAVU_FUSED_MLP=1, b
   1. the goals, one row each (goal, shape, measured, target, met / not met / not measured):
      sparse + predictors at the goal point (MLP 10%, heads 50%, batch 1) over dense (the same path's dense and,
      on the persistent path, also the graph path's dense) and its % of copy bandwidth on the row's bytes (weights,
-     K/V of the kept heads and predictors, bench_bytes.h: the K/V catch-up's recompute is not in them);
+     K/V of the kept heads, predictors and, from commit 3e5b34e on, the K/V catch-up's ring reads and K/V
+     writes: catchup_bytes, bench_bytes.h);
      real selections (model/) over dense per shape; dense at >= 90% of the byte floor (floor_ms / median_ms);
      batch 1..32 with real selections: the smallest dense/sparse ratio and its batch; K/V catch-up per step;
   2. the per-layer overhead (median_ms - floor_ms) / layers in microseconds, per shape and engine;

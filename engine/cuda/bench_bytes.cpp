@@ -24,6 +24,11 @@ StepBytes step_bytes(const OptConfig& c, int batch, double mean_len, int mlp_kep
   return s;
 }
 
+double catchup_bytes(const OptConfig& c, int batch, double head_positions) {
+  const double d = static_cast<double>(c.hidden_size), hd = static_cast<double>(c.head_dim());
+  return head_positions * batch * (d + 2 * hd) * 2;  // fp16 x rows read, K and V rows written
+}
+
 double measure_copy_gbps(size_t bytes, int reps) {
   void *src = nullptr, *dst = nullptr;
   DV_CUDA_CHECK(cudaMalloc(&src, bytes));

@@ -252,9 +252,11 @@ BenchRow make_bench_row(const CudaEngine& engine, const std::string& shape, int 
   r.ms_per_layer = t.median / r.layers;
   StepBytes bytes = step_bytes(c, r.batch, mean_len, mlp_kept, heads_kept);
   bytes.predictors = predictor_bytes;
+  bytes.catchup = catchup_bytes(c, r.batch, t.catchup_per_step);
   r.weight_bytes = bytes.weights;
   r.kv_bytes = bytes.kv;
   r.predictor_bytes = bytes.predictors;
+  r.catchup_bytes = bytes.catchup;
   r.floor_ms = bytes.total() / (copy_gbps * 1e9) * 1e3;
   r.achieved_gbps = bytes.total() / (t.median * 1e-3) / 1e9;
   r.pct_of_copy = 100.0 * r.achieved_gbps / copy_gbps;

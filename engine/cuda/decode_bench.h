@@ -68,6 +68,7 @@ struct BenchRow {
   int catchup_max = 0;
   double forced_per_step = 0;
   long long catchup_lost = 0;
+  double catchup_bytes = 0;  // what the catch-up adds to the step's bytes (bench_bytes.h), in floor_ms too
 };
 
 struct BenchReport {

@@ -13,7 +13,7 @@ namespace dv::engine {
 DV_RESULT_ROW(BenchRow, shape, layers, model_layers, per_layer, batch, engine, mlp_density, head_density, mlp_kept,
               heads_kept, median_ms, p10_ms, p90_ms, ms_per_layer, weight_bytes, kv_bytes, predictor_bytes, floor_ms,
               achieved_gbps, pct_of_copy, speedup_vs_dense, catchup_per_step, catchup_max, forced_per_step,
-              catchup_lost)
+              catchup_lost, catchup_bytes)
 }  // namespace dv::engine
 
 namespace dv::cli {

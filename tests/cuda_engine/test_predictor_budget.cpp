@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "engine/cuda/bench_bytes.h"
 #include "engine/cuda/predictor_budget.h"
 #include "engine/io/opt_config.h"
 
@@ -50,6 +51,19 @@ TEST(PredictorBudget, ShareZeroKeepsTheMaximumRanks) {
   EXPECT_EQ(s.rank_mlp, 1000);
   EXPECT_EQ(s.rank_att, 512);
   EXPECT_GT(s.share(), 0.5);  // the reason for the rule: rank 1000 reads about as much as the sparse step
+}
+
+// The roofline's catch-up term (bench_bytes.h): per missed (head, position), B input rows of d read from the
+// ring and B K and V rows of head_dim written, fp16; nothing caught up adds nothing, and it enters total().
+TEST(BenchBytes, CatchupAddsRingReadsAndKvWrites) {
+  const OptConfig c = opt_config_from_name("opt-13b");  // d 5120, 40 heads of 128
+  EXPECT_EQ(engine::catchup_bytes(c, 1, 0), 0.0);
+  EXPECT_EQ(engine::catchup_bytes(c, 1, 1), (5120 + 2 * 128) * 2.0);
+  EXPECT_EQ(engine::catchup_bytes(c, 3, 742.5), 742.5 * 3 * (5120 + 2 * 128) * 2.0);
+  engine::StepBytes s = engine::step_bytes(c, 1, 100, 2048, 20);
+  const double without = s.total();
+  s.catchup = engine::catchup_bytes(c, 1, 10);
+  EXPECT_DOUBLE_EQ(s.total(), without + s.catchup);
 }
 
 }  // namespace
