@@ -4,8 +4,11 @@
 // persistent path, or with PDL on and off, and a downstream top-k can then pick a different neuron at its
 // boundary. Integer addition is associative: each partial is rounded once to a multiple of 2^-32 and added as a
 // 64-bit integer, so every order gives the same bits (the error, 2^-33 a partial, is far below fp16's).
-// A partial is clamped to |v| <= 2^24, beyond fp16's range; a non-finite partial adds 2^56, which finalizes to
-// at least 2^24 and so stays non-finite (Inf) in the fp16 output instead of vanishing.
+// A partial is clamped to |v| <= 2^23, far beyond fp16's range; a non-finite partial adds 2^55. The sums wrap
+// modulo 2^64, so M such markers finalize to a magnitude of at least 2^23 (an Inf in the fp16 output, negative
+// from M = 256 on) for every M from 1 to 511; the ops sum at most 2 units per SM into one element. With 2^56 a
+// marker, 256 units whose partials were all NaN (fused_mlp's plan at opt-13b, MLP 10 %, batch 1: a NaN input
+// row) wrapped to exactly 0, and the output came out finite.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -16,8 +19,8 @@ using FixedSum = unsigned long long;  // two's complement: unsigned adds wrap ex
 
 #if defined(__CUDACC__)
 __device__ __forceinline__ FixedSum to_fixed(float v) {
-  if (!isfinite(v)) return 1ull << 56;
-  return static_cast<FixedSum>(__float2ll_rn(fminf(fmaxf(v, -16777216.f), 16777216.f) * 4294967296.f));
+  if (!isfinite(v)) return 1ull << 55;
+  return static_cast<FixedSum>(__float2ll_rn(fminf(fmaxf(v, -8388608.f), 8388608.f) * 4294967296.f));
 }
 
 __device__ __forceinline__ float from_fixed(FixedSum s) {

@@ -45,7 +45,7 @@ SparseMlpDownPlan plan_sparse_mlp_down(int B, int d, int max_k, int rows_per_ind
   // handful of units has too few loads in flight to keep DRAM busy).
   const long long by_parallelism = target / plan.col_blocks;
   const long long by_rows = max_rows / (SparseMlpDownOp<1, true>::kStepRows * SparseMlpDownOp<1, true>::kUnroll);
-  const long long by_bytes = max_rows / (8LL * std::max(B, 1));  // reductions <= 1/4 of weight bytes
+  const long long by_bytes = max_rows / (8LL * std::max(B, 1));  // 8-byte reductions <= 1/2 of weight bytes
   plan.splits = static_cast<int>(std::max(1LL, std::min({by_parallelism, by_rows, by_bytes})));
   if (plan.splits > 1)
     plan.workspace_bytes = static_cast<size_t>(B) * d * sizeof(FixedSum) + plan.col_blocks * sizeof(int);

@@ -12,16 +12,14 @@
 // transposed into k-pairs in registers with byte permutes). A unit (work_units.cuh; sparse_mlp_down_op.cuh) is
 // 8 warps = 512 columns; the selected rows are split over `splits` units, each accumulating its rows in
 // registers. The unit's first weight loads are issued before its input wait (they need the selection only).
-// Combining the splits: when splits > 1 each unit adds its fp32 partial sums into an fp32 workspace
-// [B, d] with vector reductions (red.global.add.v4.f32), and the last unit to finish a 512-column slice
-// (an arrival counter per slice) adds bias and residual, writes out in fp16, and zeroes its slice of the
-// workspace and its counter, so the workspace is all zero between launches (CUDA-graph safe, one launch).
-// The fp32 summation order across splits varies from run to run: results agree to fp32 rounding before the
-// single fp16 rounding (not bitwise). With one split the block writes out directly and the sum is
-// deterministic.
+// Combining the splits: when splits > 1 each unit adds its fp32 partial sums into a workspace [B, d] of
+// 64-bit fixed-point sums (kernels/common/fixed_sum.cuh: integer reductions, so the result's bits do not depend
+// on the order the splits arrive in), and the last unit to finish a 512-column slice (an arrival counter per
+// slice) adds bias and residual, writes out in fp16, and zeroes its slice of the workspace and its counter, so
+// the workspace is all zero between launches (CUDA-graph safe, one launch).
 // Bytes that must move: k*R*d*2 (W2T rows) + B*k*R*2 (h) + k*4 (idx) + d*2 (b2) + B*d*2 (resid) + B*d*2 (out),
-// plus splits*B*d*4 of fp32 reductions, mostly absorbed by L2 (the plan bounds them to <= 1/4 of the weight
-// bytes at k = max_k).
+// plus splits*B*d*8 of fixed-point reductions, mostly absorbed by L2 (the plan bounds them to <= 1/2 of the
+// weight bytes at k = max_k).
 // The same op runs in the persistent decode kernel (h, idx and k through the Sync's load policy).
 // Requirements (checked, dv::Error): 1 <= B <= 32, d % 8 == 0, W2T/resid/b2/out 16-byte aligned,
 // ld_h >= max_k * R with ld_h % 4 == 0 and h 8-byte aligned, a workspace of

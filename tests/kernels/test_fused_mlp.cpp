@@ -4,7 +4,8 @@
 // tiles, the layer norm fused and not, x staged in shared memory and streamed from global memory (B*d too
 // large to stage), the tensor-parallel form (no bias, no residual), and SM counts that give one unit per few
 // neurons down to slices of 150 (several fc1 rounds per warp). Every case runs twice: the second launch checks
-// that the first left its workspace zeroed. Outputs are NaN-poisoned before each launch.
+// that the first left its workspace zeroed. Outputs are NaN-poisoned before each launch. A NaN input stays
+// non-finite in the output through 256 units' fixed-point sums (fixed_sum.cuh's wrap).
 #include <gtest/gtest.h>
 
 #include <climits>
@@ -164,6 +165,45 @@ TEST(FusedMlpPlanTest, UnitsAndStaging) {
   EXPECT_TRUE(fused_mlp_ln_fits(4, 9216));
   EXPECT_FALSE(fused_mlp_ln_fits(32, 2048));
   EXPECT_EQ(plan_fused_mlp(1, 64, 0, 132).units, 1);  // k = 0: one unit writes out
+}
+
+// A NaN in x makes every neuron's h NaN, so each of the plan's units adds a non-finite partial to every output
+// element. 256 units (the plan at opt-13b, MLP 10 %, batch 1): with 2^56 as fixed_sum's non-finite marker the
+// 256 markers wrapped to exactly 0 and out came back finite (resid + b2); it must stay non-finite.
+TEST(FusedMlpNonFinite, NanInputStaysNonFiniteOver256Units) {
+  DV_SKIP_WITHOUT_GPU();
+  const int B = 1, d = 64, ffn = 4096, sms = 128;
+  const FusedMlpPlan plan = plan_fused_mlp(B, d, ffn, sms);
+  ASSERT_EQ(plan.units, 256);
+  std::mt19937_64 rng(test::case_seed("fused_mlp_nan", 0));
+  auto x = test::random_halves(static_cast<size_t>(B) * d, rng);
+  x.h[5] = __float2half(NAN);
+  const auto w1 = test::random_halves(static_cast<size_t>(ffn) * d, rng, -0.1f, 0.1f);
+  const auto w2t = test::random_halves(static_cast<size_t>(ffn) * d, rng, -0.1f, 0.1f);
+  const auto b2 = test::random_halves(static_cast<size_t>(d), rng);
+  const auto resid = test::random_halves(static_cast<size_t>(B) * d, rng);
+  DeviceBuffer<__half> d_x(x.h), d_w1(w1.h), d_w2t(w2t.h), d_b2(b2.h), d_resid(resid.h);
+  DeviceBuffer<__half> d_out(static_cast<size_t>(B) * d);
+  DeviceBuffer<unsigned char> d_ws(fused_mlp_workspace_bytes(B, d));
+  d_ws.zero();
+  FusedMlpArgs a;
+  a.out = d_out.data();
+  a.workspace = d_ws.data();
+  a.x = d_x.data();
+  a.w1 = d_w1.data();
+  a.w2t = d_w2t.data();
+  a.b2 = d_b2.data();
+  a.resid = d_resid.data();
+  a.B = B;
+  a.d = d;
+  a.ffn = ffn;
+  a.max_k = ffn;  // the identity selection: every unit has a slice
+  a.num_sms = sms;
+  launch_fused_mlp(a, nullptr);
+  const std::vector<float> got = test::to_float(d_out.download());
+  for (int c = 0; c < d; ++c) EXPECT_FALSE(std::isfinite(got[static_cast<size_t>(c)])) << "column " << c;
+  const std::vector<unsigned char> ws = d_ws.download();
+  for (size_t i = 0; i < ws.size(); ++i) ASSERT_EQ(ws[i], 0) << "workspace byte " << i << " left non-zero";
 }
 
 TEST(FusedMlpErrors, RejectsBadArgs) {
