@@ -3,7 +3,8 @@
 # scripts/device/step_decode.sh with DEJAVU_DECODE_PARTS; everything is packed into $OUT/decode.tgz (the device
 # returns at most 8 files) with $OUT/summary.txt beside it. Before the call, here:
 #   mkdir -p .carry/data && cp -r ../shared/data/{gpt2-bpe,wikitext-2} .carry/data     (carry .carry)
-# and pass DEJAVU_COMMIT=$(git rev-parse --short HEAD) (.git does not travel). After it, issue 19's goals from the rows:
+# and pass DEJAVU_COMMIT=$(git rev-parse --short HEAD) (.git does not travel). DEJAVU_WITH_COLLECT=1 adds issue 21's
+# collection figure (scripts/device/step_collect.sh on a random opt-1.3b, limit DEJAVU_T_COLLECT s). After it, issue 19's goals from the rows:
 #   mkdir -p R && tar xzf decode.tgz -C R && python3 scripts/decode_goals.py R --json R/goals.json
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,5 +27,16 @@ TARGETS=${DEJAVU_TARGETS:-dejavu kernel_tests cuda_engine_tests persistent_tests
 echo "build: rc=$? in $(( $(date +%s) - start )) s ($TARGETS)" | tee "$WORK/summary.txt"
 grep -E "error:|FAILED:" "$WORK/build.log" | head -20 | tee -a "$WORK/summary.txt"
 bash scripts/device/step_decode.sh "$WORK" >/dev/null 2>&1
+if [ "${DEJAVU_WITH_COLLECT:-0}" = 1 ]; then
+  # Issue 21 item 12 in the same call: collect at sample_every 1 on a random opt-1.3b beside the dense forward
+  # and dd (scripts/device/step_collect.sh; its stores stay outside the packed folder).
+  t0=$(date +%s)
+  python3 scripts/make_random_opt.py --shape opt-1.3b /tmp/dejavu-opt-1.3b --device cuda --dtype float16 --force \
+    >"$WORK/make_random_opt.log" 2>&1 &&
+    DEJAVU_COLLECT_WORK=/tmp/dejavu-collect-work timeout -k 10 "${DEJAVU_T_COLLECT:-240}" \
+      bash scripts/device/step_collect.sh "$WORK/collect" /tmp/dejavu-opt-1.3b >"$WORK/collect.log" 2>&1
+  echo "collect: rc=$? in $(( $(date +%s) - t0 )) s" >>"$WORK/summary.txt"
+  tail -12 "$WORK/collect/collect_summary.txt" >>"$WORK/summary.txt" 2>/dev/null
+fi
 pack
 cat "$FINAL/summary.txt"
