@@ -15,7 +15,8 @@ import csv
 import sys
 from collections import defaultdict
 
-UNIT_SCALE = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3, "second": 1e6,
+UNIT_SCALE = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6,  # ncu 2025's time units (older: nsecond, ...)
+              "nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3, "second": 1e6,
               "byte": 1.0, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9}
 
 

@@ -1,4 +1,6 @@
-// layer_norm.cu: the fused residual-add + LayerNorm kernel declared in layer_norm.cuh.
+// layer_norm.cu: the fused residual-add + LayerNorm declared in layer_norm.cuh. Rows up to 12288 wide (every
+// OPT) run the persistent decode kernel's LayerNormOp (kernels/persistent_decode/row_ops.cuh) as one unit a
+// row, so both decode paths give the same bits; wider rows run the kernel below.
 // One block per row (at most 512 threads), VPT 16-byte vectors per thread held in registers: a single
 // read of each input and a two-pass (mean, then centred variance) reduction without a second trip to memory.
 #include "kernels/layer_norm/layer_norm.cuh"
@@ -7,6 +9,7 @@
 
 #include "kernels/common/cuda_check.h"
 #include "kernels/common/pdl.cuh"
+#include "kernels/persistent_decode/row_ops.cuh"
 
 namespace dv {
 namespace {
@@ -124,6 +127,24 @@ void launch_layer_norm(const LayerNormArgs& a, cudaStream_t stream) {
                aligned16(a.residual) && aligned16(a.bias),
            "layer_norm: every pointer must be 16-byte aligned (16-byte vector access)");
   if (a.rows == 0) return;
+  if (a.d <= kernels::kRowOpMaxVecs * kernels::kOpThreads * 8) {
+    // Every OPT width: the persistent decode kernel's own LayerNormOp, one unit a row, so the graph and
+    // persistent paths round the statistics in the same order and their logits and threshold selections
+    // agree to the bit (the first GPU runs differed by an ulp here, enough to flip a neuron at the threshold).
+    kernels::LayerNormOp op;
+    op.y = a.y;
+    op.sum_out = a.sum_out;
+    op.x = a.x;
+    op.residual = a.residual;
+    op.bias = a.bias;
+    op.gamma = a.gamma;
+    op.beta = a.beta;
+    op.B = a.rows;
+    op.d = a.d;
+    op.eps = a.eps;
+    kernels::launch_units(op, stream, "layer_norm (LayerNormOp)");
+    return;
+  }
   const int nvec = a.d / 8;
   // Fewest vectors per thread that fit one block: short rows get a single warp-multiple of threads.
   int vpt = 1;

@@ -23,7 +23,7 @@ def main():
     qkv = "void dv::kernels::(anonymous namespace)::units_kernel<dv::kernels::SparseQkvOp, (int)8>(T1, int)"
     csv_text = ('==PROF== Connected to process 1\n'
                 '"ID","Process ID","Kernel Name","gpu__time_duration.sum","dram__bytes_read.sum"\n'
-                '"","","","usecond","Mbyte"\n'
+                '"","","","us","Mbyte"\n'
                 f'"0","1","{qkv}","10","40"\n'
                 f'"1","1","{qkv}","30","40"\n'
                 '"2","1","gemvx_kernel(int)","1,000","3,000"\n')
