@@ -50,8 +50,9 @@ class StepRecorder {
                const BlockAllReduce& all_reduce)
       : ctx_(ctx), w_(w), b_(b), sp_(sp), all_reduce_(all_reduce), c_(w.config), m_(model_dims(w)), s_(ctx.main()),
         B_(b.batch), fused_(fused_mlp_enabled(b.batch)),
-        stream_(fused_ && c_.do_layer_norm_before && !all_reduce),
-        fuse_ln_(stream_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)), dense_qkv_ops_(dense_qkv_ops(stream_)) {}
+        pre_(c_.do_layer_norm_before), stream_(fused_ && !all_reduce),
+        fuse_ln_(stream_ && pre_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)),
+        dense_qkv_ops_(dense_qkv_ops(stream_)) {}
 
   void run() {
     if (stream_) {
@@ -71,22 +72,28 @@ class StepRecorder {
   }
 
  private:
-  // Pre-LN on one GPU at batch <= 8: each block's last op writes the residual stream and each block's first
-  // op normalizes it, four kernels a layer: QKV (attention layer norm fused) -> attention -> W_o (+ out_b +
-  // residual: mlp_in) -> fused MLP (MLP layer norm fused; + fc2_b + residual: attn_in(l + 1)).
+  // The fused flow on one GPU at batch <= 8 (the persistent kernel's ops, in its order): each block's last op
+  // adds its bias and residual itself. Pre-LN, four kernels a layer: QKV (attention layer norm fused) ->
+  // attention -> W_o (+ out_b + residual: mlp_in) -> fused MLP (MLP layer norm fused; + fc2_b + residual:
+  // attn_in(l + 1)). Post-LN: W_o and the MLP write their sums to block_out and a layer norm follows each,
+  // as the persistent plan does, so both paths round alike (the block_out flow rounds the bare product first).
   void run_stream() {
     embed();
     point(0);
     for (int l = 0; l < m_.layers; ++l) {
       const GpuLayerWeights& lw = w_.layers[l];
       attention(l, b_.attn_in(l));
-      if (!fuse_ln_)  // B * d too large for the fused MLP to stage its input: normalize it first
+      if (!pre_)
+        layer_norm(half_ptr(b_.block_out), nullptr, nullptr, nullptr, b_.mlp_in(l), lw.attn_ln_w, lw.attn_ln_b);
+      else if (!fuse_ln_)  // B * d too large for the fused MLP to stage its input: normalize it first
         layer_norm(b_.mlp_in(l), nullptr, nullptr, nullptr, half_ptr(b_.ln), lw.mlp_ln_w, lw.mlp_ln_b);
       point(2 * l + 1);
-      mlp(l, fuse_ln_ ? b_.mlp_in(l) : half_ptr(b_.ln));
+      mlp(l, fuse_ln_ || !pre_ ? b_.mlp_in(l) : half_ptr(b_.ln));
+      if (!pre_)
+        layer_norm(half_ptr(b_.block_out), nullptr, nullptr, nullptr, b_.attn_in(l + 1), lw.mlp_ln_w, lw.mlp_ln_b);
       if (l + 1 < m_.layers) point(2 * (l + 1));
     }
-    if (w_.final_ln_w.defined())
+    if (pre_ && w_.final_ln_w.defined())
       layer_norm(b_.attn_in(m_.layers), nullptr, nullptr, nullptr, half_ptr(b_.final_x), w_.final_ln_w,
                  w_.final_ln_b);
     lm_head(w_.final_ln_w.defined() ? half_ptr(b_.final_x) : b_.attn_in(m_.layers));
@@ -169,16 +176,16 @@ class StepRecorder {
                             s_);
   }
 
-  // The attention block on x: the residual stream attn_in(l) with stream_ (the QKV op normalizes it), else its
-  // normalized input. Writes mlp_in(l) = attn_in(l) + out_b + W_o product with stream_, else the bare W_o
-  // product to block_out.
+  // The attention block on x: the residual stream attn_in(l) with stream_ (pre-LN: the QKV op normalizes it),
+  // else its normalized input. Writes attn_in(l) + out_b + W_o product with stream_ (to mlp_in(l), post-LN to
+  // block_out for the layer norm), else the bare W_o product to block_out.
   void attention(int l, const __half* x) {
     if (sp_ == nullptr) {
       const DeviceList all = layer_heads(b_, nullptr, l);
       if (dense_qkv_ops_) {
-        launch_sparse_qkv(layer_qkv_args(w_, b_, nullptr, l, x, all, stream_, half_ptr(b_.q)), s_);
+        launch_sparse_qkv(layer_qkv_args(w_, b_, nullptr, l, x, all, stream_ && pre_, half_ptr(b_.q)), s_);
       } else {
-        if (stream_) {  // cuBLAS reads a normalized input
+        if (stream_ && pre_) {  // cuBLAS reads a normalized input
           const GpuLayerWeights& lw = w_.layers[l];
           layer_norm(x, nullptr, nullptr, nullptr, half_ptr(b_.ln), lw.attn_ln_w, lw.attn_ln_b);
           x = half_ptr(b_.ln);
@@ -198,11 +205,13 @@ class StepRecorder {
   }
 
   // W_o over the compact attention output of `heads`. stream_: sparse_mlp_down over the heads' W_o^T rows (every
-  // head when dense) adds out_b and the residual, finishing mlp_in(l); otherwise cuBLAS (dense) or
+  // head when dense) adds out_b and the residual, finishing mlp_in(l) (post-LN: the sum in block_out, normalized
+  // next); otherwise cuBLAS (dense) or
   // sparse_mlp_down into block_out.
   void out_proj(int l, const DeviceList& heads, bool dense) {
     if (stream_) {  // the workspace: fused_mlp's, which also leaves it zero
-      launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads, b_.mlp_in(l), b_.attn_in(l),
+      launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads,
+                                                 pre_ ? b_.mlp_in(l) : half_ptr(b_.block_out), b_.attn_in(l),
                                                  b_.mlp_workspace.data_ptr()),
                              s_);
     } else if (dense) {
@@ -236,7 +245,7 @@ class StepRecorder {
   // The selected heads' q and K/V (K/V of every head with all_kv), then the forced catch-up of heads lagging
   // too far, forked onto the low-priority catch-up stream (joined at the end of the step).
   void qkv(int l, const __half* x, const DeviceList& heads) {
-    const SparseQkvArgs q = layer_qkv_args(w_, b_, sp_, l, x, heads, stream_, half_ptr(b_.q));
+    const SparseQkvArgs q = layer_qkv_args(w_, b_, sp_, l, x, heads, stream_ && pre_, half_ptr(b_.q));
     launch_sparse_qkv(q, s_);
     if (q.max_forced == 0) return;
     cudaStream_t cs = sp_->catchup_stream.get();
@@ -247,8 +256,9 @@ class StepRecorder {
   }
 
   // The MLP block on x (pre-LN with fuse_ln_: the residual stream mlp_in(l), normalized inside the op; else its
-  // normalized input). With stream_ it writes the new residual stream attn_in(l + 1) = mlp_in(l) + fc2_b + fc2
-  // product; otherwise the bare fc2 product into block_out (post-LN, a tensor-parallel rank's partial sum).
+  // normalized input). With stream_ it writes mlp_in(l) + fc2_b + fc2 product: pre-LN the new residual stream
+  // attn_in(l + 1), post-LN to block_out for the layer norm; otherwise the bare fc2 product into block_out
+  // (the block_out flow, a tensor-parallel rank's partial sum).
   void mlp(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
     const bool dense = sp_ == nullptr || sp_->mlp[l].dense;
@@ -260,7 +270,8 @@ class StepRecorder {
     }
     if (fused_) {
       kernels::launch_fused_mlp(
-          layer_mlp_args(w_, b_, l, x, neurons, fuse_ln_, stream_ ? b_.attn_in(l + 1) : half_ptr(b_.block_out),
+          layer_mlp_args(w_, b_, l, x, neurons, fuse_ln_,
+                         stream_ && pre_ ? b_.attn_in(l + 1) : half_ptr(b_.block_out),
                          stream_ ? b_.mlp_in(l) : nullptr, b_.mlp_workspace.data_ptr(), ctx_.num_sms()),
           s_);
       return;
@@ -345,7 +356,8 @@ class StepRecorder {
   cudaStream_t s_;
   int B_ = 0;  // batch rows, one token each
   const bool fused_;    // MLP blocks (dense and sparse) through fused_mlp, else cuBLAS / sparse up + down
-  const bool stream_;   // the fused MLP writes the residual stream (pre-LN, one GPU)
+  const bool pre_;      // pre-LN (OPT but opt-350m)
+  const bool stream_;   // the fused flow: W_o and the fused MLP add bias and residual (one GPU, batch <= 8)
   const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
   const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)
   bool side_used_ = false;
