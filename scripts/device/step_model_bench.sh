@@ -6,6 +6,7 @@
 # predictors select differently at every step and the timed step includes the K/V catch-up of re-selected
 # heads. Both decode paths side by side; batch 1..32 on the first shape. Random weights have no contextual
 # sparsity: the timings are real, the selections' quality is not the method's.
+# Predictor ranks: the budget's per size (below), DEJAVU_MB_RANKS="MLP ATT" to override (0 0: train's defaults).
 # Shapes: DEJAVU_DECODE_MODELS (default "opt-1.3b opt-6.7b opt-13b"); each checkpoint is deleted after its bench
 # (opt-13b is 26 GB of the machine's 64 GB disk). Writes OUTDIR/<shape>/bench.{json,csv,log}.
 set -uo pipefail
@@ -32,7 +33,16 @@ for shape in ${DEJAVU_DECODE_MODELS:-opt-1.3b opt-6.7b opt-13b}; do
     --max-tokens "$TOKENS" --seq-len 1024 --sample-every 4 --batch-windows 4 --compression none --force \
     >"$R/collect.log" 2>&1 || { echo "model_bench $shape: collect failed"; tail -5 "$R/collect.log"; continue; }
   t2=$(date +%s)
+  # The ranks `dejavu bench` gives random predictors at --predictor-share 0.1 (engine/cuda/predictor_budget.h;
+  # cuda_engine_tests' PredictorBudget test prints them): train's defaults (1000 / 512 on these sizes) read
+  # 69% as many bytes as the sparse step on opt-1.3b (543 MB against 786 MB, GPU run of 9f274f8).
+  case $shape in
+    opt-1.3b) ranks="144 72" ;; opt-6.7b) ranks="240 120" ;; opt-13b) ranks="280 136" ;;
+    opt-30b) ranks="384 192" ;; opt-66b) ranks="480 240" ;; *) ranks="0 0" ;;
+  esac
+  read -r rank_mlp rank_att <<<"${DEJAVU_MB_RANKS:-$ranks}"
   "$DEJAVU" train --acts "$R/acts.h5" --out "$R/pred" --device cuda --epochs 2 --patience 1 --no-progress \
+    --rank-mlp "$rank_mlp" --rank-att "$rank_att" \
     >"$R/train.log" 2>&1 || { echo "model_bench $shape: train failed"; tail -5 "$R/train.log"; continue; }
   t3=$(date +%s)
   batches=1
