@@ -21,6 +21,7 @@ using test::KvMode;
 using test::QkvCase;
 
 // {batch, heads, steps, max_len, gap, graph, hd, mode, ring, dense}
+// Every case's d = heads x hd is a multiple of 32, as the op requires (the GPU run of 340f1ff threw on 48 and 400).
 const std::vector<QkvCase> kCases = {
     {1, 1, 17, 20, 0, false, 64, KvMode::kFullHistory, 0, false},
     {3, 5, 40, 45, 3, false, 64, KvMode::kFullHistory, 0, false},
@@ -41,9 +42,9 @@ const std::vector<QkvCase> kCases = {
     // The ring and the catch-up plan: lags 0 / 31 / 127 / 2047 of head 0, odd batches, every head_dim.
     {1, 2, 40, 40, 1, false, 64, KvMode::kForced, kSparseQkvRing, false},
     {1, 4, 100, 101, 31, true, 32, KvMode::kForced, kSparseQkvRing, false},
-    {1, 4, 300, 300, 127, false, 16, KvMode::kForced, kSparseQkvRing, false},  // d = 64: the op needs d % 32 == 0
+    {1, 4, 300, 300, 127, false, 16, KvMode::kForced, kSparseQkvRing, false},
     {1, 2, 2100, 2100, 2047, true, 16, KvMode::kForced, kSparseQkvRing, false},
-    {2, 5, 200, 210, 127, false, 80, KvMode::kForced, kSparseQkvRing, false},
+    {2, 4, 200, 210, 127, false, 80, KvMode::kForced, kSparseQkvRing, false},
     {3, 40, 70, 70, 31, false, 16, KvMode::kForced, kSparseQkvRing, false},
     {8, 3, 60, 64, 9, true, 128, KvMode::kForced, kSparseQkvRing, false},
     {7, 4, 50, 50, 0, false, 64, KvMode::kForced, 24, false},
@@ -57,7 +58,7 @@ const std::vector<QkvCase> kCases = {
     {1, 4, 20, 20, 0, false, 64, KvMode::kFullHistory, 0, false, true},
     {3, 5, 140, 140, 31, true, 128, KvMode::kForced, kSparseQkvRing, false, true},
     {2, 6, 300, 300, 127, false, 16, KvMode::kForced, kSparseQkvRing, false, true},
-    {8, 3, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, true},
+    {8, 4, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, true},
     {5, 12, 12, 12, 0, true, 64, KvMode::kFullHistory, 0, true, true},
 };
 
