@@ -110,9 +110,11 @@ fi
 if has profile && command -v ncu >/dev/null; then
   mkdir -p "$OUT/profile"
   # Serialized and cache-flushed by ncu: each kernel's own time. Dense, sparse-fixed and sparse + predictors.
-  # Our kernels only (cuBLAS's dense GEMMs are at the copy rate: 93-98% on the first profile).
+  # The sparse step's own kernels only: cuBLAS's dense GEMMs run at 93-98% of copy (9f274f8's profile), and the
+  # layer norms and attention, which the dense rows also launch, used up 340f1ff's launch count before any
+  # sparse row (6.9 and 11.9 us a launch there).
   part profile "${DEJAVU_T_PROF:-120}" ncu -f -o "$OUT/profile/rep" --metrics gpu__time_duration.sum,dram__bytes_read.sum \
-    --kernel-name-base demangled --kernel-name "regex:${DEJAVU_PROF_KERNEL_RE:-unit_kernel|sparse|lowrank|fused|qkv|attention|layer_norm|gemv|select}" \
+    --kernel-name-base demangled --kernel-name "regex:${DEJAVU_PROF_KERNEL_RE:-SparseQkv|KvCatchup|sparse_mlp|SparseMlp|row_dot|Lowrank|lowrank|Select|select|FusedMlp|fused_mlp}" \
     --launch-count "${DEJAVU_PROF_KERNELS:-2000}" "$DEJAVU" bench --shapes "${DEJAVU_PROF_SHAPE:-opt-13b}" --max-layers 4 \
     --batch-sizes 1 --densities 0.1 --predictor-mlp-densities 0.1 --head-density 0.5 --warmup 1 --gen-tokens 4 \
     --decode-path graph --out "$OUT/profile/bench" >"$OUT/profile/ncu.log" 2>&1
