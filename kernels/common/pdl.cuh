@@ -12,11 +12,19 @@
 // dependency of the captured kernel into a programmatic edge, an event join's too (seen on CUDA 13 / driver
 // 580): the kernel may then start once the other stream's kernel has passed its launch_dependents, and only
 // its griddepcontrol.wait orders it after that kernel. The work-unit ops read a predictor's selection, which
-// such a join delivers, before that wait (work_units.cuh, step 2), so a kernel captured with more than one
-// dependency (a join) is launched plainly: all its edges stay full. A fork (one dependency, on another
+// such a join delivers, before that wait (work_units.cuh, step 2), so by default a kernel captured with more
+// than one dependency (a join) is launched plainly: all its edges stay full. A fork (one dependency, on another
 // stream's kernel) keeps PDL: that kernel is its only predecessor, read after the wait like any other.
-// Switch: DEJAVU_PDL=0 in the environment launches plainly (read at each launch, i.e. when a graph is
-// captured); on by default on devices of compute capability >= 9.0, never on the legacy default stream.
+// Joins with PDL (opt-in, DEJAVU_PDL_JOINS=wait): griddepcontrol.wait waits until ALL prerequisite grids have
+// completed and their memory is visible, the joined stream's too, so a kernel that reads nothing this step
+// produced before its first wait is race-free with its join edges programmatic, and saves the launch latency a
+// plain launch costs at each join (about two a layer with predictors). Every kernel launched here does so:
+// those that start with pdl_begin(), and the work-unit ops, whose PdlSync is then told to wait in indices()
+// (PdlLaunch::joined, work_units.cuh). A kernel that reads a joined stream's output before its wait must not
+// be launched here; cuBLAS and the plain <<<>>> kernels get no attribute, so their edges stay full.
+// Switches (read at each launch, i.e. when a graph is captured): DEJAVU_PDL=0 launches plainly; on by default on
+// devices of compute capability >= 9.0, never on the legacy default stream. DEJAVU_PDL_JOINS=plain (default) or
+// =wait: how a kernel captured after a join is launched (above).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -26,6 +34,7 @@
 #include <utility>
 
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/error.h"
 
 namespace dv::kernels {
 
@@ -58,15 +67,40 @@ inline bool capture_joins_streams(cudaStream_t stream) {
   return status == cudaStreamCaptureStatusActive && n > 1;
 }
 
-// Whether a launch on `stream` gets the PDL attribute now: enabled, and not right after a captured join.
-inline bool pdl_launch(cudaStream_t stream) { return pdl_enabled(stream) && !capture_joins_streams(stream); }
+// How a kernel captured right after an event join is launched (DEJAVU_PDL_JOINS).
+enum class PdlJoins {
+  kPlain,  // unset, empty or "plain": plainly, every edge into it a full dependency
+  kWait,   // "wait": with PDL, where the kernel reads nothing this step produced before its first wait
+};
 
-// kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialization when enabled and
-// the launch follows no captured event join (see above). The kernel must start with pdl_begin(). The caller
-// checks the launch (DV_CUDA_LAUNCH_CHECK).
+// DEJAVU_PDL_JOINS's value (nullptr: unset) as a mode; any other value is an error naming the variable.
+inline PdlJoins parse_pdl_joins(const char* value) {
+  if (value == nullptr || *value == '\0' || std::strcmp(value, "plain") == 0) return PdlJoins::kPlain;
+  DV_CHECK(std::strcmp(value, "wait") == 0, "DEJAVU_PDL_JOINS = '{}': expected 'plain' (the default) or 'wait'",
+           value);
+  return PdlJoins::kWait;
+}
+
+// How one launch is made: decided before the kernel's arguments are built, which may carry `joined`.
+struct PdlLaunch {
+  bool programmatic = false;  // the PDL launch attribute
+  bool joined = false;        // ... kept right after a captured join: wait before reading this step's data
+};
+
+// The launch a kernel gets on `stream` now: PDL when enabled, after a captured join only under
+// DEJAVU_PDL_JOINS=wait, and then `joined`.
+inline PdlLaunch pdl_launch(cudaStream_t stream) {
+  if (!pdl_enabled(stream)) return {};
+  if (!capture_joins_streams(stream)) return {true, false};
+  if (parse_pdl_joins(std::getenv("DEJAVU_PDL_JOINS")) == PdlJoins::kWait) return {true, true};
+  return {};
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...), with programmatic stream serialization where `how` says.
+// The caller checks the launch (DV_CUDA_LAUNCH_CHECK).
 template <class... Params, class... Args>
-void launch_kernel_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                       Args&&... args) {
+void launch_kernel(const PdlLaunch& how, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                   cudaStream_t stream, Args&&... args) {
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
@@ -76,8 +110,16 @@ void launch_kernel_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t 
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cfg.attrs = attr;
-  cfg.numAttrs = pdl_launch(stream) ? 1 : 0;
+  cfg.numAttrs = how.programmatic ? 1 : 0;
   DV_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
+
+// A kernel that starts with pdl_begin(), with PDL where pdl_launch says (it reads nothing before its wait, so
+// `joined` needs no action). The caller checks the launch.
+template <class... Params, class... Args>
+void launch_kernel_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                       Args&&... args) {
+  launch_kernel(pdl_launch(stream), kernel, grid, block, smem, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace dv::kernels

@@ -42,15 +42,25 @@ constexpr int kUnitSmemMax = 96 * 1024;      // per unit, so two CTAs fit on an 
 
 #if defined(__CUDACC__)
 
-// The graph path's sync: selections were joined by a stream event before the launch, a full dependency
-// (launch_kernel_pdl launches the kernel after a captured join plainly, see pdl.cuh); inputs come from the
-// previous kernel in the stream (PDL: wait for it, then let the next kernel's CTAs be scheduled).
+// The graph path's sync: inputs come from the previous kernel in the stream (PDL: wait for it, then let the
+// next kernel's CTAs be scheduled). Selections come through a stream event join before the launch: by default
+// launch_units launches a kernel captured after a join plainly (a full dependency, see pdl.cuh), so indices()
+// has nothing to wait for and the weights at the selection stream in before the input wait. Under
+// DEJAVU_PDL_JOINS=wait such a kernel keeps PDL and its join edge becomes programmatic: the selection may not
+// be written yet when the CTA starts, so indices() waits (griddepcontrol.wait: every prerequisite grid, the
+// joined stream's too, complete and visible). Ops that read no selection keep their prefetch either way.
 struct PdlSync {
+  bool wait_indices = false;  // launched with PDL right after a captured join (PdlLaunch::joined)
+
   template <class T>
   __device__ __forceinline__ static T load(const T* p) {
     return __ldg(p);
   }
-  __device__ __forceinline__ void indices() const {}
+  __device__ __forceinline__ void indices() const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (wait_indices) asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+  }
   __device__ __forceinline__ void inputs() const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -60,9 +70,20 @@ struct PdlSync {
 };
 
 template <class Op>
-__global__ void __launch_bounds__(kUnitThreads) unit_kernel(Op op) {
+__global__ void __launch_bounds__(kUnitThreads) unit_kernel(Op op, PdlSync sync) {
   extern __shared__ __align__(16) char smem[];
-  op.run(static_cast<int>(blockIdx.x), smem, PdlSync{});
+  op.run(static_cast<int>(blockIdx.x), smem, sync);
+}
+
+// `kernel` (a unit kernel: one CTA of kUnitThreads per unit, running op.run with the PdlSync it is given) over
+// `units` units on `stream`, with PDL where pdl_launch says, its PdlSync told whether that follows a join.
+// The caller sets the kernel's shared memory limit and checks the launch.
+template <class Op>
+void launch_unit_kernel(void (*kernel)(Op, PdlSync), int units, int smem, cudaStream_t stream, const Op& op) {
+  const PdlLaunch how = pdl_launch(stream);
+  PdlSync sync;
+  sync.wait_indices = how.joined;
+  launch_kernel(how, kernel, dim3(units), dim3(kUnitThreads), smem, stream, op, sync);
 }
 
 // One CTA per unit on `stream`, with PDL (see pdl.cuh); `name` for the launch check.
@@ -74,7 +95,7 @@ void launch_units(const Op& op, cudaStream_t stream, const char* name) {
   if (Op::kSmemBytes > 48 * 1024)
     DV_CUDA_CHECK(cudaFuncSetAttribute(unit_kernel<Op>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        Op::kSmemBytes));
-  launch_kernel_pdl(unit_kernel<Op>, dim3(units), dim3(kUnitThreads), Op::kSmemBytes, stream, op);
+  launch_unit_kernel(unit_kernel<Op>, units, Op::kSmemBytes, stream, op);
   DV_CUDA_LAUNCH_CHECK(name);
 }
 #endif  // __CUDACC__

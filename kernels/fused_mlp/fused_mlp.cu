@@ -17,9 +17,9 @@ namespace {
 // per SM (one wave), and naming the minimum keeps ptxas at <= 128 registers and issuing a pipeline step's
 // loads together (see row_dot.cuh).
 template <class Op>
-__global__ void __launch_bounds__(kUnitThreads, 2) fused_mlp_kernel(Op op) {
+__global__ void __launch_bounds__(kUnitThreads, 2) fused_mlp_kernel(Op op, PdlSync sync) {
   extern __shared__ __align__(16) char smem[];
-  op.run(static_cast<int>(blockIdx.x), smem, PdlSync{});
+  op.run(static_cast<int>(blockIdx.x), smem, sync);
 }
 
 template <int BT>
@@ -32,7 +32,7 @@ void launch_tile(const FusedMlpArgs& a, const FusedMlpPlan& plan, cudaStream_t s
   op.stage_x = plan.stage_x;
   DV_CUDA_CHECK(cudaFuncSetAttribute(fused_mlp_kernel<Op>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      Op::kSmemBytes));
-  launch_kernel_pdl(fused_mlp_kernel<Op>, dim3(plan.units), dim3(kUnitThreads), Op::kSmemBytes, stream, op);
+  launch_unit_kernel(fused_mlp_kernel<Op>, plan.units, Op::kSmemBytes, stream, op);
   DV_CUDA_LAUNCH_CHECK("fused_mlp");
 }
 

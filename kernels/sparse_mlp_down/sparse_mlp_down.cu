@@ -7,6 +7,7 @@
 
 #include "kernels/common/cuda_check.h"
 #include "kernels/common/pdl.cuh"
+#include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down_op.cuh"
 
 namespace dv::kernels {
@@ -16,9 +17,9 @@ namespace {
 // waves) without trading loads in flight for occupancy (see row_dot.cuh), and leaves room for the 64
 // accumulators of two tiles.
 template <class Op, int kMinUnits>
-__global__ void __launch_bounds__(kUnitThreads, kMinUnits) sparse_mlp_down_kernel(Op op) {
+__global__ void __launch_bounds__(kUnitThreads, kMinUnits) sparse_mlp_down_kernel(Op op, PdlSync sync) {
   extern __shared__ __align__(16) char smem[];
-  op.run(static_cast<int>(blockIdx.x), smem, PdlSync{});
+  op.run(static_cast<int>(blockIdx.x), smem, sync);
 }
 
 template <int MT, bool kUnitRows>
@@ -28,8 +29,7 @@ void launch_op(const SparseMlpDownArgs& a, const SparseMlpDownPlan& plan, cudaSt
   op.a = a;
   op.col_blocks = plan.col_blocks;
   op.splits = plan.splits;
-  launch_kernel_pdl(sparse_mlp_down_kernel<Op, MT == 1 ? 2 : 1>, dim3(op.max_units()), dim3(kUnitThreads),
-                    Op::kSmemBytes, stream, op);
+  launch_unit_kernel(sparse_mlp_down_kernel<Op, MT == 1 ? 2 : 1>, op.max_units(), Op::kSmemBytes, stream, op);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }

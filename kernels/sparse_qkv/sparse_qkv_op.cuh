@@ -198,8 +198,8 @@ struct KvCatchupOp {
     const int pos = *a.pos;
     if (pos < 0 || pos >= a.max_len) return;
     // The forced list is made by this step's sparse_qkv, which on the graph path may be the kernel right before
-    // this one in the same stream (PdlSync::indices() waits for nothing: it assumes an event join), so the
-    // input wait comes before the list is read. Every unit waits, also one without a forced head: a grid whose
+    // this one in the same stream (PdlSync::indices() waits only after a join), so the input wait comes before
+    // the list is read. Every unit waits, also one without a forced head: a grid whose
     // units all exit without griddepcontrol.wait can complete before its predecessor, and the next kernel's
     // wait (or the catch-up stream's join) would then not cover that predecessor.
     sync.indices();

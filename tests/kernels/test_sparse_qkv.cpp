@@ -5,8 +5,8 @@
 // (positions lost and counted), batch 1..32, head_dim 16..128, graph replay, and the attention layer norm
 // fused into the op (raw residual rows in, the normalized rows in x_hist). The key property: after any
 // sequence of selections every position below a head's kv_valid holds the dense K/V (unless counted lost),
-// positions at or above it were never written, and unselected heads' q rows are untouched. Also: the decode
-// step's catch-up fork, captured, keeps its event join a full dependency under PDL.
+// positions at or above it were never written, and unselected heads' q rows are untouched. The catch-up fork's
+// captured edges under PDL are tested in test_pdl_joins.cpp.
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -227,109 +227,6 @@ TEST(SparseQkvKernel, ValidFillSkipsPrefilledPositions) {
           ref.push_back(p.truth(pos, b, h, 1, r));
         }
   ASSERT_TRUE(test::expect_close(got, ref, DType::kF16, "K at pos"));
-}
-
-// The node the last launch on `s` added to the graph being captured.
-cudaGraphNode_t last_captured(cudaStream_t s) {
-  cudaStreamCaptureStatus status;
-  const cudaGraphNode_t* deps = nullptr;
-  const cudaGraphEdgeData* edges = nullptr;
-  size_t n = 0;
-  DV_CUDA_CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, nullptr, &deps, &edges, &n));
-  EXPECT_EQ(n, 1u);
-  return n == 1 ? deps[0] : nullptr;
-}
-
-// The edges of `node` to `from` in a captured graph: how many, and whether one is programmatic.
-struct EdgesFrom {
-  int count = 0;
-  bool programmatic = false;
-};
-EdgesFrom edges_from(cudaGraphNode_t node, cudaGraphNode_t from) {
-  size_t n = 0;
-  DV_CUDA_CHECK(cudaGraphNodeGetDependencies(node, nullptr, nullptr, &n));
-  std::vector<cudaGraphNode_t> deps(n);
-  std::vector<cudaGraphEdgeData> edges(n);
-  DV_CUDA_CHECK(cudaGraphNodeGetDependencies(node, deps.data(), edges.data(), &n));
-  EdgesFrom e;
-  for (size_t i = 0; i < n; ++i)
-    if (deps[i] == from) {
-      ++e.count;
-      e.programmatic = e.programmatic || edges[i].type == cudaGraphDependencyTypeProgrammatic;
-    }
-  return e;
-}
-
-// The decode step's fork and joins (engine/cuda/decode_step.cpp): kv_catchup on the catch-up stream after an
-// event recorded behind sparse_qkv, behind the previous layer's kv_catchup; then the main stream joins the
-// catch-up stream and launches sparse_qkv again, as the step's MLP and QKV launches follow the join of a
-// predictor's task. Under capture, PDL would make every edge of a kernel programmatic, the join's too (CUDA 13 /
-// driver 580), and the ops read what a join delivers (a predictor's selection) before griddepcontrol.wait, so
-// launch_kernel_pdl launches a kernel captured after a join plainly (kernels/common/pdl.cuh): every edge into
-// it stays a full dependency. The edge to a stream's previous kernel alone stays programmatic.
-TEST(SparseQkvKernel, CapturedEventJoinStaysFullDependency) {
-  DV_SKIP_WITHOUT_GPU();
-  const QkvCase c{1, 4, 2, 8, 0, false, 64, KvMode::kForced, kSparseQkvRing, false};
-  std::mt19937_64 rng(test::case_seed("sparse_qkv_fork", 0));
-  const test::QkvProblem p = test::make_qkv_problem(c, rng);
-  SparseQkvArgs a = test::case_args(c);
-  const size_t d = p.d, cache = static_cast<size_t>(c.batch) * c.heads * c.max_len * c.hd;
-  test::DeviceBuffer<__half> w(p.w_qkv), b(p.b_qkv), x(c.batch * d), q(static_cast<size_t>(c.batch) * d), k(cache),
-      v(cache), xh(c.batch * a.ring * d);
-  test::DeviceBuffer<int> valid(static_cast<size_t>(c.heads) * sparse_qkv_valid_slots(c.hd)),
-      forced(2 * kSparseQkvMaxForced), forced_count(1), counts(static_cast<size_t>(c.max_len) * 3), heads(c.heads),
-      count(1), pos(1);
-  test::bind_state(a, {q.data(), k.data(), v.data(), xh.data(), valid.data(), forced.data(), forced_count.data(),
-                       counts.data()});
-  a.x = x.data();
-  a.w_qkv = w.data();
-  a.b_qkv = b.data();
-  a.heads = heads.data();
-  a.num_selected = count.data();
-  a.pos = pos.data();
-
-  cudaStream_t main_s = nullptr, side_s = nullptr;
-  cudaEvent_t fork[2] = {nullptr, nullptr}, join = nullptr;
-  DV_CUDA_CHECK(cudaStreamCreateWithFlags(&main_s, cudaStreamNonBlocking));
-  DV_CUDA_CHECK(cudaStreamCreateWithFlags(&side_s, cudaStreamNonBlocking));
-  for (cudaEvent_t* e : {&fork[0], &fork[1], &join}) DV_CUDA_CHECK(cudaEventCreateWithFlags(e, cudaEventDisableTiming));
-  DV_CUDA_CHECK(cudaStreamBeginCapture(main_s, cudaStreamCaptureModeThreadLocal));
-  cudaGraphNode_t qkv_node[3] = {nullptr, nullptr, nullptr}, catchup_node[2] = {nullptr, nullptr};
-  for (int l = 0; l < 2; ++l) {
-    launch_sparse_qkv(a, main_s);
-    qkv_node[l] = last_captured(main_s);
-    DV_CUDA_CHECK(cudaEventRecord(fork[l], main_s));
-    DV_CUDA_CHECK(cudaStreamWaitEvent(side_s, fork[l], 0));
-    launch_kv_catchup(kv_catchup_args(a), side_s);
-    catchup_node[l] = last_captured(side_s);
-  }
-  DV_CUDA_CHECK(cudaEventRecord(join, side_s));
-  DV_CUDA_CHECK(cudaStreamWaitEvent(main_s, join, 0));
-  launch_sparse_qkv(a, main_s);
-  qkv_node[2] = last_captured(main_s);
-  cudaGraph_t graph = nullptr;
-  DV_CUDA_CHECK(cudaStreamEndCapture(main_s, &graph));
-
-  // kv_catchup of layer 1: joined from the main stream behind its own stream's kernel.
-  const EdgesFrom fork_edge = edges_from(catchup_node[1], qkv_node[1]),
-                  side_edge = edges_from(catchup_node[1], catchup_node[0]);
-  EXPECT_EQ(fork_edge.count, 1) << "kv_catchup of layer 1 does not depend on sparse_qkv of layer 1";
-  EXPECT_EQ(side_edge.count, 1) << "kv_catchup of layer 1 does not depend on kv_catchup of layer 0";
-  EXPECT_FALSE(fork_edge.programmatic) << "the event join became a programmatic edge";
-  EXPECT_FALSE(side_edge.programmatic) << "a kernel after a join kept PDL";
-  // sparse_qkv after the main stream joins the catch-up stream.
-  const EdgesFrom join_edge = edges_from(qkv_node[2], catchup_node[1]), main_edge = edges_from(qkv_node[2], qkv_node[1]);
-  EXPECT_EQ(join_edge.count, 1) << "the last sparse_qkv does not depend on the joined kv_catchup";
-  EXPECT_EQ(main_edge.count, 1) << "the last sparse_qkv does not depend on the previous sparse_qkv";
-  EXPECT_FALSE(join_edge.programmatic) << "the event join became a programmatic edge";
-  EXPECT_FALSE(main_edge.programmatic) << "a kernel after a join kept PDL";
-  // Without a join, the edge to the stream's previous kernel is programmatic where PDL is on.
-  const bool stream_edge_programmatic = edges_from(qkv_node[1], qkv_node[0]).programmatic;
-  DV_CUDA_CHECK(cudaGraphDestroy(graph));
-  for (cudaEvent_t e : {fork[0], fork[1], join}) DV_CUDA_CHECK(cudaEventDestroy(e));
-  DV_CUDA_CHECK(cudaStreamDestroy(side_s));
-  DV_CUDA_CHECK(cudaStreamDestroy(main_s));
-  if (!stream_edge_programmatic) GTEST_SKIP() << "PDL is off here (DEJAVU_PDL=0 or compute capability < 9.0)";
 }
 
 // The plan keeps a selected head within one pass and the ring; batches past 128 / (wait + 1) need all_kv.
