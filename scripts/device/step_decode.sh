@@ -5,11 +5,13 @@
 #   tests      the decode step's GPU tests (limits DEJAVU_T_KT, _ET, _ET2, _DQ): kernel_tests (every op's case
 #              table), cuda_engine_tests (graph and persistent paths against the reference and each other),
 #              persistent_tests, then cuda_engine_tests again with the fused MLP flow (DEJAVU_FUSED_MLP=1) and
-#              the dense QKV through the ops (DEJAVU_DENSE_QKV=ops)
+#              the dense QKV through the ops (DEJAVU_DENSE_QKV=ops), and the PDL and predictor tests with kernels
+#              after event joins keeping PDL (DEJAVU_PDL_JOINS=wait, limit DEJAVU_T_PJ)
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the new ops' tests
 #   bench      `dejavu bench` on the built-in shapes, batch 1, MLP 10% / heads 50%: dense, sparse-fixed and
 #              sparse + predictors, graph and persistent paths side by side; the same graph rows with the
-#              fused MLP flow (DEJAVU_FUSED_MLP=1) in bench/fused/, the step each change bought
+#              fused MLP flow (DEJAVU_FUSED_MLP=1) in bench/fused/, the step each change bought; the graph rows
+#              with PDL kept after event joins (DEJAVU_PDL_JOINS=wait) in bench/pdl_joins/
 #   model      `dejavu bench --model` with real selections: random opt-1.3b / opt-6.7b / opt-13b checkpoints
 #              (scripts/make_random_opt.py) with predictors trained on their own activations (a small collect +
 #              train), batch 1..32 on opt-1.3b, both decode paths; catch-up positions per step in the rows
@@ -56,6 +58,7 @@ if has tests; then
   gtest cuda_engine_tests "${DEJAVU_T_ET:-200}" "$ET"
   DEJAVU_FUSED_MLP=1 gtest cuda_engine_fused "${DEJAVU_T_ET2:-90}" "$ET" --gtest_filter='Shapes/*:SparseEngine*:DenseEngine*'
   DEJAVU_DENSE_QKV=ops gtest cuda_engine_dense_qkv_ops "${DEJAVU_T_DQ:-60}" "$ET" --gtest_filter='*Dense*:*AllSelected*'
+  DEJAVU_PDL_JOINS=wait gtest cuda_engine_pdl_joins "${DEJAVU_T_PJ:-30}" "$ET" --gtest_filter='*Pdl*:*Predictor*:*Crossover*'
 fi
 
 if has sanitize && command -v compute-sanitizer >/dev/null; then
@@ -86,6 +89,10 @@ if has bench; then
   DEJAVU_FUSED_MLP=1 part bench_fused "${DEJAVU_T_BENCH2:-100}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
     --out "$OUT/bench/fused" >"$OUT/bench/fused/bench.log" 2>&1
   grep -E "^\| opt|dense|sparse" "$OUT/bench/fused/bench.log" | tail -12 >>"$SUMMARY"
+  mkdir -p "$OUT/bench/pdl_joins"
+  DEJAVU_PDL_JOINS=wait part bench_pdl_joins "${DEJAVU_T_BENCH4:-40}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
+    --out "$OUT/bench/pdl_joins" >"$OUT/bench/pdl_joins/bench.log" 2>&1
+  grep -E "^\| opt|dense|sparse" "$OUT/bench/pdl_joins/bench.log" | tail -12 >>"$SUMMARY"
 fi
 
 if has model; then

@@ -3,13 +3,16 @@
 // stream) runs through an engine captured with PDL (the default) and one captured with DEJAVU_PDL=0; their
 // logits must agree to fp32 reduction-order noise (the down kernels' fp32 reductions are unordered), and the
 // PDL run must match the reference model under the engine's own selections. Any missed wait (a kernel
-// reading its input before the previous kernel finished) shows up as a mismatch here.
-#include <cstdlib>
+// reading its input before the previous kernel finished) shows up as a mismatch here. Both modes of
+// DEJAVU_PDL_JOINS for the PDL run: plain (kernels after the predictors' and the catch-up's event joins
+// launched plainly) and wait (they keep PDL and the ops wait before reading the joined selection).
+#include <string>
 
 #include <gtest/gtest.h>
 
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/gpu_weights.h"
+#include "tests/common/scoped_env.h"
 #include "tests/cuda_engine/engine_test_util.h"
 
 namespace dv::test {
@@ -17,7 +20,10 @@ namespace {
 
 using engine::StepMode;
 
-TEST(PdlEngine, SameLogitsWithAndWithoutPdl) {
+// The PDL run's DEJAVU_PDL_JOINS (the PDL-off run has no programmatic edges, joins or not).
+class PdlEngine : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PdlEngine, SameLogitsWithAndWithoutPdl) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape{256, 4, 3, 1032, 997, 0, true};
   const OptConfig c = make_config(shape);
@@ -35,7 +41,7 @@ TEST(PdlEngine, SameLogitsWithAndWithoutPdl) {
 
   StepSelections heads(T, std::vector<std::vector<int>>(L)), mlp(T, std::vector<std::vector<int>>(L));
   auto run = [&](const char* pdl) {
-    ::setenv("DEJAVU_PDL", pdl, 1);
+    const ScopedEnv pdl_env("DEJAVU_PDL", pdl), joins_env("DEJAVU_PDL_JOINS", GetParam());
     engine::CudaEngineOptions o;
     o.batch = B;
     o.max_len = T;
@@ -47,7 +53,6 @@ TEST(PdlEngine, SameLogitsWithAndWithoutPdl) {
         heads[t][l] = eng.selection(false, l);
       }
     });
-    ::unsetenv("DEJAVU_PDL");
     return r;
   };
   const EngineRun off = run("0");
@@ -71,6 +76,9 @@ TEST(PdlEngine, SameLogitsWithAndWithoutPdl) {
   std::string detail;
   EXPECT_LT(max_rel_error(on, ref, &detail), kFp16Tolerance) << "per step:" << detail;
 }
+
+INSTANTIATE_TEST_SUITE_P(Joins, PdlEngine, ::testing::Values("plain", "wait"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 }  // namespace
 }  // namespace dv::test

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -14,6 +13,7 @@
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down_ref.h"
+#include "tests/common/scoped_env.h"
 #include "tests/kernels/sparse_qkv_driver.h"
 
 namespace dv {
@@ -40,25 +40,11 @@ TEST(PdlJoins, ParsesTheSwitch) {
 // DEJAVU_PDL_JOINS set to the test's mode for its duration, the previous value restored.
 class PdlJoinsTest : public ::testing::TestWithParam<PdlJoins> {
  protected:
-  void SetUp() override {
-    const char* before = std::getenv("DEJAVU_PDL_JOINS");
-    had_ = before != nullptr;
-    if (had_) saved_ = before;
-    ::setenv("DEJAVU_PDL_JOINS", GetParam() == PdlJoins::kWait ? "wait" : "plain", 1);
-  }
-  void TearDown() override {
-    if (had_) {
-      ::setenv("DEJAVU_PDL_JOINS", saved_.c_str(), 1);
-    } else {
-      ::unsetenv("DEJAVU_PDL_JOINS");
-    }
-  }
   // Whether a kernel launched after a captured join on `s` gets programmatic edges in this mode.
   bool join_programmatic(cudaStream_t s) const { return GetParam() == PdlJoins::kWait && kernels::pdl_enabled(s); }
 
  private:
-  bool had_ = false;
-  std::string saved_;
+  const test::ScopedEnv env_{"DEJAVU_PDL_JOINS", GetParam() == PdlJoins::kWait ? "wait" : "plain"};
 };
 
 // The node the last launch on `s` added to the graph being captured.
