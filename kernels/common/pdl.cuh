@@ -19,9 +19,10 @@
 // completed and their memory is visible, the joined stream's too, so a kernel that reads nothing this step
 // produced before its first wait is race-free with its join edges programmatic, and saves the launch latency a
 // plain launch costs at each join (about two a layer with predictors). Every kernel launched here does so:
-// those that start with pdl_begin(), and the work-unit ops, whose PdlSync is then told to wait in indices()
-// (PdlLaunch::joined, work_units.cuh). A kernel that reads a joined stream's output before its wait must not
-// be launched here; cuBLAS and the plain <<<>>> kernels get no attribute, so their edges stay full.
+// those that start with pdl_begin(), and the work-unit ops, launched after a join as the instantiation whose
+// PdlSync waits in indices() (PdlLaunch::joined, work_units.cuh). A kernel that reads a joined stream's output
+// before its wait must not be launched here; cuBLAS and the plain <<<>>> kernels get no attribute, so their
+// edges stay full.
 // Switches (read at each launch, i.e. when a graph is captured): DEJAVU_PDL=0 launches plainly; on by default on
 // devices of compute capability >= 9.0, never on the legacy default stream. DEJAVU_PDL_JOINS=plain (default) or
 // =wait: how a kernel captured after a join is launched (above).
@@ -81,7 +82,7 @@ inline PdlJoins parse_pdl_joins(const char* value) {
   return PdlJoins::kWait;
 }
 
-// How one launch is made: decided before the kernel's arguments are built, which may carry `joined`.
+// How one launch is made: decided before the kernel is picked (a unit kernel's instantiation follows `joined`).
 struct PdlLaunch {
   bool programmatic = false;  // the PDL launch attribute
   bool joined = false;        // ... kept right after a captured join: wait before reading this step's data

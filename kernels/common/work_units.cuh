@@ -44,21 +44,23 @@ constexpr int kUnitSmemMax = 96 * 1024;      // per unit, so two CTAs fit on an 
 
 // The graph path's sync: inputs come from the previous kernel in the stream (PDL: wait for it, then let the
 // next kernel's CTAs be scheduled). Selections come through a stream event join before the launch: by default
-// launch_units launches a kernel captured after a join plainly (a full dependency, see pdl.cuh), so indices()
-// has nothing to wait for and the weights at the selection stream in before the input wait. Under
+// a kernel captured after a join is launched plainly (a full dependency, see pdl.cuh), so indices() has
+// nothing to wait for and the weights at the selection stream in before the input wait. Under
 // DEJAVU_PDL_JOINS=wait such a kernel keeps PDL and its join edge becomes programmatic: the selection may not
-// be written yet when the CTA starts, so indices() waits (griddepcontrol.wait: every prerequisite grid, the
-// joined stream's too, complete and visible). Ops that read no selection keep their prefetch either way.
+// be written yet when the CTA starts, so the kernel runs with PdlSync<true>, whose indices() waits
+// (griddepcontrol.wait: every prerequisite grid, the joined stream's too, complete and visible). Ops that read
+// no selection keep their prefetch either way. A compile-time choice, not a flag: ptxas hoists the
+// read-only (__ldg) load of the selection above a griddepcontrol.wait it must branch around (seen in the
+// SASS of sparse_qkv, CUDA 13), while it keeps loads behind an unconditional one, as in inputs().
+template <bool kAfterJoin>
 struct PdlSync {
-  bool wait_indices = false;  // launched with PDL right after a captured join (PdlLaunch::joined)
-
   template <class T>
   __device__ __forceinline__ static T load(const T* p) {
     return __ldg(p);
   }
   __device__ __forceinline__ void indices() const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (wait_indices) asm volatile("griddepcontrol.wait;" ::: "memory");
+    if constexpr (kAfterJoin) asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
   }
   __device__ __forceinline__ void inputs() const {
@@ -69,21 +71,23 @@ struct PdlSync {
   }
 };
 
-template <class Op>
-__global__ void __launch_bounds__(kUnitThreads) unit_kernel(Op op, PdlSync sync) {
+template <class Op, bool kAfterJoin>
+__global__ void __launch_bounds__(kUnitThreads) unit_kernel(Op op) {
   extern __shared__ __align__(16) char smem[];
-  op.run(static_cast<int>(blockIdx.x), smem, sync);
+  op.run(static_cast<int>(blockIdx.x), smem, PdlSync<kAfterJoin>{});
 }
 
-// `kernel` (a unit kernel: one CTA of kUnitThreads per unit, running op.run with the PdlSync it is given) over
-// `units` units on `stream`, with PDL where pdl_launch says, its PdlSync told whether that follows a join.
-// The caller sets the kernel's shared memory limit and checks the launch.
+// A unit kernel (one CTA of kUnitThreads per unit, running op.run with a PdlSync) over `units` units on
+// `stream`, with PDL where pdl_launch says: `after_join` (the instantiation with PdlSync<true>) when that
+// follows a captured join, else `plain`. The caller checks the launch.
 template <class Op>
-void launch_unit_kernel(void (*kernel)(Op, PdlSync), int units, int smem, cudaStream_t stream, const Op& op) {
+void launch_unit_kernel(void (*plain)(Op), void (*after_join)(Op), int units, int smem, cudaStream_t stream,
+                        const Op& op) {
   const PdlLaunch how = pdl_launch(stream);
-  PdlSync sync;
-  sync.wait_indices = how.joined;
-  launch_kernel(how, kernel, dim3(units), dim3(kUnitThreads), smem, stream, op, sync);
+  void (*kernel)(Op) = how.joined ? after_join : plain;
+  if (smem > 48 * 1024)
+    DV_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  launch_kernel(how, kernel, dim3(units), dim3(kUnitThreads), smem, stream, op);
 }
 
 // One CTA per unit on `stream`, with PDL (see pdl.cuh); `name` for the launch check.
@@ -92,10 +96,7 @@ void launch_units(const Op& op, cudaStream_t stream, const char* name) {
   static_assert(Op::kSmemBytes <= kUnitSmemMax, "op needs more shared memory than a unit may have");
   const int units = op.max_units();
   if (units <= 0) return;
-  if (Op::kSmemBytes > 48 * 1024)
-    DV_CUDA_CHECK(cudaFuncSetAttribute(unit_kernel<Op>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       Op::kSmemBytes));
-  launch_unit_kernel(unit_kernel<Op>, units, Op::kSmemBytes, stream, op);
+  launch_unit_kernel(unit_kernel<Op, false>, unit_kernel<Op, true>, units, Op::kSmemBytes, stream, op);
   DV_CUDA_LAUNCH_CHECK(name);
 }
 #endif  // __CUDACC__

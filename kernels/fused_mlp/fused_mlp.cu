@@ -16,10 +16,10 @@ namespace {
 // work_units.cuh's unit_kernel with a minimum of two resident CTAs per SM: the plan sizes the grid for two
 // per SM (one wave), and naming the minimum keeps ptxas at <= 128 registers and issuing a pipeline step's
 // loads together (see row_dot.cuh).
-template <class Op>
-__global__ void __launch_bounds__(kUnitThreads, 2) fused_mlp_kernel(Op op, PdlSync sync) {
+template <class Op, bool kAfterJoin>
+__global__ void __launch_bounds__(kUnitThreads, 2) fused_mlp_kernel(Op op) {
   extern __shared__ __align__(16) char smem[];
-  op.run(static_cast<int>(blockIdx.x), smem, sync);
+  op.run(static_cast<int>(blockIdx.x), smem, PdlSync<kAfterJoin>{});
 }
 
 template <int BT>
@@ -30,9 +30,8 @@ void launch_tile(const FusedMlpArgs& a, const FusedMlpPlan& plan, cudaStream_t s
   op.a = a;
   op.units = plan.units;
   op.stage_x = plan.stage_x;
-  DV_CUDA_CHECK(cudaFuncSetAttribute(fused_mlp_kernel<Op>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     Op::kSmemBytes));
-  launch_unit_kernel(fused_mlp_kernel<Op>, plan.units, Op::kSmemBytes, stream, op);
+  launch_unit_kernel(fused_mlp_kernel<Op, false>, fused_mlp_kernel<Op, true>, plan.units, Op::kSmemBytes, stream,
+                     op);
   DV_CUDA_LAUNCH_CHECK("fused_mlp");
 }
 

@@ -16,10 +16,10 @@ namespace {
 // The minimum-units bound keeps ptxas at <= 128 registers for one batch tile (two units per SM, the plan's
 // waves) without trading loads in flight for occupancy (see row_dot.cuh), and leaves room for the 64
 // accumulators of two tiles.
-template <class Op, int kMinUnits>
-__global__ void __launch_bounds__(kUnitThreads, kMinUnits) sparse_mlp_down_kernel(Op op, PdlSync sync) {
+template <class Op, int kMinUnits, bool kAfterJoin>
+__global__ void __launch_bounds__(kUnitThreads, kMinUnits) sparse_mlp_down_kernel(Op op) {
   extern __shared__ __align__(16) char smem[];
-  op.run(static_cast<int>(blockIdx.x), smem, sync);
+  op.run(static_cast<int>(blockIdx.x), smem, PdlSync<kAfterJoin>{});
 }
 
 template <int MT, bool kUnitRows>
@@ -29,7 +29,9 @@ void launch_op(const SparseMlpDownArgs& a, const SparseMlpDownPlan& plan, cudaSt
   op.a = a;
   op.col_blocks = plan.col_blocks;
   op.splits = plan.splits;
-  launch_unit_kernel(sparse_mlp_down_kernel<Op, MT == 1 ? 2 : 1>, op.max_units(), Op::kSmemBytes, stream, op);
+  constexpr int kMinUnits = MT == 1 ? 2 : 1;
+  launch_unit_kernel(sparse_mlp_down_kernel<Op, kMinUnits, false>, sparse_mlp_down_kernel<Op, kMinUnits, true>,
+                     op.max_units(), Op::kSmemBytes, stream, op);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }

@@ -15,17 +15,17 @@ namespace {
 
 // Two units per SM (128 registers a thread): the 16-tile catch-up pass keeps 64 fp32 accumulators, the
 // plain pass four 16-byte weight loads per row in flight; work_units' unit_kernel sets no register bound.
-template <class Op>
-__global__ void __launch_bounds__(kernels::kUnitThreads, 2) qkv_unit_kernel(Op op, kernels::PdlSync sync) {
+template <class Op, bool kAfterJoin>
+__global__ void __launch_bounds__(kernels::kUnitThreads, 2) qkv_unit_kernel(Op op) {
   extern __shared__ __align__(16) char smem[];
-  op.run(static_cast<int>(blockIdx.x), smem, sync);
+  op.run(static_cast<int>(blockIdx.x), smem, kernels::PdlSync<kAfterJoin>{});
 }
 
 template <class Op>
 void launch_op(const Op& op, cudaStream_t stream, const char* name) {
   static_assert(Op::kSmemBytes <= kernels::kUnitSmemMax, "op needs more shared memory than a unit may have");
-  DV_CUDA_CHECK(cudaFuncSetAttribute(qkv_unit_kernel<Op>, cudaFuncAttributeMaxDynamicSharedMemorySize, Op::kSmemBytes));
-  kernels::launch_unit_kernel(qkv_unit_kernel<Op>, op.max_units(), Op::kSmemBytes, stream, op);
+  kernels::launch_unit_kernel(qkv_unit_kernel<Op, false>, qkv_unit_kernel<Op, true>, op.max_units(), Op::kSmemBytes,
+                              stream, op);
   DV_CUDA_LAUNCH_CHECK(name);
 }
 
