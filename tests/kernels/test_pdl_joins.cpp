@@ -1,8 +1,9 @@
 // test_pdl_joins.cpp: kernels captured right after an event join (kernels/common/pdl.cuh), in both modes of
 // DEJAVU_PDL_JOINS. plain (the default): every edge into such a kernel stays a full dependency. wait: the kernel
-// keeps PDL, its join edges become programmatic, and a work-unit op waits in PdlSync::indices() before it reads
-// the selection the join delivers. Either way the consumer must see the producer's writes: a predictor's
-// selection made on a side stream, read by the op after the join, never what the buffers held before.
+// keeps PDL, its join edges become programmatic, and a work-unit op runs as its PdlSync<true> instantiation,
+// whose indices() waits before the selection the join delivers is read. Either way the consumer must see the
+// producer's writes: a predictor's selection made on a side stream, read by the op after the join, never what
+// the buffers held before (a runtime-flagged wait let ptxas hoist that read above it: work_units.cuh).
 #include <gtest/gtest.h>
 
 #include <algorithm>
