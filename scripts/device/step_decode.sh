@@ -9,7 +9,9 @@
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the new ops' tests
 #   bench      `dejavu bench` on the built-in shapes, batch 1, MLP 10% / heads 50%: dense, sparse-fixed and
 #              sparse + predictors, graph and persistent paths side by side; the same graph rows with the
-#              fused MLP flow (DEJAVU_FUSED_MLP=1) in bench/fused/, the step each change bought
+#              fused MLP flow (DEJAVU_FUSED_MLP=1) in bench/fused/, the step each change bought; and the graph
+#              rows with sparse_mlp_down's ordered split sums (DEJAVU_SPLIT_SUM=ordered, limit DEJAVU_T_BENCH3)
+#              in bench/ordered/, beside the default fixed-point sums of the first run
 #   model      `dejavu bench --model` with real selections: random opt-1.3b / opt-6.7b / opt-13b checkpoints
 #              (scripts/make_random_opt.py) with predictors trained on their own activations (a small collect +
 #              train), batch 1..32 on opt-1.3b, both decode paths; catch-up positions per step in the rows
@@ -86,6 +88,10 @@ if has bench; then
   DEJAVU_FUSED_MLP=1 part bench_fused "${DEJAVU_T_BENCH2:-100}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
     --out "$OUT/bench/fused" >"$OUT/bench/fused/bench.log" 2>&1
   grep -E "^\| opt|dense|sparse" "$OUT/bench/fused/bench.log" | tail -12 >>"$SUMMARY"
+  mkdir -p "$OUT/bench/ordered"
+  DEJAVU_SPLIT_SUM=ordered part bench_ordered "${DEJAVU_T_BENCH3:-40}" "$DEJAVU" bench "${COMMON[@]}" \
+    --decode-path graph --out "$OUT/bench/ordered" >"$OUT/bench/ordered/bench.log" 2>&1
+  grep -E "^\| opt|dense|sparse" "$OUT/bench/ordered/bench.log" | tail -12 >>"$SUMMARY"
 fi
 
 if has model; then
