@@ -46,8 +46,11 @@ DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms, in
   attn = at::zeros({B, H, hd}, half);
   block_out = at::zeros({B, d}, half);
   fc1_out = at::zeros({B, f}, half);
-  mlp_workspace = at::zeros(
-      {static_cast<int64_t>(kernels::fused_mlp_workspace_bytes(batch, static_cast<int>(d)))}, cuda_options(at::kByte));
+  // The ordered split sums need room for the plan's units at the largest selection (every neuron).
+  const int mlp_units =
+      ordered_split_sums() ? kernels::plan_fused_mlp(batch, static_cast<int>(d), static_cast<int>(f), num_sms).units : 0;
+  mlp_workspace = at::zeros({static_cast<int64_t>(kernels::fused_mlp_workspace_bytes(batch, static_cast<int>(d), mlp_units))},
+                            cuda_options(at::kByte));
   // Its own, not fused_mlp's: the ordered scheme's partials would overlap fused_mlp's counters. A selection
   // needs at most what every head needs (the plan's splits grow with the rows).
   out_proj_workspace = at::zeros({static_cast<int64_t>(std::max<size_t>(

@@ -132,6 +132,7 @@ kernels::FusedMlpArgs layer_mlp_args(const GpuWeights& w, const DecodeBuffers& b
   a.k_dev = neurons.count;
   a.max_k = neurons.idx != nullptr ? neurons.cap : m.ffn;  // dense: the identity selection
   a.num_sms = num_sms;
+  a.ordered_sums = ordered_split_sums();
   return a;
 }
 

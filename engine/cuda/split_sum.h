@@ -1,9 +1,10 @@
-// split_sum.h: which deterministic scheme combines sparse_mlp_down's split-K partial sums (W_o and the MLP down
-// projection; kernels/sparse_mlp_down/sparse_mlp_down.cuh has both): DEJAVU_SPLIT_SUM=fixed (the default,
-// 64-bit fixed-point reductions) or =ordered (plain stores of fp32 partials, summed in split order by the
-// slice's last unit). Both give the same bits whatever order the units finish in, so the graph and persistent
-// paths agree under either. Read once a process: the buffers are sized and the op arguments filled from the
-// same answer (layer_ops.cpp, decode_buffers.cpp, sparse_state.cpp, persistent/persistent_plan.cpp).
+// split_sum.h: which deterministic scheme combines the split-K partial sums of sparse_mlp_down (W_o and the MLP
+// down projection) and fused_mlp: DEJAVU_SPLIT_SUM=fixed (the default, 64-bit fixed-point reductions,
+// kernels/common/fixed_sum.cuh) or =ordered (plain stores of fp32 partials, summed in split order by the last
+// unit through a column slice, kernels/common/ordered_sum.cuh). Both give the same bits whatever order the
+// units finish in, so the graph and persistent paths agree under either. Read once a process: the workspaces
+// are sized and the op arguments filled from the same answer (layer_ops.cpp, decode_step.cpp,
+// decode_buffers.cpp, sparse_state.cpp, persistent/persistent_plan.cpp).
 #pragma once
 
 #include <cstdlib>

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "kernels/common/fixed_sum.cuh"
+#include "kernels/common/ordered_sum.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 #if defined(__CUDACC__)
@@ -30,8 +31,8 @@ struct SparseMlpDownOp {
   static constexpr int kStepRows = 16;  // MMA k dimension
   static constexpr int kUnroll = 2;     // steps whose loads are in flight together: 8 x 16 bytes per lane
   static constexpr int kItemsPerRow = kSparseMlpDownUnitCols / 8;  // 8-column items of a slice's batch row
-  // The "last split" flag, then (ordered scheme, B < 4) each thread's 8 sums of its range of splits.
-  static constexpr int kSmemBytes = 16 + kUnitThreads * 8 * 4;
+  // The "last split" flag, then (ordered scheme) ordered_sum8's staging.
+  static constexpr int kSmemBytes = 16 + kOrderedSumSmemBytes;
   static_assert(kWarps * kSparseMlpDownWarpCols == kSparseMlpDownUnitCols, "a unit's warps cover its columns");
 
   SparseMlpDownArgs a;
@@ -211,68 +212,19 @@ struct SparseMlpDownOp {
                                     sparse_mlp_down_partials_offset(a.B, a.d, col_blocks));
   }
 
-  // v[0..7] += the partials of splits [s0, s1) at (b, col..col+7), added in split order. The loop is unrolled
-  // so several splits' loads are in flight together; only the adds are ordered.
-  __device__ __forceinline__ void add_splits(int b, int col, int s0, int s1, float (&v)[8]) const {
-    const float* p = partials() + static_cast<size_t>(b) * a.d + col;
-    const size_t split_stride = static_cast<size_t>(a.B) * a.d;
-#pragma unroll 4
-    for (int s = s0; s < s1; ++s) {
-      const float4* q = reinterpret_cast<const float4*>(p + s * split_stride);
-      const float4 x = __ldcg(q), y = __ldcg(q + 1);
-      v[0] += x.x;
-      v[1] += x.y;
-      v[2] += x.z;
-      v[3] += x.w;
-      v[4] += y.x;
-      v[5] += y.y;
-      v[6] += y.z;
-      v[7] += y.w;
-    }
-  }
-
-  // The last unit of a slice, ordered scheme: out = resid + b2 + the sum of splits [0, used) in split order.
-  // With B*64 items fewer than the CTA's threads (B < 4), `groups` threads share an item, each summing a fixed
-  // range of the splits, and the ranges are added in range order (staged: [groups][items][8] floats): the
-  // order depends on the shape and k only, never on timing.
+  // The last unit of a slice, ordered scheme: out = resid + b2 + the sum of splits [0, used) in split order
+  // (ordered_sum.cuh), in passes of at most one 8-column item a thread.
   __device__ void finalize_ordered(int slice0, int used, float* staged) const {
     const int items = a.B * kItemsPerRow;
-    const int groups = max(1, kUnitThreads / items);
-    if (groups == 1) {
-      for (int e = threadIdx.x; e < items; e += kUnitThreads) {
-        const int b = e / kItemsPerRow, col = slice0 + 8 * (e % kItemsPerRow);
-        if (col >= a.d) continue;
-        float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-        add_splits(b, col, 0, used, v);
+    for (int base = 0; base < items; base += kUnitThreads) {
+      const int pass = min(kUnitThreads, items - base);
+      const int e = base + static_cast<int>(threadIdx.x) % pass;
+      const int b = e / kItemsPerRow, col = slice0 + 8 * (e % kItemsPerRow);
+      const float* p = col < a.d ? partials() + static_cast<size_t>(b) * a.d + col : nullptr;
+      float v[8];
+      if (ordered_sum8(p, static_cast<size_t>(a.B) * a.d, used, pass, [](int) { return true; }, staged, v))
         store_out8(b, col, v);
-      }
-      return;
     }
-    const int e = threadIdx.x % items, grp = threadIdx.x / items;
-    const int b = e / kItemsPerRow, col = slice0 + 8 * (e % kItemsPerRow);
-    const bool active = grp < groups && col < a.d;
-    float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    if (active) add_splits(b, col, grp * used / groups, (grp + 1) * used / groups, v);
-    float4* mine = reinterpret_cast<float4*>(staged + (static_cast<size_t>(grp) * items + e) * 8);
-    if (active && grp > 0) {
-      mine[0] = make_float4(v[0], v[1], v[2], v[3]);
-      mine[1] = make_float4(v[4], v[5], v[6], v[7]);
-    }
-    __syncthreads();
-    if (!active || grp != 0) return;
-    for (int r = 1; r < groups; ++r) {
-      const float4* other = reinterpret_cast<const float4*>(staged + (static_cast<size_t>(r) * items + e) * 8);
-      const float4 x = other[0], y = other[1];
-      v[0] += x.x;
-      v[1] += x.y;
-      v[2] += x.z;
-      v[3] += x.w;
-      v[4] += y.x;
-      v[5] += y.y;
-      v[6] += y.z;
-      v[7] += y.w;
-    }
-    store_out8(b, col, v);
   }
 
   // Physical W2T row of logical row q, or -1 when q is past the split. Written so the division is

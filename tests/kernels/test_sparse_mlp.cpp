@@ -241,8 +241,9 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
     const std::vector<__half> got = c.in_place ? d_resid.download() : d_out.download();
     EXPECT_TRUE(test::expect_close(got, ref_f, DType::kF16, "out"));
     if (run == 0) first = got;
-    if (run < 3)
+    if (run < 3) {
       EXPECT_EQ(std::memcmp(got.data(), first.data(), got.size() * sizeof(__half)), 0) << "bits differ from run 0";
+    }
   }
 }
 
