@@ -30,6 +30,15 @@ __device__ __forceinline__ void add_float8(float (&v)[8], const float4& x, const
   v[7] += y.w;
 }
 
+// One split's partials of 8 consecutive columns (acc[i][e], i < 8: a warp's down-projection accumulators,
+// kernels/sparse_mlp_up/mma_m16n8k16.cuh's for_each_acc8) into its rows of a partials area at p (32-byte
+// aligned): two plain 16-byte stores to L2.
+__device__ __forceinline__ void store_partials8(float* p, const float (&acc)[8][4], int e) {
+  float4* q = reinterpret_cast<float4*>(p);
+  __stcg(q, make_float4(acc[0][e], acc[1][e], acc[2][e], acc[3][e]));
+  __stcg(q + 1, make_float4(acc[4][e], acc[5][e], acc[6][e], acc[7][e]));
+}
+
 // The CTA's sum of one item per thread over splits [0, n) whose partials were stored (stored(s)), in split
 // order. Called by all kUnitThreads threads of the CTA (it has barriers), for `items` <= kUnitThreads items:
 // thread t serves item t % items. item_p: this thread's item in split 0 (split s at item_p + s * split_stride,

@@ -252,20 +252,16 @@ struct FusedMlpOp {
         if (st == ksteps - 1) {
           const int cb = chunk_of(i) * kFusedMlpColChunk;
           if constexpr (decltype(kOrdered)::value) {
-            fused_mlp_store_partials(a, *rows_s, cb, acc2);
+            float* rows = *rows_s;
+            for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
+              store_partials8(rows + static_cast<size_t>(b) * a.d + col, acc2[mt], e);
+            });
           } else {
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-              for (int hb = 0; hb < 2; ++hb)
-#pragma unroll
-                for (int ch = 0; ch < 2; ++ch) {
-                  const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch, e = 2 * hb + ch;
-                  if (b >= a.B || col >= a.d) continue;
-                  FixedSum* dst = ws + static_cast<size_t>(b) * a.d + col;
-                  red_add_fixed_v4(dst, acc2[mt][0][e], acc2[mt][1][e], acc2[mt][2][e], acc2[mt][3][e]);
-                  red_add_fixed_v4(dst + 4, acc2[mt][4][e], acc2[mt][5][e], acc2[mt][6][e], acc2[mt][7][e]);
-                }
+            for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
+              FixedSum* dst = ws + static_cast<size_t>(b) * a.d + col;
+              red_add_fixed_v4(dst, acc2[mt][0][e], acc2[mt][1][e], acc2[mt][2][e], acc2[mt][3][e]);
+              red_add_fixed_v4(dst + 4, acc2[mt][4][e], acc2[mt][5][e], acc2[mt][6][e], acc2[mt][7][e]);
+            });
           }
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt)

@@ -1,9 +1,9 @@
 // fused_mlp_sums.cuh: the end of a fused-MLP unit (fused_mlp.cuh, steps 4 and 5) that is not the fixed-point
 // reductions: writing a chunk's finished fp32 sums out (bias, residual, one fp16 rounding; both schemes), and
-// the ordered split sums' two halves: a warp's plain stores of its chunk partials into its unit's rows of the
-// partials area [U][B][d], and the CTA's ordered finalize of a chunk (kernels/common/ordered_sum.cuh).
-// Access pattern: a partial store is two 16-byte L2 stores per lane per (batch row, 8 columns); the finalize
-// reads U*B*64*4 bytes of partials per chunk from L2, B*64*2 of resid and 64*2 of b2, and writes B*64*2.
+// the ordered split sums' finalize of a chunk by the CTA of the unit that completed it (the partials are
+// stored by store_partials64, kernels/common/ordered_sum.cuh, into each unit's rows of [U][B][d]).
+// Access pattern: the finalize reads U*B*64*4 bytes of partials per chunk from L2, B*64*2 of resid and 64*2
+// of b2, and writes B*64*2.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -41,26 +41,6 @@ __device__ __forceinline__ void fused_mlp_out8(const FusedMlpArgs& a, int b, int
 // The ordered scheme's partials area [U][B][d] (fused_mlp.cuh).
 __device__ __forceinline__ float* fused_mlp_partials(const FusedMlpArgs& a) {
   return reinterpret_cast<float*>(static_cast<char*>(a.workspace) + fused_mlp_partials_offset(a.B, a.d));
-}
-
-// A warp's fc2 sums of the 64-column chunk from cb (acc2[mt][i][2hb + ch] = column cb + 16t + 8ch + i of batch
-// row 16mt + g + 8hb) into its unit's rows of the partials area: plain 16-byte stores to L2.
-template <int MT>
-__device__ __forceinline__ void fused_mlp_store_partials(const FusedMlpArgs& a, float* rows, int cb,
-                                                         const float (&acc2)[MT][8][4]) {
-  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int hb = 0; hb < 2; ++hb)
-#pragma unroll
-      for (int ch = 0; ch < 2; ++ch) {
-        const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch, e = 2 * hb + ch;
-        if (b >= a.B || col >= a.d) continue;
-        float4* p = reinterpret_cast<float4*>(rows + static_cast<size_t>(b) * a.d + col);
-        __stcg(p, make_float4(acc2[mt][0][e], acc2[mt][1][e], acc2[mt][2][e], acc2[mt][3][e]));
-        __stcg(p + 1, make_float4(acc2[mt][4][e], acc2[mt][5][e], acc2[mt][6][e], acc2[mt][7][e]));
-      }
 }
 
 // Called by the whole CTA of the unit that completed chunk c0: out[b, c0..c0+63] = resid + b2 + the partials

@@ -131,54 +131,30 @@ struct SparseMlpDownOp {
 
     // acc[mt][i][2*hb + ch] = column cb + 16t + 8ch + i of batch row 16mt + g + 8hb.
     if (splits == 1) {
+      for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
+        float v[8];
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int hb = 0; hb < 2; ++hb)
-#pragma unroll
-          for (int ch = 0; ch < 2; ++ch) {
-            const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch;
-            if (b >= a.B || col >= a.d) continue;
-            float v[8];
-#pragma unroll
-            for (int i = 0; i < 8; ++i) v[i] = acc[mt][i][2 * hb + ch];
-            store_out8(b, col, v);
-          }
+        for (int i = 0; i < 8; ++i) v[i] = acc[mt][i][e];
+        store_out8(b, col, v);
+      });
       return;
     }
 
     FixedSum* ws = static_cast<FixedSum*>(a.workspace);
     int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(a.B) * a.d);
     if (a.ordered_sums) {
-      if (r_begin < r_end) {  // an empty split stores nothing: the last unit sums only the non-empty ones
-        float* parts = partials() + static_cast<size_t>(split) * a.B * a.d;
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-          for (int hb = 0; hb < 2; ++hb)
-#pragma unroll
-            for (int ch = 0; ch < 2; ++ch) {
-              const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch, e = 2 * hb + ch;
-              if (b >= a.B || col >= a.d) continue;
-              float4* dst = reinterpret_cast<float4*>(parts + static_cast<size_t>(b) * a.d + col);
-              __stcg(dst, make_float4(acc[mt][0][e], acc[mt][1][e], acc[mt][2][e], acc[mt][3][e]));
-              __stcg(dst + 1, make_float4(acc[mt][4][e], acc[mt][5][e], acc[mt][6][e], acc[mt][7][e]));
-            }
-      }
+      // An empty split stores nothing: the last unit sums only the non-empty ones.
+      float* rows = partials() + static_cast<size_t>(split) * a.B * a.d;
+      if (r_begin < r_end)
+        for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
+          store_partials8(rows + static_cast<size_t>(b) * a.d + col, acc[mt], e);
+        });
     } else if (r_begin < r_end) {
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int hb = 0; hb < 2; ++hb)
-#pragma unroll
-          for (int ch = 0; ch < 2; ++ch) {
-            const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch;
-            if (b >= a.B || col >= a.d) continue;
-            FixedSum* dst = ws + static_cast<size_t>(b) * a.d + col;
-            const int e = 2 * hb + ch;
-            red_add_fixed_v4(dst, acc[mt][0][e], acc[mt][1][e], acc[mt][2][e], acc[mt][3][e]);
-            red_add_fixed_v4(dst + 4, acc[mt][4][e], acc[mt][5][e], acc[mt][6][e], acc[mt][7][e]);
-          }
+      for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
+        FixedSum* dst = ws + static_cast<size_t>(b) * a.d + col;
+        red_add_fixed_v4(dst, acc[mt][0][e], acc[mt][1][e], acc[mt][2][e], acc[mt][3][e]);
+        red_add_fixed_v4(dst + 4, acc[mt][4][e], acc[mt][5][e], acc[mt][6][e], acc[mt][7][e]);
+      });
     }
     // The last-arriving unit of this column block finalizes it (threadFenceReduction pattern).
     int* is_last = reinterpret_cast<int*>(smem);

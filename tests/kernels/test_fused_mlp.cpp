@@ -172,10 +172,7 @@ TEST_P(FusedMlpTest, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Cases, FusedMlpTest,
                          ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kCases))),
                                             ::testing::Bool()),
-                         [](const ::testing::TestParamInfo<std::tuple<int, bool>>& info) {
-                           return "c" + std::to_string(std::get<0>(info.param)) +
-                                  (std::get<1>(info.param) ? "_ordered" : "_fixed");
-                         });
+                         test::case_and_scheme_name);
 
 TEST(FusedMlpPlanTest, UnitsAndStaging) {
   // Batch 1, opt-13b at 10 %: slices of 8 neurons, two units per SM at most (one wave).

@@ -250,10 +250,7 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Cases, SparseMlpDownTest,
                          ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kDownCases))),
                                             ::testing::Bool()),
-                         [](const ::testing::TestParamInfo<std::tuple<int, bool>>& info) {
-                           return "c" + std::to_string(std::get<0>(info.param)) +
-                                  (std::get<1>(info.param) ? "_ordered" : "_fixed");
-                         });
+                         test::case_and_scheme_name);
 
 TEST(SparseMlpDownPlanTest, CoversBothPaths) {
   // The case table above relies on exercising both the direct and the split path.
