@@ -214,10 +214,14 @@ struct FusedMlpOp {
     if (a.ordered_sums && tid == 0) *rows_s = fused_mlp_partials(a) + static_cast<size_t>(unit) * a.B * a.d;
     __syncthreads();
 
-    // fc2: acc2[mt][i][2hb + ch] = column cb + 16t + 8ch + i of batch row 16mt + g + 8hb. The walk is
-    // compiled once per split-sum scheme: one loop holding both kinds of chunk writes spilled at BT = 32.
+    // fc2: acc2[mt][i][2hb + ch] = column cb + 16t + 8ch + i of batch row 16mt + g + 8hb. kScheme: 0 fixed,
+    // 1 ordered, 2 either (a run-time branch at each chunk's end). BT = 32 compiles one walk per scheme: one
+    // loop holding both kinds of chunk writes spilled there; the smaller tiles (and the persistent kernel's
+    // BT = 8, whose other ops ptxas allocated worse beside two walks) keep one loop.
     FixedSum* ws = static_cast<FixedSum*>(a.workspace);
-    auto fc2_walk = [&](auto kOrdered) {
+    auto fc2_walk = [&](auto scheme) {
+      constexpr int kScheme = decltype(scheme)::value;
+      const bool ordered = kScheme == 2 ? a.ordered_sums : kScheme == 1;
       float acc2[MT][8][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
@@ -251,7 +255,7 @@ struct FusedMlpOp {
         }
         if (st == ksteps - 1) {
           const int cb = chunk_of(i) * kFusedMlpColChunk;
-          if constexpr (decltype(kOrdered)::value) {
+          if (ordered) {
             float* rows = *rows_s;
             for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
               store_partials8(rows + static_cast<size_t>(b) * a.d + col, acc2[mt], e);
@@ -272,10 +276,14 @@ struct FusedMlpOp {
         }
       }
     };
-    if (a.ordered_sums) {
-      fc2_walk(std::true_type{});
+    if constexpr (BT == 32) {
+      if (a.ordered_sums) {
+        fc2_walk(std::integral_constant<int, 1>{});
+      } else {
+        fc2_walk(std::integral_constant<int, 0>{});
+      }
     } else {
-      fc2_walk(std::false_type{});
+      fc2_walk(std::integral_constant<int, 2>{});
     }
 
     // Arrivals: every unit counts every chunk (empty slices too), after its reductions (or partials) are
