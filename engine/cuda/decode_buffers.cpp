@@ -4,9 +4,11 @@
 #include <algorithm>
 
 #include "engine/cuda/device_alloc.h"
+#include "engine/cuda/split_sum.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/decode_attention/decode_attention.cuh"
 #include "kernels/fused_mlp/fused_mlp.cuh"
+#include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 
 namespace dv::engine {
 
@@ -44,8 +46,18 @@ DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms, in
   attn = at::zeros({B, H, hd}, half);
   block_out = at::zeros({B, d}, half);
   fc1_out = at::zeros({B, f}, half);
-  mlp_workspace = at::zeros(
-      {static_cast<int64_t>(kernels::fused_mlp_workspace_bytes(batch, static_cast<int>(d)))}, cuda_options(at::kByte));
+  // The ordered split sums need room for the plan's units at the largest selection (every neuron).
+  const int mlp_units =
+      ordered_split_sums() ? kernels::plan_fused_mlp(batch, static_cast<int>(d), static_cast<int>(f), num_sms).units : 0;
+  mlp_workspace = at::zeros({static_cast<int64_t>(kernels::fused_mlp_workspace_bytes(batch, static_cast<int>(d), mlp_units))},
+                            cuda_options(at::kByte));
+  // Its own, not fused_mlp's: the ordered scheme's partials would overlap fused_mlp's counters. A selection
+  // needs at most what every head needs (the plan's splits grow with the rows).
+  out_proj_workspace = at::zeros({static_cast<int64_t>(std::max<size_t>(
+                                     16, kernels::sparse_mlp_down_workspace_bytes(
+                                             batch, static_cast<int>(d), static_cast<int>(H), static_cast<int>(hd),
+                                             0, ordered_split_sums())))},
+                                 cuda_options(at::kByte));
   final_x = at::zeros({B, d}, half);
   logits = device_zeros({B, c.vocab_size}, at::kFloat, "logits", batch);
   kv_layer_elems = static_cast<size_t>(B * H * max_len * hd);

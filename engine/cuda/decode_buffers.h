@@ -43,7 +43,10 @@ class DecodeBuffers {
   at::Tensor attn;                    // [B, H, hd] attention output
   at::Tensor block_out;               // [B, d] output of a block's last projection (before bias/residual)
   at::Tensor fc1_out;                 // [B, ffn] dense fc1 activations
-  at::Tensor mlp_workspace;           // fused_mlp's fp32 sums and counters; zero, and left zero by every launch
+  at::Tensor mlp_workspace;           // fused_mlp's sums and counters (+ ordered partials, split_sum.h); its
+                                      // zeroed part is left zero by every launch
+  at::Tensor out_proj_workspace;      // W_o's (sparse_mlp_down, fused flow), for every head and either split-sum
+                                      // scheme (split_sum.h); its zeroed part is left zero by every launch
   at::Tensor final_x;                 // [B, d] final layer norm output
   at::Tensor head_in;                 // [B, e] project_out output (projection models only)
   at::Tensor logits;                  // fp32 [B, vocab]

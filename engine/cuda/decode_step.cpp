@@ -9,6 +9,7 @@
 #include "engine/cuda/layer_ops.h"
 #include "engine/cuda/model_dims.h"
 #include "engine/cuda/model_ends.h"
+#include "engine/cuda/split_sum.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/decode_attention/decode_attention.cuh"
@@ -209,10 +210,10 @@ class StepRecorder {
   // next); otherwise cuBLAS (dense) or
   // sparse_mlp_down into block_out.
   void out_proj(int l, const DeviceList& heads, bool dense) {
-    if (stream_) {  // the workspace: fused_mlp's, which also leaves it zero
+    if (stream_) {
       launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads,
                                                  pre_ ? b_.mlp_in(l) : half_ptr(b_.block_out), b_.attn_in(l),
-                                                 b_.mlp_workspace.data_ptr()),
+                                                 b_.out_proj_workspace.data_ptr()),
                              s_);
     } else if (dense) {
       linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(w_.layers[l].wo_t), B_, m_.d,
@@ -312,6 +313,7 @@ class StepRecorder {
     a.ffn_rows = m_.ffn;
     a.max_k = neurons.cap;
     a.ld_h = sp_->mlp_ld;
+    a.ordered_sums = ordered_split_sums();
     kernels::launch_sparse_mlp_down(a, s_);
   }
 

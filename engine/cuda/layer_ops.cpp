@@ -2,6 +2,7 @@
 #include "engine/cuda/layer_ops.h"
 
 #include "engine/cuda/model_dims.h"
+#include "engine/cuda/split_sum.h"
 #include "engine/cuda/tensor_ptr.h"
 
 namespace dv::engine {
@@ -100,6 +101,7 @@ kernels::SparseMlpDownArgs layer_out_proj_args(const GpuWeights& w, const Decode
   a.max_k = heads.cap;
   a.ld_h = m.attn;
   a.rows_per_index = m.head_dim;
+  a.ordered_sums = ordered_split_sums();
   return a;
 }
 
@@ -130,6 +132,7 @@ kernels::FusedMlpArgs layer_mlp_args(const GpuWeights& w, const DecodeBuffers& b
   a.k_dev = neurons.count;
   a.max_k = neurons.idx != nullptr ? neurons.cap : m.ffn;  // dense: the identity selection
   a.num_sms = num_sms;
+  a.ordered_sums = ordered_split_sums();
   return a;
 }
 

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "engine/cuda/device_alloc.h"
+#include "engine/cuda/split_sum.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "engine/io/checkpoint.h"
 #include "engine/models/int8_rows.h"
@@ -281,9 +282,11 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   }
   mlp_ld = (mlp_cap + 7) / 8 * 8;
   mlp_h = at::zeros({B, mlp_ld}, half);
-  const size_t ws = std::max(kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), mlp_cap, 1),
-                             kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), head_cap,
-                                                                      static_cast<int>(hd)));
+  const bool ordered = ordered_split_sums();
+  const size_t ws =
+      std::max(kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), mlp_cap, 1, 0, ordered),
+               kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), head_cap, static_cast<int>(hd), 0,
+                                                        ordered));
   down_workspace = at::zeros({static_cast<int64_t>(std::max<size_t>(ws, 16))}, cuda_options(at::kByte));
   attention = AttentionScratch(batch, head_cap, max_len, static_cast<int>(hd), num_sms);
   pred_z = at::zeros({B, max_rank}, half);

@@ -111,7 +111,8 @@ class SparseState {
   EventList catchup_fork, catchup_join;    // [layers], [1]
   at::Tensor mlp_h;                        // fp16 [B, mlp_ld]: compact fc1 activations
   int mlp_ld = 8;
-  at::Tensor down_workspace;               // sparse_mlp_down's fp32 workspace, zero between launches
+  at::Tensor down_workspace;               // sparse_mlp_down's, for either split-sum scheme (split_sum.h); its
+                                           // zeroed part stays zero between launches
   AttentionScratch attention;              // decode_attention partials for the largest head capacity
   // Predictor workspace, shared by the tasks (serial on the side stream): z [B, max rank] fp16, the scores
   // (lowrank_predictor_scores_floats), z's split-K partials, and the zero-kept counters and histograms.

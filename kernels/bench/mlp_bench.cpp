@@ -75,15 +75,17 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
   fill_hashed(x.get(), kMaxBatch * dsz, BenchTensors::kX, 1.f, st);
   fill_hashed(resid.get(), kMaxBatch * dsz, BenchTensors::kResid, 1.f, st);
 
+  // Sized for the ordered split sums (down_ordered rows), which hold the fixed scheme's area.
   size_t ws_bytes = 16;
   for (int B : cfg.batches)  // the identity selection of the dense fused rows' reference
-    ws_bytes = std::max(ws_bytes, dv::kernels::sparse_mlp_down_workspace_bytes(B, s.d, s.ffn, 1));
+    ws_bytes = std::max(ws_bytes, dv::kernels::sparse_mlp_down_workspace_bytes(B, s.d, s.ffn, 1, 0, true));
   for (int B : cfg.batches)
     for (double dn : cfg.densities)
       ws_bytes = std::max(ws_bytes, dv::kernels::sparse_mlp_down_workspace_bytes(
-                                        B, s.d, std::clamp(static_cast<int>(std::lround(dn * s.ffn)), 1, s.ffn), 1));
+                                        B, s.d, std::clamp(static_cast<int>(std::lround(dn * s.ffn)), 1, s.ffn), 1,
+                                        0, true));
   DevArray<unsigned char> ws(ws_bytes);
-  DV_CUDA_CHECK(cudaMemsetAsync(ws.get(), 0, ws_bytes, st));  // once: the kernel leaves it zeroed
+  DV_CUDA_CHECK(cudaMemsetAsync(ws.get(), 0, ws_bytes, st));  // once: the kernel leaves its zeroed part zero
   DV_CUDA_CHECK(cudaStreamSynchronize(st));
 
   std::mt19937_64 check_rng(std::hash<std::string>{}(s.name));
@@ -200,25 +202,41 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       rd.t = time_op(cfg.timer, down);
       rd.bytes = {{"w2t_rows", wk}, {"h_in", 2.0 * B * k}, {"idx", 4.0 * k}, {"b2", 2.0 * s.d},
                   {"resid", 2.0 * B * s.d}, {"out", 2.0 * B * s.d}};
-      rd.note = fmt::format("splits={} (L2 fp32 reductions {:.0f} bytes, not counted)", splits,
+      rd.note = fmt::format("splits={} (L2 fixed-point reductions {:.0f} bytes, not counted)", splits,
+                            splits > 1 ? 8.0 * splits * B * s.d : 0.0);
+      // The same down with the ordered split sums (DEJAVU_SPLIT_SUM=ordered), checked and timed beside it.
+      BenchRow ro = make_row(s, B, density, k, "down_ordered");
+      da.ordered_sums = true;
+      down();
+      DV_CUDA_CHECK(cudaStreamSynchronize(st));
+      const SampleCheck c_ordered =
+          check_down(T, out.download(static_cast<size_t>(B) * dsz), hh, ld_h, sel, k, B, check_rng);
+      ro.t = time_op(cfg.timer, down);
+      da.ordered_sums = false;
+      ro.bytes = rd.bytes;
+      ro.note = fmt::format("splits={} (L2 fp32 partials {:.0f} bytes stored and read back, not counted)", splits,
                             splits > 1 ? 4.0 * splits * B * s.d : 0.0);
       rp.t = time_op(cfg.timer, [&] { up(); down(); });
       rp.bytes = ru.bytes;
       rp.bytes.insert(rp.bytes.end(), rd.bytes.begin(), rd.bytes.end());
       mark(ru, c_up);
       mark(rd, c_down);
+      mark(ro, c_ordered);
       mark(rp, c_up);
       mark(rp, c_down);
-      for (BenchRow* r : {&ru, &rd, &rp}) finish_row(*r, cfg.copy_gbps);
+      for (BenchRow* r : {&ru, &rd, &ro, &rp}) finish_row(*r, cfg.copy_gbps);
       ru.speedup = d1.t.median_us / ru.t.median_us;
       rd.speedup = d2.t.median_us / rd.t.median_us;
+      ro.speedup = d2.t.median_us / ro.t.median_us;
       rp.speedup = dp.t.median_us / rp.t.median_us;
       rows.push_back(ru);
       rows.push_back(rd);
+      rows.push_back(ro);
       rows.push_back(rp);
       fused.run(cfg, B, density, k, idx.get(), k_dev.get(), out_h, rp.t.median_us, rows);
-      progress += fmt::format(", {:.0f}%: {:.1f} us {:.2f}x, fused {:.1f} us{}", 100 * density, rp.t.median_us,
-                              rp.speedup, rows.back().t.median_us, rp.valid ? "" : " INVALID");
+      progress += fmt::format(", {:.0f}%: {:.1f} us {:.2f}x (down {:.1f}, ordered {:.1f}), fused {:.1f} us{}",
+                              100 * density, rp.t.median_us, rp.speedup, rd.t.median_us, ro.t.median_us,
+                              rows.back().t.median_us, rp.valid && ro.valid ? "" : " INVALID");
     }
 
     fmt::print("{}\n", progress);

@@ -74,9 +74,13 @@ FusedMlpPlan plan_fused_mlp(int B, int d, int max_k, int num_sms) {
   return plan;
 }
 
-size_t fused_mlp_workspace_bytes(int B, int d) {
-  const size_t chunks = static_cast<size_t>((std::max(d, 1) + kFusedMlpColChunk - 1) / kFusedMlpColChunk);
-  return static_cast<size_t>(std::max(B, 1)) * std::max(d, 1) * sizeof(FixedSum) + chunks * sizeof(int);
+size_t fused_mlp_workspace_bytes(int B, int d, int ordered_units) {
+  B = std::max(B, 1);
+  d = std::max(d, 1);
+  const size_t chunks = static_cast<size_t>((d + kFusedMlpColChunk - 1) / kFusedMlpColChunk);
+  if (ordered_units > 0)
+    return fused_mlp_partials_offset(B, d) + static_cast<size_t>(ordered_units) * B * d * sizeof(float);
+  return static_cast<size_t>(B) * d * sizeof(FixedSum) + chunks * sizeof(int);
 }
 
 void check_fused_mlp_args(const FusedMlpArgs& a) {
@@ -94,6 +98,10 @@ void check_fused_mlp_args(const FusedMlpArgs& a) {
   const size_t act_bytes = static_cast<size_t>(a.B) * a.d * sizeof(__half);
   DV_CHECK(!overlaps(a.out, a.x, act_bytes) && !overlaps(a.out, a.resid, act_bytes),
            "fused_mlp: out must not overlap x or resid (units read them while others write out)");
+  DV_CHECK(!a.ordered_sums || a.d <= kFusedMlpOrderedMaxD,
+           "fused_mlp: the ordered split sums handle d <= {} (a unit lists its completed chunks in shared "
+           "memory), got d = {}",
+           kFusedMlpOrderedMaxD, a.d);
   DV_CHECK(a.gamma == nullptr || fused_mlp_ln_fits(a.B, a.d),
            "fused_mlp: the fused layer norm needs x in shared memory ({} bytes for B = {}, d = {}); normalize "
            "first and pass gamma = nullptr",

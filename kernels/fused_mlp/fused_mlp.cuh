@@ -25,6 +25,14 @@
 //      bits do not depend on the order the units arrive in);
 //   5. per 64-column chunk, an arrival counter: the warp that brings it to U (the last unit through that
 //      chunk) adds b2 + resid, writes out in fp16, and zeroes the chunk's workspace and counter.
+// The ordered split sums (args.ordered_sums; the engine's DEJAVU_SPLIT_SUM=ordered) replace 4 and 5's
+// reductions: each unit stores its fp32 partials with plain 16-byte stores into its own rows of a partials
+// area [U][B][d] (after the fixed scheme's sums and counters, which stay zero), and the unit that completes a
+// chunk's count sums the non-empty units' partials in unit order (fixed: the same bits whatever the arrival
+// order). That reads U*B*64*4 bytes a chunk, too many loads for one warp, so the unit lists the chunks it
+// completed in shared memory and its whole CTA finalizes them, threads summing fixed ranges of units that are
+// then added in range order. Costs U*B*d*4 bytes of L2 stores and the same read back, against U*B*d*8 of
+// fixed-point reductions.
 // Why last arrivers per chunk and not a consumer that reads the fp32 sums: the op that finishes the block
 // writes the residual stream (the next block's ops, the predictors and the next residual add read it as fp16,
 // and it stays one buffer per snapshot). The finalizing is spread: every unit walks the chunks in its own
@@ -39,9 +47,11 @@
 //
 // Bytes that must move (the number kernel_bench divides by):
 //   k*d*2 (W1 rows) + k*d*2 (W2T rows) + k*2 (b1) + k*4 (idx) + B*d*2 (x) + 2*d*2 (gamma, beta) + d*2 (b2)
-//   + B*d*2 (resid) + B*d*2 (out); plus, in L2 only, U*B*d*2 of x copies and U*B*d*4 of fp32 reductions.
+//   + B*d*2 (resid) + B*d*2 (out); plus, in L2 only, U*B*d*2 of x copies and U*B*d*8 of fixed-point
+//   reductions (ordered: U*B*d*4 stored and read back).
 // Requirements (checked, dv::Error): 1 <= B <= 32, d % 8 == 0, W1/W2T/x/resid/b2/out/gamma/beta 16-byte
-// aligned, out not aliasing x or resid, the workspace of fused_mlp_workspace_bytes() zeroed once; LN fused
+// aligned, out not aliasing x or resid, the workspace of fused_mlp_workspace_bytes() (ordered: with the
+// plan's units, and d <= kFusedMlpOrderedMaxD) zeroed once; LN fused
 // only where fused_mlp_ln_fits(B, d) (x staged in shared memory: B*(d+32)*2 bytes <= ~80 KB; otherwise
 // normalize first and pass the normalized rows as x with gamma = nullptr).
 #pragma once
@@ -74,6 +84,7 @@ struct FusedMlpArgs {
   int ffn = 0;                     // rows of W1 / W2T (the reference checks idx against it)
   int max_k = 0;                   // capacity of idx (<= ffn when idx is null)
   int num_sms = 0;                 // the plan's SM count; 0: the current device's
+  bool ordered_sums = false;       // units combined through ordered fp32 partials, not fixed-point reductions
 };
 
 // Units and slices of one launch; a pure function of the shape, so the persistent kernel and the workspace
@@ -86,9 +97,21 @@ struct FusedMlpPlan {
 };
 
 constexpr int kFusedMlpSliceCap = 256;  // neurons per unit (shared memory for idx, b1 and h)
+constexpr int kFusedMlpColChunk = 64;   // fc2 output columns per warp pass, and per arrival counter
+// The ordered scheme lists a unit's completed chunks where idx and b1 were (2 * kFusedMlpSliceCap ints).
+constexpr int kFusedMlpOrderedMaxD = 2 * kFusedMlpSliceCap * kFusedMlpColChunk;
+
+// Byte offset of the ordered scheme's partials area [U][B][d] fp32: after the fixed scheme's B*d sums and
+// chunk counters, 16-byte aligned.
+__host__ __device__ inline size_t fused_mlp_partials_offset(int B, int d) {
+  const size_t chunks = static_cast<size_t>((d + kFusedMlpColChunk - 1) / kFusedMlpColChunk);
+  return (static_cast<size_t>(B) * d * sizeof(FixedSum) + chunks * sizeof(int) + 15) / 16 * 16;
+}
 
 FusedMlpPlan plan_fused_mlp(int B, int d, int max_k, int num_sms);
-size_t fused_mlp_workspace_bytes(int B, int d);  // B*d fixed-point sums + one counter per 64-column chunk
+// B*d fixed-point sums + one counter per 64-column chunk; with ordered_units > 0 (the plan's units, for the
+// ordered scheme) also the partials area. The plan's units grow with max_k, so ffn's plan covers any selection.
+size_t fused_mlp_workspace_bytes(int B, int d, int ordered_units = 0);
 bool fused_mlp_ln_fits(int B, int d);
 
 // Throws dv::Error on the requirements above (launch_fused_mlp runs it; the persistent path on its op).

@@ -1,6 +1,6 @@
 // fused_mlp_op.cuh: FusedMlpOp<BT>, the fused MLP block as a work-unit op (kernels/common/work_units.cuh);
-// run() is one unit of the design in fused_mlp.cuh (slice of neurons: fc1 + ReLU + fc2, fp32 reductions,
-// last arrivers per 64-column chunk finalize). BT = batch tile (8, 16 or 32 rows of x).
+// run() is one unit of the design in fused_mlp.cuh (slice of neurons: fc1 + ReLU + fc2, fixed-point
+// reductions or ordered partials, last arrivers per 64-column chunk finalize). BT = batch tile (8, 16 or 32).
 // MMA fragment conventions and the k relabelling are mma_m16n8k16.cuh's: fc1 is row_dot's (A = x rows,
 // B = W1 rows, a lane's 16-byte load feeds two k-steps), fc2 is sparse_mlp_down's (A = h, B = four W2T rows
 // transposed into k-pairs with byte permutes, a warp owns 64 output columns).
@@ -9,18 +9,18 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/common/fixed_sum.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/fused_mlp/fused_mlp.cuh"
 #if defined(__CUDACC__)
 #include "kernels/fused_mlp/fused_mlp_smem.cuh"
+#include "kernels/fused_mlp/fused_mlp_sums.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
 #endif
 
 namespace dv::kernels {
-
-constexpr int kFusedMlpColChunk = 64;  // fc2 output columns per warp pass, and per arrival counter
 
 #if defined(__CUDACC__)
 __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
@@ -42,6 +42,10 @@ struct FusedMlpOp {
   // 32-column W1 chunks per fc1 pipeline step (x2: double-buffered): 8 loads of 16 bytes in flight per lane;
   // 4 at BT = 32, whose 4 x rows per chunk and 64 fc2 accumulators leave no registers for more.
   static constexpr int MT = L::kMTiles, XG = L::kXGroups, U = BT == 32 ? 2 : 4;
+  static_assert(L::kXBytes >= kOrderedSumSmemBytes, "the ordered finalize stages its sums where x was");
+  static_assert(L::kB1Off == L::kIdxOff + kFusedMlpSliceCap * 4 &&
+                    kFusedMlpOrderedMaxD / kFusedMlpColChunk == 2 * kFusedMlpSliceCap,
+                "the ordered finalize lists up to d / 64 chunks where idx and b1 were");
 
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
@@ -203,69 +207,112 @@ struct FusedMlpOp {
     // fc2 reads whole k-steps of 16: neurons past the last tile are zero.
     for (int e = tid; e < (16 * ksteps - 8 * ntiles) * BT; e += kUnitThreads)
       h_s[(e % BT) * L::kHLd + 8 * ntiles + e / BT] = __float2half_rn(0.f);
+    // Ordered scheme: this unit's rows of the partials area, parked where the LN statistics were (8-byte
+    // aligned) and read back (volatile: not hoisted) at each chunk's end; a pointer kept in registers through
+    // the fc2 loop made ptxas spill at BT = 32.
+    float* volatile* rows_s = reinterpret_cast<float* volatile*>(mean);
+    if (a.ordered_sums && tid == 0) *rows_s = fused_mlp_partials(a) + static_cast<size_t>(unit) * a.B * a.d;
     __syncthreads();
 
-    // fc2: acc2[mt][i][2hb + ch] = column cb + 16t + 8ch + i of batch row 16mt + g + 8hb.
+    // fc2: acc2[mt][i][2hb + ch] = column cb + 16t + 8ch + i of batch row 16mt + g + 8hb. kScheme: 0 fixed,
+    // 1 ordered, 2 either (a run-time branch at each chunk's end). BT = 32 compiles one walk per scheme: one
+    // loop holding both kinds of chunk writes spilled there; the smaller tiles (and the persistent kernel's
+    // BT = 8, whose other ops ptxas allocated worse beside two walks) keep one loop.
     FixedSum* ws = static_cast<FixedSum*>(a.workspace);
-    float acc2[MT][8][4];
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int i = 0; i < 8; ++i)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc2[mt][i][e] = 0.f;
-    for (int it = 0; it < iters; ++it) {
-      uint4 w[4];
-#pragma unroll
-      for (int r = 0; r < 4; ++r) w[r] = w2_next[r];
-      if (it + 1 < iters) w2_load(it + 1, w2_next);
-      const int i = it / ksteps, st = it - i * ksteps;
-      // A: batch rows g, g + 8 of each 16-row tile; logical k {2t, 2t+1, 2t+8, 2t+9} = slice rows 4t..4t+3.
-      uint32_t av[MT][4];
+    auto fc2_walk = [&](auto scheme) {
+      constexpr int kScheme = decltype(scheme)::value;
+      const bool ordered = kScheme == 2 ? a.ordered_sums : kScheme == 1;
+      float acc2[MT][8][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int hb = 0; hb < 2; ++hb) {
-          const int b = 16 * mt + g + 8 * hb;
-          const uint2 hv = b < BT ? *reinterpret_cast<const uint2*>(h_s + b * L::kHLd + 16 * st + 4 * t)
-                                  : make_uint2(0u, 0u);
-          av[mt][hb] = hv.x;
-          av[mt][2 + hb] = hv.y;
-        }
+        for (int i = 0; i < 8; ++i)
 #pragma unroll
-      for (int i8 = 0; i8 < 8; ++i8) {
-        const uint32_t b0 = pack_column(w[0], w[1], i8), b1 = pack_column(w[2], w[3], i8);
+          for (int e = 0; e < 4; ++e) acc2[mt][i][e] = 0.f;
+      for (int it = 0; it < iters; ++it) {
+        uint4 w[4];
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt) mma_16816(acc2[mt][i8], av[mt][0], av[mt][1], av[mt][2], av[mt][3], b0, b1);
-      }
-      if (st == ksteps - 1) {
-        const int cb = chunk_of(i) * kFusedMlpColChunk;
+        for (int r = 0; r < 4; ++r) w[r] = w2_next[r];
+        if (it + 1 < iters) w2_load(it + 1, w2_next);
+        const int i = it / ksteps, st = it - i * ksteps;
+        // A: batch rows g, g + 8 of each 16-row tile; logical k {2t, 2t+1, 2t+8, 2t+9} = slice rows 4t..4t+3.
+        uint32_t av[MT][4];
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-          for (int hb = 0; hb < 2; ++hb)
+          for (int hb = 0; hb < 2; ++hb) {
+            const int b = 16 * mt + g + 8 * hb;
+            const uint2 hv = b < BT ? *reinterpret_cast<const uint2*>(h_s + b * L::kHLd + 16 * st + 4 * t)
+                                    : make_uint2(0u, 0u);
+            av[mt][hb] = hv.x;
+            av[mt][2 + hb] = hv.y;
+          }
 #pragma unroll
-            for (int ch = 0; ch < 2; ++ch) {
-              const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch, e = 2 * hb + ch;
-              if (b >= a.B || col >= a.d) continue;
+        for (int i8 = 0; i8 < 8; ++i8) {
+          const uint32_t b0 = pack_column(w[0], w[1], i8), b1 = pack_column(w[2], w[3], i8);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) mma_16816(acc2[mt][i8], av[mt][0], av[mt][1], av[mt][2], av[mt][3], b0, b1);
+        }
+        if (st == ksteps - 1) {
+          const int cb = chunk_of(i) * kFusedMlpColChunk;
+          if (ordered) {
+            float* rows = *rows_s;
+            for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
+              store_partials8(rows + static_cast<size_t>(b) * a.d + col, acc2[mt], e);
+            });
+          } else {
+            for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
               FixedSum* dst = ws + static_cast<size_t>(b) * a.d + col;
               red_add_fixed_v4(dst, acc2[mt][0][e], acc2[mt][1][e], acc2[mt][2][e], acc2[mt][3][e]);
               red_add_fixed_v4(dst + 4, acc2[mt][4][e], acc2[mt][5][e], acc2[mt][6][e], acc2[mt][7][e]);
-            }
+            });
+          }
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
+          for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-          for (int i8 = 0; i8 < 8; ++i8)
+            for (int i8 = 0; i8 < 8; ++i8)
 #pragma unroll
-            for (int e = 0; e < 4; ++e) acc2[mt][i8][e] = 0.f;
+              for (int e = 0; e < 4; ++e) acc2[mt][i8][e] = 0.f;
+        }
       }
+    };
+    if constexpr (BT == 32) {
+      if (a.ordered_sums) {
+        fc2_walk(std::integral_constant<int, 1>{});
+      } else {
+        fc2_walk(std::integral_constant<int, 0>{});
+      }
+    } else {
+      fc2_walk(std::integral_constant<int, 2>{});
     }
 
-    // Arrivals: every unit counts every chunk (empty slices too), after its reductions are visible; the
-    // warp that completes a chunk's count finalizes that chunk (threadFenceReduction, per warp).
+    // Arrivals: every unit counts every chunk (empty slices too), after its reductions (or partials) are
+    // visible; the warp that completes a chunk's count finalizes that chunk (threadFenceReduction, per warp),
+    // or, ordered, hands it to its whole CTA (a chunk's ordered sum reads U*B*256 bytes: too much for a warp).
     __threadfence();
-    __syncwarp();
     int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(a.B) * a.d);
+    if (a.ordered_sums) {
+      // The chunks this unit completes, listed where idx and b1 were, then finalized by the whole CTA.
+      int* won = idx_s;
+      int* won_count = reinterpret_cast<int*>(red);
+      __syncthreads();  // every warp's partials are stored and fenced, and its fc2 walk (idx_s) is over
+      if (tid == 0) *won_count = 0;
+      __syncthreads();
+      for (int i = lane; i < my_cc; i += 32) {
+        const int cc = chunk_of(i);
+        if (atomicAdd(counters + cc, 1) == units - 1) won[atomicAdd(won_count, 1)] = cc;
+      }
+      __syncthreads();
+      const int n_won = *won_count;
+      if (n_won == 0) return;
+      __threadfence();
+      for (int w = 0; w < n_won; ++w) {
+        fused_mlp_finalize_ordered(a, units, won[w] * kFusedMlpColChunk, k, reinterpret_cast<float*>(x_s));
+        if (tid == 0) counters[won[w]] = 0;
+      }
+      return;
+    }
+    __syncwarp();
     for (int base = 0; base < my_cc; base += 32) {
       const int i = base + lane;
       const int cc = i < my_cc ? chunk_of(i) : 0;
@@ -308,21 +355,9 @@ struct FusedMlpOp {
     for (int e = lane; e < a.B * (kFusedMlpColChunk / 8); e += 32) {
       const int b = e / (kFusedMlpColChunk / 8), col = c0 + 8 * (e % (kFusedMlpColChunk / 8));
       if (col >= a.d) continue;
-      const size_t off = static_cast<size_t>(b) * a.d + col;
       float v[8];
-      take_fixed8(ws + off, v);
-      float f[8];
-      if (a.b2 != nullptr) {
-        half8_to_float(__ldg(reinterpret_cast<const uint4*>(a.b2 + col)), f);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) v[i] += f[i];
-      }
-      if (a.resid != nullptr) {
-        half8_to_float(__ldcg(reinterpret_cast<const uint4*>(a.resid + off)), f);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) v[i] += f[i];
-      }
-      *reinterpret_cast<uint4*>(a.out + off) = pack_half8(v);
+      take_fixed8(ws + static_cast<size_t>(b) * a.d + col, v);
+      fused_mlp_out8(a, b, col, v);
     }
   }
 #endif  // __CUDACC__

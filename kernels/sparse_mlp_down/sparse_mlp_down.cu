@@ -30,15 +30,17 @@ void launch_op(const SparseMlpDownArgs& a, const SparseMlpDownPlan& plan, cudaSt
   op.col_blocks = plan.col_blocks;
   op.splits = plan.splits;
   constexpr int kMinUnits = MT == 1 ? 2 : 1;
+  // The fixed scheme needs only the flag (16 bytes), as before the ordered scheme's staging existed.
   launch_unit_kernel(sparse_mlp_down_kernel<Op, kMinUnits, false>, sparse_mlp_down_kernel<Op, kMinUnits, true>,
-                     op.max_units(), Op::kSmemBytes, stream, op);
+                     op.max_units(), a.ordered_sums ? Op::kSmemBytes : 16, stream, op);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
-SparseMlpDownPlan plan_sparse_mlp_down(int B, int d, int max_k, int rows_per_index, int target_units) {
+SparseMlpDownPlan plan_sparse_mlp_down(int B, int d, int max_k, int rows_per_index, int target_units,
+                                       bool ordered_sums) {
   SparseMlpDownPlan plan;
   plan.col_blocks = std::max(1, (d + kSparseMlpDownUnitCols - 1) / kSparseMlpDownUnitCols);
   const long long max_rows = static_cast<long long>(std::max(max_k, 0)) * std::max(rows_per_index, 1);
@@ -49,8 +51,12 @@ SparseMlpDownPlan plan_sparse_mlp_down(int B, int d, int max_k, int rows_per_ind
   const long long by_rows = max_rows / (SparseMlpDownOp<1, true>::kStepRows * SparseMlpDownOp<1, true>::kUnroll);
   const long long by_bytes = max_rows / (8LL * std::max(B, 1));  // 8-byte reductions <= 1/2 of weight bytes
   plan.splits = static_cast<int>(std::max(1LL, std::min({by_parallelism, by_rows, by_bytes})));
-  if (plan.splits > 1)
+  if (plan.splits > 1) {
     plan.workspace_bytes = static_cast<size_t>(B) * d * sizeof(FixedSum) + plan.col_blocks * sizeof(int);
+    if (ordered_sums)
+      plan.workspace_bytes = sparse_mlp_down_partials_offset(B, d, plan.col_blocks) +
+                             static_cast<size_t>(plan.splits) * B * d * sizeof(float);
+  }
   return plan;
 }
 
@@ -73,7 +79,7 @@ void check_sparse_mlp_down_args(const SparseMlpDownArgs& a, const SparseMlpDownP
 }
 
 void launch_sparse_mlp_down(const SparseMlpDownArgs& a, cudaStream_t stream) {
-  const SparseMlpDownPlan plan = plan_sparse_mlp_down(a.B, a.d, a.max_k, a.rows_per_index);
+  const SparseMlpDownPlan plan = plan_sparse_mlp_down(a.B, a.d, a.max_k, a.rows_per_index, 0, a.ordered_sums);
   check_sparse_mlp_down_args(a, plan);
   const bool unit = a.rows_per_index == 1;
   if (a.B <= 16) {

@@ -12,18 +12,26 @@
 // transposed into k-pairs in registers with byte permutes). A unit (work_units.cuh; sparse_mlp_down_op.cuh) is
 // 8 warps = 512 columns; the selected rows are split over `splits` units, each accumulating its rows in
 // registers. The unit's first weight loads are issued before its input wait (they need the selection only).
-// Combining the splits: when splits > 1 each unit adds its fp32 partial sums into a workspace [B, d] of
-// 64-bit fixed-point sums (kernels/common/fixed_sum.cuh: integer reductions, so the result's bits do not depend
-// on the order the splits arrive in), and the last unit to finish a 512-column slice (an arrival counter per
-// slice) adds bias and residual, writes out in fp16, and zeroes its slice of the workspace and its counter, so
-// the workspace is all zero between launches (CUDA-graph safe, one launch).
+// Combining the splits (when splits > 1), two deterministic schemes (args.ordered_sums picks; the engine reads
+// DEJAVU_SPLIT_SUM=fixed|ordered), both finished by the last unit through a 512-column slice (an arrival counter
+// per slice, which it resets), which adds bias and residual and writes out in fp16:
+//   fixed (default): each unit adds its fp32 partials into a workspace [B, d] of 64-bit fixed-point sums
+//     (kernels/common/fixed_sum.cuh: integer reductions, four 8-byte atomics per 4 outputs; the bits do not
+//     depend on the order the splits arrive in); the last unit reads its slice and zeroes it, so the workspace
+//     is all zero between launches (CUDA-graph safe, one launch).
+//   ordered: each unit stores its fp32 partials with plain 16-byte stores into its own rows of a partials area
+//     [splits][B][d] (no data atomics); the last unit sums the non-empty splits in split order (a fixed order:
+//     the same bits whatever the arrival order; at B < 4 the CTA's threads take fixed ranges of splits and the
+//     ranges are added in order). The area needs no zeroing; it lies after the fixed scheme's sums and counters,
+//     which it leaves zero, so one workspace sized for ordered serves both schemes.
 // Bytes that must move: k*R*d*2 (W2T rows) + B*k*R*2 (h) + k*4 (idx) + d*2 (b2) + B*d*2 (resid) + B*d*2 (out),
-// plus splits*B*d*8 of fixed-point reductions, mostly absorbed by L2 (the plan bounds them to <= 1/2 of the
-// weight bytes at k = max_k).
+// plus, mostly absorbed by L2, splits*B*d*8 of fixed-point reductions (fixed) or splits*B*d*4 stored and the
+// same read back by the slices' last units (ordered); the plan bounds splits*B*8 to <= 1/2 of the weight bytes
+// at k = max_k, for both schemes alike.
 // The same op runs in the persistent decode kernel (h, idx and k through the Sync's load policy).
 // Requirements (checked, dv::Error): 1 <= B <= 32, d % 8 == 0, W2T/resid/b2/out 16-byte aligned,
 // ld_h >= max_k * R with ld_h % 4 == 0 and h 8-byte aligned, a workspace of
-// sparse_mlp_down_workspace_bytes() zeroed once after allocation.
+// sparse_mlp_down_workspace_bytes() (for the args' scheme) zeroed once after allocation.
 // out may alias resid (each element is read and written by the same thread).
 #pragma once
 
@@ -56,19 +64,30 @@ struct SparseMlpDownArgs {
   int max_k = 0;
   int ld_h = 0;
   int rows_per_index = 1;
+  bool ordered_sums = false;      // splits combined through ordered fp32 partials, not fixed-point reductions
 };
 
 // How the launch splits the rows; a pure function of the shape so callers can size the workspace up front.
 struct SparseMlpDownPlan {
   int col_blocks = 0;             // 512-column slices
   int splits = 1;                 // row splits per slice; 1 means no workspace traffic
-  size_t workspace_bytes = 0;     // B*d fixed-point sums (fixed_sum.cuh) + one int counter per slice, 0 when splits == 1
+  size_t workspace_bytes = 0;     // 0 when splits == 1; else B*d fixed-point sums (fixed_sum.cuh) + one int
+                                  // counter per slice, + (ordered) the partials area at sparse_mlp_down_partials_offset
 };
 
+// Byte offset of the ordered scheme's partials area [splits][B][d] fp32 in the workspace: after the fixed
+// scheme's sums and counters, 16-byte aligned.
+__host__ __device__ inline size_t sparse_mlp_down_partials_offset(int B, int d, int col_blocks) {
+  return (static_cast<size_t>(B) * d * sizeof(FixedSum) + static_cast<size_t>(col_blocks) * sizeof(int) + 15) / 16 * 16;
+}
+
 // target_units: how many units to aim for (0: kSparseMlpDownTargetUnits; the persistent path: a few per CTA).
-SparseMlpDownPlan plan_sparse_mlp_down(int B, int d, int max_k, int rows_per_index, int target_units = 0);
-inline size_t sparse_mlp_down_workspace_bytes(int B, int d, int max_k, int rows_per_index, int target_units = 0) {
-  return plan_sparse_mlp_down(B, d, max_k, rows_per_index, target_units).workspace_bytes;
+// The splits do not depend on ordered_sums (only the workspace does), so an A/B of the schemes is like for like.
+SparseMlpDownPlan plan_sparse_mlp_down(int B, int d, int max_k, int rows_per_index, int target_units = 0,
+                                       bool ordered_sums = false);
+inline size_t sparse_mlp_down_workspace_bytes(int B, int d, int max_k, int rows_per_index, int target_units = 0,
+                                              bool ordered_sums = false) {
+  return plan_sparse_mlp_down(B, d, max_k, rows_per_index, target_units, ordered_sums).workspace_bytes;
 }
 
 // Throws dv::Error on bad sizes or pointers (and a missing workspace where `plan` needs one).

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "kernels/common/fixed_sum.cuh"
+#include "kernels/common/ordered_sum.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 #if defined(__CUDACC__)
@@ -29,7 +30,9 @@ struct SparseMlpDownOp {
   static constexpr int kWarps = kUnitThreads / 32;
   static constexpr int kStepRows = 16;  // MMA k dimension
   static constexpr int kUnroll = 2;     // steps whose loads are in flight together: 8 x 16 bytes per lane
-  static constexpr int kSmemBytes = 16;  // the "last split" flag
+  static constexpr int kItemsPerRow = kSparseMlpDownUnitCols / 8;  // 8-column items of a slice's batch row
+  // The "last split" flag, then (ordered scheme) ordered_sum8's staging.
+  static constexpr int kSmemBytes = 16 + kOrderedSumSmemBytes;
   static_assert(kWarps * kSparseMlpDownWarpCols == kSparseMlpDownUnitCols, "a unit's warps cover its columns");
 
   SparseMlpDownArgs a;
@@ -128,38 +131,30 @@ struct SparseMlpDownOp {
 
     // acc[mt][i][2*hb + ch] = column cb + 16t + 8ch + i of batch row 16mt + g + 8hb.
     if (splits == 1) {
+      for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
+        float v[8];
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int hb = 0; hb < 2; ++hb)
-#pragma unroll
-          for (int ch = 0; ch < 2; ++ch) {
-            const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch;
-            if (b >= a.B || col >= a.d) continue;
-            float v[8];
-#pragma unroll
-            for (int i = 0; i < 8; ++i) v[i] = acc[mt][i][2 * hb + ch];
-            store_out8(b, col, v);
-          }
+        for (int i = 0; i < 8; ++i) v[i] = acc[mt][i][e];
+        store_out8(b, col, v);
+      });
       return;
     }
 
     FixedSum* ws = static_cast<FixedSum*>(a.workspace);
     int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(a.B) * a.d);
-    if (r_begin < r_end) {
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int hb = 0; hb < 2; ++hb)
-#pragma unroll
-          for (int ch = 0; ch < 2; ++ch) {
-            const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch;
-            if (b >= a.B || col >= a.d) continue;
-            FixedSum* dst = ws + static_cast<size_t>(b) * a.d + col;
-            const int e = 2 * hb + ch;
-            red_add_fixed_v4(dst, acc[mt][0][e], acc[mt][1][e], acc[mt][2][e], acc[mt][3][e]);
-            red_add_fixed_v4(dst + 4, acc[mt][4][e], acc[mt][5][e], acc[mt][6][e], acc[mt][7][e]);
-          }
+    if (a.ordered_sums) {
+      // An empty split stores nothing: the last unit sums only the non-empty ones.
+      float* rows = partials() + static_cast<size_t>(split) * a.B * a.d;
+      if (r_begin < r_end)
+        for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
+          store_partials8(rows + static_cast<size_t>(b) * a.d + col, acc[mt], e);
+        });
+    } else if (r_begin < r_end) {
+      for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
+        FixedSum* dst = ws + static_cast<size_t>(b) * a.d + col;
+        red_add_fixed_v4(dst, acc[mt][0][e], acc[mt][1][e], acc[mt][2][e], acc[mt][3][e]);
+        red_add_fixed_v4(dst + 4, acc[mt][4][e], acc[mt][5][e], acc[mt][6][e], acc[mt][7][e]);
+      });
     }
     // The last-arriving unit of this column block finalizes it (threadFenceReduction pattern).
     int* is_last = reinterpret_cast<int*>(smem);
@@ -170,17 +165,44 @@ struct SparseMlpDownOp {
     if (*is_last == 0) return;
     __threadfence();
     const int slice0 = cblk * kSparseMlpDownUnitCols;
-    for (int e = threadIdx.x; e < a.B * (kSparseMlpDownUnitCols / 8); e += kUnitThreads) {
-      const int b = e / (kSparseMlpDownUnitCols / 8), col = slice0 + 8 * (e % (kSparseMlpDownUnitCols / 8));
-      if (col >= a.d) continue;
-      float v[8];
-      take_fixed8(ws + static_cast<size_t>(b) * a.d + col, v);
-      store_out8(b, col, v);
+    if (a.ordered_sums) {
+      // Splits [0, used) hold rows: split s starts at s * rows_per_split.
+      const int used = rows_per_split > 0 ? min(splits, (krows + rows_per_split - 1) / rows_per_split) : 0;
+      finalize_ordered(slice0, used, reinterpret_cast<float*>(smem + 16));
+    } else {
+      for (int e = threadIdx.x; e < a.B * kItemsPerRow; e += kUnitThreads) {
+        const int b = e / kItemsPerRow, col = slice0 + 8 * (e % kItemsPerRow);
+        if (col >= a.d) continue;
+        float v[8];
+        take_fixed8(ws + static_cast<size_t>(b) * a.d + col, v);
+        store_out8(b, col, v);
+      }
     }
     if (threadIdx.x == 0) counters[cblk] = 0;
   }
 
  private:
+  // The ordered scheme's partials area [splits][B][d] (sparse_mlp_down.cuh).
+  __device__ __forceinline__ float* partials() const {
+    return reinterpret_cast<float*>(static_cast<char*>(a.workspace) +
+                                    sparse_mlp_down_partials_offset(a.B, a.d, col_blocks));
+  }
+
+  // The last unit of a slice, ordered scheme: out = resid + b2 + the sum of splits [0, used) in split order
+  // (ordered_sum.cuh), in passes of at most one 8-column item a thread.
+  __device__ void finalize_ordered(int slice0, int used, float* staged) const {
+    const int items = a.B * kItemsPerRow;
+    for (int base = 0; base < items; base += kUnitThreads) {
+      const int pass = min(kUnitThreads, items - base);
+      const int e = base + static_cast<int>(threadIdx.x) % pass;
+      const int b = e / kItemsPerRow, col = slice0 + 8 * (e % kItemsPerRow);
+      const float* p = col < a.d ? partials() + static_cast<size_t>(b) * a.d + col : nullptr;
+      float v[8];
+      if (ordered_sum8(p, static_cast<size_t>(a.B) * a.d, used, pass, [](int) { return true; }, staged, v))
+        store_out8(b, col, v);
+    }
+  }
+
   // Physical W2T row of logical row q, or -1 when q is past the split. Written so the division is
   // unconditional and only the idx load is predicated: a branch here would split the unrolled load stream into
   // basic blocks that ptxas does not schedule across.

@@ -115,4 +115,22 @@ __device__ __forceinline__ void store_mma_tiles(const float (&acc)[NT][MT][4], A
       }
 }
 
+// The down-projection layout (sparse_mlp_down, fused_mlp's fc2): a warp's acc[MT][8][4] over 64 output
+// columns from cb holds column col + i of batch row b in acc[mt][i][e]. Calls f(mt, b, col, e) for each of the
+// lane's (batch row, 8-column group) with b < B and col < d: b = 16mt + g + 8hb, col = cb + 16t + 8ch,
+// e = 2hb + ch.
+template <int MT, class F>
+__device__ __forceinline__ void for_each_acc8(int B, int d, int cb, F&& f) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int hb = 0; hb < 2; ++hb)
+#pragma unroll
+      for (int ch = 0; ch < 2; ++ch) {
+        const int b = 16 * mt + g + 8 * hb, col = cb + 16 * t + 8 * ch;
+        if (b < B && col < d) f(mt, b, col, 2 * hb + ch);
+      }
+}
+
 }  // namespace dv::kernels

@@ -11,7 +11,9 @@
 #   bench      `dejavu bench` on the built-in shapes, batch 1, MLP 10% / heads 50%: dense, sparse-fixed and
 #              sparse + predictors, graph and persistent paths side by side; the same graph rows with the
 #              fused MLP flow (DEJAVU_FUSED_MLP=1) in bench/fused/, the step each change bought; the graph rows
-#              with PDL kept after event joins (DEJAVU_PDL_JOINS=wait) in bench/pdl_joins/
+#              with PDL kept after event joins (DEJAVU_PDL_JOINS=wait) in bench/pdl_joins/, and with
+#              sparse_mlp_down's ordered split sums (DEJAVU_SPLIT_SUM=ordered, limit DEJAVU_T_BENCH3) in
+#              bench/ordered/, beside the default fixed-point sums of the first run
 #   model      `dejavu bench --model` with real selections: random opt-1.3b / opt-6.7b / opt-13b checkpoints
 #              (scripts/make_random_opt.py) with predictors trained on their own activations (a small collect +
 #              train), batch 1..32 on opt-1.3b, both decode paths; catch-up positions per step in the rows
@@ -93,6 +95,10 @@ if has bench; then
   DEJAVU_PDL_JOINS=wait part bench_pdl_joins "${DEJAVU_T_BENCH4:-40}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
     --out "$OUT/bench/pdl_joins" >"$OUT/bench/pdl_joins/bench.log" 2>&1
   grep -E "^\| opt|dense|sparse" "$OUT/bench/pdl_joins/bench.log" | tail -12 >>"$SUMMARY"
+  mkdir -p "$OUT/bench/ordered"
+  DEJAVU_SPLIT_SUM=ordered part bench_ordered "${DEJAVU_T_BENCH3:-40}" "$DEJAVU" bench "${COMMON[@]}" \
+    --decode-path graph --out "$OUT/bench/ordered" >"$OUT/bench/ordered/bench.log" 2>&1
+  grep -E "^\| opt|dense|sparse" "$OUT/bench/ordered/bench.log" | tail -12 >>"$SUMMARY"
 fi
 
 if has model; then

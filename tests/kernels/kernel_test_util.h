@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -112,6 +113,11 @@ inline uint64_t case_seed(std::string_view op, int case_index) {
   h = (h ^ static_cast<uint64_t>(case_index + 1)) * 1099511628211ull;
   if (const char* env = std::getenv("DEJAVU_TEST_SEED")) h ^= std::strtoull(env, nullptr, 10) * 0x9E3779B97F4A7C15ull;
   return h;
+}
+
+// Test names for (case index, ordered split sums) parameters: c<i>_fixed, c<i>_ordered (the split-sum ops).
+inline std::string case_and_scheme_name(const ::testing::TestParamInfo<std::tuple<int, bool>>& info) {
+  return "c" + std::to_string(std::get<0>(info.param)) + (std::get<1>(info.param) ? "_ordered" : "_fixed");
 }
 
 // Uniform floats in [lo, hi).

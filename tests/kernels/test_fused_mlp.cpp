@@ -3,14 +3,18 @@
 // selection (the dense MLP), device k below max_k with a poisoned idx tail, batch 1..32 over the three batch
 // tiles, the layer norm fused and not, x staged in shared memory and streamed from global memory (B*d too
 // large to stage), the tensor-parallel form (no bias, no residual), and SM counts that give one unit per few
-// neurons down to slices of 150 (several fc1 rounds per warp). Every case runs twice: the second launch checks
-// that the first left its workspace zeroed. Outputs are NaN-poisoned before each launch. A NaN input stays
-// non-finite in the output through 256 units' fixed-point sums (fixed_sum.cuh's wrap).
+// neurons down to slices of 150 (several fc1 rounds per warp). Every case runs under both split-sum schemes
+// (fixed-point reductions and ordered partials), three times to identical bits (later launches check that the
+// first left its workspace's zeroed part zero), then once under the other scheme on the same workspace.
+// Outputs are NaN-poisoned before each launch. A NaN input stays non-finite in the output through 256 units'
+// sums under both schemes (fixed_sum.cuh's wrap).
 #include <gtest/gtest.h>
 
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/fused_mlp/fused_mlp.cuh"
@@ -65,15 +69,25 @@ std::vector<int> make_selection(const FusedCase& c, std::mt19937_64& rng) {
   return idx;
 }
 
-class FusedMlpTest : public ::testing::TestWithParam<int> {};
+// The workspace's part that must be zero between launches (the ordered partials area after it needs not).
+void expect_zeroed_part(const DeviceBuffer<unsigned char>& ws, int B, int d) {
+  const std::vector<unsigned char> bytes = ws.download();
+  const size_t zeroed = fused_mlp_partials_offset(B, d);
+  ASSERT_LE(zeroed, bytes.size());
+  for (size_t i = 0; i < zeroed; ++i) ASSERT_EQ(bytes[i], 0) << "workspace byte " << i << " left non-zero";
+}
+
+// (case, ordered_sums)
+class FusedMlpTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
 TEST_P(FusedMlpTest, MatchesReference) {
   DV_SKIP_WITHOUT_GPU();
-  const int ci = GetParam();
+  const auto [ci, ordered] = GetParam();
   const FusedCase c = kCases[ci];
   const uint64_t seed = test::case_seed("fused_mlp", ci);
   const FusedMlpPlan plan = plan_fused_mlp(c.B, c.d, c.max_k, c.sms);
-  SCOPED_TRACE(::testing::Message() << "case " << ci << " B=" << c.B << " d=" << c.d << " ffn=" << c.ffn
+  SCOPED_TRACE(::testing::Message() << "case " << ci << (ordered ? " ordered" : " fixed") << " B=" << c.B
+                                    << " d=" << c.d << " ffn=" << c.ffn
                                     << " k=" << c.k << " max_k=" << c.max_k << " ln=" << c.ln
                                     << " units=" << plan.units << " slice=" << plan.slice_max
                                     << " stage_x=" << plan.stage_x << " seed=" << seed);
@@ -95,7 +109,8 @@ TEST_P(FusedMlpTest, MatchesReference) {
       d_b2(b2.h), d_resid(resid.h);
   DeviceBuffer<int> d_idx(idx), d_k(std::vector<int>{c.k});
   DeviceBuffer<__half> d_out(static_cast<size_t>(c.B) * c.d);
-  DeviceBuffer<unsigned char> d_ws(fused_mlp_workspace_bytes(c.B, c.d));
+  // Sized for the ordered scheme, which holds the fixed scheme's area: both run on it below.
+  DeviceBuffer<unsigned char> d_ws(fused_mlp_workspace_bytes(c.B, c.d, plan.units));
   d_ws.zero();
 
   FusedMlpArgs a;
@@ -116,6 +131,7 @@ TEST_P(FusedMlpTest, MatchesReference) {
   a.ffn = c.ffn;
   a.max_k = c.sel == Sel::kIdentity ? c.k : c.max_k;
   a.num_sms = c.sms;
+  a.ordered_sums = ordered;
 
   std::vector<__half> ref(static_cast<size_t>(c.B) * c.d);
   FusedMlpArgs ra = a;
@@ -134,23 +150,29 @@ TEST_P(FusedMlpTest, MatchesReference) {
   fused_mlp_ref(ra);
   const std::vector<float> ref_f = test::to_float(ref);
 
-  // Three launches: units arrive in a different order each time, and the fixed-point sums must still give the
-  // same bits (the graph and persistent paths, PDL on and off, pick the same top-k downstream).
+  // Three launches: units arrive in a different order each time, and either scheme's sums must still give the
+  // same bits (the graph and persistent paths, PDL on and off, pick the same top-k downstream). Then the other
+  // scheme once on the same workspace: neither may leave the other a dirty area or counter.
   std::vector<__half> first;
-  for (int run = 0; run < 3; ++run) {
+  for (int run = 0; run < 4; ++run) {
     SCOPED_TRACE(::testing::Message() << "run " << run);
     d_out.poison();
+    a.ordered_sums = run < 3 ? ordered : !ordered;
     launch_fused_mlp(a, nullptr);
     const std::vector<__half> got = d_out.download();
     EXPECT_TRUE(test::expect_close(got, ref_f, DType::kF16, "out"));
     if (run == 0) first = got;
-    EXPECT_EQ(std::memcmp(got.data(), first.data(), got.size() * sizeof(__half)), 0) << "bits differ from run 0";
+    if (run < 3) {
+      EXPECT_EQ(std::memcmp(got.data(), first.data(), got.size() * sizeof(__half)), 0) << "bits differ from run 0";
+    }
   }
-  const std::vector<unsigned char> ws = d_ws.download();
-  for (size_t i = 0; i < ws.size(); ++i) ASSERT_EQ(ws[i], 0) << "workspace byte " << i << " left non-zero";
+  expect_zeroed_part(d_ws, c.B, c.d);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, FusedMlpTest, ::testing::Range(0, static_cast<int>(std::size(kCases))));
+INSTANTIATE_TEST_SUITE_P(Cases, FusedMlpTest,
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kCases))),
+                                            ::testing::Bool()),
+                         test::case_and_scheme_name);
 
 TEST(FusedMlpPlanTest, UnitsAndStaging) {
   // Batch 1, opt-13b at 10 %: slices of 8 neurons, two units per SM at most (one wave).
@@ -169,8 +191,11 @@ TEST(FusedMlpPlanTest, UnitsAndStaging) {
 
 // A NaN in x makes every neuron's h NaN, so each of the plan's units adds a non-finite partial to every output
 // element. 256 units (the plan at opt-13b, MLP 10 %, batch 1): with 2^56 as fixed_sum's non-finite marker the
-// 256 markers wrapped to exactly 0 and out came back finite (resid + b2); it must stay non-finite.
-TEST(FusedMlpNonFinite, NanInputStaysNonFiniteOver256Units) {
+// 256 markers wrapped to exactly 0 and out came back finite (resid + b2); it must stay non-finite, under both
+// split-sum schemes.
+class FusedMlpNonFinite : public ::testing::TestWithParam<bool> {};
+
+TEST_P(FusedMlpNonFinite, NanInputStaysNonFiniteOver256Units) {
   DV_SKIP_WITHOUT_GPU();
   const int B = 1, d = 64, ffn = 4096, sms = 128;
   const FusedMlpPlan plan = plan_fused_mlp(B, d, ffn, sms);
@@ -184,7 +209,7 @@ TEST(FusedMlpNonFinite, NanInputStaysNonFiniteOver256Units) {
   const auto resid = test::random_halves(static_cast<size_t>(B) * d, rng);
   DeviceBuffer<__half> d_x(x.h), d_w1(w1.h), d_w2t(w2t.h), d_b2(b2.h), d_resid(resid.h);
   DeviceBuffer<__half> d_out(static_cast<size_t>(B) * d);
-  DeviceBuffer<unsigned char> d_ws(fused_mlp_workspace_bytes(B, d));
+  DeviceBuffer<unsigned char> d_ws(fused_mlp_workspace_bytes(B, d, plan.units));
   d_ws.zero();
   FusedMlpArgs a;
   a.out = d_out.data();
@@ -199,12 +224,17 @@ TEST(FusedMlpNonFinite, NanInputStaysNonFiniteOver256Units) {
   a.ffn = ffn;
   a.max_k = ffn;  // the identity selection: every unit has a slice
   a.num_sms = sms;
+  a.ordered_sums = GetParam();
   launch_fused_mlp(a, nullptr);
   const std::vector<float> got = test::to_float(d_out.download());
   for (int c = 0; c < d; ++c) EXPECT_FALSE(std::isfinite(got[static_cast<size_t>(c)])) << "column " << c;
-  const std::vector<unsigned char> ws = d_ws.download();
-  for (size_t i = 0; i < ws.size(); ++i) ASSERT_EQ(ws[i], 0) << "workspace byte " << i << " left non-zero";
+  expect_zeroed_part(d_ws, B, d);
 }
+
+INSTANTIATE_TEST_SUITE_P(Schemes, FusedMlpNonFinite, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "ordered" : "fixed");
+                         });
 
 TEST(FusedMlpErrors, RejectsBadArgs) {
   DV_SKIP_WITHOUT_GPU();
@@ -239,6 +269,15 @@ TEST(FusedMlpErrors, RejectsBadArgs) {
   a.beta = buf.data();
   a.B = 32;
   a.d = 2048;  // LN fused but x cannot be staged
+  EXPECT_THROW(launch_fused_mlp(a, nullptr), dv::Error);
+  // More chunks than the ordered finalize can list (x and out of their own, so nothing else is wrong).
+  DeviceBuffer<__half> big_x(kFusedMlpOrderedMaxD + 8), big_out(kFusedMlpOrderedMaxD + 8);
+  a.B = 1;
+  a.d = kFusedMlpOrderedMaxD + 8;
+  a.x = big_x.data();
+  a.out = big_out.data();
+  a.gamma = a.beta = nullptr;
+  a.ordered_sums = true;
   EXPECT_THROW(launch_fused_mlp(a, nullptr), dv::Error);
 }
 

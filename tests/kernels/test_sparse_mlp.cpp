@@ -2,12 +2,16 @@
 // Odd sizes on purpose (d not a multiple of 32 or 64, ffn not a multiple of 8, ld_h padded), empty / one /
 // some / all selections, unsorted indices (repeated ones for the down kernel, where they are legal), device k
 // below the host bound max_k with a poisoned idx tail, batch 1..32 across all tile configurations, both the
-// single-split and the split + workspace paths of the down kernel, rows_per_index > 1, and in-place residual.
+// single-split and the split + workspace paths of the down kernel under both split-sum schemes (fixed-point
+// reductions and ordered partials; each repeated to identical bits, then the other scheme on the same
+// workspace), rows_per_index > 1, and in-place residual.
 // Every output buffer is NaN-poisoned before the launch.
 #include <gtest/gtest.h>
 
 #include <climits>
 #include <cstring>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
@@ -153,20 +157,25 @@ const DownCase kDownCases[] = {
     {32, 40, 5, 0, 5, 1, false, false},       {1, 768, 12, 5, 12, 64, false, false},
     {4, 1000, 40, 20, 40, 64, false, true},   {3, 136, 50, 17, 50, 3, true, false},
     {32, 2048, 20, 9, 20, 128, false, false}, {20, 264, 60, 40, 60, 1, false, false},
+    // Split paths at B = 2 (the ordered finalize's two ranges of splits), k = 0 over many splits, and a
+    // device k that leaves most splits empty.
+    {2, 1000, 3001, 2900, 3000, 1, true, true}, {2, 264, 3001, 0, 3000, 1, false, false},
+    {1, 1000, 40, 3, 40, 64, false, false},
 };
 
-class SparseMlpDownTest : public ::testing::TestWithParam<int> {};
+// (case, ordered_sums)
+class SparseMlpDownTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
 TEST_P(SparseMlpDownTest, MatchesReference) {
   DV_SKIP_WITHOUT_GPU();
-  const int ci = GetParam();
+  const auto [ci, ordered] = GetParam();
   const DownCase c = kDownCases[ci];
   const int R = c.rows_per_index;
-  const SparseMlpDownPlan plan = plan_sparse_mlp_down(c.B, c.d, c.max_k, R);
+  const SparseMlpDownPlan plan = plan_sparse_mlp_down(c.B, c.d, c.max_k, R, 0, ordered);
   const uint64_t seed = test::case_seed("sparse_mlp_down", ci);
-  SCOPED_TRACE(::testing::Message() << "case " << ci << " B=" << c.B << " d=" << c.d << " k=" << c.k
-                                    << " max_k=" << c.max_k << " R=" << R << " splits=" << plan.splits
-                                    << " seed=" << seed);
+  SCOPED_TRACE(::testing::Message() << "case " << ci << (ordered ? " ordered" : " fixed") << " B=" << c.B
+                                    << " d=" << c.d << " k=" << c.k << " max_k=" << c.max_k << " R=" << R
+                                    << " splits=" << plan.splits << " seed=" << seed);
   std::mt19937_64 rng(seed);
   const int rows = c.n_index * R;
   const int ld_h = (c.max_k * R + 3) / 4 * 4 + 4;
@@ -182,7 +191,8 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
   DeviceBuffer<__half> d_w2t(w2t.h), d_b2(b2.h), d_resid(resid.h), d_h(h);
   DeviceBuffer<int> d_idx(idx), d_k(std::vector<int>{c.k});
   DeviceBuffer<__half> d_out(static_cast<size_t>(c.B) * c.d);
-  DeviceBuffer<unsigned char> d_ws(plan.workspace_bytes);
+  // Sized for the ordered scheme, which holds the fixed scheme's area: both run on it below.
+  DeviceBuffer<unsigned char> d_ws(plan_sparse_mlp_down(c.B, c.d, c.max_k, R, 0, true).workspace_bytes);
   d_ws.zero();
 
   SparseMlpDownArgs a;
@@ -200,6 +210,7 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
   a.max_k = c.max_k;
   a.ld_h = ld_h;
   a.rows_per_index = R;
+  a.ordered_sums = ordered;
 
   std::vector<__half> ref(static_cast<size_t>(c.B) * c.d);
   SparseMlpDownArgs ra = a;
@@ -214,26 +225,32 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
   sparse_mlp_down_ref(ra);
   const std::vector<float> ref_f = test::to_float(ref);
 
-  // Three times: later launches check that the first left the workspace zeroed, and that the split path's
-  // fixed-point sums give the same bits whatever order the splits arrive in.
+  // Three times: later launches check that the first left the workspace zeroed (fixed) and the counters reset
+  // (both), and that the split sums give the same bits whatever order the splits arrive in. Then the other
+  // scheme once on the same workspace: neither may leave the other a dirty area.
   std::vector<__half> first;
-  for (int run = 0; run < 3; ++run) {
+  for (int run = 0; run < 4; ++run) {
     SCOPED_TRACE(::testing::Message() << "run " << run);
     if (c.in_place) {
       d_resid.upload(resid.h);
     } else {
       d_out.poison();
     }
+    a.ordered_sums = run < 3 ? ordered : !ordered;
     launch_sparse_mlp_down(a, nullptr);
     const std::vector<__half> got = c.in_place ? d_resid.download() : d_out.download();
     EXPECT_TRUE(test::expect_close(got, ref_f, DType::kF16, "out"));
     if (run == 0) first = got;
-    EXPECT_EQ(std::memcmp(got.data(), first.data(), got.size() * sizeof(__half)), 0) << "bits differ from run 0";
+    if (run < 3) {
+      EXPECT_EQ(std::memcmp(got.data(), first.data(), got.size() * sizeof(__half)), 0) << "bits differ from run 0";
+    }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SparseMlpDownTest,
-                         ::testing::Range(0, static_cast<int>(std::size(kDownCases))));
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kDownCases))),
+                                            ::testing::Bool()),
+                         test::case_and_scheme_name);
 
 TEST(SparseMlpDownPlanTest, CoversBothPaths) {
   // The case table above relies on exercising both the direct and the split path.
@@ -242,6 +259,12 @@ TEST(SparseMlpDownPlanTest, CoversBothPaths) {
   const SparseMlpDownPlan split = plan_sparse_mlp_down(1, 768, 3000, 1);
   EXPECT_GT(split.splits, 1);
   EXPECT_EQ(split.workspace_bytes, 768 * sizeof(FixedSum) + split.col_blocks * sizeof(int));
+  // The ordered scheme: the same splits, its partials area after the fixed scheme's sums and counters.
+  const SparseMlpDownPlan ordered = plan_sparse_mlp_down(1, 768, 3000, 1, 0, true);
+  EXPECT_EQ(ordered.splits, split.splits);
+  EXPECT_EQ(ordered.workspace_bytes, sparse_mlp_down_partials_offset(1, 768, split.col_blocks) +
+                                         static_cast<size_t>(split.splits) * 768 * sizeof(float));
+  EXPECT_GE(sparse_mlp_down_partials_offset(1, 768, split.col_blocks), split.workspace_bytes);
 }
 
 TEST(SparseMlpDownErrors, RejectsBadShapes) {

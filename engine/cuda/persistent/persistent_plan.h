@@ -34,7 +34,8 @@ struct PersistentBuffers {
   at::Tensor q, attn;        // [L, B, H, hd], [L, B, H * hd] (compact)
   at::Tensor partials;       // [L] attention split partials (fp32)
   at::Tensor tickets;        // [L, B, H] int32, zero
-  at::Tensor workspace;      // [2L] W_o and fused_mlp workspaces (bytes), zero
+  at::Tensor workspace;      // [2L] W_o and fused_mlp workspaces (bytes), zero; with the ordered split sums
+                             // (split_sum.h) each also holds its op's partials area, which needs no zeroing
   // Per predictor task (the tasks' ops may run at once): z [B, rank] fp16, the scores
   // (lowrank_predictor_scores_floats), z's split-K partials, and the zero-kept workspace (bytes).
   at::Tensor pred_z, pred_scores, pred_partials, pred_workspace;
