@@ -3,9 +3,14 @@
 # scripts/device/step_decode.sh with DEJAVU_DECODE_PARTS; everything is packed into $OUT/decode.tgz (the device
 # returns at most 8 files) with $OUT/summary.txt beside it. Before the call, here:
 #   mkdir -p .carry/data && cp -r ../shared/data/{gpt2-bpe,wikitext-2} .carry/data     (carry .carry)
-# and pass DEJAVU_COMMIT=$(git rev-parse --short HEAD) (.git does not travel). DEJAVU_WITH_COLLECT=1 adds issue 21's
-# collection figure (scripts/device/step_collect.sh on a random opt-1.3b, limit DEJAVU_T_COLLECT s). After it, issue 19's goals from the rows:
+# and pass DEJAVU_COMMIT=$(git rev-parse --short HEAD) (.git does not travel). DEJAVU_WITH_COLLECT=1 adds issue
+# 21's collection figure (scripts/device/step_collect.sh on a random opt-1.3b, limit DEJAVU_T_COLLECT s).
+# After it, issue 19's goals from the rows:
 #   mkdir -p R && tar xzf decode.tgz -C R && python3 scripts/decode_goals.py R --json R/goals.json
+# Timings of the last full call (H100, 340f1ff): build 59 s on 16 cores, tests 25 s, sanitize ~60 s (racecheck
+# needs > 25 s), bench of five shapes 25 s (+ each flow / switch run ~20 s), model 98 s for opt-1.3b (batch
+# 1..32) + opt-13b, kernels 5 s, hf 64 s, profile ~30 s. The A/B call the session-8 note asks for:
+#   DEJAVU_DECODE_PARTS="tests bench kernels profile" DEJAVU_T_BENCH3=40 DEJAVU_T_BENCH4=40
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}
