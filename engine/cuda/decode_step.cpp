@@ -51,8 +51,8 @@ class StepRecorder {
                const BlockAllReduce& all_reduce)
       : ctx_(ctx), w_(w), b_(b), sp_(sp), all_reduce_(all_reduce), c_(w.config), m_(model_dims(w)), s_(ctx.main()),
         B_(b.batch), fused_(fused_mlp_enabled(b.batch)),
-        pre_(c_.do_layer_norm_before), stream_(fused_ && !all_reduce),
-        fuse_ln_(stream_ && pre_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)),
+        pre_(c_.do_layer_norm_before), stream_(fused_ && !all_reduce), residual_stream_(stream_ && pre_),
+        fuse_ln_(residual_stream_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)),
         dense_qkv_ops_(dense_qkv_ops(stream_)) {}
 
   void run() {
@@ -184,9 +184,9 @@ class StepRecorder {
     if (sp_ == nullptr) {
       const DeviceList all = layer_heads(b_, nullptr, l);
       if (dense_qkv_ops_) {
-        launch_sparse_qkv(layer_qkv_args(w_, b_, nullptr, l, x, all, stream_ && pre_, half_ptr(b_.q)), s_);
+        launch_sparse_qkv(layer_qkv_args(w_, b_, nullptr, l, x, all, residual_stream_, half_ptr(b_.q)), s_);
       } else {
-        if (stream_ && pre_) {  // cuBLAS reads a normalized input
+        if (residual_stream_) {  // cuBLAS reads a normalized input
           const GpuLayerWeights& lw = w_.layers[l];
           layer_norm(x, nullptr, nullptr, nullptr, half_ptr(b_.ln), lw.attn_ln_w, lw.attn_ln_b);
           x = half_ptr(b_.ln);
@@ -246,7 +246,7 @@ class StepRecorder {
   // The selected heads' q and K/V (K/V of every head with all_kv), then the forced catch-up of heads lagging
   // too far, forked onto the low-priority catch-up stream (joined at the end of the step).
   void qkv(int l, const __half* x, const DeviceList& heads) {
-    const SparseQkvArgs q = layer_qkv_args(w_, b_, sp_, l, x, heads, stream_ && pre_, half_ptr(b_.q));
+    const SparseQkvArgs q = layer_qkv_args(w_, b_, sp_, l, x, heads, residual_stream_, half_ptr(b_.q));
     launch_sparse_qkv(q, s_);
     if (q.max_forced == 0) return;
     cudaStream_t cs = sp_->catchup_stream.get();
@@ -272,7 +272,7 @@ class StepRecorder {
     if (fused_) {
       kernels::launch_fused_mlp(
           layer_mlp_args(w_, b_, l, x, neurons, fuse_ln_,
-                         stream_ && pre_ ? b_.attn_in(l + 1) : half_ptr(b_.block_out),
+                         residual_stream_ ? b_.attn_in(l + 1) : half_ptr(b_.block_out),
                          stream_ ? b_.mlp_in(l) : nullptr, b_.mlp_workspace.data_ptr(), ctx_.num_sms()),
           s_);
       return;
@@ -360,6 +360,7 @@ class StepRecorder {
   const bool fused_;    // MLP blocks (dense and sparse) through fused_mlp, else cuBLAS / sparse up + down
   const bool pre_;      // pre-LN (OPT but opt-350m)
   const bool stream_;   // the fused flow: W_o and the fused MLP add bias and residual (one GPU, batch <= 8)
+  const bool residual_stream_;  // ... pre-LN: the QKV op normalizes the residual stream the blocks write
   const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
   const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)
   bool side_used_ = false;

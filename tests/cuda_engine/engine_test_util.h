@@ -6,8 +6,8 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -18,6 +18,7 @@
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/engine_context.h"
 #include "engine/models/opt_model.h"
+#include "tests/common/scoped_env.h"
 
 #define DV_SKIP_WITHOUT_GPU()                                                           \
   do {                                                                                  \
@@ -78,23 +79,13 @@ using engine::random_subset;  // k distinct sorted indices in [0, n)
 template <class Base>
 class SameOpsOnBothPaths : public Base {
  public:
-  static void SetUpTestSuite() {
-    const char* before = std::getenv("DEJAVU_FUSED_MLP");
-    saved() = before != nullptr ? before : "";
-    ::setenv("DEJAVU_FUSED_MLP", "1", 1);
-  }
-  static void TearDownTestSuite() {
-    if (saved().empty()) {
-      ::unsetenv("DEJAVU_FUSED_MLP");
-    } else {
-      ::setenv("DEJAVU_FUSED_MLP", saved().c_str(), 1);
-    }
-  }
+  static void SetUpTestSuite() { fused_mlp() = std::make_unique<ScopedEnv>("DEJAVU_FUSED_MLP", "1"); }
+  static void TearDownTestSuite() { fused_mlp().reset(); }
 
  private:
-  static std::string& saved() {
-    static std::string value;
-    return value;
+  static std::unique_ptr<ScopedEnv>& fused_mlp() {
+    static std::unique_ptr<ScopedEnv> env;
+    return env;
   }
 };
 
