@@ -1,6 +1,9 @@
 // engine_context.cpp: stream, handle and workspace setup and teardown.
 #include "engine/cuda/engine_context.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels/common/cuda_check.h"
 
 namespace dv::engine {
@@ -17,8 +20,15 @@ EngineContext::EngineContext(int device) : device_(device) {
   // The side stream's predictors decide what the main stream reads next: at the highest priority their CTAs
   // are scheduled ahead of the main stream's pending ones (CUDA graphs keep it: captured kernel nodes carry
   // their stream's priority, and cuda_graph.cpp instantiates with cudaGraphInstantiateFlagUseNodePriority).
+  // DEJAVU_SIDE_PRIORITY=equal (an A/B switch, scripts/device/step_decode.sh) gives it the main stream's: a
+  // high-priority grid of many CTAs can also hold back the main stream's wave-sized grids.
   int least = 0, greatest = 0;
   DV_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  const char* side_env = std::getenv("DEJAVU_SIDE_PRIORITY");
+  const bool equal = side_env != nullptr && std::strcmp(side_env, "equal") == 0;
+  DV_CHECK(side_env == nullptr || *side_env == '\0' || equal || std::strcmp(side_env, "high") == 0,
+           "DEJAVU_SIDE_PRIORITY='{}': expected high (the default) or equal", side_env);
+  if (equal) greatest = least;
   side_priority_ = greatest;
   DV_CUDA_CHECK(cudaStreamCreateWithPriority(&main_, cudaStreamNonBlocking, least));
   DV_CUDA_CHECK(cudaStreamCreateWithPriority(&side_, cudaStreamNonBlocking, greatest));

@@ -141,7 +141,7 @@ struct SparseMlpDownOp {
     }
 
     FixedSum* ws = static_cast<FixedSum*>(a.workspace);
-    int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(a.B) * a.d);
+    int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(kSplitSumMaxRows) * a.d);
     if (a.ordered_sums) {
       // An empty split stores nothing: the last unit sums only the non-empty ones.
       float* rows = partials() + static_cast<size_t>(split) * a.B * a.d;
@@ -185,7 +185,7 @@ struct SparseMlpDownOp {
   // The ordered scheme's partials area [splits][B][d] (sparse_mlp_down.cuh).
   __device__ __forceinline__ float* partials() const {
     return reinterpret_cast<float*>(static_cast<char*>(a.workspace) +
-                                    sparse_mlp_down_partials_offset(a.B, a.d, col_blocks));
+                                    sparse_mlp_down_partials_offset(a.d, col_blocks));
   }
 
   // The last unit of a slice, ordered scheme: out = resid + b2 + the sum of splits [0, used) in split order
