@@ -87,15 +87,15 @@ if has bench; then
   # A/B runs of the graph rows, each with one switch (DEJAVU_BENCH_VARIANTS, default "fused fixed"), into
   # bench/<variant>/: fused = the fused MLP flow (DEJAVU_FUSED_MLP=1), pdl_joins = PDL kept after event joins
   # (DEJAVU_PDL_JOINS=wait; 62f2ef9: no change), fixed = sparse_mlp_down's fixed-point split sums
-  # (DEJAVU_SPLIT_SUM=fixed, the default before the ordered sums measured faster), side_equal = the predictors'
-  # side stream at the main stream's priority (DEJAVU_SIDE_PRIORITY=equal).
+  # (DEJAVU_SPLIT_SUM=fixed, the default before the ordered sums measured faster), side_high = the predictors'
+  # side stream at the highest priority (DEJAVU_SIDE_PRIORITY=high, the default before 497a573's A/B).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     case $variant in
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
       pdl_joins) env_set=DEJAVU_PDL_JOINS=wait limit=${DEJAVU_T_BENCH4:-40} ;;
       fixed) env_set=DEJAVU_SPLIT_SUM=fixed limit=${DEJAVU_T_BENCH3:-40} ;;
-      side_equal) env_set=DEJAVU_SIDE_PRIORITY=equal limit=${DEJAVU_T_BENCH3:-40} ;;
-      *) echo "bench variant '$variant': expected fused, pdl_joins, fixed or side_equal" >>"$SUMMARY"; continue ;;
+      side_high) env_set=DEJAVU_SIDE_PRIORITY=high limit=${DEJAVU_T_BENCH3:-40} ;;
+      *) echo "bench variant '$variant': expected fused, pdl_joins, fixed or side_high" >>"$SUMMARY"; continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"
     part "bench_$variant" "$limit" env "$env_set" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
