@@ -21,17 +21,36 @@ using engine::StepMode;
 
 std::vector<int32_t> token_stream(int n, int vocab, uint64_t seed) { return random_tokens(1, n, vocab, seed)[0]; }
 
-TEST(ModelBench, OneRowPerConfigurationWithItsSelectionsAndBytes) {
-  DV_SKIP_WITHOUT_GPU();
-  const Shape shape;
-  const OptConfig c = make_config(shape);
-  const OptWeights w = random_half_exact_weights(c, 5);
+// The tiny model's bench options: prompt 9, 2 warm-up + 7 timed steps of fresh tokens.
+engine::ModelBenchOptions tiny_options(const Shape& shape, uint64_t seed) {
   engine::ModelBenchOptions o;
   o.name = "tiny";
   o.prompt_len = 9;
   o.warmup = 2;
   o.iters = 7;
-  o.tokens = token_stream(o.prompt_len + o.warmup + o.iters, shape.vocab, 11);
+  o.tokens = token_stream(o.prompt_len + o.warmup + o.iters, shape.vocab, seed);
+  return o;
+}
+
+// Random predictors (MLP rank 24, heads rank 8) at MLP 10%, heads 50%.
+engine::ModelBenchConfig predictor_config(const std::string& name, const Shape& shape, uint64_t seed) {
+  engine::ModelBenchConfig cfg;
+  cfg.engine = name;
+  cfg.sparse = true;
+  cfg.mlp_density = cfg.spec.mlp.density = 0.1;
+  cfg.head_density = cfg.spec.heads.density = 0.5;
+  cfg.spec.mlp.source = cfg.spec.heads.source = engine::SelectionSource::kPredictor;
+  cfg.spec.mlp.predictors = random_predictors(shape.layers, shape.d, 24, shape.ffn, seed);
+  cfg.spec.heads.predictors = random_predictors(shape.layers, shape.d, 8, shape.heads, seed + 100);
+  return cfg;
+}
+
+TEST(ModelBench, OneRowPerConfigurationWithItsSelectionsAndBytes) {
+  DV_SKIP_WITHOUT_GPU();
+  const Shape shape;
+  const OptConfig c = make_config(shape);
+  const OptWeights w = random_half_exact_weights(c, 5);
+  const engine::ModelBenchOptions o = tiny_options(shape, 11);
   std::vector<engine::ModelBenchConfig> configs(3);
   configs[0].engine = "dense";
   configs[1].engine = "sparse-fixed";
@@ -39,13 +58,7 @@ TEST(ModelBench, OneRowPerConfigurationWithItsSelectionsAndBytes) {
   configs[1].mlp_density = configs[1].spec.mlp.density = 0.3;
   configs[1].head_density = configs[1].spec.heads.density = 0.5;
   configs[1].spec.mlp.source = configs[1].spec.heads.source = engine::SelectionSource::kFixed;
-  configs[2].engine = "sparse-predictor";
-  configs[2].sparse = true;
-  configs[2].mlp_density = configs[2].spec.mlp.density = 0.1;
-  configs[2].head_density = configs[2].spec.heads.density = 0.5;
-  configs[2].spec.mlp.source = configs[2].spec.heads.source = engine::SelectionSource::kPredictor;
-  configs[2].spec.mlp.predictors = random_predictors(shape.layers, shape.d, 24, shape.ffn, 100);
-  configs[2].spec.heads.predictors = random_predictors(shape.layers, shape.d, 8, shape.heads, 200);
+  configs[2] = predictor_config("sparse-predictor", shape, 100);
   int emitted = 0;
   const engine::BenchReport rep =
       engine::run_model_bench(engine::upload_weights(w), o, configs, [&](const engine::BenchRow&) { ++emitted; });
@@ -91,22 +104,11 @@ TEST(ModelBench, AutoRowSettlesOnAModeAndNotesIt) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape;
   const OptWeights w = random_half_exact_weights(make_config(shape), 8);
-  engine::ModelBenchOptions o;
-  o.name = "tiny";
-  o.prompt_len = 9;
-  o.warmup = 2;
-  o.iters = 7;
+  engine::ModelBenchOptions o = tiny_options(shape, 14);
   o.decode_paths = {"graph", "persistent"};
-  o.tokens = token_stream(o.prompt_len + o.warmup + o.iters, shape.vocab, 14);
   std::vector<engine::ModelBenchConfig> configs(2);
   configs[0].engine = "dense";
-  configs[1].engine = "sparse-predictor-auto";
-  configs[1].sparse = true;
-  configs[1].mlp_density = configs[1].spec.mlp.density = 0.1;
-  configs[1].head_density = configs[1].spec.heads.density = 0.5;
-  configs[1].spec.mlp.source = configs[1].spec.heads.source = engine::SelectionSource::kPredictor;
-  configs[1].spec.mlp.predictors = random_predictors(shape.layers, shape.d, 24, shape.ffn, 101);
-  configs[1].spec.heads.predictors = random_predictors(shape.layers, shape.d, 8, shape.heads, 201);
+  configs[1] = predictor_config("sparse-predictor-auto", shape, 101);
   configs[1].spec.fallback.enabled = true;
   configs[1].spec.fallback.calibration_steps = 4;
   const engine::BenchReport rep = engine::run_model_bench(engine::upload_weights(w), o, configs, {});
