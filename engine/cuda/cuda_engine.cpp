@@ -138,7 +138,9 @@ void CudaEngine::enqueue_step(StepMode mode) {
            buffers_->max_len);
   DV_CHECK(!partial_prefill_, "CUDA engine: decoding after a prefill of fewer rows than the batch");
   if (mode == StepMode::kSparse && calibrating()) return calibration_step();
-  if (mode == StepMode::kSparse && choice_.decided && !choice_.sparse && fallback_applies()) mode = StepMode::kDense;
+  // Settled on dense: sparse requests run dense (unless real sparse steps ran, e.g. on the persistent path).
+  if (mode == StepMode::kSparse && choice_.decided && !choice_.sparse && sparse_fallback_applies() && !sparse_started_)
+    mode = StepMode::kDense;
   begin_step(mode);
   launch_step(mode);
 }

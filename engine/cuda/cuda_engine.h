@@ -63,7 +63,8 @@ class CudaEngine {
   const SparseState* sparse() const { return sparse_.get(); }
   // SparseSpec::fallback: what sparse requests run (decided after the calibration steps; reports, logs).
   const StepChoice& sparse_choice() const { return choice_; }
-  const SparseFallback& sparse_fallback() const { return fallback_; }
+  // Whether the spec's fallback is on and applies here (graph path with CUDA graphs, one GPU).
+  bool sparse_fallback_applies() const;
   // Replaces a kFixed block's list for one layer, effective from the next step.
   void set_fixed_selection(bool mlp_block, int layer, const std::vector<int>& idx);
   // The list a layer used in the last sparse step (after the predictors ran); synchronizes.
@@ -98,10 +99,9 @@ class CudaEngine {
   void record(StepMode mode);
   void begin_step(StepMode mode);   // the mode's K/V validity checks and bookkeeping
   void launch_step(StepMode mode);  // the step on the decode path; advances the position
-  // SparseSpec::fallback (sparse_calibration.cpp): whether it applies (graph path, one GPU), whether this sparse
-  // request calibrates, and the calibration request: the sparse step timed, the position rewound, the dense
-  // step at the same position timed (its K/V and logits stand: the sequence stays dense-written).
-  bool fallback_applies() const;
+  // SparseSpec::fallback (sparse_calibration.cpp): whether this sparse request calibrates, and the calibration
+  // request: the sparse step timed, the position rewound, the dense step at the same position timed (its K/V
+  // and logits stand: the sequence stays dense-written).
   bool calibrating() const;
   void calibration_step();
 

@@ -39,13 +39,13 @@ class StepEvents {
 
 }  // namespace
 
-bool CudaEngine::fallback_applies() const {
+bool CudaEngine::sparse_fallback_applies() const {
   return fallback_.enabled && decode_path_ == DecodePath::kGraph && use_graph_ && !all_reduce_ && !weights_.sharded();
 }
 
 bool CudaEngine::calibrating() const {
   // After real sparse steps (the path switched back mid-sequence) a dense step is not allowed: no calibration.
-  return fallback_applies() && !choice_.decided && !sparse_started_;
+  return sparse_fallback_applies() && !choice_.decided && !sparse_started_;
 }
 
 void CudaEngine::calibration_step() {

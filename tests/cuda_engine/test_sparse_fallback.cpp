@@ -112,6 +112,7 @@ TEST_P(SparseFallbackEngine, ChoosesOneModeAndDecodesAsIt) {
   const EngineRun sparse = run_engine(eng, tokens, [](int) { return StepMode::kSparse; });
   eng.reset();
   eng.set_sparse(half_spec(true, calibration));
+  EXPECT_TRUE(eng.sparse_fallback_applies());
   EXPECT_FALSE(eng.sparse_choice().decided);
   const EngineRun run = run_engine(eng, tokens, [](int) { return StepMode::kSparse; }, [&](int t) {
     EXPECT_EQ(eng.sparse_choice().decided, t >= calibration) << "step " << t;
@@ -156,6 +157,7 @@ TEST(SparseFallbackEngineEager, DoesNotApplyOffTheGraphPath) {
   const EngineRun sparse = run_engine(eng, tokens, [](int) { return StepMode::kSparse; });
   eng.reset();
   eng.set_sparse(half_spec(true, 2));
+  EXPECT_FALSE(eng.sparse_fallback_applies());
   const EngineRun run = run_engine(eng, tokens, [](int) { return StepMode::kSparse; });
   EXPECT_FALSE(eng.sparse_choice().decided);
   for (int t = 0; t < T; ++t) EXPECT_LT(rel_error(run.logits[t], sparse.logits[t]), kFp16Tolerance) << "step " << t;

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """scripts/decode_goals.py on the H100 call of 2026-12-07 (results/h100/2026-12-07_cfdafdf_first_gpu_run, read in
 place and laid out as step_decode.sh writes a folder: its bench/ as bench/, its bench/block_out_flow/ as
-bench/fused/, only for the layout), plus a hand-written model/opt-1.3b/ batch sweep (with sparse-predictor-auto rows on the graph path) and
-hf/bench_hf.json:
+bench/fused/, only for the layout), plus a hand-written model/opt-1.3b/ batch sweep (with sparse-predictor-auto
+rows on the graph path) and hf/bench_hf.json:
 every figure equals the one derived by hand from the CSV rows, missing parts read "not measured", bench.csv and
 bench.log stand in for a missing bench.json, and goals flip between met and not met when the rows change.
 Usage: test_decode_goals.py DEJAVU_BIN WORKDIR (the binary is not used)
