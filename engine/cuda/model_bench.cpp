@@ -120,16 +120,17 @@ BenchReport run_model_bench(GpuWeights weights, const ModelBenchOptions& o,
         engine.set_decode_path(parse_decode_path(path));
         if (fallback) report.notes.push_back(calibrate(engine, o, decode, cfg, B));
         const StepTiming t = time_decode_steps(engine, mode, o.prompt_len, o.warmup, o.iters, decode);
-        if (fallback && !engine.sparse_choice().sparse) {
-          mlp_kept = ffn;  // settled on dense: every neuron and head
+        const bool settled_dense = fallback && !engine.sparse_choice().sparse;
+        if (settled_dense) {
+          mlp_kept = ffn;  // every neuron and head, no predictors
           heads_kept = H;
         } else if (cfg.sparse && !engine.sparse()->tasks.empty()) {
           std::tie(mlp_kept, heads_kept) = measured_kept(engine, o, decode);
         }
         const BenchRow r = make_bench_row(engine, o.name, static_cast<int>(c.num_hidden_layers),
                                           path_row_name(cfg.engine, path), cfg.mlp_density, cfg.head_density, mlp_kept,
-                                          heads_kept, t, mean_len, predictor_bytes, report.copy_gbps,
-                                          dense_ms > 0 ? dense_ms : t.median);
+                                          heads_kept, t, mean_len, settled_dense ? 0 : predictor_bytes,
+                                          report.copy_gbps, dense_ms > 0 ? dense_ms : t.median);
         if (!cfg.sparse && dense_ms == 0) dense_ms = t.median;
         report.rows.push_back(r);
         if (on_row) on_row(r);

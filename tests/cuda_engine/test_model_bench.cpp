@@ -124,10 +124,11 @@ TEST(ModelBench, AutoRowSettlesOnAModeAndNotesIt) {
   const bool sparse = note.find(": runs sparse (") != std::string::npos;
   EXPECT_TRUE(sparse || note.find(": runs dense (") != std::string::npos) << note;
   EXPECT_NE(note.find(", 3 pairs)"), std::string::npos) << note;
-  if (!sparse) {  // settled on dense: every neuron and head, nothing caught up
+  if (!sparse) {  // settled on dense: every neuron and head, nothing caught up, no predictor reads
     EXPECT_EQ(r.mlp_kept, shape.ffn);
     EXPECT_EQ(r.heads_kept, shape.heads);
     EXPECT_EQ(r.catchup_max, 0);
+    EXPECT_EQ(r.predictor_bytes, 0);
   }
 }
 
