@@ -5,8 +5,8 @@
 // logits, so the sequence stays dense-written (a dense choice continues it, a sparse one starts its catch-up
 // from here) and the request's tokens are the dense step's. A request costs a dense and a sparse step and a
 // synchronization; the pairs alternate, so clock and cache drift touch both modes alike. The sparse figure is
-// measured from a sequence with every head's K/V valid: the re-selection catch-up of later steps (a few percent,
-// bench --model's catchup columns) is not in it.
+// measured from a sequence with every head's K/V valid: the re-selection catch-up of later steps is not in it
+// (bench --model's -auto rows time the settled mode over real steps, catch-up included).
 #include <cuda_runtime.h>
 
 #include "engine/cuda/cuda_engine.h"
