@@ -45,14 +45,27 @@ bool dense_qkv_ops(bool stream) {
   return stream;
 }
 
+// The sparse step's flow on pre-LN models: the residual stream (no layer_norm kernel: the QKV op and the up
+// projection normalize their inputs themselves, W_o and the down projection add bias and residual), or, with
+// DEJAVU_SPARSE_FLOW=block_out, the block_out flow (each block's bare product, then a layer_norm kernel that adds
+// bias and residual and normalizes: two more kernels a layer). Read when a step is recorded.
+bool residual_sparse_flow(const SparseState* sp, bool pre) {
+  const char* env = std::getenv("DEJAVU_SPARSE_FLOW");
+  const bool block_out = env != nullptr && std::strcmp(env, "block_out") == 0;
+  DV_CHECK(env == nullptr || *env == '\0' || block_out || std::strcmp(env, "residual") == 0,
+           "DEJAVU_SPARSE_FLOW='{}': expected residual (the default) or block_out", env);
+  return sp != nullptr && pre && !block_out;
+}
+
 class StepRecorder {
  public:
   StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp,
                const BlockAllReduce& all_reduce)
       : ctx_(ctx), w_(w), b_(b), sp_(sp), all_reduce_(all_reduce), c_(w.config), m_(model_dims(w)), s_(ctx.main()),
         B_(b.batch), fused_(fused_mlp_enabled(b.batch)),
-        pre_(c_.do_layer_norm_before), stream_(fused_ && !all_reduce), residual_stream_(stream_ && pre_),
-        fuse_ln_(residual_stream_ && kernels::fused_mlp_ln_fits(b.batch, m_.d)),
+        pre_(c_.do_layer_norm_before),
+        stream_((fused_ || residual_sparse_flow(sp, pre_)) && !all_reduce), residual_stream_(stream_ && pre_),
+        fuse_ln_(residual_stream_ && (!fused_ || kernels::fused_mlp_ln_fits(b.batch, m_.d))),
         dense_qkv_ops_(dense_qkv_ops(stream_)) {}
 
   void run() {
@@ -73,10 +86,11 @@ class StepRecorder {
   }
 
  private:
-  // The fused flow on one GPU at batch <= 8 (the persistent kernel's ops, in its order): each block's last op
-  // adds its bias and residual itself. Pre-LN, four kernels a layer: QKV (attention layer norm fused) ->
-  // attention -> W_o (+ out_b + residual: mlp_in) -> fused MLP (MLP layer norm fused; + fc2_b + residual:
-  // attn_in(l + 1)). Post-LN: W_o and the MLP write their sums to block_out and a layer norm follows each,
+  // The residual-stream flow on one GPU: the fused MLP flow at batch <= 8 (the persistent kernel's ops, in its
+  // order), or a sparse step on a pre-LN model (residual_sparse_flow): each block's last op adds its bias and
+  // residual itself. Pre-LN, four kernels a layer: QKV (attention layer norm fused) -> attention -> W_o
+  // (+ out_b + residual: mlp_in) -> fused MLP (MLP layer norm fused; + fc2_b + residual: attn_in(l + 1)), or five
+  // with sparse up (MLP layer norm fused) + down (+ fc2_b + residual) instead of the fused MLP. Post-LN: W_o and the MLP write their sums to block_out and a layer norm follows each,
   // as the persistent plan does, so both paths round alike (the block_out flow rounds the bare product first).
   void run_stream() {
     embed();
@@ -277,7 +291,14 @@ class StepRecorder {
           s_);
       return;
     }
+    // The residual-stream flow without fused_mlp (a sparse step on a pre-LN model): x is the residual stream
+    // mlp_in(l); the up projection normalizes it and the down projection writes attn_in(l + 1).
+    const bool residual_in = residual_stream_ && fuse_ln_;
     if (dense) {
+      if (residual_in) {  // a layer past the crossover: cuBLAS reads a normalized input
+        layer_norm(x, nullptr, nullptr, nullptr, half_ptr(b_.ln), lw.mlp_ln_w, lw.mlp_ln_b);
+        x = half_ptr(b_.ln);
+      }
       linear(ctx_.cublas(), half_ptr(b_.fc1_out), x, half_ptr(lw.fc1_w), B_, m_.ffn, m_.d);
       BiasReluArgs a;
       a.x = half_ptr(b_.fc1_out);
@@ -286,6 +307,7 @@ class StepRecorder {
       a.n = m_.ffn;
       launch_bias_relu(a, s_);
       linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.fc1_out), half_ptr(lw.fc2_t), B_, m_.d, m_.ffn);
+      if (residual_in) residual_sum(b_.attn_in(l + 1), b_.mlp_in(l), half_ptr(lw.fc2_b));
       return;
     }
     kernels::SparseMlpUpArgs u;
@@ -300,9 +322,17 @@ class StepRecorder {
     u.ffn = m_.ffn;
     u.max_k = neurons.cap;
     u.ld_h = sp_->mlp_ld;
+    if (residual_in) {
+      u.ln_gamma = half_ptr(lw.mlp_ln_w);
+      u.ln_beta = half_ptr(lw.mlp_ln_b);
+    }
     kernels::launch_sparse_mlp_up(u, s_);
     kernels::SparseMlpDownArgs a;
-    a.out = half_ptr(b_.block_out);
+    a.out = residual_in ? b_.attn_in(l + 1) : half_ptr(b_.block_out);
+    if (residual_in) {
+      a.resid = b_.mlp_in(l);
+      a.b2 = half_ptr(lw.fc2_b);
+    }
     a.workspace = sp_->down_workspace.data_ptr();
     a.h = half_ptr(sp_->mlp_h);
     a.w2t = half_ptr(lw.fc2_t);
@@ -359,7 +389,8 @@ class StepRecorder {
   int B_ = 0;  // batch rows, one token each
   const bool fused_;    // MLP blocks (dense and sparse) through fused_mlp, else cuBLAS / sparse up + down
   const bool pre_;      // pre-LN (OPT but opt-350m)
-  const bool stream_;   // the fused flow: W_o and the fused MLP add bias and residual (one GPU, batch <= 8)
+  const bool stream_;   // the residual-stream flow: W_o and the MLP add bias and residual (one GPU; the fused
+                        // MLP flow at batch <= 8, or a sparse step on a pre-LN model)
   const bool residual_stream_;  // ... pre-LN: the QKV op normalizes the residual stream the blocks write
   const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
   const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)

@@ -24,8 +24,10 @@
 
 #include <cstdint>
 
+#include "kernels/common/half8.cuh"
 #include "kernels/common/pdl.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
+#include "kernels/sparse_qkv/qkv_layer_norm.cuh"
 
 namespace dv::kernels {
 
@@ -35,6 +37,11 @@ struct RowDotProblem {
   const int* idx = nullptr;     // [max_rows] row indices, or nullptr for rows 0..max_rows-1
   const int* k_dev = nullptr;   // device count of valid entries (clamped to [0, max_rows]); nullptr: max_rows
   const __half* x = nullptr;    // [B, d] row-major, 16-byte aligned
+  // launch_row_dot<kI8, true>: x is a residual stream the block normalizes itself (the layer norm fused, as
+  // sparse_qkv's: qkv_layer_norm.cuh's statistics, layer_norm8 on each loaded x vector); 16-byte aligned.
+  const __half* ln_gamma = nullptr;
+  const __half* ln_beta = nullptr;
+  float ln_eps = 1e-5f;
   int max_rows = 0;
   int B = 0;                    // 1..BT
   int d = 0;                    // multiple of 8
@@ -89,7 +96,15 @@ struct RowDotWeights<true> {
   __device__ static uint4 load8_before_wait(const T* ptr) { return int8x8_to_half8(ld_before_wait_u2(ptr)); }
 };
 
-template <int BT, class Epilogue, bool kI8 = false>
+// x through the read-only path: the kernel waits for the previous grid before its first load (pdl_begin).
+struct RowDotXLoad {
+  template <class T>
+  __device__ __forceinline__ static T load(const T* p) {
+    return __ldg(p);
+  }
+};
+
+template <int BT, class Epilogue, bool kI8 = false, bool kLn = false>
 __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_kernel(RowDotProblem p, Epilogue ep) {
   using Tile = RowDotTile<BT>;
   using WL = RowDotWeights<kI8>;
@@ -122,6 +137,19 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
     xok[q] = g + 8 * q < p.B;
     xrow[q] = p.x + static_cast<size_t>(xok[q] ? g + 8 * q : 0) * p.d + 8 * t;
   }
+  // The fused layer norm: every block computes the B rows' statistics (x from L2, one pass), the same bits in
+  // every block; each lane keeps those of its x rows.
+  float x_mean[XG], x_rstd[XG];
+  if constexpr (kLn) {
+    __shared__ float ln_stats[2 * kSparseQkvLnMaxRows];
+    __shared__ float ln_red[2 * 32];
+    qkv::row_stats<RowDotXLoad>(p.x, p.B, p.d, p.ln_eps, ln_stats, ln_red);
+#pragma unroll
+    for (int q = 0; q < XG; ++q) {
+      x_mean[q] = xok[q] ? ln_stats[g + 8 * q] : 0.f;
+      x_rstd[q] = xok[q] ? ln_stats[kSparseQkvLnMaxRows + g + 8 * q] : 0.f;
+    }
+  }
 
   float acc[NT][MT][4];
 #pragma unroll
@@ -145,6 +173,15 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
       for (int nt = 0; nt < NT; ++nt) wv[u][nt] = (cok && wok[nt]) ? WL::load8(wrow[nt] + col) : zero_u4();
 #pragma unroll
       for (int q = 0; q < XG; ++q) xv[u][q] = (cok && xok[q]) ? ld_cached_u4(xrow[q] + col) : zero_u4();
+      if constexpr (kLn) {
+        if (cok) {
+          const uint4 gm = __ldg(reinterpret_cast<const uint4*>(p.ln_gamma + col + 8 * t));
+          const uint4 bt = __ldg(reinterpret_cast<const uint4*>(p.ln_beta + col + 8 * t));
+#pragma unroll
+          for (int q = 0; q < XG; ++q)
+            if (xok[q]) xv[u][q] = layer_norm8(xv[u][q], gm, bt, x_mean[q], x_rstd[q]);
+        }
+      }
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) mma_chunk(acc, xv[u], wv[u]);
@@ -207,23 +244,24 @@ struct MaxOverBatchEpilogue {
 
 // Host side: picks the batch tile (B <= 8, 16, 32) so small batches do not pay for the larger tiles' x
 // traffic, and sizes the grid from max_rows. The caller checks the launch (DV_CUDA_LAUNCH_CHECK).
-template <int BT, bool kI8, class Epilogue>
+template <int BT, bool kI8, bool kLn, class Epilogue>
 void launch_row_dot_tile(const RowDotProblem& p, const Epilogue& ep, cudaStream_t stream) {
   constexpr int R = RowDotTile<BT>::kRowsPerBlock;
   const unsigned blocks = static_cast<unsigned>((p.max_rows + R - 1) / R);
-  launch_kernel_pdl(row_dot_kernel<BT, Epilogue, kI8>, blocks, kRowDotWarps * 32, 0, stream, p, ep);
+  launch_kernel_pdl(row_dot_kernel<BT, Epilogue, kI8, kLn>, blocks, kRowDotWarps * 32, 0, stream, p, ep);
 }
 
-// kI8: the rows are p.w_i8 (int8) instead of p.w (fp16).
-template <bool kI8 = false, class Epilogue>
+// kI8: the rows are p.w_i8 (int8) instead of p.w (fp16). kLn: x is normalized in the kernel (p.ln_gamma,
+// p.ln_beta, p.ln_eps; B <= kSparseQkvLnMaxRows).
+template <bool kI8 = false, bool kLn = false, class Epilogue>
 void launch_row_dot(const RowDotProblem& p, const Epilogue& ep, cudaStream_t stream) {
   if (p.max_rows <= 0) return;
   if (p.B <= 8) {
-    launch_row_dot_tile<8, kI8>(p, ep, stream);
+    launch_row_dot_tile<8, kI8, kLn>(p, ep, stream);
   } else if (p.B <= 16) {
-    launch_row_dot_tile<16, kI8>(p, ep, stream);
+    launch_row_dot_tile<16, kI8, kLn>(p, ep, stream);
   } else {
-    launch_row_dot_tile<32, kI8>(p, ep, stream);
+    launch_row_dot_tile<32, kI8, kLn>(p, ep, stream);
   }
 }
 

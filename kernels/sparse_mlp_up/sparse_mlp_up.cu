@@ -20,6 +20,10 @@ void launch_sparse_mlp_up(const SparseMlpUpArgs& a, cudaStream_t stream) {
   DV_CHECK(a.h != nullptr && a.x != nullptr && a.w1 != nullptr && a.idx != nullptr,
            "sparse_mlp_up: h, x, w1 and idx must be device pointers, got a null one");
   DV_CHECK(aligned16(a.x) && aligned16(a.w1), "sparse_mlp_up: x and w1 must be 16-byte aligned");
+  DV_CHECK((a.ln_gamma == nullptr) == (a.ln_beta == nullptr),
+           "sparse_mlp_up: ln_gamma and ln_beta must both be set (the fused layer norm) or both be null");
+  DV_CHECK(a.ln_gamma == nullptr || (aligned16(a.ln_gamma) && aligned16(a.ln_beta)),
+           "sparse_mlp_up: ln_gamma and ln_beta must be 16-byte aligned");
   if (a.max_k == 0) return;
   RowDotProblem p;
   p.w = a.w1;
@@ -29,13 +33,20 @@ void launch_sparse_mlp_up(const SparseMlpUpArgs& a, cudaStream_t stream) {
   p.max_rows = a.max_k;
   p.B = a.B;
   p.d = a.d;
+  p.ln_gamma = a.ln_gamma;
+  p.ln_beta = a.ln_beta;
+  p.ln_eps = a.ln_eps;
   HalfRowEpilogue ep;
   ep.out = a.h;
   ep.ld = a.ld_h;
   ep.bias = a.b1;
   ep.idx = a.idx;
   ep.relu = true;
-  launch_row_dot(p, ep, stream);
+  if (a.ln_gamma != nullptr) {
+    launch_row_dot<false, true>(p, ep, stream);
+  } else {
+    launch_row_dot(p, ep, stream);
+  }
   DV_CUDA_LAUNCH_CHECK("sparse_mlp_up");
 }
 

@@ -18,7 +18,13 @@ namespace dv::kernels {
 
 struct SparseMlpUpArgs {
   __half* h = nullptr;           // out: [B, ld_h]
-  const __half* x = nullptr;     // [B, d]
+  const __half* x = nullptr;     // [B, d]; with ln_gamma, the residual stream the op normalizes first
+  // The MLP's layer norm fused (ln_gamma and ln_beta [d], 16-byte aligned, or both nullptr): every block computes
+  // the B rows' statistics from x and normalizes each x vector it loads (row_dot.cuh, kLn), the formula of
+  // sparse_qkv's fused layer norm (qkv_layer_norm.cuh), so no layer_norm kernel runs before the op.
+  const __half* ln_gamma = nullptr;
+  const __half* ln_beta = nullptr;
+  float ln_eps = 1e-5f;          // OPT's layer_norm_eps
   const __half* w1 = nullptr;    // [ffn, d]
   const __half* b1 = nullptr;    // [ffn], or nullptr for no bias
   const int* idx = nullptr;      // [max_k] selected neurons, each in [0, ffn)

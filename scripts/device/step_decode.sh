@@ -88,14 +88,17 @@ if has bench; then
   # bench/<variant>/: fused = the fused MLP flow (DEJAVU_FUSED_MLP=1), pdl_joins = PDL kept after event joins
   # (DEJAVU_PDL_JOINS=wait; 62f2ef9: no change), fixed = sparse_mlp_down's fixed-point split sums
   # (DEJAVU_SPLIT_SUM=fixed, the default before the ordered sums measured faster), side_high = the predictors'
-  # side stream at the highest priority (DEJAVU_SIDE_PRIORITY=high, the default before 497a573's A/B).
+  # side stream at the highest priority (DEJAVU_SIDE_PRIORITY=high, the default before 497a573's A/B),
+  # block_out = the sparse step's block_out flow with its two layer_norm kernels a layer (DEJAVU_SPARSE_FLOW).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     case $variant in
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
       pdl_joins) env_set=DEJAVU_PDL_JOINS=wait limit=${DEJAVU_T_BENCH4:-40} ;;
       fixed) env_set=DEJAVU_SPLIT_SUM=fixed limit=${DEJAVU_T_BENCH3:-40} ;;
       side_high) env_set=DEJAVU_SIDE_PRIORITY=high limit=${DEJAVU_T_BENCH3:-40} ;;
-      *) echo "bench variant '$variant': expected fused, pdl_joins, fixed or side_high" >>"$SUMMARY"; continue ;;
+      block_out) env_set=DEJAVU_SPARSE_FLOW=block_out limit=${DEJAVU_T_BENCH3:-40} ;;
+      *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high or block_out" >>"$SUMMARY"
+         continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"
     part "bench_$variant" "$limit" env "$env_set" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \

@@ -41,6 +41,7 @@ std::vector<int> make_idx(int n, int k, int max_k, bool repeats, std::mt19937_64
 struct UpCase {
   int B, d, ffn, k, max_k;
   bool device_k;  // false: k_dev = nullptr, k = max_k
+  bool ln = false;  // the fused layer norm: x is a residual stream (offset and scaled) the op normalizes
 };
 
 const UpCase kUpCases[] = {
@@ -48,6 +49,11 @@ const UpCase kUpCases[] = {
     {1, 768, 1001, 50, 64, true},   {8, 1000, 1001, 333, 400, true}, {9, 1000, 517, 517, 517, false},
     {16, 768, 300, 77, 100, true},  {17, 776, 300, 150, 300, true},  {32, 1000, 2003, 1000, 1200, true},
     {32, 40, 5, 5, 5, false},       {5, 2048, 3001, 300, 300, true}, {2, 1016, 64, 63, 64, true},
+    // The fused layer norm: batch 1 at an OPT width, the 8-row tile's edge, odd batches of the larger tiles,
+    // a width whose rows split unevenly over the warps, and an empty selection.
+    {1, 5120, 2003, 500, 512, true, true}, {8, 1000, 1001, 333, 400, true, true},
+    {3, 136, 111, 111, 111, false, true},  {17, 776, 300, 150, 300, true, true},
+    {32, 1000, 2003, 1000, 1200, true, true}, {1, 40, 37, 0, 5, true, true},
 };
 
 class SparseMlpUpTest : public ::testing::TestWithParam<int> {};
@@ -57,16 +63,20 @@ TEST_P(SparseMlpUpTest, MatchesReference) {
   const int ci = GetParam();
   const UpCase c = kUpCases[ci];
   const uint64_t seed = test::case_seed("sparse_mlp_up", ci);
-  SCOPED_TRACE(::testing::Message() << "case " << ci << " B=" << c.B << " d=" << c.d << " ffn=" << c.ffn
+  SCOPED_TRACE(::testing::Message() << "case " << ci << " B=" << c.B << " d=" << c.d << " ffn=" << c.ffn << (c.ln ? " ln" : "")
                                     << " k=" << c.k << " max_k=" << c.max_k << " seed=" << seed);
   std::mt19937_64 rng(seed);
-  const auto x = test::random_halves(static_cast<size_t>(c.B) * c.d, rng);
+  auto x = test::random_halves(static_cast<size_t>(c.B) * c.d, rng);
   const auto w1 = test::random_halves(static_cast<size_t>(c.ffn) * c.d, rng);
   const auto b1 = test::random_halves(static_cast<size_t>(c.ffn), rng);
+  const auto gamma = test::random_halves(static_cast<size_t>(c.d), rng);
+  const auto beta = test::random_halves(static_cast<size_t>(c.d), rng);
+  if (c.ln)  // a residual stream's offset and scale: the normalization must remove them
+    for (__half& v : x.h) v = __float2half_rn(3.f * __half2float(v) + 1.5f);
   const std::vector<int> idx = make_idx(c.ffn, c.k, c.max_k, false, rng);
   const int ld_h = c.max_k + 3;
 
-  DeviceBuffer<__half> d_x(x.h), d_w1(w1.h), d_b1(b1.h);
+  DeviceBuffer<__half> d_x(x.h), d_w1(w1.h), d_b1(b1.h), d_gamma(gamma.h), d_beta(beta.h);
   DeviceBuffer<int> d_idx(idx), d_k(std::vector<int>{c.k});
   DeviceBuffer<__half> d_h(static_cast<size_t>(c.B) * ld_h);
   d_h.poison();
@@ -83,6 +93,10 @@ TEST_P(SparseMlpUpTest, MatchesReference) {
   a.ffn = c.ffn;
   a.max_k = c.max_k;
   a.ld_h = ld_h;
+  if (c.ln) {
+    a.ln_gamma = d_gamma.data();
+    a.ln_beta = d_beta.data();
+  }
   launch_sparse_mlp_up(a, nullptr);
   const std::vector<__half> got = d_h.download();
 
@@ -94,6 +108,10 @@ TEST_P(SparseMlpUpTest, MatchesReference) {
   ra.w1 = w1.h.data();
   ra.b1 = b1.h.data();
   ra.idx = idx.data();
+  if (c.ln) {
+    ra.ln_gamma = gamma.h.data();
+    ra.ln_beta = beta.h.data();
+  }
   const int k_host = c.device_k ? c.k : c.max_k;
   ra.k_dev = &k_host;
   sparse_mlp_up_ref(ra);
@@ -139,6 +157,11 @@ TEST(SparseMlpUpErrors, RejectsBadShapes) {
   a.B = 33;
   EXPECT_THROW(launch_sparse_mlp_up(a, nullptr), dv::Error);
   a.B = 0;
+  EXPECT_THROW(launch_sparse_mlp_up(a, nullptr), dv::Error);
+  a.B = 1;
+  a.ln_gamma = buf.data();  // the fused layer norm needs both gamma and beta
+  EXPECT_THROW(launch_sparse_mlp_up(a, nullptr), dv::Error);
+  a.ln_beta = buf.data() + 1;  // 2-byte aligned
   EXPECT_THROW(launch_sparse_mlp_up(a, nullptr), dv::Error);
 }
 
