@@ -55,7 +55,7 @@ struct SparseQkvOp {
       missing = pos - s.t_begin;
       lost = s.t_begin - v;
     }
-    if (vslot != -2) qkv::prefetch_slice(p, s);
+    if (vslot != -2 && a.prefetch) qkv::prefetch_slice(p, s);
     sync.inputs();
     const bool works = vslot != -2 || a.x_hist != nullptr || (unit == 0 && a.max_forced > 0);
     if (!works) return;
@@ -64,7 +64,7 @@ struct SparseQkvOp {
     copy_history<Sync>(unit, pos, stats);
     if (unit == 0 && a.max_forced > 0) choose_forced<Sync>(count, pos, reinterpret_cast<int*>(smem + kFlagsOff));
     if (vslot == -2) return;
-    qkv::project_slice<Sync>(p, s, pos, smem);
+    qkv::project_slice<Sync>(p, s, pos, smem, a.plain_unroll == 8);
     // Every thread read kv_valid before project_slice's barriers.
     if (vslot >= 0 && threadIdx.x == 0) {
       if (a.kv_valid != nullptr) a.kv_valid[vslot] = pos + 1;
