@@ -15,12 +15,22 @@ namespace {
 
 // Two units per SM (128 registers a thread): the 16-tile catch-up pass keeps 64 fp32 accumulators, the
 // plain pass four 16-byte weight loads per row in flight; work_units' unit_kernel sets no register bound.
+// The plain launch of sparse_qkv honours its A/B variant fields (sparse_qkv_op.cuh, run_as).
+template <class Op, class Sync>
+__device__ __forceinline__ void run_unit(const Op& op, char* smem, const Sync& sync) {
+  op.run(static_cast<int>(blockIdx.x), smem, sync);
+}
+template <class Sync>
+__device__ __forceinline__ void run_unit(const kernels::SparseQkvOp& op, char* smem, const Sync& sync) {
+  op.template run_as<Sync, true>(static_cast<int>(blockIdx.x), smem, sync);
+}
+
 // kUnitsPerSm 3 (SparseQkvArgs::units_per_sm, an A/B variant): 80 registers, and three units' shared memory
 // (3 x 68 KB) still fit an SM.
 template <class Op, bool kAfterJoin, int kUnitsPerSm = 2>
 __global__ void __launch_bounds__(kernels::kUnitThreads, kUnitsPerSm) qkv_unit_kernel(Op op) {
   extern __shared__ __align__(16) char smem[];
-  op.run(static_cast<int>(blockIdx.x), smem, kernels::PdlSync<kAfterJoin>{});
+  run_unit(op, smem, kernels::PdlSync<kAfterJoin>{});
 }
 
 template <class Op, int kUnitsPerSm = 2>
