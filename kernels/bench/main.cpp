@@ -36,7 +36,7 @@ int run(int argc, char** argv) {
   std::vector<double> qkv_densities_pct = {50, 100};
   std::vector<int> qkv_batches = {1, 8};
   int reps = 50, warmup = 3, rank = 1000;
-  bool unsorted = false, quick = false;
+  bool unsorted = false, quick = false, qkv_only = false;
   app.add_option("--out", out_dir, "output directory for kernel_bench.json / .csv");
   app.add_option("--shapes", shape_names, "OPT shapes (default: opt-1.3b opt-6.7b opt-13b opt-30b opt-66b)");
   app.add_option("--densities", densities_pct, "densities in percent of ffn");
@@ -47,6 +47,7 @@ int run(int argc, char** argv) {
   app.add_option("--warmup", warmup, "untimed calls before each measurement")->check(CLI::Range(0, 100));
   app.add_option("--predictor-rank", rank, "predictor rank r (multiple of 8; 0 skips the predictor)");
   app.add_flag("--unsorted", unsorted, "selections in random order instead of ascending");
+  app.add_flag("--qkv-only", qkv_only, "only the sparse_qkv rows (and the copy bandwidth)");
   app.add_flag("--quick", quick, "smoke run: opt-1.3b and opt-13b, batches 1 and 8, densities 10 and 50");
   try {
     app.parse(argc, argv);
@@ -118,13 +119,15 @@ int run(int argc, char** argv) {
   qcfg.timer = cfg.timer;
   qcfg.copy_gbps = result.copy_gbps;
   for (const auto& s : shapes) {
-    dv::bench::bench_shape(s, cfg, cublas, result.rows);
+    if (!qkv_only) dv::bench::bench_shape(s, cfg, cublas, result.rows);
     if (!qcfg.batches.empty()) dv::bench::bench_qkv(s, qcfg, cublas, result.rows);
-    if (rank > 0) dv::bench::bench_predictor(s, pcfg, result.rows);
+    if (rank > 0 && !qkv_only) dv::bench::bench_predictor(s, pcfg, result.rows);
     dv::bench::write_outputs(result, out_dir);  // partial results survive a later failure
   }
-  dv::bench::print_summary(result);
-  dv::bench::print_predictor_summary(result);
+  if (!qkv_only) {
+    dv::bench::print_summary(result);
+    dv::bench::print_predictor_summary(result);
+  }
   dv::bench::print_qkv_summary(result);
   fmt::print("wrote {}/kernel_bench.json and kernel_bench.csv\n", out_dir);
 

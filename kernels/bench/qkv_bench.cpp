@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <set>
@@ -40,12 +41,14 @@ struct Variant {
   bool prefetch;  // SparseQkvArgs::prefetch
   int unroll;     // SparseQkvArgs::plain_unroll
   int per_sm;     // SparseQkvArgs::units_per_sm
+  bool all_kv;    // K/V of every head (what the catch-up plan picks where force_lag < 1, e.g. opt-13b at B = 8)
 };
-constexpr Variant kVariants[] = {{"sparse_qkv", false, true, 4, 2},
-                                 {"sparse_qkv+ln", true, true, 4, 2},
-                                 {"sparse_qkv-noprefetch", false, false, 4, 2},
-                                 {"sparse_qkv-unroll8", false, true, 8, 2},
-                                 {"sparse_qkv-3persm", false, true, 4, 3}};
+constexpr Variant kVariants[] = {{"sparse_qkv", false, true, 4, 2, false},
+                                 {"sparse_qkv+ln", true, true, 4, 2, false},
+                                 {"sparse_qkv-noprefetch", false, false, 4, 2, false},
+                                 {"sparse_qkv-unroll8", false, true, 8, 2, false},
+                                 {"sparse_qkv-3persm", false, true, 4, 3, false},
+                                 {"sparse_qkv-allkv", false, true, 4, 2, true}};
 
 // One head's outputs from sparse_qkv_ref: q [B, hd], k and v at pos [B, hd], the x_hist row [B, d].
 struct HeadRef {
@@ -106,6 +109,7 @@ class QkvShapeBench {
     gamma_.upload(gamma_h_);
     beta_.upload(beta_h_);
     pos_.upload({kPos});
+    DV_CUDA_CHECK(cudaDeviceSynchronize());
   }
 
   void run(cublasHandle_t cublas, std::vector<BenchRow>& rows) {
@@ -124,6 +128,7 @@ class QkvShapeBench {
         std::sort(sel.begin(), sel.end());
         heads_.upload(sel);
         count_.upload({k});
+        DV_CUDA_CHECK(cudaDeviceSynchronize());  // the uploads ran on the legacy stream, the op runs on another
         std::vector<int> checked;
         for (int i = 0; i < kCheckedHeads; ++i) checked.push_back(sel[rng() % sel.size()]);
         progress += fmt::format(", {:.0f}%:", 100 * density);
@@ -220,7 +225,7 @@ class QkvShapeBench {
       a.ln_gamma = gamma_.get();
       a.ln_beta = beta_.get();
     }
-    a.prefetch = v.prefetch, a.plain_unroll = v.unroll, a.units_per_sm = v.per_sm;
+    a.prefetch = v.prefetch, a.plain_unroll = v.unroll, a.units_per_sm = v.per_sm, a.all_kv = v.all_kv;
     // Validation run on poisoned outputs; kv_valid = pos (the op leaves pos + 1, which it clamps to pos).
     for (const DevArray<__half>* o : {&q_, &kc_, &vc_, &x_hist_})
       DV_CUDA_CHECK(cudaMemsetAsync(o->get(), 0xFF, o->size() * sizeof(__half), st));
@@ -248,6 +253,10 @@ class QkvShapeBench {
     row.t = time_op(cfg_.timer, [&] { launch_sparse_qkv(a, st); });
     row.bytes = {{"w_qkv_heads", 6.0 * k * hd_ * d_}, {"x", 2.0 * B * d_}, {"x_hist_row", 2.0 * B * d_},
                  {"qkv_out", 6.0 * k * B * hd_}};
+    if (v.all_kv) {  // + K/V of the heads not selected
+      row.bytes.push_back({"w_kv_other_heads", 4.0 * (s_.heads - k) * hd_ * d_});
+      row.bytes.push_back({"kv_out_other_heads", 4.0 * (s_.heads - k) * B * hd_});
+    }
     if (v.ln) row.bytes.push_back({"gamma_beta", 4.0 * d_});
     row.speedup = dense_us / row.t.median_us;
     row.note = fmt::format("heads {}/{}, hd {}; speedup x density {:.2f} (1 = the dense time scaled by density)", k,
