@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """ncu_kernel_table.py: where a decode step's time goes, kernel by kernel, from Nsight Compute's raw CSV
 (`ncu --import REPORT --csv --page raw`, metrics gpu__time_duration.sum and dram__bytes_read.sum, as
-scripts/device/step_decode.sh's `profile` part writes it). Each kernel ran alone under ncu (serialized, caches
-flushed), so a kernel's time here is its own, launch gaps and overlap excluded; the bench's step time minus the
-sum over one step's kernels is what the launches, waits and PDL overlap add or save.
+scripts/device/step_decode.sh's `profile` part writes it). Each kernel ran alone under ncu (serialized; since
+62f2ef9 with caches and clocks left as they are), so a kernel's time here is its own, launch gaps and overlap
+excluded; the bench's step time minus the sum over one step's kernels is what the launches, waits and PDL
+overlap add or save.
 
 Prints a markdown table, one row per kernel name: launches, mean time (us), mean DRAM bytes read, achieved GB/s,
-and the share of all profiled kernel time; --copy-gbps adds the %-of-copy column.
+and the share of all profiled kernel time; --copy-gbps adds the %-of-copy column, and each of EXTRA's metrics
+the CSV holds (the Occupancy / WarpStateStats / LaunchStats sections) adds its mean as a column.
 
   python3 scripts/ncu_kernel_table.py results/.../profile/ncu.csv [--copy-gbps 4200] [--top 30]
 """
@@ -20,8 +22,20 @@ UNIT_SCALE = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6,  # ncu 2025's time uni
               "byte": 1.0, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9}
 
 
+# Optional metrics shown when present: (raw metric, column title).
+EXTRA = [("launch__grid_size", "grid"), ("launch__registers_per_thread", "regs"),
+         ("sm__warps_active.avg.pct_of_peak_sustained_active", "occupancy %"),
+         ("smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio", "long-sb stall"),
+         ("smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio", "barrier stall")]
+
+
+def number(text):
+    return float(text.replace(",", ""))
+
+
 def read_rows(path):
-    """(kernel name, time us, bytes) per profiled launch; the units row after the header sets the scales."""
+    """(kernel name, time us, bytes, {extra metric: value}) per profiled launch; the units row after the header
+    sets the scales."""
     with open(path, newline="") as f:
         lines = [l for l in f if l.startswith('"')]  # ncu's own messages are not quoted CSV rows
     reader = csv.reader(lines)
@@ -33,6 +47,7 @@ def read_rows(path):
     if missing:
         sys.exit(f"{path}: columns {missing} missing from the CSV header")
     col = {k: header.index(k) for k in need}
+    extra = [m for m, _ in EXTRA if m in header]
     scale = {"gpu__time_duration.sum": 1e-3, "dram__bytes_read.sum": 1.0}  # ncu's base units: ns, bytes
     rows = []
     for r in reader:
@@ -45,12 +60,18 @@ def read_rows(path):
                     scale[k] = UNIT_SCALE[unit]
             continue
         try:
-            t = float(r[col["gpu__time_duration.sum"]].replace(",", "")) * scale["gpu__time_duration.sum"]
-            b = float(r[col["dram__bytes_read.sum"]].replace(",", "")) * scale["dram__bytes_read.sum"]
+            t = number(r[col["gpu__time_duration.sum"]]) * scale["gpu__time_duration.sum"]
+            b = number(r[col["dram__bytes_read.sum"]]) * scale["dram__bytes_read.sum"]
         except ValueError:
             continue
-        rows.append((r[col["Kernel Name"]], t, b))
-    return rows
+        ex = {}
+        for m in extra:
+            try:
+                ex[m] = number(r[header.index(m)])
+            except ValueError:
+                pass
+        rows.append((r[col["Kernel Name"]], t, b, ex))
+    return rows, extra
 
 
 def short_name(name, width=90):
@@ -73,27 +94,35 @@ def main():
     ap.add_argument("--copy-gbps", type=float, default=0.0, help="device copy bandwidth for the %% column")
     ap.add_argument("--top", type=int, default=40)
     a = ap.parse_args()
-    rows = read_rows(a.csv)
+    rows, extra = read_rows(a.csv)
     if not rows:
         sys.exit(f"{a.csv}: no profiled kernels")
-    agg = defaultdict(lambda: [0, 0.0, 0.0])
-    for name, t, b in rows:
+    agg = defaultdict(lambda: [0, 0.0, 0.0, defaultdict(list)])
+    for name, t, b, ex in rows:
         e = agg[short_name(name)]
         e[0] += 1
         e[1] += t
         e[2] += b
+        for m, v in ex.items():
+            e[3][m].append(v)
     total = sum(e[1] for e in agg.values())
     print(f"{len(rows)} kernel launches, {total:.1f} us in all\n")
     head = "| kernel | launches | mean us | mean MB read | GB/s | share |"
     if a.copy_gbps:
         head += " % of copy |"
+    titles = dict(EXTRA)
+    for m in extra:
+        head += f" {titles[m]} |"
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
-    for name, (n, t, b) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:a.top]:
+    for name, (n, t, b, ex) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:a.top]:
         gbps = b / (t * 1e3) if t > 0 else 0.0
         line = f"| `{name}` | {n} | {t / n:.2f} | {b / n / 1e6:.3f} | {gbps:.0f} | {100 * t / total:.1f}% |"
         if a.copy_gbps:
             line += f" {100 * gbps / a.copy_gbps:.1f}% |"
+        for m in extra:
+            v = ex.get(m)
+            line += f" {sum(v) / len(v):.4g} |" if v else " - |"
         print(line)
 
 

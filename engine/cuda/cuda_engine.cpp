@@ -53,7 +53,12 @@ void CudaEngine::set_sparse(const SparseSpec& spec) {
   ctx_->synchronize();
   sparse_persistent_.reset();
   sparse_.reset();
+  check_sparse_fallback(spec.fallback);
   sparse_ = std::make_unique<SparseState>(weights_, spec, buffers_->batch, buffers_->max_len, ctx_->num_sms());
+  fallback_ = spec.fallback;
+  choice_ = StepChoice{};
+  calibration_dense_ms_.clear();
+  calibration_sparse_ms_.clear();
 }
 
 void CudaEngine::clear_sparse() {
@@ -62,6 +67,8 @@ void CudaEngine::clear_sparse() {
   ctx_->synchronize();
   sparse_persistent_.reset();
   sparse_.reset();
+  fallback_ = SparseFallback{};
+  choice_ = StepChoice{};
 }
 
 void CudaEngine::set_fixed_selection(bool mlp_block, int layer, const std::vector<int>& idx) {
@@ -130,6 +137,15 @@ void CudaEngine::enqueue_step(StepMode mode) {
   DV_CHECK(pos_ < buffers_->max_len, "CUDA engine: position {} is past the KV cache of {} positions", pos_,
            buffers_->max_len);
   DV_CHECK(!partial_prefill_, "CUDA engine: decoding after a prefill of fewer rows than the batch");
+  if (mode == StepMode::kSparse && calibrating()) return calibration_step();
+  // Settled on dense: sparse requests run dense (unless real sparse steps ran, e.g. on the persistent path).
+  if (mode == StepMode::kSparse && choice_.decided && !choice_.sparse && sparse_fallback_applies() && !sparse_started_)
+    mode = StepMode::kDense;
+  begin_step(mode);
+  launch_step(mode);
+}
+
+void CudaEngine::begin_step(StepMode mode) {
   if (mode == StepMode::kDense) {
     DV_CHECK(!sparse_started_,
              "CUDA engine: a dense step after sparse steps would read K/V rows that skipped heads never wrote "
@@ -144,6 +160,9 @@ void CudaEngine::enqueue_step(StepMode mode) {
       sparse_started_ = true;
     }
   }
+}
+
+void CudaEngine::launch_step(StepMode mode) {
   if (decode_path_ == DecodePath::kPersistent) {
     persistent(mode).enqueue(ctx_->main());
   } else {

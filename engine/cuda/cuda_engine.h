@@ -61,6 +61,10 @@ class CudaEngine {
   void set_sparse(const SparseSpec& spec);
   void clear_sparse();
   const SparseState* sparse() const { return sparse_.get(); }
+  // SparseSpec::fallback: what sparse requests run (decided after the calibration steps; reports, logs).
+  const StepChoice& sparse_choice() const { return choice_; }
+  // Whether the spec's fallback is on and applies here (graph path with CUDA graphs, one GPU).
+  bool sparse_fallback_applies() const;
   // Replaces a kFixed block's list for one layer, effective from the next step.
   void set_fixed_selection(bool mlp_block, int layer, const std::vector<int>& idx);
   // The list a layer used in the last sparse step (after the predictors ran); synchronizes.
@@ -93,6 +97,13 @@ class CudaEngine {
 
  private:
   void record(StepMode mode);
+  void begin_step(StepMode mode);   // the mode's K/V validity checks and bookkeeping
+  void launch_step(StepMode mode);  // the step on the decode path; advances the position
+  // SparseSpec::fallback (sparse_calibration.cpp): whether this sparse request calibrates, and the calibration
+  // request: the sparse step timed, the position rewound, the dense step at the same position timed (its K/V
+  // and logits stand: the sequence stays dense-written).
+  bool calibrating() const;
+  void calibration_step();
 
   std::unique_ptr<EngineContext> ctx_;
   GpuWeights weights_;
@@ -108,6 +119,9 @@ class CudaEngine {
   int dense_len_ = 0;           // positions [0, dense_len_) were written by dense steps (all heads valid)
   bool sparse_started_ = false;  // a sparse step ran since the last reset/rewind
   bool partial_prefill_ = false; // the last prefill left some batch rows without a cache: no decoding
+  SparseFallback fallback_;      // of the current spec
+  StepChoice choice_;
+  std::vector<double> calibration_dense_ms_, calibration_sparse_ms_;
 };
 
 }  // namespace dv::engine

@@ -28,7 +28,7 @@ void CudaGraph::capture(cudaStream_t stream, const std::function<void()>& record
   }
   DV_CUDA_CHECK(cudaStreamEndCapture(stream, &graph_));
   // Node priorities (copied from the capturing streams' priorities) rather than the launch stream's: the
-  // side stream's predictor kernels keep their higher priority inside the graph.
+  // side stream's predictor kernels keep their priority inside the graph (DEJAVU_SIDE_PRIORITY=high).
   DV_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, cudaGraphInstantiateFlagUseNodePriority));
 }
 

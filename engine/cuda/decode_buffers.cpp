@@ -48,7 +48,7 @@ DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms, in
   fc1_out = at::zeros({B, f}, half);
   // The ordered split sums need room for the plan's units at the largest selection (every neuron).
   const int mlp_units =
-      ordered_split_sums() ? kernels::plan_fused_mlp(batch, static_cast<int>(d), static_cast<int>(f), num_sms).units : 0;
+      fused_ordered_sums() ? kernels::plan_fused_mlp(batch, static_cast<int>(d), static_cast<int>(f), num_sms).units : 0;
   mlp_workspace = at::zeros({static_cast<int64_t>(kernels::fused_mlp_workspace_bytes(batch, static_cast<int>(d), mlp_units))},
                             cuda_options(at::kByte));
   // Its own, not fused_mlp's: the ordered scheme's partials would overlap fused_mlp's counters. A selection
@@ -56,7 +56,7 @@ DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms, in
   out_proj_workspace = at::zeros({static_cast<int64_t>(std::max<size_t>(
                                      16, kernels::sparse_mlp_down_workspace_bytes(
                                              batch, static_cast<int>(d), static_cast<int>(H), static_cast<int>(hd),
-                                             0, ordered_split_sums())))},
+                                             0, down_ordered_sums())))},
                                  cuda_options(at::kByte));
   final_x = at::zeros({B, d}, half);
   logits = device_zeros({B, c.vocab_size}, at::kFloat, "logits", batch);

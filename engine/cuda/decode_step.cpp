@@ -313,7 +313,7 @@ class StepRecorder {
     a.ffn_rows = m_.ffn;
     a.max_k = neurons.cap;
     a.ld_h = sp_->mlp_ld;
-    a.ordered_sums = ordered_split_sums();
+    a.ordered_sums = down_ordered_sums();
     kernels::launch_sparse_mlp_down(a, s_);
   }
 

@@ -1,6 +1,9 @@
 // engine_context.cpp: stream, handle and workspace setup and teardown.
 #include "engine/cuda/engine_context.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels/common/cuda_check.h"
 
 namespace dv::engine {
@@ -14,11 +17,20 @@ EngineContext::EngineContext(int device) : device_(device) {
   DV_CHECK(cuda_device_available(), "CUDA engine: no CUDA GPU is available on this machine");
   DV_CUDA_CHECK(cudaSetDevice(device_));
   DV_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
-  // The side stream's predictors decide what the main stream reads next: at the highest priority their CTAs
-  // are scheduled ahead of the main stream's pending ones (CUDA graphs keep it: captured kernel nodes carry
-  // their stream's priority, and cuda_graph.cpp instantiates with cudaGraphInstantiateFlagUseNodePriority).
+  // The side stream's predictors run at the main stream's priority. At the highest priority (their CTAs
+  // scheduled ahead of the main stream's pending ones; DEJAVU_SIDE_PRIORITY=high, an A/B switch for
+  // scripts/device/step_decode.sh) the sparse step with predictors was 4-6 % slower on every shape (H100,
+  // results/h100/2026-12-07_497a573: opt-13b x2.01 against x2.10 over dense): a high-priority grid of many CTAs
+  // (the MLP predictor's scores: 1,280 on opt-13b) holds back the main stream's wave-sized grids. CUDA graphs
+  // keep the priority: captured kernel nodes carry their stream's, and cuda_graph.cpp instantiates with
+  // cudaGraphInstantiateFlagUseNodePriority.
   int least = 0, greatest = 0;
   DV_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  const char* side_env = std::getenv("DEJAVU_SIDE_PRIORITY");
+  const bool high = side_env != nullptr && std::strcmp(side_env, "high") == 0;
+  DV_CHECK(side_env == nullptr || *side_env == '\0' || high || std::strcmp(side_env, "equal") == 0,
+           "DEJAVU_SIDE_PRIORITY='{}': expected equal (the default) or high", side_env);
+  if (!high) greatest = least;
   side_priority_ = greatest;
   DV_CUDA_CHECK(cudaStreamCreateWithPriority(&main_, cudaStreamNonBlocking, least));
   DV_CUDA_CHECK(cudaStreamCreateWithPriority(&side_, cudaStreamNonBlocking, greatest));

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "kernels/common/error.h"
 
@@ -37,6 +38,11 @@ GenerateResult engine_generate_greedy(CudaEngine& engine, const std::vector<int3
     logits = engine.logits();
   }
   r.decode_seconds = seconds_since(t1);
+  if (o.mode == StepMode::kSparse && engine.sparse_fallback_applies())
+    std::fprintf(stderr, "sparse fallback: decode ran %s\n",
+                 engine.sparse_choice().decided
+                     ? step_choice_text(engine.sparse_choice()).c_str()
+                     : "dense (every step was a calibration step, whose dense output stands; no choice yet)");
   return r;
 }
 

@@ -1,8 +1,10 @@
 // engine_generate.h: greedy generation through the CUDA engine, for `dejavu generate --engine cuda`.
 // The prompt is prefilled in one pass (prefill.h), dense or, with sparse_prompt, with per-token selections;
 // then every new token is one decode step in `mode`. With sparse_prompt = false the prompt runs dense and only
-// new tokens run sparse (the paper's latency setting). Scoring text goes through the pipeline's WindowScorer
-// (pipeline/scoring/cuda_scorer.h), which prefills windows with log-probs.
+// new tokens run sparse (the paper's latency setting). With the spec's fallback (SparseSpec::fallback, on by
+// default in `dejavu generate`) the sparse steps run the measured faster mode, logged on stderr at the end.
+// Scoring text goes through the pipeline's WindowScorer (pipeline/scoring/cuda_scorer.h), which prefills
+// windows with log-probs.
 #pragma once
 
 #include <cstdint>

@@ -101,7 +101,7 @@ kernels::SparseMlpDownArgs layer_out_proj_args(const GpuWeights& w, const Decode
   a.max_k = heads.cap;
   a.ld_h = m.attn;
   a.rows_per_index = m.head_dim;
-  a.ordered_sums = ordered_split_sums();
+  a.ordered_sums = down_ordered_sums();
   return a;
 }
 
@@ -132,7 +132,7 @@ kernels::FusedMlpArgs layer_mlp_args(const GpuWeights& w, const DecodeBuffers& b
   a.k_dev = neurons.count;
   a.max_k = neurons.idx != nullptr ? neurons.cap : m.ffn;  // dense: the identity selection
   a.num_sms = num_sms;
-  a.ordered_sums = ordered_split_sums();
+  a.ordered_sums = fused_ordered_sums();
   return a;
 }
 

@@ -36,6 +36,24 @@ std::pair<int, int> measured_kept(CudaEngine& engine, const ModelBenchOptions& o
   return {static_cast<int>(std::lround(mlp / n)), static_cast<int>(std::lround(heads / n))};
 }
 
+// SparseSpec::fallback rows: the calibration requests on the first decode steps' tokens (each runs both modes at
+// one position, so the sequence stays dense-written and the timing below rewinds as usual); the choice's note.
+std::string calibrate(CudaEngine& engine, const ModelBenchOptions& o, const std::vector<int32_t>& decode,
+                      const ModelBenchConfig& cfg, int B) {
+  const int steps = cfg.spec.fallback.calibration_steps;
+  DV_CHECK(steps <= o.warmup + o.iters, "bench: {} calibration steps but only {} decode steps", steps,
+           o.warmup + o.iters);
+  engine.rewind(o.prompt_len);
+  for (int i = 0; i < steps; ++i) {
+    engine.set_tokens(std::vector<int32_t>(decode.begin() + static_cast<size_t>(i) * B,
+                                           decode.begin() + static_cast<size_t>(i + 1) * B));
+    engine.enqueue_step(StepMode::kSparse);
+  }
+  DV_CHECK(engine.sparse_choice().decided, "bench: {} undecided after {} calibration steps", cfg.engine, steps);
+  return fmt::format("{} batch {} {} mlp {:g}: runs {}", o.name, B, cfg.engine, cfg.mlp_density,
+                     step_choice_text(engine.sparse_choice()));
+}
+
 }  // namespace
 
 BenchReport run_model_bench(GpuWeights weights, const ModelBenchOptions& o,
@@ -96,16 +114,23 @@ BenchReport run_model_bench(GpuWeights weights, const ModelBenchOptions& o,
       }
       const StepMode mode = cfg.sparse ? StepMode::kSparse : StepMode::kDense;
       const bool int8 = cfg.sparse && cfg.spec.mlp.int8_weights;
+      const bool fallback = cfg.sparse && cfg.spec.fallback.enabled;
       for (const std::string& path : o.decode_paths) {
-        if (!path_runs(path, B, int8)) continue;
+        if (!path_runs(path, B, int8) || (fallback && path != "graph")) continue;  // the choice: graph path only
         engine.set_decode_path(parse_decode_path(path));
+        if (fallback) report.notes.push_back(calibrate(engine, o, decode, cfg, B));
         const StepTiming t = time_decode_steps(engine, mode, o.prompt_len, o.warmup, o.iters, decode);
-        if (cfg.sparse && !engine.sparse()->tasks.empty())
+        const bool settled_dense = fallback && !engine.sparse_choice().sparse;
+        if (settled_dense) {
+          mlp_kept = ffn;  // every neuron and head, no predictors
+          heads_kept = H;
+        } else if (cfg.sparse && !engine.sparse()->tasks.empty()) {
           std::tie(mlp_kept, heads_kept) = measured_kept(engine, o, decode);
+        }
         const BenchRow r = make_bench_row(engine, o.name, static_cast<int>(c.num_hidden_layers),
                                           path_row_name(cfg.engine, path), cfg.mlp_density, cfg.head_density, mlp_kept,
-                                          heads_kept, t, mean_len, predictor_bytes, report.copy_gbps,
-                                          dense_ms > 0 ? dense_ms : t.median);
+                                          heads_kept, t, mean_len, settled_dense ? 0 : predictor_bytes,
+                                          report.copy_gbps, dense_ms > 0 ? dense_ms : t.median);
         if (!cfg.sparse && dense_ms == 0) dense_ms = t.median;
         report.rows.push_back(r);
         if (on_row) on_row(r);

@@ -7,7 +7,9 @@
 // timed step includes their side stream and the K/V catch-up of heads that were skipped earlier and are selected
 // again. Rows with predictors count the neurons and heads the step actually read: after timing, the same steps
 // run again untimed and every layer's selection size is read back (mean over layers and steps). Timing and the
-// roofline columns are the random-shape sweep's (decode_bench.h).
+// roofline columns are the random-shape sweep's (decode_bench.h). A configuration whose spec enables
+// SparseSpec::fallback (the -auto rows, graph path only) first runs its calibration requests on the first decode
+// tokens, then is timed in the mode it settled on; report.notes names the mode and both calibration medians.
 #pragma once
 
 #include <cstdint>

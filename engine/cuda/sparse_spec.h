@@ -10,6 +10,7 @@
 
 #include <ATen/ATen.h>
 
+#include "engine/cuda/sparse_fallback.h"
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
 
 namespace dv::engine {
@@ -79,6 +80,9 @@ struct SparseSpec {
   // 10 layers dense); the same flags as the CPU masks' SparsityPlan::dense_layer (shorter = the rest sparse).
   std::vector<bool> dense_layer;
   KvHeads kv_heads = KvHeads::kAuto;
+  // Off: sparse requests run the sparse step. On: they run whichever step measured faster on this engine
+  // (sparse_fallback.h; graph path on one GPU only).
+  SparseFallback fallback;
   bool is_dense(int layer) const {
     return layer >= 0 && layer < static_cast<int>(dense_layer.size()) && dense_layer[layer];
   }

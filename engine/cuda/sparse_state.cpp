@@ -282,7 +282,7 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   }
   mlp_ld = (mlp_cap + 7) / 8 * 8;
   mlp_h = at::zeros({B, mlp_ld}, half);
-  const bool ordered = ordered_split_sums();
+  const bool ordered = down_ordered_sums();
   const size_t ws =
       std::max(kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), mlp_cap, 1, 0, ordered),
                kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), head_cap, static_cast<int>(hd), 0,

@@ -111,7 +111,7 @@ void print_summary(const BenchRun& run) {
     const BenchRow* dense = find_row(run, s, b1, -1, "dense_fc1+fc2");
     fmt::print("\n{} batch {}: dense fc1+fc2 {:.1f} us ({:.0f}% of copy bw)\n", s, b1, dense ? dense->t.median_us : 0,
                dense ? dense->pct_copy : 0);
-    // down: the fixed-point split sums (the default); ordered: DEJAVU_SPLIT_SUM=ordered's scheme.
+    // down: the fixed-point split sums; ordered: the ordered scheme (the engine's default for sparse_mlp_down).
     fmt::print("  dens |   up us  %copy |  down us  %copy | ordered us %copy | up+down us  %copy | speedup\n");
     for (double dn : density_set) {
       const BenchRow* up = find_row(run, s, b1, dn, "up");

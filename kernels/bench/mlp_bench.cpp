@@ -204,7 +204,8 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
                   {"resid", 2.0 * B * s.d}, {"out", 2.0 * B * s.d}};
       rd.note = fmt::format("splits={} (L2 fixed-point reductions {:.0f} bytes, not counted)", splits,
                             splits > 1 ? 8.0 * splits * B * s.d : 0.0);
-      // The same down with the ordered split sums (DEJAVU_SPLIT_SUM=ordered), checked and timed beside it.
+      // The same down with the ordered split sums (the engine's default for sparse_mlp_down), checked and timed
+      // beside the fixed-point sums.
       BenchRow ro = make_row(s, B, density, k, "down_ordered");
       da.ordered_sums = true;
       down();

@@ -17,6 +17,12 @@ namespace dv::kernels {
 
 using FixedSum = unsigned long long;  // two's complement: unsigned adds wrap exactly like signed ones
 
+// The split-sum workspaces (sparse_mlp_down, fused_mlp) hold the fixed-point sums of this many batch rows, then
+// the arrival counters, then (ordered scheme) the fp32 partials: a layout that does not depend on B, so one
+// workspace serves every B <= 32 under either scheme. With B-sized sums, an ordered launch at B = 1 left
+// partials where a later B = 8 launch kept its counters and sums (kernel_bench's B = 8 rows came out wrong).
+constexpr int kSplitSumMaxRows = 32;
+
 #if defined(__CUDACC__)
 __device__ __forceinline__ FixedSum to_fixed(float v) {
   if (!isfinite(v)) return 1ull << 55;

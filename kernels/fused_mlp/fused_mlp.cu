@@ -79,8 +79,8 @@ size_t fused_mlp_workspace_bytes(int B, int d, int ordered_units) {
   d = std::max(d, 1);
   const size_t chunks = static_cast<size_t>((d + kFusedMlpColChunk - 1) / kFusedMlpColChunk);
   if (ordered_units > 0)
-    return fused_mlp_partials_offset(B, d) + static_cast<size_t>(ordered_units) * B * d * sizeof(float);
-  return static_cast<size_t>(B) * d * sizeof(FixedSum) + chunks * sizeof(int);
+    return fused_mlp_partials_offset(d) + static_cast<size_t>(ordered_units) * B * d * sizeof(float);
+  return static_cast<size_t>(kSplitSumMaxRows) * d * sizeof(FixedSum) + chunks * sizeof(int);
 }
 
 void check_fused_mlp_args(const FusedMlpArgs& a) {

@@ -101,11 +101,11 @@ constexpr int kFusedMlpColChunk = 64;   // fc2 output columns per warp pass, and
 // The ordered scheme lists a unit's completed chunks where idx and b1 were (2 * kFusedMlpSliceCap ints).
 constexpr int kFusedMlpOrderedMaxD = 2 * kFusedMlpSliceCap * kFusedMlpColChunk;
 
-// Byte offset of the ordered scheme's partials area [U][B][d] fp32: after the fixed scheme's B*d sums and
-// chunk counters, 16-byte aligned.
-__host__ __device__ inline size_t fused_mlp_partials_offset(int B, int d) {
+// Byte offset of the ordered scheme's partials area [U][B][d] fp32: after the fixed scheme's sums (sized for
+// kSplitSumMaxRows rows, fixed_sum.cuh) and chunk counters, 16-byte aligned.
+__host__ __device__ inline size_t fused_mlp_partials_offset(int d) {
   const size_t chunks = static_cast<size_t>((d + kFusedMlpColChunk - 1) / kFusedMlpColChunk);
-  return (static_cast<size_t>(B) * d * sizeof(FixedSum) + chunks * sizeof(int) + 15) / 16 * 16;
+  return (static_cast<size_t>(kSplitSumMaxRows) * d * sizeof(FixedSum) + chunks * sizeof(int) + 15) / 16 * 16;
 }
 
 FusedMlpPlan plan_fused_mlp(int B, int d, int max_k, int num_sms);

@@ -290,7 +290,7 @@ struct FusedMlpOp {
     // visible; the warp that completes a chunk's count finalizes that chunk (threadFenceReduction, per warp),
     // or, ordered, hands it to its whole CTA (a chunk's ordered sum reads U*B*256 bytes: too much for a warp).
     __threadfence();
-    int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(a.B) * a.d);
+    int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(kSplitSumMaxRows) * a.d);
     if (a.ordered_sums) {
       // The chunks this unit completes, listed where idx and b1 were, then finalized by the whole CTA.
       int* won = idx_s;

@@ -40,7 +40,7 @@ __device__ __forceinline__ void fused_mlp_out8(const FusedMlpArgs& a, int b, int
 
 // The ordered scheme's partials area [U][B][d] (fused_mlp.cuh).
 __device__ __forceinline__ float* fused_mlp_partials(const FusedMlpArgs& a) {
-  return reinterpret_cast<float*>(static_cast<char*>(a.workspace) + fused_mlp_partials_offset(a.B, a.d));
+  return reinterpret_cast<float*>(static_cast<char*>(a.workspace) + fused_mlp_partials_offset(a.d));
 }
 
 // Called by the whole CTA of the unit that completed chunk c0: out[b, c0..c0+63] = resid + b2 + the partials

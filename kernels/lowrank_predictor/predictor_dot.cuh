@@ -69,19 +69,22 @@ __device__ void predictor_dot(const void* w_base, int ldw, int row0, int rows, c
   const int chunks = (width + 31) / 32;
   const int c_begin = warp * chunks / Tile::kWarps, c_end = (warp + 1) * chunks / Tile::kWarps;
   uint4 wv[U][NT];
-  auto load_w = [&](int c) {
+  auto load_w = [&](int c, bool before_wait) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int col = (c + u) * 32;
       const bool cok = c + u < c_end && col + 8 * t < width;
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) wv[u][nt] = (cok && wok[nt]) ? WL::load8(wrow[nt] + col) : zero_u4();
+      for (int nt = 0; nt < NT; ++nt) {
+        const T* w = wrow[nt] + col;
+        wv[u][nt] = (cok && wok[nt]) ? (before_wait ? WL::load8_before_wait(w) : WL::load8(w)) : zero_u4();
+      }
     }
   };
-  load_w(c_begin);  // step-independent: in flight while the unit waits for its inputs
+  load_w(c_begin, true);  // step-independent: in flight while the unit waits for its inputs
   sync.inputs();
   for (int c = c_begin; c < c_end; c += U) {
-    if (c != c_begin) load_w(c);
+    if (c != c_begin) load_w(c, false);
     uint4 xv[U][XG];
 #pragma unroll
     for (int u = 0; u < U; ++u) {

@@ -52,9 +52,9 @@ SparseMlpDownPlan plan_sparse_mlp_down(int B, int d, int max_k, int rows_per_ind
   const long long by_bytes = max_rows / (8LL * std::max(B, 1));  // 8-byte reductions <= 1/2 of weight bytes
   plan.splits = static_cast<int>(std::max(1LL, std::min({by_parallelism, by_rows, by_bytes})));
   if (plan.splits > 1) {
-    plan.workspace_bytes = static_cast<size_t>(B) * d * sizeof(FixedSum) + plan.col_blocks * sizeof(int);
+    plan.workspace_bytes = static_cast<size_t>(kSplitSumMaxRows) * d * sizeof(FixedSum) + plan.col_blocks * sizeof(int);
     if (ordered_sums)
-      plan.workspace_bytes = sparse_mlp_down_partials_offset(B, d, plan.col_blocks) +
+      plan.workspace_bytes = sparse_mlp_down_partials_offset(d, plan.col_blocks) +
                              static_cast<size_t>(plan.splits) * B * d * sizeof(float);
   }
   return plan;

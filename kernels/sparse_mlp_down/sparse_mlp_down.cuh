@@ -71,14 +71,16 @@ struct SparseMlpDownArgs {
 struct SparseMlpDownPlan {
   int col_blocks = 0;             // 512-column slices
   int splits = 1;                 // row splits per slice; 1 means no workspace traffic
-  size_t workspace_bytes = 0;     // 0 when splits == 1; else B*d fixed-point sums (fixed_sum.cuh) + one int
-                                  // counter per slice, + (ordered) the partials area at sparse_mlp_down_partials_offset
+  size_t workspace_bytes = 0;     // 0 when splits == 1; else kSplitSumMaxRows*d fixed-point sums (fixed_sum.cuh)
+                                  // + one int counter per slice, + (ordered) the partials area at
+                                  // sparse_mlp_down_partials_offset
 };
 
 // Byte offset of the ordered scheme's partials area [splits][B][d] fp32 in the workspace: after the fixed
-// scheme's sums and counters, 16-byte aligned.
-__host__ __device__ inline size_t sparse_mlp_down_partials_offset(int B, int d, int col_blocks) {
-  return (static_cast<size_t>(B) * d * sizeof(FixedSum) + static_cast<size_t>(col_blocks) * sizeof(int) + 15) / 16 * 16;
+// scheme's sums (sized for kSplitSumMaxRows rows, fixed_sum.cuh) and counters, 16-byte aligned.
+__host__ __device__ inline size_t sparse_mlp_down_partials_offset(int d, int col_blocks) {
+  return (static_cast<size_t>(kSplitSumMaxRows) * d * sizeof(FixedSum) + static_cast<size_t>(col_blocks) * sizeof(int) +
+          15) / 16 * 16;
 }
 
 // target_units: how many units to aim for (0: kSparseMlpDownTargetUnits; the persistent path: a few per CTA).

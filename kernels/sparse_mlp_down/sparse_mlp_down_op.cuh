@@ -70,17 +70,18 @@ struct SparseMlpDownOp {
         for (int r = 0; r < 4; ++r)
           next_rows[u][r] = physical_row<Sync>(q_step + kStepRows * u + 4 * t + r, r_end, R);
     };
-    auto load_weights = [&] {
+    auto load_weights = [&](bool before_wait) {
 #pragma unroll
       for (int u = 0; u < U; ++u)
 #pragma unroll
         for (int r = 0; r < 4; ++r) {
           const int row = next_rows[u][r];
-          wv[u][r] = (row >= 0 && col_ok) ? ld_stream_u4(wcol + static_cast<size_t>(row) * a.d) : zero_u4();
+          const __half* w = wcol + static_cast<size_t>(row) * a.d;
+          wv[u][r] = (row >= 0 && col_ok) ? (before_wait ? ld_before_wait_u4(w) : ld_stream_u4(w)) : zero_u4();
         }
     };
     find_rows(r_begin);
-    load_weights();  // before the input wait: weights depend on the selection only
+    load_weights(true);  // before the input wait: weights depend on the selection only
     sync.inputs();
 
     float acc[MT][8][4];
@@ -92,7 +93,7 @@ struct SparseMlpDownOp {
         for (int e = 0; e < 4; ++e) acc[mt][i][e] = 0.f;
 
     for (int q0 = r_begin; q0 < r_end; q0 += kStepRows * U) {
-      if (q0 != r_begin) load_weights();
+      if (q0 != r_begin) load_weights(false);
       // A operand: h rows (batch) x 4 consecutive selected rows; logical k {2t,2t+1,2t+8,2t+9} = rows 4t..4t+3.
       // q is a multiple of 4 (splits start on 16-row boundaries) and ld_h % 4 == 0, so the 4 halves are one
       // aligned 8-byte load; halves past the split are zeroed after the load (h there may hold anything).
@@ -141,7 +142,7 @@ struct SparseMlpDownOp {
     }
 
     FixedSum* ws = static_cast<FixedSum*>(a.workspace);
-    int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(a.B) * a.d);
+    int* counters = reinterpret_cast<int*>(ws + static_cast<size_t>(kSplitSumMaxRows) * a.d);
     if (a.ordered_sums) {
       // An empty split stores nothing: the last unit sums only the non-empty ones.
       float* rows = partials() + static_cast<size_t>(split) * a.B * a.d;
@@ -185,7 +186,7 @@ struct SparseMlpDownOp {
   // The ordered scheme's partials area [splits][B][d] (sparse_mlp_down.cuh).
   __device__ __forceinline__ float* partials() const {
     return reinterpret_cast<float*>(static_cast<char*>(a.workspace) +
-                                    sparse_mlp_down_partials_offset(a.B, a.d, col_blocks));
+                                    sparse_mlp_down_partials_offset(a.d, col_blocks));
   }
 
   // The last unit of a slice, ordered scheme: out = resid + b2 + the sum of splits [0, used) in split order

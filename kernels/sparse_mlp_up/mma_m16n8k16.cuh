@@ -29,6 +29,26 @@ __device__ __forceinline__ uint4 ld_stream_u4(const void* ptr) {
   return v;
 }
 
+// The streaming load for weights issued before a PDL wait (griddepcontrol.wait, an acquire): ptxas may sink a
+// read-only (.nc) load below the wait, where it no longer overlaps the previous kernel, and does so in
+// sparse_mlp_down (CUDA 13, SASS: ACQBULK first); it keeps a strong (relaxed, gpu-scope) load on its side of the
+// wait. Served from L2 like the streaming load (a gpu-scope load skips L1); weights are read-only, so the value
+// is the same. tests/kernels/pdl_prefetch_sass_test.py checks the order in the built objects.
+__device__ __forceinline__ uint4 ld_before_wait_u4(const void* ptr) {
+  uint4 v;
+  asm volatile("ld.relaxed.gpu.global.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(ptr));
+  return v;
+}
+
+// The 8-byte form of ld_before_wait_u4, for int8 weight rows.
+__device__ __forceinline__ uint2 ld_before_wait_u2(const void* ptr) {
+  uint2 v;
+  asm volatile("ld.relaxed.gpu.global.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(ptr));
+  return v;
+}
+
 // The 8-byte form, for int8 weight rows (8 columns a lane, as the 16-byte fp16 load).
 __device__ __forceinline__ uint2 ld_stream_u2(const void* ptr) {
   uint2 v;

@@ -72,18 +72,21 @@ __device__ __forceinline__ uint4 int8x8_to_half8(uint2 v) {
                     biased_bytes_to_half2(hi, 0x4140), biased_bytes_to_half2(hi, 0x4342));
 }
 
-// The weight rows' element type and how 8 consecutive elements reach registers as 8 halves.
+// The weight rows' element type and how 8 consecutive elements reach registers as 8 halves; load8_before_wait
+// is the form for loads issued before a PDL wait, which ptxas keeps there (ld_before_wait_u4).
 template <bool kI8>
 struct RowDotWeights {
   using T = __half;
   __device__ static const T* base(const RowDotProblem& p) { return p.w; }
   __device__ static uint4 load8(const T* ptr) { return ld_stream_u4(ptr); }
+  __device__ static uint4 load8_before_wait(const T* ptr) { return ld_before_wait_u4(ptr); }
 };
 template <>
 struct RowDotWeights<true> {
   using T = int8_t;
   __device__ static const T* base(const RowDotProblem& p) { return p.w_i8; }
   __device__ static uint4 load8(const T* ptr) { return int8x8_to_half8(ld_stream_u2(ptr)); }
+  __device__ static uint4 load8_before_wait(const T* ptr) { return int8x8_to_half8(ld_before_wait_u2(ptr)); }
 };
 
 template <int BT, class Epilogue, bool kI8 = false>

@@ -111,15 +111,21 @@ engine::BenchReport bench_model(const ModelBenchArgs& a, const std::function<voi
         // The first union policy is the batch-1 row; the others only differ at batch > 1.
         const std::string name = std::string(dtype == "int8" ? "sparse-predictor-int8" : "sparse-predictor") +
                                  (a.batch_unions[u] == "max" ? "-max" : "");
-        add_rows(name, u == 0 ? 1 : 2, 32, [&, dtype, u](double m) {
-          engine::SparseSpec spec = engine_spec(plan_at(Selection::kPredicted, m), &predictors);
-          for (engine::BlockSpec* b : {&spec.mlp, &spec.heads}) {
-            engine::set_batch_union(*b, a.batch_unions[u]);
-            b->dense_crossover = a.dense_crossover;
-            b->int8_weights = dtype == "int8";
-          }
-          return spec;
-        });
+        // fp16: beside the raw row, the same predictors under the measured sparse/dense choice (-auto rows,
+        // SparseSpec::fallback; the note names the mode each batch settled on and both calibration medians).
+        for (const bool fallback : {false, true}) {
+          if (fallback && dtype != "fp16") continue;
+          add_rows(name + (fallback ? "-auto" : ""), u == 0 ? 1 : 2, 32, [&, dtype, u, fallback](double m) {
+            engine::SparseSpec spec = engine_spec(plan_at(Selection::kPredicted, m), &predictors);
+            for (engine::BlockSpec* b : {&spec.mlp, &spec.heads}) {
+              engine::set_batch_union(*b, a.batch_unions[u]);
+              b->dense_crossover = a.dense_crossover;
+              b->int8_weights = dtype == "int8";
+            }
+            spec.fallback.enabled = fallback;
+            return spec;
+          });
+        }
       }
   }
   std::printf("bench: %s (%lld layers, d %lld, ffn %lld, %d heads) fp16 on the GPU, prompt %d tokens, %d warm-up + "

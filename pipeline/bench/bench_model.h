@@ -2,7 +2,9 @@
 // real selections (engine/cuda/model_bench.h). Rows: dense; per MLP density, sparse-fixed (random fixed
 // selections: the sparse kernels alone; batch 1 only) and, with predictors, sparse-predictor[-int8] (the trained
 // predictors on the side stream, selections changing per token, K/V catch-up included), at every batch size,
-// batch > 1 once per union policy (suffix -max: today's max-logit union). CUDA builds only.
+// batch > 1 once per union policy (suffix -max: today's max-logit union); fp16 predictor rows are repeated as
+// <row>-auto under the measured sparse/dense choice (engine/cuda/sparse_fallback.h; a note per batch names the
+// mode and both calibration medians). CUDA builds only.
 #pragma once
 
 #include <cstdint>

@@ -33,6 +33,7 @@ struct GenerateArgs {
   double mlp_threshold = 0;    // cuda: > 0 keeps sigmoid >= t instead of the top-k
   uint64_t seed = 1;           // cuda: random fixed selections (--sparse without --predictors)
   std::string decode_path = "graph";  // cuda: graph | persistent (one kernel a decode step)
+  std::string sparse_fallback = "auto";  // cuda --sparse: auto (the measured faster step) | off (always sparse)
 };
 
 GenerateResult generate_reference(const GenerateArgs& a, const LoadedModel& m, const std::vector<int32_t>& prompt) {
@@ -65,7 +66,9 @@ GenerateResult generate_cuda(const GenerateArgs& a, const LoadedModel& m, const 
       std::fprintf(stderr, "sparse: random fixed selections (no --predictors)\n");
     else
       predictors = predictor_spec(load_predictors(a.engine.predictors, c));
-    eng.set_sparse(engine_spec(plan, predictors ? &*predictors : nullptr));
+    engine::SparseSpec spec = engine_spec(plan, predictors ? &*predictors : nullptr);
+    spec.fallback.enabled = engine::parse_sparse_fallback(a.sparse_fallback);
+    eng.set_sparse(spec);
     ro.mode = engine::StepMode::kSparse;
     ro.sparse_prompt = a.sparse_prompt;
   }
@@ -111,6 +114,10 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--decode-path", args->decode_path,
                   "--engine cuda: graph (CUDA graph) or persistent (one kernel a decode step)")
       ->capture_default_str()->check(CLI::IsMember({"graph", "persistent"}));
+  cmd->add_option("--sparse-fallback", args->sparse_fallback,
+                  "--engine cuda --sparse, graph path: auto times the first 8 sparse steps against dense at the same "
+                  "positions and decodes the rest in the faster mode (logged); off always decodes sparse")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "off"}));
   cmd->add_option("--seed", args->seed, "--engine cuda --sparse without --predictors: random fixed selections")
       ->capture_default_str();
   cmd->callback([args] { run_generate(*args); });

@@ -10,10 +10,7 @@
 #   sanitize   compute-sanitizer memcheck, racecheck and synccheck over the new ops' tests
 #   bench      `dejavu bench` on the built-in shapes, batch 1, MLP 10% / heads 50%: dense, sparse-fixed and
 #              sparse + predictors, graph and persistent paths side by side; the same graph rows with the
-#              fused MLP flow (DEJAVU_FUSED_MLP=1) in bench/fused/, the step each change bought; the graph rows
-#              with PDL kept after event joins (DEJAVU_PDL_JOINS=wait) in bench/pdl_joins/, and with
-#              sparse_mlp_down's ordered split sums (DEJAVU_SPLIT_SUM=ordered, limit DEJAVU_T_BENCH3) in
-#              bench/ordered/, beside the default fixed-point sums of the first run
+#              A/B switches of DEJAVU_BENCH_VARIANTS (default "fused fixed"; see the loop) in bench/<variant>/
 #   model      `dejavu bench --model` with real selections: random opt-1.3b / opt-6.7b / opt-13b checkpoints
 #              (scripts/make_random_opt.py) with predictors trained on their own activations (a small collect +
 #              train), batch 1..32 on opt-1.3b, both decode paths; catch-up positions per step in the rows
@@ -87,18 +84,24 @@ if has bench; then
   part bench "${DEJAVU_T_BENCH:-200}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph,persistent \
     --out "$OUT/bench" >"$OUT/bench/bench.log" 2>&1
   tail -25 "$OUT/bench/bench.log" >>"$SUMMARY"
-  mkdir -p "$OUT/bench/fused"
-  DEJAVU_FUSED_MLP=1 part bench_fused "${DEJAVU_T_BENCH2:-100}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
-    --out "$OUT/bench/fused" >"$OUT/bench/fused/bench.log" 2>&1
-  grep -E "^\| opt|dense|sparse" "$OUT/bench/fused/bench.log" | tail -12 >>"$SUMMARY"
-  mkdir -p "$OUT/bench/pdl_joins"
-  DEJAVU_PDL_JOINS=wait part bench_pdl_joins "${DEJAVU_T_BENCH4:-40}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
-    --out "$OUT/bench/pdl_joins" >"$OUT/bench/pdl_joins/bench.log" 2>&1
-  grep -E "^\| opt|dense|sparse" "$OUT/bench/pdl_joins/bench.log" | tail -12 >>"$SUMMARY"
-  mkdir -p "$OUT/bench/ordered"
-  DEJAVU_SPLIT_SUM=ordered part bench_ordered "${DEJAVU_T_BENCH3:-40}" "$DEJAVU" bench "${COMMON[@]}" \
-    --decode-path graph --out "$OUT/bench/ordered" >"$OUT/bench/ordered/bench.log" 2>&1
-  grep -E "^\| opt|dense|sparse" "$OUT/bench/ordered/bench.log" | tail -12 >>"$SUMMARY"
+  # A/B runs of the graph rows, each with one switch (DEJAVU_BENCH_VARIANTS, default "fused fixed"), into
+  # bench/<variant>/: fused = the fused MLP flow (DEJAVU_FUSED_MLP=1), pdl_joins = PDL kept after event joins
+  # (DEJAVU_PDL_JOINS=wait; 62f2ef9: no change), fixed = sparse_mlp_down's fixed-point split sums
+  # (DEJAVU_SPLIT_SUM=fixed, the default before the ordered sums measured faster), side_high = the predictors'
+  # side stream at the highest priority (DEJAVU_SIDE_PRIORITY=high, the default before 497a573's A/B).
+  for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
+    case $variant in
+      fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
+      pdl_joins) env_set=DEJAVU_PDL_JOINS=wait limit=${DEJAVU_T_BENCH4:-40} ;;
+      fixed) env_set=DEJAVU_SPLIT_SUM=fixed limit=${DEJAVU_T_BENCH3:-40} ;;
+      side_high) env_set=DEJAVU_SIDE_PRIORITY=high limit=${DEJAVU_T_BENCH3:-40} ;;
+      *) echo "bench variant '$variant': expected fused, pdl_joins, fixed or side_high" >>"$SUMMARY"; continue ;;
+    esac
+    mkdir -p "$OUT/bench/$variant"
+    part "bench_$variant" "$limit" env "$env_set" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
+      --out "$OUT/bench/$variant" >"$OUT/bench/$variant/bench.log" 2>&1
+    grep -E "^\| opt|dense|sparse" "$OUT/bench/$variant/bench.log" | tail -12 >>"$SUMMARY"
+  done
 fi
 
 if has model; then
@@ -122,11 +125,14 @@ if has hf; then
 fi
 if has profile && command -v ncu >/dev/null; then
   mkdir -p "$OUT/profile"
-  # Serialized and cache-flushed by ncu: each kernel's own time. Dense, sparse-fixed and sparse + predictors.
+  # Serialized by ncu: each kernel's own time. Dense, sparse-fixed and sparse + predictors.
   # The sparse step's own kernels only: cuBLAS's dense GEMMs run at 93-98% of copy (9f274f8's profile), and the
   # layer norms and attention, which the dense rows also launch, used up 340f1ff's launch count before any
   # sparse row (6.9 and 11.9 us a launch there).
-  part profile "${DEJAVU_T_PROF:-120}" ncu -f -o "$OUT/profile/rep" --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+  # Since 62f2ef9: caches and clocks as in a bench run (not flushed, not locked), and the occupancy, warp-stall
+  # and launch sections, so a slow kernel's table row says whether it lacks warps or waits on memory.
+  part profile "${DEJAVU_T_PROF:-120}" ncu -f -o "$OUT/profile/rep" --cache-control none --clock-control none \
+    --section Occupancy --section WarpStateStats --section LaunchStats --metrics gpu__time_duration.sum,dram__bytes_read.sum \
     --kernel-name-base demangled --kernel-name "regex:${DEJAVU_PROF_KERNEL_RE:-SparseQkv|KvCatchup|sparse_mlp|SparseMlp|row_dot|Lowrank|lowrank|Select|select|FusedMlp|fused_mlp}" \
     --launch-count "${DEJAVU_PROF_KERNELS:-2000}" "$DEJAVU" bench --shapes "${DEJAVU_PROF_SHAPE:-opt-13b}" --max-layers 4 \
     --batch-sizes 1 --densities 0.1 --predictor-mlp-densities 0.1 --head-density 0.5 --warmup 1 --gen-tokens 4 \

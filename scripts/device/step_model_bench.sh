@@ -53,7 +53,7 @@ for shape in ${DEJAVU_DECODE_MODELS:-opt-1.3b opt-6.7b opt-13b}; do
   rc=$?
   t4=$(date +%s)
   echo "model_bench $shape: bench rc=$rc; make $((t1 - t0)) s, collect $((t2 - t1)) s, train $((t3 - t2)) s, bench $((t4 - t3)) s"
-  grep -E "^\s*(dense|sparse)|catch" "$OUT/$shape/bench.log" | head -40
+  grep -E "^\s*(dense|sparse)|catch|: runs (sparse|dense) \(" "$OUT/$shape/bench.log" | head -60
   cp "$R/train.log" "$OUT/$shape/train.log" 2>/dev/null
   rm -rf "$M" "$R/acts.h5"
   first=0

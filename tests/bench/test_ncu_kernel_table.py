@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/ncu_kernel_table.py on a CSV shaped like `ncu --import R --csv --page raw` writes it: ncu's own
 messages and the units row are skipped, Mbyte and usecond units are scaled, template names keep their
-"(anonymous namespace)" parts while the argument list goes, and the means, GB/s and shares are right."""
+"(anonymous namespace)" parts while the argument list goes, the means, GB/s and shares are right, and a
+section metric the CSV holds becomes a column of its mean."""
 import os
 import subprocess
 import sys
@@ -28,6 +29,15 @@ def main():
                 f'"1","1","{qkv}","30","40"\n'
                 '"2","1","gemvx_kernel(int)","1,000","3,000"\n')
     r = run(work, csv_text, "--copy-gbps", "4000")
+    # With a section's metric: one more column, the mean over the kernel's launches.
+    occ = "sm__warps_active.avg.pct_of_peak_sustained_active"
+    with_occ = run(work, csv_text.replace('"dram__bytes_read.sum"\n', f'"dram__bytes_read.sum","{occ}"\n')
+                   .replace('"Mbyte"\n', '"Mbyte","%"\n').replace('"40"\n', '"40","25.5"\n', 1)
+                   .replace('"40"\n', '"40","12.5"\n', 1).replace('"3,000"\n', '"3,000","90"\n'))
+    assert with_occ.returncode == 0, with_occ.stderr
+    occ_lines = [l for l in with_occ.stdout.splitlines() if l.startswith("| `")]
+    assert "occupancy % |" in with_occ.stdout, with_occ.stdout
+    assert occ_lines[1].endswith("| 19 |"), occ_lines[1]  # (25.5 + 12.5) / 2
     assert r.returncode == 0, r.stderr
     lines = [l for l in r.stdout.splitlines() if l.startswith("| `")]
     assert len(lines) == 2, r.stdout

@@ -1,8 +1,11 @@
 // test_model_bench.cpp: `dejavu bench --model`'s engine side (engine/cuda/model_bench.h) on a small random
 // model: one row per configuration with the right names, kept counts and byte terms; the timed steps feed the
 // given tokens in order (the engine ends where stepping the same tokens one by one ends); bad token counts and
-// configuration lists are errors. Latency values are not asserted (no timing asserts), only that they exist.
+// configuration lists are errors; a -auto configuration (SparseSpec::fallback) notes the mode it settled on.
+// Latency values are not asserted (no timing asserts), only that they exist.
 #include <cmath>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -18,17 +21,36 @@ using engine::StepMode;
 
 std::vector<int32_t> token_stream(int n, int vocab, uint64_t seed) { return random_tokens(1, n, vocab, seed)[0]; }
 
-TEST(ModelBench, OneRowPerConfigurationWithItsSelectionsAndBytes) {
-  DV_SKIP_WITHOUT_GPU();
-  const Shape shape;
-  const OptConfig c = make_config(shape);
-  const OptWeights w = random_half_exact_weights(c, 5);
+// The tiny model's bench options: prompt 9, 2 warm-up + 7 timed steps of fresh tokens.
+engine::ModelBenchOptions tiny_options(const Shape& shape, uint64_t seed) {
   engine::ModelBenchOptions o;
   o.name = "tiny";
   o.prompt_len = 9;
   o.warmup = 2;
   o.iters = 7;
-  o.tokens = token_stream(o.prompt_len + o.warmup + o.iters, shape.vocab, 11);
+  o.tokens = token_stream(o.prompt_len + o.warmup + o.iters, shape.vocab, seed);
+  return o;
+}
+
+// Random predictors (MLP rank 24, heads rank 8) at MLP 10%, heads 50%.
+engine::ModelBenchConfig predictor_config(const std::string& name, const Shape& shape, uint64_t seed) {
+  engine::ModelBenchConfig cfg;
+  cfg.engine = name;
+  cfg.sparse = true;
+  cfg.mlp_density = cfg.spec.mlp.density = 0.1;
+  cfg.head_density = cfg.spec.heads.density = 0.5;
+  cfg.spec.mlp.source = cfg.spec.heads.source = engine::SelectionSource::kPredictor;
+  cfg.spec.mlp.predictors = random_predictors(shape.layers, shape.d, 24, shape.ffn, seed);
+  cfg.spec.heads.predictors = random_predictors(shape.layers, shape.d, 8, shape.heads, seed + 100);
+  return cfg;
+}
+
+TEST(ModelBench, OneRowPerConfigurationWithItsSelectionsAndBytes) {
+  DV_SKIP_WITHOUT_GPU();
+  const Shape shape;
+  const OptConfig c = make_config(shape);
+  const OptWeights w = random_half_exact_weights(c, 5);
+  const engine::ModelBenchOptions o = tiny_options(shape, 11);
   std::vector<engine::ModelBenchConfig> configs(3);
   configs[0].engine = "dense";
   configs[1].engine = "sparse-fixed";
@@ -36,13 +58,7 @@ TEST(ModelBench, OneRowPerConfigurationWithItsSelectionsAndBytes) {
   configs[1].mlp_density = configs[1].spec.mlp.density = 0.3;
   configs[1].head_density = configs[1].spec.heads.density = 0.5;
   configs[1].spec.mlp.source = configs[1].spec.heads.source = engine::SelectionSource::kFixed;
-  configs[2].engine = "sparse-predictor";
-  configs[2].sparse = true;
-  configs[2].mlp_density = configs[2].spec.mlp.density = 0.1;
-  configs[2].head_density = configs[2].spec.heads.density = 0.5;
-  configs[2].spec.mlp.source = configs[2].spec.heads.source = engine::SelectionSource::kPredictor;
-  configs[2].spec.mlp.predictors = random_predictors(shape.layers, shape.d, 24, shape.ffn, 100);
-  configs[2].spec.heads.predictors = random_predictors(shape.layers, shape.d, 8, shape.heads, 200);
+  configs[2] = predictor_config("sparse-predictor", shape, 100);
   int emitted = 0;
   const engine::BenchReport rep =
       engine::run_model_bench(engine::upload_weights(w), o, configs, [&](const engine::BenchRow&) { ++emitted; });
@@ -80,6 +96,40 @@ TEST(ModelBench, OneRowPerConfigurationWithItsSelectionsAndBytes) {
   const double pred = 2.0 * shape.layers * (24.0 * (shape.d + shape.ffn) + 8.0 * (shape.d + shape.heads));
   EXPECT_NEAR(rep.rows[2].predictor_bytes, pred, 0.01 * pred);
   EXPECT_LT(rep.rows[1].weight_bytes, rep.rows[0].weight_bytes);
+}
+
+// A configuration with SparseSpec::fallback (bench --model's -auto rows) calibrates, is timed in the mode it
+// settled on, names it in a note, and runs on the graph path only (the persistent path has no choice to make).
+TEST(ModelBench, AutoRowSettlesOnAModeAndNotesIt) {
+  DV_SKIP_WITHOUT_GPU();
+  const Shape shape;
+  const OptWeights w = random_half_exact_weights(make_config(shape), 8);
+  engine::ModelBenchOptions o = tiny_options(shape, 14);
+  o.decode_paths = {"graph", "persistent"};
+  std::vector<engine::ModelBenchConfig> configs(2);
+  configs[0].engine = "dense";
+  configs[1] = predictor_config("sparse-predictor-auto", shape, 101);
+  configs[1].spec.fallback.enabled = true;
+  configs[1].spec.fallback.calibration_steps = 4;
+  const engine::BenchReport rep = engine::run_model_bench(engine::upload_weights(w), o, configs, {});
+  ASSERT_EQ(rep.rows.size(), 3u);  // dense, dense-persistent, the auto row on the graph path only
+  EXPECT_EQ(rep.rows[1].engine, "dense-persistent");
+  const engine::BenchRow& r = rep.rows[2];
+  EXPECT_EQ(r.engine, "sparse-predictor-auto");
+  EXPECT_GT(r.median_ms, 0);
+  std::string note;
+  for (const std::string& n : rep.notes)
+    if (n.find("sparse-predictor-auto") != std::string::npos) note = n;
+  std::printf("%s\n", note.c_str());
+  const bool sparse = note.find(": runs sparse (") != std::string::npos;
+  EXPECT_TRUE(sparse || note.find(": runs dense (") != std::string::npos) << note;
+  EXPECT_NE(note.find(", 3 pairs)"), std::string::npos) << note;
+  if (!sparse) {  // settled on dense: every neuron and head, nothing caught up, no predictor reads
+    EXPECT_EQ(r.mlp_kept, shape.ffn);
+    EXPECT_EQ(r.heads_kept, shape.heads);
+    EXPECT_EQ(r.catchup_max, 0);
+    EXPECT_EQ(r.predictor_bytes, 0);
+  }
 }
 
 // The timed steps upload one token each, in order: after timing, the engine's logits are those of stepping the

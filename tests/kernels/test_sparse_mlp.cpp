@@ -191,8 +191,9 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
   DeviceBuffer<__half> d_w2t(w2t.h), d_b2(b2.h), d_resid(resid.h), d_h(h);
   DeviceBuffer<int> d_idx(idx), d_k(std::vector<int>{c.k});
   DeviceBuffer<__half> d_out(static_cast<size_t>(c.B) * c.d);
-  // Sized for the ordered scheme, which holds the fixed scheme's area: both run on it below.
-  DeviceBuffer<unsigned char> d_ws(plan_sparse_mlp_down(c.B, c.d, c.max_k, R, 0, true).workspace_bytes);
+  // Sized for the ordered scheme, which holds the fixed scheme's area: both run on it below, also at B = 1.
+  DeviceBuffer<unsigned char> d_ws(std::max(plan_sparse_mlp_down(c.B, c.d, c.max_k, R, 0, true).workspace_bytes,
+                                            plan_sparse_mlp_down(1, c.d, c.max_k, R, 0, true).workspace_bytes));
   d_ws.zero();
 
   SparseMlpDownArgs a;
@@ -245,6 +246,17 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
       EXPECT_EQ(std::memcmp(got.data(), first.data(), got.size() * sizeof(__half)), 0) << "bits differ from run 0";
     }
   }
+  // One workspace serves every batch size under either scheme: an ordered launch at B = 1 (its partials) must
+  // not disturb the case's own launch after it (it did when the layout depended on B).
+  a.B = 1;
+  a.ordered_sums = true;
+  launch_sparse_mlp_down(a, nullptr);
+  a.B = c.B;
+  a.ordered_sums = ordered;
+  if (c.in_place) d_resid.upload(resid.h);
+  launch_sparse_mlp_down(a, nullptr);
+  EXPECT_TRUE(test::expect_close(c.in_place ? d_resid.download() : d_out.download(), ref_f, DType::kF16,
+                                 "out after a B = 1 ordered launch on the same workspace"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SparseMlpDownTest,
@@ -258,13 +270,13 @@ TEST(SparseMlpDownPlanTest, CoversBothPaths) {
   EXPECT_EQ(plan_sparse_mlp_down(1, 8, 1, 1).workspace_bytes, 0u);
   const SparseMlpDownPlan split = plan_sparse_mlp_down(1, 768, 3000, 1);
   EXPECT_GT(split.splits, 1);
-  EXPECT_EQ(split.workspace_bytes, 768 * sizeof(FixedSum) + split.col_blocks * sizeof(int));
+  EXPECT_EQ(split.workspace_bytes, kSplitSumMaxRows * 768 * sizeof(FixedSum) + split.col_blocks * sizeof(int));
   // The ordered scheme: the same splits, its partials area after the fixed scheme's sums and counters.
   const SparseMlpDownPlan ordered = plan_sparse_mlp_down(1, 768, 3000, 1, 0, true);
   EXPECT_EQ(ordered.splits, split.splits);
-  EXPECT_EQ(ordered.workspace_bytes, sparse_mlp_down_partials_offset(1, 768, split.col_blocks) +
+  EXPECT_EQ(ordered.workspace_bytes, sparse_mlp_down_partials_offset(768, split.col_blocks) +
                                          static_cast<size_t>(split.splits) * 768 * sizeof(float));
-  EXPECT_GE(sparse_mlp_down_partials_offset(1, 768, split.col_blocks), split.workspace_bytes);
+  EXPECT_GE(sparse_mlp_down_partials_offset(768, split.col_blocks), split.workspace_bytes);
 }
 
 TEST(SparseMlpDownErrors, RejectsBadShapes) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/decode_goals.py on the H100 call of 2026-12-07 (results/h100/2026-12-07_cfdafdf_first_gpu_run, read in
 place and laid out as step_decode.sh writes a folder: its bench/ as bench/, its bench/block_out_flow/ as
-bench/fused/, only for the layout), plus a hand-written model/opt-1.3b/ batch sweep and hf/bench_hf.json:
+bench/fused/, only for the layout), plus a hand-written model/opt-1.3b/ batch sweep (with sparse-predictor-auto
+rows on the graph path) and hf/bench_hf.json:
 every figure equals the one derived by hand from the CSV rows, missing parts read "not measured", bench.csv and
 bench.log stand in for a missing bench.json, and goals flip between met and not met when the rows change.
 Usage: test_decode_goals.py DEJAVU_BIN WORKDIR (the binary is not used)
@@ -19,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 RUN = os.path.join(ROOT, "results", "h100", "2026-12-07_cfdafdf_first_gpu_run")
 SCRIPT = os.path.join(ROOT, "scripts", "decode_goals.py")
 SWEEP = {1: (1.0, 0.6), 2: (1.1, 0.8), 4: (1.2, 1.0), 8: (1.4, 1.3), 16: (2.0, 2.1), 32: (3.0, 2.9)}  # B: dense, sparse
+AUTO = {1: 0.6, 2: 0.8, 4: 1.0, 8: 1.3, 16: 2.03, 32: 2.9}  # B: sparse-predictor-auto (graph path; dense at B=16)
 
 
 def csv_rows(path):
@@ -50,14 +52,16 @@ def close(a, b, rel=1e-9):
 
 
 def write_model_sweep(folder, template):
-    """model/opt-1.3b/bench.csv: dense and sparse-predictor rows at SWEEP's medians (persistent: B <= 8)."""
+    """model/opt-1.3b/bench.csv: dense and sparse-predictor rows at SWEEP's medians (persistent: B <= 8), and
+    graph-path sparse-predictor-auto rows at AUTO's."""
     os.makedirs(os.path.join(folder, "model", "opt-1.3b"))
     rows = []
     for b, (dense_ms, sparse_ms) in SWEEP.items():
         for suffix in ("", "-persistent") if b <= 8 else ("",):
-            for engine, ms in (("dense", dense_ms), ("sparse-predictor", sparse_ms)):
-                r = dict(pick(template, "opt-1.3b", engine), shape="opt-1.3b-random", batch=b, median_ms=ms,
-                         engine=engine + suffix)
+            auto = (("sparse-predictor-auto", AUTO[b]),) if not suffix else ()
+            for engine, ms in (("dense", dense_ms), ("sparse-predictor", sparse_ms)) + auto:
+                r = dict(pick(template, "opt-1.3b", engine.removesuffix("-auto")), shape="opt-1.3b-random", batch=b,
+                         median_ms=ms, engine=engine + suffix)
                 r["catchup_per_step"], r["catchup_max"] = (10.0 * b, 20 * b) if engine != "dense" else (0, 0)
                 rows.append(r)
     with open(os.path.join(folder, "model", "opt-1.3b", "bench.csv"), "w", newline="") as f:
@@ -107,13 +111,16 @@ def check_full(rep, text):
     r = pick(bench, "opt-13b", "dense")
     oh = next(o for o in graph["overhead"] if (o["source"], o["shape"], o["engine"]) == ("bench", "opt-13b", "dense"))
     close(oh["us_per_layer"], 1e3 * (float(r["median_ms"]) - float(r["floor_ms"])) / 40)
-    # The hand-written sweep: B=1 x1.667 (>= 1.5: met); the minimum is B=16 (2.0 / 2.1), persistent B <= 8 only.
+    # The hand-written sweep: B=1 x1.667 (>= 1.5: met); the graph path reads the auto rows, whose minimum is B=16
+    # (2.0 / 2.03, met), and prints the raw rows' (B=16: 2.0 / 2.1); persistent (no auto rows): B <= 8, raw.
     g = goal(graph, "real selections: sparse", "opt-1.3b")
     close(g["value"], 1.0 / 0.6)
     assert g["status"] == "met", g
     g = goal(graph, "real selections, batch sweep", "opt-1.3b")
-    close(g["value"], 2.0 / 2.1)
-    assert (g["status"], g["measured"]) == ("not met", "x0.95 at B=16"), g
+    close(g["value"], 2.0 / 2.03)
+    assert g["goal"].endswith("(auto: measured sparse/dense choice)"), g
+    assert (g["status"], g["measured"]) == ("met", "x0.99 at B=16"), g
+    assert "; raw sparse-predictor: " in g["detail"] and g["detail"].endswith("B=16: x0.95, B=32: x1.03"), g
     g = goal(pers, "real selections, batch sweep", "opt-1.3b")
     close(g["value"], 1.4 / 1.3)
     assert g["measured"].endswith("at B=8") and g["status"] == "met", g
@@ -152,7 +159,8 @@ def main():
     close(goal(section(from_log, "persistent", "default"), "dense: % of the byte floor", "opt-13b")["value"],
           goal(section(rep, "persistent", "default"), "dense: % of the byte floor", "opt-13b")["value"], 2e-3)
 
-    # Goals flip: opt-13b sparse + predictors at dense / 3.1 is met; the sweep's B=16 at 2.0 / 2.02 (>= 0.98) too.
+    # Goals flip: opt-13b sparse + predictors at dense / 3.1 is met; the sweep's auto B=16 at 2.0 / 2.5 is not,
+    # though its raw row at 2.0 / 2.02 would be (the goal reads the auto row, the detail shows the raw one).
     flip = os.path.join(a.workdir, "flip")
     make_folder(flip)
     path = os.path.join(flip, "bench", "bench.json")
@@ -166,6 +174,8 @@ def main():
     for r in rows:
         if (r["engine"], r["batch"]) == ("sparse-predictor", "16"):
             r["median_ms"] = "2.02"
+        if (r["engine"], r["batch"]) == ("sparse-predictor-auto", "16"):
+            r["median_ms"] = "2.5"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
@@ -175,7 +185,7 @@ def main():
     close(g["value"], 3.1)
     assert g["status"] == "met", g
     g = goal(section(flipped, "graph", "default"), "real selections, batch sweep", "opt-1.3b")
-    assert g["status"] == "met" and g["measured"] == "x0.99 at B=16", g
+    assert g["status"] == "not met" and g["measured"] == "x0.80 at B=16" and "B=16: x0.99" in g["detail"], g
 
     # An empty folder (every part timed out): every goal "not measured", no HF table, rc 0.
     empty = os.path.join(a.workdir, "empty")

@@ -33,11 +33,10 @@ PersistentBuffers::PersistentBuffers(const GpuWeights& w, int batch, int max_len
   normed = at::zeros({2 * L, B, m.d}, half);
   q = at::zeros({L, B, H, hd}, half);
   attn = at::zeros({L, B, H * hd}, half);
-  const bool ordered = ordered_split_sums();
-  const int mlp_units = ordered ? kernels::plan_fused_mlp(batch, m.d, m.ffn, mlp_sms(num_ctas)).units : 0;
+  const int mlp_units = fused_ordered_sums() ? kernels::plan_fused_mlp(batch, m.d, m.ffn, mlp_sms(num_ctas)).units : 0;
   workspace_stride = std::max(kernels::fused_mlp_workspace_bytes(batch, m.d, mlp_units),
                               kernels::sparse_mlp_down_workspace_bytes(batch, m.d, m.heads, m.head_dim,
-                                                                       out_proj_target(num_ctas), ordered));
+                                                                       out_proj_target(num_ctas), down_ordered_sums()));
   workspace_stride = (workspace_stride + 255) / 256 * 256;
   workspace = at::zeros({static_cast<int64_t>(2 * L * workspace_stride)}, cuda_options(at::kByte));
   size_t floats = 1;  // the most partials any head capacity needs (the plan's splits below)
