@@ -26,14 +26,14 @@ void write_atomically(const std::filesystem::path& path, const std::string& text
   std::filesystem::rename(tmp, path);
 }
 
+}  // namespace
+
 const BenchRow* find_row(const BenchRun& run, const std::string& shape, int batch, double density,
                          const std::string& op) {
   for (const BenchRow& r : run.rows)
     if (r.shape == shape && r.batch == batch && r.op == op && (density < 0 || r.density == density)) return &r;
   return nullptr;
 }
-
-}  // namespace
 
 void finish_row(BenchRow& row, double copy_gbps) {
   row.bytes_total = 0;

@@ -39,6 +39,10 @@ struct BenchRun {
   std::vector<BenchRow> rows;
 };
 
+// The first row of this shape, batch, op and density (density < 0: any), or nullptr.
+const BenchRow* find_row(const BenchRun& run, const std::string& shape, int batch, double density,
+                         const std::string& op);
+
 // Fills bytes_total, gbps and pct_copy from bytes and t.
 void finish_row(BenchRow& row, double copy_gbps);
 

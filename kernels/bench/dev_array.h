@@ -21,6 +21,7 @@ class DevArray {
   DevArray(const DevArray&) = delete;
   DevArray& operator=(const DevArray&) = delete;
   T* get() const { return p_; }
+  size_t size() const { return n_; }
   std::vector<T> download(size_t n) const {
     std::vector<T> h(n);
     DV_CUDA_CHECK(cudaMemcpy(h.data(), p_, n * sizeof(T), cudaMemcpyDeviceToHost));

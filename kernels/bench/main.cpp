@@ -1,6 +1,7 @@
-// main.cpp: kernel_bench, the kernel microbenchmark of the sparse MLP kernels and the predictor.
+// main.cpp: kernel_bench, the kernel microbenchmark of the sparse MLP kernels, sparse_qkv and the predictor.
 // Measures the device-to-device copy bandwidth first, then for each OPT shape, batch and density times
-// sparse up, down and up+down against dense cuBLAS fc1, fc2 and fc1+fc2 (validated before timing), prints
+// sparse up, down and up+down against dense cuBLAS fc1, fc2 and fc1+fc2, and sparse_qkv (with its A/B
+// variants) against the dense cuBLAS QKV GEMM (all validated before timing), prints
 // a summary and writes kernel_bench.json / kernel_bench.csv to --out. Exit 1 if any validation failed,
 // 2 on a dv::Error.
 #include <cublas_v2.h>
@@ -20,27 +21,33 @@
 #include "kernels/bench/bench_report.h"
 #include "kernels/bench/mlp_bench.h"
 #include "kernels/bench/predictor_bench.h"
+#include "kernels/bench/qkv_bench.h"
 #include "kernels/common/build_info.h"
 #include "kernels/common/cuda_check.h"
 
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"kernel_bench: sparse MLP kernels and the low-rank predictor vs dense cuBLAS, with L2 flushed"};
+  CLI::App app{"kernel_bench: sparse MLP kernels, sparse_qkv and the low-rank predictor vs dense cuBLAS, L2 flushed"};
   std::string out_dir = "kernel_bench_out";
   std::vector<std::string> shape_names;
   std::vector<double> densities_pct = {5, 10, 20, 30, 50, 70, 100};
   std::vector<int> batches = {1, 2, 4, 8, 16, 32};
+  std::vector<double> qkv_densities_pct = {50, 100};
+  std::vector<int> qkv_batches = {1, 8};
   int reps = 50, warmup = 3, rank = 1000;
-  bool unsorted = false, quick = false;
+  bool unsorted = false, quick = false, qkv_only = false;
   app.add_option("--out", out_dir, "output directory for kernel_bench.json / .csv");
   app.add_option("--shapes", shape_names, "OPT shapes (default: opt-1.3b opt-6.7b opt-13b opt-30b opt-66b)");
   app.add_option("--densities", densities_pct, "densities in percent of ffn");
   app.add_option("--batches", batches, "batch sizes (1..32)");
+  app.add_option("--qkv-densities", qkv_densities_pct, "sparse_qkv: densities in percent of the heads");
+  app.add_option("--qkv-batches", qkv_batches, "sparse_qkv: batch sizes (1..32)");
   app.add_option("--reps", reps, "timed repetitions per measurement (median reported)")->check(CLI::Range(3, 10000));
   app.add_option("--warmup", warmup, "untimed calls before each measurement")->check(CLI::Range(0, 100));
   app.add_option("--predictor-rank", rank, "predictor rank r (multiple of 8; 0 skips the predictor)");
   app.add_flag("--unsorted", unsorted, "selections in random order instead of ascending");
+  app.add_flag("--qkv-only", qkv_only, "only the sparse_qkv rows (and the copy bandwidth)");
   app.add_flag("--quick", quick, "smoke run: opt-1.3b and opt-13b, batches 1 and 8, densities 10 and 50");
   try {
     app.parse(argc, argv);
@@ -54,6 +61,9 @@ int run(int argc, char** argv) {
   }
   for (int b : batches) DV_CHECK(b >= 1 && b <= 32, "kernel_bench: --batches value {} outside 1..32", b);
   for (double p : densities_pct) DV_CHECK(p > 0 && p <= 100, "kernel_bench: --densities value {} outside (0, 100]", p);
+  for (int b : qkv_batches) DV_CHECK(b >= 1 && b <= 32, "kernel_bench: --qkv-batches value {} outside 1..32", b);
+  for (double p : qkv_densities_pct)
+    DV_CHECK(p > 0 && p <= 100, "kernel_bench: --qkv-densities value {} outside (0, 100]", p);
   DV_CHECK(rank >= 0 && rank % 8 == 0, "kernel_bench: --predictor-rank {} must be a multiple of 8", rank);
   std::vector<dv::bench::OptShape> shapes;
   for (const auto& s : dv::bench::opt_shapes())
@@ -103,13 +113,22 @@ int run(int argc, char** argv) {
   pcfg.rank = rank;
   pcfg.timer = cfg.timer;
   pcfg.copy_gbps = result.copy_gbps;
+  dv::bench::QkvBenchConfig qcfg;
+  qcfg.batches = qkv_batches;
+  for (double p : qkv_densities_pct) qcfg.densities.push_back(p / 100.0);
+  qcfg.timer = cfg.timer;
+  qcfg.copy_gbps = result.copy_gbps;
   for (const auto& s : shapes) {
-    dv::bench::bench_shape(s, cfg, cublas, result.rows);
-    if (rank > 0) dv::bench::bench_predictor(s, pcfg, result.rows);
+    if (!qkv_only) dv::bench::bench_shape(s, cfg, cublas, result.rows);
+    if (!qcfg.batches.empty()) dv::bench::bench_qkv(s, qcfg, cublas, result.rows);
+    if (rank > 0 && !qkv_only) dv::bench::bench_predictor(s, pcfg, result.rows);
     dv::bench::write_outputs(result, out_dir);  // partial results survive a later failure
   }
-  dv::bench::print_summary(result);
-  dv::bench::print_predictor_summary(result);
+  if (!qkv_only) {
+    dv::bench::print_summary(result);
+    dv::bench::print_predictor_summary(result);
+  }
+  dv::bench::print_qkv_summary(result);
   fmt::print("wrote {}/kernel_bench.json and kernel_bench.csv\n", out_dir);
 
   DV_CUDA_CHECK(cudaFree(flush_buf));

@@ -46,11 +46,11 @@ BenchRow make_row(const OptShape& s, int B, double density, int k, const std::st
 }
 
 const std::vector<OptShape>& opt_shapes() {
-  static const std::vector<OptShape> shapes = {{"opt-1.3b", 2048, 8192},
-                                               {"opt-6.7b", 4096, 16384},
-                                               {"opt-13b", 5120, 20480},
-                                               {"opt-30b", 7168, 28672},
-                                               {"opt-66b", 9216, 36864}};
+  static const std::vector<OptShape> shapes = {{"opt-1.3b", 2048, 8192, 32},
+                                               {"opt-6.7b", 4096, 16384, 32},
+                                               {"opt-13b", 5120, 20480, 40},
+                                               {"opt-30b", 7168, 28672, 56},
+                                               {"opt-66b", 9216, 36864, 72}};
   return shapes;
 }
 

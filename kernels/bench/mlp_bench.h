@@ -16,9 +16,10 @@ struct OptShape {
   std::string name;
   int d = 0;
   int ffn = 0;
+  int heads = 0;  // attention heads (head_dim d / heads)
 };
 
-// opt-1.3b, opt-6.7b, opt-13b, opt-30b, opt-66b (hidden size and 4x MLP width).
+// opt-1.3b, opt-6.7b, opt-13b, opt-30b, opt-66b (hidden size, 4x MLP width, heads).
 const std::vector<OptShape>& opt_shapes();
 
 // A result row of this shape, batch, selection and op, not yet timed.

@@ -185,12 +185,16 @@ __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s
 
 // The whole slice: (pos - t_begin + 1) * B columns, one pass per kSparseQkvPassColumns (the catch-up plan
 // keeps it to one). The tile count follows the columns left, so a plain step (B columns) does 1 MMA tile.
+// deep: 8 k chunks in flight per warp in a one-tile pass instead of 4 (the same MMAs in the same order).
 template <class Sync>
-__device__ __forceinline__ void project_slice(const Projection& p, const Slice& s, int pos, char* smem) {
+__device__ __forceinline__ void project_slice(const Projection& p, const Slice& s, int pos, char* smem,
+                                              bool deep = false) {
   const int ncols = (pos - s.t_begin + 1) * p.B;
   for (int col0 = 0; col0 < ncols; col0 += kSparseQkvPassColumns) {
     const int rest = ncols - col0;
-    if (rest <= 8) {
+    if (rest <= 8 && deep) {
+      project_pass<1, 8, Sync>(p, s, pos, col0, ncols, smem);
+    } else if (rest <= 8) {
       project_pass<1, 4, Sync>(p, s, pos, col0, ncols, smem);
     } else if (rest <= 32) {
       project_pass<4, 2, Sync>(p, s, pos, col0, ncols, smem);

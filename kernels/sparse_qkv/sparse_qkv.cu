@@ -15,17 +15,30 @@ namespace {
 
 // Two units per SM (128 registers a thread): the 16-tile catch-up pass keeps 64 fp32 accumulators, the
 // plain pass four 16-byte weight loads per row in flight; work_units' unit_kernel sets no register bound.
-template <class Op, bool kAfterJoin>
-__global__ void __launch_bounds__(kernels::kUnitThreads, 2) qkv_unit_kernel(Op op) {
-  extern __shared__ __align__(16) char smem[];
-  op.run(static_cast<int>(blockIdx.x), smem, kernels::PdlSync<kAfterJoin>{});
+// The plain launch of sparse_qkv honours its A/B variant fields (sparse_qkv_op.cuh, run_as).
+template <class Op, class Sync>
+__device__ __forceinline__ void run_unit(const Op& op, char* smem, const Sync& sync) {
+  op.run(static_cast<int>(blockIdx.x), smem, sync);
+}
+template <class Sync>
+__device__ __forceinline__ void run_unit(const kernels::SparseQkvOp& op, char* smem, const Sync& sync) {
+  op.template run_as<Sync, true>(static_cast<int>(blockIdx.x), smem, sync);
 }
 
-template <class Op>
+// kUnitsPerSm 3 (SparseQkvArgs::units_per_sm, an A/B variant): 80 registers, and three units' shared memory
+// (3 x 68 KB) still fit an SM.
+template <class Op, bool kAfterJoin, int kUnitsPerSm = 2>
+__global__ void __launch_bounds__(kernels::kUnitThreads, kUnitsPerSm) qkv_unit_kernel(Op op) {
+  extern __shared__ __align__(16) char smem[];
+  run_unit(op, smem, kernels::PdlSync<kAfterJoin>{});
+}
+
+template <class Op, int kUnitsPerSm = 2>
 void launch_op(const Op& op, cudaStream_t stream, const char* name) {
+  static_assert(kUnitsPerSm * (Op::kSmemBytes + 1024) <= 228 * 1024, "units per SM exceed an SM's shared memory");
   static_assert(Op::kSmemBytes <= kernels::kUnitSmemMax, "op needs more shared memory than a unit may have");
-  kernels::launch_unit_kernel(qkv_unit_kernel<Op, false>, qkv_unit_kernel<Op, true>, op.max_units(), Op::kSmemBytes,
-                              stream, op);
+  kernels::launch_unit_kernel(qkv_unit_kernel<Op, false, kUnitsPerSm>, qkv_unit_kernel<Op, true, kUnitsPerSm>,
+                              op.max_units(), Op::kSmemBytes, stream, op);
   DV_CUDA_LAUNCH_CHECK(name);
 }
 
@@ -78,6 +91,8 @@ void check_sparse_qkv_args(const SparseQkvArgs& a) {
            "sparse_qkv: x, x_hist and w_qkv must be 16-byte aligned (16-byte vector access)");
   DV_CHECK((a.ln_gamma == nullptr) == (a.ln_beta == nullptr) && aligned16(a.ln_gamma) && aligned16(a.ln_beta),
            "sparse_qkv: the fused layer norm needs ln_gamma and ln_beta together, 16-byte aligned");
+  DV_CHECK((a.plain_unroll == 4 || a.plain_unroll == 8) && (a.units_per_sm == 2 || a.units_per_sm == 3),
+           "sparse_qkv: plain_unroll = {} (4 or 8), units_per_sm = {} (2 or 3)", a.plain_unroll, a.units_per_sm);
   DV_CHECK(a.ln_gamma == nullptr || a.batch <= kSparseQkvLnMaxRows,
            "sparse_qkv: the fused layer norm keeps statistics for {} rows, batch is {} (normalize first)",
            kSparseQkvLnMaxRows, a.batch);
@@ -85,7 +100,11 @@ void check_sparse_qkv_args(const SparseQkvArgs& a) {
 
 void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
   check_sparse_qkv_args(a);
-  launch_op(kernels::SparseQkvOp{a}, stream, "sparse_qkv");
+  if (a.units_per_sm == 3) {
+    launch_op<kernels::SparseQkvOp, 3>(kernels::SparseQkvOp{a}, stream, "sparse_qkv");
+  } else {
+    launch_op(kernels::SparseQkvOp{a}, stream, "sparse_qkv");
+  }
 }
 
 void check_kv_catchup_args(const KvCatchupArgs& a) {

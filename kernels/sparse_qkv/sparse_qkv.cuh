@@ -102,6 +102,12 @@ struct SparseQkvArgs {
   bool all_kv = false;                // K/V of every head at pos (q of the selected): nothing ever missing
   int max_forced = 0;                 // 0..kSparseQkvMaxForced heads handed to kv_catchup per launch
   int force_lag = 0;                  // >= 1 with max_forced > 0: a head missing this many positions is forced
+  // A/B variants for kernel_bench (kernels/bench/qkv_bench.cpp); the defaults are the tuned behaviour and every
+  // setting writes the same bits. launch_sparse_qkv only: the persistent decode kernel runs the defaults.
+  bool prefetch = true;               // L2 prefetch of the unit's weight slice before the input wait
+  int plain_unroll = 4;               // 4 or 8: weight chunks in flight per warp in a plain (<= 8 column) pass
+  int units_per_sm = 2;               // 2 or 3: the launch's register bound (3: 80 registers a thread; the
+                                      // catch-up pass then spills, the plain pass gains a third unit per SM)
 };
 
 // The forced catch-up: K/V of the heads a sparse_qkv launch listed in forced / forced_count, for their

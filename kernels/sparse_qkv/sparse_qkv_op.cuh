@@ -38,6 +38,13 @@ struct SparseQkvOp {
 #if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
+    run_as<Sync, false>(unit, smem, sync);
+  }
+
+  // kVariants: honour SparseQkvArgs' A/B fields (prefetch, plain_unroll). Only launch_sparse_qkv's kernel
+  // compiles them in; the persistent decode kernel's run() keeps the default's code (and registers).
+  template <class Sync, bool kVariants>
+  __device__ void run_as(int unit, char* smem, const Sync& sync) const {
     const int pos = *a.pos;  // written by the previous step's last kernel
     if (pos < 0 || pos >= a.max_len) return;
     sync.indices();
@@ -55,7 +62,7 @@ struct SparseQkvOp {
       missing = pos - s.t_begin;
       lost = s.t_begin - v;
     }
-    if (vslot != -2) qkv::prefetch_slice(p, s);
+    if (vslot != -2 && (!kVariants || a.prefetch)) qkv::prefetch_slice(p, s);
     sync.inputs();
     const bool works = vslot != -2 || a.x_hist != nullptr || (unit == 0 && a.max_forced > 0);
     if (!works) return;
@@ -64,7 +71,7 @@ struct SparseQkvOp {
     copy_history<Sync>(unit, pos, stats);
     if (unit == 0 && a.max_forced > 0) choose_forced<Sync>(count, pos, reinterpret_cast<int*>(smem + kFlagsOff));
     if (vslot == -2) return;
-    qkv::project_slice<Sync>(p, s, pos, smem);
+    qkv::project_slice<Sync>(p, s, pos, smem, kVariants && a.plain_unroll == 8);
     // Every thread read kv_valid before project_slice's barriers.
     if (vslot >= 0 && threadIdx.x == 0) {
       if (a.kv_valid != nullptr) a.kv_valid[vslot] = pos + 1;

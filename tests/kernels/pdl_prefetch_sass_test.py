@@ -31,7 +31,8 @@ WEIGHT_LOAD = re.compile(r"^(LDG\S*\.NA\b\S*|CCTL\S*\.P(F|ML)\S*)$")
 # selection), kv_catchup (its list comes from the kernel before it), row_dot_kernel (pdl_begin() first).
 KERNELS = {
     "dv_kernel_sparse_mlp_down": (r"sparse_mlp_down_kernel<.*, false>\(", 4),
-    "dv_kernel_sparse_qkv": (r"qkv_unit_kernel<dv::kernels::SparseQkvOp, false>\(", 1),
+    # Two or three units per SM (SparseQkvArgs::units_per_sm, kernel_bench's A/B variant).
+    "dv_kernel_sparse_qkv": (r"qkv_unit_kernel<dv::kernels::SparseQkvOp, false, [23]>\(", 2),
     "dv_kernel_fused_mlp": (r"fused_mlp_kernel<.*, false>\(", 3),
     # The predictor's weights do not depend on the step at all: both instantiations.
     "dv_kernel_lowrank_predictor": (r"unit_kernel<dv::kernels::Lowrank(Scores|Z)Op<.*>, (true|false)>\(", 24),

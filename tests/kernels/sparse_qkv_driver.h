@@ -27,6 +27,8 @@ constexpr __half_raw kQkvPoison{0xFFFFu};
 inline bool qkv_poison(__half h) { return __half_raw(h).x == kQkvPoison.x; }
 
 enum class KvMode { kFullHistory, kRing, kForced, kAllKv };
+// sparse_qkv's A/B variants (SparseQkvArgs::prefetch, plain_unroll, units_per_sm): the same bits as the default.
+enum class QkvVariant { kDefault, kNoPrefetch, kUnroll8, kThreePerSm };
 
 struct QkvCase {
   int batch, heads, steps, max_len;
@@ -38,13 +40,15 @@ struct QkvCase {
   int ring;      // kRing / kForced: x_hist positions (kFullHistory: max_len)
   bool dense;    // every head selected at every step
   bool ln = false;  // the attention layer norm fused into the op (x: raw rows with a mean and spread of their own)
+  QkvVariant variant = QkvVariant::kDefault;
 };
 
 inline std::string describe(const QkvCase& c) {
   return "B=" + std::to_string(c.batch) + " H=" + std::to_string(c.heads) + " steps=" + std::to_string(c.steps) +
          " max_len=" + std::to_string(c.max_len) + " gap=" + std::to_string(c.gap) + " graph=" + std::to_string(c.graph) +
          " hd=" + std::to_string(c.hd) + " mode=" + std::to_string(static_cast<int>(c.mode)) +
-         " ring=" + std::to_string(c.ring) + (c.ln ? " ln" : "");
+         " ring=" + std::to_string(c.ring) + (c.ln ? " ln" : "") +
+         " variant=" + std::to_string(static_cast<int>(c.variant));
 }
 
 // The launch settings a case implies.
@@ -62,6 +66,9 @@ inline SparseQkvArgs case_args(const QkvCase& c) {
     a.max_forced = plan.max_forced;
     a.force_lag = plan.force_lag;
   }
+  a.prefetch = c.variant != QkvVariant::kNoPrefetch;
+  a.plain_unroll = c.variant == QkvVariant::kUnroll8 ? 8 : 4;
+  a.units_per_sm = c.variant == QkvVariant::kThreePerSm ? 3 : 2;
   return a;
 }
 

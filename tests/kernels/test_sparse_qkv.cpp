@@ -19,6 +19,7 @@ namespace {
 using test::DType;
 using test::KvMode;
 using test::QkvCase;
+using test::QkvVariant;
 
 // {batch, heads, steps, max_len, gap, graph, hd, mode, ring, dense}
 // Every case's d = heads x hd is a multiple of 32, as the op requires (the GPU run of 340f1ff threw on 48 and 400).
@@ -60,6 +61,17 @@ const std::vector<QkvCase> kCases = {
     {2, 6, 300, 300, 127, false, 16, KvMode::kForced, kSparseQkvRing, false, true},
     {8, 4, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, true},
     {5, 12, 12, 12, 0, true, 64, KvMode::kFullHistory, 0, true, true},
+    // The A/B variants (kernel_bench's sparse_qkv rows): plain steps, catch-up passes of every width, the ring
+    // with forced heads, all_kv and the fused layer norm; VariantsWriteTheDefaultsBits compares them bit for bit.
+    {3, 5, 40, 45, 3, false, 64, KvMode::kFullHistory, 0, false, false, QkvVariant::kNoPrefetch},
+    {1, 4, 100, 101, 31, true, 32, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kNoPrefetch},
+    {1, 8, 9, 12, 0, true, 128, KvMode::kFullHistory, 0, false, false, QkvVariant::kUnroll8},
+    {5, 12, 33, 40, 0, false, 64, KvMode::kFullHistory, 0, true, true, QkvVariant::kUnroll8},
+    {3, 40, 70, 70, 31, false, 16, KvMode::kForced, kSparseQkvRing, false, false, QkvVariant::kUnroll8},
+    {8, 3, 17, 17, 0, false, 80, KvMode::kFullHistory, 0, false, false, QkvVariant::kUnroll8},
+    {2, 12, 130, 130, 0, true, 64, KvMode::kFullHistory, 0, false, false, QkvVariant::kThreePerSm},
+    {3, 5, 140, 140, 31, true, 128, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kThreePerSm},
+    {8, 3, 9, 9, 2, false, 128, KvMode::kAllKv, 0, false, false, QkvVariant::kThreePerSm},
 };
 
 void check_cache(const QkvCase& c, const test::QkvProblem& p, const test::QkvModel& m, test::QkvBackend& be) {
@@ -182,6 +194,41 @@ TEST(SparseQkvKernel, CacheEqualsDenseAfterRandomSelections) {
   }
 }
 
+// Every A/B variant writes what the default launch writes, bit for bit (q, the K/V caches, x_hist, kv_valid),
+// step after step over the same selections.
+TEST(SparseQkvKernel, VariantsWriteTheDefaultsBits) {
+  DV_SKIP_WITHOUT_GPU();
+  for (size_t ci = 0; ci < kCases.size(); ++ci) {
+    const QkvCase& c = kCases[ci];
+    if (c.variant == QkvVariant::kDefault) continue;
+    SCOPED_TRACE(test::describe(c));
+    QkvCase base = c;
+    base.variant = QkvVariant::kDefault;
+    std::mt19937_64 rng(test::case_seed("sparse_qkv_variant", static_cast<int>(ci)));
+    const test::QkvProblem p = test::make_qkv_problem(c, rng);
+    const auto sel = test::make_qkv_selections(c, rng);
+    test::QkvGpuBackend be(c, p), ref(base, p);
+    auto bits = [](const std::vector<__half>& v) {
+      std::vector<unsigned short> b(v.size());
+      for (size_t i = 0; i < v.size(); ++i) b[i] = __half_raw(v[i]).x;
+      return b;
+    };
+    for (int t = 0; t < c.steps; ++t) {
+      SCOPED_TRACE("step " + std::to_string(t));
+      std::vector<int> padded = sel[t];
+      while (static_cast<int>(padded.size()) < c.heads) padded.push_back(static_cast<int>(rng() % c.heads));
+      be.step(padded, static_cast<int>(sel[t].size()), t, p.input(t));
+      ref.step(padded, static_cast<int>(sel[t].size()), t, p.input(t));
+      ASSERT_EQ(bits(be.q()), bits(ref.q()));
+      ASSERT_EQ(be.valid(), ref.valid());
+      if (t % 16 != 15 && t != c.steps - 1) continue;
+      ASSERT_EQ(bits(be.k()), bits(ref.k()));
+      ASSERT_EQ(bits(be.v()), bits(ref.v()));
+      ASSERT_EQ(bits(be.x_hist()), bits(ref.x_hist()));
+    }
+  }
+}
+
 // The reference obeys the same contract (runs without a GPU; the small cases keep it quick).
 TEST(SparseQkvRef, CacheEqualsDenseAfterRandomSelections) {
   for (size_t ci : {0, 1, 2, 7, 9, 16, 18, 23, 24, 25, 26, 28, 29, 32}) {
@@ -258,6 +305,12 @@ TEST(SparseQkvKernel, RejectsBadArguments) {
   a.max_heads = 5;
   EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
   a.max_heads = 4;
+  a.plain_unroll = 6;  // the variants take 4 or 8 and 2 or 3
+  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
+  a.plain_unroll = 4;
+  a.units_per_sm = 4;
+  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
+  a.units_per_sm = 2;
   a.max_forced = 2;  // forcing needs the forced list, a ring and a lag
   EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
   KvCatchupArgs ca;
