@@ -45,16 +45,19 @@ bool dense_qkv_ops(bool stream) {
   return stream;
 }
 
-// The sparse step's flow on pre-LN models: the residual stream (no layer_norm kernel: the QKV op and the up
-// projection normalize their inputs themselves, W_o and the down projection add bias and residual), or, with
-// DEJAVU_SPARSE_FLOW=block_out, the block_out flow (each block's bare product, then a layer_norm kernel that adds
-// bias and residual and normalizes: two more kernels a layer). Read when a step is recorded.
+// The sparse step's flow on pre-LN models: the block_out flow (each block's bare product, then a layer_norm
+// kernel that adds bias and residual and normalizes), or, with DEJAVU_SPARSE_FLOW=residual, the residual stream
+// (no layer_norm kernel: the QKV op and the up projection normalize their inputs themselves, W_o and the down
+// projection add bias and residual; two kernels a layer fewer). The residual flow was slower on the H100
+// (results/h100/2026-12-07_6800122: opt-13b sparse + predictors x2.03 against x2.13 over dense, opt-66b x2.47
+// against x2.67): each fused layer norm adds 5-7 us to its op (kernel_bench: sparse_qkv+ln), more than the
+// layer_norm kernel it replaces. Read when a step is recorded.
 bool residual_sparse_flow(const SparseState* sp, bool pre) {
   const char* env = std::getenv("DEJAVU_SPARSE_FLOW");
-  const bool block_out = env != nullptr && std::strcmp(env, "block_out") == 0;
-  DV_CHECK(env == nullptr || *env == '\0' || block_out || std::strcmp(env, "residual") == 0,
-           "DEJAVU_SPARSE_FLOW='{}': expected residual (the default) or block_out", env);
-  return sp != nullptr && pre && !block_out;
+  const bool residual = env != nullptr && std::strcmp(env, "residual") == 0;
+  DV_CHECK(env == nullptr || *env == '\0' || residual || std::strcmp(env, "block_out") == 0,
+           "DEJAVU_SPARSE_FLOW='{}': expected block_out (the default) or residual", env);
+  return sp != nullptr && pre && residual;
 }
 
 class StepRecorder {

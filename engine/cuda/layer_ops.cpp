@@ -1,12 +1,22 @@
 // layer_ops.cpp: see layer_ops.h.
 #include "engine/cuda/layer_ops.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "engine/cuda/model_dims.h"
 #include "engine/cuda/split_sum.h"
 #include "engine/cuda/tensor_ptr.h"
 
 namespace dv::engine {
 namespace {
+
+// sparse_qkv's L2 prefetch of its weight slice (SparseQkvArgs::prefetch, off by default: slower in kernel_bench
+// on every shape); DEJAVU_QKV_PREFETCH=1 turns it on, for step_decode.sh's A/B (bench/qkv_prefetch).
+bool qkv_prefetch() {
+  const char* env = std::getenv("DEJAVU_QKV_PREFETCH");
+  return env != nullptr && std::strcmp(env, "1") == 0;
+}
 
 // The fields sparse_qkv and decode_attention share: layer l's cache, the head list, the position and the shape.
 template <class Args>
@@ -47,6 +57,7 @@ SparseQkvArgs layer_qkv_args(const GpuWeights& w, const DecodeBuffers& b, const 
   a.w_qkv = half_ptr(lw.w_qkv);
   a.b_qkv = half_ptr(lw.b_qkv);
   a.d = m.d;
+  a.prefetch = qkv_prefetch();
   if (sp == nullptr) return a;
   const LayerKv& kv = sp->kv[l];
   int* forced = int_ptr(sp->forced) + static_cast<size_t>(l) * sp->forced.size(1);

@@ -15,7 +15,11 @@ namespace dv::engine {
 struct SparseFallback {
   bool enabled = false;        // CLI: --sparse-fallback auto|off (generate: auto by default)
   int calibration_steps = 8;   // sparse requests that time both steps; the first pair warms up and is not counted
-  double margin = 0.02;        // sparse is kept only when its median step is at least this fraction below dense's
+  // Sparse is kept only when its median step is at least this fraction below dense's. The probes start with
+  // every head's K/V valid, so they leave out the K/V catch-up of real sparse steps: on the H100 (6800122,
+  // opt-1.3b, batch 2) the probes timed sparse 3.3 % faster than dense and the real sparse step was 2.9 % slower,
+  // a 6 % gap, which the default covers.
+  double margin = 0.08;
 };
 
 // Throws naming the field (sparse_fallback.calibration_steps >= 2, sparse_fallback.margin in [0, 0.5)).

@@ -43,12 +43,14 @@ struct Variant {
   int per_sm;     // SparseQkvArgs::units_per_sm
   bool all_kv;    // K/V of every head (what the catch-up plan picks where force_lag < 1, e.g. opt-13b at B = 8)
 };
-constexpr Variant kVariants[] = {{"sparse_qkv", false, true, 4, 2, false},
-                                 {"sparse_qkv+ln", true, true, 4, 2, false},
-                                 {"sparse_qkv-noprefetch", false, false, 4, 2, false},
-                                 {"sparse_qkv-unroll8", false, true, 8, 2, false},
-                                 {"sparse_qkv-3persm", false, true, 4, 3, false},
-                                 {"sparse_qkv-allkv", false, true, 4, 2, true}};
+// No L2 prefetch by default since 6800122's rows: the prefetch made every shape slower (opt-13b, heads 50 %,
+// B = 1: 41.7 against 38.8 us without it; results/h100/2026-12-07_6800122/kernels).
+constexpr Variant kVariants[] = {{"sparse_qkv", false, false, 4, 2, false},
+                                 {"sparse_qkv+ln", true, false, 4, 2, false},
+                                 {"sparse_qkv+prefetch", false, true, 4, 2, false},
+                                 {"sparse_qkv-unroll8", false, false, 8, 2, false},
+                                 {"sparse_qkv-3persm", false, false, 4, 3, false},
+                                 {"sparse_qkv-allkv", false, false, 4, 2, true}};
 
 // One head's outputs from sparse_qkv_ref: q [B, hd], k and v at pos [B, hd], the x_hist row [B, d].
 struct HeadRef {

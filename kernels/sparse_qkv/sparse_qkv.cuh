@@ -104,7 +104,11 @@ struct SparseQkvArgs {
   int force_lag = 0;                  // >= 1 with max_forced > 0: a head missing this many positions is forced
   // A/B variants for kernel_bench (kernels/bench/qkv_bench.cpp); the defaults are the tuned behaviour and every
   // setting writes the same bits. launch_sparse_qkv only: the persistent decode kernel runs the defaults.
-  bool prefetch = true;               // L2 prefetch of the unit's weight slice before the input wait
+  // L2 prefetch of the unit's weight slice before the input wait. Off: kernel_bench timed every shape faster
+  // without it (H100, 6800122: opt-13b heads 50 % B = 1 38.8 against 41.7 us; opt-66b B = 8 113 against 130).
+  // The graph path launches sparse_qkv after the selection's event join, plainly, so nothing runs before its
+  // wait to hide the prefetch behind. DEJAVU_QKV_PREFETCH=1 turns it on in the engine (an A/B switch).
+  bool prefetch = false;
   int plain_unroll = 4;               // 4 or 8: weight chunks in flight per warp in a plain (<= 8 column) pass
   int units_per_sm = 2;               // 2 or 3: the launch's register bound (3: 80 registers a thread; the
                                       // catch-up pass then spills, the plain pass gains a third unit per SM)

@@ -89,15 +89,17 @@ if has bench; then
   # (DEJAVU_PDL_JOINS=wait; 62f2ef9: no change), fixed = sparse_mlp_down's fixed-point split sums
   # (DEJAVU_SPLIT_SUM=fixed, the default before the ordered sums measured faster), side_high = the predictors'
   # side stream at the highest priority (DEJAVU_SIDE_PRIORITY=high, the default before 497a573's A/B),
-  # block_out = the sparse step's block_out flow with its two layer_norm kernels a layer (DEJAVU_SPARSE_FLOW).
+  # residual = the sparse step's residual-stream flow, no layer_norm kernel (DEJAVU_SPARSE_FLOW=residual;
+  # 6800122: slower), qkv_prefetch = sparse_qkv's L2 prefetch of its slice (DEJAVU_QKV_PREFETCH=1).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     case $variant in
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
       pdl_joins) env_set=DEJAVU_PDL_JOINS=wait limit=${DEJAVU_T_BENCH4:-40} ;;
       fixed) env_set=DEJAVU_SPLIT_SUM=fixed limit=${DEJAVU_T_BENCH3:-40} ;;
       side_high) env_set=DEJAVU_SIDE_PRIORITY=high limit=${DEJAVU_T_BENCH3:-40} ;;
-      block_out) env_set=DEJAVU_SPARSE_FLOW=block_out limit=${DEJAVU_T_BENCH3:-40} ;;
-      *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high or block_out" >>"$SUMMARY"
+      residual) env_set=DEJAVU_SPARSE_FLOW=residual limit=${DEJAVU_T_BENCH3:-40} ;;
+      qkv_prefetch) env_set=DEJAVU_QKV_PREFETCH=1 limit=${DEJAVU_T_BENCH3:-40} ;;
+      *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual or qkv_prefetch" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

@@ -63,7 +63,7 @@ TEST(SparseFallbackOptions, DefaultsAndChecksNameTheirKeys) {
   const engine::SparseFallback f;
   EXPECT_FALSE(f.enabled);  // off in the API; generate and bench's -auto rows turn it on
   EXPECT_EQ(f.calibration_steps, 8);
-  EXPECT_DOUBLE_EQ(f.margin, 0.02);
+  EXPECT_DOUBLE_EQ(f.margin, 0.08);
   EXPECT_FALSE(engine::SparseSpec{}.fallback.enabled);
   EXPECT_NO_THROW(engine::check_sparse_fallback(f));
   engine::SparseFallback steps = f;
