@@ -41,8 +41,13 @@ for shape in ${DEJAVU_DECODE_MODELS:-opt-1.3b opt-6.7b opt-13b}; do
     opt-30b) ranks="384 192" ;; opt-66b) ranks="480 240" ;; *) ranks="0 0" ;;
   esac
   read -r rank_mlp rank_att <<<"${DEJAVU_MB_RANKS:-$ranks}"
+  # The MLP predictor reads layer l's attention input (DEJAVU_MB_MLP_INPUT, default attn_input), the lookahead
+  # the built-in shapes' random predictors use (decode_bench.cpp), so it runs on the side stream beside the
+  # attention block. train's default, mlp_input, exists only after W_o: its z -> scores -> select chain then sits
+  # between W_o and the up projection of every layer (fa97b82, opt-13b: x1.78 over dense against x2.31 with
+  # random lookahead predictors of the same sizes and the same catch-up).
   "$DEJAVU" train --acts "$R/acts.h5" --out "$R/pred" --device cuda --epochs 2 --patience 1 --no-progress \
-    --rank-mlp "$rank_mlp" --rank-att "$rank_att" \
+    --rank-mlp "$rank_mlp" --rank-att "$rank_att" --mlp-input "${DEJAVU_MB_MLP_INPUT:-attn_input}" \
     >"$R/train.log" 2>&1 || { echo "model_bench $shape: train failed"; tail -5 "$R/train.log"; continue; }
   t3=$(date +%s)
   batches=1
