@@ -22,9 +22,9 @@ __global__ void __launch_bounds__(kUnitThreads, kMinUnits) sparse_mlp_down_kerne
   op.run(static_cast<int>(blockIdx.x), smem, PdlSync<kAfterJoin>{});
 }
 
-template <int MT, bool kUnitRows>
+template <int MT, bool kUnitRows, bool kRowStats>
 void launch_op(const SparseMlpDownArgs& a, const SparseMlpDownPlan& plan, cudaStream_t stream) {
-  using Op = SparseMlpDownOp<MT, kUnitRows>;
+  using Op = SparseMlpDownOp<MT, kUnitRows, kRowStats>;
   Op op;
   op.a = a;
   op.col_blocks = plan.col_blocks;
@@ -32,7 +32,16 @@ void launch_op(const SparseMlpDownArgs& a, const SparseMlpDownPlan& plan, cudaSt
   constexpr int kMinUnits = MT == 1 ? 2 : 1;
   // The fixed scheme needs only the flag (16 bytes), as before the ordered scheme's staging existed.
   launch_unit_kernel(sparse_mlp_down_kernel<Op, kMinUnits, false>, sparse_mlp_down_kernel<Op, kMinUnits, true>,
-                     op.max_units(), a.ordered_sums ? Op::kSmemBytes : 16, stream, op);
+                     op.max_units(), a.ordered_sums || kRowStats ? Op::kSmemBytes : 16, stream, op);
+}
+
+template <int MT, bool kUnitRows>
+void launch_stats_or_not(const SparseMlpDownArgs& a, const SparseMlpDownPlan& plan, cudaStream_t stream) {
+  if (a.row_partials != nullptr) {
+    launch_op<MT, kUnitRows, true>(a, plan, stream);
+  } else {
+    launch_op<MT, kUnitRows, false>(a, plan, stream);
+  }
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
@@ -74,6 +83,8 @@ void check_sparse_mlp_down_args(const SparseMlpDownArgs& a, const SparseMlpDownP
            "sparse_mlp_down: out, w2t, h and idx must be device pointers, got a null one");
   DV_CHECK(aligned16(a.out) && aligned16(a.w2t) && aligned16(a.resid) && aligned16(a.b2),
            "sparse_mlp_down: out, w2t, resid and b2 must be 16-byte aligned");
+  DV_CHECK(reinterpret_cast<std::uintptr_t>(a.row_partials) % 8 == 0,
+           "sparse_mlp_down: row_partials must be 8-byte aligned (one float2 per slice and row)");
   DV_CHECK(plan.workspace_bytes == 0 || (a.workspace != nullptr && aligned16(a.workspace)),
            "sparse_mlp_down: this shape needs a 16-byte aligned workspace of {} bytes", plan.workspace_bytes);
 }
@@ -84,14 +95,14 @@ void launch_sparse_mlp_down(const SparseMlpDownArgs& a, cudaStream_t stream) {
   const bool unit = a.rows_per_index == 1;
   if (a.B <= 16) {
     if (unit) {
-      launch_op<1, true>(a, plan, stream);
+      launch_stats_or_not<1, true>(a, plan, stream);
     } else {
-      launch_op<1, false>(a, plan, stream);
+      launch_stats_or_not<1, false>(a, plan, stream);
     }
   } else if (unit) {
-    launch_op<2, true>(a, plan, stream);
+    launch_stats_or_not<2, true>(a, plan, stream);
   } else {
-    launch_op<2, false>(a, plan, stream);
+    launch_stats_or_not<2, false>(a, plan, stream);
   }
   DV_CUDA_LAUNCH_CHECK("sparse_mlp_down");
 }

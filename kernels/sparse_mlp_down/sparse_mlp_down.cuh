@@ -28,6 +28,14 @@
 // plus, mostly absorbed by L2, splits*B*d*8 of fixed-point reductions (fixed) or splits*B*d*4 stored and the
 // same read back by the slices' last units (ordered); the plan bounds splits*B*8 to <= 1/2 of the weight bytes
 // at k = max_k, for both schemes alike.
+// Row statistics for a fused layer norm downstream (optional, row_partials): for each 512-column slice c and
+// batch row b, row_partials[c][b] = (sum, sum of squares) in fp32 of the slice's FINAL fp16 outputs (the rounded
+// values in out), written by the unit that writes the slice (splits == 1: the slice's one unit; else its last
+// unit, in either scheme) in a fixed order (items of 8 columns, a warp per row adds them as lane l: items l and
+// l + 32, then a butterfly): the same bits every launch. A consumer sums the col_blocks slices in slice order
+// for a row's mean and variance (qkv_layer_norm.cuh's row_stats_from_partials) instead of reading the row.
+// Costs per slice unit one 8-float shared-memory store per item and a barrier; bytes: + col_blocks*B*8 (out).
+// A separate instantiation (SparseMlpDownOp's kRowStats), so the launch without it runs the same code as before.
 // The same op runs in the persistent decode kernel (h, idx and k through the Sync's load policy).
 // Requirements (checked, dv::Error): 1 <= B <= 32, d % 8 == 0, W2T/resid/b2/out 16-byte aligned,
 // ld_h >= max_k * R with ld_h % 4 == 0 and h 8-byte aligned, a workspace of
@@ -65,6 +73,8 @@ struct SparseMlpDownArgs {
   int ld_h = 0;
   int rows_per_index = 1;
   bool ordered_sums = false;      // splits combined through ordered fp32 partials, not fixed-point reductions
+  float* row_partials = nullptr;  // [col_blocks][B][2] fp32 (sum, sum of squares) of out's slices, or nullptr;
+                                  // 8-byte aligned; the graph launch only (not the persistent kernel's op)
 };
 
 // How the launch splits the rows; a pure function of the shape so callers can size the workspace up front.

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "kernels/common/fixed_sum.cuh"
+#include "kernels/common/half8.cuh"
 #include "kernels/common/ordered_sum.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
@@ -25,14 +26,18 @@
 namespace dv::kernels {
 
 // MT = 16-row batch tiles (B <= 16: 1, B <= 32: 2); kUnitRows: rows_per_index == 1 known at compile time.
-template <int MT, bool kUnitRows>
+// kRowStats: also write args.row_partials (the layer-norm statistics of the output's 512-column slices, see
+// sparse_mlp_down.cuh); a separate instantiation so the default one's code does not change.
+template <int MT, bool kUnitRows, bool kRowStats = false>
 struct SparseMlpDownOp {
   static constexpr int kWarps = kUnitThreads / 32;
   static constexpr int kStepRows = 16;  // MMA k dimension
   static constexpr int kUnroll = 2;     // steps whose loads are in flight together: 8 x 16 bytes per lane
   static constexpr int kItemsPerRow = kSparseMlpDownUnitCols / 8;  // 8-column items of a slice's batch row
-  // The "last split" flag, then (ordered scheme) ordered_sum8's staging.
-  static constexpr int kSmemBytes = 16 + kOrderedSumSmemBytes;
+  // The "last split" flag, then (ordered scheme) ordered_sum8's staging, then (kRowStats) the (sum, sum of
+  // squares) of every 8-column item the unit writes, [16 * MT batch rows][kItemsPerRow] float2.
+  static constexpr int kStatsOff = 16 + kOrderedSumSmemBytes;
+  static constexpr int kSmemBytes = kStatsOff + (kRowStats ? 16 * MT * kItemsPerRow * 8 : 0);
   static_assert(kWarps * kSparseMlpDownWarpCols == kSparseMlpDownUnitCols, "a unit's warps cover its columns");
 
   SparseMlpDownArgs a;
@@ -131,13 +136,15 @@ struct SparseMlpDownOp {
     }
 
     // acc[mt][i][2*hb + ch] = column cb + 16t + 8ch + i of batch row 16mt + g + 8hb.
+    float2* item_stats = reinterpret_cast<float2*>(smem + kStatsOff);  // kRowStats only
     if (splits == 1) {
       for_each_acc8<MT>(a.B, a.d, cb, [&](int mt, int b, int col, int e) {
         float v[8];
 #pragma unroll
         for (int i = 0; i < 8; ++i) v[i] = acc[mt][i][e];
-        store_out8(b, col, v);
+        store_out8(b, col, v, item_stats);
       });
+      if constexpr (kRowStats) write_row_partials(cblk, item_stats);
       return;
     }
 
@@ -169,17 +176,18 @@ struct SparseMlpDownOp {
     if (a.ordered_sums) {
       // Splits [0, used) hold rows: split s starts at s * rows_per_split.
       const int used = rows_per_split > 0 ? min(splits, (krows + rows_per_split - 1) / rows_per_split) : 0;
-      finalize_ordered(slice0, used, reinterpret_cast<float*>(smem + 16));
+      finalize_ordered(slice0, used, reinterpret_cast<float*>(smem + 16), item_stats);
     } else {
       for (int e = threadIdx.x; e < a.B * kItemsPerRow; e += kUnitThreads) {
         const int b = e / kItemsPerRow, col = slice0 + 8 * (e % kItemsPerRow);
         if (col >= a.d) continue;
         float v[8];
         take_fixed8(ws + static_cast<size_t>(b) * a.d + col, v);
-        store_out8(b, col, v);
+        store_out8(b, col, v, item_stats);
       }
     }
     if (threadIdx.x == 0) counters[cblk] = 0;
+    if constexpr (kRowStats) write_row_partials(cblk, item_stats);
   }
 
  private:
@@ -191,7 +199,7 @@ struct SparseMlpDownOp {
 
   // The last unit of a slice, ordered scheme: out = resid + b2 + the sum of splits [0, used) in split order
   // (ordered_sum.cuh), in passes of at most one 8-column item a thread.
-  __device__ void finalize_ordered(int slice0, int used, float* staged) const {
+  __device__ void finalize_ordered(int slice0, int used, float* staged, float2* item_stats) const {
     const int items = a.B * kItemsPerRow;
     for (int base = 0; base < items; base += kUnitThreads) {
       const int pass = min(kUnitThreads, items - base);
@@ -200,7 +208,32 @@ struct SparseMlpDownOp {
       const float* p = col < a.d ? partials() + static_cast<size_t>(b) * a.d + col : nullptr;
       float v[8];
       if (ordered_sum8(p, static_cast<size_t>(a.B) * a.d, used, pass, [](int) { return true; }, staged, v))
-        store_out8(b, col, v);
+        store_out8(b, col, v, item_stats);
+    }
+  }
+
+  // kRowStats: row_partials[cblk][b] = the sums over the slice's items of b in item order (fixed: a warp per
+  // batch row, lane l adds items l and l + 32, then a butterfly), after every item's stats are in shared memory.
+  __device__ void write_row_partials(int cblk, const float2* item_stats) const {
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int items = min(kItemsPerRow, (a.d - cblk * kSparseMlpDownUnitCols) / 8);
+    for (int b = warp; b < a.B; b += kWarps) {
+      float s = 0.f, ss = 0.f;
+#pragma unroll
+      for (int i = lane; i < kItemsPerRow; i += 32)
+        if (i < items) {
+          const float2 st = item_stats[b * kItemsPerRow + i];
+          s += st.x;
+          ss += st.y;
+        }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+        s += __shfl_xor_sync(0xffffffffu, s, o);
+        ss += __shfl_xor_sync(0xffffffffu, ss, o);
+      }
+      if (lane == 0)
+        reinterpret_cast<float2*>(a.row_partials)[static_cast<size_t>(cblk) * a.B + b] = make_float2(s, ss);
     }
   }
 
@@ -220,8 +253,9 @@ struct SparseMlpDownOp {
     }
   }
 
-  // out[col..col+7] = resid + b2 + v for one batch row (fp32 sum, one fp16 rounding).
-  __device__ __forceinline__ void store_out8(int b, int col, const float (&v)[8]) const {
+  // out[col..col+7] = resid + b2 + v for one batch row (fp32 sum, one fp16 rounding); kRowStats: the sum and
+  // the sum of squares of the 8 rounded values into item_stats[b][item of col in its slice].
+  __device__ __forceinline__ void store_out8(int b, int col, const float (&v)[8], float2* item_stats) const {
     float s[8];
 #pragma unroll
     for (int i = 0; i < 8; ++i) s[i] = v[i];
@@ -239,7 +273,18 @@ struct SparseMlpDownOp {
 #pragma unroll
       for (int i = 0; i < 8; ++i) s[i] += __half2float(rh[i]);
     }
-    *reinterpret_cast<uint4*>(a.out + off) = pack_half8(s);
+    const uint4 packed = pack_half8(s);
+    *reinterpret_cast<uint4*>(a.out + off) = packed;
+    if constexpr (kRowStats) {
+      float f[8], sum = 0.f, sq = 0.f;
+      half8_to_float(packed, f);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        sum += f[i];
+        sq = fmaf(f[i], f[i], sq);
+      }
+      item_stats[b * kItemsPerRow + (col % kSparseMlpDownUnitCols) / 8] = make_float2(sum, sq);
+    }
   }
 #endif  // __CUDACC__
 };

@@ -37,6 +37,23 @@ void sparse_mlp_down_ref(const SparseMlpDownArgs& a) {
       if (a.resid != nullptr) v += static_cast<double>(__half2float(a.resid[o]));
       a.out[o] = __float2half_rn(static_cast<float>(v));
     }
+  if (a.row_partials != nullptr) sparse_mlp_down_row_partials_ref(a.out, a.B, a.d, a.row_partials);
+}
+
+void sparse_mlp_down_row_partials_ref(const __half* out, int B, int d, float* partials) {
+  const int col_blocks = std::max(1, (d + kSparseMlpDownUnitCols - 1) / kSparseMlpDownUnitCols);
+  for (int c = 0; c < col_blocks; ++c)
+    for (int b = 0; b < B; ++b) {
+      double s = 0.0, ss = 0.0;
+      for (int col = c * kSparseMlpDownUnitCols; col < std::min(d, (c + 1) * kSparseMlpDownUnitCols); ++col) {
+        const double v = static_cast<double>(__half2float(out[static_cast<size_t>(b) * d + col]));
+        s += v;
+        ss += v * v;
+      }
+      float* p = partials + 2 * (static_cast<size_t>(c) * B + b);
+      p[0] = static_cast<float>(s);
+      p[1] = static_cast<float>(ss);
+    }
 }
 
 }  // namespace dv::kernels

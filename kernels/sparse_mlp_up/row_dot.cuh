@@ -42,6 +42,10 @@ struct RowDotProblem {
   const __half* ln_gamma = nullptr;
   const __half* ln_beta = nullptr;
   float ln_eps = 1e-5f;
+  // kLn, optional: the statistics from x's producer's per-slice sums, [ln_partial_blocks][B][2] fp32 (sum, sum
+  // of squares; qkv_layer_norm.cuh's row_stats_from_partials) instead of the block's pass over x.
+  const float* ln_row_partials = nullptr;
+  int ln_partial_blocks = 0;
   int max_rows = 0;
   int B = 0;                    // 1..BT
   int d = 0;                    // multiple of 8
@@ -143,7 +147,11 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
   if constexpr (kLn) {
     __shared__ float ln_stats[2 * kSparseQkvLnMaxRows];
     __shared__ float ln_red[2 * 32];
-    qkv::row_stats<RowDotXLoad>(p.x, p.B, p.d, p.ln_eps, ln_stats, ln_red);
+    if (p.ln_row_partials != nullptr)
+      qkv::row_stats_from_partials<RowDotXLoad>(p.ln_row_partials, p.ln_partial_blocks, p.B, p.d, p.ln_eps,
+                                                ln_stats);
+    else
+      qkv::row_stats<RowDotXLoad>(p.x, p.B, p.d, p.ln_eps, ln_stats, ln_red);
 #pragma unroll
     for (int q = 0; q < XG; ++q) {
       x_mean[q] = xok[q] ? ln_stats[g + 8 * q] : 0.f;

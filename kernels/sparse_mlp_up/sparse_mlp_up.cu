@@ -24,6 +24,11 @@ void launch_sparse_mlp_up(const SparseMlpUpArgs& a, cudaStream_t stream) {
            "sparse_mlp_up: ln_gamma and ln_beta must both be set (the fused layer norm) or both be null");
   DV_CHECK(a.ln_gamma == nullptr || (aligned16(a.ln_gamma) && aligned16(a.ln_beta)),
            "sparse_mlp_up: ln_gamma and ln_beta must be 16-byte aligned");
+  DV_CHECK(a.ln_row_partials == nullptr ||
+               (a.ln_gamma != nullptr && a.ln_partial_blocks >= 1 &&
+                reinterpret_cast<std::uintptr_t>(a.ln_row_partials) % 8 == 0),
+           "sparse_mlp_up: ln_row_partials needs ln_gamma, ln_partial_blocks >= 1 (is {}) and 8-byte alignment",
+           a.ln_partial_blocks);
   if (a.max_k == 0) return;
   RowDotProblem p;
   p.w = a.w1;
@@ -36,6 +41,8 @@ void launch_sparse_mlp_up(const SparseMlpUpArgs& a, cudaStream_t stream) {
   p.ln_gamma = a.ln_gamma;
   p.ln_beta = a.ln_beta;
   p.ln_eps = a.ln_eps;
+  p.ln_row_partials = a.ln_row_partials;
+  p.ln_partial_blocks = a.ln_partial_blocks;
   HalfRowEpilogue ep;
   ep.out = a.h;
   ep.ld = a.ld_h;

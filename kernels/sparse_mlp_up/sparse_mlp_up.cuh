@@ -25,6 +25,10 @@ struct SparseMlpUpArgs {
   const __half* ln_gamma = nullptr;
   const __half* ln_beta = nullptr;
   float ln_eps = 1e-5f;          // OPT's layer_norm_eps
+  // With ln_gamma, optional: x's producer's per-slice (sum, sum of squares), [ln_partial_blocks][B][2] fp32
+  // (sparse_mlp_down's row_partials), summed in slice order for the statistics instead of a pass over x.
+  const float* ln_row_partials = nullptr;
+  int ln_partial_blocks = 0;
   const __half* w1 = nullptr;    // [ffn, d]
   const __half* b1 = nullptr;    // [ffn], or nullptr for no bias
   const int* idx = nullptr;      // [max_k] selected neurons, each in [0, ffn)

@@ -9,6 +9,10 @@
 // xn = (x - mean) * rstd * gamma + beta rounded to fp16 once: the layer_norm kernel's formula with one pass
 // instead of two over the row (the residual stream's mean is small against its spread, so the fp32 difference
 // loses nothing an fp16 output keeps). Every unit computes the same bits from the same x.
+// From the producer's row partials (row_stats_from_partials): when the kernel that wrote x also wrote, per
+// 512-column slice and row, the fp32 sum and sum of squares of the values it stored (sparse_mlp_down's
+// row_partials), the statistics are those col_blocks pairs summed in slice order (8 * col_blocks bytes a row
+// instead of the row's 2 * d), then the same formula: equal to row_stats up to the fp32 summation order.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -22,6 +26,14 @@
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::kernels::qkv {
+
+// mean and rstd of a row from its fp32 sum and sum of squares over d values, into stats (row_stats' layout).
+__device__ __forceinline__ void store_row_stats(float s, float ss, int b, int d, float eps, float* stats) {
+  const float inv_d = 1.f / static_cast<float>(d);
+  const float mean = s * inv_d;
+  stats[b] = mean;
+  stats[kSparseQkvLnMaxRows + b] = rsqrtf(fmaxf(ss * inv_d - mean * mean, 0.f) + eps);
+}
 
 // mean[b] and rstd[b] of the rows b < B of x [B, d] into stats[b] and stats[kSparseQkvLnMaxRows + b] (shared
 // memory); `red` (shared, 2 * max(B, 8) floats) holds the warps' partial sums. Called by every thread of the
@@ -64,10 +76,27 @@ __device__ __forceinline__ void row_stats(const __half* x, int B, int d, float e
       s += red[2 * (b * parts + part)];
       ss += red[2 * (b * parts + part) + 1];
     }
-    const float inv_d = 1.f / static_cast<float>(d);
-    const float mean = s * inv_d;
-    stats[b] = mean;
-    stats[kSparseQkvLnMaxRows + b] = rsqrtf(fmaxf(ss * inv_d - mean * mean, 0.f) + eps);
+    store_row_stats(s, ss, b, d, eps, stats);
+  }
+  __syncthreads();
+}
+
+// row_stats from the producer's partials [col_blocks][B] float2 (sum, sum of squares of a slice of the row):
+// thread b < B adds its row's col_blocks pairs in slice order. Called by every thread after the input wait;
+// ends with a barrier.
+template <class Sync>
+__device__ __forceinline__ void row_stats_from_partials(const float* partials, int col_blocks, int B, int d,
+                                                        float eps, float* stats) {
+  if (threadIdx.x < B) {
+    const int b = threadIdx.x;
+    const float2* p = reinterpret_cast<const float2*>(partials);
+    float s = 0.f, ss = 0.f;
+    for (int c = 0; c < col_blocks; ++c) {
+      const float2 v = Sync::load(p + static_cast<size_t>(c) * B + b);
+      s += v.x;
+      ss += v.y;
+    }
+    store_row_stats(s, ss, b, d, eps, stats);
   }
   __syncthreads();
 }

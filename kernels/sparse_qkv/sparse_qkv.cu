@@ -93,6 +93,11 @@ void check_sparse_qkv_args(const SparseQkvArgs& a) {
            "sparse_qkv: the fused layer norm needs ln_gamma and ln_beta together, 16-byte aligned");
   DV_CHECK((a.plain_unroll == 4 || a.plain_unroll == 8) && (a.units_per_sm == 2 || a.units_per_sm == 3),
            "sparse_qkv: plain_unroll = {} (4 or 8), units_per_sm = {} (2 or 3)", a.plain_unroll, a.units_per_sm);
+  DV_CHECK(a.ln_row_partials == nullptr ||
+               (a.ln_gamma != nullptr && a.ln_partial_blocks >= 1 &&
+                reinterpret_cast<uintptr_t>(a.ln_row_partials) % 8 == 0),
+           "sparse_qkv: ln_row_partials needs ln_gamma, ln_partial_blocks >= 1 (is {}) and 8-byte alignment",
+           a.ln_partial_blocks);
   DV_CHECK(a.ln_gamma == nullptr || a.batch <= kSparseQkvLnMaxRows,
            "sparse_qkv: the fused layer norm keeps statistics for {} rows, batch is {} (normalize first)",
            kSparseQkvLnMaxRows, a.batch);

@@ -20,7 +20,9 @@
 //            itself: per row fp32 mean and variance (one pass of sums of x and x^2 over the d values, from L2),
 //            xn = (x - mean) * rstd * gamma + beta rounded to fp16, the value the layer_norm kernel writes up to
 //            the last bit of the fp32 statistics. xn is what the projection reads and what enters x_hist, so the
-//            separate layer_norm kernel before the op goes (B <= kSparseQkvLnMaxRows).
+//            separate layer_norm kernel before the op goes (B <= kSparseQkvLnMaxRows). With ln_row_partials
+//            (the producer's per-slice sums of x, e.g. sparse_mlp_down's row_partials) the statistics are those
+//            ln_partial_blocks pairs a row summed in slice order instead of the pass over x (qkv_layer_norm.cuh).
 //   x_hist   [B, ring, d] ring of the layer-normed inputs: position t at row t % ring (row pos is written by
 //            sparse_qkv). Positions older than pos - ring + 1 are gone; nullptr (ring 0): no history.
 //   q        [B, H, hd] unscaled query of the current position (selected heads only; others untouched).
@@ -50,8 +52,8 @@
 // Bytes per step with k heads and nothing missing: k * 3 * hd * d * 2 (weights) + 2 * B * d * 2 (x in, x_hist
 // row out) + k * B * 3 * hd * 2 (q, K, V out); all_kv: + (H - k) * 2 * hd * (d + B) * 2. A catch-up of m
 // positions adds m * B * d * 2 of x_hist reads per 16-row unit (from L2) and m * B * hd * 2 * 2 of K/V writes.
-// The fused layer norm adds, per unit and from L2, one more read of x (B * d * 2, the statistics) and 2 * d * 2
-// of gamma / beta (L1).
+// The fused layer norm adds, per unit and from L2, one more read of x (B * d * 2, the statistics; with
+// ln_row_partials B * ln_partial_blocks * 8 instead) and 2 * d * 2 of gamma / beta (L1).
 // Inputs written earlier in the step (x, x_hist, the selection, the forced list) are read through the Sync's
 // load policy (work_units.cuh), so the same ops run in the persistent decode kernel.
 #pragma once
@@ -86,6 +88,9 @@ struct SparseQkvArgs {
   const __half* ln_gamma = nullptr;   // [d] the attention layer norm's weight, or nullptr (x is normalized)
   const __half* ln_beta = nullptr;    // [d] its bias (with ln_gamma)
   float ln_eps = 1e-5f;               // OPT's layer_norm_eps
+  const float* ln_row_partials = nullptr;  // with ln_gamma, optional: [ln_partial_blocks][B][2] fp32 (sum, sum of
+                                      // squares) of x's column slices, written by x's producer; 8-byte aligned
+  int ln_partial_blocks = 0;          // slices in ln_row_partials (>= 1 when it is set)
   const __half* w_qkv = nullptr;      // [H, 3, hd, d]
   const __half* b_qkv = nullptr;      // [H, 3, hd]
   const int* heads = nullptr;         // [max_heads] device

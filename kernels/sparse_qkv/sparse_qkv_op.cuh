@@ -9,7 +9,8 @@
 // max_forced; it lists them with their first missing position and sets their kv_valid to pos + 1 (no unit of
 // this launch reads a head that is not selected, and kv_catchup writes the rows before the next step).
 // With the fused layer norm (ln_gamma) every unit that projects or copies history first computes the B rows'
-// statistics (qkv_layer_norm.cuh), after its weight prefetch and input wait.
+// statistics (qkv_layer_norm.cuh: from x, or from x's producer's row partials), after its weight prefetch and
+// input wait.
 // KvCatchupOp units: forced slot * 2*hd/16 + block, K then V.
 // The structs are host-visible (fields, max_units(), kSmemBytes); their device bodies sit under __CUDACC__.
 #pragma once
@@ -66,8 +67,13 @@ struct SparseQkvOp {
     sync.inputs();
     const bool works = vslot != -2 || a.x_hist != nullptr || (unit == 0 && a.max_forced > 0);
     if (!works) return;
-    if (a.ln_gamma != nullptr)
-      qkv::row_stats<Sync>(a.x, a.batch, sparse_qkv_width(a), a.ln_eps, stats, reinterpret_cast<float*>(smem));
+    if (a.ln_gamma != nullptr) {
+      if (a.ln_row_partials != nullptr)
+        qkv::row_stats_from_partials<Sync>(a.ln_row_partials, a.ln_partial_blocks, a.batch, sparse_qkv_width(a),
+                                           a.ln_eps, stats);
+      else
+        qkv::row_stats<Sync>(a.x, a.batch, sparse_qkv_width(a), a.ln_eps, stats, reinterpret_cast<float*>(smem));
+    }
     copy_history<Sync>(unit, pos, stats);
     if (unit == 0 && a.max_forced > 0) choose_forced<Sync>(count, pos, reinterpret_cast<int*>(smem + kFlagsOff));
     if (vslot == -2) return;

@@ -6,7 +6,8 @@
 // and the K/V cache against the dense projection of the same inputs (computed here from Hugging Face's separate
 // q/k/v_proj layout, so pack_qkv_weights is checked too); cache rows never due stay poisoned. With the fused
 // layer norm (QkvCase::ln) the op gets the raw rows and gamma / beta, and the truth is the projection of their
-// normalization by layer_norm_ref.
+// normalization by layer_norm_ref. With QkvCase::ln_partials the GPU op also gets x's per-512-column row sums
+// (sparse_mlp_down's row_partials contract, made here by its reference) and takes its statistics from them.
 #pragma once
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "kernels/layer_norm/layer_norm_ref.h"
+#include "kernels/sparse_mlp_down/sparse_mlp_down_ref.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 #include "kernels/sparse_qkv/sparse_qkv_pack.h"
 #include "kernels/sparse_qkv/sparse_qkv_ref.h"
@@ -41,6 +43,7 @@ struct QkvCase {
   bool dense;    // every head selected at every step
   bool ln = false;  // the attention layer norm fused into the op (x: raw rows with a mean and spread of their own)
   QkvVariant variant = QkvVariant::kDefault;
+  bool ln_partials = false;  // with ln: the statistics from row partials of x (ln_row_partials), not a pass over x
 };
 
 inline std::string describe(const QkvCase& c) {
@@ -48,7 +51,7 @@ inline std::string describe(const QkvCase& c) {
          " max_len=" + std::to_string(c.max_len) + " gap=" + std::to_string(c.gap) + " graph=" + std::to_string(c.graph) +
          " hd=" + std::to_string(c.hd) + " mode=" + std::to_string(static_cast<int>(c.mode)) +
          " ring=" + std::to_string(c.ring) + (c.ln ? " ln" : "") +
-         " variant=" + std::to_string(static_cast<int>(c.variant));
+         " variant=" + std::to_string(static_cast<int>(c.variant)) + (c.ln_partials ? " ln_partials" : "");
 }
 
 // The launch settings a case implies.
@@ -256,6 +259,7 @@ class QkvGpuBackend : public QkvBackend {
         valid_(static_cast<size_t>(c.heads) * sparse_qkv_valid_slots(c.hd)),
         counts_(static_cast<size_t>(c.max_len) * 3),
         forced_(2 * kSparseQkvMaxForced),
+        partials_(2 * static_cast<size_t>(c.batch) * ((p.d + 511) / 512)),
         heads_(c.heads),
         count_(1),
         pos_(1),
@@ -271,6 +275,10 @@ class QkvGpuBackend : public QkvBackend {
     if (c.ln) {
       a_.ln_gamma = gamma_.data();
       a_.ln_beta = beta_.data();
+    }
+    if (c.ln_partials) {
+      a_.ln_row_partials = partials_.data();
+      a_.ln_partial_blocks = (p.d + 511) / 512;
     }
     a_.w_qkv = w_.data();
     a_.b_qkv = b_.data();
@@ -296,6 +304,11 @@ class QkvGpuBackend : public QkvBackend {
     count_.upload({count});
     pos_.upload({pos});
     x_.upload(x);
+    if (a_.ln_row_partials != nullptr) {
+      std::vector<float> sums(partials_.size());
+      kernels::sparse_mlp_down_row_partials_ref(x.data(), a_.batch, sparse_qkv_width(a_), sums.data());
+      partials_.upload(sums);
+    }
     q_.poison(stream_);
     if (exec_) {
       DV_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
@@ -319,7 +332,9 @@ class QkvGpuBackend : public QkvBackend {
   }
   SparseQkvArgs a_;
   DeviceBuffer<__half> w_, b_, gamma_, beta_, x_, q_, k_, v_, xh_;
-  DeviceBuffer<int> valid_, counts_, forced_, heads_, count_, pos_, forced_count_;
+  DeviceBuffer<int> valid_, counts_, forced_;
+  DeviceBuffer<float> partials_;  // ln_partials: [col_blocks][B][2] row sums of x
+  DeviceBuffer<int> heads_, count_, pos_, forced_count_;
   cudaStream_t stream_ = nullptr;
   cudaGraphExec_t exec_ = nullptr;
 };

@@ -42,6 +42,8 @@ struct UpCase {
   int B, d, ffn, k, max_k;
   bool device_k;  // false: k_dev = nullptr, k = max_k
   bool ln = false;  // the fused layer norm: x is a residual stream (offset and scaled) the op normalizes
+  bool ln_partials = false;  // ... with its statistics from x's row partials (ln_row_partials), made here by
+                             // sparse_mlp_down's reference of that contract
 };
 
 const UpCase kUpCases[] = {
@@ -54,6 +56,10 @@ const UpCase kUpCases[] = {
     {1, 5120, 2003, 500, 512, true, true}, {8, 1000, 1001, 333, 400, true, true},
     {3, 136, 111, 111, 111, false, true},  {17, 776, 300, 150, 300, true, true},
     {32, 1000, 2003, 1000, 1200, true, true}, {1, 40, 37, 0, 5, true, true},
+    // ... from row partials: one slice, uneven slices (1000 = 512 + 488; 5120 = 10 slices), every batch tile.
+    {1, 5120, 2003, 500, 512, true, true, true}, {8, 1000, 1001, 333, 400, true, true, true},
+    {3, 136, 111, 111, 111, false, true, true},  {17, 776, 300, 150, 300, true, true, true},
+    {32, 1000, 2003, 1000, 1200, true, true, true},
 };
 
 class SparseMlpUpTest : public ::testing::TestWithParam<int> {};
@@ -63,7 +69,8 @@ TEST_P(SparseMlpUpTest, MatchesReference) {
   const int ci = GetParam();
   const UpCase c = kUpCases[ci];
   const uint64_t seed = test::case_seed("sparse_mlp_up", ci);
-  SCOPED_TRACE(::testing::Message() << "case " << ci << " B=" << c.B << " d=" << c.d << " ffn=" << c.ffn << (c.ln ? " ln" : "")
+  SCOPED_TRACE(::testing::Message() << "case " << ci << " B=" << c.B << " d=" << c.d << " ffn=" << c.ffn
+                                    << (c.ln ? " ln" : "") << (c.ln_partials ? " partials" : "")
                                     << " k=" << c.k << " max_k=" << c.max_k << " seed=" << seed);
   std::mt19937_64 rng(seed);
   auto x = test::random_halves(static_cast<size_t>(c.B) * c.d, rng);
@@ -80,6 +87,10 @@ TEST_P(SparseMlpUpTest, MatchesReference) {
   DeviceBuffer<int> d_idx(idx), d_k(std::vector<int>{c.k});
   DeviceBuffer<__half> d_h(static_cast<size_t>(c.B) * ld_h);
   d_h.poison();
+  const int col_blocks = (c.d + kSparseMlpDownUnitCols - 1) / kSparseMlpDownUnitCols;
+  std::vector<float> partials(2 * static_cast<size_t>(col_blocks) * c.B);
+  sparse_mlp_down_row_partials_ref(x.h.data(), c.B, c.d, partials.data());
+  DeviceBuffer<float> d_partials(partials);
 
   SparseMlpUpArgs a;
   a.h = d_h.data();
@@ -96,6 +107,10 @@ TEST_P(SparseMlpUpTest, MatchesReference) {
   if (c.ln) {
     a.ln_gamma = d_gamma.data();
     a.ln_beta = d_beta.data();
+  }
+  if (c.ln_partials) {
+    a.ln_row_partials = d_partials.data();
+    a.ln_partial_blocks = col_blocks;
   }
   launch_sparse_mlp_up(a, nullptr);
   const std::vector<__half> got = d_h.download();

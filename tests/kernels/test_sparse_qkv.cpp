@@ -61,6 +61,13 @@ const std::vector<QkvCase> kCases = {
     {2, 6, 300, 300, 127, false, 16, KvMode::kForced, kSparseQkvRing, false, true},
     {8, 4, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, true},
     {5, 12, 12, 12, 0, true, 64, KvMode::kFullHistory, 0, true, true},
+    // ... with the statistics from x's row partials (ln_row_partials): one slice (d 256), two uneven slices
+    // (d 640, 768: 512 + 128 / 256) with catch-up and a graph, all_kv at d 320, batch 17 at d 576.
+    {1, 4, 20, 20, 0, false, 64, KvMode::kFullHistory, 0, false, true, QkvVariant::kDefault, true},
+    {3, 5, 140, 140, 31, true, 128, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kDefault, true},
+    {8, 4, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, true, QkvVariant::kDefault, true},
+    {5, 12, 12, 12, 0, true, 64, KvMode::kFullHistory, 0, true, true, QkvVariant::kDefault, true},
+    {17, 9, 6, 6, 0, false, 64, KvMode::kFullHistory, 0, false, true, QkvVariant::kDefault, true},
     // The A/B variants (kernel_bench's sparse_qkv rows): plain steps, catch-up passes of every width, the ring
     // with forced heads, all_kv and the fused layer norm; VariantsWriteTheDefaultsBits compares them bit for bit.
     {3, 5, 40, 45, 3, false, 64, KvMode::kFullHistory, 0, false, false, QkvVariant::kNoPrefetch},
