@@ -60,6 +60,18 @@ bool residual_sparse_flow(const SparseState* sp, bool pre) {
   return sp != nullptr && pre && residual;
 }
 
+// In the residual flow, the fused layer norms' row statistics from their input's producer: W_o and the MLP
+// down (sparse_mlp_down) write each output row's per-slice sum and sum of squares (row_partials), and the up
+// projection and the next layer's QKV sum those col_blocks pairs instead of reading the row again (5-7 us an op
+// on opt-13b, H100 6800122). DEJAVU_LN_PARTIALS=0 turns it off (the consumers' own pass over x): an A/B switch.
+// Read when a step is recorded.
+bool ln_partials_enabled() {
+  const char* env = std::getenv("DEJAVU_LN_PARTIALS");
+  DV_CHECK(env == nullptr || *env == '\0' || std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0,
+           "DEJAVU_LN_PARTIALS='{}': expected 1 (the default) or 0", env);
+  return env == nullptr || std::strcmp(env, "0") != 0;
+}
+
 class StepRecorder {
  public:
   StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp,
@@ -69,7 +81,8 @@ class StepRecorder {
         pre_(c_.do_layer_norm_before),
         stream_((fused_ || residual_sparse_flow(sp, pre_)) && !all_reduce), residual_stream_(stream_ && pre_),
         fuse_ln_(residual_stream_ && (!fused_ || kernels::fused_mlp_ln_fits(b.batch, m_.d))),
-        dense_qkv_ops_(dense_qkv_ops(stream_)) {}
+        dense_qkv_ops_(dense_qkv_ops(stream_)),
+        ln_partials_(residual_stream_ && !fused_ && sp != nullptr && ln_partials_enabled()) {}
 
   void run() {
     if (stream_) {
@@ -228,10 +241,11 @@ class StepRecorder {
   // sparse_mlp_down into block_out.
   void out_proj(int l, const DeviceList& heads, bool dense) {
     if (stream_) {
-      launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads,
-                                                 pre_ ? b_.mlp_in(l) : half_ptr(b_.block_out), b_.attn_in(l),
-                                                 b_.out_proj_workspace.data_ptr()),
-                             s_);
+      kernels::SparseMlpDownArgs a = layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads,
+                                                         pre_ ? b_.mlp_in(l) : half_ptr(b_.block_out),
+                                                         b_.attn_in(l), b_.out_proj_workspace.data_ptr());
+      a.row_partials = mlp_in_partials(l);
+      launch_sparse_mlp_down(a, s_);
     } else if (dense) {
       linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(w_.layers[l].wo_t), B_, m_.d,
                m_.attn);
@@ -263,7 +277,11 @@ class StepRecorder {
   // The selected heads' q and K/V (K/V of every head with all_kv), then the forced catch-up of heads lagging
   // too far, forked onto the low-priority catch-up stream (joined at the end of the step).
   void qkv(int l, const __half* x, const DeviceList& heads) {
-    const SparseQkvArgs q = layer_qkv_args(w_, b_, sp_, l, x, heads, residual_stream_, half_ptr(b_.q));
+    SparseQkvArgs q = layer_qkv_args(w_, b_, sp_, l, x, heads, residual_stream_, half_ptr(b_.q));
+    if (const float* p = attn_in_partials(l)) {
+      q.ln_row_partials = p;
+      q.ln_partial_blocks = sp_->ln_partial_blocks;
+    }
     launch_sparse_qkv(q, s_);
     if (q.max_forced == 0) return;
     cudaStream_t cs = sp_->catchup_stream.get();
@@ -328,6 +346,8 @@ class StepRecorder {
     if (residual_in) {
       u.ln_gamma = half_ptr(lw.mlp_ln_w);
       u.ln_beta = half_ptr(lw.mlp_ln_b);
+      u.ln_row_partials = mlp_in_partials(l);
+      u.ln_partial_blocks = sp_->ln_partial_blocks;
     }
     kernels::launch_sparse_mlp_up(u, s_);
     kernels::SparseMlpDownArgs a;
@@ -347,7 +367,21 @@ class StepRecorder {
     a.max_k = neurons.cap;
     a.ld_h = sp_->mlp_ld;
     a.ordered_sums = down_ordered_sums();
+    if (residual_in && l + 1 < m_.layers) a.row_partials = attn_in_partials(l + 1);
     kernels::launch_sparse_mlp_down(a, s_);
+  }
+
+  // ln_partials_: the row partials of mlp_in(l), which W_o writes when layer l's MLP is sparse (the up
+  // projection normalizes it; a dense MLP runs a layer_norm kernel), else nullptr.
+  float* mlp_in_partials(int l) const {
+    if (!ln_partials_ || sp_->mlp[l].dense) return nullptr;
+    return float_ptr(sp_->ln_partials);
+  }
+  // ... of attn_in(l), which layer l - 1's sparse MLP down writes; nullptr for layer 0 (the embedding writes
+  // attn_in(0)) and after a dense MLP (cuBLAS + bias_residual): the QKV op then reads the row itself.
+  float* attn_in_partials(int l) const {
+    if (!ln_partials_ || l == 0 || sp_->mlp[l - 1].dense) return nullptr;
+    return float_ptr(sp_->ln_partials) + 2 * static_cast<size_t>(sp_->ln_partial_blocks) * B_;
   }
 
   void lm_head(const __half* x) { lm_head_logits(ctx_, w_, m_, x, B_, b_.head_in, float_ptr(b_.logits)); }
@@ -397,6 +431,7 @@ class StepRecorder {
   const bool residual_stream_;  // ... pre-LN: the QKV op normalizes the residual stream the blocks write
   const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
   const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)
+  const bool ln_partials_;    // the residual flow's fused layer norms read their producer's row partials
   bool side_used_ = false;
   bool catchup_used_ = false;
 };

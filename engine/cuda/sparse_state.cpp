@@ -288,6 +288,8 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
                kernels::sparse_mlp_down_workspace_bytes(batch, static_cast<int>(d), head_cap, static_cast<int>(hd), 0,
                                                         ordered));
   down_workspace = at::zeros({static_cast<int64_t>(std::max<size_t>(ws, 16))}, cuda_options(at::kByte));
+  ln_partial_blocks = kernels::plan_sparse_mlp_down(batch, static_cast<int>(d), 1, 1).col_blocks;
+  ln_partials = at::zeros({2, ln_partial_blocks, B, 2}, cuda_options(at::kFloat));
   attention = AttentionScratch(batch, head_cap, max_len, static_cast<int>(hd), num_sms);
   pred_z = at::zeros({B, max_rank}, half);
   pred_scores = at::zeros({static_cast<int64_t>(scores_floats)}, cuda_options(at::kFloat));

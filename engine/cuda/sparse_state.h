@@ -113,6 +113,11 @@ class SparseState {
   int mlp_ld = 8;
   at::Tensor down_workspace;               // sparse_mlp_down's, for either split-sum scheme (split_sum.h); its
                                            // zeroed part stays zero between launches
+  // The residual-stream flow's layer-norm row partials (sparse_mlp_down's row_partials), fp32
+  // [2][ln_partial_blocks][B][2]: slot 0 of mlp_in(l) (W_o writes, the up projection reads), slot 1 of
+  // attn_in(l + 1) (the MLP down writes, the next layer's QKV reads); one of each serves every layer.
+  at::Tensor ln_partials;
+  int ln_partial_blocks = 1;
   AttentionScratch attention;              // decode_attention partials for the largest head capacity
   // Predictor workspace, shared by the tasks (serial on the side stream): z [B, max rank] fp16, the scores
   // (lowrank_predictor_scores_floats), z's split-K partials, and the zero-kept counters and histograms.

@@ -42,13 +42,13 @@ struct RowDotProblem {
   const __half* ln_gamma = nullptr;
   const __half* ln_beta = nullptr;
   float ln_eps = 1e-5f;
+  int max_rows = 0;
+  int B = 0;                    // 1..BT
+  int d = 0;                    // multiple of 8
   // kLn, optional: the statistics from x's producer's per-slice sums, [ln_partial_blocks][B][2] fp32 (sum, sum
   // of squares; qkv_layer_norm.cuh's row_stats_from_partials) instead of the block's pass over x.
   const float* ln_row_partials = nullptr;
   int ln_partial_blocks = 0;
-  int max_rows = 0;
-  int B = 0;                    // 1..BT
-  int d = 0;                    // multiple of 8
 };
 
 constexpr int kRowDotWarps = 8;

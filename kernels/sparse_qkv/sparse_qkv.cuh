@@ -88,9 +88,6 @@ struct SparseQkvArgs {
   const __half* ln_gamma = nullptr;   // [d] the attention layer norm's weight, or nullptr (x is normalized)
   const __half* ln_beta = nullptr;    // [d] its bias (with ln_gamma)
   float ln_eps = 1e-5f;               // OPT's layer_norm_eps
-  const float* ln_row_partials = nullptr;  // with ln_gamma, optional: [ln_partial_blocks][B][2] fp32 (sum, sum of
-                                      // squares) of x's column slices, written by x's producer; 8-byte aligned
-  int ln_partial_blocks = 0;          // slices in ln_row_partials (>= 1 when it is set)
   const __half* w_qkv = nullptr;      // [H, 3, hd, d]
   const __half* b_qkv = nullptr;      // [H, 3, hd]
   const int* heads = nullptr;         // [max_heads] device
@@ -117,6 +114,11 @@ struct SparseQkvArgs {
   int plain_unroll = 4;               // 4 or 8: weight chunks in flight per warp in a plain (<= 8 column) pass
   int units_per_sm = 2;               // 2 or 3: the launch's register bound (3: 80 registers a thread; the
                                       // catch-up pass then spills, the plain pass gains a third unit per SM)
+  // With ln_gamma, optional (launch_sparse_qkv only, like the variants: the persistent kernel's op reads x):
+  // [ln_partial_blocks][B][2] fp32 (sum, sum of squares) of x's column slices, written by x's producer
+  // (sparse_mlp_down's row_partials); 8-byte aligned. Last in the struct so the other fields keep their offsets.
+  const float* ln_row_partials = nullptr;
+  int ln_partial_blocks = 0;          // slices in ln_row_partials (>= 1 when it is set)
 };
 
 // The forced catch-up: K/V of the heads a sparse_qkv launch listed in forced / forced_count, for their

@@ -42,8 +42,9 @@ struct SparseQkvOp {
     run_as<Sync, false>(unit, smem, sync);
   }
 
-  // kVariants: honour SparseQkvArgs' A/B fields (prefetch, plain_unroll). Only launch_sparse_qkv's kernel
-  // compiles them in; the persistent decode kernel's run() keeps the default's code (and registers).
+  // kVariants: honour SparseQkvArgs' A/B fields (prefetch, plain_unroll) and ln_row_partials. Only
+  // launch_sparse_qkv's kernel compiles them in; the persistent decode kernel's run() keeps the default's code
+  // (and registers).
   template <class Sync, bool kVariants>
   __device__ void run_as(int unit, char* smem, const Sync& sync) const {
     const int pos = *a.pos;  // written by the previous step's last kernel
@@ -68,7 +69,7 @@ struct SparseQkvOp {
     const bool works = vslot != -2 || a.x_hist != nullptr || (unit == 0 && a.max_forced > 0);
     if (!works) return;
     if (a.ln_gamma != nullptr) {
-      if (a.ln_row_partials != nullptr)
+      if (kVariants && a.ln_row_partials != nullptr)
         qkv::row_stats_from_partials<Sync>(a.ln_row_partials, a.ln_partial_blocks, a.batch, sparse_qkv_width(a),
                                            a.ln_eps, stats);
       else
