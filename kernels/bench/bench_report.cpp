@@ -111,19 +111,25 @@ void print_summary(const BenchRun& run) {
     const BenchRow* dense = find_row(run, s, b1, -1, "dense_fc1+fc2");
     fmt::print("\n{} batch {}: dense fc1+fc2 {:.1f} us ({:.0f}% of copy bw)\n", s, b1, dense ? dense->t.median_us : 0,
                dense ? dense->pct_copy : 0);
-    // down: the fixed-point split sums; ordered: the ordered scheme (the engine's default for sparse_mlp_down).
-    fmt::print("  dens |   up us  %copy |  down us  %copy | ordered us %copy | up+down us  %copy | speedup\n");
+    // down: the fixed-point split sums; ordered: the ordered scheme (the engine's default for sparse_mlp_down);
+    // +stats: ordered, also writing the layer-norm row partials (the residual flow's producer).
+    fmt::print("  dens |   up us  %copy |  down us  %copy | ordered us %copy | +stats us |"
+               " up+down us  %copy | speedup\n");
     for (double dn : density_set) {
       const BenchRow* up = find_row(run, s, b1, dn, "up");
       const BenchRow* down = find_row(run, s, b1, dn, "down");
       const BenchRow* ordered = find_row(run, s, b1, dn, "down_ordered");
+      const BenchRow* stats = find_row(run, s, b1, dn, "down_ordered+stats");
       const BenchRow* pair = find_row(run, s, b1, dn, "up+down");
       if (!up || !down || !pair) continue;
-      fmt::print("  {:3.0f}% | {:7.1f} {:5.0f}% | {:7.1f} {:5.0f}% | {:>16} | {:10.1f} {:5.0f}% | {:6.2f}x{}\n",
+      fmt::print("  {:3.0f}% | {:7.1f} {:5.0f}% | {:7.1f} {:5.0f}% | {:>16} | {:>9} | {:10.1f} {:5.0f}% | {:6.2f}x{}\n",
                  100 * dn, up->t.median_us, up->pct_copy, down->t.median_us, down->pct_copy,
                  ordered ? fmt::format("{:10.1f} {:4.0f}%", ordered->t.median_us, ordered->pct_copy) : "-",
-                 pair->t.median_us, pair->pct_copy, pair->speedup,
-                 (up->valid && down->valid && (!ordered || ordered->valid)) ? "" : "  INVALID");
+                 stats ? fmt::format("{:9.1f}", stats->t.median_us) : "-", pair->t.median_us, pair->pct_copy,
+                 pair->speedup,
+                 (up->valid && down->valid && (!ordered || ordered->valid) && (!stats || stats->valid))
+                     ? ""
+                     : "  INVALID");
     }
     fmt::print("  speedup of up+down over dense, by batch (columns) and density (rows):\n        ");
     for (int b : batch_set) fmt::print("{:>7}", b);

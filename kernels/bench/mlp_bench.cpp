@@ -19,6 +19,7 @@
 #include "kernels/bench/fused_bench.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
+#include "kernels/sparse_mlp_down/sparse_mlp_down_ref.h"
 #include "kernels/sparse_mlp_up/sparse_mlp_up.cuh"
 
 namespace dv::bench {
@@ -66,6 +67,8 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       resid(kMaxBatch * dsz), h(kMaxBatch * static_cast<size_t>(ld_h)), out(kMaxBatch * dsz),
       Hd(kMaxBatch * fsz), Od(kMaxBatch * dsz);
   DevArray<int> idx(fsz), k_dev(1);
+  const int col_blocks = dv::kernels::plan_sparse_mlp_down(1, s.d, 1, 1).col_blocks;
+  DevArray<float> partials(2 * kMaxBatch * static_cast<size_t>(col_blocks));  // down_ordered+stats' row_partials
   FusedBench fused(s, T, {x.get(), w1.get(), b1.get(), w2t.get(), b2.get(), resid.get(), out.get()}, st);
   fill_hashed(w1.get(), fsz * dsz, BenchTensors::kW1, T.w1_scale(), st);
   fill_hashed(b1.get(), fsz, BenchTensors::kB1, 0.1f, st);
@@ -213,6 +216,23 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       const SampleCheck c_ordered =
           check_down(T, out.download(static_cast<size_t>(B) * dsz), hh, ld_h, sel, k, B, check_rng);
       ro.t = time_op(cfg.timer, down);
+      // ... also writing the layer-norm row partials of out (the residual flow's producer: row_partials), its
+      // cost beside down_ordered; the partials checked against sums of the out it wrote.
+      BenchRow rs = make_row(s, B, density, k, "down_ordered+stats");
+      da.row_partials = partials.get();
+      down();
+      DV_CUDA_CHECK(cudaStreamSynchronize(st));
+      const std::vector<__half> out_s = out.download(static_cast<size_t>(B) * dsz);
+      SampleCheck c_stats = check_down(T, out_s, hh, ld_h, sel, k, B, check_rng);
+      const std::vector<float> got_sums = partials.download(2 * static_cast<size_t>(B) * col_blocks);
+      std::vector<float> want_sums(got_sums.size());
+      dv::kernels::sparse_mlp_down_row_partials_ref(out_s.data(), B, s.d, want_sums.data());
+      for (size_t i = 0; i < got_sums.size(); ++i) c_stats.add(got_sums[i], want_sums[i]);
+      rs.t = time_op(cfg.timer, down);
+      da.row_partials = nullptr;
+      rs.bytes = rd.bytes;
+      rs.bytes.push_back({"row_partials", 8.0 * B * col_blocks});
+      rs.note = ro.note;
       da.ordered_sums = false;
       ro.bytes = rd.bytes;
       ro.note = fmt::format("splits={} (L2 fp32 partials {:.0f} bytes stored and read back, not counted)", splits,
@@ -223,21 +243,25 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       mark(ru, c_up);
       mark(rd, c_down);
       mark(ro, c_ordered);
+      mark(rs, c_stats);
       mark(rp, c_up);
       mark(rp, c_down);
-      for (BenchRow* r : {&ru, &rd, &ro, &rp}) finish_row(*r, cfg.copy_gbps);
+      for (BenchRow* r : {&ru, &rd, &ro, &rs, &rp}) finish_row(*r, cfg.copy_gbps);
       ru.speedup = d1.t.median_us / ru.t.median_us;
       rd.speedup = d2.t.median_us / rd.t.median_us;
       ro.speedup = d2.t.median_us / ro.t.median_us;
+      rs.speedup = d2.t.median_us / rs.t.median_us;
       rp.speedup = dp.t.median_us / rp.t.median_us;
       rows.push_back(ru);
       rows.push_back(rd);
       rows.push_back(ro);
+      rows.push_back(rs);
       rows.push_back(rp);
       fused.run(cfg, B, density, k, idx.get(), k_dev.get(), out_h, rp.t.median_us, rows);
-      progress += fmt::format(", {:.0f}%: {:.1f} us {:.2f}x (down {:.1f}, ordered {:.1f}), fused {:.1f} us{}",
-                              100 * density, rp.t.median_us, rp.speedup, rd.t.median_us, ro.t.median_us,
-                              rows.back().t.median_us, rp.valid && ro.valid ? "" : " INVALID");
+      progress += fmt::format(
+          ", {:.0f}%: {:.1f} us {:.2f}x (down {:.1f}, ordered {:.1f}, +stats {:.1f}), fused {:.1f} us{}",
+          100 * density, rp.t.median_us, rp.speedup, rd.t.median_us, ro.t.median_us, rs.t.median_us,
+          rows.back().t.median_us, rp.valid && ro.valid && rs.valid ? "" : " INVALID");
     }
 
     fmt::print("{}\n", progress);

@@ -25,6 +25,8 @@
 #include "kernels/bench/bench_validate.h"
 #include "kernels/bench/dev_array.h"
 #include "kernels/common/cuda_check.h"
+#include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
+#include "kernels/sparse_mlp_down/sparse_mlp_down_ref.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 #include "kernels/sparse_qkv/sparse_qkv_ref.h"
 
@@ -42,11 +44,14 @@ struct Variant {
   int unroll;     // SparseQkvArgs::plain_unroll
   int per_sm;     // SparseQkvArgs::units_per_sm
   bool all_kv;    // K/V of every head (what the catch-up plan picks where force_lag < 1, e.g. opt-13b at B = 8)
+  bool partials = false;  // with ln: the statistics from x's row partials (SparseQkvArgs::ln_row_partials), as
+                          // the residual flow's QKV gets them from the MLP down, instead of each unit's pass
 };
 // No L2 prefetch by default since 6800122's rows: the prefetch made every shape slower (opt-13b, heads 50 %,
 // B = 1: 41.7 against 38.8 us without it; results/h100/2026-12-07_6800122/kernels).
 constexpr Variant kVariants[] = {{"sparse_qkv", false, false, 4, 2, false},
                                  {"sparse_qkv+ln", true, false, 4, 2, false},
+                                 {"sparse_qkv+ln_partials", true, false, 4, 2, false, true},
                                  {"sparse_qkv+prefetch", false, true, 4, 2, false},
                                  {"sparse_qkv-unroll8", false, false, 8, 2, false},
                                  {"sparse_qkv-3persm", false, false, 4, 3, false},
@@ -92,6 +97,8 @@ class QkvShapeBench {
         vc_(bmax_ * d_ * kMaxLen),
         x_hist_(bmax_ * d_ * kSparseQkvRing),
         out_(bmax_ * 3 * d_),
+        col_blocks_((s.d + kernels::kSparseMlpDownUnitCols - 1) / kernels::kSparseMlpDownUnitCols),
+        partials_(2 * bmax_ * col_blocks_),
         valid_(static_cast<size_t>(s.heads) * sparse_qkv_valid_slots(hd_)),
         heads_(static_cast<size_t>(s.heads)),
         count_(1),
@@ -227,6 +234,15 @@ class QkvShapeBench {
       a.ln_gamma = gamma_.get();
       a.ln_beta = beta_.get();
     }
+    if (v.partials) {  // x's row partials for this B, made on the host as the producer would write them
+      std::vector<__half> x(B * d_);
+      for (size_t i = 0; i < x.size(); ++i) x[i] = hashed_half(BenchTensors::kX, i, 1.f);
+      std::vector<float> sums(2 * static_cast<size_t>(B) * col_blocks_);
+      kernels::sparse_mlp_down_row_partials_ref(x.data(), B, s_.d, sums.data());
+      partials_.upload(sums);
+      a.ln_row_partials = partials_.get();
+      a.ln_partial_blocks = col_blocks_;
+    }
     a.prefetch = v.prefetch, a.plain_unroll = v.unroll, a.units_per_sm = v.per_sm, a.all_kv = v.all_kv;
     // Validation run on poisoned outputs; kv_valid = pos (the op leaves pos + 1, which it clamps to pos).
     for (const DevArray<__half>* o : {&q_, &kc_, &vc_, &x_hist_})
@@ -263,9 +279,13 @@ class QkvShapeBench {
     row.speedup = dense_us / row.t.median_us;
     row.note = fmt::format("heads {}/{}, hd {}; speedup x density {:.2f} (1 = the dense time scaled by density)", k,
                            s_.heads, hd_, row.speedup * density);
-    if (v.ln)
+    if (v.partials) {
+      row.bytes.push_back({"ln_row_partials", 8.0 * B * col_blocks_});
+      row.note += "; statistics from the row partials (8 bytes a 512-column slice and row, per unit from L2)";
+    } else if (v.ln) {
       row.note += fmt::format("; statistics re-read x per unit from L2 ({:.0f} bytes, not counted)",
                               2.0 * B * d_ * 3 * k * hd_ / kSparseQkvSlotRows);
+    }
     mark(row, check);
     finish_row(row, cfg_.copy_gbps);
     return row;
@@ -277,6 +297,8 @@ class QkvShapeBench {
   const int hd_;
   const size_t bmax_, d_;
   DevArray<__half> w_, b_, x_, gamma_, beta_, q_, kc_, vc_, x_hist_, out_;
+  const int col_blocks_;        // 512-column slices of a row (the row partials' count)
+  DevArray<float> partials_;    // [col_blocks][B][2] row partials of x (the +ln_partials variant)
   DevArray<int> valid_, heads_, count_, pos_;
   std::vector<__half> gamma_h_, beta_h_;  // the layer norm's weights, for the reference
 };

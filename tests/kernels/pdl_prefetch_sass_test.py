@@ -30,7 +30,8 @@ WEIGHT_LOAD = re.compile(r"^(LDG\S*\.NA\b\S*|CCTL\S*\.P(F|ML)\S*)$")
 # Not listed, by design: the PdlSync<true> instantiations of selection readers (they wait before reading the
 # selection), kv_catchup (its list comes from the kernel before it), row_dot_kernel (pdl_begin() first).
 KERNELS = {
-    "dv_kernel_sparse_mlp_down": (r"sparse_mlp_down_kernel<.*, false>\(", 4),
+    # Four batch-tile / rows-per-index instantiations, each with and without the row statistics (kRowStats).
+    "dv_kernel_sparse_mlp_down": (r"sparse_mlp_down_kernel<.*, false>\(", 8),
     # Two or three units per SM (SparseQkvArgs::units_per_sm, kernel_bench's A/B variant).
     "dv_kernel_sparse_qkv": (r"qkv_unit_kernel<dv::kernels::SparseQkvOp, false, [23]>\(", 2),
     "dv_kernel_fused_mlp": (r"fused_mlp_kernel<.*, false>\(", 3),
