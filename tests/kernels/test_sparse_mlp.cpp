@@ -4,11 +4,14 @@
 // below the host bound max_k with a poisoned idx tail, batch 1..32 across all tile configurations, both the
 // single-split and the split + workspace paths of the down kernel under both split-sum schemes (fixed-point
 // reductions and ordered partials; each repeated to identical bits, then the other scheme on the same
-// workspace), rows_per_index > 1, and in-place residual.
+// workspace), rows_per_index > 1, and in-place residual. The down kernel's optional row_partials (per-512-column
+// slice fp32 sum and sum of squares of each row of out): out bit-identical to the launch without them, the
+// partials against double sums of the out written (fp32 tolerance on the sum of magnitudes), the same bits again.
 // Every output buffer is NaN-poisoned before the launch.
 #include <gtest/gtest.h>
 
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <tuple>
@@ -201,6 +204,41 @@ const DownCase kDownCases[] = {
     {1, 1000, 40, 3, 40, 64, false, false},
 };
 
+// The row_partials instantiation on args `a` (the case's, run earlier with output `plain`): the same out bits, the
+// partials equal to sums of that out, the same partials bits on a second launch. launch() runs it and returns out.
+template <class Launch>
+void check_row_partials(SparseMlpDownArgs& a, int col_blocks, const std::vector<__half>& plain, Launch&& launch) {
+  DeviceBuffer<float> d_partials(2 * static_cast<size_t>(col_blocks) * a.B);
+  a.row_partials = d_partials.data();
+  std::vector<float> first;
+  for (int run = 0; run < 2; ++run) {
+    SCOPED_TRACE(::testing::Message() << "row_partials run " << run);
+    d_partials.poison();
+    const std::vector<__half> got = launch();
+    ASSERT_EQ(std::memcmp(got.data(), plain.data(), got.size() * sizeof(__half)), 0) << "out differs";
+    const std::vector<float> partials = d_partials.download();
+    if (run == 1) {
+      EXPECT_EQ(std::memcmp(partials.data(), first.data(), partials.size() * sizeof(float)), 0) << "bits differ";
+      break;
+    }
+    first = partials;
+    std::vector<float> want(partials.size());
+    sparse_mlp_down_row_partials_ref(got.data(), a.B, a.d, want.data());
+    const double tol = test::tolerance(DType::kF32);
+    for (int cb = 0; cb < col_blocks; ++cb)
+      for (int b = 0; b < a.B; ++b) {
+        const size_t o = 2 * (static_cast<size_t>(cb) * a.B + b);
+        double mag = 1e-3;  // the sum may cancel: its error is bounded by the sum of magnitudes
+        for (int col = cb * kSparseMlpDownUnitCols; col < std::min(a.d, (cb + 1) * kSparseMlpDownUnitCols); ++col)
+          mag += std::fabs(__half2float(got[static_cast<size_t>(b) * a.d + col]));
+        EXPECT_LE(std::fabs(partials[o] - want[o]), tol * mag) << "sum, slice " << cb << " row " << b;
+        EXPECT_LE(std::fabs(partials[o + 1] - want[o + 1]), tol * (want[o + 1] + 1e-3))
+            << "sum of squares, slice " << cb << " row " << b;
+      }
+  }
+  a.row_partials = nullptr;
+}
+
 // (case, ordered_sums)
 class SparseMlpDownTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
@@ -295,6 +333,15 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
   launch_sparse_mlp_down(a, nullptr);
   EXPECT_TRUE(test::expect_close(c.in_place ? d_resid.download() : d_out.download(), ref_f, DType::kF16,
                                  "out after a B = 1 ordered launch on the same workspace"));
+  check_row_partials(a, plan.col_blocks, first, [&] {
+    if (c.in_place) {
+      d_resid.upload(resid.h);
+    } else {
+      d_out.poison();
+    }
+    launch_sparse_mlp_down(a, nullptr);
+    return c.in_place ? d_resid.download() : d_out.download();
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SparseMlpDownTest,
@@ -339,6 +386,10 @@ TEST(SparseMlpDownErrors, RejectsBadShapes) {
   EXPECT_THROW(launch_sparse_mlp_down(a, nullptr), dv::Error);
   a.ld_h = 4;
   a.rows_per_index = 8;  // ld_h < max_k * rows_per_index
+  EXPECT_THROW(launch_sparse_mlp_down(a, nullptr), dv::Error);
+  a.rows_per_index = 1;
+  DeviceBuffer<float> partials(8);
+  a.row_partials = partials.data() + 1;  // 4-byte aligned: one float2 per slice and row needs 8
   EXPECT_THROW(launch_sparse_mlp_down(a, nullptr), dv::Error);
 }
 
