@@ -60,6 +60,19 @@ bool residual_sparse_flow(const SparseState* sp, bool pre) {
   return sp != nullptr && pre && residual;
 }
 
+// sparse_mlp_down's plan target on the graph path (W_o and the MLP down projection): DEJAVU_DOWN_UNITS=N
+// (1..kSparseMlpDownTargetUnits) for fewer, longer units than the default two waves; an A/B switch
+// (step_decode.sh bench variant down_units), read when a step is recorded.
+int down_target_units() {
+  const char* env = std::getenv("DEJAVU_DOWN_UNITS");
+  if (env == nullptr || *env == '\0') return 0;
+  char* end = nullptr;
+  const long v = std::strtol(env, &end, 10);
+  DV_CHECK(*end == '\0' && v >= 1 && v <= kernels::kSparseMlpDownTargetUnits,
+           "DEJAVU_DOWN_UNITS='{}': expected a number of units in 1..{}", env, kernels::kSparseMlpDownTargetUnits);
+  return static_cast<int>(v);
+}
+
 class StepRecorder {
  public:
   StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp,
@@ -69,7 +82,7 @@ class StepRecorder {
         pre_(c_.do_layer_norm_before),
         stream_((fused_ || residual_sparse_flow(sp, pre_)) && !all_reduce), residual_stream_(stream_ && pre_),
         fuse_ln_(residual_stream_ && (!fused_ || kernels::fused_mlp_ln_fits(b.batch, m_.d))),
-        dense_qkv_ops_(dense_qkv_ops(stream_)) {}
+        dense_qkv_ops_(dense_qkv_ops(stream_)), down_units_(down_target_units()) {}
 
   void run() {
     if (stream_) {
@@ -228,17 +241,19 @@ class StepRecorder {
   // sparse_mlp_down into block_out.
   void out_proj(int l, const DeviceList& heads, bool dense) {
     if (stream_) {
-      launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads,
-                                                 pre_ ? b_.mlp_in(l) : half_ptr(b_.block_out), b_.attn_in(l),
-                                                 b_.out_proj_workspace.data_ptr()),
-                             s_);
+      kernels::SparseMlpDownArgs a = layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads,
+                                                         pre_ ? b_.mlp_in(l) : half_ptr(b_.block_out), b_.attn_in(l),
+                                                         b_.out_proj_workspace.data_ptr());
+      a.target_units = down_units_;
+      launch_sparse_mlp_down(a, s_);
     } else if (dense) {
       linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(w_.layers[l].wo_t), B_, m_.d,
                m_.attn);
     } else {
-      launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads, half_ptr(b_.block_out),
-                                                 nullptr, sp_->down_workspace.data_ptr()),
-                             s_);
+      kernels::SparseMlpDownArgs a = layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads, half_ptr(b_.block_out),
+                                                         nullptr, sp_->down_workspace.data_ptr());
+      a.target_units = down_units_;
+      launch_sparse_mlp_down(a, s_);
     }
   }
 
@@ -347,6 +362,7 @@ class StepRecorder {
     a.max_k = neurons.cap;
     a.ld_h = sp_->mlp_ld;
     a.ordered_sums = down_ordered_sums();
+    a.target_units = down_units_;
     kernels::launch_sparse_mlp_down(a, s_);
   }
 
@@ -397,6 +413,7 @@ class StepRecorder {
   const bool residual_stream_;  // ... pre-LN: the QKV op normalizes the residual stream the blocks write
   const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
   const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)
+  const int down_units_;      // sparse_mlp_down's plan target (0: the default), DEJAVU_DOWN_UNITS
   bool side_used_ = false;
   bool catchup_used_ = false;
 };

@@ -280,6 +280,20 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
   launch_sparse_mlp_down(a, nullptr);
   EXPECT_TRUE(test::expect_close(c.in_place ? d_resid.download() : d_out.download(), ref_f, DType::kF16,
                                  "out after a B = 1 ordered launch on the same workspace"));
+  // Fewer, longer units (target_units, kernel_bench's down_ordered_u* rows) on the same workspace.
+  for (const int units : {132, 7}) {
+    SCOPED_TRACE(::testing::Message() << "target_units " << units);
+    a.target_units = units;
+    if (c.in_place) {
+      d_resid.upload(resid.h);
+    } else {
+      d_out.poison();
+    }
+    launch_sparse_mlp_down(a, nullptr);
+    EXPECT_TRUE(test::expect_close(c.in_place ? d_resid.download() : d_out.download(), ref_f, DType::kF16, "out"));
+  }
+  a.target_units = kSparseMlpDownTargetUnits + 1;  // more units than a default-sized workspace holds
+  EXPECT_THROW(launch_sparse_mlp_down(a, nullptr), dv::Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SparseMlpDownTest,
