@@ -72,6 +72,19 @@ bool ln_partials_enabled() {
   return env == nullptr || std::strcmp(env, "0") != 0;
 }
 
+// sparse_mlp_down's plan target on the graph path (W_o and the MLP down projection): DEJAVU_DOWN_UNITS=N
+// (1..kSparseMlpDownTargetUnits) for fewer, longer units than the default two waves; an A/B switch
+// (step_decode.sh bench variant down_units), read when a step is recorded.
+int down_target_units() {
+  const char* env = std::getenv("DEJAVU_DOWN_UNITS");
+  if (env == nullptr || *env == '\0') return 0;
+  char* end = nullptr;
+  const long v = std::strtol(env, &end, 10);
+  DV_CHECK(*end == '\0' && v >= 1 && v <= kernels::kSparseMlpDownTargetUnits,
+           "DEJAVU_DOWN_UNITS='{}': expected a number of units in 1..{}", env, kernels::kSparseMlpDownTargetUnits);
+  return static_cast<int>(v);
+}
+
 class StepRecorder {
  public:
   StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp,
@@ -81,7 +94,7 @@ class StepRecorder {
         pre_(c_.do_layer_norm_before),
         stream_((fused_ || residual_sparse_flow(sp, pre_)) && !all_reduce), residual_stream_(stream_ && pre_),
         fuse_ln_(residual_stream_ && (!fused_ || kernels::fused_mlp_ln_fits(b.batch, m_.d))),
-        dense_qkv_ops_(dense_qkv_ops(stream_)),
+        dense_qkv_ops_(dense_qkv_ops(stream_)), down_units_(down_target_units()),
         ln_partials_(residual_stream_ && !fused_ && sp != nullptr && ln_partials_enabled()) {}
 
   void run() {
@@ -244,15 +257,17 @@ class StepRecorder {
       kernels::SparseMlpDownArgs a = layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads,
                                                          pre_ ? b_.mlp_in(l) : half_ptr(b_.block_out),
                                                          b_.attn_in(l), b_.out_proj_workspace.data_ptr());
+      a.target_units = down_units_;
       a.row_partials = mlp_in_partials(l);
       launch_sparse_mlp_down(a, s_);
     } else if (dense) {
       linear_t(ctx_.cublas(), half_ptr(b_.block_out), half_ptr(b_.attn), half_ptr(w_.layers[l].wo_t), B_, m_.d,
                m_.attn);
     } else {
-      launch_sparse_mlp_down(layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads, half_ptr(b_.block_out),
-                                                 nullptr, sp_->down_workspace.data_ptr()),
-                             s_);
+      kernels::SparseMlpDownArgs a = layer_out_proj_args(w_, b_, l, half_ptr(b_.attn), heads, half_ptr(b_.block_out),
+                                                         nullptr, sp_->down_workspace.data_ptr());
+      a.target_units = down_units_;
+      launch_sparse_mlp_down(a, s_);
     }
   }
 
@@ -367,6 +382,7 @@ class StepRecorder {
     a.max_k = neurons.cap;
     a.ld_h = sp_->mlp_ld;
     a.ordered_sums = down_ordered_sums();
+    a.target_units = down_units_;
     if (residual_in && l + 1 < m_.layers) a.row_partials = attn_in_partials(l + 1);
     kernels::launch_sparse_mlp_down(a, s_);
   }
@@ -431,6 +447,7 @@ class StepRecorder {
   const bool residual_stream_;  // ... pre-LN: the QKV op normalizes the residual stream the blocks write
   const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
   const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)
+  const int down_units_;      // sparse_mlp_down's plan target (0: the default), DEJAVU_DOWN_UNITS
   const bool ln_partials_;    // the residual flow's fused layer norms read their producer's row partials
   bool side_used_ = false;
   bool catchup_used_ = false;

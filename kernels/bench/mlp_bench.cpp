@@ -232,11 +232,28 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       da.row_partials = nullptr;
       rs.bytes = rd.bytes;
       rs.bytes.push_back({"row_partials", 8.0 * B * col_blocks});
-      rs.note = ro.note;
-      da.ordered_sums = false;
       ro.bytes = rd.bytes;
       ro.note = fmt::format("splits={} (L2 fp32 partials {:.0f} bytes stored and read back, not counted)", splits,
                             splits > 1 ? 4.0 * splits * B * s.d : 0.0);
+      rs.note = ro.note;
+      // The ordered down with fewer, longer units (SparseMlpDownArgs::target_units: one wave of two units an SM,
+      // one unit an SM), each checked and timed beside the default plan's two waves.
+      std::vector<BenchRow> unit_rows;
+      for (const int units : {264, 132}) {
+        BenchRow ru_t = make_row(s, B, density, k, fmt::format("down_ordered_u{}", units));
+        da.target_units = units;
+        down();
+        DV_CUDA_CHECK(cudaStreamSynchronize(st));
+        mark(ru_t, check_down(T, out.download(static_cast<size_t>(B) * dsz), hh, ld_h, sel, k, B, check_rng));
+        ru_t.t = time_op(cfg.timer, down);
+        ru_t.bytes = rd.bytes;
+        ru_t.note = fmt::format("splits={} (target {} units)",
+                                dv::kernels::plan_sparse_mlp_down(B, s.d, k, 1, units, true).splits, units);
+        finish_row(ru_t, cfg.copy_gbps);
+        ru_t.speedup = d2.t.median_us / ru_t.t.median_us;
+        unit_rows.push_back(ru_t);
+      }
+      da.target_units = 0;  // up+down below runs the engine's down: ordered sums, the default plan
       rp.t = time_op(cfg.timer, [&] { up(); down(); });
       rp.bytes = ru.bytes;
       rp.bytes.insert(rp.bytes.end(), rd.bytes.begin(), rd.bytes.end());
@@ -256,6 +273,7 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       rows.push_back(rd);
       rows.push_back(ro);
       rows.push_back(rs);
+      rows.insert(rows.end(), unit_rows.begin(), unit_rows.end());
       rows.push_back(rp);
       fused.run(cfg, B, density, k, idx.get(), k_dev.get(), out_h, rp.t.median_us, rows);
       progress += fmt::format(

@@ -90,7 +90,11 @@ void check_sparse_mlp_down_args(const SparseMlpDownArgs& a, const SparseMlpDownP
 }
 
 void launch_sparse_mlp_down(const SparseMlpDownArgs& a, cudaStream_t stream) {
-  const SparseMlpDownPlan plan = plan_sparse_mlp_down(a.B, a.d, a.max_k, a.rows_per_index, 0, a.ordered_sums);
+  DV_CHECK(a.target_units >= 0 && a.target_units <= kSparseMlpDownTargetUnits,
+           "sparse_mlp_down: target_units = {} outside 0..{} (0: the default plan)", a.target_units,
+           kSparseMlpDownTargetUnits);
+  const SparseMlpDownPlan plan =
+      plan_sparse_mlp_down(a.B, a.d, a.max_k, a.rows_per_index, a.target_units, a.ordered_sums);
   check_sparse_mlp_down_args(a, plan);
   const bool unit = a.rows_per_index == 1;
   if (a.B <= 16) {

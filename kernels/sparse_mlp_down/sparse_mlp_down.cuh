@@ -73,6 +73,11 @@ struct SparseMlpDownArgs {
   int ld_h = 0;
   int rows_per_index = 1;
   bool ordered_sums = false;      // splits combined through ordered fp32 partials, not fixed-point reductions
+  // Units the launch's plan aims for: 0 = kSparseMlpDownTargetUnits (two waves of two units an SM on 132 SMs);
+  // fewer means fewer, longer units (fewer splits, fewer partials to finish). At most the default, so a workspace
+  // sized for the default plan serves any value. An A/B knob (kernel_bench down_ordered_u* rows, the engine's
+  // DEJAVU_DOWN_UNITS).
+  int target_units = 0;
   float* row_partials = nullptr;  // [col_blocks][B][2] fp32 (sum, sum of squares) of out's slices, or nullptr;
                                   // 8-byte aligned; the graph launch only (not the persistent kernel's op)
 };

@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 
 #include <climits>
-#include <cmath>
 #include <cstring>
 #include <string>
 #include <tuple>
@@ -22,6 +21,7 @@
 #include "kernels/sparse_mlp_up/sparse_mlp_up.cuh"
 #include "kernels/sparse_mlp_up/sparse_mlp_up_ref.h"
 #include "tests/kernels/kernel_test_util.h"
+#include "tests/kernels/row_partials_check.h"
 
 namespace dv::kernels {
 namespace {
@@ -204,41 +204,6 @@ const DownCase kDownCases[] = {
     {1, 1000, 40, 3, 40, 64, false, false},
 };
 
-// The row_partials instantiation on args `a` (the case's, run earlier with output `plain`): the same out bits, the
-// partials equal to sums of that out, the same partials bits on a second launch. launch() runs it and returns out.
-template <class Launch>
-void check_row_partials(SparseMlpDownArgs& a, int col_blocks, const std::vector<__half>& plain, Launch&& launch) {
-  DeviceBuffer<float> d_partials(2 * static_cast<size_t>(col_blocks) * a.B);
-  a.row_partials = d_partials.data();
-  std::vector<float> first;
-  for (int run = 0; run < 2; ++run) {
-    SCOPED_TRACE(::testing::Message() << "row_partials run " << run);
-    d_partials.poison();
-    const std::vector<__half> got = launch();
-    ASSERT_EQ(std::memcmp(got.data(), plain.data(), got.size() * sizeof(__half)), 0) << "out differs";
-    const std::vector<float> partials = d_partials.download();
-    if (run == 1) {
-      EXPECT_EQ(std::memcmp(partials.data(), first.data(), partials.size() * sizeof(float)), 0) << "bits differ";
-      break;
-    }
-    first = partials;
-    std::vector<float> want(partials.size());
-    sparse_mlp_down_row_partials_ref(got.data(), a.B, a.d, want.data());
-    const double tol = test::tolerance(DType::kF32);
-    for (int cb = 0; cb < col_blocks; ++cb)
-      for (int b = 0; b < a.B; ++b) {
-        const size_t o = 2 * (static_cast<size_t>(cb) * a.B + b);
-        double mag = 1e-3;  // the sum may cancel: its error is bounded by the sum of magnitudes
-        for (int col = cb * kSparseMlpDownUnitCols; col < std::min(a.d, (cb + 1) * kSparseMlpDownUnitCols); ++col)
-          mag += std::fabs(__half2float(got[static_cast<size_t>(b) * a.d + col]));
-        EXPECT_LE(std::fabs(partials[o] - want[o]), tol * mag) << "sum, slice " << cb << " row " << b;
-        EXPECT_LE(std::fabs(partials[o + 1] - want[o + 1]), tol * (want[o + 1] + 1e-3))
-            << "sum of squares, slice " << cb << " row " << b;
-      }
-  }
-  a.row_partials = nullptr;
-}
-
 // (case, ordered_sums)
 class SparseMlpDownTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
@@ -333,7 +298,22 @@ TEST_P(SparseMlpDownTest, MatchesReference) {
   launch_sparse_mlp_down(a, nullptr);
   EXPECT_TRUE(test::expect_close(c.in_place ? d_resid.download() : d_out.download(), ref_f, DType::kF16,
                                  "out after a B = 1 ordered launch on the same workspace"));
-  check_row_partials(a, plan.col_blocks, first, [&] {
+  // Fewer, longer units (target_units, kernel_bench's down_ordered_u* rows) on the same workspace.
+  for (const int units : {132, 7}) {
+    SCOPED_TRACE(::testing::Message() << "target_units " << units);
+    a.target_units = units;
+    if (c.in_place) {
+      d_resid.upload(resid.h);
+    } else {
+      d_out.poison();
+    }
+    launch_sparse_mlp_down(a, nullptr);
+    EXPECT_TRUE(test::expect_close(c.in_place ? d_resid.download() : d_out.download(), ref_f, DType::kF16, "out"));
+  }
+  a.target_units = kSparseMlpDownTargetUnits + 1;  // more units than a default-sized workspace holds
+  EXPECT_THROW(launch_sparse_mlp_down(a, nullptr), dv::Error);
+  a.target_units = 0;
+  test::check_row_partials(a, plan.col_blocks, first, [&] {
     if (c.in_place) {
       d_resid.upload(resid.h);
     } else {
