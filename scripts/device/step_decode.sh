@@ -90,7 +90,8 @@ if has bench; then
   # (DEJAVU_SPLIT_SUM=fixed, the default before the ordered sums measured faster), side_high = the predictors'
   # side stream at the highest priority (DEJAVU_SIDE_PRIORITY=high, the default before 497a573's A/B),
   # residual = the sparse step's residual-stream flow, no layer_norm kernel (DEJAVU_SPARSE_FLOW=residual;
-  # 6800122: slower), qkv_prefetch = sparse_qkv's L2 prefetch of its slice (DEJAVU_QKV_PREFETCH=1),
+  # 6800122: slower; since lnstats its fused layer norms read the producers' row partials), residual_rowpass =
+  # the same with each fused layer norm reading its row (DEJAVU_LN_PARTIALS=0, 6800122's residual), qkv_prefetch = sparse_qkv's L2 prefetch of its slice (DEJAVU_QKV_PREFETCH=1),
   # down_units = sparse_mlp_down with fewer, longer units (DEJAVU_DOWN_UNITS=$DEJAVU_DOWN_UNITS_AB, default 264).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     case $variant in
@@ -99,14 +100,16 @@ if has bench; then
       fixed) env_set=DEJAVU_SPLIT_SUM=fixed limit=${DEJAVU_T_BENCH3:-40} ;;
       side_high) env_set=DEJAVU_SIDE_PRIORITY=high limit=${DEJAVU_T_BENCH3:-40} ;;
       residual) env_set=DEJAVU_SPARSE_FLOW=residual limit=${DEJAVU_T_BENCH3:-40} ;;
+      residual_rowpass) env_set="DEJAVU_SPARSE_FLOW=residual DEJAVU_LN_PARTIALS=0" limit=${DEJAVU_T_BENCH3:-40} ;;
       qkv_prefetch) env_set=DEJAVU_QKV_PREFETCH=1 limit=${DEJAVU_T_BENCH3:-40} ;;
       down_units) env_set=DEJAVU_DOWN_UNITS=${DEJAVU_DOWN_UNITS_AB:-264} limit=${DEJAVU_T_BENCH3:-40} ;;
-      *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, qkv_prefetch or" \
-           "down_units" >>"$SUMMARY"
+      *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
+           "qkv_prefetch or down_units" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"
-    part "bench_$variant" "$limit" env "$env_set" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
+    # shellcheck disable=SC2086  # env_set: one or more NAME=VALUE words
+    part "bench_$variant" "$limit" env $env_set "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
       --out "$OUT/bench/$variant" >"$OUT/bench/$variant/bench.log" 2>&1
     grep -E "^\| opt|dense|sparse" "$OUT/bench/$variant/bench.log" | tail -12 >>"$SUMMARY"
   done

@@ -62,7 +62,7 @@ const UpCase kUpCases[] = {
     // ... from row partials: one slice, uneven slices (1000 = 512 + 488; 5120 = 10 slices), every batch tile.
     {1, 5120, 2003, 500, 512, true, true, true}, {8, 1000, 1001, 333, 400, true, true, true},
     {3, 136, 111, 111, 111, false, true, true},  {17, 776, 300, 150, 300, true, true, true},
-    {32, 1000, 2003, 1000, 1200, true, true, true},
+    {32, 1000, 2003, 1000, 1200, true, true, true}, {16, 768, 300, 77, 100, true, true, true},
 };
 
 class SparseMlpUpTest : public ::testing::TestWithParam<int> {};
