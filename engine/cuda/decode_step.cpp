@@ -1,15 +1,13 @@
 // decode_step.cpp: the launch sequence of one decode step (see decode_step.h).
 #include "engine/cuda/decode_step.h"
 
-#include <cstdlib>
-#include <cstring>
-
 #include "engine/cuda/cublas_ops.h"
 #include "engine/cuda/engine_kernels.cuh"
 #include "engine/cuda/layer_ops.h"
 #include "engine/cuda/model_dims.h"
 #include "engine/cuda/model_ends.h"
 #include "engine/cuda/split_sum.h"
+#include "engine/cuda/step_switches.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/decode_attention/decode_attention.cuh"
@@ -24,67 +22,6 @@
 namespace dv::engine {
 namespace {
 
-// The MLP path: cuBLAS (dense) or sparse up + down by default; DEJAVU_FUSED_MLP=1 takes fused_mlp (fc1 + ReLU
-// + fc2 of a neuron slice in one op, with the residual-stream flow) up to batch 8. The first H100 run
-// (session 7, opt-13b and opt-1.3b, batch 1) measured the fused flow slower than this one, dense 12.8 against
-// 10.2 ms and sparse 4.66 against 4.03 ms on opt-13b, so it is opt-in until it wins. Read when a step is
-// recorded (i.e. when a graph is captured), so one build can time both.
-bool fused_mlp_enabled(int batch) {
-  const char* env = std::getenv("DEJAVU_FUSED_MLP");
-  return env != nullptr && std::strcmp(env, "1") == 0 && batch <= 8;
-}
-
-// The dense step's QKV: through sparse_qkv with every head selected (one kernel: the projection, bias, q and
-// the K/V rows at pos; in the residual-stream flow also the layer norm) or the cuBLAS GEMM + kv_append (after
-// a layer_norm kernel). DEJAVU_DENSE_QKV=ops or =cublas forces either (read when a step is recorded, i.e.
-// captured); by default the residual-stream flow (`stream`) takes the op, the other flows cuBLAS.
-bool dense_qkv_ops(bool stream) {
-  const char* env = std::getenv("DEJAVU_DENSE_QKV");
-  if (env != nullptr && std::strcmp(env, "ops") == 0) return true;
-  if (env != nullptr && std::strcmp(env, "cublas") == 0) return false;
-  return stream;
-}
-
-// The sparse step's flow on pre-LN models: the block_out flow (each block's bare product, then a layer_norm
-// kernel that adds bias and residual and normalizes), or, with DEJAVU_SPARSE_FLOW=residual, the residual stream
-// (no layer_norm kernel: the QKV op and the up projection normalize their inputs themselves, W_o and the down
-// projection add bias and residual; two kernels a layer fewer). The residual flow was slower on the H100
-// (results/h100/2026-12-07_6800122: opt-13b sparse + predictors x2.03 against x2.13 over dense, opt-66b x2.47
-// against x2.67): each fused layer norm adds 5-7 us to its op (kernel_bench: sparse_qkv+ln), more than the
-// layer_norm kernel it replaces. Read when a step is recorded.
-bool residual_sparse_flow(const SparseState* sp, bool pre) {
-  const char* env = std::getenv("DEJAVU_SPARSE_FLOW");
-  const bool residual = env != nullptr && std::strcmp(env, "residual") == 0;
-  DV_CHECK(env == nullptr || *env == '\0' || residual || std::strcmp(env, "block_out") == 0,
-           "DEJAVU_SPARSE_FLOW='{}': expected block_out (the default) or residual", env);
-  return sp != nullptr && pre && residual;
-}
-
-// In the residual flow, the fused layer norms' row statistics from their input's producer: W_o and the MLP
-// down (sparse_mlp_down) write each output row's per-slice sum and sum of squares (row_partials), and the up
-// projection and the next layer's QKV sum those col_blocks pairs instead of reading the row again (5-7 us an op
-// on opt-13b, H100 6800122). DEJAVU_LN_PARTIALS=0 turns it off (the consumers' own pass over x): an A/B switch.
-// Read when a step is recorded.
-bool ln_partials_enabled() {
-  const char* env = std::getenv("DEJAVU_LN_PARTIALS");
-  DV_CHECK(env == nullptr || *env == '\0' || std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0,
-           "DEJAVU_LN_PARTIALS='{}': expected 1 (the default) or 0", env);
-  return env == nullptr || std::strcmp(env, "0") != 0;
-}
-
-// sparse_mlp_down's plan target on the graph path (W_o and the MLP down projection): DEJAVU_DOWN_UNITS=N
-// (1..kSparseMlpDownTargetUnits) for fewer, longer units than the default two waves; an A/B switch
-// (step_decode.sh bench variant down_units), read when a step is recorded.
-int down_target_units() {
-  const char* env = std::getenv("DEJAVU_DOWN_UNITS");
-  if (env == nullptr || *env == '\0') return 0;
-  char* end = nullptr;
-  const long v = std::strtol(env, &end, 10);
-  DV_CHECK(*end == '\0' && v >= 1 && v <= kernels::kSparseMlpDownTargetUnits,
-           "DEJAVU_DOWN_UNITS='{}': expected a number of units in 1..{}", env, kernels::kSparseMlpDownTargetUnits);
-  return static_cast<int>(v);
-}
-
 class StepRecorder {
  public:
   StepRecorder(const EngineContext& ctx, const GpuWeights& w, DecodeBuffers& b, SparseState* sp,
@@ -92,7 +29,7 @@ class StepRecorder {
       : ctx_(ctx), w_(w), b_(b), sp_(sp), all_reduce_(all_reduce), c_(w.config), m_(model_dims(w)), s_(ctx.main()),
         B_(b.batch), fused_(fused_mlp_enabled(b.batch)),
         pre_(c_.do_layer_norm_before),
-        stream_((fused_ || residual_sparse_flow(sp, pre_)) && !all_reduce), residual_stream_(stream_ && pre_),
+        stream_((fused_ || residual_sparse_flow(sp != nullptr, pre_)) && !all_reduce), residual_stream_(stream_ && pre_),
         fuse_ln_(residual_stream_ && (!fused_ || kernels::fused_mlp_ln_fits(b.batch, m_.d))),
         dense_qkv_ops_(dense_qkv_ops(stream_)), down_units_(down_target_units()),
         ln_partials_(residual_stream_ && !fused_ && sp != nullptr && ln_partials_enabled()) {}
@@ -275,18 +212,7 @@ class StepRecorder {
   void dense_qkv(int l, const __half* x) {
     const GpuLayerWeights& lw = w_.layers[l];
     linear(ctx_.cublas(), half_ptr(b_.qkv), x, half_ptr(lw.w_qkv), B_, 3 * m_.attn, m_.d);
-    KvAppendArgs a;
-    a.q = half_ptr(b_.q);
-    a.k_cache = b_.k(l);
-    a.v_cache = b_.v(l);
-    a.qkv = half_ptr(b_.qkv);
-    a.b_qkv = half_ptr(lw.b_qkv);
-    a.pos = int_ptr(b_.pos);
-    a.batch = B_;
-    a.num_heads = m_.heads;
-    a.head_dim = m_.head_dim;
-    a.max_len = b_.max_len;
-    launch_kv_append(a, s_);
+    launch_kv_append(layer_kv_append_args(w_, b_, l), s_);
   }
 
   // The selected heads' q and K/V (K/V of every head with all_kv), then the forced catch-up of heads lagging

@@ -75,6 +75,22 @@ SparseQkvArgs layer_qkv_args(const GpuWeights& w, const DecodeBuffers& b, const 
   return a;
 }
 
+KvAppendArgs layer_kv_append_args(const GpuWeights& w, const DecodeBuffers& b, int l) {
+  const ModelDims m = model_dims(w);
+  KvAppendArgs a;
+  a.q = half_ptr(b.q);
+  a.k_cache = b.k(l);
+  a.v_cache = b.v(l);
+  a.qkv = half_ptr(b.qkv);
+  a.b_qkv = half_ptr(w.layers[l].b_qkv);
+  a.pos = int_ptr(b.pos);
+  a.batch = b.batch;
+  a.num_heads = m.heads;
+  a.head_dim = m.head_dim;
+  a.max_len = b.max_len;
+  return a;
+}
+
 DecodeAttentionArgs layer_attention_args(const GpuWeights& w, const DecodeBuffers& b, int l, const __half* q,
                                          const DeviceList& heads, __half* out, float* partials, int* tickets,
                                          int max_splits) {

@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include "engine/cuda/decode_buffers.h"
+#include "engine/cuda/engine_kernels.cuh"
 #include "engine/cuda/gpu_weights.h"
 #include "engine/cuda/sparse_state.h"
 #include "kernels/decode_attention/decode_attention.cuh"
@@ -33,6 +34,9 @@ DeviceList layer_heads(const DecodeBuffers& b, const SparseState* sp, int l);
 // current).
 SparseQkvArgs layer_qkv_args(const GpuWeights& w, const DecodeBuffers& b, const SparseState* sp, int l,
                              const __half* x, const DeviceList& heads, bool fuse_ln, __half* q);
+
+// kv_append of layer l after the dense cuBLAS QKV GEMM into b.qkv: the bias, q and the K/V rows at pos.
+KvAppendArgs layer_kv_append_args(const GpuWeights& w, const DecodeBuffers& b, int l);
 
 // decode_attention of layer l over `heads` (q as the QKV op wrote it), compact into out [B, attn].
 DecodeAttentionArgs layer_attention_args(const GpuWeights& w, const DecodeBuffers& b, int l, const __half* q,

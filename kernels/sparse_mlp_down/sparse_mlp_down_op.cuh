@@ -15,11 +15,11 @@
 #include <cstdint>
 
 #include "kernels/common/fixed_sum.cuh"
-#include "kernels/common/half8.cuh"
 #include "kernels/common/ordered_sum.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 #if defined(__CUDACC__)
+#include "kernels/common/half8.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
 #endif
 

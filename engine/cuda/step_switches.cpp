@@ -1,0 +1,73 @@
+// step_switches.cpp: see step_switches.h.
+#include "engine/cuda/step_switches.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/common/error.h"
+#include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
+
+namespace dv::engine {
+
+// The MLP path: cuBLAS (dense) or sparse up + down by default; DEJAVU_FUSED_MLP=1 takes fused_mlp (fc1 + ReLU
+// + fc2 of a neuron slice in one op, with the residual-stream flow) up to batch 8. The first H100 run
+// (session 7, opt-13b and opt-1.3b, batch 1) measured the fused flow slower than this one, dense 12.8 against
+// 10.2 ms and sparse 4.66 against 4.03 ms on opt-13b, so it is opt-in until it wins. Read when a step is
+// recorded (i.e. when a graph is captured), so one build can time both.
+bool fused_mlp_enabled(int batch) {
+  const char* env = std::getenv("DEJAVU_FUSED_MLP");
+  return env != nullptr && std::strcmp(env, "1") == 0 && batch <= 8;
+}
+
+// The dense step's QKV: through sparse_qkv with every head selected (one kernel: the projection, bias, q and
+// the K/V rows at pos; in the residual-stream flow also the layer norm) or the cuBLAS GEMM + kv_append (after
+// a layer_norm kernel). DEJAVU_DENSE_QKV=ops or =cublas forces either (read when a step is recorded, i.e.
+// captured); by default the residual-stream flow (`stream`) takes the op, the other flows cuBLAS.
+bool dense_qkv_ops(bool stream) {
+  const char* env = std::getenv("DEJAVU_DENSE_QKV");
+  if (env != nullptr && std::strcmp(env, "ops") == 0) return true;
+  if (env != nullptr && std::strcmp(env, "cublas") == 0) return false;
+  return stream;
+}
+
+// The sparse step's flow on pre-LN models: the block_out flow (each block's bare product, then a layer_norm
+// kernel that adds bias and residual and normalizes), or, with DEJAVU_SPARSE_FLOW=residual, the residual stream
+// (no layer_norm kernel: the QKV op and the up projection normalize their inputs themselves, W_o and the down
+// projection add bias and residual; two kernels a layer fewer). The residual flow was slower on the H100
+// (results/h100/2026-12-07_6800122: opt-13b sparse + predictors x2.03 against x2.13 over dense, opt-66b x2.47
+// against x2.67): each fused layer norm adds 5-7 us to its op (kernel_bench: sparse_qkv+ln), more than the
+// layer_norm kernel it replaces. Read when a step is recorded.
+bool residual_sparse_flow(bool sparse, bool pre) {
+  const char* env = std::getenv("DEJAVU_SPARSE_FLOW");
+  const bool residual = env != nullptr && std::strcmp(env, "residual") == 0;
+  DV_CHECK(env == nullptr || *env == '\0' || residual || std::strcmp(env, "block_out") == 0,
+           "DEJAVU_SPARSE_FLOW='{}': expected block_out (the default) or residual", env);
+  return sparse && pre && residual;
+}
+
+// In the residual flow, the fused layer norms' row statistics from their input's producer: W_o and the MLP
+// down (sparse_mlp_down) write each output row's per-slice sum and sum of squares (row_partials), and the up
+// projection and the next layer's QKV sum those col_blocks pairs instead of reading the row again (5-7 us an op
+// on opt-13b, H100 6800122). DEJAVU_LN_PARTIALS=0 turns it off (the consumers' own pass over x): an A/B switch.
+// Read when a step is recorded.
+bool ln_partials_enabled() {
+  const char* env = std::getenv("DEJAVU_LN_PARTIALS");
+  DV_CHECK(env == nullptr || *env == '\0' || std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0,
+           "DEJAVU_LN_PARTIALS='{}': expected 1 (the default) or 0", env);
+  return env == nullptr || std::strcmp(env, "0") != 0;
+}
+
+// sparse_mlp_down's plan target on the graph path (W_o and the MLP down projection): DEJAVU_DOWN_UNITS=N
+// (1..kSparseMlpDownTargetUnits) for fewer, longer units than the default two waves; an A/B switch
+// (step_decode.sh bench variant down_units), read when a step is recorded.
+int down_target_units() {
+  const char* env = std::getenv("DEJAVU_DOWN_UNITS");
+  if (env == nullptr || *env == '\0') return 0;
+  char* end = nullptr;
+  const long v = std::strtol(env, &end, 10);
+  DV_CHECK(*end == '\0' && v >= 1 && v <= kernels::kSparseMlpDownTargetUnits,
+           "DEJAVU_DOWN_UNITS='{}': expected a number of units in 1..{}", env, kernels::kSparseMlpDownTargetUnits);
+  return static_cast<int>(v);
+}
+
+}  // namespace dv::engine

@@ -1,0 +1,20 @@
+// step_switches.h: the decode step's flow choices and A/B switches, read from the environment when a step is
+// recorded (i.e. when its CUDA graph is captured), so one build can time each side in one device call
+// (scripts/device/step_decode.sh's bench variants). Each definition's comment says what was measured.
+#pragma once
+
+namespace dv::engine {
+
+// DEJAVU_FUSED_MLP=1: the MLP blocks through fused_mlp (batch <= 8).
+bool fused_mlp_enabled(int batch);
+// DEJAVU_DENSE_QKV=ops|cublas: the dense step's QKV through sparse_qkv or cuBLAS (default: ops in the
+// residual-stream flow).
+bool dense_qkv_ops(bool stream);
+// DEJAVU_SPARSE_FLOW=block_out|residual: the sparse step's flow on pre-LN models (sparse: a sparse step).
+bool residual_sparse_flow(bool sparse, bool pre);
+// DEJAVU_LN_PARTIALS=1|0: in the residual flow, the fused layer norms' statistics from their producer.
+bool ln_partials_enabled();
+// DEJAVU_DOWN_UNITS=N: sparse_mlp_down's plan target on the graph path (0: the default plan).
+int down_target_units();
+
+}  // namespace dv::engine
