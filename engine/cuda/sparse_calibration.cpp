@@ -10,34 +10,10 @@
 #include <cuda_runtime.h>
 
 #include "engine/cuda/cuda_engine.h"
+#include "engine/cuda/sparse_state.h"
 #include "kernels/common/cuda_check.h"
 
 namespace dv::engine {
-namespace {
-
-// Timing events of one request (created per request: calibration runs a handful of times per spec).
-class StepEvents {
- public:
-  StepEvents() {
-    for (auto& e : ev_) DV_CUDA_CHECK(cudaEventCreate(&e));
-  }
-  ~StepEvents() {
-    for (auto e : ev_) (void)cudaEventDestroy(e);
-  }
-  StepEvents(const StepEvents&) = delete;
-  StepEvents& operator=(const StepEvents&) = delete;
-  void record(int i, cudaStream_t s) { DV_CUDA_CHECK(cudaEventRecord(ev_[i], s)); }
-  double ms(int from, int to) const {
-    float t = 0;
-    DV_CUDA_CHECK(cudaEventElapsedTime(&t, ev_[from], ev_[to]));
-    return t;
-  }
-
- private:
-  cudaEvent_t ev_[4] = {};
-};
-
-}  // namespace
 
 bool CudaEngine::sparse_fallback_applies() const {
   return fallback_.enabled && decode_path_ == DecodePath::kGraph && use_graph_ && !all_reduce_ && !weights_.sharded();
@@ -56,19 +32,19 @@ void CudaEngine::calibration_step() {
     CudaGraph& graph = m == StepMode::kDense ? dense_graph_ : sparse_graph_;
     if (!graph.ready()) graph.capture(s, [&] { record(m); });
   }
-  StepEvents ev;
+  const EventList ev(4, /*timing=*/true);  // per request: calibration runs a handful of times per spec
   begin_step(StepMode::kSparse);
-  ev.record(0, s);
+  DV_CUDA_CHECK(cudaEventRecord(ev[0], s));
   launch_step(StepMode::kSparse);
-  ev.record(1, s);
+  DV_CUDA_CHECK(cudaEventRecord(ev[1], s));
   rewind(position);  // synchronizes; no sparse step counts as started, the position is back
   begin_step(StepMode::kDense);
-  ev.record(2, s);
+  DV_CUDA_CHECK(cudaEventRecord(ev[2], s));
   launch_step(StepMode::kDense);
-  ev.record(3, s);
+  DV_CUDA_CHECK(cudaEventRecord(ev[3], s));
   DV_CUDA_CHECK(cudaStreamSynchronize(s));
-  calibration_sparse_ms_.push_back(ev.ms(0, 1));
-  calibration_dense_ms_.push_back(ev.ms(2, 3));
+  calibration_sparse_ms_.push_back(ev.elapsed_ms(0, 1));
+  calibration_dense_ms_.push_back(ev.elapsed_ms(2, 3));
   if (static_cast<int>(calibration_dense_ms_.size()) < fallback_.calibration_steps) return;
   choice_ = choose_step_mode(calibration_dense_ms_, calibration_sparse_ms_, fallback_.margin);
   calibration_dense_ms_.clear();

@@ -59,8 +59,15 @@ LowPriorityStream::~LowPriorityStream() {
   if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
 }
 
-EventList::EventList(size_t n) : events_(n, nullptr) {
-  for (auto& e : events_) DV_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+EventList::EventList(size_t n, bool timing) : events_(n, nullptr) {
+  const unsigned flags = timing ? cudaEventDefault : cudaEventDisableTiming;
+  for (auto& e : events_) DV_CUDA_CHECK(cudaEventCreateWithFlags(&e, flags));
+}
+
+double EventList::elapsed_ms(size_t from, size_t to) const {
+  float t = 0;
+  DV_CUDA_CHECK(cudaEventElapsedTime(&t, events_.at(from), events_.at(to)));
+  return t;
 }
 
 EventList::~EventList() {

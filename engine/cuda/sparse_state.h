@@ -74,10 +74,11 @@ class LowPriorityStream {
   cudaStream_t stream_ = nullptr;
 };
 
-// cudaEvent_t owners (timing disabled: they only order the two streams).
+// cudaEvent_t owners: timing disabled where they only order streams; `timing` for events that time a span
+// (elapsed_ms).
 class EventList {
  public:
-  explicit EventList(size_t n = 0);
+  explicit EventList(size_t n = 0, bool timing = false);
   ~EventList();
   EventList(const EventList&) = delete;
   EventList& operator=(const EventList&) = delete;
@@ -88,6 +89,7 @@ class EventList {
   }
   cudaEvent_t operator[](size_t i) const { return events_.at(i); }
   size_t size() const { return events_.size(); }
+  double elapsed_ms(size_t from, size_t to) const;  // both recorded and complete; timing events only
 
  private:
   std::vector<cudaEvent_t> events_;

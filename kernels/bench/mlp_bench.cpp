@@ -207,28 +207,31 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
                   {"resid", 2.0 * B * s.d}, {"out", 2.0 * B * s.d}};
       rd.note = fmt::format("splits={} (L2 fixed-point reductions {:.0f} bytes, not counted)", splits,
                             splits > 1 ? 8.0 * splits * B * s.d : 0.0);
+      // A variant of down (da as the caller set it): run once, its sampled outputs checked, then timed into r.
+      auto checked_down = [&](BenchRow& r, std::vector<__half>* written = nullptr) {
+        down();
+        DV_CUDA_CHECK(cudaStreamSynchronize(st));
+        const std::vector<__half> o = out.download(static_cast<size_t>(B) * dsz);
+        const SampleCheck c = check_down(T, o, hh, ld_h, sel, k, B, check_rng);
+        if (written != nullptr) *written = o;
+        r.t = time_op(cfg.timer, down);
+        return c;
+      };
       // The same down with the ordered split sums (the engine's default for sparse_mlp_down), checked and timed
       // beside the fixed-point sums.
       BenchRow ro = make_row(s, B, density, k, "down_ordered");
       da.ordered_sums = true;
-      down();
-      DV_CUDA_CHECK(cudaStreamSynchronize(st));
-      const SampleCheck c_ordered =
-          check_down(T, out.download(static_cast<size_t>(B) * dsz), hh, ld_h, sel, k, B, check_rng);
-      ro.t = time_op(cfg.timer, down);
+      const SampleCheck c_ordered = checked_down(ro);
       // ... also writing the layer-norm row partials of out (the residual flow's producer: row_partials), its
       // cost beside down_ordered; the partials checked against sums of the out it wrote.
       BenchRow rs = make_row(s, B, density, k, "down_ordered+stats");
       da.row_partials = partials.get();
-      down();
-      DV_CUDA_CHECK(cudaStreamSynchronize(st));
-      const std::vector<__half> out_s = out.download(static_cast<size_t>(B) * dsz);
-      SampleCheck c_stats = check_down(T, out_s, hh, ld_h, sel, k, B, check_rng);
+      std::vector<__half> out_s;
+      SampleCheck c_stats = checked_down(rs, &out_s);
       const std::vector<float> got_sums = partials.download(2 * static_cast<size_t>(B) * col_blocks);
       std::vector<float> want_sums(got_sums.size());
       dv::kernels::sparse_mlp_down_row_partials_ref(out_s.data(), B, s.d, want_sums.data());
       for (size_t i = 0; i < got_sums.size(); ++i) c_stats.add(got_sums[i], want_sums[i]);
-      rs.t = time_op(cfg.timer, down);
       da.row_partials = nullptr;
       rs.bytes = rd.bytes;
       rs.bytes.push_back({"row_partials", 8.0 * B * col_blocks});
@@ -242,10 +245,7 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       for (const int units : {264, 132}) {
         BenchRow ru_t = make_row(s, B, density, k, fmt::format("down_ordered_u{}", units));
         da.target_units = units;
-        down();
-        DV_CUDA_CHECK(cudaStreamSynchronize(st));
-        mark(ru_t, check_down(T, out.download(static_cast<size_t>(B) * dsz), hh, ld_h, sel, k, B, check_rng));
-        ru_t.t = time_op(cfg.timer, down);
+        mark(ru_t, checked_down(ru_t));
         ru_t.bytes = rd.bytes;
         ru_t.note = fmt::format("splits={} (target {} units)",
                                 dv::kernels::plan_sparse_mlp_down(B, s.d, k, 1, units, true).splits, units);

@@ -26,6 +26,7 @@
 
 #include "kernels/common/half8.cuh"
 #include "kernels/common/pdl.cuh"
+#include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
 #include "kernels/sparse_qkv/qkv_layer_norm.cuh"
 
@@ -100,14 +101,6 @@ struct RowDotWeights<true> {
   __device__ static uint4 load8_before_wait(const T* ptr) { return int8x8_to_half8(ld_before_wait_u2(ptr)); }
 };
 
-// x through the read-only path: the kernel waits for the previous grid before its first load (pdl_begin).
-struct RowDotXLoad {
-  template <class T>
-  __device__ __forceinline__ static T load(const T* p) {
-    return __ldg(p);
-  }
-};
-
 template <int BT, class Epilogue, bool kI8 = false, bool kLn = false>
 __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_kernel(RowDotProblem p, Epilogue ep) {
   using Tile = RowDotTile<BT>;
@@ -145,13 +138,16 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
   // every block; each lane keeps those of its x rows.
   float x_mean[XG], x_rstd[XG];
   if constexpr (kLn) {
+    // x and the partials through the graph path's load policy (PdlSync: the read-only path), safe here because
+    // the kernel waited for the previous grid before its first load (pdl_begin).
+    using XLoad = PdlSync<false>;
     __shared__ float ln_stats[2 * kSparseQkvLnMaxRows];
     __shared__ float ln_red[2 * 32];
     if (p.ln_row_partials != nullptr)
-      qkv::row_stats_from_partials<RowDotXLoad>(p.ln_row_partials, p.ln_partial_blocks, p.B, p.d, p.ln_eps,
+      qkv::row_stats_from_partials<XLoad>(p.ln_row_partials, p.ln_partial_blocks, p.B, p.d, p.ln_eps,
                                                 ln_stats);
     else
-      qkv::row_stats<RowDotXLoad>(p.x, p.B, p.d, p.ln_eps, ln_stats, ln_red);
+      qkv::row_stats<XLoad>(p.x, p.B, p.d, p.ln_eps, ln_stats, ln_red);
 #pragma unroll
     for (int q = 0; q < XG; ++q) {
       x_mean[q] = xok[q] ? ln_stats[g + 8 * q] : 0.f;
