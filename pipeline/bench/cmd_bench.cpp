@@ -87,18 +87,33 @@ void run_model_bench(const BenchArgs& a) {
   std::printf("bench: results in %s (bench.json, bench.csv, bench.png)\n", a.out.c_str());
 }
 
+// Issue 19's speed-up goal for sparse + predictors at MLP 10 % / heads 50 %: 3x on opt-13b, 3.5x from opt-30b
+// up; 0 for a shape the issue sets none for (scripts/decode_goals.py reads the same goals off bench.json).
+double sparse_goal(const std::string& shape) {
+  const std::string s = shape.substr(0, shape.find('*'));
+  if (s == "opt-13b") return 3.0;
+  if (s == "opt-30b" || s == "opt-66b") return 3.5;
+  return 0.0;
+}
+
 // The issue's goals, read off the rows (batch 1): a report, not a test.
 void print_goals(const engine::BenchReport& rep, const engine::DecodeBenchOptions& o) {
   std::printf("\ngoals (batch 1; * = built with fewer layers, per-layer figures):\n");
   for (const auto& r : rep.rows) {
     if (r.batch != 1) continue;
+    const double pct_floor = 100 * r.floor_ms / r.median_ms;
     if (r.engine == "dense")
-      std::printf("  %-9s dense at %.1f%% of the floor (goal >= 85%%): %s\n", r.shape.c_str(),
-                  100 * r.floor_ms / r.median_ms, 100 * r.floor_ms / r.median_ms >= 85 ? "met" : "NOT met");
+      std::printf("  %-9s dense at %.1f%% of the floor (goal >= 90%%): %s\n", r.shape.c_str(), pct_floor,
+                  pct_floor >= 90 ? "met" : "NOT met");
     const bool at_goal_point = std::abs(r.mlp_density - o.mlp_density) < 1e-9 && std::abs(r.head_density - o.head_density) < 1e-9;
-    if (r.engine != "dense" && at_goal_point)
-      std::printf("  %-9s %-16s mlp %.2f heads %.2f: x%.2f vs dense (goal >= 3 on opt-13b/opt-30b), %.1f%% of copy\n",
-                  r.shape.c_str(), r.engine.c_str(), r.mlp_density, r.head_density, r.speedup_vs_dense, r.pct_of_copy);
+    if (r.engine == "dense" || !at_goal_point) continue;
+    const double goal = sparse_goal(r.shape);
+    std::printf("  %-9s %-16s mlp %.2f heads %.2f: x%.2f vs dense, %.1f%% of copy", r.shape.c_str(), r.engine.c_str(),
+                r.mlp_density, r.head_density, r.speedup_vs_dense, r.pct_of_copy);
+    if (goal > 0 && r.engine.rfind("sparse-predictor", 0) == 0)
+      std::printf(" (goal x%.1f at >= 80%% of copy: %s)", goal,
+                  r.speedup_vs_dense >= goal && r.pct_of_copy >= 80 ? "met" : "NOT met");
+    std::printf("\n");
   }
 }
 
