@@ -105,6 +105,43 @@ __device__ __forceinline__ uint4 load_column(const Projection& p, int code, int 
                     p.ln_stats[kSparseQkvLnMaxRows + b]);
 }
 
+// The pass's epilogue: the 8 warps' fp32 partial tiles meet in shared memory (`smem`: kSmemBytes), the unit
+// adds the bias and writes fp16 q or K/V cache rows for columns [col0, min(ncols, col0 + 8 * kTiles)).
+template <int kTiles>
+__device__ __forceinline__ void store_tiles(const Projection& p, const Slice& s, int col0, int ncols,
+                                            const float (&acc)[kTiles][4], char* smem) {
+  float* red = reinterpret_cast<float*>(smem);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
+  // Accumulator fragment: c0, c1 = (row g, cols 2tq, 2tq+1), c2, c3 = (row g+8, same cols) of tile j.
+#pragma unroll
+  for (int j = 0; j < kTiles; ++j) {
+    float* top = red + (warp * kRows + g) * kRedStride + j * 8 + 2 * tq;
+    float* bottom = top + 8 * kRedStride;
+    top[0] = acc[j][0];
+    top[1] = acc[j][1];
+    bottom[0] = acc[j][2];
+    bottom[1] = acc[j][3];
+  }
+  __syncthreads();
+  const int cols = min(kTiles * 8, ncols - col0);
+  const __half* bias = p.b_qkv + (static_cast<size_t>(s.h) * 3 + s.part) * p.hd + s.r0;
+  for (int o = threadIdx.x; o < kRows * cols; o += kUnitThreads) {
+    const int r = o % kRows, c = o / kRows, n = col0 + c;
+    float v = __half2float(bias[r]);
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) v += red[(w * kRows + r) * kRedStride + c];
+    const int ti = n / p.B, b = n - ti * p.B;
+    const size_t bh = static_cast<size_t>(b) * p.H + s.h;
+    if (s.part == 0) {
+      p.q[bh * p.hd + s.r0 + r] = __float2half(v);
+    } else {
+      __half* cache = s.part == 1 ? p.k_cache : p.v_cache;
+      cache[(bh * p.max_len + s.t_begin + ti) * p.hd + s.r0 + r] = __float2half(v);
+    }
+  }
+  __syncthreads();  // red is reused by the next pass
+}
+
 // Columns [col0, min(ncols, col0 + 8 * kTiles)) of the slice in one pass over its weights; kUnroll k chunks
 // of weight loads in flight per warp. `smem`: kSmemBytes. A wide pass (more than 4 tiles) keeps its column
 // codes in shared memory: its 64 accumulators leave no registers for them under the two-units-per-SM bound.
@@ -112,9 +149,8 @@ template <int kTiles, int kUnroll, class Sync>
 __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s, int pos, int col0, int ncols,
                                              char* smem) {
   constexpr bool kWide = kTiles > 4;
-  float* red = reinterpret_cast<float*>(smem);
   int* wide_code = reinterpret_cast<int*>(smem + kRedBytes);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
+  const int lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
   int kc0, kc1;
   warp_chunks(p, kc0, kc1);
   const size_t d = p.d;
@@ -153,46 +189,101 @@ __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s
       }
     }
   }
-  // Accumulator fragment: c0, c1 = (row g, cols 2tq, 2tq+1), c2, c3 = (row g+8, same cols) of tile j.
+  store_tiles<kTiles>(p, s, col0, ncols, acc, smem);
+}
+
+// One round of the pipelined one-tile pass: kUnroll k chunks of this lane's two weight rows (g and g + 8).
+template <int kUnroll>
+struct WeightRound {
+  uint4 a[kUnroll], b[kUnroll];
+};
+constexpr int kPipeUnroll = 4;  // chunks a round: 2 rounds in registers, 4 to 8 chunks in flight per warp
+
+// This lane's first weight element of slice s (row g, k offset 8 tq): the pipelined pass's weight pointer.
+__device__ __forceinline__ const __half* lane_weights(const Projection& p, const Slice& s) {
+  const int lane = threadIdx.x & 31;
+  return weight_row(p, s, lane >> 2) + (lane & 3) * 8;
+}
+
+// Issues round kc .. kc + kUnroll - 1 (chunks at or past kc1 are zeros, not loads).
+template <int kUnroll>
+__device__ __forceinline__ void load_round(WeightRound<kUnroll>& w, const __half* w0p, size_t d, int kc, int kc1) {
 #pragma unroll
-  for (int j = 0; j < kTiles; ++j) {
-    float* top = red + (warp * kRows + g) * kRedStride + j * 8 + 2 * tq;
-    float* bottom = top + 8 * kRedStride;
-    top[0] = acc[j][0];
-    top[1] = acc[j][1];
-    bottom[0] = acc[j][2];
-    bottom[1] = acc[j][3];
+  for (int u = 0; u < kUnroll; ++u) {
+    const bool on = kc + u < kc1;
+    w.a[u] = on ? ld_stream_u4(w0p + (kc + u) * 32) : zero_u4();
+    w.b[u] = on ? ld_stream_u4(w0p + 8 * d + (kc + u) * 32) : zero_u4();
   }
-  __syncthreads();
-  const int cols = min(kTiles * 8, ncols - col0);
-  const __half* bias = p.b_qkv + (static_cast<size_t>(s.h) * 3 + s.part) * p.hd + s.r0;
-  for (int o = threadIdx.x; o < kRows * cols; o += kUnitThreads) {
-    const int r = o % kRows, c = o / kRows, n = col0 + c;
-    float v = __half2float(bias[r]);
+}
+
+// The MMAs of one round, chunk after chunk as project_pass<1, ..> does them (chunks past kc1: none).
+template <int kUnroll, class Sync>
+__device__ __forceinline__ void mma_round(float (&acc)[1][4], const WeightRound<kUnroll>& w, const Projection& p,
+                                          int code, int kc, int kc1) {
+  const int tq = threadIdx.x & 3;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) v += red[(w * kRows + r) * kRedStride + c];
-    const int ti = n / p.B, b = n - ti * p.B;
-    const size_t bh = static_cast<size_t>(b) * p.H + s.h;
-    if (s.part == 0) {
-      p.q[bh * p.hd + s.r0 + r] = __float2half(v);
-    } else {
-      __half* cache = s.part == 1 ? p.k_cache : p.v_cache;
-      cache[(bh * p.max_len + s.t_begin + ti) * p.hd + s.r0 + r] = __float2half(v);
-    }
+  for (int u = 0; u < kUnroll; ++u) {
+    if (kc + u >= kc1) break;  // warp-uniform
+    const uint4 xv = load_column<Sync>(p, code, (kc + u) * 32 + tq * 8);
+    mma_16816(acc[0], w.a[u].x, w.b[u].x, w.a[u].y, w.b[u].y, xv.x, xv.y);
+    mma_16816(acc[0], w.a[u].z, w.b[u].z, w.a[u].w, w.b[u].w, xv.z, xv.w);
   }
-  __syncthreads();  // red is reused by the next pass
+}
+
+// The plain pass (all ncols <= 8 columns, one tile) software-pipelined in registers: round r + 1's weight
+// loads are issued before round r's MMAs (two WeightRounds), so every warp keeps loads in flight instead of
+// waiting a memory latency every kUnroll chunks. The same MMAs in the same order as project_pass<1, ..>, so the
+// same bits. `first`: round 0 of this slice if `preloaded` (issued by the caller), else loaded here. With
+// `next` (lane_weights of the unit to run after this one, also a plain pass), `first` leaves holding that
+// slice's round 0, issued before this pass's epilogue so the loads stay in flight across the unit boundary.
+template <class Sync>
+__device__ __forceinline__ void project_pass_pipelined(const Projection& p, const Slice& s, int pos, int ncols,
+                                                       char* smem, WeightRound<kPipeUnroll>& first, bool preloaded,
+                                                       const __half* next) {
+  constexpr int U = kPipeUnroll;
+  int kc0, kc1;
+  warp_chunks(p, kc0, kc1);
+  const size_t d = p.d;
+  const __half* w0p = lane_weights(p, s);
+  const int code = column_code(p, s, pos, (threadIdx.x & 31) >> 2, ncols);
+  float acc[1][4] = {{0.f, 0.f, 0.f, 0.f}};
+  if (!preloaded) load_round(first, w0p, d, kc0, kc1);
+  WeightRound<U> second;
+  for (int kc = kc0; kc < kc1; kc += 2 * U) {
+    load_round(second, w0p, d, kc + U, kc1);
+    mma_round<U, Sync>(acc, first, p, code, kc, kc1);
+    if (kc + U >= kc1) break;
+    load_round(first, w0p, d, kc + 2 * U, kc1);
+    mma_round<U, Sync>(acc, second, p, code, kc + U, kc1);
+  }
+  if (next != nullptr) load_round(first, next, d, kc0, kc1);
+  store_tiles<1>(p, s, 0, ncols, acc, smem);
+}
+
+// How a slice's plain pass (<= 8 columns) runs: kUnroll4 (the default), kUnroll8 (8 chunks in flight per warp,
+// SparseQkvArgs::plain_unroll 8) or kPipelined (SparseQkvArgs::pipelined); the same MMAs in the same order.
+enum class PlainPass { kUnroll4, kUnroll8, kPipelined };
+
+// A slice whose pass is a plain one: (pos - t_begin + 1) * B <= 8 columns.
+__device__ __forceinline__ bool plain_slice(const Projection& p, const Slice& s, int pos) {
+  return (pos - s.t_begin + 1) * p.B <= 8;
 }
 
 // The whole slice: (pos - t_begin + 1) * B columns, one pass per kSparseQkvPassColumns (the catch-up plan
 // keeps it to one). The tile count follows the columns left, so a plain step (B columns) does 1 MMA tile.
-// deep: 8 k chunks in flight per warp in a one-tile pass instead of 4 (the same MMAs in the same order).
+// plain: how a one-tile pass runs.
 template <class Sync>
 __device__ __forceinline__ void project_slice(const Projection& p, const Slice& s, int pos, char* smem,
-                                              bool deep = false) {
+                                              PlainPass plain = PlainPass::kUnroll4) {
   const int ncols = (pos - s.t_begin + 1) * p.B;
+  if (ncols <= 8 && plain == PlainPass::kPipelined) {
+    WeightRound<kPipeUnroll> first;
+    project_pass_pipelined<Sync>(p, s, pos, ncols, smem, first, false, nullptr);
+    return;
+  }
   for (int col0 = 0; col0 < ncols; col0 += kSparseQkvPassColumns) {
     const int rest = ncols - col0;
-    if (rest <= 8 && deep) {
+    if (rest <= 8 && plain == PlainPass::kUnroll8) {
       project_pass<1, 8, Sync>(p, s, pos, col0, ncols, smem);
     } else if (rest <= 8) {
       project_pass<1, 4, Sync>(p, s, pos, col0, ncols, smem);

@@ -16,29 +16,36 @@ namespace {
 // Two units per SM (128 registers a thread): the 16-tile catch-up pass keeps 64 fp32 accumulators, the
 // plain pass four 16-byte weight loads per row in flight; work_units' unit_kernel sets no register bound.
 // The plain launch of sparse_qkv honours its A/B variant fields (sparse_qkv_op.cuh, run_as).
-template <class Op, class Sync>
+// kLooped (SparseQkvArgs::loop_units): a kernel of its own, so the unit loop's state costs the per-unit
+// kernel no registers.
+template <bool kLooped, class Op, class Sync>
 __device__ __forceinline__ void run_unit(const Op& op, char* smem, const Sync& sync) {
   op.run(static_cast<int>(blockIdx.x), smem, sync);
 }
-template <class Sync>
+template <bool kLooped, class Sync>
 __device__ __forceinline__ void run_unit(const kernels::SparseQkvOp& op, char* smem, const Sync& sync) {
-  op.template run_as<Sync, true>(static_cast<int>(blockIdx.x), smem, sync);
+  if constexpr (kLooped)
+    op.template run_looped<Sync>(smem, sync);
+  else
+    op.template run_as<Sync, true>(static_cast<int>(blockIdx.x), smem, sync);
 }
 
 // kUnitsPerSm 3 (SparseQkvArgs::units_per_sm, an A/B variant): 80 registers, and three units' shared memory
 // (3 x 68 KB) still fit an SM.
-template <class Op, bool kAfterJoin, int kUnitsPerSm = 2>
+template <class Op, bool kAfterJoin, int kUnitsPerSm = 2, bool kLooped = false>
 __global__ void __launch_bounds__(kernels::kUnitThreads, kUnitsPerSm) qkv_unit_kernel(Op op) {
   extern __shared__ __align__(16) char smem[];
-  run_unit(op, smem, kernels::PdlSync<kAfterJoin>{});
+  run_unit<kLooped>(op, smem, kernels::PdlSync<kAfterJoin>{});
 }
 
-template <class Op, int kUnitsPerSm = 2>
-void launch_op(const Op& op, cudaStream_t stream, const char* name) {
+// ctas: the grid (0: one CTA per unit); kLooped: the CTAs loop over the units (SparseQkvOp::run_looped).
+template <class Op, int kUnitsPerSm = 2, bool kLooped = false>
+void launch_op(const Op& op, cudaStream_t stream, const char* name, int ctas = 0) {
   static_assert(kUnitsPerSm * (Op::kSmemBytes + 1024) <= 228 * 1024, "units per SM exceed an SM's shared memory");
   static_assert(Op::kSmemBytes <= kernels::kUnitSmemMax, "op needs more shared memory than a unit may have");
-  kernels::launch_unit_kernel(qkv_unit_kernel<Op, false, kUnitsPerSm>, qkv_unit_kernel<Op, true, kUnitsPerSm>,
-                              op.max_units(), Op::kSmemBytes, stream, op);
+  kernels::launch_unit_kernel(qkv_unit_kernel<Op, false, kUnitsPerSm, kLooped>,
+                              qkv_unit_kernel<Op, true, kUnitsPerSm, kLooped>,
+                              ctas > 0 ? ctas : op.max_units(), Op::kSmemBytes, stream, op);
   DV_CUDA_LAUNCH_CHECK(name);
 }
 
@@ -93,6 +100,8 @@ void check_sparse_qkv_args(const SparseQkvArgs& a) {
            "sparse_qkv: the fused layer norm needs ln_gamma and ln_beta together, 16-byte aligned");
   DV_CHECK((a.plain_unroll == 4 || a.plain_unroll == 8) && (a.units_per_sm == 2 || a.units_per_sm == 3),
            "sparse_qkv: plain_unroll = {} (4 or 8), units_per_sm = {} (2 or 3)", a.plain_unroll, a.units_per_sm);
+  DV_CHECK(!a.loop_units || (a.sm_count > 0 && a.units_per_sm == 2),
+           "sparse_qkv: loop_units needs sm_count > 0 (is {}) and units_per_sm 2 (is {})", a.sm_count, a.units_per_sm);
   DV_CHECK(a.ln_row_partials == nullptr ||
                (a.ln_gamma != nullptr && a.ln_partial_blocks >= 1 &&
                 reinterpret_cast<uintptr_t>(a.ln_row_partials) % 8 == 0),
@@ -105,10 +114,13 @@ void check_sparse_qkv_args(const SparseQkvArgs& a) {
 
 void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
   check_sparse_qkv_args(a);
-  if (a.units_per_sm == 3) {
-    launch_op<kernels::SparseQkvOp, 3>(kernels::SparseQkvOp{a}, stream, "sparse_qkv");
+  const kernels::SparseQkvOp op{a};
+  if (a.loop_units) {  // one wave of CTAs (two an SM), or fewer where there are fewer units
+    launch_op<kernels::SparseQkvOp, 2, true>(op, stream, "sparse_qkv", std::min(op.max_units(), 2 * a.sm_count));
+  } else if (a.units_per_sm == 3) {
+    launch_op<kernels::SparseQkvOp, 3>(op, stream, "sparse_qkv");
   } else {
-    launch_op(kernels::SparseQkvOp{a}, stream, "sparse_qkv");
+    launch_op(op, stream, "sparse_qkv");
   }
 }
 

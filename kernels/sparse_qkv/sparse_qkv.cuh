@@ -119,6 +119,17 @@ struct SparseQkvArgs {
   // (sparse_mlp_down's row_partials); 8-byte aligned. Last in the struct so the other fields keep their offsets.
   const float* ln_row_partials = nullptr;
   int ln_partial_blocks = 0;          // slices in ln_row_partials (>= 1 when it is set)
+  // More A/B variants (launch_sparse_qkv only, the same bits as the default; after the fields above so those
+  // keep their offsets). The plain pass has each warp wait a memory latency every plain_unroll chunks, and every
+  // unit starts and ends with none of its weight loads in flight (kernel_bench, H100 fa97b82: opt-13b heads
+  // 100 % at 74 % of copy, where the dense cuBLAS GEMM reaches 92 %).
+  bool pipelined = false;             // the plain pass's next round of weight loads issued before this round's
+                                      // MMAs (registers, double-buffered: qkv_projection.cuh)
+  bool loop_units = false;            // min(max units, 2 x sm_count) CTAs (units_per_sm 2), each looping over units with
+                                      // the next unit's slice (and, pipelined, its first loads) ahead of this one's
+                                      // epilogue (SparseQkvOp::run_looped)
+  int sm_count = 0;                   // with loop_units: the device's multiprocessor count (the caller queries it
+                                      // once per device)
 };
 
 // The forced catch-up: K/V of the heads a sparse_qkv launch listed in forced / forced_count, for their

@@ -42,7 +42,7 @@ struct SparseQkvOp {
     run_as<Sync, false>(unit, smem, sync);
   }
 
-  // kVariants: honour SparseQkvArgs' A/B fields (prefetch, plain_unroll) and ln_row_partials. Only
+  // kVariants: honour SparseQkvArgs' A/B fields (prefetch, plain_unroll, pipelined) and ln_row_partials. Only
   // launch_sparse_qkv's kernel compiles them in; the persistent decode kernel's run() keeps the default's code
   // (and registers).
   template <class Sync, bool kVariants>
@@ -51,45 +51,126 @@ struct SparseQkvOp {
     if (pos < 0 || pos >= a.max_len) return;
     sync.indices();
     const int count = min(Sync::load(a.num_selected), a.max_heads);
-    qkv::Slice s;
-    const int vslot = slice_of<Sync>(unit, count, s);  // kv_valid slot, -1 for q, -2 for no slice
+    const UnitPlan u = plan_unit<Sync>(unit, count, pos);
     float* stats = reinterpret_cast<float*>(smem + kStatsOff);
     const qkv::Projection p = projection(stats);
-    int missing = 0, lost = 0;
-    s.t_begin = pos;
-    if (vslot >= 0 && a.kv_valid != nullptr) {
-      // kv_valid of a selected head is this unit's own slot: written by earlier steps only.
-      const int v = min(max(a.kv_valid[vslot], 0), pos);
-      s.t_begin = max(v, min(pos - a.ring + 1, pos));  // the ring holds pos - ring + 1 .. pos - 1 (+ x at pos)
-      missing = pos - s.t_begin;
-      lost = s.t_begin - v;
-    }
-    if (vslot != -2 && (!kVariants || a.prefetch)) qkv::prefetch_slice(p, s);
+    if (u.vslot != -2 && (!kVariants || a.prefetch)) qkv::prefetch_slice(p, u.s);
     sync.inputs();
-    const bool works = vslot != -2 || a.x_hist != nullptr || (unit == 0 && a.max_forced > 0);
+    const bool works = u.vslot != -2 || a.x_hist != nullptr || (unit == 0 && a.max_forced > 0);
     if (!works) return;
-    if (a.ln_gamma != nullptr) {
-      if (kVariants && a.ln_row_partials != nullptr)
-        qkv::row_stats_from_partials<Sync>(a.ln_row_partials, a.ln_partial_blocks, a.batch, sparse_qkv_width(a),
-                                           a.ln_eps, stats);
-      else
-        qkv::row_stats<Sync>(a.x, a.batch, sparse_qkv_width(a), a.ln_eps, stats, reinterpret_cast<float*>(smem));
-    }
+    if (a.ln_gamma != nullptr) row_stats<Sync, kVariants>(smem, stats);
     copy_history<Sync>(unit, pos, stats);
     if (unit == 0 && a.max_forced > 0) choose_forced<Sync>(count, pos, reinterpret_cast<int*>(smem + kFlagsOff));
-    if (vslot == -2) return;
-    qkv::project_slice<Sync>(p, s, pos, smem, kVariants && a.plain_unroll == 8);
-    // Every thread read kv_valid before project_slice's barriers.
-    if (vslot >= 0 && threadIdx.x == 0) {
-      if (a.kv_valid != nullptr) a.kv_valid[vslot] = pos + 1;
-      if (a.catchup_counts != nullptr && s.part == 1 && s.r0 == 0) {  // once per head
-        if (missing > 0) atomicAdd(a.catchup_counts + 3 * pos, missing);
-        if (lost > 0) atomicAdd(a.catchup_counts + 3 * pos + 2, lost);
+    if (u.vslot == -2) return;
+    const qkv::PlainPass plain = !kVariants        ? qkv::PlainPass::kUnroll4
+                                 : a.pipelined     ? qkv::PlainPass::kPipelined
+                                 : a.plain_unroll == 8 ? qkv::PlainPass::kUnroll8
+                                                       : qkv::PlainPass::kUnroll4;
+    qkv::project_slice<Sync>(p, u.s, pos, smem, plain);
+    finish_unit(u, pos);
+  }
+
+  // SparseQkvArgs::loop_units (graph launch only): this CTA runs units blockIdx.x, + gridDim.x, ... What every
+  // unit shares (pos, the selection count, the layer norm's statistics) is read once; the next unit's slice
+  // (head, kv_valid, addresses) is resolved before the current unit's pass, and with `pipelined` the next
+  // plain pass's first weight round is issued before the current one's epilogue (project_pass_pipelined), so
+  // the CTA has weight loads in flight across unit boundaries. The x_hist copy, the forced choice (unit 0) and
+  // the kv_valid and catch-up counter updates are each unit's, as in run_as.
+  template <class Sync>
+  __device__ void run_looped(char* smem, const Sync& sync) const {
+    const int pos = *a.pos;
+    if (pos < 0 || pos >= a.max_len) return;
+    sync.indices();
+    const int count = min(Sync::load(a.num_selected), a.max_heads), units = max_units();
+    float* stats = reinterpret_cast<float*>(smem + kStatsOff);
+    const qkv::Projection p = projection(stats);
+    int unit = static_cast<int>(blockIdx.x);
+    UnitPlan cur = plan_unit<Sync>(unit, count, pos);
+    // Weights do not depend on the previous kernel: the first round is issued before the input wait.
+    qkv::WeightRound<qkv::kPipeUnroll> first;
+    bool preloaded = a.pipelined && cur.vslot != -2 && qkv::plain_slice(p, cur.s, pos);
+    if (preloaded) {
+      int kc0, kc1;
+      qkv::warp_chunks(p, kc0, kc1);
+      qkv::load_round(first, qkv::lane_weights(p, cur.s), p.d, kc0, kc1);
+    } else if (cur.vslot != -2 && a.prefetch) {
+      qkv::prefetch_slice(p, cur.s);
+    }
+    sync.inputs();
+    if (a.ln_gamma != nullptr) row_stats<Sync, true>(smem, stats);
+    for (; unit < units; unit += gridDim.x) {
+      copy_history<Sync>(unit, pos, stats);
+      if (unit == 0 && a.max_forced > 0) choose_forced<Sync>(count, pos, reinterpret_cast<int*>(smem + kFlagsOff));
+      // The next unit's slice is resolved before a plain pass (so its loads can go out before this epilogue),
+      // after a catch-up pass, whose accumulators leave no registers for it.
+      const int after = unit + static_cast<int>(gridDim.x);
+      const bool plain = cur.vslot == -2 || qkv::plain_slice(p, cur.s, pos);
+      UnitPlan next;
+      if (plain && after < units) next = plan_unit<Sync>(after, count, pos);
+      if (cur.vslot != -2) {
+        if (a.pipelined && plain) {  // (preloaded only if so)
+          const bool ahead = next.vslot != -2 && qkv::plain_slice(p, next.s, pos);
+          qkv::project_pass_pipelined<Sync>(p, cur.s, pos, (pos - cur.s.t_begin + 1) * a.batch, smem, first,
+                                            preloaded, ahead ? qkv::lane_weights(p, next.s) : nullptr);
+          preloaded = ahead;
+        } else {
+          qkv::project_slice<Sync>(p, cur.s, pos, smem,
+                                   a.plain_unroll == 8 ? qkv::PlainPass::kUnroll8 : qkv::PlainPass::kUnroll4);
+          // Redefined here (preloaded is false after this pass), so `first` is dead across the catch-up
+          // passes above and takes none of their registers.
+          first = qkv::WeightRound<qkv::kPipeUnroll>{};
+          preloaded = false;
+        }
+        finish_unit(cur, pos);
       }
+      if (!plain && after < units) next = plan_unit<Sync>(after, count, pos);
+      cur = next;
     }
   }
 
  private:
+  // One unit's slice and its kv_valid bookkeeping.
+  struct UnitPlan {
+    qkv::Slice s;
+    int vslot = -2;             // kv_valid slot, -1 for a q block, -2 for no slice
+    int missing = 0, lost = 0;  // positions recomputed, positions that fell out of the ring
+  };
+
+  template <class Sync>
+  __device__ UnitPlan plan_unit(int unit, int count, int pos) const {
+    UnitPlan u;
+    u.vslot = slice_of<Sync>(unit, count, u.s);
+    u.s.t_begin = pos;
+    if (u.vslot >= 0 && a.kv_valid != nullptr) {
+      // kv_valid of a selected head is this unit's own slot: written by earlier steps only.
+      const int v = min(max(a.kv_valid[u.vslot], 0), pos);
+      u.s.t_begin = max(v, min(pos - a.ring + 1, pos));  // the ring holds pos - ring + 1 .. pos - 1 (+ x at pos)
+      u.missing = pos - u.s.t_begin;
+      u.lost = u.s.t_begin - v;
+    }
+    return u;
+  }
+
+  // After the unit's pass: every thread read kv_valid before the pass's barriers.
+  __device__ void finish_unit(const UnitPlan& u, int pos) const {
+    if (u.vslot < 0 || threadIdx.x != 0) return;
+    if (a.kv_valid != nullptr) a.kv_valid[u.vslot] = pos + 1;
+    if (a.catchup_counts != nullptr && u.s.part == 1 && u.s.r0 == 0) {  // once per head
+      if (u.missing > 0) atomicAdd(a.catchup_counts + 3 * pos, u.missing);
+      if (u.lost > 0) atomicAdd(a.catchup_counts + 3 * pos + 2, u.lost);
+    }
+  }
+
+  // The B rows' layer-norm statistics into stats (kVariants: from ln_row_partials when set).
+  template <class Sync, bool kVariants>
+  __device__ void row_stats(char* smem, float* stats) const {
+    if (kVariants && a.ln_row_partials != nullptr)
+      qkv::row_stats_from_partials<Sync>(a.ln_row_partials, a.ln_partial_blocks, a.batch, sparse_qkv_width(a),
+                                         a.ln_eps, stats);
+    else
+      qkv::row_stats<Sync>(a.x, a.batch, sparse_qkv_width(a), a.ln_eps, stats, reinterpret_cast<float*>(smem));
+  }
+
   __device__ qkv::Projection projection(const float* stats) const {
     qkv::Projection p = qkv::kv_projection(a);
     p.q = a.q;
