@@ -6,6 +6,7 @@
 
 #include "engine/cuda/model_dims.h"
 #include "engine/cuda/split_sum.h"
+#include "engine/cuda/step_switches.h"
 #include "engine/cuda/tensor_ptr.h"
 
 namespace dv::engine {
@@ -58,6 +59,9 @@ SparseQkvArgs layer_qkv_args(const GpuWeights& w, const DecodeBuffers& b, const 
   a.b_qkv = half_ptr(lw.b_qkv);
   a.d = m.d;
   a.prefetch = qkv_prefetch();
+  a.pipelined = qkv_pipelined();
+  a.loop_units = qkv_loop_units();
+  a.sm_count = b.attention.num_sms;  // the device's, queried once by the engine context
   if (sp == nullptr) return a;
   const LayerKv& kv = sp->kv[l];
   int* forced = int_ptr(sp->forced) + static_cast<size_t>(l) * sp->forced.size(1);

@@ -57,6 +57,23 @@ bool ln_partials_enabled() {
   return env == nullptr || std::strcmp(env, "0") != 0;
 }
 
+// sparse_qkv's plain pass with the next round of weight loads issued before this round's MMAs
+// (SparseQkvArgs::pipelined, off by default until kernel_bench's sparse_qkv+pipe row and the engine A/B have
+// run on a GPU); DEJAVU_QKV_PIPE=1 turns it on, for step_decode.sh's A/B (bench/qkv_pipe). Read when a step is
+// recorded.
+bool qkv_pipelined() {
+  const char* env = std::getenv("DEJAVU_QKV_PIPE");
+  return env != nullptr && std::strcmp(env, "1") == 0;
+}
+
+// sparse_qkv as one wave of CTAs, each looping over units with the next unit's slice and first loads ahead of
+// the current one's epilogue (SparseQkvArgs::loop_units, off by default like DEJAVU_QKV_PIPE);
+// DEJAVU_QKV_LOOP=1 turns it on (bench/qkv_pipe_loop, with DEJAVU_QKV_PIPE=1). Read when a step is recorded.
+bool qkv_loop_units() {
+  const char* env = std::getenv("DEJAVU_QKV_LOOP");
+  return env != nullptr && std::strcmp(env, "1") == 0;
+}
+
 // sparse_mlp_down's plan target on the graph path (W_o and the MLP down projection): DEJAVU_DOWN_UNITS=N
 // (1..kSparseMlpDownTargetUnits) for fewer, longer units than the default two waves; an A/B switch
 // (step_decode.sh bench variant down_units), read when a step is recorded.

@@ -46,6 +46,8 @@ struct Variant {
   bool all_kv;    // K/V of every head (what the catch-up plan picks where force_lag < 1, e.g. opt-13b at B = 8)
   bool partials = false;  // with ln: the statistics from x's row partials (SparseQkvArgs::ln_row_partials), as
                           // the residual flow's QKV gets them from the MLP down, instead of each unit's pass
+  bool pipe = false;      // SparseQkvArgs::pipelined: the plain pass's next weight round ahead of this one's MMAs
+  bool loop = false;      // SparseQkvArgs::loop_units: one wave of CTAs looping over the units
 };
 // No L2 prefetch by default since 6800122's rows: the prefetch made every shape slower (opt-13b, heads 50 %,
 // B = 1: 41.7 against 38.8 us without it; results/h100/2026-12-07_6800122/kernels).
@@ -55,7 +57,10 @@ constexpr Variant kVariants[] = {{"sparse_qkv", false, false, 4, 2, false},
                                  {"sparse_qkv+prefetch", false, true, 4, 2, false},
                                  {"sparse_qkv-unroll8", false, false, 8, 2, false},
                                  {"sparse_qkv-3persm", false, false, 4, 3, false},
-                                 {"sparse_qkv-allkv", false, false, 4, 2, true}};
+                                 {"sparse_qkv-allkv", false, false, 4, 2, true},
+                                 {"sparse_qkv+pipe", false, false, 4, 2, false, false, true, false},
+                                 {"sparse_qkv+loop", false, false, 4, 2, false, false, false, true},
+                                 {"sparse_qkv+pipe+loop", false, false, 4, 2, false, false, true, true}};
 
 // One head's outputs from sparse_qkv_ref: q [B, hd], k and v at pos [B, hd], the x_hist row [B, d].
 struct HeadRef {
@@ -118,6 +123,9 @@ class QkvShapeBench {
     gamma_.upload(gamma_h_);
     beta_.upload(beta_h_);
     pos_.upload({kPos});
+    int device = 0;
+    DV_CUDA_CHECK(cudaGetDevice(&device));
+    DV_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
     DV_CUDA_CHECK(cudaDeviceSynchronize());
   }
 
@@ -244,6 +252,7 @@ class QkvShapeBench {
       a.ln_partial_blocks = col_blocks_;
     }
     a.prefetch = v.prefetch, a.plain_unroll = v.unroll, a.units_per_sm = v.per_sm, a.all_kv = v.all_kv;
+    a.pipelined = v.pipe, a.loop_units = v.loop, a.sm_count = sms_;
     // Validation run on poisoned outputs; kv_valid = pos (the op leaves pos + 1, which it clamps to pos).
     for (const DevArray<__half>* o : {&q_, &kc_, &vc_, &x_hist_})
       DV_CUDA_CHECK(cudaMemsetAsync(o->get(), 0xFF, o->size() * sizeof(__half), st));
@@ -301,6 +310,7 @@ class QkvShapeBench {
   DevArray<float> partials_;    // [col_blocks][B][2] row partials of x (the +ln_partials variant)
   DevArray<int> valid_, heads_, count_, pos_;
   std::vector<__half> gamma_h_, beta_h_;  // the layer norm's weights, for the reference
+  int sms_ = 0;                           // the device's multiprocessors (the +loop variants' grid)
 };
 
 }  // namespace

@@ -105,6 +105,8 @@ if has bench; then
   # residual = the sparse step's residual-stream flow, no layer_norm kernel (DEJAVU_SPARSE_FLOW=residual;
   # 6800122: slower; since lnstats its fused layer norms read the producers' row partials), residual_rowpass =
   # the same with each fused layer norm reading its row (DEJAVU_LN_PARTIALS=0, 6800122's residual), qkv_prefetch = sparse_qkv's L2 prefetch of its slice (DEJAVU_QKV_PREFETCH=1),
+  # qkv_pipe = sparse_qkv's plain pass software-pipelined in registers (DEJAVU_QKV_PIPE=1), qkv_pipe_loop = the
+  # same with one wave of CTAs looping over the units, the next unit's loads ahead (+ DEJAVU_QKV_LOOP=1),
   # down_units = sparse_mlp_down with fewer, longer units (DEJAVU_DOWN_UNITS=$DEJAVU_DOWN_UNITS_AB, default 264).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     case $variant in
@@ -115,9 +117,11 @@ if has bench; then
       residual) env_set=DEJAVU_SPARSE_FLOW=residual limit=${DEJAVU_T_BENCH3:-40} ;;
       residual_rowpass) env_set="DEJAVU_SPARSE_FLOW=residual DEJAVU_LN_PARTIALS=0" limit=${DEJAVU_T_BENCH3:-40} ;;
       qkv_prefetch) env_set=DEJAVU_QKV_PREFETCH=1 limit=${DEJAVU_T_BENCH3:-40} ;;
+      qkv_pipe) env_set=DEJAVU_QKV_PIPE=1 limit=${DEJAVU_T_BENCH3:-40} ;;
+      qkv_pipe_loop) env_set="DEJAVU_QKV_PIPE=1 DEJAVU_QKV_LOOP=1" limit=${DEJAVU_T_BENCH3:-40} ;;
       down_units) env_set=DEJAVU_DOWN_UNITS=${DEJAVU_DOWN_UNITS_AB:-264} limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
-           "qkv_prefetch or down_units" >>"$SUMMARY"
+           "qkv_prefetch, qkv_pipe, qkv_pipe_loop or down_units" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

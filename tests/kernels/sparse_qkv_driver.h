@@ -29,8 +29,11 @@ constexpr __half_raw kQkvPoison{0xFFFFu};
 inline bool qkv_poison(__half h) { return __half_raw(h).x == kQkvPoison.x; }
 
 enum class KvMode { kFullHistory, kRing, kForced, kAllKv };
-// sparse_qkv's A/B variants (SparseQkvArgs::prefetch, plain_unroll, units_per_sm): the same bits as the default.
-enum class QkvVariant { kDefault, kNoPrefetch, kUnroll8, kThreePerSm };
+// sparse_qkv's A/B variants (SparseQkvArgs::prefetch, plain_unroll, units_per_sm, pipelined, loop_units): the
+// same bits as the default.
+enum class QkvVariant { kDefault, kNoPrefetch, kUnroll8, kThreePerSm, kPipelined, kLoopUnits, kPipelinedLoop };
+// loop_units' SM count in the tests: 2 CTAs, so each loops over many units (and meets every kind of slice).
+constexpr int kQkvLoopSms = 1;
 
 struct QkvCase {
   int batch, heads, steps, max_len;
@@ -72,6 +75,9 @@ inline SparseQkvArgs case_args(const QkvCase& c) {
   a.prefetch = c.variant != QkvVariant::kNoPrefetch;
   a.plain_unroll = c.variant == QkvVariant::kUnroll8 ? 8 : 4;
   a.units_per_sm = c.variant == QkvVariant::kThreePerSm ? 3 : 2;
+  a.pipelined = c.variant == QkvVariant::kPipelined || c.variant == QkvVariant::kPipelinedLoop;
+  a.loop_units = c.variant == QkvVariant::kLoopUnits || c.variant == QkvVariant::kPipelinedLoop;
+  a.sm_count = a.loop_units ? kQkvLoopSms : 0;
   return a;
 }
 

@@ -79,6 +79,22 @@ const std::vector<QkvCase> kCases = {
     {2, 12, 130, 130, 0, true, 64, KvMode::kFullHistory, 0, false, false, QkvVariant::kThreePerSm},
     {3, 5, 140, 140, 31, true, 128, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kThreePerSm},
     {8, 3, 9, 9, 2, false, 128, KvMode::kAllKv, 0, false, false, QkvVariant::kThreePerSm},
+    // The pipelined plain pass and the unit loop (2 CTAs): B = 1, 3, 8, odd head counts, widths from 64 (warps
+    // without chunks) to 5 x 128, catch-up passes between plain ones (gap, forced), all_kv, the fused layer norm.
+    {1, 5, 40, 40, 3, false, 128, KvMode::kFullHistory, 0, false, false, QkvVariant::kPipelined},
+    {3, 7, 70, 70, 31, true, 64, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kPipelined},
+    {8, 4, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, false, QkvVariant::kPipelined},
+    {1, 1, 17, 20, 0, false, 64, KvMode::kFullHistory, 0, false, false, QkvVariant::kPipelined},
+    {8, 4, 17, 17, 0, true, 32, KvMode::kFullHistory, 0, true, false, QkvVariant::kPipelined},
+    {1, 5, 40, 40, 3, true, 128, KvMode::kFullHistory, 0, false, false, QkvVariant::kLoopUnits},
+    {3, 7, 70, 70, 31, false, 64, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kLoopUnits},
+    {8, 4, 9, 9, 2, true, 80, KvMode::kAllKv, 0, false, false, QkvVariant::kLoopUnits},
+    {1, 5, 40, 40, 3, false, 128, KvMode::kFullHistory, 0, false, false, QkvVariant::kPipelinedLoop},
+    {3, 7, 70, 70, 31, true, 64, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kPipelinedLoop},
+    {8, 4, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, true, QkvVariant::kPipelinedLoop},
+    {1, 12, 200, 200, -1, true, 16, KvMode::kForced, 24, false, false, QkvVariant::kPipelinedLoop},
+    {8, 4, 17, 17, 0, false, 32, KvMode::kFullHistory, 0, true, true, QkvVariant::kPipelinedLoop},
+    {1, 1, 17, 20, 0, true, 64, KvMode::kFullHistory, 0, false, false, QkvVariant::kPipelinedLoop},
 };
 
 // On the CPU too, so a case the op refuses fails here and not only on a GPU (the GPU run of 6800122 threw on
@@ -327,6 +343,13 @@ TEST(SparseQkvKernel, RejectsBadArguments) {
   a.units_per_sm = 4;
   EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
   a.units_per_sm = 2;
+  a.loop_units = true;  // the unit loop needs the SM count and two units an SM
+  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
+  a.sm_count = 132;
+  a.units_per_sm = 3;
+  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
+  a.units_per_sm = 2;
+  a.loop_units = false;
   a.max_forced = 2;  // forcing needs the forced list, a ring and a lag
   EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
   KvCatchupArgs ca;
