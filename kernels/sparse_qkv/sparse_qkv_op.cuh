@@ -72,10 +72,12 @@ struct SparseQkvOp {
 
   // SparseQkvArgs::loop_units (graph launch only): this CTA runs units blockIdx.x, + gridDim.x, ... What every
   // unit shares (pos, the selection count, the layer norm's statistics) is read once; the next unit's slice
-  // (head, kv_valid, addresses) is resolved before the current unit's pass, and with `pipelined` the next
-  // plain pass's first weight round is issued before the current one's epilogue (project_pass_pipelined), so
-  // the CTA has weight loads in flight across unit boundaries. The x_hist copy, the forced choice (unit 0) and
-  // the kv_valid and catch-up counter updates are each unit's, as in run_as.
+  // (head, kv_valid, addresses) is resolved before the current unit's plain pass (after a catch-up pass), and
+  // with `pipelined` the next plain pass's first weight round is issued before the current one's epilogue
+  // (project_pass_pipelined), so the CTA has weight loads in flight across unit boundaries. The x_hist copy,
+  // the forced choice (unit 0) and the kv_valid and catch-up counter updates are each unit's, as in run_as.
+  // Its own kernel (sparse_qkv.cu): 128 registers, ~330 bytes of spill stores in the per-unit planning (none
+  // in a k loop; kernels/bench/NOTES.md).
   template <class Sync>
   __device__ void run_looped(char* smem, const Sync& sync) const {
     const int pos = *a.pos;
@@ -116,8 +118,8 @@ struct SparseQkvOp {
         } else {
           qkv::project_slice<Sync>(p, cur.s, pos, smem,
                                    a.plain_unroll == 8 ? qkv::PlainPass::kUnroll8 : qkv::PlainPass::kUnroll4);
-          // Redefined here (preloaded is false after this pass), so `first` is dead across the catch-up
-          // passes above and takes none of their registers.
+          // Redefined here (preloaded is false after this pass), so `first` is not live across the catch-up
+          // passes above.
           first = qkv::WeightRound<qkv::kPipeUnroll>{};
           preloaded = false;
         }
