@@ -241,7 +241,7 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       rs.note = ro.note;
       // The ordered down with fewer, longer units (SparseMlpDownArgs::target_units: one wave of two units an SM,
       // one unit an SM), each checked and timed beside the default plan's two waves.
-      std::vector<BenchRow> unit_rows;
+      std::vector<BenchRow> variant_rows;
       for (const int units : {264, 132}) {
         BenchRow ru_t = make_row(s, B, density, k, fmt::format("down_ordered_u{}", units));
         da.target_units = units;
@@ -251,8 +251,29 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
                                 dv::kernels::plan_sparse_mlp_down(B, s.d, k, 1, units, true).splits, units);
         finish_row(ru_t, cfg.copy_gbps);
         ru_t.speedup = d2.t.median_us / ru_t.t.median_us;
-        unit_rows.push_back(ru_t);
+        variant_rows.push_back(ru_t);
       }
+      // The up projection software-pipelined (SparseMlpUpArgs::pipelined): checked on its samples and against
+      // the default's h bit for bit, then timed beside `up` (after the down rows, which read the default's h).
+      BenchRow rpipe = make_row(s, B, density, k, "up+pipe");
+      ua.pipelined = true;
+      up();
+      DV_CUDA_CHECK(cudaStreamSynchronize(st));
+      const std::vector<__half> h_pipe = h.download(static_cast<size_t>(B) * ld_h);
+      mark(rpipe, check_up(T, h_pipe, ld_h, sel, k, B, check_rng));
+      for (int b = 0; b < B && rpipe.valid; ++b)
+        for (int j = 0; j < k; ++j)
+          if (__half_raw(h_pipe[b * ld_h + j]).x != __half_raw(hh[b * ld_h + j]).x) {
+            rpipe.valid = false;
+            rpipe.note = fmt::format("INVALID: h[{}][{}] differs from the default's bits", b, j);
+            break;
+          }
+      rpipe.t = time_op(cfg.timer, up);
+      ua.pipelined = false;
+      rpipe.bytes = ru.bytes;
+      finish_row(rpipe, cfg.copy_gbps);
+      rpipe.speedup = d1.t.median_us / rpipe.t.median_us;
+      variant_rows.insert(variant_rows.begin(), rpipe);
       da.target_units = 0;  // up+down below runs the engine's down: ordered sums, the default plan
       rp.t = time_op(cfg.timer, [&] { up(); down(); });
       rp.bytes = ru.bytes;
@@ -273,7 +294,7 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       rows.push_back(rd);
       rows.push_back(ro);
       rows.push_back(rs);
-      rows.insert(rows.end(), unit_rows.begin(), unit_rows.end());
+      rows.insert(rows.end(), variant_rows.begin(), variant_rows.end());
       rows.push_back(rp);
       fused.run(cfg, B, density, k, idx.get(), k_dev.get(), out_h, rp.t.median_us, rows);
       progress += fmt::format(

@@ -7,7 +7,8 @@
 // B rows of x; its 8 warps split d into contiguous 32-column chunks, so every selected row is read exactly
 // once, for all batch rows at once (batch reuse happens in the MMA). Lane (g, t) issues one 16-byte
 // streaming load per 32-column chunk of its row (8*nt + g), i.e. four lanes read 64 contiguous bytes of a row;
-// each warp keeps U chunks of loads in flight before its MMAs. x is read through the read-only cache (the same
+// each warp keeps U chunks of loads in flight before its MMAs (kPipe: rounds of U / 2 chunks, the next round's
+// loads issued before this round's MMAs). x is read through the read-only cache (the same
 // chunk is reused by all NT row tiles; x is L2-resident: B*d*2 <= 786 KB), so x traffic per block is at most
 // the weight traffic (BT rows of x per 8*NT = BT weight rows).
 // Bytes that must move: rows*d*2 (weights) + B*d*2 (x) + rows*4 (idx) + the epilogue's outputs.
@@ -101,7 +102,7 @@ struct RowDotWeights<true> {
   __device__ static uint4 load8_before_wait(const T* ptr) { return int8x8_to_half8(ld_before_wait_u2(ptr)); }
 };
 
-template <int BT, class Epilogue, bool kI8 = false, bool kLn = false>
+template <int BT, class Epilogue, bool kI8 = false, bool kLn = false, bool kPipe = false>
 __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_kernel(RowDotProblem p, Epilogue ep) {
   using Tile = RowDotTile<BT>;
   using WL = RowDotWeights<kI8>;
@@ -166,29 +167,78 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
   const int chunks = (p.d + 31) / 32;
   const int c_begin = warp * chunks / kRowDotWarps;
   const int c_end = (warp + 1) * chunks / kRowDotWarps;
-  for (int c = c_begin; c < c_end; c += U) {
-    uint4 wv[U][NT];
-    uint4 xv[U][XG];
+  if constexpr (!kPipe) {
+    for (int c = c_begin; c < c_end; c += U) {
+      uint4 wv[U][NT];
+      uint4 xv[U][XG];
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int col = (c + u) * 32;
-      const bool cok = c + u < c_end && col + 8 * t < p.d;
+      for (int u = 0; u < U; ++u) {
+        const int col = (c + u) * 32;
+        const bool cok = c + u < c_end && col + 8 * t < p.d;
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) wv[u][nt] = (cok && wok[nt]) ? WL::load8(wrow[nt] + col) : zero_u4();
+        for (int nt = 0; nt < NT; ++nt) wv[u][nt] = (cok && wok[nt]) ? WL::load8(wrow[nt] + col) : zero_u4();
 #pragma unroll
-      for (int q = 0; q < XG; ++q) xv[u][q] = (cok && xok[q]) ? ld_cached_u4(xrow[q] + col) : zero_u4();
+        for (int q = 0; q < XG; ++q) xv[u][q] = (cok && xok[q]) ? ld_cached_u4(xrow[q] + col) : zero_u4();
+        if constexpr (kLn) {
+          if (cok) {
+            const uint4 gm = __ldg(reinterpret_cast<const uint4*>(p.ln_gamma + col + 8 * t));
+            const uint4 bt = __ldg(reinterpret_cast<const uint4*>(p.ln_beta + col + 8 * t));
+#pragma unroll
+            for (int q = 0; q < XG; ++q)
+              if (xok[q]) xv[u][q] = layer_norm8(xv[u][q], gm, bt, x_mean[q], x_rstd[q]);
+          }
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) mma_chunk(acc, xv[u], wv[u]);
+    }
+  } else {
+    // Software-pipelined (sparse_mlp_up's `pipelined`): rounds of U / 2 chunks, round r + 1's weight loads
+    // issued before round r's x loads and MMAs, so each warp keeps loads in flight between rounds (the default
+    // waits for all U chunks, then issues the next U). The same MMAs in the same order: the same bits.
+    // Chunk c's weights (zeros past c_end or d) and x vectors (normalized with kLn), as the loop above loads them.
+    auto load_w = [&](uint4 (&wv)[NT], int c) {
+      const int col = c * 32;
+      const bool cok = c < c_end && col + 8 * t < p.d;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) wv[nt] = (cok && wok[nt]) ? WL::load8(wrow[nt] + col) : zero_u4();
+    };
+    auto load_x = [&](uint4 (&xv)[XG], int c) {
+      const int col = c * 32;
+      const bool cok = c < c_end && col + 8 * t < p.d;
+#pragma unroll
+      for (int q = 0; q < XG; ++q) xv[q] = (cok && xok[q]) ? ld_cached_u4(xrow[q] + col) : zero_u4();
       if constexpr (kLn) {
         if (cok) {
           const uint4 gm = __ldg(reinterpret_cast<const uint4*>(p.ln_gamma + col + 8 * t));
           const uint4 bt = __ldg(reinterpret_cast<const uint4*>(p.ln_beta + col + 8 * t));
 #pragma unroll
           for (int q = 0; q < XG; ++q)
-            if (xok[q]) xv[u][q] = layer_norm8(xv[u][q], gm, bt, x_mean[q], x_rstd[q]);
+            if (xok[q]) xv[q] = layer_norm8(xv[q], gm, bt, x_mean[q], x_rstd[q]);
         }
       }
-    }
+    };
+    constexpr int UP = U > 1 ? U / 2 : 1;
+    uint4 wa[UP][NT], wb[UP][NT];
+    auto load_round = [&](uint4 (&wv)[UP][NT], int c) {
 #pragma unroll
-    for (int u = 0; u < U; ++u) mma_chunk(acc, xv[u], wv[u]);
+      for (int u = 0; u < UP; ++u) load_w(wv[u], c + u);
+    };
+    auto mma_round = [&](const uint4 (&wv)[UP][NT], int c) {
+      uint4 xv[UP][XG];
+#pragma unroll
+      for (int u = 0; u < UP; ++u) load_x(xv[u], c + u);
+#pragma unroll
+      for (int u = 0; u < UP; ++u) mma_chunk(acc, xv[u], wv[u]);
+    };
+    load_round(wa, c_begin);
+    for (int c = c_begin; c < c_end; c += 2 * UP) {
+      load_round(wb, c + UP);
+      mma_round(wa, c);
+      if (c + UP >= c_end) break;
+      load_round(wa, c + 2 * UP);
+      mma_round(wb, c + UP);
+    }
   }
 
   store_mma_tiles<BT>(acc, [&](int j, int b) -> float& { return partial[warp][j][b]; });
@@ -248,24 +298,24 @@ struct MaxOverBatchEpilogue {
 
 // Host side: picks the batch tile (B <= 8, 16, 32) so small batches do not pay for the larger tiles' x
 // traffic, and sizes the grid from max_rows. The caller checks the launch (DV_CUDA_LAUNCH_CHECK).
-template <int BT, bool kI8, bool kLn, class Epilogue>
+template <int BT, bool kI8, bool kLn, bool kPipe, class Epilogue>
 void launch_row_dot_tile(const RowDotProblem& p, const Epilogue& ep, cudaStream_t stream) {
   constexpr int R = RowDotTile<BT>::kRowsPerBlock;
   const unsigned blocks = static_cast<unsigned>((p.max_rows + R - 1) / R);
-  launch_kernel_pdl(row_dot_kernel<BT, Epilogue, kI8, kLn>, blocks, kRowDotWarps * 32, 0, stream, p, ep);
+  launch_kernel_pdl(row_dot_kernel<BT, Epilogue, kI8, kLn, kPipe>, blocks, kRowDotWarps * 32, 0, stream, p, ep);
 }
 
 // kI8: the rows are p.w_i8 (int8) instead of p.w (fp16). kLn: x is normalized in the kernel (p.ln_gamma,
-// p.ln_beta, p.ln_eps; B <= kSparseQkvLnMaxRows).
-template <bool kI8 = false, bool kLn = false, class Epilogue>
+// p.ln_beta, p.ln_eps; B <= kSparseQkvLnMaxRows). kPipe: the software-pipelined k loop (the same bits).
+template <bool kI8 = false, bool kLn = false, bool kPipe = false, class Epilogue>
 void launch_row_dot(const RowDotProblem& p, const Epilogue& ep, cudaStream_t stream) {
   if (p.max_rows <= 0) return;
   if (p.B <= 8) {
-    launch_row_dot_tile<8, kI8, kLn>(p, ep, stream);
+    launch_row_dot_tile<8, kI8, kLn, kPipe>(p, ep, stream);
   } else if (p.B <= 16) {
-    launch_row_dot_tile<16, kI8, kLn>(p, ep, stream);
+    launch_row_dot_tile<16, kI8, kLn, kPipe>(p, ep, stream);
   } else {
-    launch_row_dot_tile<32, kI8, kLn>(p, ep, stream);
+    launch_row_dot_tile<32, kI8, kLn, kPipe>(p, ep, stream);
   }
 }
 

@@ -49,8 +49,12 @@ void launch_sparse_mlp_up(const SparseMlpUpArgs& a, cudaStream_t stream) {
   ep.bias = a.b1;
   ep.idx = a.idx;
   ep.relu = true;
-  if (a.ln_gamma != nullptr) {
+  if (a.ln_gamma != nullptr && a.pipelined) {
+    launch_row_dot<false, true, true>(p, ep, stream);
+  } else if (a.ln_gamma != nullptr) {
     launch_row_dot<false, true>(p, ep, stream);
+  } else if (a.pipelined) {
+    launch_row_dot<false, false, true>(p, ep, stream);
   } else {
     launch_row_dot(p, ep, stream);
   }

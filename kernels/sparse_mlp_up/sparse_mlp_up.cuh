@@ -38,6 +38,9 @@ struct SparseMlpUpArgs {
   int ffn = 0;                   // rows of W1 (the reference checks idx against it)
   int max_k = 0;                 // capacity of idx, host bound for the grid
   int ld_h = 0;                  // leading dimension of h (elements)
+  // A/B variant for kernel_bench (`up+pipe`), the same bits: the k loop software-pipelined in registers (rounds
+  // of half the default's chunks, the next round's weight loads issued before this round's MMAs; row_dot.cuh).
+  bool pipelined = false;
 };
 
 void launch_sparse_mlp_up(const SparseMlpUpArgs& args, cudaStream_t stream);

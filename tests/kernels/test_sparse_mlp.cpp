@@ -7,7 +7,7 @@
 // workspace), rows_per_index > 1, and in-place residual. The down kernel's optional row_partials (per-512-column
 // slice fp32 sum and sum of squares of each row of out): out bit-identical to the launch without them, the
 // partials against double sums of the out written (fp32 tolerance on the sum of magnitudes), the same bits again.
-// Every output buffer is NaN-poisoned before the launch.
+// Every output buffer is NaN-poisoned before the launch. sparse_mlp_up's pipelined variant writes the default's bits.
 #include <gtest/gtest.h>
 
 #include <climits>
@@ -150,6 +150,13 @@ TEST_P(SparseMlpUpTest, MatchesReference) {
     }
   EXPECT_TRUE(test::expect_close(got_k, ref_k, DType::kF16, "h"));
   for (const __half v : untouched) ASSERT_EQ(__half_as_ushort(v), 0xFFFF) << "h written past k";
+  // The software-pipelined k loop (SparseMlpUpArgs::pipelined, kernel_bench's up+pipe): the same bits.
+  d_h.poison();
+  a.pipelined = true;
+  launch_sparse_mlp_up(a, nullptr);
+  const std::vector<__half> got_pipe = d_h.download();
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_EQ(__half_as_ushort(got_pipe[i]), __half_as_ushort(got[i])) << "pipelined h differs at " << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SparseMlpUpTest, ::testing::Range(0, static_cast<int>(std::size(kUpCases))));
