@@ -102,6 +102,18 @@ struct RowDotWeights<true> {
   __device__ static uint4 load8_before_wait(const T* ptr) { return int8x8_to_half8(ld_before_wait_u2(ptr)); }
 };
 
+// The fused layer norm on one chunk's x vectors (columns k .. k + 7 of each of the lane's rows), gamma and
+// beta through the read-only path; rows past B (xok false) stay zeros.
+template <int XG>
+__device__ __forceinline__ void normalize_x(uint4 (&xv)[XG], const RowDotProblem& p, int k, const bool (&xok)[XG],
+                                            const float (&mean)[XG], const float (&rstd)[XG]) {
+  const uint4 gm = __ldg(reinterpret_cast<const uint4*>(p.ln_gamma + k));
+  const uint4 bt = __ldg(reinterpret_cast<const uint4*>(p.ln_beta + k));
+#pragma unroll
+  for (int q = 0; q < XG; ++q)
+    if (xok[q]) xv[q] = layer_norm8(xv[q], gm, bt, mean[q], rstd[q]);
+}
+
 template <int BT, class Epilogue, bool kI8 = false, bool kLn = false, bool kPipe = false>
 __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_kernel(RowDotProblem p, Epilogue ep) {
   using Tile = RowDotTile<BT>;
@@ -180,13 +192,7 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
 #pragma unroll
         for (int q = 0; q < XG; ++q) xv[u][q] = (cok && xok[q]) ? ld_cached_u4(xrow[q] + col) : zero_u4();
         if constexpr (kLn) {
-          if (cok) {
-            const uint4 gm = __ldg(reinterpret_cast<const uint4*>(p.ln_gamma + col + 8 * t));
-            const uint4 bt = __ldg(reinterpret_cast<const uint4*>(p.ln_beta + col + 8 * t));
-#pragma unroll
-            for (int q = 0; q < XG; ++q)
-              if (xok[q]) xv[u][q] = layer_norm8(xv[u][q], gm, bt, x_mean[q], x_rstd[q]);
-          }
+          if (cok) normalize_x(xv[u], p, col + 8 * t, xok, x_mean, x_rstd);
         }
       }
 #pragma unroll
@@ -209,13 +215,7 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
 #pragma unroll
       for (int q = 0; q < XG; ++q) xv[q] = (cok && xok[q]) ? ld_cached_u4(xrow[q] + col) : zero_u4();
       if constexpr (kLn) {
-        if (cok) {
-          const uint4 gm = __ldg(reinterpret_cast<const uint4*>(p.ln_gamma + col + 8 * t));
-          const uint4 bt = __ldg(reinterpret_cast<const uint4*>(p.ln_beta + col + 8 * t));
-#pragma unroll
-          for (int q = 0; q < XG; ++q)
-            if (xok[q]) xv[q] = layer_norm8(xv[q], gm, bt, x_mean[q], x_rstd[q]);
-        }
+        if (cok) normalize_x(xv, p, col + 8 * t, xok, x_mean, x_rstd);
       }
     };
     constexpr int UP = U > 1 ? U / 2 : 1;
