@@ -32,8 +32,9 @@ WEIGHT_LOAD = re.compile(r"^(LDG\S*\.NA\b\S*|CCTL\S*\.P(F|ML)\S*)$")
 KERNELS = {
     # Four batch-tile / rows-per-index instantiations, each with and without the row statistics (kRowStats).
     "dv_kernel_sparse_mlp_down": (r"sparse_mlp_down_kernel<.*, false>\(", 8),
-    # Two or three units per SM (SparseQkvArgs::units_per_sm, kernel_bench's A/B variant).
-    "dv_kernel_sparse_qkv": (r"qkv_unit_kernel<dv::kernels::SparseQkvOp, false, [23]>\(", 2),
+    # Two or three units per SM (SparseQkvArgs::units_per_sm, kernel_bench's A/B variant), and the CTAs that loop
+    # over units (SparseQkvArgs::loop_units, two per SM).
+    "dv_kernel_sparse_qkv": (r"qkv_unit_kernel<dv::kernels::SparseQkvOp, false, [23], (false|true)>\(", 3),
     "dv_kernel_fused_mlp": (r"fused_mlp_kernel<.*, false>\(", 3),
     # The predictor's weights do not depend on the step at all: both instantiations.
     "dv_kernel_lowrank_predictor": (r"unit_kernel<dv::kernels::Lowrank(Scores|Z)Op<.*>, (true|false)>\(", 24),
@@ -99,10 +100,13 @@ def main(argv):
     for lib, (pattern, expected) in KERNELS.items():
         if lib not in libs or not os.path.exists(libs[lib]):
             failures.append(f"{lib}: library not given or not built ({libs.get(lib)})")
+            print(f"FAIL  {failures[-1]}")
             continue
         found = {n: ops for n, ops in functions(cuobjdump, libs[lib]).items() if re.search(pattern, n)}
         if len(found) != expected:
-            failures.append(f"{lib}: {len(found)} kernels match {pattern!r}, expected {expected}")
+            why = f"{lib}: {len(found)} kernels match {pattern!r}, expected {expected}"
+            print(f"FAIL  {why}")
+            failures.append(why)
         for name, ops in found.items():
             why = check(name, ops)
             if why:
