@@ -31,7 +31,7 @@ class StepRecorder {
         pre_(c_.do_layer_norm_before),
         stream_((fused_ || residual_sparse_flow(sp != nullptr, pre_)) && !all_reduce), residual_stream_(stream_ && pre_),
         fuse_ln_(residual_stream_ && (!fused_ || kernels::fused_mlp_ln_fits(b.batch, m_.d))),
-        dense_qkv_ops_(dense_qkv_ops(stream_)), down_units_(down_target_units()),
+        dense_qkv_ops_(dense_qkv_ops(stream_)), down_units_(down_target_units(ctx.num_sms())),
         ln_partials_(residual_stream_ && !fused_ && sp != nullptr && ln_partials_enabled()) {}
 
   void run() {
@@ -373,7 +373,7 @@ class StepRecorder {
   const bool residual_stream_;  // ... pre-LN: the QKV op normalizes the residual stream the blocks write
   const bool fuse_ln_;  // ... and normalizes its input itself (x fits its shared memory)
   const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)
-  const int down_units_;      // sparse_mlp_down's plan target (0: the default), DEJAVU_DOWN_UNITS
+  const int down_units_;      // sparse_mlp_down's plan target: one wave (2 x SMs), or DEJAVU_DOWN_UNITS
   const bool ln_partials_;    // the residual flow's fused layer norms read their producer's row partials
   bool side_used_ = false;
   bool catchup_used_ = false;

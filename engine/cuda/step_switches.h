@@ -18,7 +18,8 @@ bool ln_partials_enabled();
 bool qkv_pipelined();
 // DEJAVU_QKV_LOOP=1: sparse_qkv as one wave of CTAs looping over its units (SparseQkvArgs::loop_units).
 bool qkv_loop_units();
-// DEJAVU_DOWN_UNITS=N: sparse_mlp_down's plan target on the graph path (0: the default plan).
-int down_target_units();
+// sparse_mlp_down's plan target on the graph path: one wave of two units an SM on num_sms SMs, or
+// DEJAVU_DOWN_UNITS=N.
+int down_target_units(int num_sms);
 
 }  // namespace dv::engine

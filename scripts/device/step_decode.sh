@@ -107,7 +107,8 @@ if has bench; then
   # the same with each fused layer norm reading its row (DEJAVU_LN_PARTIALS=0, 6800122's residual), qkv_prefetch = sparse_qkv's L2 prefetch of its slice (DEJAVU_QKV_PREFETCH=1),
   # qkv_pipe = sparse_qkv's plain pass software-pipelined in registers (DEJAVU_QKV_PIPE=1), qkv_pipe_loop = the
   # same with one wave of CTAs looping over the units, the next unit's loads ahead (+ DEJAVU_QKV_LOOP=1),
-  # down_units = sparse_mlp_down with fewer, longer units (DEJAVU_DOWN_UNITS=$DEJAVU_DOWN_UNITS_AB, default 264).
+  # down_units = sparse_mlp_down with another plan target (DEJAVU_DOWN_UNITS=$DEJAVU_DOWN_UNITS_AB, default 528: the
+  # two waves of units that were the default before c3c1098 measured one wave, 2 x SMs, faster).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     case $variant in
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -119,7 +120,7 @@ if has bench; then
       qkv_prefetch) env_set=DEJAVU_QKV_PREFETCH=1 limit=${DEJAVU_T_BENCH3:-40} ;;
       qkv_pipe) env_set=DEJAVU_QKV_PIPE=1 limit=${DEJAVU_T_BENCH3:-40} ;;
       qkv_pipe_loop) env_set="DEJAVU_QKV_PIPE=1 DEJAVU_QKV_LOOP=1" limit=${DEJAVU_T_BENCH3:-40} ;;
-      down_units) env_set=DEJAVU_DOWN_UNITS=${DEJAVU_DOWN_UNITS_AB:-264} limit=${DEJAVU_T_BENCH3:-40} ;;
+      down_units) env_set=DEJAVU_DOWN_UNITS=${DEJAVU_DOWN_UNITS_AB:-528} limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop or down_units" >>"$SUMMARY"
          continue ;;
