@@ -10,10 +10,12 @@ Prints a markdown table, one row per kernel name: launches, mean time (us), mean
 and the share of all profiled kernel time; --copy-gbps adds the %-of-copy column, and each of EXTRA's metrics
 the CSV holds (the Occupancy / WarpStateStats / LaunchStats sections) adds its mean as a column.
 
-  python3 scripts/ncu_kernel_table.py results/.../profile/ncu.csv [--copy-gbps 4200] [--top 30]
+  python3 scripts/ncu_kernel_table.py results/.../profile/ncu.csv[.gz] [--copy-gbps 4200] [--top 30]
+(step_decode.sh keeps the CSV gzipped: the working tree travels to the GPU machine under a size limit.)
 """
 import argparse
 import csv
+import gzip
 import sys
 from collections import defaultdict
 
@@ -36,7 +38,8 @@ def number(text):
 def read_rows(path):
     """(kernel name, time us, bytes, {extra metric: value}) per profiled launch; the units row after the header
     sets the scales."""
-    with open(path, newline="") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", newline="") as f:
         lines = [l for l in f if l.startswith('"')]  # ncu's own messages are not quoted CSV rows
     reader = csv.reader(lines)
     header = next(reader, None)

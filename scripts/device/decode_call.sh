@@ -7,12 +7,12 @@
 # 21's collection figure (scripts/device/step_collect.sh on a random opt-1.3b, limit DEJAVU_T_COLLECT s).
 # After it, issue 19's goals from the rows:
 #   mkdir -p R && tar xzf decode.tgz -C R && python3 scripts/decode_goals.py R --json R/goals.json
-# Timings of the last full call (H100, fa97b82, 461 s): build 90 s on 16 cores, tests 45 s, sanitize ~40 s
-# (racecheck needs > 25 s), bench of five shapes 24 s (+ ~16 s per DEJAVU_BENCH_VARIANTS entry), model 143 s for
-# opt-1.3b (batch 1..32) + opt-6.7b + opt-13b, kernels 21 s, hf 70 s. The call the session-9 note asks for first
-# (real selections with the lookahead MLP predictor, and the two A/B knobs added after fa97b82):
-#   DEJAVU_DECODE_PARTS="tests bench model kernels" DEJAVU_BENCH_VARIANTS="residual residual_rowpass down_units"
-#   DEJAVU_DECODE_MODELS="opt-1.3b opt-13b" DEJAVU_T_MODEL=150
+# Timings of the last full call (H100, c3c1098, 443 s): build 92 s on 16 cores, tests 50 s, bench of five shapes
+# 25 s (+ ~15 s per DEJAVU_BENCH_VARIANTS entry), model 100 s for opt-1.3b (batch 1..32) + opt-13b, kernels 33 s,
+# hf 82 s; sanitize ~40 s at fa97b82 (racecheck now per kernel family, DEJAVU_T_RACE each). The call the
+# session-10 note asks for first (the one-wave sparse_mlp_down default of c02e011 and racecheck, not yet on a GPU):
+#   DEJAVU_DECODE_PARTS="tests sanitize bench model" DEJAVU_BENCH_VARIANTS="down_units"
+#   DEJAVU_DECODE_MODELS="opt-1.3b opt-13b" DEJAVU_T_MODEL=120 DEJAVU_T_SAN=20 DEJAVU_T_RACE=30
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}

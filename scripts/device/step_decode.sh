@@ -171,5 +171,6 @@ if has profile && command -v ncu >/dev/null; then
   python3 scripts/ncu_kernel_table.py "$OUT/profile/ncu.csv" --top 30 --copy-gbps "$copy" >"$OUT/profile/kernels.md" 2>&1
   head -36 "$OUT/profile/kernels.md" >>"$SUMMARY"
   rm -f "$OUT/profile/rep.ncu-rep"
+  gzip -f "$OUT/profile/ncu.csv"  # 0.6-0.8 MB a profile; ncu_kernel_table.py reads the .gz
 fi
 cat "$SUMMARY"

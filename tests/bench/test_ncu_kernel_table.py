@@ -3,6 +3,7 @@
 messages and the units row are skipped, Mbyte and usecond units are scaled, template names keep their
 "(anonymous namespace)" parts while the argument list goes, the means, GB/s and shares are right, and a
 section metric the CSV holds becomes a column of its mean."""
+import gzip
 import os
 import subprocess
 import sys
@@ -46,6 +47,12 @@ def main():
     # the qkv op: mean 20 us, 40 MB a launch -> 2000 GB/s.
     assert lines[1] == "| `units_kernel<SparseQkvOp, (int)8>` | 2 | 20.00 | 40.000 | 2000 | 3.8% | 50.0% |", lines[1]
     assert "3 kernel launches, 1040.0 us in all" in r.stdout, r.stdout
+    # The gzipped CSV that step_decode.sh keeps gives the same table.
+    gz = os.path.join(work, "ncu.csv.gz")
+    with gzip.open(gz, "wt") as f:
+        f.write(csv_text)
+    r_gz = subprocess.run([sys.executable, SCRIPT, gz, "--copy-gbps", "4000"], capture_output=True, text=True)
+    assert r_gz.returncode == 0 and r_gz.stdout == r.stdout, (r_gz.stdout, r_gz.stderr)
     # A CSV without the metrics is an error naming the file and the missing columns, not a traceback.
     r = run(work, '"ID","Kernel Name"\n"0","k"\n')
     assert r.returncode != 0 and "ncu.csv" in r.stderr and "gpu__time_duration.sum" in r.stderr, r.stderr
