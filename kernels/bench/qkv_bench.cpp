@@ -8,6 +8,8 @@
 // Validation: sparse_qkv_ref on a one-head problem per sampled head (a selected head's output depends only on
 // its own weights and x), compared with every q / K / V value of that head and x_hist samples, on outputs
 // poisoned (NaN) before the launch; the dense GEMM (+ bias here) against the same reference.
+// Row `qkv_rows_rowdot`, a diagnostic: sparse_mlp_up's row_dot over the selected heads' 3 hd rows (+ bias, ReLU; no
+// K/V cache or x_hist), the same bytes in row_dot's tiling (8 rows a block at B <= 8; a sparse_qkv unit has 16).
 #include "kernels/bench/qkv_bench.h"
 
 #include <algorithm>
@@ -27,6 +29,7 @@
 #include "kernels/common/cuda_check.h"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down_ref.h"
+#include "kernels/sparse_mlp_up/sparse_mlp_up.cuh"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 #include "kernels/sparse_qkv/sparse_qkv_ref.h"
 
@@ -107,7 +110,8 @@ class QkvShapeBench {
         valid_(static_cast<size_t>(s.heads) * sparse_qkv_valid_slots(hd_)),
         heads_(static_cast<size_t>(s.heads)),
         count_(1),
-        pos_(1) {
+        pos_(1),
+        rows_(3 * d_) {
     T_.d = s.d;
     const cudaStream_t st = cfg.timer.stream;
     fill_hashed(w_.get(), 3 * d_ * d_, kWqkv, 1.f / std::sqrt(static_cast<float>(s.d)), st);
@@ -154,6 +158,8 @@ class QkvShapeBench {
           progress += fmt::format(" {} {:.1f}{}", variant_name(v), rows.back().t.median_us,
                                   rows.back().valid ? "" : " INVALID");
         }
+        rows.push_back(rowdot_row(B, density, sel, checked, dense.t.median_us));
+        progress += fmt::format(" rowdot {:.1f}{}", rows.back().t.median_us, rows.back().valid ? "" : " INVALID");
       }
       fmt::print("{} us\n", progress);
       std::fflush(stdout);
@@ -300,6 +306,44 @@ class QkvShapeBench {
     return row;
   }
 
+  // Head h's rows are 3 hd h .. 3 hd h + 3 hd - 1 of w_qkv [3d, d]; checked against ReLU of the reference's q/k/v.
+  BenchRow rowdot_row(int B, double density, const std::vector<int>& sel, const std::vector<int>& checked,
+                      double dense_us) {
+    const int k = static_cast<int>(sel.size()), rows = 3 * hd_ * k;
+    std::vector<int> idx;
+    for (const int h : sel) for (int r = 0; r < 3 * hd_; ++r) idx.push_back(3 * hd_ * h + r);
+    rows_.upload(idx);
+    kernels::SparseMlpUpArgs a;
+    a.h = out_.get(), a.x = x_.get(), a.w1 = w_.get(), a.b1 = b_.get(), a.idx = rows_.get();
+    a.B = B, a.d = s_.d, a.ffn = 3 * s_.d, a.max_k = rows, a.ld_h = rows;
+    const cudaStream_t st = cfg_.timer.stream;
+    DV_CUDA_CHECK(cudaMemsetAsync(out_.get(), 0xFF, static_cast<size_t>(B) * rows * sizeof(__half), st));  // poison
+    kernels::launch_sparse_mlp_up(a, st);
+    DV_CUDA_CHECK(cudaStreamSynchronize(st));
+    const std::vector<__half> out = out_.download(static_cast<size_t>(B) * rows);
+    SampleCheck check;
+    for (const int h : checked) {
+      const HeadRef r = ref_head(h, B, false);
+      const int slot = static_cast<int>(std::lower_bound(sel.begin(), sel.end(), h) - sel.begin());
+      for (int b = 0; b < B; ++b)
+        for (int part = 0; part < 3; ++part)
+          for (int j = 0; j < hd_; ++j) {
+            const std::vector<__half>& want = part == 0 ? r.q : part == 1 ? r.k : r.v;
+            check.add(__half2float(out[static_cast<size_t>(b) * rows + (slot * 3 + part) * hd_ + j]),
+                      std::max(0.f, __half2float(want[b * hd_ + j])));
+          }
+    }
+    BenchRow row = make_row(s_, B, density, k, "qkv_rows_rowdot");
+    row.t = time_op(cfg_.timer, [&] { kernels::launch_sparse_mlp_up(a, st); });
+    row.bytes = {{"w_qkv_heads", 6.0 * k * hd_ * d_}, {"x", 2.0 * B * d_}, {"idx", 4.0 * rows}, {"out", 2.0 * B * rows}};
+    row.speedup = dense_us / row.t.median_us;
+    row.note = fmt::format("heads {}/{}: row_dot (sparse_mlp_up's kernel, bias + ReLU) over their {} rows; no K/V "
+                           "cache or x_hist (a diagnostic of the tiling, not an op)", k, s_.heads, rows);
+    mark(row, check);
+    finish_row(row, cfg_.copy_gbps);
+    return row;
+  }
+
   const OptShape& s_;
   const QkvBenchConfig& cfg_;
   BenchTensors T_;
@@ -308,7 +352,7 @@ class QkvShapeBench {
   DevArray<__half> w_, b_, x_, gamma_, beta_, q_, kc_, vc_, x_hist_, out_;
   const int col_blocks_;        // 512-column slices of a row (the row partials' count)
   DevArray<float> partials_;    // [col_blocks][B][2] row partials of x (the +ln_partials variant)
-  DevArray<int> valid_, heads_, count_, pos_;
+  DevArray<int> valid_, heads_, count_, pos_, rows_;  // rows_: the selected heads' rows (qkv_rows_rowdot)
   std::vector<__half> gamma_h_, beta_h_;  // the layer norm's weights, for the reference
   int sms_ = 0;                           // the device's multiprocessors (the +loop variants' grid)
 };
