@@ -1,9 +1,6 @@
 // layer_ops.cpp: see layer_ops.h.
 #include "engine/cuda/layer_ops.h"
 
-#include <cstdlib>
-#include <cstring>
-
 #include "engine/cuda/model_dims.h"
 #include "engine/cuda/split_sum.h"
 #include "engine/cuda/step_switches.h"
@@ -11,13 +8,6 @@
 
 namespace dv::engine {
 namespace {
-
-// sparse_qkv's L2 prefetch of its weight slice (SparseQkvArgs::prefetch, off by default: slower in kernel_bench
-// on every shape); DEJAVU_QKV_PREFETCH=1 turns it on, for step_decode.sh's A/B (bench/qkv_prefetch).
-bool qkv_prefetch() {
-  const char* env = std::getenv("DEJAVU_QKV_PREFETCH");
-  return env != nullptr && std::strcmp(env, "1") == 0;
-}
 
 // The fields sparse_qkv and decode_attention share: layer l's cache, the head list, the position and the shape.
 template <class Args>

@@ -49,32 +49,6 @@ std::vector<int> random_subset(int n, int k, uint64_t seed) {
   return all;
 }
 
-LowPriorityStream::LowPriorityStream() {
-  int least = 0, greatest = 0;
-  DV_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-  DV_CUDA_CHECK(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking, least));
-}
-
-LowPriorityStream::~LowPriorityStream() {
-  if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
-}
-
-EventList::EventList(size_t n, bool timing) : events_(n, nullptr) {
-  const unsigned flags = timing ? cudaEventDefault : cudaEventDisableTiming;
-  for (auto& e : events_) DV_CUDA_CHECK(cudaEventCreateWithFlags(&e, flags));
-}
-
-double EventList::elapsed_ms(size_t from, size_t to) const {
-  float t = 0;
-  DV_CUDA_CHECK(cudaEventElapsedTime(&t, events_.at(from), events_.at(to)));
-  return t;
-}
-
-EventList::~EventList() {
-  for (auto e : events_)
-    if (e != nullptr) (void)cudaEventDestroy(e);
-}
-
 namespace {
 
 // Snapshot point of a predictor input for `layer` (2l = attention input, 2l + 1 = MLP input).

@@ -17,6 +17,7 @@
 #include "engine/cuda/decode_buffers.h"
 #include "engine/cuda/gpu_weights.h"
 #include "engine/cuda/sparse_spec.h"
+#include "engine/cuda/stream_events.h"
 
 namespace dv::engine {
 
@@ -59,40 +60,6 @@ struct CatchupStats {
   int max_per_step = 0;
   long long forced = 0;
   long long lost = 0;
-};
-
-// A stream of the device's least priority (the forced K/V catch-up), destroyed with its owner.
-class LowPriorityStream {
- public:
-  LowPriorityStream();
-  ~LowPriorityStream();
-  LowPriorityStream(const LowPriorityStream&) = delete;
-  LowPriorityStream& operator=(const LowPriorityStream&) = delete;
-  cudaStream_t get() const { return stream_; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
-
-// cudaEvent_t owners: timing disabled where they only order streams; `timing` for events that time a span
-// (elapsed_ms).
-class EventList {
- public:
-  explicit EventList(size_t n = 0, bool timing = false);
-  ~EventList();
-  EventList(const EventList&) = delete;
-  EventList& operator=(const EventList&) = delete;
-  EventList(EventList&& other) noexcept : events_(std::move(other.events_)) { other.events_.clear(); }
-  EventList& operator=(EventList&& other) noexcept {
-    std::swap(events_, other.events_);
-    return *this;
-  }
-  cudaEvent_t operator[](size_t i) const { return events_.at(i); }
-  size_t size() const { return events_.size(); }
-  double elapsed_ms(size_t from, size_t to) const;  // both recorded and complete; timing events only
-
- private:
-  std::vector<cudaEvent_t> events_;
 };
 
 class SparseState {

@@ -9,25 +9,30 @@
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 
 namespace dv::engine {
+namespace {
+
+// Whether the environment sets `name` to exactly `value`.
+bool env_is(const char* name, const char* value) {
+  const char* env = std::getenv(name);
+  return env != nullptr && std::strcmp(env, value) == 0;
+}
+
+}  // namespace
 
 // The MLP path: cuBLAS (dense) or sparse up + down by default; DEJAVU_FUSED_MLP=1 takes fused_mlp (fc1 + ReLU
 // + fc2 of a neuron slice in one op, with the residual-stream flow) up to batch 8. The first H100 run
 // (session 7, opt-13b and opt-1.3b, batch 1) measured the fused flow slower than this one, dense 12.8 against
 // 10.2 ms and sparse 4.66 against 4.03 ms on opt-13b, so it is opt-in until it wins. Read when a step is
 // recorded (i.e. when a graph is captured), so one build can time both.
-bool fused_mlp_enabled(int batch) {
-  const char* env = std::getenv("DEJAVU_FUSED_MLP");
-  return env != nullptr && std::strcmp(env, "1") == 0 && batch <= 8;
-}
+bool fused_mlp_enabled(int batch) { return env_is("DEJAVU_FUSED_MLP", "1") && batch <= 8; }
 
 // The dense step's QKV: through sparse_qkv with every head selected (one kernel: the projection, bias, q and
 // the K/V rows at pos; in the residual-stream flow also the layer norm) or the cuBLAS GEMM + kv_append (after
 // a layer_norm kernel). DEJAVU_DENSE_QKV=ops or =cublas forces either (read when a step is recorded, i.e.
 // captured); by default the residual-stream flow (`stream`) takes the op, the other flows cuBLAS.
 bool dense_qkv_ops(bool stream) {
-  const char* env = std::getenv("DEJAVU_DENSE_QKV");
-  if (env != nullptr && std::strcmp(env, "ops") == 0) return true;
-  if (env != nullptr && std::strcmp(env, "cublas") == 0) return false;
+  if (env_is("DEJAVU_DENSE_QKV", "ops")) return true;
+  if (env_is("DEJAVU_DENSE_QKV", "cublas")) return false;
   return stream;
 }
 
@@ -58,22 +63,17 @@ bool ln_partials_enabled() {
   return env == nullptr || std::strcmp(env, "0") != 0;
 }
 
-// sparse_qkv's plain pass with the next round of weight loads issued before this round's MMAs
-// (SparseQkvArgs::pipelined, off by default until kernel_bench's sparse_qkv+pipe row and the engine A/B have
-// run on a GPU); DEJAVU_QKV_PIPE=1 turns it on, for step_decode.sh's A/B (bench/qkv_pipe). Read when a step is
-// recorded.
-bool qkv_pipelined() {
-  const char* env = std::getenv("DEJAVU_QKV_PIPE");
-  return env != nullptr && std::strcmp(env, "1") == 0;
-}
+// sparse_qkv's L2 prefetch of its weight slice (SparseQkvArgs::prefetch, off by default: slower in kernel_bench
+// on every shape, 6800122); DEJAVU_QKV_PREFETCH=1 turns it on, for step_decode.sh's A/B (bench/qkv_prefetch).
+bool qkv_prefetch() { return env_is("DEJAVU_QKV_PREFETCH", "1"); }
 
-// sparse_qkv as one wave of CTAs, each looping over units with the next unit's slice and first loads ahead of
-// the current one's epilogue (SparseQkvArgs::loop_units, off by default like DEJAVU_QKV_PIPE);
-// DEJAVU_QKV_LOOP=1 turns it on (bench/qkv_pipe_loop, with DEJAVU_QKV_PIPE=1). Read when a step is recorded.
-bool qkv_loop_units() {
-  const char* env = std::getenv("DEJAVU_QKV_LOOP");
-  return env != nullptr && std::strcmp(env, "1") == 0;
-}
+// sparse_qkv's plain pass with the next round of weight loads issued before this round's MMAs
+// (SparseQkvArgs::pipelined) and, with DEJAVU_QKV_LOOP=1, one wave of CTAs looping over the units with the next
+// unit's slice and first loads ahead of the current one's epilogue (SparseQkvArgs::loop_units). Both slower on
+// the H100 (c3c1098: opt-13b sparse + predictors 4.418 and 4.577 ms against 4.374), so opt-in:
+// DEJAVU_QKV_PIPE=1 (bench/qkv_pipe), + DEJAVU_QKV_LOOP=1 (bench/qkv_pipe_loop). Read when a step is recorded.
+bool qkv_pipelined() { return env_is("DEJAVU_QKV_PIPE", "1"); }
+bool qkv_loop_units() { return env_is("DEJAVU_QKV_LOOP", "1"); }
 
 // sparse_mlp_down's plan target on the graph path (W_o and the MLP down projection): one wave of two units an SM
 // (fewer, longer units than the kernel's default two waves: c3c1098 on an H100, opt-13b sparse + predictors

@@ -14,6 +14,8 @@ bool dense_qkv_ops(bool stream);
 bool residual_sparse_flow(bool sparse, bool pre);
 // DEJAVU_LN_PARTIALS=1|0: in the residual flow, the fused layer norms' statistics from their producer.
 bool ln_partials_enabled();
+// DEJAVU_QKV_PREFETCH=1: sparse_qkv's L2 prefetch of its weight slice (SparseQkvArgs::prefetch).
+bool qkv_prefetch();
 // DEJAVU_QKV_PIPE=1: sparse_qkv's plain pass software-pipelined in registers (SparseQkvArgs::pipelined).
 bool qkv_pipelined();
 // DEJAVU_QKV_LOOP=1: sparse_qkv as one wave of CTAs looping over its units (SparseQkvArgs::loop_units).
