@@ -144,6 +144,10 @@ if has kernels && [ -x build/kernels/bench/kernel_bench ]; then
   part kernel_bench "${DEJAVU_T_KB:-90}" build/kernels/bench/kernel_bench --shapes opt-1.3b opt-13b opt-30b opt-66b \
     --batches 1 8 --densities 10 50 100 --reps 20 --out "$OUT/kernels" >"$OUT/kernels/kernel_bench.log" 2>&1
   tail -40 "$OUT/kernels/kernel_bench.log" >>"$SUMMARY"
+  if [ -x build/kernels/bench/read_pattern_bench ]; then
+    part read_pattern_bench 30 build/kernels/bench/read_pattern_bench >"$OUT/kernels/read_pattern_bench.log" 2>&1
+    cat "$OUT/kernels/read_pattern_bench.log" >>"$SUMMARY"
+  fi
 fi
 
 if has hf; then
