@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <numeric>
 #include <random>
 #include <set>
@@ -51,6 +50,7 @@ struct Variant {
                           // the residual flow's QKV gets them from the MLP down, instead of each unit's pass
   bool pipe = false;      // SparseQkvArgs::pipelined: the plain pass's next weight round ahead of this one's MMAs
   bool loop = false;      // SparseQkvArgs::loop_units: one wave of CTAs looping over the units
+  bool tiled = false;     // SparseQkvArgs::tiled_weights: w_qkv in 16 x 32 blocks of one contiguous KB each
 };
 // No L2 prefetch by default since 6800122's rows: the prefetch made every shape slower (opt-13b, heads 50 %,
 // B = 1: 41.7 against 38.8 us without it; results/h100/2026-12-07_6800122/kernels).
@@ -63,7 +63,7 @@ constexpr Variant kVariants[] = {{"sparse_qkv", false, false, 4, 2, false},
                                  {"sparse_qkv-allkv", false, false, 4, 2, true},
                                  {"sparse_qkv+pipe", false, false, 4, 2, false, false, true, false},
                                  {"sparse_qkv+loop", false, false, 4, 2, false, false, false, true},
-                                 {"sparse_qkv+pipe+loop", false, false, 4, 2, false, false, true, true}};
+                                 {"sparse_qkv+tiled", false, false, 4, 2, false, false, false, false, true}};
 
 // One head's outputs from sparse_qkv_ref: q [B, hd], k and v at pos [B, hd], the x_hist row [B, d].
 struct HeadRef {
@@ -106,6 +106,7 @@ class QkvShapeBench {
         bmax_(*std::max_element(cfg.batches.begin(), cfg.batches.end())),
         d_(static_cast<size_t>(s.d)),
         w_(3 * d_ * d_),
+        w_tiled_(3 * d_ * d_),
         b_(3 * d_),
         x_(bmax_ * d_),
         gamma_(d_),
@@ -125,6 +126,7 @@ class QkvShapeBench {
     T_.d = s.d;
     const cudaStream_t st = cfg.timer.stream;
     fill_hashed(w_.get(), 3 * d_ * d_, kWqkv, 1.f / std::sqrt(static_cast<float>(s.d)), st);
+    launch_tile_qkv_weights(w_tiled_.get(), w_.get(), 3 * s.d, s.d, st);
     fill_hashed(b_.get(), 3 * d_, kBqkv, 0.1f, st);
     fill_hashed(x_.get(), bmax_ * d_, BenchTensors::kX, 1.f, st);
     DV_CUDA_CHECK(cudaStreamSynchronize(st));
@@ -196,13 +198,9 @@ class QkvShapeBench {
     a.kv_valid = valid.data(), a.x = x.data(), a.w_qkv = w.data(), a.b_qkv = r.bias.data();
     a.heads = &head0, a.num_selected = &one, a.pos = &pos;
     a.batch = B, a.num_heads = 1, a.head_dim = hd_, a.max_len = kPos + 1, a.d = s_.d, a.max_heads = 1, a.ring = 1;
-    if (ln) {
-      a.ln_gamma = gamma_h_.data();
-      a.ln_beta = beta_h_.data();
-    }
+    if (ln) a.ln_gamma = gamma_h_.data(), a.ln_beta = beta_h_.data();
     sparse_qkv_ref(a);
-    r.k.resize(B * hd);
-    r.v.resize(B * hd);
+    r.k.resize(B * hd), r.v.resize(B * hd);
     for (int b = 0; b < B; ++b)
       for (size_t i = 0; i < hd; ++i) {
         r.k[b * hd + i] = kc[(b * (kPos + 1) + kPos) * hd + i];
@@ -264,7 +262,8 @@ class QkvShapeBench {
       a.ln_partial_blocks = col_blocks_;
     }
     a.prefetch = v.prefetch, a.plain_unroll = v.unroll, a.units_per_sm = v.per_sm, a.all_kv = v.all_kv;
-    a.pipelined = v.pipe, a.loop_units = v.loop, a.sm_count = sms_;
+    a.pipelined = v.pipe, a.loop_units = v.loop, a.sm_count = sms_, a.tiled_weights = v.tiled;
+    if (v.tiled) a.w_qkv = w_tiled_.get();
     // Validation run on poisoned outputs; kv_valid = pos (the op leaves pos + 1, which it clamps to pos).
     for (const DevArray<__half>* o : {&q_, &kc_, &vc_, &x_hist_})
       DV_CUDA_CHECK(cudaMemsetAsync(o->get(), 0xFF, o->size() * sizeof(__half), st));
@@ -350,7 +349,7 @@ class QkvShapeBench {
   BenchTensors T_;
   const int hd_;
   const size_t bmax_, d_;
-  DevArray<__half> w_, b_, x_, gamma_, beta_, q_, kc_, vc_, x_hist_, out_;
+  DevArray<__half> w_, w_tiled_, b_, x_, gamma_, beta_, q_, kc_, vc_, x_hist_, out_;  // w_tiled_: +tiled's
   const int col_blocks_;        // 512-column slices of a row (the row partials' count)
   DevArray<float> partials_;    // [col_blocks][B][2] row partials of x (the +ln_partials variant)
   DevArray<int> valid_, heads_, count_, pos_, rows_;  // rows_: the selected heads' rows (qkv_rows_rowdot)

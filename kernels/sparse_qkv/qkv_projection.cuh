@@ -37,6 +37,7 @@ struct Projection {
   const float* ln_stats = nullptr;   // shared: mean [kSparseQkvLnMaxRows], then rstd
   int B = 0, H = 0, hd = 0, max_len = 0, ring = 0;
   int d = 0;                         // input width
+  bool tiled = false;                // w_qkv in the tiled layout (SparseQkvArgs::tiled_weights)
 };
 
 // The K/V side of a projection from the fields SparseQkvArgs and KvCatchupArgs share (sparse_qkv.cuh).
@@ -54,6 +55,7 @@ __device__ __forceinline__ Projection kv_projection(const Args& a) {
   p.max_len = a.max_len;
   p.ring = a.ring;
   p.d = sparse_qkv_width(a);
+  p.tiled = a.tiled_weights;
   return p;
 }
 
@@ -64,6 +66,17 @@ struct Slice {
 
 __device__ __forceinline__ const __half* weight_row(const Projection& p, const Slice& s, int r) {
   return p.w_qkv + ((static_cast<size_t>(s.h) * 3 + s.part) * p.hd + s.r0 + r) * p.d;
+}
+
+// Where a lane's weights of row r (0..15 of the slice), columns col .. col + 7 of chunk 0 lie, and the steps to
+// the next chunk and to row r + 8: row-major, or the tiled layout (each 16 x 32 block one contiguous KB).
+struct LaneWeights {
+  const __half* at;
+  size_t chunk, row8;
+};
+__device__ __forceinline__ LaneWeights lane_weights_at(const Projection& p, const Slice& s, int r, int col) {
+  if (!p.tiled) return {weight_row(p, s, r) + col, 32, 8 * static_cast<size_t>(p.d)};
+  return {weight_row(p, s, 0) + r * 32 + col, 16 * 32, 8 * 32};
 }
 
 // This warp's share of the 32-wide k chunks.
@@ -79,6 +92,11 @@ __device__ __forceinline__ void prefetch_slice(const Projection& p, const Slice&
   int kc0, kc1;
   warp_chunks(p, kc0, kc1);
   const int lane = threadIdx.x & 31;
+  if (p.tiled) {  // the warp's chunks are one contiguous run of kc1 - kc0 KB: 128-byte lines
+    const __half* run = weight_row(p, s, 0) + kc0 * 16 * 32;
+    for (int l = lane; l < (kc1 - kc0) * 8; l += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(run + l * 64));
+    return;
+  }
   const __half* row = weight_row(p, s, lane & 15);
   for (int kc = kc0 + 2 * (lane >> 4); kc < kc1; kc += 4) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + kc * 32));
 }
@@ -153,9 +171,9 @@ __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s
   const int lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
   int kc0, kc1;
   warp_chunks(p, kc0, kc1);
-  const size_t d = p.d;
-  const __half* w0p = weight_row(p, s, g) + tq * 8;
-  const __half* w1p = w0p + 8 * d;
+  const LaneWeights lw = lane_weights_at(p, s, g, tq * 8);
+  const __half* w0p = lw.at;
+  const __half* w1p = w0p + lw.row8;
   int code[kWide ? 1 : kTiles];
   float acc[kTiles][4];
 #pragma unroll
@@ -172,8 +190,8 @@ __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const bool on = kc + u < kc1;
-      wa[u] = on ? ld_stream_u4(w0p + (kc + u) * 32) : zero_u4();
-      wb[u] = on ? ld_stream_u4(w1p + (kc + u) * 32) : zero_u4();
+      wa[u] = on ? ld_stream_u4(w0p + (kc + u) * lw.chunk) : zero_u4();
+      wb[u] = on ? ld_stream_u4(w1p + (kc + u) * lw.chunk) : zero_u4();
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {

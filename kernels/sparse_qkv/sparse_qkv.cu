@@ -49,6 +49,14 @@ void launch_op(const Op& op, cudaStream_t stream, const char* name, int ctas = 0
   DV_CUDA_LAUNCH_CHECK(name);
 }
 
+// One thread per 8 columns (16 bytes) of a row.
+__global__ void tile_qkv_weights_kernel(__half* dst, const __half* src, int rows, int d) {
+  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x, per_row = d / 8;
+  if (i >= static_cast<size_t>(rows) * per_row) return;
+  const size_t r = i / per_row, c = (i % per_row) * 8;
+  *reinterpret_cast<uint4*>(dst + sparse_qkv_tiled_index(r, c, d)) = *reinterpret_cast<const uint4*>(src + r * d + c);
+}
+
 __global__ void kv_valid_fill_kernel(int* kv_valid, int n, int value) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) kv_valid[i] = value;
@@ -100,6 +108,8 @@ void check_sparse_qkv_args(const SparseQkvArgs& a) {
            "sparse_qkv: the fused layer norm needs ln_gamma and ln_beta together, 16-byte aligned");
   DV_CHECK((a.plain_unroll == 4 || a.plain_unroll == 8) && (a.units_per_sm == 2 || a.units_per_sm == 3),
            "sparse_qkv: plain_unroll = {} (4 or 8), units_per_sm = {} (2 or 3)", a.plain_unroll, a.units_per_sm);
+  DV_CHECK(!a.tiled_weights || (!a.pipelined && !a.loop_units),
+           "sparse_qkv: tiled_weights runs the default plain pass (not pipelined, not loop_units)");
   DV_CHECK(!a.loop_units || (a.sm_count > 0 && a.units_per_sm == 2),
            "sparse_qkv: loop_units needs sm_count > 0 (is {}) and units_per_sm 2 (is {})", a.sm_count, a.units_per_sm);
   DV_CHECK(a.ln_row_partials == nullptr ||
@@ -139,6 +149,15 @@ void launch_kv_catchup(const KvCatchupArgs& a, cudaStream_t stream) {
   check_kv_catchup_args(a);
   if (a.max_forced == 0) return;
   launch_op(kernels::KvCatchupOp{a}, stream, "kv_catchup");
+}
+
+void launch_tile_qkv_weights(__half* dst, const __half* src, int rows, int d, cudaStream_t stream) {
+  DV_CHECK(dst && src && rows > 0 && rows % 16 == 0 && d > 0 && d % 32 == 0 && aligned16(dst) && aligned16(src),
+           "tile_qkv_weights: rows = {} (a multiple of 16), d = {} (of 32), 16-byte aligned non-null pointers", rows,
+           d);
+  const size_t n = static_cast<size_t>(rows) * (d / 8);
+  tile_qkv_weights_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream>>>(dst, src, rows, d);
+  DV_CUDA_LAUNCH_CHECK("tile_qkv_weights_kernel");
 }
 
 void launch_kv_valid_fill(int* kv_valid, int num_heads, int head_dim, int value, cudaStream_t stream) {

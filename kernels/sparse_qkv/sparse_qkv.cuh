@@ -61,6 +61,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
+
 namespace dv {
 
 // Rows per kv_valid slot (and per unit): one m16 MMA tile.
@@ -130,6 +132,10 @@ struct SparseQkvArgs {
                                       // epilogue (SparseQkvOp::run_looped)
   int sm_count = 0;                   // with loop_units: the device's multiprocessor count (the caller queries it
                                       // once per device)
+  // w_qkv in the tiled layout (launch_tile_qkv_weights) instead of [H][3][hd][d]: every 16-row x 32-column block
+  // one contiguous KB, so each weight load instruction of a warp reads 512 contiguous bytes instead of 8 rows x
+  // 64 bytes. The same products in the same order: the same bits. Not with pipelined or loop_units.
+  bool tiled_weights = false;
 };
 
 // The forced catch-up: K/V of the heads a sparse_qkv launch listed in forced / forced_count, for their
@@ -145,6 +151,7 @@ struct KvCatchupArgs {
   const int* pos = nullptr;
   int batch = 0, num_heads = 0, head_dim = 0, max_len = 0, ring = 0, max_forced = 0;
   int d = 0;                          // as in SparseQkvArgs
+  bool tiled_weights = false;         // as in SparseQkvArgs
 };
 
 // The forced catch-up that follows a sparse_qkv launch with these arguments.
@@ -165,6 +172,7 @@ inline KvCatchupArgs kv_catchup_args(const SparseQkvArgs& a) {
   c.ring = a.ring;
   c.max_forced = a.max_forced;
   c.d = a.d;
+  c.tiled_weights = a.tiled_weights;
   return c;
 }
 
@@ -189,6 +197,15 @@ void check_sparse_qkv_args(const SparseQkvArgs& args);
 void check_kv_catchup_args(const KvCatchupArgs& args);
 void launch_sparse_qkv(const SparseQkvArgs& args, cudaStream_t stream);
 void launch_kv_catchup(const KvCatchupArgs& args, cudaStream_t stream);
+
+// The tiled weight layout (SparseQkvArgs::tiled_weights) of a [rows, d] row-major w_qkv (rows a multiple of
+// 16, d of 32): block (i, c) of rows 16i .. 16i + 15 and columns 32c .. 32c + 31 is stored row-major at
+// ((i * d / 32 + c) * 16) * 32, so a 16-row slice keeps its place and size and only its inside is reordered.
+constexpr size_t sparse_qkv_tiled_index(size_t row, size_t col, size_t d) {
+  return ((row / 16 * (d / 32) + col / 32) * 16 + row % 16) * 32 + col % 32;
+}
+// dst (tiled) from src (row-major), both [rows, d] on the device; dst and src must not overlap.
+void launch_tile_qkv_weights(__half* dst, const __half* src, int rows, int d, cudaStream_t stream);
 
 // kv_valid[i] = value for every slot of every head (after a dense prefill of `value` tokens).
 void launch_kv_valid_fill(int* kv_valid, int num_heads, int head_dim, int value, cudaStream_t stream);

@@ -29,9 +29,9 @@ constexpr __half_raw kQkvPoison{0xFFFFu};
 inline bool qkv_poison(__half h) { return __half_raw(h).x == kQkvPoison.x; }
 
 enum class KvMode { kFullHistory, kRing, kForced, kAllKv };
-// sparse_qkv's A/B variants (SparseQkvArgs::prefetch, plain_unroll, units_per_sm, pipelined, loop_units): the
-// same bits as the default.
-enum class QkvVariant { kDefault, kNoPrefetch, kUnroll8, kThreePerSm, kPipelined, kLoopUnits, kPipelinedLoop };
+// sparse_qkv's A/B variants (SparseQkvArgs::prefetch, plain_unroll, units_per_sm, pipelined, loop_units,
+// tiled_weights: the GPU backend tiles w_qkv with launch_tile_qkv_weights): the same bits as the default.
+enum class QkvVariant { kDefault, kNoPrefetch, kUnroll8, kThreePerSm, kPipelined, kLoopUnits, kPipelinedLoop, kTiled };
 // loop_units' SM count in the tests: 2 CTAs, so each loops over many units (and meets every kind of slice).
 constexpr int kQkvLoopSms = 1;
 
@@ -78,6 +78,7 @@ inline SparseQkvArgs case_args(const QkvCase& c) {
   a.pipelined = c.variant == QkvVariant::kPipelined || c.variant == QkvVariant::kPipelinedLoop;
   a.loop_units = c.variant == QkvVariant::kLoopUnits || c.variant == QkvVariant::kPipelinedLoop;
   a.sm_count = a.loop_units ? kQkvLoopSms : 0;
+  a.tiled_weights = c.variant == QkvVariant::kTiled;
   return a;
 }
 
@@ -286,7 +287,12 @@ class QkvGpuBackend : public QkvBackend {
       a_.ln_row_partials = partials_.data();
       a_.ln_partial_blocks = (p.d + 511) / 512;
     }
-    a_.w_qkv = w_.data();
+    if (a_.tiled_weights) {  // the op reads the tiled copy; w_ keeps the row-major one the tiling reads
+      w_tiled_ = DeviceBuffer<__half>(p.w_qkv.size());
+      launch_tile_qkv_weights(w_tiled_.data(), w_.data(), static_cast<int>(p.w_qkv.size() / p.d), p.d, nullptr);
+      DV_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+    a_.w_qkv = a_.tiled_weights ? w_tiled_.data() : w_.data();
     a_.b_qkv = b_.data();
     a_.heads = heads_.data();
     a_.num_selected = count_.data();
@@ -338,6 +344,7 @@ class QkvGpuBackend : public QkvBackend {
   }
   SparseQkvArgs a_;
   DeviceBuffer<__half> w_, b_, gamma_, beta_, x_, q_, k_, v_, xh_;
+  DeviceBuffer<__half> w_tiled_;  // tiled_weights: the tiled copy of w_
   DeviceBuffer<int> valid_, counts_, forced_;
   DeviceBuffer<float> partials_;  // ln_partials: [col_blocks][B][2] row sums of x
   DeviceBuffer<int> heads_, count_, pos_, forced_count_;

@@ -95,6 +95,15 @@ const std::vector<QkvCase> kCases = {
     {1, 12, 200, 200, -1, true, 16, KvMode::kForced, 24, false, false, QkvVariant::kPipelinedLoop},
     {8, 4, 17, 17, 0, false, 32, KvMode::kFullHistory, 0, true, true, QkvVariant::kPipelinedLoop},
     {1, 1, 17, 20, 0, true, 64, KvMode::kFullHistory, 0, false, false, QkvVariant::kPipelinedLoop},
+    // The tiled weight layout: plain steps at B = 1 and 8, catch-up passes of every width (gap 31, forced heads
+    // through kv_catchup), all_kv, the fused layer norm, head_dim 16 to 128, widths from 64 to 12 x 64.
+    {1, 5, 40, 40, 3, false, 128, KvMode::kFullHistory, 0, false, false, QkvVariant::kTiled},
+    {3, 7, 70, 70, 31, true, 64, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kTiled},
+    {8, 4, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, false, QkvVariant::kTiled},
+    {1, 12, 200, 200, -1, true, 16, KvMode::kForced, 24, false, false, QkvVariant::kTiled},
+    {5, 12, 33, 40, 0, false, 64, KvMode::kFullHistory, 0, true, true, QkvVariant::kTiled},
+    {2, 6, 300, 300, 127, false, 16, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kTiled},
+    {1, 1, 17, 20, 0, false, 64, KvMode::kFullHistory, 0, false, false, QkvVariant::kTiled},
 };
 
 // On the CPU too, so a case the op refuses fails here and not only on a GPU (the GPU run of 6800122 threw on
@@ -360,6 +369,24 @@ TEST(SparseQkvKernel, RejectsBadArguments) {
   ca.max_forced = 2;
   EXPECT_THROW(launch_kv_catchup(ca, nullptr), Error);
   EXPECT_THROW(pack_qkv_weights(QkvPackArgs{}), Error);
+  EXPECT_THROW(launch_tile_qkv_weights(nullptr, nullptr, 15, 64, nullptr), Error);  // rows not a multiple of 16
+}
+
+// The tiled layout is a permutation inside each 16-row slice (a slice keeps its place, so a unit's weights are
+// where the row-major ones were) that makes each 16 x 32 block one contiguous run, rows 32 elements apart.
+TEST(SparseQkvCases, TiledLayoutPermutesWithinSlices) {
+  constexpr size_t rows = 48, d = 96;
+  std::vector<int> seen(rows * d, 0);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < d; ++c) {
+      const size_t t = sparse_qkv_tiled_index(r, c, d);
+      ASSERT_LT(t, rows * d);
+      EXPECT_EQ(t / (16 * d), r / 16) << "row " << r << " col " << c << " left its slice";
+      ++seen[t];
+      if (c % 32 != 0) EXPECT_EQ(t, sparse_qkv_tiled_index(r, c - 1, d) + 1);
+      if (r % 16 != 0) EXPECT_EQ(t, sparse_qkv_tiled_index(r - 1, c, d) + 32);
+    }
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1) << "tiled index " << i;
 }
 
 }  // namespace
