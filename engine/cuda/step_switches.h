@@ -20,6 +20,9 @@ bool qkv_prefetch();
 bool qkv_pipelined();
 // DEJAVU_QKV_LOOP=1: sparse_qkv as one wave of CTAs looping over its units (SparseQkvArgs::loop_units).
 bool qkv_loop_units();
+// DEJAVU_QKV_TILED=1: sparse_qkv and kv_catchup read a copy of w_qkv in their tiled layout
+// (SparseQkvArgs::tiled_weights; the weights then take 3 d^2 x 2 bytes more a layer).
+bool qkv_tiled();
 // sparse_mlp_down's plan target on the graph path: one wave of two units an SM on num_sms SMs, or
 // DEJAVU_DOWN_UNITS=N.
 int down_target_units(int num_sms);
