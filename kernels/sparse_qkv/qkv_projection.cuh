@@ -37,7 +37,6 @@ struct Projection {
   const float* ln_stats = nullptr;   // shared: mean [kSparseQkvLnMaxRows], then rstd
   int B = 0, H = 0, hd = 0, max_len = 0, ring = 0;
   int d = 0;                         // input width
-  bool tiled = false;                // w_qkv in the tiled layout (SparseQkvArgs::tiled_weights)
 };
 
 // The K/V side of a projection from the fields SparseQkvArgs and KvCatchupArgs share (sparse_qkv.cuh).
@@ -55,7 +54,6 @@ __device__ __forceinline__ Projection kv_projection(const Args& a) {
   p.max_len = a.max_len;
   p.ring = a.ring;
   p.d = sparse_qkv_width(a);
-  p.tiled = a.tiled_weights;
   return p;
 }
 
@@ -68,15 +66,19 @@ __device__ __forceinline__ const __half* weight_row(const Projection& p, const S
   return p.w_qkv + ((static_cast<size_t>(s.h) * 3 + s.part) * p.hd + s.r0 + r) * p.d;
 }
 
-// Where a lane's weights of row r (0..15 of the slice), columns col .. col + 7 of chunk 0 lie, and the steps to
-// the next chunk and to row r + 8: row-major, or the tiled layout (each 16 x 32 block one contiguous KB).
-struct LaneWeights {
-  const __half* at;
-  size_t chunk, row8;
-};
-__device__ __forceinline__ LaneWeights lane_weights_at(const Projection& p, const Slice& s, int r, int col) {
-  if (!p.tiled) return {weight_row(p, s, r) + col, 32, 8 * static_cast<size_t>(p.d)};
-  return {weight_row(p, s, 0) + r * 32 + col, 16 * 32, 8 * 32};
+// The weight layout a kernel reads, a compile-time choice (one kernel per layout, so the unrolled loads keep
+// immediate offsets): row-major [H][3][hd][d], or tiled (SparseQkvArgs::tiled_weights: each 16 x 32 block of a
+// slice one contiguous KB). Where a lane's weights of row r (0..15 of the slice), columns col .. col + 7 of
+// chunk 0 lie, the step to the next chunk and the step from row r to row r + 8.
+template <bool kTiled>
+__device__ __forceinline__ const __half* lane_weights_at(const Projection& p, const Slice& s, int r, int col) {
+  return kTiled ? weight_row(p, s, 0) + r * 32 + col : weight_row(p, s, r) + col;
+}
+template <bool kTiled>
+constexpr int kChunkStep = kTiled ? 16 * 32 : 32;
+template <bool kTiled>
+__device__ __forceinline__ size_t row8_step(const Projection& p) {
+  return kTiled ? 8 * 32 : 8 * static_cast<size_t>(p.d);
 }
 
 // This warp's share of the 32-wide k chunks.
@@ -88,11 +90,12 @@ __device__ __forceinline__ void warp_chunks(const Projection& p, int& kc0, int& 
 
 // L2 prefetch of the slice's weights (this warp's k range, 128 bytes a lane and row), issued before the unit
 // waits for the previous kernel: weights do not depend on it.
+template <bool kTiled = false>
 __device__ __forceinline__ void prefetch_slice(const Projection& p, const Slice& s) {
   int kc0, kc1;
   warp_chunks(p, kc0, kc1);
   const int lane = threadIdx.x & 31;
-  if (p.tiled) {  // the warp's chunks are one contiguous run of kc1 - kc0 KB: 128-byte lines
+  if constexpr (kTiled) {  // the warp's chunks are one contiguous run of kc1 - kc0 KB: 128-byte lines
     const __half* run = weight_row(p, s, 0) + kc0 * 16 * 32;
     for (int l = lane; l < (kc1 - kc0) * 8; l += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(run + l * 64));
     return;
@@ -163,7 +166,7 @@ __device__ __forceinline__ void store_tiles(const Projection& p, const Slice& s,
 // Columns [col0, min(ncols, col0 + 8 * kTiles)) of the slice in one pass over its weights; kUnroll k chunks
 // of weight loads in flight per warp. `smem`: kSmemBytes. A wide pass (more than 4 tiles) keeps its column
 // codes in shared memory: its 64 accumulators leave no registers for them under the two-units-per-SM bound.
-template <int kTiles, int kUnroll, class Sync>
+template <int kTiles, int kUnroll, class Sync, bool kTiled>
 __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s, int pos, int col0, int ncols,
                                              char* smem) {
   constexpr bool kWide = kTiles > 4;
@@ -171,9 +174,8 @@ __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s
   const int lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
   int kc0, kc1;
   warp_chunks(p, kc0, kc1);
-  const LaneWeights lw = lane_weights_at(p, s, g, tq * 8);
-  const __half* w0p = lw.at;
-  const __half* w1p = w0p + lw.row8;
+  const __half* w0p = lane_weights_at<kTiled>(p, s, g, tq * 8);
+  const __half* w1p = w0p + row8_step<kTiled>(p);
   int code[kWide ? 1 : kTiles];
   float acc[kTiles][4];
 #pragma unroll
@@ -190,8 +192,8 @@ __device__ __forceinline__ void project_pass(const Projection& p, const Slice& s
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const bool on = kc + u < kc1;
-      wa[u] = on ? ld_stream_u4(w0p + (kc + u) * lw.chunk) : zero_u4();
-      wb[u] = on ? ld_stream_u4(w1p + (kc + u) * lw.chunk) : zero_u4();
+      wa[u] = on ? ld_stream_u4(w0p + (kc + u) * kChunkStep<kTiled>) : zero_u4();
+      wb[u] = on ? ld_stream_u4(w1p + (kc + u) * kChunkStep<kTiled>) : zero_u4();
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -289,26 +291,28 @@ __device__ __forceinline__ bool plain_slice(const Projection& p, const Slice& s,
 
 // The whole slice: (pos - t_begin + 1) * B columns, one pass per kSparseQkvPassColumns (the catch-up plan
 // keeps it to one). The tile count follows the columns left, so a plain step (B columns) does 1 MMA tile.
-// plain: how a one-tile pass runs.
-template <class Sync>
+// plain: how a one-tile pass runs (kTiled: the tiled layout, not pipelined).
+template <class Sync, bool kTiled = false>
 __device__ __forceinline__ void project_slice(const Projection& p, const Slice& s, int pos, char* smem,
                                               PlainPass plain = PlainPass::kUnroll4) {
   const int ncols = (pos - s.t_begin + 1) * p.B;
-  if (ncols <= 8 && plain == PlainPass::kPipelined) {
-    WeightRound<kPipeUnroll> first;
-    project_pass_pipelined<Sync>(p, s, pos, ncols, smem, first, false, nullptr);
-    return;
+  if constexpr (!kTiled) {
+    if (ncols <= 8 && plain == PlainPass::kPipelined) {
+      WeightRound<kPipeUnroll> first;
+      project_pass_pipelined<Sync>(p, s, pos, ncols, smem, first, false, nullptr);
+      return;
+    }
   }
   for (int col0 = 0; col0 < ncols; col0 += kSparseQkvPassColumns) {
     const int rest = ncols - col0;
     if (rest <= 8 && plain == PlainPass::kUnroll8) {
-      project_pass<1, 8, Sync>(p, s, pos, col0, ncols, smem);
+      project_pass<1, 8, Sync, kTiled>(p, s, pos, col0, ncols, smem);
     } else if (rest <= 8) {
-      project_pass<1, 4, Sync>(p, s, pos, col0, ncols, smem);
+      project_pass<1, 4, Sync, kTiled>(p, s, pos, col0, ncols, smem);
     } else if (rest <= 32) {
-      project_pass<4, 2, Sync>(p, s, pos, col0, ncols, smem);
+      project_pass<4, 2, Sync, kTiled>(p, s, pos, col0, ncols, smem);
     } else {
-      project_pass<16, 1, Sync>(p, s, pos, col0, ncols, smem);
+      project_pass<16, 1, Sync, kTiled>(p, s, pos, col0, ncols, smem);
     }
   }
 }

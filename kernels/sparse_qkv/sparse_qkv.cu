@@ -16,35 +16,35 @@ namespace {
 // Two units per SM (128 registers a thread): the 16-tile catch-up pass keeps 64 fp32 accumulators, the
 // plain pass four 16-byte weight loads per row in flight; work_units' unit_kernel sets no register bound.
 // The plain launch of sparse_qkv honours its A/B variant fields (sparse_qkv_op.cuh, run_as).
-// kLooped (SparseQkvArgs::loop_units): a kernel of its own, so the unit loop's state costs the per-unit
-// kernel no registers.
-template <bool kLooped, class Op, class Sync>
-__device__ __forceinline__ void run_unit(const Op& op, char* smem, const Sync& sync) {
-  op.run(static_cast<int>(blockIdx.x), smem, sync);
+// kLooped (SparseQkvArgs::loop_units) and kTiled (tiled_weights): kernels of their own, so the unit loop's
+// state and the other weight layout cost the default kernel no registers.
+template <bool kLooped, bool kTiled, class Sync>
+__device__ __forceinline__ void run_unit(const kernels::KvCatchupOp& op, char* smem, const Sync& sync) {
+  op.template run_as<Sync, kTiled>(static_cast<int>(blockIdx.x), smem, sync);
 }
-template <bool kLooped, class Sync>
+template <bool kLooped, bool kTiled, class Sync>
 __device__ __forceinline__ void run_unit(const kernels::SparseQkvOp& op, char* smem, const Sync& sync) {
   if constexpr (kLooped)
     op.template run_looped<Sync>(smem, sync);
   else
-    op.template run_as<Sync, true>(static_cast<int>(blockIdx.x), smem, sync);
+    op.template run_as<Sync, true, kTiled>(static_cast<int>(blockIdx.x), smem, sync);
 }
 
 // kUnitsPerSm 3 (SparseQkvArgs::units_per_sm, an A/B variant): 80 registers, and three units' shared memory
 // (3 x 68 KB) still fit an SM.
-template <class Op, bool kAfterJoin, int kUnitsPerSm = 2, bool kLooped = false>
+template <class Op, bool kAfterJoin, int kUnitsPerSm = 2, bool kLooped = false, bool kTiled = false>
 __global__ void __launch_bounds__(kernels::kUnitThreads, kUnitsPerSm) qkv_unit_kernel(Op op) {
   extern __shared__ __align__(16) char smem[];
-  run_unit<kLooped>(op, smem, kernels::PdlSync<kAfterJoin>{});
+  run_unit<kLooped, kTiled>(op, smem, kernels::PdlSync<kAfterJoin>{});
 }
 
 // ctas: the grid (0: one CTA per unit); kLooped: the CTAs loop over the units (SparseQkvOp::run_looped).
-template <class Op, int kUnitsPerSm = 2, bool kLooped = false>
+template <class Op, int kUnitsPerSm = 2, bool kLooped = false, bool kTiled = false>
 void launch_op(const Op& op, cudaStream_t stream, const char* name, int ctas = 0) {
   static_assert(kUnitsPerSm * (Op::kSmemBytes + 1024) <= 228 * 1024, "units per SM exceed an SM's shared memory");
   static_assert(Op::kSmemBytes <= kernels::kUnitSmemMax, "op needs more shared memory than a unit may have");
-  kernels::launch_unit_kernel(qkv_unit_kernel<Op, false, kUnitsPerSm, kLooped>,
-                              qkv_unit_kernel<Op, true, kUnitsPerSm, kLooped>,
+  kernels::launch_unit_kernel(qkv_unit_kernel<Op, false, kUnitsPerSm, kLooped, kTiled>,
+                              qkv_unit_kernel<Op, true, kUnitsPerSm, kLooped, kTiled>,
                               ctas > 0 ? ctas : op.max_units(), Op::kSmemBytes, stream, op);
   DV_CUDA_LAUNCH_CHECK(name);
 }
@@ -108,8 +108,8 @@ void check_sparse_qkv_args(const SparseQkvArgs& a) {
            "sparse_qkv: the fused layer norm needs ln_gamma and ln_beta together, 16-byte aligned");
   DV_CHECK((a.plain_unroll == 4 || a.plain_unroll == 8) && (a.units_per_sm == 2 || a.units_per_sm == 3),
            "sparse_qkv: plain_unroll = {} (4 or 8), units_per_sm = {} (2 or 3)", a.plain_unroll, a.units_per_sm);
-  DV_CHECK(!a.tiled_weights || (!a.pipelined && !a.loop_units),
-           "sparse_qkv: tiled_weights runs the default plain pass (not pipelined, not loop_units)");
+  DV_CHECK(!a.tiled_weights || (!a.pipelined && !a.loop_units && a.units_per_sm == 2),
+           "sparse_qkv: tiled_weights has a kernel of its own: not pipelined, loop_units or units_per_sm 3");
   DV_CHECK(!a.loop_units || (a.sm_count > 0 && a.units_per_sm == 2),
            "sparse_qkv: loop_units needs sm_count > 0 (is {}) and units_per_sm 2 (is {})", a.sm_count, a.units_per_sm);
   DV_CHECK(a.ln_row_partials == nullptr ||
@@ -125,7 +125,9 @@ void check_sparse_qkv_args(const SparseQkvArgs& a) {
 void launch_sparse_qkv(const SparseQkvArgs& a, cudaStream_t stream) {
   check_sparse_qkv_args(a);
   const kernels::SparseQkvOp op{a};
-  if (a.loop_units) {  // one wave of CTAs (two an SM), or fewer where there are fewer units
+  if (a.tiled_weights) {
+    launch_op<kernels::SparseQkvOp, 2, false, true>(op, stream, "sparse_qkv");
+  } else if (a.loop_units) {  // one wave of CTAs (two an SM), or fewer where there are fewer units
     launch_op<kernels::SparseQkvOp, 2, true>(op, stream, "sparse_qkv", std::min(op.max_units(), 2 * a.sm_count));
   } else if (a.units_per_sm == 3) {
     launch_op<kernels::SparseQkvOp, 3>(op, stream, "sparse_qkv");
@@ -148,7 +150,10 @@ void check_kv_catchup_args(const KvCatchupArgs& a) {
 void launch_kv_catchup(const KvCatchupArgs& a, cudaStream_t stream) {
   check_kv_catchup_args(a);
   if (a.max_forced == 0) return;
-  launch_op(kernels::KvCatchupOp{a}, stream, "kv_catchup");
+  if (a.tiled_weights)
+    launch_op<kernels::KvCatchupOp, 2, false, true>(kernels::KvCatchupOp{a}, stream, "kv_catchup");
+  else
+    launch_op(kernels::KvCatchupOp{a}, stream, "kv_catchup");
 }
 
 void launch_tile_qkv_weights(__half* dst, const __half* src, int rows, int d, cudaStream_t stream) {

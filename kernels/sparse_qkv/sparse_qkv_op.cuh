@@ -44,8 +44,8 @@ struct SparseQkvOp {
 
   // kVariants: honour SparseQkvArgs' A/B fields (prefetch, plain_unroll, pipelined) and ln_row_partials. Only
   // launch_sparse_qkv's kernel compiles them in; the persistent decode kernel's run() keeps the default's code
-  // (and registers).
-  template <class Sync, bool kVariants>
+  // (and registers). kTiled: w_qkv in the tiled layout (tiled_weights; a kernel of its own, see sparse_qkv.cu).
+  template <class Sync, bool kVariants, bool kTiled = false>
   __device__ void run_as(int unit, char* smem, const Sync& sync) const {
     const int pos = *a.pos;  // written by the previous step's last kernel
     if (pos < 0 || pos >= a.max_len) return;
@@ -54,7 +54,7 @@ struct SparseQkvOp {
     const UnitPlan u = plan_unit<Sync>(unit, count, pos);
     float* stats = reinterpret_cast<float*>(smem + kStatsOff);
     const qkv::Projection p = projection(stats);
-    if (u.vslot != -2 && (!kVariants || a.prefetch)) qkv::prefetch_slice(p, u.s);
+    if (u.vslot != -2 && (!kVariants || a.prefetch)) qkv::prefetch_slice<kTiled>(p, u.s);
     sync.inputs();
     const bool works = u.vslot != -2 || a.x_hist != nullptr || (unit == 0 && a.max_forced > 0);
     if (!works) return;
@@ -66,7 +66,7 @@ struct SparseQkvOp {
                                  : a.pipelined     ? qkv::PlainPass::kPipelined
                                  : a.plain_unroll == 8 ? qkv::PlainPass::kUnroll8
                                                        : qkv::PlainPass::kUnroll4;
-    qkv::project_slice<Sync>(p, u.s, pos, smem, plain);
+    qkv::project_slice<Sync, kTiled>(p, u.s, pos, smem, plain);
     finish_unit(u, pos);
   }
 
@@ -292,6 +292,12 @@ struct KvCatchupOp {
 #if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
+    run_as<Sync, false>(unit, smem, sync);
+  }
+
+  // kTiled: w_qkv in the tiled layout (KvCatchupArgs::tiled_weights).
+  template <class Sync, bool kTiled>
+  __device__ void run_as(int unit, char* smem, const Sync& sync) const {
     const int pos = *a.pos;
     if (pos < 0 || pos >= a.max_len) return;
     // The forced list is made by this step's sparse_qkv, which on the graph path may be the kernel right before
@@ -311,7 +317,7 @@ struct KvCatchupOp {
     s.part = block / pp;
     s.r0 = (block % pp) * qkv::kRows;
     const qkv::Projection p = qkv::kv_projection(a);
-    qkv::project_slice<Sync>(p, s, pos, smem);
+    qkv::project_slice<Sync, kTiled>(p, s, pos, smem);
   }
 #endif  // __CUDACC__
 };

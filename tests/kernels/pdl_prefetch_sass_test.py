@@ -32,9 +32,10 @@ WEIGHT_LOAD = re.compile(r"^(LDG\S*\.NA\b\S*|CCTL\S*\.P(F|ML)\S*)$")
 KERNELS = {
     # Four batch-tile / rows-per-index instantiations, each with and without the row statistics (kRowStats).
     "dv_kernel_sparse_mlp_down": (r"sparse_mlp_down_kernel<.*, false>\(", 8),
-    # Two or three units per SM (SparseQkvArgs::units_per_sm, kernel_bench's A/B variant), and the CTAs that loop
-    # over units (SparseQkvArgs::loop_units, two per SM).
-    "dv_kernel_sparse_qkv": (r"qkv_unit_kernel<dv::kernels::SparseQkvOp, false, [23], (false|true)>\(", 3),
+    # Two or three units per SM (SparseQkvArgs::units_per_sm, kernel_bench's A/B variant), the CTAs that loop
+    # over units (SparseQkvArgs::loop_units, two per SM) and the tiled weight layout (tiled_weights, two per SM).
+    "dv_kernel_sparse_qkv": (r"qkv_unit_kernel<dv::kernels::SparseQkvOp, false, [23], (false|true), (false|true)>\(",
+                             4),
     "dv_kernel_fused_mlp": (r"fused_mlp_kernel<.*, false>\(", 3),
     # The predictor's weights do not depend on the step at all: both instantiations.
     "dv_kernel_lowrank_predictor": (r"unit_kernel<dv::kernels::Lowrank(Scores|Z)Op<.*>, (true|false)>\(", 24),

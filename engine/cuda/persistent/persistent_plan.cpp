@@ -209,6 +209,8 @@ class PlanBuilder {
     const DeviceList heads = selection(false, l);
     kernels::SparseQkvOp qkv;
     qkv.a = layer_qkv_args(w_, b_, sp_, l, b_.attn_in(l), heads, pre, per_layer(pb_.q, l));
+    qkv.a.w_qkv = half_ptr(w_.layers[l].w_qkv);  // the persistent kernel's op reads the row-major layout only
+    qkv.a.tiled_weights = false;
     const SparseQkvArgs& q = qkv.a;
     add(DecodeOpKind::kQkv, qkv, "qkv", l, {heads.idx, heads.count}, {q.x},
         {q.q, q.k_cache, q.v_cache, q.x_hist, q.forced});
