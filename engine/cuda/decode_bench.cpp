@@ -13,6 +13,7 @@
 #include "engine/cuda/cuda_engine.h"
 #include "engine/cuda/engine_kernels.cuh"
 #include "engine/cuda/predictor_budget.h"
+#include "engine/cuda/step_switches.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
@@ -89,6 +90,11 @@ class ShapeBench {
         spec.heads.seed = o_.seed + 1;
       }
       engine.set_sparse(spec);
+      const auto& tiled = engine.sparse()->w_qkv_tiled;
+      const long copies = std::count_if(tiled.begin(), tiled.end(), [](const at::Tensor& t) { return t.defined(); });
+      if (qkv_tiled() && copies < static_cast<long>(tiled.size()))
+        fmt::print("bench: {} {}: tiled w_qkv copies for {} of {} layers (device memory), the rest row-major\n",
+                   full.name, name, copies, tiled.size());
       add(rows, engine, full, name, StepMode::kSparse, mlp_d, head_d, kept_count(mlp_d, ffn), kept_count(head_d, H),
           dense_ms, engine.sparse()->predictor_bytes, int8);
       engine.rewind(o_.prompt_len);

@@ -9,10 +9,8 @@
 #include <cuda_runtime.h>
 
 #include "engine/cuda/engine_kernels.cuh"
-#include "engine/cuda/step_switches.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/cuda_check.h"
-#include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::engine {
 namespace {
@@ -40,15 +38,6 @@ void check_engine_shape(const OptConfig& c) {
 
 at::Tensor ones(int64_t n) { return at::ones({n}, cuda_options(at::kHalf)); }
 at::Tensor zeros(int64_t n) { return at::zeros({n}, cuda_options(at::kHalf)); }
-
-// The A/B copy of w_qkv in sparse_qkv's tiled layout (step_switches.h, qkv_tiled).
-void add_tiled_qkv(GpuLayerWeights& t) {
-  if (!qkv_tiled()) return;
-  t.w_qkv_tiled = at::empty_like(t.w_qkv);
-  const int rows = static_cast<int>(t.w_qkv.numel() / t.w_qkv.size(-1));
-  // The legacy stream, like the uploads around it; the caller synchronizes once all layers are done.
-  launch_tile_qkv_weights(half_ptr(t.w_qkv_tiled), half_ptr(t.w_qkv), rows, static_cast<int>(t.w_qkv.size(-1)), nullptr);
-}
 
 GpuWeights upload(const OptWeights& w, int num_layers) {
   const OptConfig& c = w.config;
@@ -90,7 +79,6 @@ GpuWeights upload(const OptWeights& w, int num_layers) {
     t.fc1_b = to_gpu(s.fc1_b);
     t.fc2_t = to_gpu(s.fc2_w).t().contiguous();
     t.fc2_b = to_gpu(s.fc2_b);
-    add_tiled_qkv(t);
     g.layers.push_back(std::move(t));
   }
   DV_CUDA_CHECK(cudaDeviceSynchronize());
@@ -156,7 +144,6 @@ GpuWeights random_gpu_weights(const OptConfig& c, int num_layers, uint64_t seed,
     t.fc1_b = normal({f});
     t.fc2_t = normal({f, d});
     t.fc2_b = normal({d});
-    add_tiled_qkv(t);
     g.layers.push_back(std::move(t));
   }
   DV_CUDA_CHECK(cudaDeviceSynchronize());
@@ -165,7 +152,7 @@ GpuWeights random_gpu_weights(const OptConfig& c, int num_layers, uint64_t seed,
 
 size_t gpu_layer_bytes(const OptConfig& c, int world) {
   const size_t d = c.hidden_size, f = c.ffn_dim / world, a = d / world;  // a: the rank's attention width
-  return 2 * (4 * a * d + 3 * a + d + 4 * d + 2 * f * d + f + d) + (qkv_tiled() ? 2 * 3 * a * d : 0);
+  return 2 * (4 * a * d + 3 * a + d + 4 * d + 2 * f * d + f + d);
 }
 
 size_t gpu_shared_bytes(const OptConfig& c) {

@@ -21,7 +21,6 @@ namespace dv::engine {
 
 struct GpuLayerWeights {
   at::Tensor w_qkv, b_qkv;                            // [H, 3, hd, d], [H, 3, hd]
-  at::Tensor w_qkv_tiled;                             // DEJAVU_QKV_TILED=1: w_qkv in sparse_qkv's tiled layout
   at::Tensor wo_t, out_b;                             // [d, d], [d]
   at::Tensor attn_ln_w, attn_ln_b, mlp_ln_w, mlp_ln_b;  // [d] (ones / zeros without elementwise affine)
   at::Tensor fc1_w, fc1_b;                            // [ffn, d], [ffn]

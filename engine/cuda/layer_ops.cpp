@@ -51,10 +51,6 @@ SparseQkvArgs layer_qkv_args(const GpuWeights& w, const DecodeBuffers& b, const 
   a.prefetch = qkv_prefetch();
   a.pipelined = qkv_pipelined();
   a.loop_units = qkv_loop_units();
-  if (lw.w_qkv_tiled.defined()) {
-    a.w_qkv = half_ptr(lw.w_qkv_tiled);
-    a.tiled_weights = true;
-  }
   a.sm_count = b.attention.num_sms;  // the device's, queried once by the engine context
   if (sp == nullptr) return a;
   const LayerKv& kv = sp->kv[l];
@@ -70,6 +66,10 @@ SparseQkvArgs layer_qkv_args(const GpuWeights& w, const DecodeBuffers& b, const 
   a.all_kv = kv.all_kv;
   a.max_forced = kv.max_forced;
   a.force_lag = kv.force_lag;
+  if (static_cast<size_t>(l) < sp->w_qkv_tiled.size() && sp->w_qkv_tiled[l].defined()) {
+    a.w_qkv = half_ptr(sp->w_qkv_tiled[l]);
+    a.tiled_weights = true;
+  }
   return a;
 }
 

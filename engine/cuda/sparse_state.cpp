@@ -10,6 +10,7 @@
 #include "engine/cuda/device_alloc.h"
 #include "engine/cuda/split_sum.h"
 #include "engine/cuda/tensor_ptr.h"
+#include "engine/cuda/tiled_qkv.h"
 #include "engine/io/checkpoint.h"
 #include "engine/models/int8_rows.h"
 #include "kernels/common/cuda_check.h"
@@ -273,6 +274,7 @@ SparseState::SparseState(const GpuWeights& w, const SparseSpec& spec, int batch,
   ln_partials = at::zeros({2, ln_partial_blocks, B, 2}, cuda_options(at::kFloat));
   attention = AttentionScratch(batch, head_cap, max_len, static_cast<int>(hd), num_sms);
   pred_z = at::zeros({B, max_rank}, half);
+  w_qkv_tiled = make_tiled_qkv(w);  // last: only what memory the state's own buffers leave
   pred_scores = at::zeros({static_cast<int64_t>(scores_floats)}, cuda_options(at::kFloat));
   pred_partials = at::zeros({static_cast<int64_t>(partial_floats)}, cuda_options(at::kFloat));
   pred_workspace = at::zeros({static_cast<int64_t>(ws_bytes)}, cuda_options(at::kByte));  // zero once: kept zero

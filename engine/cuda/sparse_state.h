@@ -73,6 +73,7 @@ class SparseState {
   std::vector<LayerKv> kv;                 // [layers]
   int kv_ring = 0;                         // x_hist positions (0: every layer computes all heads' K/V)
   at::Tensor x_hist;                       // fp16 [L, B, kv_ring, d] ring of the layer-normed attention inputs
+  std::vector<at::Tensor> w_qkv_tiled;     // [L]: w_qkv in sparse_qkv's tiled layout, or undefined (tiled_qkv.h)
   at::Tensor kv_valid;                     // int32 [L, H, sparse_qkv_valid_slots(hd)]
   at::Tensor forced;                       // int32 [L, 2 * kSparseQkvMaxForced + 1]: forced (head, from) pairs, count
   at::Tensor catchup_counts;               // int32 [max_len, 3] per position: selected, forced, lost head-positions

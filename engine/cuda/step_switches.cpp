@@ -74,8 +74,10 @@ bool qkv_prefetch() { return env_is("DEJAVU_QKV_PREFETCH", "1"); }
 // DEJAVU_QKV_PIPE=1 (bench/qkv_pipe), + DEJAVU_QKV_LOOP=1 (bench/qkv_pipe_loop). Read when a step is recorded.
 bool qkv_pipelined() { return env_is("DEJAVU_QKV_PIPE", "1"); }
 bool qkv_loop_units() { return env_is("DEJAVU_QKV_LOOP", "1"); }
-// DEJAVU_QKV_TILED=1 (bench/qkv_tiled): read when the weights are uploaded (the copy is made there).
-bool qkv_tiled() { return env_is("DEJAVU_QKV_TILED", "1"); }
+// The tiled copies of w_qkv (tiled_qkv.h) by default since 24def80's A/B (H100, bench/qkv_tiled there: sparse
+// fixed opt-13b 3.642 against 3.742 ms, opt-30b 6.915 against 7.247; sparse + predictors opt-30b 7.762 against
+// 8.000). DEJAVU_QKV_TILED=0 (bench/qkv_rowmajor) reads the row-major w_qkv; read when the sparse state is made.
+bool qkv_tiled() { return !env_is("DEJAVU_QKV_TILED", "0"); }
 
 // sparse_mlp_down's plan target on the graph path (W_o and the MLP down projection): one wave of two units an SM
 // (fewer, longer units than the kernel's default two waves: c3c1098 on an H100, opt-13b sparse + predictors

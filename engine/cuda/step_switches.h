@@ -20,8 +20,8 @@ bool qkv_prefetch();
 bool qkv_pipelined();
 // DEJAVU_QKV_LOOP=1: sparse_qkv as one wave of CTAs looping over its units (SparseQkvArgs::loop_units).
 bool qkv_loop_units();
-// DEJAVU_QKV_TILED=1: sparse_qkv and kv_catchup read a copy of w_qkv in their tiled layout
-// (SparseQkvArgs::tiled_weights; the weights then take 3 d^2 x 2 bytes more a layer).
+// DEJAVU_QKV_TILED=0: the sparse step's sparse_qkv and kv_catchup read the row-major w_qkv instead of the sparse
+// state's tiled copies (tiled_qkv.h; on by default where memory allows).
 bool qkv_tiled();
 // sparse_mlp_down's plan target on the graph path: one wave of two units an SM on num_sms SMs, or
 // DEJAVU_DOWN_UNITS=N.

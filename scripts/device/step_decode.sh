@@ -108,8 +108,8 @@ if has bench; then
   # qkv_pipe = sparse_qkv's plain pass software-pipelined in registers (DEJAVU_QKV_PIPE=1), qkv_pipe_loop = the
   # same with one wave of CTAs looping over the units, the next unit's loads ahead (+ DEJAVU_QKV_LOOP=1),
   # down_units = sparse_mlp_down with another plan target (DEJAVU_DOWN_UNITS=$DEJAVU_DOWN_UNITS_AB, default 528: the
-  # two waves of units that were the default before c3c1098 measured one wave, 2 x SMs, faster), qkv_tiled =
-  # sparse_qkv reading a copy of w_qkv in 1 KB tiles (DEJAVU_QKV_TILED=1; opt-66b then fits fewer layers).
+  # two waves of units that were the default before c3c1098 measured one wave, 2 x SMs, faster), qkv_rowmajor =
+  # sparse_qkv on the row-major w_qkv (DEJAVU_QKV_TILED=0; the tiled copies are the default since 24def80).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     case $variant in
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -122,9 +122,9 @@ if has bench; then
       qkv_pipe) env_set=DEJAVU_QKV_PIPE=1 limit=${DEJAVU_T_BENCH3:-40} ;;
       qkv_pipe_loop) env_set="DEJAVU_QKV_PIPE=1 DEJAVU_QKV_LOOP=1" limit=${DEJAVU_T_BENCH3:-40} ;;
       down_units) env_set=DEJAVU_DOWN_UNITS=${DEJAVU_DOWN_UNITS_AB:-528} limit=${DEJAVU_T_BENCH3:-40} ;;
-      qkv_tiled) env_set=DEJAVU_QKV_TILED=1 limit=${DEJAVU_T_BENCH3:-40} ;;
+      qkv_rowmajor) env_set=DEJAVU_QKV_TILED=0 limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
-           "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units or qkv_tiled" >>"$SUMMARY"
+           "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units or qkv_rowmajor" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"
