@@ -108,6 +108,42 @@ EngineRun run_engine(engine::CudaEngine& eng, const std::vector<std::vector<int3
   return run;
 }
 
+FixedSparseCase fixed_sparse_case(const Shape& shape, int steps, double mlp_density, int k_heads, int dense_layer,
+                                  uint64_t seed) {
+  const int L = shape.layers, k_mlp = engine::kept_count(mlp_density, shape.ffn);
+  const uint64_t base = seed * 1000003;
+  FixedSparseCase c;
+  c.dense_layer = dense_layer;
+  c.heads.assign(steps, std::vector<std::vector<int>>(L));
+  c.mlp.assign(steps, std::vector<std::vector<int>>(L));
+  for (int t = 0; t < steps; ++t)
+    for (int l = 0; l < L; ++l) {
+      const bool dense = l == dense_layer;
+      c.mlp[t][l] = dense ? random_subset(shape.ffn, shape.ffn, 0) : random_subset(shape.ffn, k_mlp, base + 7919 * t + l);
+      c.heads[t][l] = dense ? random_subset(shape.heads, shape.heads, 0)
+                            : random_subset(shape.heads, k_heads, base + 104729 * t + 31 * l + 1);
+    }
+  c.spec.mlp.source = c.spec.heads.source = engine::SelectionSource::kFixed;
+  c.spec.mlp.density = mlp_density;
+  c.spec.heads.density = static_cast<double>(k_heads) / shape.heads;
+  c.spec.dense_layer.assign(L, false);
+  if (dense_layer >= 0 && dense_layer < L) c.spec.dense_layer[dense_layer] = true;
+  return c;
+}
+
+EngineRun run_fixed_sparse(engine::CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens,
+                           const FixedSparseCase& c) {
+  eng.set_sparse(c.spec);
+  const int L = static_cast<int>(c.spec.dense_layer.size());
+  return run_engine(eng, tokens, [](int) { return engine::StepMode::kSparse; }, [&](int t) {
+    for (int l = 0; l < L; ++l) {
+      if (l == c.dense_layer) continue;
+      eng.set_fixed_selection(true, l, c.mlp[t][l]);
+      eng.set_fixed_selection(false, l, c.heads[t][l]);
+    }
+  });
+}
+
 double rel_error(const std::vector<float>& got, const std::vector<float>& ref) {
   if (got.size() != ref.size()) return NAN;
   double num = 0, den = 0;

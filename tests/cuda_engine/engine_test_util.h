@@ -73,6 +73,20 @@ double max_rel_error(const EngineRun& run, const at::Tensor& ref, std::string* d
 
 using engine::random_subset;  // k distinct sorted indices in [0, n)
 
+// Fixed selections that change every step: each layer but dense_layer keeps mlp_density of the neurons and
+// k_heads heads, drawn afresh per step and layer (seed picks the draw); dense_layer keeps all of both and the spec
+// runs it dense. heads / mlp are what reference_logits masks with.
+struct FixedSparseCase {
+  engine::SparseSpec spec;
+  StepSelections heads, mlp;  // [T][L]
+  int dense_layer = -1;
+};
+FixedSparseCase fixed_sparse_case(const Shape& shape, int steps, double mlp_density, int k_heads, int dense_layer,
+                                  uint64_t seed = 0);
+// set_sparse(c.spec), then T sparse steps with c's selections set before each.
+EngineRun run_fixed_sparse(engine::CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens,
+                           const FixedSparseCase& c);
+
 // A test suite comparing the persistent path with the graph path: for the whole suite the graph path runs the ops
 // the persistent kernel runs (the fused MLP flow, DEJAVU_FUSED_MLP=1, read when a step's graph is captured; off
 // by default), so the two differ only in scheduling. Base: ::testing::Test or ::testing::TestWithParam<T>.

@@ -19,31 +19,15 @@
 namespace dv::test {
 namespace {
 
-using engine::StepMode;
-
 TEST(ResidualFlowEngine, RowPartialsMatchTheRowPassAndTheBlockOutFlow) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape{640, 10, 3, 1288, 997, 0, true};
   const OptConfig c = make_config(shape);
   const OptWeights w = random_half_exact_weights(c, 91);
   const OptModel model(w);
-  const int B = 3, T = 8, L = shape.layers, dense_layer = 1;
+  const int B = 3, T = 8, dense_layer = 1;
   const auto tokens = random_tokens(B, T, shape.vocab, 92);
-  const int k_mlp = engine::kept_count(0.2, shape.ffn), k_heads = shape.heads / 2;
-  StepSelections heads(T, std::vector<std::vector<int>>(L)), mlp(T, std::vector<std::vector<int>>(L));
-  for (int t = 0; t < T; ++t)
-    for (int l = 0; l < L; ++l) {
-      const bool dense = l == dense_layer;
-      mlp[t][l] = dense ? random_subset(shape.ffn, shape.ffn, 0) : random_subset(shape.ffn, k_mlp, 7919 * t + l);
-      heads[t][l] = dense ? random_subset(shape.heads, shape.heads, 0)
-                          : random_subset(shape.heads, k_heads, 104729 * t + 31 * l + 1);
-    }
-  engine::SparseSpec spec;
-  spec.mlp.source = spec.heads.source = engine::SelectionSource::kFixed;
-  spec.mlp.density = 0.2;
-  spec.heads.density = static_cast<double>(k_heads) / shape.heads;
-  spec.dense_layer.assign(L, false);
-  spec.dense_layer[dense_layer] = true;
+  const FixedSparseCase sel = fixed_sparse_case(shape, T, 0.2, shape.heads / 2, dense_layer);
 
   auto run = [&](const char* flow, const char* partials) {
     const ScopedEnv flow_env("DEJAVU_SPARSE_FLOW", flow), partials_env("DEJAVU_LN_PARTIALS", partials);
@@ -51,14 +35,7 @@ TEST(ResidualFlowEngine, RowPartialsMatchTheRowPassAndTheBlockOutFlow) {
     o.batch = B;
     o.max_len = T;
     engine::CudaEngine eng(engine::upload_weights(w), o);
-    eng.set_sparse(spec);
-    return run_engine(eng, tokens, [](int) { return StepMode::kSparse; }, [&](int t) {
-      for (int l = 0; l < L; ++l) {
-        if (l == dense_layer) continue;
-        eng.set_fixed_selection(true, l, mlp[t][l]);
-        eng.set_fixed_selection(false, l, heads[t][l]);
-      }
-    });
+    return run_fixed_sparse(eng, tokens, sel);
   };
   const EngineRun block_out = run("block_out", "1");
   const EngineRun row_pass = run("residual", "0");
@@ -68,7 +45,7 @@ TEST(ResidualFlowEngine, RowPartialsMatchTheRowPassAndTheBlockOutFlow) {
     EXPECT_LT(rel_error(partials.logits[t], row_pass.logits[t]), 1e-3) << "step " << t;
     EXPECT_LT(rel_error(partials.logits[t], block_out.logits[t]), kFp16Tolerance) << "step " << t;
   }
-  const at::Tensor ref = reference_logits(model, tokens, heads, mlp);
+  const at::Tensor ref = reference_logits(model, tokens, sel.heads, sel.mlp);
   std::string detail;
   EXPECT_LT(max_rel_error(partials, ref, &detail), kFp16Tolerance) << "per step:" << detail;
 }

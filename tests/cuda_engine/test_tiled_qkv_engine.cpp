@@ -17,28 +17,14 @@
 namespace dv::test {
 namespace {
 
-using engine::StepMode;
-
 TEST(TiledQkvEngine, TiledCopiesWriteTheRowMajorLogits) {
   DV_SKIP_WITHOUT_GPU();
   const Shape shape{640, 10, 3, 1288, 997, 0, true};
   const OptConfig c = make_config(shape);
   const OptWeights w = random_half_exact_weights(c, 191);
-  const int B = 3, T = 12, L = shape.layers, dense_layer = 1;
+  const int B = 3, T = 12, L = shape.layers;
   const auto tokens = random_tokens(B, T, shape.vocab, 192);
-  const int k_mlp = engine::kept_count(0.3, shape.ffn), k_heads = 3;
-  StepSelections heads(T, std::vector<std::vector<int>>(L)), mlp(T, std::vector<std::vector<int>>(L));
-  for (int t = 0; t < T; ++t)
-    for (int l = 0; l < L; ++l) {
-      mlp[t][l] = random_subset(shape.ffn, k_mlp, 7907 * t + l);
-      heads[t][l] = random_subset(shape.heads, k_heads, 104723 * t + 37 * l + 5);
-    }
-  engine::SparseSpec spec;
-  spec.mlp.source = spec.heads.source = engine::SelectionSource::kFixed;
-  spec.mlp.density = 0.3;
-  spec.heads.density = static_cast<double>(k_heads) / shape.heads;
-  spec.dense_layer.assign(L, false);
-  spec.dense_layer[dense_layer] = true;
+  const FixedSparseCase sel = fixed_sparse_case(shape, T, 0.3, 3, /*dense_layer=*/1, /*seed=*/1);
 
   auto run = [&](const char* tiled, int want_copies) {
     const ScopedEnv env("DEJAVU_QKV_TILED", tiled);
@@ -46,17 +32,11 @@ TEST(TiledQkvEngine, TiledCopiesWriteTheRowMajorLogits) {
     o.batch = B;
     o.max_len = T;
     engine::CudaEngine eng(engine::upload_weights(w), o);
-    eng.set_sparse(spec);
+    EngineRun run = run_fixed_sparse(eng, tokens, sel);
     int copies = 0;
     for (const at::Tensor& t : eng.sparse()->w_qkv_tiled) copies += t.defined() ? 1 : 0;
     EXPECT_EQ(copies, want_copies) << "DEJAVU_QKV_TILED=" << tiled;
-    return run_engine(eng, tokens, [](int) { return StepMode::kSparse; }, [&](int t) {
-      for (int l = 0; l < L; ++l) {
-        if (l == dense_layer) continue;
-        eng.set_fixed_selection(true, l, mlp[t][l]);
-        eng.set_fixed_selection(false, l, heads[t][l]);
-      }
-    });
+    return run;
   };
   const EngineRun tiled = run("1", L);
   const EngineRun rows = run("0", 0);
