@@ -9,10 +9,11 @@
 #   mkdir -p R && tar xzf decode.tgz -C R && python3 scripts/decode_goals.py R --json R/goals.json
 # Timings of the last full call (H100, c3c1098, 443 s): build 92 s on 16 cores, tests 50 s, bench of five shapes
 # 25 s (+ ~15 s per DEJAVU_BENCH_VARIANTS entry), model 100 s for opt-1.3b (batch 1..32) + opt-13b, kernels 33 s,
-# hf 82 s; sanitize ~40 s at fa97b82 (racecheck now per kernel family, DEJAVU_T_RACE each). The call the
-# session-10 note asks for first (the one-wave sparse_mlp_down default of c02e011 and racecheck, not yet on a GPU):
-#   DEJAVU_DECODE_PARTS="tests sanitize bench model" DEJAVU_BENCH_VARIANTS="down_units"
-#   DEJAVU_DECODE_MODELS="opt-1.3b opt-13b" DEJAVU_T_MODEL=120 DEJAVU_T_SAN=20 DEJAVU_T_RACE=30
+# hf 82 s; session 11 (24def80): sanitize needs more than DEJAVU_T_SAN=20 / DEJAVU_T_RACE=30 for the kernel cases'
+# memcheck / synccheck and the QKV racecheck (they ran out). The call the session-11 note asks for next (real
+# selections and Hugging Face at the tiled-w_qkv default of d94b341, sanitize with room):
+#   DEJAVU_DECODE_PARTS="tests sanitize bench model hf" DEJAVU_BENCH_VARIANTS="qkv_rowmajor"
+#   DEJAVU_DECODE_MODELS="opt-1.3b opt-13b" DEJAVU_T_MODEL=120 DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}
