@@ -23,6 +23,8 @@ std::vector<at::Tensor> make_tiled_qkv(const GpuWeights& w) {
   c10::cuda::CUDACachingAllocator::emptyCache();
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const at::Tensor& rows = w.layers[l].w_qkv;
+    // A width sparse_qkv does not take (d % 32 != 0) never reaches the op: nothing to tile.
+    if (rows.size(-1) % 32 != 0 || (rows.numel() / rows.size(-1)) % 16 != 0) break;
     const size_t bytes = static_cast<size_t>(rows.numel()) * sizeof(__half);
     size_t free_bytes = 0, total_bytes = 0;
     DV_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
