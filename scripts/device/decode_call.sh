@@ -12,9 +12,10 @@
 # hf 82 s; session 11 (24def80): sanitize needs more than DEJAVU_T_SAN=20 / DEJAVU_T_RACE=30 for the kernel cases'
 # memcheck / synccheck and the QKV racecheck (they ran out). The call the session-11 note asks for next (real
 # selections and Hugging Face at the tiled-w_qkv default of d94b341, sanitize with room, read_pattern_bench's
-# row patterns in the kernels part; about 560 s, so split it in two calls if the limit is 600):
-#   DEJAVU_DECODE_PARTS="tests sanitize bench model kernels hf" DEJAVU_BENCH_VARIANTS="qkv_rowmajor"
-#   DEJAVU_DECODE_MODELS="opt-1.3b opt-13b" DEJAVU_T_MODEL=120 DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
+# row patterns in the kernels part), more than one call's 600 s, so two calls:
+#   DEJAVU_DECODE_PARTS="tests sanitize" DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
+#   DEJAVU_DECODE_PARTS="bench model kernels hf" DEJAVU_BENCH_VARIANTS="qkv_rowmajor"
+#     DEJAVU_DECODE_MODELS="opt-1.3b opt-13b" DEJAVU_T_MODEL=120
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}
