@@ -66,7 +66,7 @@ SparseQkvArgs layer_qkv_args(const GpuWeights& w, const DecodeBuffers& b, const 
   a.all_kv = kv.all_kv;
   a.max_forced = kv.max_forced;
   a.force_lag = kv.force_lag;
-  if (static_cast<size_t>(l) < sp->w_qkv_tiled.size() && sp->w_qkv_tiled[l].defined()) {
+  if (sp->w_qkv_tiled[l].defined()) {  // [layers] entries, as the state's other per-layer fields
     a.w_qkv = half_ptr(sp->w_qkv_tiled[l]);
     a.tiled_weights = true;
   }

@@ -17,14 +17,16 @@ size_t tiled_qkv_reserve_bytes(size_t total_bytes) { return std::max<size_t>(siz
 
 std::vector<at::Tensor> make_tiled_qkv(const GpuWeights& w) {
   std::vector<at::Tensor> tiled(w.layers.size());
-  if (!qkv_tiled()) return tiled;
+  if (!qkv_tiled() || w.layers.empty()) return tiled;
+  // A shape sparse_qkv does not take (d % 32 != 0, rows not in 16-row slices) never reaches the op: nothing to
+  // tile. Every layer has layer 0's shape.
+  const at::Tensor& first = w.layers[0].w_qkv;
+  if (first.size(-1) % 32 != 0 || (first.numel() / first.size(-1)) % 16 != 0) return tiled;
   // Blocks LibTorch's allocator caches (e.g. an earlier sparse state's copies) are free for these copies too, but
   // cudaMemGetInfo counts them as used: hand them back first.
   c10::cuda::CUDACachingAllocator::emptyCache();
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const at::Tensor& rows = w.layers[l].w_qkv;
-    // A width sparse_qkv does not take (d % 32 != 0) never reaches the op: nothing to tile.
-    if (rows.size(-1) % 32 != 0 || (rows.numel() / rows.size(-1)) % 16 != 0) break;
     const size_t bytes = static_cast<size_t>(rows.numel()) * sizeof(__half);
     size_t free_bytes = 0, total_bytes = 0;
     DV_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));

@@ -68,11 +68,13 @@ __device__ __forceinline__ const __half* weight_row(const Projection& p, const S
 
 // The weight layout a kernel reads, a compile-time choice (one kernel per layout, so the unrolled loads keep
 // immediate offsets): row-major [H][3][hd][d], or tiled (SparseQkvArgs::tiled_weights: each 16 x 32 block of a
-// slice one contiguous KB). Where a lane's weights of row r (0..15 of the slice), columns col .. col + 7 of
-// chunk 0 lie, the step to the next chunk and the step from row r to row r + 8.
+// slice one contiguous KB, sparse_qkv_tiled_index). Where a lane's weights of row r (0..15 of the slice),
+// columns col .. col + 7 of chunk 0 lie, the step to the next chunk and the step from row r to row r + 8.
 template <bool kTiled>
 __device__ __forceinline__ const __half* lane_weights_at(const Projection& p, const Slice& s, int r, int col) {
-  return kTiled ? weight_row(p, s, 0) + r * 32 + col : weight_row(p, s, r) + col;
+  if constexpr (!kTiled) return weight_row(p, s, r) + col;
+  const size_t row = (static_cast<size_t>(s.h) * 3 + s.part) * p.hd + s.r0 + r;
+  return p.w_qkv + sparse_qkv_tiled_index(row, col, p.d);
 }
 template <bool kTiled>
 constexpr int kChunkStep = kTiled ? 16 * 32 : 32;
@@ -96,7 +98,7 @@ __device__ __forceinline__ void prefetch_slice(const Projection& p, const Slice&
   warp_chunks(p, kc0, kc1);
   const int lane = threadIdx.x & 31;
   if constexpr (kTiled) {  // the warp's chunks are one contiguous run of kc1 - kc0 KB: 128-byte lines
-    const __half* run = weight_row(p, s, 0) + kc0 * 16 * 32;
+    const __half* run = lane_weights_at<true>(p, s, 0, kc0 * 32);
     for (int l = lane; l < (kc1 - kc0) * 8; l += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(run + l * 64));
     return;
   }
