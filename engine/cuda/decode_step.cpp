@@ -1,6 +1,8 @@
 // decode_step.cpp: the launch sequence of one decode step (see decode_step.h).
 #include "engine/cuda/decode_step.h"
 
+#include <vector>
+
 #include "engine/cuda/cublas_ops.h"
 #include "engine/cuda/engine_kernels.cuh"
 #include "engine/cuda/layer_ops.h"
@@ -32,7 +34,8 @@ class StepRecorder {
         stream_((fused_ || residual_sparse_flow(sp != nullptr, pre_)) && !all_reduce), residual_stream_(stream_ && pre_),
         fuse_ln_(residual_stream_ && (!fused_ || kernels::fused_mlp_ln_fits(b.batch, m_.d))),
         dense_qkv_ops_(dense_qkv_ops(stream_)), down_units_(down_target_units(ctx.num_sms())),
-        ln_partials_(residual_stream_ && !fused_ && sp != nullptr && ln_partials_enabled()) {}
+        ln_partials_(residual_stream_ && !fused_ && sp != nullptr && ln_partials_enabled()),
+        warm_budget_(l2_warmup_budget()), joined_(sp != nullptr ? sp->tasks.size() : 0, false) {}
 
   void run() {
     if (stream_) {
@@ -92,23 +95,25 @@ class StepRecorder {
       const GpuLayerWeights& lw = w_.layers[l];
       attention(l, pre ? half_ptr(b_.ln) : b_.attn_in(l));
       reduce_block_out();
+      const kernels::L2Warmup up_warm = mlp_warmup(l);
       if (pre) {
         layer_norm(half_ptr(b_.block_out), b_.attn_in(l), half_ptr(lw.out_b), b_.mlp_in(l), half_ptr(b_.ln),
-                   lw.mlp_ln_w, lw.mlp_ln_b);
+                   lw.mlp_ln_w, lw.mlp_ln_b, up_warm);
       } else {
         layer_norm(half_ptr(b_.block_out), b_.attn_in(l), half_ptr(lw.out_b), nullptr, b_.mlp_in(l), lw.attn_ln_w,
-                   lw.attn_ln_b);
+                   lw.attn_ln_b, up_warm);
       }
       point(2 * l + 1);
       mlp(l, pre ? half_ptr(b_.ln) : b_.mlp_in(l));
       reduce_block_out();
+      const kernels::L2Warmup qkv_warm = l + 1 < m_.layers ? next_qkv_warmup(l + 1) : kernels::L2Warmup{};
       if (!pre) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), nullptr, b_.attn_in(l + 1), lw.mlp_ln_w,
-                   lw.mlp_ln_b);
+                   lw.mlp_ln_b, qkv_warm);
       } else if (l + 1 < m_.layers) {
         const GpuLayerWeights& next = w_.layers[l + 1];
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(l + 1), half_ptr(b_.ln),
-                   next.attn_ln_w, next.attn_ln_b);
+                   next.attn_ln_w, next.attn_ln_b, qkv_warm);
       } else if (w_.final_ln_w.defined()) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(m_.layers),
                    half_ptr(b_.final_x), w_.final_ln_w, w_.final_ln_b);
@@ -135,7 +140,7 @@ class StepRecorder {
   }
 
   void layer_norm(const __half* x, const __half* residual, const __half* bias, __half* sum_out, __half* y,
-                  const at::Tensor& gamma, const at::Tensor& beta) {
+                  const at::Tensor& gamma, const at::Tensor& beta, const kernels::L2Warmup& warm_next = {}) {
     LayerNormArgs a;
     a.y = y;
     a.sum_out = sum_out;
@@ -146,15 +151,36 @@ class StepRecorder {
     a.beta = half_ptr(beta);
     a.rows = B_;
     a.d = m_.d;
-    launch_layer_norm(a, s_);
+    launch_layer_norm(a, warm_next, ctx_.num_sms(), s_);
   }
 
   // Writes the selected heads' outputs compact in selection order to attn ([B, m_.attn]).
+  // With the L2 warm-up, W_o's weights at `heads` are prefetched while attention runs (it reads ~1 MB).
   void decode_attention(int l, const DeviceList& heads, const AttentionScratch& scratch) {
+    const kernels::L2Warmup warm =
+        warm_budget_ > 0 ? out_proj_warmup(w_, l, heads, warm_budget_) : kernels::L2Warmup{};
     launch_decode_attention(layer_attention_args(w_, b_, l, half_ptr(b_.q), heads, half_ptr(b_.attn),
                                                  float_ptr(scratch.partials), int_ptr(scratch.tickets),
                                                  scratch.splits(heads.cap)),
-                            s_);
+                            warm, ctx_.num_sms(), s_);
+  }
+
+  // The warm-up of layer l's MLP up projection, for the layer norm before it (block_out flow): fc1 at the layer's
+  // neurons, whose predictor is joined here instead of at the up projection (nothing when the MLP runs through
+  // fused_mlp, which reads fc1 and fc2 interleaved, or the warm-up is off).
+  kernels::L2Warmup mlp_warmup(int l) {
+    if (warm_budget_ == 0 || fused_) return {};
+    if (sp_ == nullptr || sp_->mlp[l].dense) return mlp_up_warmup(w_, l, DeviceList{}, warm_budget_);
+    join(sp_->mlp[l]);
+    const LayerSelection& sel = sp_->mlp[l];
+    return mlp_up_warmup(w_, l, {int_ptr(sel.idx), int_ptr(sel.count), sel.capacity}, warm_budget_);
+  }
+
+  // ... of layer l's QKV, for the layer norm before it: w_qkv at the layer's heads (joined here).
+  kernels::L2Warmup next_qkv_warmup(int l) {
+    if (warm_budget_ == 0) return {};
+    if (sp_ != nullptr) join(sp_->heads[l]);
+    return qkv_warmup(w_, sp_, l, layer_heads(b_, sp_, l), warm_budget_);
   }
 
   // The attention block on x: the residual stream attn_in(l) with stream_ (pre-LN: the QKV op normalizes it),
@@ -178,7 +204,7 @@ class StepRecorder {
       return;
     }
     const LayerSelection& sel = sp_->heads[l];
-    wait_for(sel);
+    join(sel);
     const DeviceList heads = layer_heads(b_, sp_, l);
     qkv(l, x, heads);
     decode_attention(l, heads, sp_->attention);
@@ -242,7 +268,7 @@ class StepRecorder {
     DeviceList neurons;
     if (!dense) {
       const LayerSelection& sel = sp_->mlp[l];
-      wait_for(sel);
+      join(sel);
       neurons = {int_ptr(sel.idx), int_ptr(sel.count), sel.capacity};
     }
     if (fused_) {
@@ -272,18 +298,7 @@ class StepRecorder {
       if (residual_in) residual_sum(b_.attn_in(l + 1), b_.mlp_in(l), half_ptr(lw.fc2_b));
       return;
     }
-    kernels::SparseMlpUpArgs u;
-    u.h = half_ptr(sp_->mlp_h);
-    u.x = x;
-    u.w1 = half_ptr(lw.fc1_w);
-    u.b1 = half_ptr(lw.fc1_b);
-    u.idx = neurons.idx;
-    u.k_dev = neurons.count;
-    u.B = B_;
-    u.d = m_.d;
-    u.ffn = m_.ffn;
-    u.max_k = neurons.cap;
-    u.ld_h = sp_->mlp_ld;
+    kernels::SparseMlpUpArgs u = layer_mlp_up_args(w_, b_, *sp_, l, x, neurons);
     if (residual_in) {
       u.ln_gamma = half_ptr(lw.mlp_ln_w);
       u.ln_beta = half_ptr(lw.mlp_ln_b);
@@ -291,23 +306,9 @@ class StepRecorder {
       u.ln_partial_blocks = sp_->ln_partial_blocks;
     }
     kernels::launch_sparse_mlp_up(u, s_);
-    kernels::SparseMlpDownArgs a;
-    a.out = residual_in ? b_.attn_in(l + 1) : half_ptr(b_.block_out);
-    if (residual_in) {
-      a.resid = b_.mlp_in(l);
-      a.b2 = half_ptr(lw.fc2_b);
-    }
-    a.workspace = sp_->down_workspace.data_ptr();
-    a.h = half_ptr(sp_->mlp_h);
-    a.w2t = half_ptr(lw.fc2_t);
-    a.idx = neurons.idx;
-    a.k_dev = neurons.count;
-    a.B = B_;
-    a.d = m_.d;
-    a.ffn_rows = m_.ffn;
-    a.max_k = neurons.cap;
-    a.ld_h = sp_->mlp_ld;
-    a.ordered_sums = down_ordered_sums();
+    kernels::SparseMlpDownArgs a =
+        layer_mlp_down_args(w_, b_, *sp_, l, neurons, residual_in ? b_.attn_in(l + 1) : half_ptr(b_.block_out),
+                            residual_in ? b_.mlp_in(l) : nullptr);
     a.target_units = down_units_;
     if (residual_in && l + 1 < m_.layers) a.row_partials = attn_in_partials(l + 1);
     kernels::launch_sparse_mlp_down(a, s_);
@@ -353,8 +354,12 @@ class StepRecorder {
     }
   }
 
-  void wait_for(const LayerSelection& sel) {
-    if (sel.task >= 0) DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->task_events[sel.task], 0));
+  // The main stream waits for the predictor task that makes `sel`, once a step: a second wait would add an edge,
+  // and a kernel captured with two dependencies loses PDL (pdl.cuh).
+  void join(const LayerSelection& sel) {
+    if (sel.task < 0 || joined_[sel.task]) return;
+    DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->task_events[sel.task], 0));
+    joined_[sel.task] = true;
   }
 
   const EngineContext& ctx_;
@@ -375,6 +380,8 @@ class StepRecorder {
   const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)
   const int down_units_;      // sparse_mlp_down's plan target: one wave (2 x SMs), or DEJAVU_DOWN_UNITS
   const bool ln_partials_;    // the residual flow's fused layer norms read their producer's row partials
+  const long long warm_budget_;  // bytes of the next op's weights the latency-bound ops prefetch into L2 (0: off)
+  std::vector<bool> joined_;     // [predictor task]: the main stream has waited for it this step
   bool side_used_ = false;
   bool catchup_used_ = false;
 };

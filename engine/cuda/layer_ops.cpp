@@ -161,4 +161,89 @@ kernels::FusedMlpArgs layer_mlp_args(const GpuWeights& w, const DecodeBuffers& b
   return a;
 }
 
+kernels::SparseMlpUpArgs layer_mlp_up_args(const GpuWeights& w, const DecodeBuffers& b, const SparseState& sp, int l,
+                                           const __half* x, const DeviceList& neurons) {
+  const ModelDims m = model_dims(w);
+  const GpuLayerWeights& lw = w.layers[l];
+  kernels::SparseMlpUpArgs u;
+  u.h = half_ptr(sp.mlp_h);
+  u.x = x;
+  u.w1 = half_ptr(lw.fc1_w);
+  u.b1 = half_ptr(lw.fc1_b);
+  u.idx = neurons.idx;
+  u.k_dev = neurons.count;
+  u.B = b.batch;
+  u.d = m.d;
+  u.ffn = m.ffn;
+  u.max_k = neurons.cap;
+  u.ld_h = sp.mlp_ld;
+  return u;
+}
+
+kernels::SparseMlpDownArgs layer_mlp_down_args(const GpuWeights& w, const DecodeBuffers& b, const SparseState& sp,
+                                               int l, const DeviceList& neurons, __half* out, const __half* resid) {
+  const ModelDims m = model_dims(w);
+  const GpuLayerWeights& lw = w.layers[l];
+  kernels::SparseMlpDownArgs a;
+  a.out = out;
+  if (resid != nullptr) {
+    a.resid = resid;
+    a.b2 = half_ptr(lw.fc2_b);
+  }
+  a.workspace = sp.down_workspace.data_ptr();
+  a.h = half_ptr(sp.mlp_h);
+  a.w2t = half_ptr(lw.fc2_t);
+  a.idx = neurons.idx;
+  a.k_dev = neurons.count;
+  a.B = b.batch;
+  a.d = m.d;
+  a.ffn_rows = m.ffn;
+  a.max_k = neurons.cap;
+  a.ld_h = sp.mlp_ld;
+  a.ordered_sums = down_ordered_sums();
+  return a;
+}
+
+kernels::L2Warmup out_proj_warmup(const GpuWeights& w, int l, const DeviceList& heads, long long budget) {
+  const ModelDims m = model_dims(w);
+  kernels::L2Warmup a;
+  a.base = reinterpret_cast<const char*>(half_ptr(w.layers[l].wo_t));
+  a.idx = heads.idx;
+  a.count = heads.count;
+  a.max_count = heads.cap;
+  a.num_indices = m.heads;
+  a.block_bytes = static_cast<unsigned>(m.head_dim) * m.d * 2;
+  a.budget_bytes = budget;
+  return a;
+}
+
+kernels::L2Warmup mlp_up_warmup(const GpuWeights& w, int l, const DeviceList& neurons, long long budget) {
+  const ModelDims m = model_dims(w);
+  kernels::L2Warmup a;
+  a.base = reinterpret_cast<const char*>(half_ptr(w.layers[l].fc1_w));
+  a.idx = neurons.idx;
+  a.count = neurons.idx != nullptr ? neurons.count : nullptr;
+  a.max_count = neurons.idx != nullptr ? neurons.cap : m.ffn;
+  a.num_indices = m.ffn;
+  a.block_bytes = static_cast<unsigned>(m.d) * 2;
+  a.budget_bytes = budget;
+  return a;
+}
+
+kernels::L2Warmup qkv_warmup(const GpuWeights& w, const SparseState* sp, int l, const DeviceList& heads,
+                             long long budget) {
+  const ModelDims m = model_dims(w);
+  const bool tiled = sp != nullptr && sp->w_qkv_tiled[l].defined();
+  kernels::L2Warmup a;
+  a.base = reinterpret_cast<const char*>(half_ptr(tiled ? sp->w_qkv_tiled[l] : w.layers[l].w_qkv));
+  a.idx = heads.idx;
+  a.count = heads.count;
+  a.max_count = heads.cap;
+  a.num_indices = m.heads;
+  // [H, 3, hd, d]: a head's q, k and v rows are one block, in the tiled copy too (16-row tiles, hd % 16 == 0).
+  a.block_bytes = static_cast<unsigned>(3 * m.head_dim) * m.d * 2;
+  a.budget_bytes = budget;
+  return a;
+}
+
 }  // namespace dv::engine

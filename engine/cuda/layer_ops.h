@@ -11,9 +11,11 @@
 #include "engine/cuda/engine_kernels.cuh"
 #include "engine/cuda/gpu_weights.h"
 #include "engine/cuda/sparse_state.h"
+#include "kernels/common/l2_warmup.cuh"
 #include "kernels/decode_attention/decode_attention.cuh"
 #include "kernels/fused_mlp/fused_mlp.cuh"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
+#include "kernels/sparse_mlp_up/sparse_mlp_up.cuh"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::engine {
@@ -54,5 +56,22 @@ kernels::SparseMlpDownArgs layer_out_proj_args(const GpuWeights& w, const Decode
 kernels::FusedMlpArgs layer_mlp_args(const GpuWeights& w, const DecodeBuffers& b, int l, const __half* x,
                                      const DeviceList& neurons, bool fuse_ln, __half* out, const __half* resid,
                                      void* workspace, int num_sms);
+
+// The sparse MLP of layer l on x over `neurons` (block_out or residual flow, without fused_mlp): the up projection
+// into the sparse state's compact activations, then the down projection from them into out (resid given: out =
+// resid + fc2_b + the product; nullptr: the bare product). The callers add the fused layer norm, the row partials
+// and the plan target.
+kernels::SparseMlpUpArgs layer_mlp_up_args(const GpuWeights& w, const DecodeBuffers& b, const SparseState& sp, int l,
+                                           const __half* x, const DeviceList& neurons);
+kernels::SparseMlpDownArgs layer_mlp_down_args(const GpuWeights& w, const DecodeBuffers& b, const SparseState& sp,
+                                               int l, const DeviceList& neurons, __half* out, const __half* resid);
+
+// L2 warm-ups of layer l's weights at a selection (kernels/common/l2_warmup.cuh), up to `budget` bytes: W_o^T at
+// `heads` (head_dim rows an index); fc1 at `neurons` (every neuron without idx); w_qkv at `heads` (a head's q, k
+// and v rows, from the sparse state's tiled copy where it has one).
+kernels::L2Warmup out_proj_warmup(const GpuWeights& w, int l, const DeviceList& heads, long long budget);
+kernels::L2Warmup mlp_up_warmup(const GpuWeights& w, int l, const DeviceList& neurons, long long budget);
+kernels::L2Warmup qkv_warmup(const GpuWeights& w, const SparseState* sp, int l, const DeviceList& heads,
+                             long long budget);
 
 }  // namespace dv::engine

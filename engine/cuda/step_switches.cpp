@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <cuda_runtime_api.h>
+
+#include "kernels/common/cuda_check.h"
 #include "kernels/common/error.h"
 #include "kernels/sparse_mlp_down/sparse_mlp_down.cuh"
 
@@ -91,6 +94,25 @@ int down_target_units(int num_sms) {
   DV_CHECK(*end == '\0' && v >= 1 && v <= kernels::kSparseMlpDownTargetUnits,
            "DEJAVU_DOWN_UNITS='{}': expected a number of units in 1..{}", env, kernels::kSparseMlpDownTargetUnits);
   return static_cast<int>(v);
+}
+
+// The L2 warm-up (decode_step.cpp): attention prefetches W_o at the selected heads, the layer norm before the MLP
+// the up projection's fc1 rows, the one before a layer's QKV its w_qkv rows, each into half the L2 (25 MB of the
+// H100's 50: room for the K/V and activations the op between reads; at the copy bandwidth about the bytes one
+// attention at batch 1 leaves DRAM idle for). Read when a step is recorded.
+long long l2_warmup_budget() {
+  if (env_is("DEJAVU_L2_WARMUP", "0")) return 0;
+  const char* env = std::getenv("DEJAVU_L2_WARMUP_MB");
+  if (env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    DV_CHECK(*end == '\0' && v >= 0 && v <= 4096, "DEJAVU_L2_WARMUP_MB='{}': expected a size in MB, 0..4096", env);
+    return static_cast<long long>(v) << 20;
+  }
+  int device = 0, l2 = 0;
+  DV_CUDA_CHECK(cudaGetDevice(&device));
+  DV_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+  return l2 / 2;
 }
 
 }  // namespace dv::engine

@@ -23,6 +23,9 @@ bool qkv_loop_units();
 // DEJAVU_QKV_TILED=0: the sparse step's sparse_qkv and kv_catchup read the row-major w_qkv instead of the sparse
 // state's tiled copies (tiled_qkv.h; on by default where memory allows).
 bool qkv_tiled();
+// Bytes the graph path's latency-bound ops prefetch into L2 for the op after them (kernels/common/l2_warmup.cuh):
+// half the device's L2 by default, DEJAVU_L2_WARMUP_MB=N sets N MB, DEJAVU_L2_WARMUP=0 turns it off (0).
+long long l2_warmup_budget();
 // sparse_mlp_down's plan target on the graph path: one wave of two units an SM on num_sms SMs, or
 // DEJAVU_DOWN_UNITS=N.
 int down_target_units(int num_sms);

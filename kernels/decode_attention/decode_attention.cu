@@ -65,4 +65,11 @@ void launch_decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) 
   kernels::launch_units(kernels::DecodeAttentionOp{a}, stream, "decode_attention");
 }
 
+void launch_decode_attention(const DecodeAttentionArgs& a, const kernels::L2Warmup& warm_next, int num_sms,
+                             cudaStream_t stream) {
+  check_decode_attention_args(a);
+  kernels::check_l2_warmup(warm_next, "decode_attention");
+  kernels::launch_units_warmed(kernels::DecodeAttentionOp{a}, warm_next, num_sms, stream, "decode_attention");
+}
+
 }  // namespace dv

@@ -30,6 +30,8 @@
 
 #include <cstddef>
 
+#include "kernels/common/l2_warmup.cuh"
+
 namespace dv {
 
 constexpr int kDecodeAttentionMaxSplits = 64;
@@ -66,5 +68,9 @@ size_t decode_attention_partials_floats(int batch, int max_heads, int max_splits
 // Throw dv::Error on bad sizes, an unsupported head_dim, too few splits for max_len, or misaligned pointers.
 void check_decode_attention_args(const DecodeAttentionArgs& args);
 void launch_decode_attention(const DecodeAttentionArgs& args, cudaStream_t stream);
+// The same with warm units in front that prefetch `warm_next` into L2 (kernels/common/l2_warmup.cuh): the step
+// passes the out-projection's weights at the selected heads, which DRAM can fetch while attention reads little.
+void launch_decode_attention(const DecodeAttentionArgs& args, const kernels::L2Warmup& warm_next, int num_sms,
+                             cudaStream_t stream);
 
 }  // namespace dv

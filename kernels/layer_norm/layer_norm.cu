@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/l2_warmup.cuh"
 #include "kernels/common/pdl.cuh"
 #include "kernels/persistent_decode/row_ops.cuh"
 
@@ -119,6 +120,11 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) ==
 }  // namespace
 
 void launch_layer_norm(const LayerNormArgs& a, cudaStream_t stream) {
+  launch_layer_norm(a, kernels::L2Warmup{}, 0, stream);
+}
+
+void launch_layer_norm(const LayerNormArgs& a, const kernels::L2Warmup& warm_next, int num_sms,
+                       cudaStream_t stream) {
   DV_CHECK(a.rows >= 0, "layer_norm: rows = {} is negative", a.rows);
   DV_CHECK(a.d > 0 && a.d % 8 == 0 && a.d <= kLayerNormMaxWidth,
            "layer_norm: width d = {} must be a positive multiple of 8 and at most {}", a.d, kLayerNormMaxWidth);
@@ -126,6 +132,7 @@ void launch_layer_norm(const LayerNormArgs& a, cudaStream_t stream) {
   DV_CHECK(aligned16(a.y) && aligned16(a.x) && aligned16(a.gamma) && aligned16(a.beta) && aligned16(a.sum_out) &&
                aligned16(a.residual) && aligned16(a.bias),
            "layer_norm: every pointer must be 16-byte aligned (16-byte vector access)");
+  kernels::check_l2_warmup(warm_next, "layer_norm");
   if (a.rows == 0) return;
   if (a.d <= kernels::kRowOpMaxVecs * kernels::kOpThreads * 8) {
     // Every OPT width: the persistent decode kernel's own LayerNormOp, one unit a row, so the graph and
@@ -142,7 +149,7 @@ void launch_layer_norm(const LayerNormArgs& a, cudaStream_t stream) {
     op.B = a.rows;
     op.d = a.d;
     op.eps = a.eps;
-    kernels::launch_units(op, stream, "layer_norm (LayerNormOp)");
+    kernels::launch_units_warmed(op, warm_next, num_sms, stream, "layer_norm (LayerNormOp)");
     return;
   }
   const int nvec = a.d / 8;

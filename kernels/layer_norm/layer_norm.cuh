@@ -15,6 +15,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include "kernels/common/l2_warmup.cuh"
+
 namespace dv {
 
 struct LayerNormArgs {
@@ -35,5 +37,9 @@ constexpr int kLayerNormMaxWidth = 32768;
 
 // Throws dv::Error on bad sizes or pointers not 16-byte aligned.
 void launch_layer_norm(const LayerNormArgs& args, cudaStream_t stream);
+// The same with warm units in front that prefetch `warm_next` into L2 (kernels/common/l2_warmup.cuh) while the
+// one-CTA-a-row norm runs: the step passes the next op's weights. Rows wider than 12288 (no OPT) warm nothing.
+void launch_layer_norm(const LayerNormArgs& args, const kernels::L2Warmup& warm_next, int num_sms,
+                       cudaStream_t stream);
 
 }  // namespace dv

@@ -3,7 +3,7 @@
 // from 1 to the maximum. Cache positions at or past len hold NaN, so reading past the causal length fails;
 // the output is compact in selection order (the out-projection's input) and its columns past the selected
 // slots (and a padded row's tail) must stay poisoned; the merge tickets must be back at zero after every
-// launch. A CUDA-graph case replays one capture with pos and the head list changed in device memory.
+// launch; odd cases run with L2 warm units in front. A CUDA-graph case replays one capture with pos and the head list changed in device memory.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -131,8 +131,24 @@ TEST(DecodeAttentionKernel, MatchesReference) {
     DecodeAttentionArgs args{dout.data(),   partials.data(), tickets.data(), dq.data(), dk.data(), dv.data(),
                              dheads.data(), dcount.data(),   dpos.data(),    c.batch,   c.heads,   c.hd,
                              c.max_len,     max_heads,       splits,         ld_out};
-    // Twice: the second launch checks that the first left the tickets at zero.
-    for (int rep = 0; rep < 2; ++rep) launch_decode_attention(args, nullptr);
+    // Twice: the second launch checks that the first left the tickets at zero. Odd cases run with warm units
+    // in front (kernels/common/l2_warmup.cuh) prefetching the K cache of the selected heads, a 3-block budget
+    // and, where a head is selected, one index out of range: the output must not change.
+    for (int rep = 0; rep < 2; ++rep) {
+      if (ci % 2 == 0) {
+        launch_decode_attention(args, nullptr);
+        continue;
+      }
+      kernels::L2Warmup warm;
+      warm.base = reinterpret_cast<const char*>(dk.data());
+      warm.idx = dheads.data();
+      warm.count = dcount.data();
+      warm.max_count = max_heads;
+      warm.num_indices = c.heads - (count > 0 ? 1 : 0);
+      warm.block_bytes = static_cast<unsigned>(c.max_len) * c.hd * 2;
+      warm.budget_bytes = 3ll * warm.block_bytes;
+      launch_decode_attention(args, warm, sms, nullptr);
+    }
 
     std::vector<__half> ref(out_size, __half(__half_raw{0xFFFFu}));
     DecodeAttentionArgs rargs = args;

@@ -1,6 +1,6 @@
 // test_layer_norm.cpp: launch_layer_norm against layer_norm_ref over a table of shapes and fusion variants
 // (plain LN, residual add, residual + bias, bias alone, in place), with a poisoned guard row after the
-// outputs so an overrun or an unwritten element fails.
+// outputs so an overrun or an unwritten element fails; odd cases with L2 warm units in front of the rows.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -76,7 +76,16 @@ TEST(LayerNormKernel, MatchesReference) {
     args.d = c.d;
     args.y = c.in_place ? dx.data() : dy.data();
     if (c.sum_out) args.sum_out = c.in_place ? dres.data() : dsum.data();
-    launch_layer_norm(args, nullptr);
+    if (ci % 2 == 0) {
+      launch_layer_norm(args, nullptr);
+    } else {  // with warm units in front prefetching x's rows (kernels/common/l2_warmup.cuh): the same output
+      kernels::L2Warmup warm;
+      warm.base = reinterpret_cast<const char*>(dx.data());
+      warm.max_count = warm.num_indices = c.rows;
+      warm.block_bytes = static_cast<unsigned>(c.d) * 2;
+      warm.budget_bytes = 1ll << 20;
+      launch_layer_norm(args, warm, 132, nullptr);
+    }
     DV_CUDA_CHECK(cudaDeviceSynchronize());
 
     std::vector<__half> ry(n), rsum(n);
