@@ -128,30 +128,16 @@ class StepRecorder {
   void embed() { embed_tokens(ctx_, w_, m_, int_ptr(b_.tokens), int_ptr(b_.positions), B_, b_.emb, b_.attn_in(0), s_); }
 
   // out = block_out + residual + bias, rounded once to fp16 (a block's projection finishing the residual stream).
+  // out = block_out + residual + bias, rounded once to fp16 (a block's projection finishing the residual stream).
   void residual_sum(__half* out, const __half* residual, const __half* bias) {
-    BiasResidualArgs a;
-    a.out = out;
-    a.x = half_ptr(b_.block_out);
-    a.residual = residual;
-    a.bias = bias;
-    a.rows = B_;
-    a.n = m_.d;
-    launch_bias_residual(a, s_);
+    launch_bias_residual(BiasResidualArgs{out, half_ptr(b_.block_out), residual, bias, B_, m_.d}, s_);
   }
 
+  // y = LN(x + residual + bias) (sum_out: the sum), with warm units for the next op's weights (warm_next).
   void layer_norm(const __half* x, const __half* residual, const __half* bias, __half* sum_out, __half* y,
                   const at::Tensor& gamma, const at::Tensor& beta, const kernels::L2Warmup& warm_next = {}) {
-    LayerNormArgs a;
-    a.y = y;
-    a.sum_out = sum_out;
-    a.x = x;
-    a.residual = residual;
-    a.bias = bias;
-    a.gamma = half_ptr(gamma);
-    a.beta = half_ptr(beta);
-    a.rows = B_;
-    a.d = m_.d;
-    launch_layer_norm(a, warm_next, ctx_.num_sms(), s_);
+    launch_layer_norm(LayerNormArgs{y, sum_out, x, residual, bias, half_ptr(gamma), half_ptr(beta), B_, m_.d},
+                      warm_next, ctx_.num_sms(), s_);
   }
 
   // Writes the selected heads' outputs compact in selection order to attn ([B, m_.attn]).
@@ -166,20 +152,20 @@ class StepRecorder {
   }
 
   // The warm-up of layer l's MLP up projection, for the layer norm before it (block_out flow): fc1 at the layer's
-  // neurons, whose predictor is joined here instead of at the up projection (nothing when the MLP runs through
-  // fused_mlp, which reads fc1 and fc2 interleaved, or the warm-up is off).
+  // neurons, their predictor joined here instead of at the up projection. None with fused_mlp (fc1 and fc2
+  // interleaved) or a predictor of the MLP input this norm writes.
   kernels::L2Warmup mlp_warmup(int l) {
     if (warm_budget_ == 0 || fused_) return {};
     if (sp_ == nullptr || sp_->mlp[l].dense) return mlp_up_warmup(w_, l, DeviceList{}, warm_budget_);
-    join(sp_->mlp[l]);
     const LayerSelection& sel = sp_->mlp[l];
+    if (!join_before(sel, 2 * l + 1)) return {};
     return mlp_up_warmup(w_, l, {int_ptr(sel.idx), int_ptr(sel.count), sel.capacity}, warm_budget_);
   }
 
-  // ... of layer l's QKV, for the layer norm before it: w_qkv at the layer's heads (joined here).
+  // ... of layer l's QKV, for the layer norm before it: w_qkv at the layer's heads (joined here; none when the
+  // head predictor reads the attention input this norm writes).
   kernels::L2Warmup next_qkv_warmup(int l) {
-    if (warm_budget_ == 0) return {};
-    if (sp_ != nullptr) join(sp_->heads[l]);
+    if (warm_budget_ == 0 || (sp_ != nullptr && !join_before(sp_->heads[l], 2 * l))) return {};
     return qkv_warmup(w_, sp_, l, layer_heads(b_, sp_, l), warm_budget_);
   }
 
@@ -352,6 +338,14 @@ class StepRecorder {
       kernels::launch_lowrank_predictor(a, ctx_.side());
       DV_CUDA_CHECK(cudaEventRecord(sp_->task_events[t], ctx_.side()));
     }
+  }
+
+  // Joins `sel` now if it exists before snapshot `point` does (no predictor, or one of an earlier snapshot: a
+  // predictor of the snapshot a layer norm writes is forked after that norm); false if not.
+  bool join_before(const LayerSelection& sel, int point) {
+    if (sel.task >= 0 && sp_->tasks[sel.task].input_point >= point) return false;
+    join(sel);
+    return true;
   }
 
   // The main stream waits for the predictor task that makes `sel`, once a step: a second wait would add an edge,
