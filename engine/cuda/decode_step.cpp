@@ -285,6 +285,10 @@ class StepRecorder {
       return;
     }
     kernels::SparseMlpUpArgs u = layer_mlp_up_args(w_, b_, *sp_, l, x, neurons);
+    if (warm_budget_ > 0 && l2_warmup_down()) {
+      u.warm_next = mlp_down_warmup(w_, l, neurons, warm_budget_);
+      u.warm_sms = ctx_.num_sms();
+    }
     if (residual_in) {
       u.ln_gamma = half_ptr(lw.mlp_ln_w);
       u.ln_beta = half_ptr(lw.mlp_ln_b);

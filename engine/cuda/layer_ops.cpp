@@ -217,10 +217,12 @@ kernels::L2Warmup out_proj_warmup(const GpuWeights& w, int l, const DeviceList& 
   return a;
 }
 
-kernels::L2Warmup mlp_up_warmup(const GpuWeights& w, int l, const DeviceList& neurons, long long budget) {
+namespace {
+kernels::L2Warmup neuron_rows_warmup(const GpuWeights& w, const at::Tensor& rows, const DeviceList& neurons,
+                                     long long budget) {
   const ModelDims m = model_dims(w);
   kernels::L2Warmup a;
-  a.base = reinterpret_cast<const char*>(half_ptr(w.layers[l].fc1_w));
+  a.base = reinterpret_cast<const char*>(half_ptr(rows));
   a.idx = neurons.idx;
   a.count = neurons.idx != nullptr ? neurons.count : nullptr;
   a.max_count = neurons.idx != nullptr ? neurons.cap : m.ffn;
@@ -228,6 +230,15 @@ kernels::L2Warmup mlp_up_warmup(const GpuWeights& w, int l, const DeviceList& ne
   a.block_bytes = static_cast<unsigned>(m.d) * 2;
   a.budget_bytes = budget;
   return a;
+}
+}  // namespace
+
+kernels::L2Warmup mlp_up_warmup(const GpuWeights& w, int l, const DeviceList& neurons, long long budget) {
+  return neuron_rows_warmup(w, w.layers[l].fc1_w, neurons, budget);
+}
+
+kernels::L2Warmup mlp_down_warmup(const GpuWeights& w, int l, const DeviceList& neurons, long long budget) {
+  return neuron_rows_warmup(w, w.layers[l].fc2_t, neurons, budget);
 }
 
 kernels::L2Warmup qkv_warmup(const GpuWeights& w, const SparseState* sp, int l, const DeviceList& heads,

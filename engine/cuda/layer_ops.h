@@ -67,10 +67,11 @@ kernels::SparseMlpDownArgs layer_mlp_down_args(const GpuWeights& w, const Decode
                                                int l, const DeviceList& neurons, __half* out, const __half* resid);
 
 // L2 warm-ups of layer l's weights at a selection (kernels/common/l2_warmup.cuh), up to `budget` bytes: W_o^T at
-// `heads` (head_dim rows an index); fc1 at `neurons` (every neuron without idx); w_qkv at `heads` (a head's q, k
+// `heads` (head_dim rows an index); fc1 or fc2^T at `neurons` (every neuron without idx); w_qkv at `heads` (a head's q, k
 // and v rows, from the sparse state's tiled copy where it has one).
 kernels::L2Warmup out_proj_warmup(const GpuWeights& w, int l, const DeviceList& heads, long long budget);
 kernels::L2Warmup mlp_up_warmup(const GpuWeights& w, int l, const DeviceList& neurons, long long budget);
+kernels::L2Warmup mlp_down_warmup(const GpuWeights& w, int l, const DeviceList& neurons, long long budget);
 kernels::L2Warmup qkv_warmup(const GpuWeights& w, const SparseState* sp, int l, const DeviceList& heads,
                              long long budget);
 

@@ -115,4 +115,9 @@ long long l2_warmup_budget() {
   return l2 / 2;
 }
 
+// The sparse up projection also warms the down projection's fc2^T rows at its neurons: it reads 10 % of fc1 at
+// about half the copy bandwidth (kernel_bench), so DRAM has room beside it. DEJAVU_L2_WARMUP_DOWN=0 turns that
+// piece off (step_decode.sh's l2_warmup_nodown).
+bool l2_warmup_down() { return !env_is("DEJAVU_L2_WARMUP_DOWN", "0"); }
+
 }  // namespace dv::engine

@@ -26,6 +26,8 @@ bool qkv_tiled();
 // Bytes the graph path's latency-bound ops prefetch into L2 for the op after them (kernels/common/l2_warmup.cuh):
 // half the device's L2 by default, DEJAVU_L2_WARMUP_MB=N sets N MB, DEJAVU_L2_WARMUP=0 turns it off (0).
 long long l2_warmup_budget();
+// DEJAVU_L2_WARMUP_DOWN=0: no warm-up of the down projection's rows from the up projection (the rest stays).
+bool l2_warmup_down();
 // sparse_mlp_down's plan target on the graph path: one wave of two units an SM on num_sms SMs, or
 // DEJAVU_DOWN_UNITS=N.
 int down_target_units(int num_sms);

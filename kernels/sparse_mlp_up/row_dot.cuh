@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "kernels/common/half8.cuh"
+#include "kernels/common/l2_warmup.cuh"
 #include "kernels/common/pdl.cuh"
 #include "kernels/common/work_units.cuh"
 #include "kernels/sparse_mlp_up/mma_m16n8k16.cuh"
@@ -51,6 +52,9 @@ struct RowDotProblem {
   // of squares; qkv_layer_norm.cuh's row_stats_from_partials) instead of the block's pass over x.
   const float* ln_row_partials = nullptr;
   int ln_partial_blocks = 0;
+  // Optional: warm_blocks blocks in front prefetch `warm` into L2 (l2_warmup.cuh) instead of rows.
+  L2Warmup warm;
+  int warm_blocks = 0;
 };
 
 constexpr int kRowDotWarps = 8;
@@ -124,8 +128,12 @@ __global__ void __launch_bounds__(kRowDotWarps * 32, kRowDotMinBlocks) row_dot_k
   // +1 column of padding: the epilogue reads down a column.
   __shared__ float partial[kRowDotWarps][R][BT + 1];
 
+  if (static_cast<int>(blockIdx.x) < p.warm_blocks) {
+    l2_warmup<PdlSync<false>>(p.warm, static_cast<int>(blockIdx.x), p.warm_blocks);
+    return;
+  }
   const int rows = p.k_dev != nullptr ? min(max(*p.k_dev, 0), p.max_rows) : p.max_rows;
-  const int j0 = blockIdx.x * R;
+  const int j0 = (static_cast<int>(blockIdx.x) - p.warm_blocks) * R;
   if (j0 >= rows) return;  // whole block: no barrier is skipped by part of it
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -301,7 +309,7 @@ struct MaxOverBatchEpilogue {
 template <int BT, bool kI8, bool kLn, bool kPipe, class Epilogue>
 void launch_row_dot_tile(const RowDotProblem& p, const Epilogue& ep, cudaStream_t stream) {
   constexpr int R = RowDotTile<BT>::kRowsPerBlock;
-  const unsigned blocks = static_cast<unsigned>((p.max_rows + R - 1) / R);
+  const unsigned blocks = static_cast<unsigned>(p.warm_blocks + (p.max_rows + R - 1) / R);
   launch_kernel_pdl(row_dot_kernel<BT, Epilogue, kI8, kLn, kPipe>, blocks, kRowDotWarps * 32, 0, stream, p, ep);
 }
 

@@ -43,6 +43,9 @@ void launch_sparse_mlp_up(const SparseMlpUpArgs& a, cudaStream_t stream) {
   p.ln_eps = a.ln_eps;
   p.ln_row_partials = a.ln_row_partials;
   p.ln_partial_blocks = a.ln_partial_blocks;
+  check_l2_warmup(a.warm_next, "sparse_mlp_up");
+  p.warm = a.warm_next;
+  p.warm_blocks = l2_warmup_units(a.warm_next, a.warm_sms);
   HalfRowEpilogue ep;
   ep.out = a.h;
   ep.ld = a.ld_h;

@@ -14,6 +14,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include "kernels/common/l2_warmup.cuh"
+
 namespace dv::kernels {
 
 struct SparseMlpUpArgs {
@@ -41,6 +43,11 @@ struct SparseMlpUpArgs {
   // A/B variant for kernel_bench (`up+pipe`), the same bits: the k loop software-pipelined in registers (rounds
   // of half the default's chunks, the next round's weight loads issued before this round's MMAs; row_dot.cuh).
   bool pipelined = false;
+  // Optional: blocks in front that prefetch the next op's weights into L2 while the op streams its rows
+  // (l2_warmup.cuh; the decode step passes the down projection's fc2 rows at the same neurons), at most half of
+  // warm_sms SMs. They start after the op's PDL wait, with its row blocks.
+  L2Warmup warm_next;
+  int warm_sms = 0;
 };
 
 void launch_sparse_mlp_up(const SparseMlpUpArgs& args, cudaStream_t stream);

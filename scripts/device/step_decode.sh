@@ -111,7 +111,8 @@ if has bench; then
   # two waves of units that were the default before c3c1098 measured one wave, 2 x SMs, faster), qkv_rowmajor =
   # sparse_qkv on the row-major w_qkv (DEJAVU_QKV_TILED=0; the tiled copies are the default since 24def80),
   # l2_warmup_off = no L2 warm-up of the next op's weights during attention and the layer norms (DEJAVU_L2_WARMUP=0),
-  # l2_warmup_12mb = the warm-up with a 12 MB budget instead of half the L2 (DEJAVU_L2_WARMUP_MB=12).
+  # l2_warmup_12mb = the warm-up with a 12 MB budget instead of half the L2 (DEJAVU_L2_WARMUP_MB=12),
+  # l2_warmup_nodown = the warm-up without the up projection's prefetch of the down rows (DEJAVU_L2_WARMUP_DOWN=0).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     case $variant in
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -127,8 +128,9 @@ if has bench; then
       qkv_rowmajor) env_set=DEJAVU_QKV_TILED=0 limit=${DEJAVU_T_BENCH3:-40} ;;
       l2_warmup_off) env_set=DEJAVU_L2_WARMUP=0 limit=${DEJAVU_T_BENCH3:-40} ;;
       l2_warmup_12mb) env_set=DEJAVU_L2_WARMUP_MB=12 limit=${DEJAVU_T_BENCH3:-40} ;;
+      l2_warmup_nodown) env_set=DEJAVU_L2_WARMUP_DOWN=0 limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
-           "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_off or l2_warmup_12mb" >>"$SUMMARY"
+           "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_off, l2_warmup_12mb or l2_warmup_nodown" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

@@ -157,6 +157,17 @@ TEST_P(SparseMlpUpTest, MatchesReference) {
   const std::vector<__half> got_pipe = d_h.download();
   for (size_t i = 0; i < got.size(); ++i)
     ASSERT_EQ(__half_as_ushort(got_pipe[i]), __half_as_ushort(got[i])) << "pipelined h differs at " << i;
+  // With L2 warm blocks in front (l2_warmup.cuh; here W1's rows at the selection, half a row's budget cut): the
+  // same bits.
+  d_h.poison();
+  a.pipelined = false;
+  a.warm_next = L2Warmup{reinterpret_cast<const char*>(d_w1.data()), d_idx.data(), a.k_dev, c.max_k, c.ffn,
+                         static_cast<unsigned>(c.d) * 2, 0, 1, static_cast<long long>(c.k) * c.d + 16};
+  a.warm_sms = 132;
+  launch_sparse_mlp_up(a, nullptr);
+  const std::vector<__half> got_warm = d_h.download();
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_EQ(__half_as_ushort(got_warm[i]), __half_as_ushort(got[i])) << "h with warm blocks differs at " << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SparseMlpUpTest, ::testing::Range(0, static_cast<int>(std::size(kUpCases))));
