@@ -104,30 +104,40 @@ DecodeAttentionArgs layer_attention_args(const GpuWeights& w, const DecodeBuffer
   return a;
 }
 
-kernels::SparseMlpDownArgs layer_out_proj_args(const GpuWeights& w, const DecodeBuffers& b, int l,
-                                               const __half* attn, const DeviceList& heads, __half* out,
-                                               const __half* resid, void* workspace) {
-  const ModelDims m = model_dims(w);
-  const GpuLayerWeights& lw = w.layers[l];
+namespace {
+// sparse_mlp_down over the rows of `list` in w2t ([rows, d], rows_per_index rows an index) on the compact h: out =
+// resid + bias + the product, or the bare product without resid.
+kernels::SparseMlpDownArgs down_args(const ModelDims& m, int batch, __half* out, const __half* resid,
+                                     const at::Tensor& bias, const __half* h, int ld_h, const at::Tensor& w2t,
+                                     const DeviceList& list, int rows, int rows_per_index, void* workspace) {
   kernels::SparseMlpDownArgs a;
   a.out = out;
   a.workspace = workspace;
   if (resid != nullptr) {
     a.resid = resid;
-    a.b2 = half_ptr(lw.out_b);
+    a.b2 = half_ptr(bias);
   }
-  a.h = attn;
-  a.w2t = half_ptr(lw.wo_t);
-  a.idx = heads.idx;
-  a.k_dev = heads.count;
-  a.B = b.batch;
+  a.h = h;
+  a.w2t = half_ptr(w2t);
+  a.idx = list.idx;
+  a.k_dev = list.count;
+  a.B = batch;
   a.d = m.d;
-  a.ffn_rows = m.attn;
-  a.max_k = heads.cap;
-  a.ld_h = m.attn;
-  a.rows_per_index = m.head_dim;
+  a.ffn_rows = rows;
+  a.max_k = list.cap;
+  a.ld_h = ld_h;
+  a.rows_per_index = rows_per_index;
   a.ordered_sums = down_ordered_sums();
   return a;
+}
+}  // namespace
+
+kernels::SparseMlpDownArgs layer_out_proj_args(const GpuWeights& w, const DecodeBuffers& b, int l,
+                                               const __half* attn, const DeviceList& heads, __half* out,
+                                               const __half* resid, void* workspace) {
+  const ModelDims m = model_dims(w);
+  const GpuLayerWeights& lw = w.layers[l];
+  return down_args(m, b.batch, out, resid, lw.out_b, attn, m.attn, lw.wo_t, heads, m.attn, m.head_dim, workspace);
 }
 
 kernels::FusedMlpArgs layer_mlp_args(const GpuWeights& w, const DecodeBuffers& b, int l, const __half* x,
@@ -184,24 +194,8 @@ kernels::SparseMlpDownArgs layer_mlp_down_args(const GpuWeights& w, const Decode
                                                int l, const DeviceList& neurons, __half* out, const __half* resid) {
   const ModelDims m = model_dims(w);
   const GpuLayerWeights& lw = w.layers[l];
-  kernels::SparseMlpDownArgs a;
-  a.out = out;
-  if (resid != nullptr) {
-    a.resid = resid;
-    a.b2 = half_ptr(lw.fc2_b);
-  }
-  a.workspace = sp.down_workspace.data_ptr();
-  a.h = half_ptr(sp.mlp_h);
-  a.w2t = half_ptr(lw.fc2_t);
-  a.idx = neurons.idx;
-  a.k_dev = neurons.count;
-  a.B = b.batch;
-  a.d = m.d;
-  a.ffn_rows = m.ffn;
-  a.max_k = neurons.cap;
-  a.ld_h = sp.mlp_ld;
-  a.ordered_sums = down_ordered_sums();
-  return a;
+  return down_args(m, b.batch, out, resid, lw.fc2_b, half_ptr(sp.mlp_h), sp.mlp_ld, lw.fc2_t, neurons, m.ffn, 1,
+                   sp.down_workspace.data_ptr());
 }
 
 kernels::L2Warmup out_proj_warmup(const GpuWeights& w, int l, const DeviceList& heads, long long budget) {

@@ -186,4 +186,29 @@ std::vector<engine::LowRankWeights> random_predictors(int layers, int d, int ran
   return p;
 }
 
+engine::SparseSpec random_predictor_spec(const Shape& shape, double mlp_density, double head_density, int mlp_rank,
+                                         int head_rank, uint64_t mlp_seed, uint64_t head_seed) {
+  engine::SparseSpec spec;
+  spec.mlp.source = spec.heads.source = engine::SelectionSource::kPredictor;
+  spec.mlp.density = mlp_density;
+  spec.heads.density = head_density;
+  spec.mlp.predictors = random_predictors(shape.layers, shape.d, mlp_rank, shape.ffn, mlp_seed);
+  spec.heads.predictors = random_predictors(shape.layers, shape.d, head_rank, shape.heads, head_seed);
+  return spec;
+}
+
+EngineRun run_recording_selections(engine::CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens,
+                                   const std::function<engine::StepMode(int)>& mode, StepSelections* mlp,
+                                   StepSelections* heads) {
+  const int T = static_cast<int>(tokens.front().size()), L = static_cast<int>(eng.config().num_hidden_layers);
+  mlp->assign(T, std::vector<std::vector<int>>(L));
+  heads->assign(T, std::vector<std::vector<int>>(L));
+  return run_engine(eng, tokens, mode, {}, [&](int t) {
+    for (int l = 0; l < L; ++l) {
+      (*mlp)[t][l] = eng.selection(true, l);
+      (*heads)[t][l] = eng.selection(false, l);
+    }
+  });
+}
+
 }  // namespace dv::test

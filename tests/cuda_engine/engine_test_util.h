@@ -44,6 +44,11 @@ OptWeights random_half_exact_weights(const OptConfig& c, uint64_t seed, double s
 // Low-rank predictors per layer (fp32, CPU): w1 [rank, d] and w2 [n, rank], N(0, 1/fan_in), seeded per layer.
 std::vector<engine::LowRankWeights> random_predictors(int layers, int d, int rank, int n, uint64_t seed);
 
+// Predictors on both blocks of every layer: random_predictors of ranks mlp_rank / head_rank, seeded mlp_seed /
+// head_seed, keeping mlp_density of the neurons and head_density of the heads.
+engine::SparseSpec random_predictor_spec(const Shape& shape, double mlp_density, double head_density, int mlp_rank,
+                                         int head_rank, uint64_t mlp_seed, uint64_t head_seed);
+
 // Token ids [B, T] in [0, vocab), fresh per seed.
 std::vector<std::vector<int32_t>> random_tokens(int batch, int steps, int vocab, uint64_t seed);
 
@@ -63,6 +68,11 @@ struct EngineRun {
 EngineRun run_engine(engine::CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens,
                      const std::function<engine::StepMode(int)>& mode,
                      const std::function<void(int)>& before_step = {}, const std::function<void(int)>& after_step = {});
+
+// run_engine, recording each step's selections after it into mlp[t][l] and heads[t][l] (resized to [T][L]).
+EngineRun run_recording_selections(engine::CudaEngine& eng, const std::vector<std::vector<int32_t>>& tokens,
+                                   const std::function<engine::StepMode(int)>& mode, StepSelections* mlp,
+                                   StepSelections* heads);
 
 // ||got - ref|| / ||ref|| of step t against ref[:, t, :]; NaN when got has a non-finite entry.
 double step_rel_error(const std::vector<float>& got, const at::Tensor& ref, int t);

@@ -46,19 +46,14 @@ TEST_P(L2WarmupEngine, SameSelectionsAndLogitsWithAndWithoutWarmup) {
   const OptModel model(w);
   const int B = wc.batch, T = 8, L = shape.layers, dense_steps = 2;
   const auto tokens = random_tokens(B, T, shape.vocab, 502);
-  engine::SparseSpec spec;
-  spec.mlp.source = spec.heads.source = engine::SelectionSource::kPredictor;
-  spec.mlp.density = 0.2;
-  spec.heads.density = 0.5;
-  spec.mlp.predictors = random_predictors(L, shape.d, 48, shape.ffn, 503);
-  spec.heads.predictors = random_predictors(L, shape.d, 32, shape.heads, 504);
+  engine::SparseSpec spec = random_predictor_spec(shape, 0.2, 0.5, 48, 32, 503, 504);
   if (wc.exact_inputs) {
     spec.mlp.input = engine::PredictorInputKind::kMlpInput;
     spec.heads.input = engine::PredictorInputKind::kAttnInput;
   }
   auto mode = [&](int t) { return t < dense_steps ? StepMode::kDense : StepMode::kSparse; };
 
-  StepSelections heads(T, std::vector<std::vector<int>>(L)), mlp(T, std::vector<std::vector<int>>(L));
+  StepSelections heads, mlp;
   auto run = [&](const char* warmup) {
     const ScopedEnv warm_env("DEJAVU_L2_WARMUP", warmup), budget_env("DEJAVU_L2_WARMUP_MB", ""),
         flow_env("DEJAVU_SPARSE_FLOW", wc.flow);
@@ -67,12 +62,7 @@ TEST_P(L2WarmupEngine, SameSelectionsAndLogitsWithAndWithoutWarmup) {
     o.max_len = T;
     engine::CudaEngine eng(engine::upload_weights(w), o);
     eng.set_sparse(spec);
-    return run_engine(eng, tokens, mode, {}, [&](int t) {
-      for (int l = 0; l < L; ++l) {
-        mlp[t][l] = eng.selection(true, l);
-        heads[t][l] = eng.selection(false, l);
-      }
-    });
+    return run_recording_selections(eng, tokens, mode, &mlp, &heads);
   };
   const EngineRun off = run("0");
   const StepSelections mlp_off = mlp, heads_off = heads;

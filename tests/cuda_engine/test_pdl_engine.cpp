@@ -31,15 +31,10 @@ TEST_P(PdlEngine, SameLogitsWithAndWithoutPdl) {
   const OptModel model(w);
   const int B = 2, T = 9, L = shape.layers, dense_steps = 3;
   const auto tokens = random_tokens(B, T, shape.vocab, 82);
-  engine::SparseSpec spec;
-  spec.mlp.source = spec.heads.source = engine::SelectionSource::kPredictor;
-  spec.mlp.density = 0.2;
-  spec.heads.density = 0.5;
-  spec.mlp.predictors = random_predictors(L, shape.d, 64, shape.ffn, 300);
-  spec.heads.predictors = random_predictors(L, shape.d, 32, shape.heads, 400);
+  const engine::SparseSpec spec = random_predictor_spec(shape, 0.2, 0.5, 64, 32, 300, 400);
   auto mode = [&](int t) { return t < dense_steps ? StepMode::kDense : StepMode::kSparse; };
 
-  StepSelections heads(T, std::vector<std::vector<int>>(L)), mlp(T, std::vector<std::vector<int>>(L));
+  StepSelections heads, mlp;
   auto run = [&](const char* pdl) {
     const ScopedEnv pdl_env("DEJAVU_PDL", pdl), joins_env("DEJAVU_PDL_JOINS", GetParam());
     engine::CudaEngineOptions o;
@@ -47,13 +42,7 @@ TEST_P(PdlEngine, SameLogitsWithAndWithoutPdl) {
     o.max_len = T;
     engine::CudaEngine eng(engine::upload_weights(w), o);
     eng.set_sparse(spec);
-    const EngineRun r = run_engine(eng, tokens, mode, {}, [&](int t) {
-      for (int l = 0; l < L; ++l) {
-        mlp[t][l] = eng.selection(true, l);
-        heads[t][l] = eng.selection(false, l);
-      }
-    });
-    return r;
+    return run_recording_selections(eng, tokens, mode, &mlp, &heads);
   };
   const EngineRun off = run("0");
   const StepSelections mlp_off = mlp, heads_off = heads;

@@ -38,13 +38,7 @@ struct Runs {
 
 // Predictors on both blocks of every layer (random low-rank weights, ranks 64 and 32).
 engine::SparseSpec predicted_spec(const Shape& shape, double mlp_density, uint64_t seed) {
-  engine::SparseSpec spec;
-  spec.mlp.source = spec.heads.source = SelectionSource::kPredictor;
-  spec.mlp.density = mlp_density;
-  spec.heads.density = 0.5;
-  spec.mlp.predictors = random_predictors(shape.layers, shape.d, 64, shape.ffn, seed);
-  spec.heads.predictors = random_predictors(shape.layers, shape.d, 32, shape.heads, seed + 100);
-  return spec;
+  return random_predictor_spec(shape, mlp_density, 0.5, 64, 32, seed, seed + 100);
 }
 
 // The same sequence through both paths of one engine; `before_step` may set selections for step t.

@@ -161,13 +161,8 @@ TEST_P(PredictorEngineTest, SelectionsAreThePredictorsAndLogitsMatchMaskedRefere
   o.max_len = T;
   engine::CudaEngine eng(engine::upload_weights(w), o);
   eng.set_sparse(spec);
-  StepSelections heads(T, std::vector<std::vector<int>>(L)), mlp(T, std::vector<std::vector<int>>(L));
-  const EngineRun run = run_engine(eng, tokens, [](int) { return StepMode::kSparse; }, {}, [&](int t) {
-    for (int l = 0; l < L; ++l) {
-      mlp[t][l] = eng.selection(true, l);
-      heads[t][l] = eng.selection(false, l);
-    }
-  });
+  StepSelections heads, mlp;
+  const EngineRun run = run_recording_selections(eng, tokens, [](int) { return StepMode::kSparse; }, &mlp, &heads);
 
   std::vector<at::Tensor> attn_in(L), mlp_in(L);
   const at::Tensor ref = reference_logits(model, tokens, heads, mlp, [&](const LayerActivations& a) {
