@@ -66,6 +66,7 @@ DecodeBuffers::DecodeBuffers(const OptConfig& c, int b, int len, int num_sms, in
   all_heads = at::arange(H, cuda_options(at::kInt));
   num_heads = at::full({1}, H, cuda_options(at::kInt));
   attention = AttentionScratch(batch, static_cast<int>(H), max_len, static_cast<int>(hd), num_sms);
+  warm_branch = std::make_unique<WarmBranch>(layers);
 }
 
 __half* DecodeBuffers::attn_in(int l) const { return half_ptr(resid) + static_cast<size_t>(2 * l) * resid.size(1) * resid.size(2); }

@@ -9,6 +9,9 @@
 
 #include <ATen/ATen.h>
 
+#include <memory>
+
+#include "engine/cuda/stream_events.h"
 #include "engine/io/opt_config.h"
 
 namespace dv::engine {
@@ -25,6 +28,14 @@ struct AttentionScratch {
   int num_sms = 0;
   // Splits for a launch over `heads` heads (<= max_heads); the partials are sized for the largest.
   int splits(int heads) const;
+};
+
+// The L2 warm-up's branch (DEJAVU_L2_WARMUP=branch, decode_step.cpp): a low-priority stream forked from the main
+// stream before each warmed op (four a layer at most) and joined at the end of the step.
+struct WarmBranch {
+  explicit WarmBranch(int layers) : forks(static_cast<size_t>(4 * layers + 1)), join(1) {}
+  LowPriorityStream stream;
+  EventList forks, join;
 };
 
 class DecodeBuffers {
@@ -53,6 +64,7 @@ class DecodeBuffers {
   at::Tensor k_cache, v_cache;        // [L, B, H, max_len, hd]
   at::Tensor all_heads, num_heads;    // int32 [H] = 0..H-1 and [1] = H: the dense attention's "selection"
   AttentionScratch attention;         // for all H heads
+  std::unique_ptr<WarmBranch> warm_branch;
 
   __half* attn_in(int l) const;       // l in [0, L]; attn_in(L) is the last layer's output
   __half* mlp_in(int l) const;

@@ -10,6 +10,7 @@
 #include "engine/cuda/model_ends.h"
 #include "engine/cuda/split_sum.h"
 #include "engine/cuda/step_switches.h"
+#include "engine/cuda/step_warmup.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/decode_attention/decode_attention.cuh"
@@ -35,7 +36,7 @@ class StepRecorder {
         fuse_ln_(residual_stream_ && (!fused_ || kernels::fused_mlp_ln_fits(b.batch, m_.d))),
         dense_qkv_ops_(dense_qkv_ops(stream_)), down_units_(down_target_units(ctx.num_sms())),
         ln_partials_(residual_stream_ && !fused_ && sp != nullptr && ln_partials_enabled()),
-        warm_budget_(l2_warmup_budget()), joined_(sp != nullptr ? sp->tasks.size() : 0, false) {}
+        warm_(*b.warm_branch, ctx.num_sms()), warm_budget_(warm_.budget()), joined_(sp != nullptr ? sp->tasks.size() : 0, false) {}
 
   void run() {
     if (stream_) {
@@ -47,6 +48,7 @@ class StepRecorder {
       DV_CUDA_CHECK(cudaEventRecord(sp_->join_event[0], ctx_.side()));
       DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->join_event[0], 0));
     }
+    warm_.join(s_);
     if (catchup_used_) {  // the forced K/V catch-up must finish before the next step's QKV reads kv_valid
       DV_CUDA_CHECK(cudaEventRecord(sp_->catchup_join[0], sp_->catchup_stream.get()));
       DV_CUDA_CHECK(cudaStreamWaitEvent(s_, sp_->catchup_join[0], 0));
@@ -98,10 +100,10 @@ class StepRecorder {
       const kernels::L2Warmup up_warm = mlp_warmup(l);
       if (pre) {
         layer_norm(half_ptr(b_.block_out), b_.attn_in(l), half_ptr(lw.out_b), b_.mlp_in(l), half_ptr(b_.ln),
-                   lw.mlp_ln_w, lw.mlp_ln_b, up_warm);
+                   lw.mlp_ln_w, lw.mlp_ln_b, warm_.for_op(up_warm, s_));
       } else {
         layer_norm(half_ptr(b_.block_out), b_.attn_in(l), half_ptr(lw.out_b), nullptr, b_.mlp_in(l), lw.attn_ln_w,
-                   lw.attn_ln_b, up_warm);
+                   lw.attn_ln_b, warm_.for_op(up_warm, s_));
       }
       point(2 * l + 1);
       mlp(l, pre ? half_ptr(b_.ln) : b_.mlp_in(l));
@@ -109,11 +111,11 @@ class StepRecorder {
       const kernels::L2Warmup qkv_warm = l + 1 < m_.layers ? next_qkv_warmup(l + 1) : kernels::L2Warmup{};
       if (!pre) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), nullptr, b_.attn_in(l + 1), lw.mlp_ln_w,
-                   lw.mlp_ln_b, qkv_warm);
+                   lw.mlp_ln_b, warm_.for_op(qkv_warm, s_));
       } else if (l + 1 < m_.layers) {
         const GpuLayerWeights& next = w_.layers[l + 1];
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(l + 1), half_ptr(b_.ln),
-                   next.attn_ln_w, next.attn_ln_b, qkv_warm);
+                   next.attn_ln_w, next.attn_ln_b, warm_.for_op(qkv_warm, s_));
       } else if (w_.final_ln_w.defined()) {
         layer_norm(half_ptr(b_.block_out), b_.mlp_in(l), half_ptr(lw.fc2_b), b_.attn_in(m_.layers),
                    half_ptr(b_.final_x), w_.final_ln_w, w_.final_ln_b);
@@ -144,7 +146,7 @@ class StepRecorder {
   // With the L2 warm-up, W_o's weights at `heads` are prefetched while attention runs (it reads ~1 MB).
   void decode_attention(int l, const DeviceList& heads, const AttentionScratch& scratch) {
     const kernels::L2Warmup warm =
-        warm_budget_ > 0 ? out_proj_warmup(w_, l, heads, warm_budget_) : kernels::L2Warmup{};
+        warm_budget_ > 0 ? warm_.for_op(out_proj_warmup(w_, l, heads, warm_budget_), s_) : kernels::L2Warmup{};
     launch_decode_attention(layer_attention_args(w_, b_, l, half_ptr(b_.q), heads, half_ptr(b_.attn),
                                                  float_ptr(scratch.partials), int_ptr(scratch.tickets),
                                                  scratch.splits(heads.cap)),
@@ -286,7 +288,7 @@ class StepRecorder {
     }
     kernels::SparseMlpUpArgs u = layer_mlp_up_args(w_, b_, *sp_, l, x, neurons);
     if (warm_budget_ > 0 && l2_warmup_down()) {
-      u.warm_next = mlp_down_warmup(w_, l, neurons, warm_budget_);
+      u.warm_next = warm_.for_op(mlp_down_warmup(w_, l, neurons, warm_budget_), s_);
       u.warm_sms = ctx_.num_sms();
     }
     if (residual_in) {
@@ -378,6 +380,7 @@ class StepRecorder {
   const bool dense_qkv_ops_;  // the dense step's QKV through sparse_qkv (else cuBLAS + kv_append)
   const int down_units_;      // sparse_mlp_down's plan target: one wave (2 x SMs), or DEJAVU_DOWN_UNITS
   const bool ln_partials_;    // the residual flow's fused layer norms read their producer's row partials
+  StepWarmup warm_;              // the L2 warm-up's mode, budget and branch
   const long long warm_budget_;  // bytes of the next op's weights the latency-bound ops prefetch into L2 (0: off)
   std::vector<bool> joined_;     // [predictor task]: the main stream has waited for it this step
   bool side_used_ = false;

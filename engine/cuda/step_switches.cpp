@@ -97,11 +97,22 @@ int down_target_units(int num_sms) {
 }
 
 // The L2 warm-up (decode_step.cpp): attention prefetches W_o at the selected heads, the layer norm before the MLP
-// the up projection's fc1 rows, the one before a layer's QKV its w_qkv rows, each into half the L2 (25 MB of the
-// H100's 50: room for the K/V and activations the op between reads; at the copy bandwidth about the bytes one
-// attention at batch 1 leaves DRAM idle for). Read when a step is recorded.
+// the up projection's fc1 rows, the one before a layer's QKV its w_qkv rows, the sparse up projection the down
+// projection's rows, each up to half the L2 (25 MB of the H100's 50). Off by default: the first H100 run
+// (results/h100/2026-12-07_0697171) measured warm units in front of the ops slower on every shape (opt-13b sparse
+// + predictors 5.376 against 4.147 ms, dense 10.892 against 9.923: the next kernel's PDL wait covers the warm
+// units, so the prefetches ran in series with the ops); `branch` issues them from a kernel on a forked stream.
+// Read when a step is recorded.
+L2WarmupMode l2_warmup_mode() {
+  const char* env = std::getenv("DEJAVU_L2_WARMUP");
+  if (env == nullptr || *env == '\0' || std::strcmp(env, "0") == 0) return L2WarmupMode::kOff;
+  if (std::strcmp(env, "units") == 0) return L2WarmupMode::kUnits;
+  DV_CHECK(std::strcmp(env, "branch") == 0, "DEJAVU_L2_WARMUP='{}': expected 0 (the default), units or branch", env);
+  return L2WarmupMode::kBranch;
+}
+
 long long l2_warmup_budget() {
-  if (env_is("DEJAVU_L2_WARMUP", "0")) return 0;
+  if (l2_warmup_mode() == L2WarmupMode::kOff) return 0;
   const char* env = std::getenv("DEJAVU_L2_WARMUP_MB");
   if (env != nullptr && *env != '\0') {
     char* end = nullptr;

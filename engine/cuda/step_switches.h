@@ -23,8 +23,11 @@ bool qkv_loop_units();
 // DEJAVU_QKV_TILED=0: the sparse step's sparse_qkv and kv_catchup read the row-major w_qkv instead of the sparse
 // state's tiled copies (tiled_qkv.h; on by default where memory allows).
 bool qkv_tiled();
-// Bytes the graph path's latency-bound ops prefetch into L2 for the op after them (kernels/common/l2_warmup.cuh):
-// half the device's L2 by default, DEJAVU_L2_WARMUP_MB=N sets N MB, DEJAVU_L2_WARMUP=0 turns it off (0).
+// The L2 warm-up of the next op's weights during the graph path's latency-bound ops (kernels/common/l2_warmup.cuh):
+// off by default; DEJAVU_L2_WARMUP=units (warm units in front of the op) or =branch (a warm-up kernel on a forked
+// stream beside it). Its budget: half the device's L2, or DEJAVU_L2_WARMUP_MB=N MB.
+enum class L2WarmupMode { kOff, kUnits, kBranch };
+L2WarmupMode l2_warmup_mode();
 long long l2_warmup_budget();
 // DEJAVU_L2_WARMUP_DOWN=0: no warm-up of the down projection's rows from the up projection (the rest stays).
 bool l2_warmup_down();

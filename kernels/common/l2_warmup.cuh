@@ -80,6 +80,10 @@ inline void check_l2_warmup(const L2Warmup& w, const char* op) {
            "{}: L2 warm-up with {} parts, max_count {}, num_indices {}", op, w.parts, w.max_count, w.num_indices);
 }
 
+// The warm-up alone, as a kernel of l2_warmup_units(w, num_sms) CTAs on `stream` (kernels/l2_warmup/l2_warmup.cu):
+// for a stream forked beside the op, so that nothing after the op waits for the prefetches.
+void launch_l2_warmup(const L2Warmup& w, int num_sms, cudaStream_t stream);
+
 #if defined(__CUDACC__)
 // Warm unit `worker` of `workers`: its share of the pieces, one per thread at a time. Reads the selection, so it
 // runs after Sync::indices().

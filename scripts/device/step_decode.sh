@@ -110,9 +110,10 @@ if has bench; then
   # down_units = sparse_mlp_down with another plan target (DEJAVU_DOWN_UNITS=$DEJAVU_DOWN_UNITS_AB, default 528: the
   # two waves of units that were the default before c3c1098 measured one wave, 2 x SMs, faster), qkv_rowmajor =
   # sparse_qkv on the row-major w_qkv (DEJAVU_QKV_TILED=0; the tiled copies are the default since 24def80),
-  # l2_warmup_off = no L2 warm-up of the next op's weights during attention and the layer norms (DEJAVU_L2_WARMUP=0),
-  # l2_warmup_12mb = the warm-up with a 12 MB budget instead of half the L2 (DEJAVU_L2_WARMUP_MB=12),
-  # l2_warmup_nodown = the warm-up without the up projection's prefetch of the down rows (DEJAVU_L2_WARMUP_DOWN=0).
+  # l2_warmup_units = the L2 warm-up of the next op's weights from warm units in front of attention, the layer norms
+  # and the sparse up projection (DEJAVU_L2_WARMUP=units; 0697171, then the default: slower on every shape),
+  # l2_warmup_branch = the same prefetches from a kernel on a forked stream (DEJAVU_L2_WARMUP=branch), _12mb with a
+  # 12 MB budget instead of half the L2, _nodown without the up projection's prefetch of the down rows.
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     case $variant in
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -126,11 +127,13 @@ if has bench; then
       qkv_pipe_loop) env_set="DEJAVU_QKV_PIPE=1 DEJAVU_QKV_LOOP=1" limit=${DEJAVU_T_BENCH3:-40} ;;
       down_units) env_set=DEJAVU_DOWN_UNITS=${DEJAVU_DOWN_UNITS_AB:-528} limit=${DEJAVU_T_BENCH3:-40} ;;
       qkv_rowmajor) env_set=DEJAVU_QKV_TILED=0 limit=${DEJAVU_T_BENCH3:-40} ;;
-      l2_warmup_off) env_set=DEJAVU_L2_WARMUP=0 limit=${DEJAVU_T_BENCH3:-40} ;;
-      l2_warmup_12mb) env_set=DEJAVU_L2_WARMUP_MB=12 limit=${DEJAVU_T_BENCH3:-40} ;;
-      l2_warmup_nodown) env_set=DEJAVU_L2_WARMUP_DOWN=0 limit=${DEJAVU_T_BENCH3:-40} ;;
+      l2_warmup_units) env_set=DEJAVU_L2_WARMUP=units limit=${DEJAVU_T_BENCH3:-40} ;;
+      l2_warmup_branch) env_set=DEJAVU_L2_WARMUP=branch limit=${DEJAVU_T_BENCH3:-40} ;;
+      l2_warmup_branch_12mb) env_set="DEJAVU_L2_WARMUP=branch DEJAVU_L2_WARMUP_MB=12" limit=${DEJAVU_T_BENCH3:-40} ;;
+      l2_warmup_branch_nodown) env_set="DEJAVU_L2_WARMUP=branch DEJAVU_L2_WARMUP_DOWN=0" limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
-           "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_off, l2_warmup_12mb or l2_warmup_nodown" >>"$SUMMARY"
+           "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb or" \
+           "l2_warmup_branch_nodown" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

@@ -3,8 +3,8 @@
 // step computes, and moving the predictors' joins from the up projection and the QKV op to the layer norms before
 // them (where the warm-up reads the selections) must keep every kernel after its selection. The same sequence
 // (dense steps, then sparse steps whose predictors run on the side stream) runs with DEJAVU_L2_WARMUP=0 and with
-// the warm-up on: the same selections and the same logits bit for bit, and the warm-up's run within fp16 noise of
-// the reference model under those selections. Pre-LN and post-LN blocks, batch 1 and 3, the block_out flow (the
+// the warm-up on, from warm units in front of the ops and from a forked stream (units, branch): the same selections
+// and the same logits bit for bit, and the branch run within fp16 noise of the reference model under them. Pre-LN and post-LN blocks, batch 1 and 3, the block_out flow (the
 // default sparse flow: attention and both layer norms warm) and the residual flow (attention alone), predictors
 // with lookahead (the defaults) and of the block's own input (the layer norms then warm nothing sparse).
 #include <string>
@@ -66,16 +66,20 @@ TEST_P(L2WarmupEngine, SameSelectionsAndLogitsWithAndWithoutWarmup) {
   };
   const EngineRun off = run("0");
   const StepSelections mlp_off = mlp, heads_off = heads;
-  const EngineRun on = run("1");
-  ASSERT_EQ(on.logits.size(), off.logits.size());
-  for (int t = 0; t < T; ++t) {
-    ASSERT_EQ(on.logits[t].size(), off.logits[t].size());
-    size_t differ = 0;
-    for (size_t i = 0; i < on.logits[t].size(); ++i) differ += on.logits[t][i] != off.logits[t][i] ? 1 : 0;
-    EXPECT_EQ(differ, 0u) << "step " << t << ": logits that differ with the warm-up on";
-    for (int l = 0; l < L && t >= dense_steps; ++l) {
-      EXPECT_EQ(mlp[t][l], mlp_off[t][l]) << "MLP selection, step " << t << " layer " << l;
-      EXPECT_EQ(heads[t][l], heads_off[t][l]) << "head selection, step " << t << " layer " << l;
+  EngineRun on;
+  for (const char* warmup : {"units", "branch"}) {
+    SCOPED_TRACE(std::string("DEJAVU_L2_WARMUP=") + warmup);
+    on = run(warmup);
+    ASSERT_EQ(on.logits.size(), off.logits.size());
+    for (int t = 0; t < T; ++t) {
+      ASSERT_EQ(on.logits[t].size(), off.logits[t].size());
+      size_t differ = 0;
+      for (size_t i = 0; i < on.logits[t].size(); ++i) differ += on.logits[t][i] != off.logits[t][i] ? 1 : 0;
+      EXPECT_EQ(differ, 0u) << "step " << t << ": logits that differ with the warm-up on";
+      for (int l = 0; l < L && t >= dense_steps; ++l) {
+        EXPECT_EQ(mlp[t][l], mlp_off[t][l]) << "MLP selection, step " << t << " layer " << l;
+        EXPECT_EQ(heads[t][l], heads_off[t][l]) << "head selection, step " << t << " layer " << l;
+      }
     }
   }
   for (int t = 0; t < dense_steps; ++t)  // dense steps keep everything

@@ -383,8 +383,12 @@ TEST(SparseQkvCases, TiledLayoutPermutesWithinSlices) {
       ASSERT_LT(t, rows * d);
       EXPECT_EQ(t / (16 * d), r / 16) << "row " << r << " col " << c << " left its slice";
       ++seen[t];
-      if (c % 32 != 0) EXPECT_EQ(t, sparse_qkv_tiled_index(r, c - 1, d) + 1);
-      if (r % 16 != 0) EXPECT_EQ(t, sparse_qkv_tiled_index(r - 1, c, d) + 32);
+      if (c % 32 != 0) {
+        EXPECT_EQ(t, sparse_qkv_tiled_index(r, c - 1, d) + 1);
+      }
+      if (r % 16 != 0) {
+        EXPECT_EQ(t, sparse_qkv_tiled_index(r - 1, c, d) + 32);
+      }
     }
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1) << "tiled index " << i;
 }
