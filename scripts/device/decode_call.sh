@@ -7,15 +7,14 @@
 # 21's collection figure (scripts/device/step_collect.sh on a random opt-1.3b, limit DEJAVU_T_COLLECT s).
 # After it, issue 19's goals from the rows:
 #   mkdir -p R && tar xzf decode.tgz -C R && python3 scripts/decode_goals.py R --json R/goals.json
-# Timings of the last full call (H100, c3c1098, 443 s): build 92 s on 16 cores, tests 50 s, bench of five shapes
-# 25 s (+ ~15 s per DEJAVU_BENCH_VARIANTS entry), model 100 s for opt-1.3b (batch 1..32) + opt-13b, kernels 33 s,
-# hf 82 s; session 11 (24def80): sanitize needs more than DEJAVU_T_SAN=20 / DEJAVU_T_RACE=30 for the kernel cases'
-# memcheck / synccheck and the QKV racecheck (they ran out). The call the session-11 note asks for next (real
-# selections and Hugging Face at the tiled-w_qkv default of d94b341, sanitize with room, read_pattern_bench's
-# row patterns in the kernels part), more than one call's 600 s, so two calls:
-#   DEJAVU_DECODE_PARTS="tests sanitize" DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
-#   DEJAVU_DECODE_PARTS="bench model kernels hf" DEJAVU_BENCH_VARIANTS="qkv_rowmajor"
-#     DEJAVU_DECODE_MODELS="opt-1.3b opt-13b" DEJAVU_T_MODEL=120
+# Timings (H100): build 92-130 s on 16 cores (99 s for dejavu + cuda_engine_tests alone), tests 80 s, bench of five
+# shapes 26 s (+ ~16 s per DEJAVU_BENCH_VARIANTS entry), model 45 s for opt-1.3b (make, collect, train, batch
+# 1..32) and more than the 75 s left of DEJAVU_T_MODEL=120 for opt-13b (c3c1098: 100 s for both under the default
+# 330), kernels 47 s, hf 82 s; sanitize needs more than DEJAVU_T_SAN=20 / DEJAVU_T_RACE=30 for the kernel cases'
+# memcheck / synccheck and the QKV racecheck (24def80). What session 12 left for the next calls (real selections
+# and Hugging Face at the current default; sanitize with room):
+#   DEJAVU_DECODE_PARTS="bench model" DEJAVU_DECODE_MODELS="opt-1.3b opt-13b" DEJAVU_T_MODEL=220
+#   DEJAVU_DECODE_PARTS="sanitize hf" DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}
