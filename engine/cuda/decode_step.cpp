@@ -36,7 +36,8 @@ class StepRecorder {
         fuse_ln_(residual_stream_ && (!fused_ || kernels::fused_mlp_ln_fits(b.batch, m_.d))),
         dense_qkv_ops_(dense_qkv_ops(stream_)), down_units_(down_target_units(ctx.num_sms())),
         ln_partials_(residual_stream_ && !fused_ && sp != nullptr && ln_partials_enabled()),
-        warm_(*b.warm_branch, ctx.num_sms()), warm_budget_(warm_.budget()), joined_(sp != nullptr ? sp->tasks.size() : 0, false) {}
+        warm_(*b.warm_branch, ctx.num_sms()), warm_budget_(warm_.budget()),
+        joined_(sp != nullptr ? sp->tasks.size() : 0, false) {}
 
   void run() {
     if (stream_) {
@@ -130,12 +131,12 @@ class StepRecorder {
   void embed() { embed_tokens(ctx_, w_, m_, int_ptr(b_.tokens), int_ptr(b_.positions), B_, b_.emb, b_.attn_in(0), s_); }
 
   // out = block_out + residual + bias, rounded once to fp16 (a block's projection finishing the residual stream).
-  // out = block_out + residual + bias, rounded once to fp16 (a block's projection finishing the residual stream).
   void residual_sum(__half* out, const __half* residual, const __half* bias) {
     launch_bias_residual(BiasResidualArgs{out, half_ptr(b_.block_out), residual, bias, B_, m_.d}, s_);
   }
 
-  // y = LN(x + residual + bias) (sum_out: the sum), with warm units for the next op's weights (warm_next).
+  // y = LN(x + residual + bias) (sum_out: the sum); warm_next: the next op's weights for the norm's warm units
+  // (DEJAVU_L2_WARMUP=units; StepWarmup::for_op gives the op nothing in the other modes).
   void layer_norm(const __half* x, const __half* residual, const __half* bias, __half* sum_out, __half* y,
                   const at::Tensor& gamma, const at::Tensor& beta, const kernels::L2Warmup& warm_next = {}) {
     launch_layer_norm(LayerNormArgs{y, sum_out, x, residual, bias, half_ptr(gamma), half_ptr(beta), B_, m_.d},

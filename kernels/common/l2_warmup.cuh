@@ -1,15 +1,18 @@
-// l2_warmup.cuh: put the next op's weights into L2 while a latency-bound op runs.
-// Why: at batch 1 the decode step alternates kernels that stream weights at the copy bandwidth with kernels that
-// move almost nothing (decode attention reads ~1 MB of K/V at opt-13b; the one-CTA layer norms 10 KB), so DRAM
-// idles for several microseconds a layer while the weights the next kernel will read are already known (the
-// selection came from a predictor before this op started). An L2Warmup names those bytes; extra units of the
-// latency-bound op (L2WarmedOp) issue bulk L2 prefetches for them before anything else, and the next kernel then
-// reads them from L2. The prefetch is only a hint: it changes no result, and a wrong address in range costs bytes.
+// l2_warmup.cuh: put the next op's weights into L2 while a latency-bound op runs (an A/B experiment, off in the
+// engine: DEJAVU_L2_WARMUP, engine/cuda/step_switches.cpp).
+// Why it was tried: at batch 1 the decode step alternates kernels that stream weights at the copy bandwidth with
+// kernels that move almost nothing (decode attention reads ~1 MB of K/V at opt-13b; the one-CTA layer norms
+// 10 KB), so DRAM idles for microseconds a layer while the weights the next kernel will read are already known.
+// An L2Warmup names those bytes; warm units issue bulk L2 prefetches for them, either in front of the
+// latency-bound op (L2WarmedOp) or as a kernel of their own on a forked stream (launch_l2_warmup). The prefetch is
+// only a hint: it changes no result, and a wrong address in range costs bytes. Measured on the H100, both forms
+// lose (kernels/bench/NOTES.md): the next kernel's PDL wait covers warm units in front of an op, so the bytes move
+// in series with it; a forked kernel's resident CTAs take slots from the one-wave sparse kernels.
 //
 // What is warmed: for each listed index i (idx[0 .. min(*count, max_count)), or 0 .. max_count - 1 without idx)
 // and part p < parts, the block of block_bytes at base + i * block_bytes + p * part_stride, in list order, up to
-// budget_bytes in all (whole pieces of kL2WarmupPiece). Blocks: W_o^T rows of a head (part 1, hd * d * 2 bytes),
-// w_qkv's q, k and v rows of a head (3 parts, part_stride attn * d * 2, in both w_qkv layouts), fc1 rows.
+// budget_bytes in all (whole pieces of kL2WarmupPiece). The engine's blocks (one part each): W_o^T rows of a head
+// (hd * d * 2 bytes), w_qkv's q, k and v rows of a head (3 * hd * d * 2, one block in both layouts), fc1 / fc2^T rows.
 // Host-visible like the op structs (work_units.cuh): the engine fills it, device code runs it.
 #pragma once
 

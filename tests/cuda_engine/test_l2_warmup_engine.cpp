@@ -4,9 +4,10 @@
 // them (where the warm-up reads the selections) must keep every kernel after its selection. The same sequence
 // (dense steps, then sparse steps whose predictors run on the side stream) runs with DEJAVU_L2_WARMUP=0 and with
 // the warm-up on, from warm units in front of the ops and from a forked stream (units, branch): the same selections
-// and the same logits bit for bit, and the branch run within fp16 noise of the reference model under them. Pre-LN and post-LN blocks, batch 1 and 3, the block_out flow (the
-// default sparse flow: attention and both layer norms warm) and the residual flow (attention alone), predictors
-// with lookahead (the defaults) and of the block's own input (the layer norms then warm nothing sparse).
+// and the same logits bit for bit, and the branch run within fp16 noise of the reference model under them.
+// Pre-LN and post-LN blocks, batch 1 and 3, the block_out flow (the default sparse flow: attention and both layer
+// norms warm) and the residual flow (attention alone), predictors with lookahead (the defaults) and of the block's
+// own input (the layer norms then warm nothing sparse).
 #include <string>
 #include <vector>
 
