@@ -2,7 +2,7 @@
 """scripts/decode_goals.py on the H100 call of 2026-12-07 (results/h100/2026-12-07_cfdafdf_first_gpu_run, read in
 place and laid out as step_decode.sh writes a folder: its bench/ as bench/, its bench/block_out_flow/ as
 bench/fused/, only for the layout), plus a hand-written model/opt-1.3b/ batch sweep (with sparse-predictor-auto
-rows on the graph path) and hf/bench_hf.json:
+rows on the graph path), hf/bench_hf.json and an A/B variant folder:
 every figure equals the one derived by hand from the CSV rows, missing parts read "not measured", bench.csv and
 bench.log stand in for a missing bench.json, and goals flip between met and not met when the rows change.
 Usage: test_decode_goals.py DEJAVU_BIN WORKDIR (the binary is not used)
@@ -145,6 +145,23 @@ def main():
     make_folder(full)
     rep, text = run(full)
     check_full(rep, text)
+    assert rep["variants"] == [] and "none in this folder" in text, rep["variants"]  # bench/fused is a flow
+
+    # A/B variants: a bench/<variant>/ whose rows are bench/'s at 1.25x: every graph batch-1 row of the goal point
+    # beside its default at ratio 1.25, no persistent row.
+    var = os.path.join(a.workdir, "variant")
+    make_folder(var)
+    os.makedirs(os.path.join(var, "bench", "slow"))
+    doc = json.load(open(os.path.join(var, "bench", "bench.json")))
+    for r in doc["rows"]:
+        r["median_ms"] *= 1.25
+    json.dump(doc, open(os.path.join(var, "bench", "slow", "bench.json"), "w"))
+    vrep, vtext = run(var)
+    assert vrep["variants"] and {v["variant"] for v in vrep["variants"]} == {"slow"}, vrep["variants"]
+    assert not any(v["engine"].endswith("-persistent") for v in vrep["variants"]), vrep["variants"]
+    for v in vrep["variants"]:
+        close(v["ratio"], 1.25)
+    assert "| slow | opt-13b | sparse-predictor |" in vtext, vtext
 
     # bench.csv, then bench.log (3 decimals), stand in for a missing or truncated bench.json.
     g13 = lambda rep: goal(section(rep, "graph", "default"), "sparse + predictors (MLP", "opt-13b")  # noqa: E731
@@ -193,7 +210,7 @@ def main():
     rep, text = run(empty)
     assert all(not s["goals"] for s in rep["sections"]) and rep["hf"] is None, rep
     assert text.count("not measured") >= 5, text
-    print("decode_goals: computed figures match the CSV, missing parts read not measured, goals flip")
+    print("decode_goals: computed figures match the CSV, missing parts read not measured, goals flip, variants pair")
 
 
 if __name__ == "__main__":
