@@ -103,7 +103,7 @@ int down_target_units(int num_sms) {
 // + predictors 5.376 against 4.147 ms, dense 10.892 against 9.923: the next kernel's PDL wait covers the warm
 // units, so the prefetches ran in series with the ops); `branch`, the same prefetches from a kernel on a forked
 // stream, too (results/h100/2026-12-07_988be20: opt-13b sparse + predictors 5.513 against 4.159 ms, dense 10.015
-// against 9.960: its CTAs take slots from the one-wave sparse kernels). Read when a step is recorded.
+// against 9.960: its CTAs likely take slots from the one-wave sparse kernels). Read when a step is recorded.
 L2WarmupMode l2_warmup_mode() {
   const char* env = std::getenv("DEJAVU_L2_WARMUP");
   if (env == nullptr || *env == '\0' || std::strcmp(env, "0") == 0) return L2WarmupMode::kOff;

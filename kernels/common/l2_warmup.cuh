@@ -7,7 +7,7 @@
 // latency-bound op (L2WarmedOp) or as a kernel of their own on a forked stream (launch_l2_warmup). The prefetch is
 // only a hint: it changes no result, and a wrong address in range costs bytes. Measured on the H100, both forms
 // lose (kernels/bench/NOTES.md): the next kernel's PDL wait covers warm units in front of an op, so the bytes move
-// in series with it; a forked kernel's resident CTAs take slots from the one-wave sparse kernels.
+// in series with it; a forked kernel's resident CTAs likely take slots from the one-wave sparse kernels.
 //
 // What is warmed: for each listed index i (idx[0 .. min(*count, max_count)), or 0 .. max_count - 1 without idx)
 // and part p < parts, the block of block_bytes at base + i * block_bytes + p * part_stride, in list order, up to
