@@ -36,7 +36,7 @@ class StepRecorder {
         fuse_ln_(residual_stream_ && (!fused_ || kernels::fused_mlp_ln_fits(b.batch, m_.d))),
         dense_qkv_ops_(dense_qkv_ops(stream_)), down_units_(down_target_units(ctx.num_sms())),
         ln_partials_(residual_stream_ && !fused_ && sp != nullptr && ln_partials_enabled()),
-        warm_(*b.warm_branch, ctx.num_sms()), warm_budget_(warm_.budget()),
+        warm_(*b.warm_branch, ctx.num_sms()),
         joined_(sp != nullptr ? sp->tasks.size() : 0, false) {}
 
   void run() {
@@ -146,8 +146,7 @@ class StepRecorder {
   // Writes the selected heads' outputs compact in selection order to attn ([B, m_.attn]).
   // With the L2 warm-up, W_o's weights at `heads` are prefetched while attention runs (it reads ~1 MB).
   void decode_attention(int l, const DeviceList& heads, const AttentionScratch& scratch) {
-    const kernels::L2Warmup warm =
-        warm_budget_ > 0 ? warm_.for_op(out_proj_warmup(w_, l, heads, warm_budget_), s_) : kernels::L2Warmup{};
+    const kernels::L2Warmup warm = warm_.for_op(out_proj_warmup(w_, l, heads, warm_.budget()), s_);
     launch_decode_attention(layer_attention_args(w_, b_, l, half_ptr(b_.q), heads, half_ptr(b_.attn),
                                                  float_ptr(scratch.partials), int_ptr(scratch.tickets),
                                                  scratch.splits(heads.cap)),
@@ -158,18 +157,18 @@ class StepRecorder {
   // neurons, their predictor joined here instead of at the up projection. None with fused_mlp (fc1 and fc2
   // interleaved) or a predictor of the MLP input this norm writes.
   kernels::L2Warmup mlp_warmup(int l) {
-    if (warm_budget_ == 0 || fused_) return {};
-    if (sp_ == nullptr || sp_->mlp[l].dense) return mlp_up_warmup(w_, l, DeviceList{}, warm_budget_);
+    if (warm_.budget() == 0 || fused_) return {};
+    if (sp_ == nullptr || sp_->mlp[l].dense) return mlp_up_warmup(w_, l, DeviceList{}, warm_.budget());
     const LayerSelection& sel = sp_->mlp[l];
     if (!join_before(sel, 2 * l + 1)) return {};
-    return mlp_up_warmup(w_, l, {int_ptr(sel.idx), int_ptr(sel.count), sel.capacity}, warm_budget_);
+    return mlp_up_warmup(w_, l, {int_ptr(sel.idx), int_ptr(sel.count), sel.capacity}, warm_.budget());
   }
 
   // ... of layer l's QKV, for the layer norm before it: w_qkv at the layer's heads (joined here; none when the
   // head predictor reads the attention input this norm writes).
   kernels::L2Warmup next_qkv_warmup(int l) {
-    if (warm_budget_ == 0 || (sp_ != nullptr && !join_before(sp_->heads[l], 2 * l))) return {};
-    return qkv_warmup(w_, sp_, l, layer_heads(b_, sp_, l), warm_budget_);
+    if (warm_.budget() == 0 || (sp_ != nullptr && !join_before(sp_->heads[l], 2 * l))) return {};
+    return qkv_warmup(w_, sp_, l, layer_heads(b_, sp_, l), warm_.budget());
   }
 
   // The attention block on x: the residual stream attn_in(l) with stream_ (pre-LN: the QKV op normalizes it),
@@ -288,8 +287,8 @@ class StepRecorder {
       return;
     }
     kernels::SparseMlpUpArgs u = layer_mlp_up_args(w_, b_, *sp_, l, x, neurons);
-    if (warm_budget_ > 0 && l2_warmup_down()) {
-      u.warm_next = warm_.for_op(mlp_down_warmup(w_, l, neurons, warm_budget_), s_);
+    if (warm_.down()) {
+      u.warm_next = warm_.for_op(mlp_down_warmup(w_, l, neurons, warm_.budget()), s_);
       u.warm_sms = ctx_.num_sms();
     }
     if (residual_in) {
@@ -382,7 +381,6 @@ class StepRecorder {
   const int down_units_;      // sparse_mlp_down's plan target: one wave (2 x SMs), or DEJAVU_DOWN_UNITS
   const bool ln_partials_;    // the residual flow's fused layer norms read their producer's row partials
   StepWarmup warm_;              // the L2 warm-up's mode, budget and branch
-  const long long warm_budget_;  // bytes of the next op's weights the latency-bound ops prefetch into L2 (0: off)
   std::vector<bool> joined_;     // [predictor task]: the main stream has waited for it this step
   bool side_used_ = false;
   bool catchup_used_ = false;

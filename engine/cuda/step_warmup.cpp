@@ -7,7 +7,8 @@
 namespace dv::engine {
 
 StepWarmup::StepWarmup(WarmBranch& branch, int num_sms)
-    : branch_(branch), num_sms_(num_sms), mode_(l2_warmup_mode()), budget_(l2_warmup_budget()) {}
+    : branch_(branch), num_sms_(num_sms), mode_(l2_warmup_mode()), budget_(l2_warmup_budget()),
+      down_(budget_ > 0 && l2_warmup_down()) {}
 
 kernels::L2Warmup StepWarmup::for_op(const kernels::L2Warmup& w, cudaStream_t main) {
   if (mode_ != L2WarmupMode::kBranch || !w.active()) return w;

@@ -17,6 +17,8 @@ class StepWarmup {
 
   // Bytes a warm-up may name (0: off).
   long long budget() const { return budget_; }
+  // Whether the sparse up projection warms the down projection's rows (on, unless DEJAVU_L2_WARMUP_DOWN=0).
+  bool down() const { return down_; }
   // The warm-up `w` of the op about to launch on `main`: with the branch, launched now on the warm stream forked
   // from `main` (the op gets none, and nothing after it waits for the prefetches); with warm units, the op's own.
   kernels::L2Warmup for_op(const kernels::L2Warmup& w, cudaStream_t main);
@@ -28,6 +30,7 @@ class StepWarmup {
   const int num_sms_;
   const L2WarmupMode mode_;
   const long long budget_;
+  const bool down_;
   size_t forks_ = 0;
 };
 

@@ -61,8 +61,7 @@ void check_decode_attention_args(const DecodeAttentionArgs& a) {
 }
 
 void launch_decode_attention(const DecodeAttentionArgs& a, cudaStream_t stream) {
-  check_decode_attention_args(a);
-  kernels::launch_units(kernels::DecodeAttentionOp{a}, stream, "decode_attention");
+  launch_decode_attention(a, kernels::L2Warmup{}, 0, stream);
 }
 
 void launch_decode_attention(const DecodeAttentionArgs& a, const kernels::L2Warmup& warm_next, int num_sms,
