@@ -75,7 +75,7 @@ class ShapeBench {
         fmt::print("bench: {} {}: predictor ranks {} / {} ({}), {:.1f}% of the sparse step's bytes\n", full.name, name,
                    ps.rank_mlp, ps.rank_att, int8 ? "int8" : "fp16", 100 * ps.share());
         spec.mlp.source = spec.heads.source = SelectionSource::kPredictor;
-        spec.mlp.input = PredictorInputKind::kAttnInput;  // lookahead: layer l's MLP from its attention input
+        spec.mlp.input = parse_predictor_input_kind(o_.mlp_predictor_input);  // lookahead (decode_bench.h)
         spec.heads.input = PredictorInputKind::kPrevAttnInput;
         spec.mlp.predictors = random_predictors(c, w.num_layers(), ps.rank_mlp, ffn, o_.seed * 1000 + 1);
         spec.heads.predictors = random_predictors(c, w.num_layers(), ps.rank_att, H, o_.seed * 1000 + 500001);

@@ -40,6 +40,10 @@ struct DecodeBenchOptions {
   std::vector<std::string> predictor_dtypes = {"fp16"};
   std::vector<double> predictor_mlp_densities;  // MLP densities of the predictor rows; empty: {mlp_density}
   std::string kv_heads = "auto";  // sparse rows: K/V of the selected heads or of all (SparseSpec::kv_heads)
+  // What the random MLP predictors read (SparseSpec's input names): attn_input (layer l's attention input, forked
+  // at the start of layer l and joined before its MLP) or prev_mlp_input (layer l-1's MLP input: a whole layer
+  // of slack on the side stream). The head predictors read prev_attn_input.
+  std::string mlp_predictor_input = "attn_input";
   // Decode paths timed side by side on the same engine and sequence: "graph" and/or "persistent" (rows named
   // <engine>-persistent; the persistent path runs batches <= 8 with fp16 predictors, other rows stay graph-only).
   std::vector<std::string> decode_paths = {"graph"};

@@ -150,6 +150,7 @@ void run_bench(BenchArgs& a) {
                   {"predictor_dtypes", a.bench.predictor_dtypes},
                   {"predictor_mlp_densities", a.bench.predictor_mlp_densities},
                   {"kv_heads", a.bench.kv_heads},       {"max_layers", a.bench.max_layers},
+                  {"mlp_predictor_input", a.bench.mlp_predictor_input},
                   {"seed", a.bench.seed},               {"decode_paths", a.bench.decode_paths}};
   write_bench_outputs(rep, options, a.out);
   print_goals(rep, a.bench);
@@ -177,6 +178,11 @@ void add_bench_command(CLI::App& app) {
                   "all where the batch's head union reaches 90% (auto)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "selected", "all"}));
+  cmd->add_option("--mlp-predictor-input", b.mlp_predictor_input,
+                  "random MLP predictors read layer l's attention input (attn_input) or layer l-1's MLP input "
+                  "(prev_mlp_input: a layer of slack on the side stream)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"attn_input", "prev_mlp_input"}));
   cmd->add_option("--mlp-density", a->mlp_density,
                   "MLP density of the predictor rows and the batch sweep (default: the first of --densities)");
   cmd->add_option("--warmup", b.warmup, "untimed steps per configuration")->capture_default_str();

@@ -114,8 +114,12 @@ if has bench; then
   # and the sparse up projection (DEJAVU_L2_WARMUP=units; 0697171, then the default: slower on every shape),
   # l2_warmup_branch = the same prefetches from a kernel on a forked stream (DEJAVU_L2_WARMUP=branch), _12mb with a
   # 12 MB budget instead of half the L2, _nodown without the up projection's prefetch of the down rows.
+  # mlp_prev = the random MLP predictors read layer l-1's MLP input (--mlp-predictor-input prev_mlp_input), a layer
+  # of slack on the side stream instead of the attention block's.
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
+    args_set=()
     case $variant in
+      mlp_prev) env_set= args_set=(--mlp-predictor-input prev_mlp_input) limit=${DEJAVU_T_BENCH3:-40} ;;
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
       pdl_joins) env_set=DEJAVU_PDL_JOINS=wait limit=${DEJAVU_T_BENCH4:-40} ;;
       fixed) env_set=DEJAVU_SPLIT_SUM=fixed limit=${DEJAVU_T_BENCH3:-40} ;;
@@ -132,13 +136,13 @@ if has bench; then
       l2_warmup_branch_12mb) env_set="DEJAVU_L2_WARMUP=branch DEJAVU_L2_WARMUP_MB=12" limit=${DEJAVU_T_BENCH3:-40} ;;
       l2_warmup_branch_nodown) env_set="DEJAVU_L2_WARMUP=branch DEJAVU_L2_WARMUP_DOWN=0" limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
-           "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb or" \
-           "l2_warmup_branch_nodown" >>"$SUMMARY"
+           "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
+           "l2_warmup_branch_nodown or mlp_prev" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"
     # shellcheck disable=SC2086  # env_set: one or more NAME=VALUE words
-    part "bench_$variant" "$limit" env $env_set "$DEJAVU" bench "${COMMON[@]}" --decode-path graph \
+    part "bench_$variant" "$limit" env $env_set "$DEJAVU" bench "${COMMON[@]}" "${args_set[@]}" --decode-path graph \
       --out "$OUT/bench/$variant" >"$OUT/bench/$variant/bench.log" 2>&1
     grep -E "^\| opt|dense|sparse" "$OUT/bench/$variant/bench.log" | tail -12 >>"$SUMMARY"
   done
