@@ -38,6 +38,15 @@ void set_batch_union(BlockSpec& block, const std::string& name) {
 
 namespace {
 
+// Block `b` on a fixed random subset of its density (the predictors' cost split, decode_bench.h).
+BlockSpec fixed_block(const BlockSpec& b, uint64_t seed) {
+  BlockSpec f;
+  f.source = SelectionSource::kFixed;
+  f.density = b.density;
+  f.seed = seed;
+  return f;
+}
+
 class ShapeBench {
  public:
   ShapeBench(const DecodeBenchOptions& o, const BenchReport& report, const std::function<void(const BenchRow&)>& emit)
@@ -79,6 +88,13 @@ class ShapeBench {
         spec.heads.input = PredictorInputKind::kPrevAttnInput;
         spec.mlp.predictors = random_predictors(c, w.num_layers(), ps.rank_mlp, ffn, o_.seed * 1000 + 1);
         spec.heads.predictors = random_predictors(c, w.num_layers(), ps.rank_att, H, o_.seed * 1000 + 500001);
+        // A diagnostic split of the predictors' cost: one block predicted, the other on its fixed selection
+        // (fixed heads: no K/V catch-up).
+        if (o_.predicted_blocks == "mlp") {
+          spec.heads = fixed_block(spec.heads, o_.seed + 1);
+        } else if (o_.predicted_blocks == "heads") {
+          spec.mlp = fixed_block(spec.mlp, o_.seed);
+        }
         spec.mlp.int8_weights = spec.heads.int8_weights = int8;
         for (BlockSpec* b : {&spec.mlp, &spec.heads}) {
           set_batch_union(*b, batch_union);

@@ -44,6 +44,9 @@ struct DecodeBenchOptions {
   // at the start of layer l and joined before its MLP) or prev_mlp_input (layer l-1's MLP input: a whole layer
   // of slack on the side stream). The head predictors read prev_attn_input.
   std::string mlp_predictor_input = "attn_input";
+  // Which blocks the predictor rows predict: both, or one ("mlp" | "heads") with the other on a fixed random
+  // subset (fixed heads: no K/V catch-up). A diagnostic: where the predictors' cost over sparse-fixed goes.
+  std::string predicted_blocks = "both";
   // Decode paths timed side by side on the same engine and sequence: "graph" and/or "persistent" (rows named
   // <engine>-persistent; the persistent path runs batches <= 8 with fp16 predictors, other rows stay graph-only).
   std::vector<std::string> decode_paths = {"graph"};

@@ -151,6 +151,7 @@ void run_bench(BenchArgs& a) {
                   {"predictor_mlp_densities", a.bench.predictor_mlp_densities},
                   {"kv_heads", a.bench.kv_heads},       {"max_layers", a.bench.max_layers},
                   {"mlp_predictor_input", a.bench.mlp_predictor_input},
+                  {"predicted_blocks", a.bench.predicted_blocks},
                   {"seed", a.bench.seed},               {"decode_paths", a.bench.decode_paths}};
   write_bench_outputs(rep, options, a.out);
   print_goals(rep, a.bench);
@@ -183,6 +184,11 @@ void add_bench_command(CLI::App& app) {
                   "(prev_mlp_input: a layer of slack on the side stream)")
       ->capture_default_str()
       ->check(CLI::IsMember({"attn_input", "prev_mlp_input"}));
+  cmd->add_option("--predicted-blocks", b.predicted_blocks,
+                  "predictor rows: predict both blocks, or only mlp / heads with the other on a fixed random subset "
+                  "(a split of the predictors' cost; fixed heads need no K/V catch-up)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"both", "mlp", "heads"}));
   cmd->add_option("--mlp-density", a->mlp_density,
                   "MLP density of the predictor rows and the batch sweep (default: the first of --densities)");
   cmd->add_option("--warmup", b.warmup, "untimed steps per configuration")->capture_default_str();

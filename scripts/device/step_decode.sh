@@ -115,11 +115,14 @@ if has bench; then
   # l2_warmup_branch = the same prefetches from a kernel on a forked stream (DEJAVU_L2_WARMUP=branch), _12mb with a
   # 12 MB budget instead of half the L2, _nodown without the up projection's prefetch of the down rows.
   # mlp_prev = the random MLP predictors read layer l-1's MLP input (--mlp-predictor-input prev_mlp_input), a layer
-  # of slack on the side stream instead of the attention block's.
+  # of slack on the side stream instead of the attention block's; pred_mlp_only / pred_heads_only = the predictor
+  # rows with one block predicted and the other on its fixed subset (--predicted-blocks; fixed heads: no catch-up).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
     case $variant in
       mlp_prev) env_set= args_set=(--mlp-predictor-input prev_mlp_input) limit=${DEJAVU_T_BENCH3:-40} ;;
+      pred_mlp_only) env_set= args_set=(--predicted-blocks mlp) limit=${DEJAVU_T_BENCH3:-40} ;;
+      pred_heads_only) env_set= args_set=(--predicted-blocks heads) limit=${DEJAVU_T_BENCH3:-40} ;;
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
       pdl_joins) env_set=DEJAVU_PDL_JOINS=wait limit=${DEJAVU_T_BENCH4:-40} ;;
       fixed) env_set=DEJAVU_SPLIT_SUM=fixed limit=${DEJAVU_T_BENCH3:-40} ;;
@@ -137,7 +140,7 @@ if has bench; then
       l2_warmup_branch_nodown) env_set="DEJAVU_L2_WARMUP=branch DEJAVU_L2_WARMUP_DOWN=0" limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
-           "l2_warmup_branch_nodown or mlp_prev" >>"$SUMMARY"
+           "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only or pred_heads_only" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"
