@@ -16,8 +16,9 @@ and flow (default: bench/ and model/; fused: bench/fused/, DEJAVU_FUSED_MLP=1, b
      "sparse-predictor" ratios in the detail); K/V catch-up per step;
   2. the per-layer overhead (median_ms - floor_ms) / layers in microseconds, per shape and engine;
 then 3. our dense and sparse + predictors against Hugging Face eager and torch.compile (hf/bench_hf.json), and
-4. the A/B variants (every other bench/<variant>/ that step_decode.sh's DEJAVU_BENCH_VARIANTS wrote): each
-graph-path batch-1 row of the goal point beside the same row of bench/, and their ratio (variant / default).
+4. the A/B variants (every other bench/<variant>/ that step_decode.sh's DEJAVU_BENCH_VARIANTS wrote, and every
+model/<shape>/<variant>/ of step_model_bench.sh's DEJAVU_MB_MLP_INPUTS): each graph-path batch-1 row of the goal
+point beside the same row of bench/ (model/<shape>/), and their ratio (variant / default).
 Rows built with fewer layers than the model has (per_layer true) are marked '*'. A part that is missing or
 timed out reads as "not measured": rows come from bench.json, else bench.csv, else the row lines of bench.log
 (bench writes json/csv only at its end; its log has one line per finished row, 3 decimals).
@@ -234,24 +235,40 @@ def hf_compare(result_dir, bench, point):
     return out
 
 
-def variants(result_dir, default_bench, point):
-    """Rows of every bench/<variant>/ beside bench/'s: graph path, batch 1, the goal point's densities for the
-    sparse rows; variant_ms / default_ms (None where either side is missing)."""
-    bench_root = os.path.join(result_dir, "bench")
-    names = sorted(n for n in (os.listdir(bench_root) if os.path.isdir(bench_root) else [])
-                   if n != "fused" and os.path.isdir(os.path.join(bench_root, n)))
+def subfolders(folder, skip=()):
+    return sorted(n for n in (os.listdir(folder) if os.path.isdir(folder) else [])
+                  if n not in skip and os.path.isdir(os.path.join(folder, n)))
+
+
+def paired(name, folder, default_rows, point):
+    """The graph-path batch-1 rows of `folder` (the goal point's densities for the sparse rows) beside the same
+    rows of default_rows: variant_ms / default_ms (None where the default is missing)."""
+    rows, _, source = load_part(folder)
     out = []
-    for name in names:
-        rows, _, source = load_part(os.path.join(bench_root, name))
-        for r in rows:
-            if r["batch"] != 1 or r["engine"].endswith("-persistent"):
-                continue
-            if r["engine"] != "dense" and not (near(r["mlp_density"], point[0]) and near(r["head_density"], point[1])):
-                continue
-            base = find(default_bench, r["engine"], r["shape"], 1, None if r["engine"] == "dense" else point)
-            out.append({"variant": name, "source": source, "shape": r["shape"], "engine": r["engine"],
-                        "variant_ms": r["median_ms"], "default_ms": base["median_ms"] if base else None,
-                        "ratio": r["median_ms"] / base["median_ms"] if base else None})
+    for r in rows:
+        if r["batch"] != 1 or r["engine"].endswith("-persistent"):
+            continue
+        if r["engine"] != "dense" and not (near(r["mlp_density"], point[0]) and near(r["head_density"], point[1])):
+            continue
+        base = find(default_rows, r["engine"], r["shape"], 1, None if r["engine"] == "dense" else point)
+        out.append({"variant": name, "source": source, "shape": r["shape"], "engine": r["engine"],
+                    "variant_ms": r["median_ms"], "default_ms": base["median_ms"] if base else None,
+                    "ratio": r["median_ms"] / base["median_ms"] if base else None})
+    return out
+
+
+def variants(result_dir, default_bench, point):
+    """Every bench/<variant>/ beside bench/, then every model/<shape>/<variant>/ (step_model_bench.sh's
+    DEJAVU_MB_MLP_INPUTS beyond the first) beside model/<shape>/: rows as paired() gives them."""
+    bench_root = os.path.join(result_dir, "bench")
+    out = []
+    for name in subfolders(bench_root, skip=("fused",)):
+        out += paired(name, os.path.join(bench_root, name), default_bench, point)
+    model_root = os.path.join(result_dir, "model")
+    for shape in subfolders(model_root):
+        default_rows = load_part(os.path.join(model_root, shape))[0]
+        for name in subfolders(os.path.join(model_root, shape)):
+            out += paired(f"model/{shape}/{name}", os.path.join(model_root, shape, name), default_rows, point)
     return out
 
 
@@ -331,7 +348,7 @@ def markdown(rep):
             f = [("-" if h[k] is None else f"{h[k]:.4f}") for k in ("hf_ms_per_layer", "ours_ms_per_layer")]
             ratio = "not measured" if h["speedup_vs_hf"] is None else f"x{h['speedup_vs_hf']:.2f}"
             p.append(f"| {h['shape']} | {h['engine']} | {h['hf_mode']} | {f[0]} | {f[1]} | {ratio} |")
-    p += ["", "## A/B variants (bench/<variant>/ against bench/), graph path, batch 1, ms", ""]
+    p += ["", "## A/B variants (bench/<variant>/ against bench/, model/<shape>/<variant>/ against model/<shape>/), graph path, batch 1, ms", ""]
     if not rep["variants"]:
         p.append("none in this folder")
     else:

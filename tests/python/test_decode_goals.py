@@ -162,6 +162,22 @@ def main():
     for v in vrep["variants"]:
         close(v["ratio"], 1.25)
     assert "| slow | opt-13b | sparse-predictor |" in vtext, vtext
+    # A model/<shape>/<variant>/ (step_model_bench.sh's second MLP input) pairs with model/<shape>/ alone: its batch-1
+    # graph rows at 0.8x, the batch sweep and the persistent rows left out.
+    msrc = os.path.join(var, "model", "opt-1.3b", "bench.csv")
+    mrows = list(csv.DictReader(open(msrc)))
+    os.makedirs(os.path.join(var, "model", "opt-1.3b", "mlp-prev_mlp_input"))
+    with open(os.path.join(var, "model", "opt-1.3b", "mlp-prev_mlp_input", "bench.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(mrows[0].keys()))
+        w.writeheader()
+        w.writerows(dict(r, median_ms=float(r["median_ms"]) * 0.8) for r in mrows)
+    mrep, mtext = run(var)
+    model_pairs = [v for v in mrep["variants"] if v["variant"] == "model/opt-1.3b/mlp-prev_mlp_input"]
+    assert {v["engine"] for v in model_pairs} == {"dense", "sparse-predictor", "sparse-predictor-auto"}, model_pairs
+    for v in model_pairs:
+        close(v["ratio"], 0.8)
+    assert {v["variant"] for v in mrep["variants"]} == {"slow", "model/opt-1.3b/mlp-prev_mlp_input"}, mrep["variants"]
+    assert "| model/opt-1.3b/mlp-prev_mlp_input | opt-1.3b-random | sparse-predictor |" in mtext, mtext
 
     # bench.csv, then bench.log (3 decimals), stand in for a missing or truncated bench.json.
     g13 = lambda rep: goal(section(rep, "graph", "default"), "sparse + predictors (MLP", "opt-13b")  # noqa: E731
