@@ -3,6 +3,9 @@
 # scripts/device/step_decode.sh with DEJAVU_DECODE_PARTS; everything is packed into $OUT/decode.tgz (the device
 # returns at most 8 files) with $OUT/summary.txt beside it. Before the call, here:
 #   mkdir -p .carry/data && cp -r ../shared/data/{gpt2-bpe,wikitext-2} .carry/data     (carry .carry)
+# The tree that travels (tracked + carried) must stay under 64 MiB: since session 13 it does only with WikiText-2
+# cut to its first 2,000 lines in .carry (the model part reads 4,096 tokens) and results/ moved out of the tree
+# for the call (the device needs none of it; put it back before committing).
 # and pass DEJAVU_COMMIT=$(git rev-parse --short HEAD) (.git does not travel). DEJAVU_WITH_COLLECT=1 adds issue
 # 21's collection figure (scripts/device/step_collect.sh on a random opt-1.3b, limit DEJAVU_T_COLLECT s).
 # After it, issue 19's goals from the rows:
