@@ -15,7 +15,9 @@
 #include "engine/cuda/predictor_budget.h"
 #include "engine/cuda/step_switches.h"
 #include "engine/cuda/tensor_ptr.h"
+#include "engine/io/atomic_file.h"
 #include "kernels/common/cuda_check.h"
+#include "kernels/persistent_decode/decode_trace.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 
 namespace dv::engine {
@@ -45,6 +47,19 @@ BlockSpec fixed_block(const BlockSpec& b, uint64_t seed) {
   f.density = b.density;
   f.seed = seed;
   return f;
+}
+
+// One more step of the persistent path, traced: its per-op CSV and its summary (decode_trace.h).
+void trace_persistent_step(CudaEngine& engine, StepMode mode, const std::string& dir, const std::string& tag) {
+  PersistentDecoder& d = engine.persistent(mode);
+  d.set_trace(true);
+  engine.enqueue_step(mode);
+  const std::vector<kernels::PersistentOpTrace> raw = d.read_trace(engine.stream());
+  d.set_trace(false);
+  const kernels::StepTrace t = kernels::analyze_step_trace(d.ops(), raw);
+  const std::string path = dir + "/persistent_trace_" + tag + ".csv";
+  write_file_atomic(path, kernels::step_trace_csv(t));
+  fmt::print("bench: {} traced (one step, {}):\n{}", tag, path, kernels::step_trace_summary(t));
 }
 
 class ShapeBench {
@@ -157,6 +172,8 @@ class ShapeBench {
                                         dense_ms > 0 ? dense_ms : (first > 0 ? first : t.median));
       rows.push_back(r);
       if (emit_) emit_(r);
+      if (!o_.trace_dir.empty() && parse_decode_path(path) == DecodePath::kPersistent)
+        trace_persistent_step(engine, mode, o_.trace_dir, r.shape + "_" + r.engine);
       if (first == 0) first = t.median;
     }
     engine.set_decode_path(DecodePath::kGraph);

@@ -47,6 +47,9 @@ struct DecodeBenchOptions {
   // Which blocks the predictor rows predict: both, or one ("mlp" | "heads") with the other on a fixed random
   // subset (fixed heads: no K/V catch-up). A diagnostic: where the predictors' cost over sparse-fixed goes.
   std::string predicted_blocks = "both";
+  // Not empty: after timing each persistent row, one more step of it traced (decode_trace.h): its per-op times
+  // into <trace_dir>/persistent_trace_<shape>_<row>.csv and its summary printed (`bench --persistent-trace`).
+  std::string trace_dir;
   // Decode paths timed side by side on the same engine and sequence: "graph" and/or "persistent" (rows named
   // <engine>-persistent; the persistent path runs batches <= 8 with fp16 predictors, other rows stay graph-only).
   std::vector<std::string> decode_paths = {"graph"};

@@ -24,6 +24,7 @@ __global__ void __launch_bounds__(kOpThreads, 2) persistent_decode_kernel(const 
   for (int i = p.cta_first[blockIdx.x]; i < p.cta_first[blockIdx.x + 1]; ++i) {
     const PersistentInstruction in = p.instructions[i];
     const DecodeOpKind kind = static_cast<DecodeOpKind>(p.wait.headers[in.op].kind);
+    const unsigned long long reached = p.trace != nullptr && threadIdx.x == 0 ? global_timer_ns() : 0ull;
     for (int u = in.unit_begin; u < in.unit_end; ++u) {
       const PersistentSync sync{&p.wait, in.op, u, epoch, &failed};
       run_decode_op(kind, p.ops[in.op], u, smem, sync);
@@ -31,6 +32,14 @@ __global__ void __launch_bounds__(kOpThreads, 2) persistent_decode_kernel(const 
     }
     if (threadIdx.x == 0) {
       __threadfence();  // release: the CTA's writes (ordered by the barrier) before the count
+      if (p.trace != nullptr) {
+        // Read before the count, so no op waiting for this one can finish before this end (decode_trace.h).
+        const unsigned long long done = global_timer_ns();
+        PersistentOpTrace* t = p.trace + in.op;
+        atomicMin(&t->start, reached);
+        atomicMax(&t->end, done);
+        atomicAdd(&t->busy, done - reached);
+      }
       atomicAdd(p.wait.counters + in.op, static_cast<unsigned long long>(in.unit_end - in.unit_begin));
     }
   }

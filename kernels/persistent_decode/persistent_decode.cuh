@@ -22,6 +22,7 @@ struct PersistentDecodeParams {
   int* pos = nullptr;                                 // device scalar
   int* positions = nullptr;                           // [batch]
   int batch = 0;
+  PersistentOpTrace* trace = nullptr;                 // [ops] or nullptr: per-op times of this launch (decode_trace.h)
 };
 
 // CTAs of the persistent kernel that fit on one SM (at most 2); throws dv::Error when none fits.

@@ -36,6 +36,16 @@ struct PersistentOpHeader {
   int index_begin = 0, input_begin = 0, input_end = 0;
 };
 
+// One op's times in a traced launch (DEJAVU_PERSISTENT_TRACE, decode_trace.h), %globaltimer ns: the earliest
+// time a CTA reached one of its instructions (before the units' waits), the latest time a CTA finished one
+// (after its counter add), and the sum over instructions of finish - reach. The host sets start to ~0, the rest
+// to 0, before each traced launch.
+struct PersistentOpTrace {
+  unsigned long long start = ~0ull;
+  unsigned long long end = 0;
+  unsigned long long busy = 0;
+};
+
 struct PersistentWaitContext {
   const PersistentOpHeader* headers = nullptr;
   const int* deps = nullptr;

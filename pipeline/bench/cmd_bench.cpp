@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/cuda/decode_bench.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/opt_config.h"
 #include "kernels/common/error.h"
 #include "pipeline/bench/bench_model.h"
@@ -36,6 +37,7 @@ struct BenchArgs {
   engine::DecodeBenchOptions bench;  // the rest: the command's own flags (bench_plan.h sets the section's part)
   std::string out = "runs/bench";
   bool no_predictors = false;
+  bool persistent_trace = false;  // --persistent-trace (built-in shapes)
   std::string model;       // --model: a real checkpoint (--shapes model, the default with --model)
   std::string predictors;  // --predictors (with --model)
   std::optional<double> mlp_density;      // --mlp-density; default: the first of --densities
@@ -134,6 +136,10 @@ void run_bench(BenchArgs& a) {
   if (a.tp > 0) return run_tp(a);
   if (times_model) return run_model_bench(a);
   a.bench.predictors = !a.no_predictors;
+  if (a.persistent_trace) {
+    make_dirs(a.out);
+    a.bench.trace_dir = a.out;
+  }
   std::printf("dejavu bench: shapes");
   for (const auto& s : a.bench.shapes) std::printf(" %s", s.c_str());
   std::printf(", prompt %d, %d warm-up + %d timed steps per configuration\n", a.bench.prompt_len, a.bench.warmup,
@@ -189,6 +195,9 @@ void add_bench_command(CLI::App& app) {
                   "(a split of the predictors' cost; fixed heads need no K/V catch-up)")
       ->capture_default_str()
       ->check(CLI::IsMember({"both", "mlp", "heads"}));
+  cmd->add_flag("--persistent-trace", a->persistent_trace,
+               "built-in shapes: after each persistent row, trace one more step: per-op times into "
+               "--out/persistent_trace_<shape>_<row>.csv and a summary of where the step's time goes");
   cmd->add_option("--mlp-density", a->mlp_density,
                   "MLP density of the predictor rows and the batch sweep (default: the first of --densities)");
   cmd->add_option("--warmup", b.warmup, "untimed steps per configuration")->capture_default_str();

@@ -94,8 +94,12 @@ if has bench; then
   mkdir -p "$OUT/bench"
   COMMON=(--shapes "$SHAPES" --batch-sizes 1 --head-density 0.5 --mlp-density 0.1 --densities 0.1
     --predictor-mlp-densities 0.1 --warmup 5 --gen-tokens 30)
+  # --persistent-trace: one more step of each persistent row traced, bench/persistent_trace_<shape>_<row>.csv and
+  # a per-op summary in bench.log (where the persistent step's time goes; kernels/persistent_decode/decode_trace.h).
   part bench "${DEJAVU_T_BENCH:-200}" "$DEJAVU" bench "${COMMON[@]}" --decode-path graph,persistent \
-    --out "$OUT/bench" >"$OUT/bench/bench.log" 2>&1
+    --persistent-trace --out "$OUT/bench" >"$OUT/bench/bench.log" 2>&1
+  grep -A12 "traced (one step" "$OUT/bench/bench.log" | grep -E "traced|^step|^  (op|qkv|mlp|attention|out_proj)" \
+    | head -40 >>"$SUMMARY"
   tail -25 "$OUT/bench/bench.log" >>"$SUMMARY"
   # A/B runs of the graph rows, each with one switch (DEJAVU_BENCH_VARIANTS, default "fused fixed"), into
   # bench/<variant>/: fused = the fused MLP flow (DEJAVU_FUSED_MLP=1), pdl_joins = PDL kept after event joins

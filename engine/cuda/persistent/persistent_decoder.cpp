@@ -103,9 +103,34 @@ void PersistentDecoder::recover(cudaStream_t stream) {
   stuck_op_ = -1;
 }
 
+void PersistentDecoder::set_trace(bool on) {
+  if (!on) {
+    trace_ = at::Tensor();
+    return;
+  }
+  trace_init_.assign(plan_.ops.size(), kernels::PersistentOpTrace{});
+  trace_ = at::empty({static_cast<int64_t>(trace_init_.size() * sizeof(kernels::PersistentOpTrace))},
+                     cuda_options(at::kByte));
+}
+
+std::vector<kernels::PersistentOpTrace> PersistentDecoder::read_trace(cudaStream_t stream) const {
+  DV_CHECK(trace_.defined(), "persistent decode: read_trace() without set_trace(true)");
+  std::vector<kernels::PersistentOpTrace> out(trace_init_.size());
+  DV_CUDA_CHECK(cudaStreamSynchronize(stream));
+  DV_CUDA_CHECK(cudaMemcpy(out.data(), trace_.data_ptr(), out.size() * sizeof(kernels::PersistentOpTrace),
+                           cudaMemcpyDeviceToHost));
+  return out;
+}
+
 void PersistentDecoder::enqueue(cudaStream_t stream) {
   check();
   kernels::PersistentDecodeParams p;
+  if (trace_.defined()) {
+    DV_CUDA_CHECK(cudaMemcpyAsync(trace_.data_ptr(), trace_init_.data(),
+                                  trace_init_.size() * sizeof(kernels::PersistentOpTrace), cudaMemcpyHostToDevice,
+                                  stream));
+    p.trace = reinterpret_cast<kernels::PersistentOpTrace*>(trace_.data_ptr());
+  }
   p.wait.headers = reinterpret_cast<const kernels::PersistentOpHeader*>(headers_dev_.data_ptr());
   p.wait.deps = reinterpret_cast<const int*>(deps_dev_.data_ptr());
   p.wait.counters = reinterpret_cast<unsigned long long*>(counters_.data_ptr());

@@ -45,6 +45,11 @@ class PersistentDecoder {
   // Tests: the op's waits ask for one unit more than exists, so its first wait never returns.
   void plant_stuck_wait(int op) { stuck_op_ = op; }
   long long watchdog_ms() const { return watchdog_ms_; }
+  // Tracing (kernels/persistent_decode/decode_trace.h): while on, every launch records each op's times, and
+  // read_trace() returns the last launch's (it synchronizes the stream). Off by default: the kernel then reads
+  // no clock.
+  void set_trace(bool on);
+  std::vector<kernels::PersistentOpTrace> read_trace(cudaStream_t stream) const;
 
  private:
   PersistentBuffers buffers_;
@@ -58,6 +63,8 @@ class PersistentDecoder {
   int batch_ = 0;
   long long watchdog_ms_ = 1000;
   int stuck_op_ = -1;
+  at::Tensor trace_;  // [ops] PersistentOpTrace while tracing
+  std::vector<kernels::PersistentOpTrace> trace_init_;
 };
 
 }  // namespace dv::engine
