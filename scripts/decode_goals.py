@@ -18,7 +18,8 @@ and flow (default: bench/ and model/; fused: bench/fused/, DEJAVU_FUSED_MLP=1, b
 then 3. our dense and sparse + predictors against Hugging Face eager and torch.compile (hf/bench_hf.json), and
 4. the A/B variants (every other bench/<variant>/ that step_decode.sh's DEJAVU_BENCH_VARIANTS wrote, and every
 model/<shape>/<variant>/ of step_model_bench.sh's DEJAVU_MB_MLP_INPUTS): each graph-path batch-1 row of the goal
-point beside the same row of bench/ (model/<shape>/), and their ratio (variant / default).
+point (persistent rows where the variant ran that path) beside the same row of bench/ (model/<shape>/), and their
+ratio (variant / default).
 Rows built with fewer layers than the model has (per_layer true) are marked '*'. A part that is missing or
 timed out reads as "not measured": rows come from bench.json, else bench.csv, else the row lines of bench.log
 (bench writes json/csv only at its end; its log has one line per finished row, 3 decimals).
@@ -241,16 +242,18 @@ def subfolders(folder, skip=()):
 
 
 def paired(name, folder, default_rows, point):
-    """The graph-path batch-1 rows of `folder` (the goal point's densities for the sparse rows) beside the same
-    rows of default_rows: variant_ms / default_ms (None where the default is missing)."""
+    """The batch-1 rows of `folder` (the goal point's densities for the sparse rows; the persistent rows too where
+    the variant ran that path) beside the same rows of default_rows: variant_ms / default_ms (None where the
+    default is missing)."""
     rows, _, source = load_part(folder)
     out = []
     for r in rows:
-        if r["batch"] != 1 or r["engine"].endswith("-persistent"):
+        if r["batch"] != 1:
             continue
-        if r["engine"] != "dense" and not (near(r["mlp_density"], point[0]) and near(r["head_density"], point[1])):
+        dense = r["engine"] in ("dense", "dense-persistent")
+        if not dense and not (near(r["mlp_density"], point[0]) and near(r["head_density"], point[1])):
             continue
-        base = find(default_rows, r["engine"], r["shape"], 1, None if r["engine"] == "dense" else point)
+        base = find(default_rows, r["engine"], r["shape"], 1, None if dense else point)
         out.append({"variant": name, "source": source, "shape": r["shape"], "engine": r["engine"],
                     "variant_ms": r["median_ms"], "default_ms": base["median_ms"] if base else None,
                     "ratio": r["median_ms"] / base["median_ms"] if base else None})
@@ -348,7 +351,7 @@ def markdown(rep):
             f = [("-" if h[k] is None else f"{h[k]:.4f}") for k in ("hf_ms_per_layer", "ours_ms_per_layer")]
             ratio = "not measured" if h["speedup_vs_hf"] is None else f"x{h['speedup_vs_hf']:.2f}"
             p.append(f"| {h['shape']} | {h['engine']} | {h['hf_mode']} | {f[0]} | {f[1]} | {ratio} |")
-    p += ["", "## A/B variants (bench/<variant>/ against bench/, model/<shape>/<variant>/ against model/<shape>/), graph path, batch 1, ms", ""]
+    p += ["", "## A/B variants (bench/<variant>/ against bench/, model/<shape>/<variant>/ against model/<shape>/), batch 1, ms", ""]
     if not rep["variants"]:
         p.append("none in this folder")
     else:

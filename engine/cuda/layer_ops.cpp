@@ -190,12 +190,18 @@ kernels::SparseMlpUpArgs layer_mlp_up_args(const GpuWeights& w, const DecodeBuff
   return u;
 }
 
-kernels::SparseMlpDownArgs layer_mlp_down_args(const GpuWeights& w, const DecodeBuffers& b, const SparseState& sp,
-                                               int l, const DeviceList& neurons, __half* out, const __half* resid) {
+kernels::SparseMlpDownArgs layer_mlp_down_args(const GpuWeights& w, int batch, int l, const DeviceList& neurons,
+                                               const __half* h, int ld_h, __half* out, const __half* resid,
+                                               void* workspace) {
   const ModelDims m = model_dims(w);
   const GpuLayerWeights& lw = w.layers[l];
-  return down_args(m, b.batch, out, resid, lw.fc2_b, half_ptr(sp.mlp_h), sp.mlp_ld, lw.fc2_t, neurons, m.ffn, 1,
-                   sp.down_workspace.data_ptr());
+  return down_args(m, batch, out, resid, lw.fc2_b, h, ld_h, lw.fc2_t, neurons, m.ffn, 1, workspace);
+}
+
+kernels::SparseMlpDownArgs layer_mlp_down_args(const GpuWeights& w, const DecodeBuffers& b, const SparseState& sp,
+                                               int l, const DeviceList& neurons, __half* out, const __half* resid) {
+  return layer_mlp_down_args(w, b.batch, l, neurons, half_ptr(sp.mlp_h), sp.mlp_ld, out, resid,
+                             sp.down_workspace.data_ptr());
 }
 
 kernels::L2Warmup out_proj_warmup(const GpuWeights& w, int l, const DeviceList& heads, long long budget) {

@@ -63,6 +63,10 @@ kernels::FusedMlpArgs layer_mlp_args(const GpuWeights& w, const DecodeBuffers& b
 // and the plan target.
 kernels::SparseMlpUpArgs layer_mlp_up_args(const GpuWeights& w, const DecodeBuffers& b, const SparseState& sp, int l,
                                            const __half* x, const DeviceList& neurons);
+// The down projection from compact activations h [B, ld_h] with its own workspace (the persistent path's split MLP).
+kernels::SparseMlpDownArgs layer_mlp_down_args(const GpuWeights& w, int batch, int l, const DeviceList& neurons,
+                                               const __half* h, int ld_h, __half* out, const __half* resid,
+                                               void* workspace);
 kernels::SparseMlpDownArgs layer_mlp_down_args(const GpuWeights& w, const DecodeBuffers& b, const SparseState& sp,
                                                int l, const DeviceList& neurons, __half* out, const __half* resid);
 

@@ -29,6 +29,18 @@ bool env_is(const char* name, const char* value) {
 // recorded (i.e. when a graph is captured), so one build can time both.
 bool fused_mlp_enabled(int batch) { return env_is("DEJAVU_FUSED_MLP", "1") && batch <= 8; }
 
+// The persistent path's sparse MLP blocks: fused_mlp by default, or with DEJAVU_PERSISTENT_MLP=split two ops, the
+// up projection (RowGemvOp over the selection, bias + ReLU, into compact activations) and sparse_mlp_down, the
+// graph path's split. kernel_bench (H100 0697171, opt-13b, MLP 10 %, batch 1) times fused_mlp at 66.9 us against
+// 30.5 us for up + down; not yet measured inside the persistent kernel. Read when the persistent plan is built.
+bool persistent_split_mlp() {
+  const char* env = std::getenv("DEJAVU_PERSISTENT_MLP");
+  const bool split = env != nullptr && std::strcmp(env, "split") == 0;
+  DV_CHECK(env == nullptr || *env == '\0' || split || std::strcmp(env, "fused") == 0,
+           "DEJAVU_PERSISTENT_MLP='{}': expected fused (the default) or split", env);
+  return split;
+}
+
 // The dense step's QKV: through sparse_qkv with every head selected (one kernel: the projection, bias, q and
 // the K/V rows at pos; in the residual-stream flow also the layer norm) or the cuBLAS GEMM + kv_append (after
 // a layer_norm kernel). DEJAVU_DENSE_QKV=ops or =cublas forces either (read when a step is recorded, i.e.

@@ -7,6 +7,8 @@ namespace dv::engine {
 
 // DEJAVU_FUSED_MLP=1: the MLP blocks through fused_mlp (batch <= 8).
 bool fused_mlp_enabled(int batch);
+// DEJAVU_PERSISTENT_MLP=fused|split: the persistent path's sparse MLP blocks as fused_mlp (default) or up + down.
+bool persistent_split_mlp();
 // DEJAVU_DENSE_QKV=ops|cublas: the dense step's QKV through sparse_qkv or cuBLAS (default: ops in the
 // residual-stream flow).
 bool dense_qkv_ops(bool stream);

@@ -37,9 +37,10 @@ void check_out_proj(const PersistentOutProj& o) {
   plan.splits = o.splits;
   plan.workspace_bytes = o.splits > 1 ? 1 : 0;
   check_sparse_mlp_down_args(o.a, plan);
-  DV_CHECK(o.a.B <= 16 && o.a.rows_per_index > 1 && o.splits >= 1 &&
+  // rows_per_index: a head's rows for W_o, 1 for the split MLP's down projection (DEJAVU_PERSISTENT_MLP=split).
+  DV_CHECK(o.a.B <= 16 && o.a.rows_per_index >= 1 && o.splits >= 1 &&
                o.col_blocks == plan_sparse_mlp_down(o.a.B, o.a.d, o.a.max_k, o.a.rows_per_index).col_blocks,
-           "out_proj op: B = {} (at most 16), rows_per_index = {} (a head's rows), {} column blocks, {} splits",
+           "out_proj op: B = {} (at most 16), rows_per_index = {}, {} column blocks, {} splits",
            o.a.B, o.a.rows_per_index, o.col_blocks, o.splits);
 }
 

@@ -3,7 +3,8 @@
 //   s[b][j] = dot(W[row(j), :], x[b, :])   j < rows, b < B <= 8,   row(j) = idx ? idx[j] : j,
 //   rows = count ? min(*count, max_rows) : max_rows (the selection's run-time length, capacity max_rows)
 //   kHalf:   out[b * ld_out + row(j)] = fp16(act(s + bias[row(j)]))  (+ pos_embed[positions[b] + 2][row(j)],
-//            rounded again, when pos_embed is set: the embedding's position add after project_in)
+//            rounded again, when pos_embed is set: the embedding's position add after project_in); with
+//            compact, at out[b * ld_out + j] (the persistent path's split MLP: sparse_mlp_down's compact h)
 //   kLogits: out_f32[b * ld_out + row(j)] = s, and argmax[b] = max over j of (order_key(s) << 32 | ~row(j))
 //            by atomicMax (the LM head with the greedy token fused in; ties go to the lowest row)
 // Uses: project_in (+ the position add) / project_out and the LM head (the layers run the graph path's ops:
@@ -44,6 +45,7 @@ struct RowGemvOp {
   __half* out = nullptr;              // kHalf: [B, ld_out]
   float* out_f32 = nullptr;           // kLogits: [B, ld_out]
   int ld_out = 0;
+  bool compact = false;               // kHalf: out at the entry j instead of row(j) (the split MLP's activations)
   unsigned long long* argmax = nullptr;  // kLogits: [B], zero before the step (ArgmaxOp resets it)
   const __half* pos_embed = nullptr;  // kHalf: [max_positions + 2, ld_out] or nullptr
   const int* positions = nullptr;     // [B] with pos_embed
@@ -92,7 +94,7 @@ struct RowGemvOp {
           const int p = __ldcg(positions + b) + 2;
           h = __float2half_rn(__half2float(h) + __half2float(pos_embed[static_cast<size_t>(p) * ld_out + row]));
         }
-        out[static_cast<size_t>(b) * ld_out + row] = h;
+        out[static_cast<size_t>(b) * ld_out + (compact ? j : row)] = h;
       }
     }
   }

@@ -58,6 +58,9 @@ if has tests; then
   DEJAVU_FUSED_MLP=1 gtest cuda_engine_fused "${DEJAVU_T_ET2:-90}" "$ET" --gtest_filter='Shapes/*:SparseEngine*:DenseEngine*'
   DEJAVU_DENSE_QKV=ops gtest cuda_engine_dense_qkv_ops "${DEJAVU_T_DQ:-60}" "$ET" --gtest_filter='*Dense*:*AllSelected*'
   DEJAVU_PDL_JOINS=wait gtest cuda_engine_pdl_joins "${DEJAVU_T_PJ:-30}" "$ET" --gtest_filter='*Pdl*:*Predictor*:*Crossover*'
+  # The persistent path's split MLP (DEJAVU_PERSISTENT_MLP=split: RowGemvOp up + sparse_mlp_down instead of
+  # fused_mlp) against the graph path's own split flow; and the traced step.
+  DEJAVU_PERSISTENT_MLP=split gtest cuda_engine_persistent_split "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
 fi
 
 if has sanitize && command -v compute-sanitizer >/dev/null; then
@@ -121,12 +124,16 @@ if has bench; then
   # mlp_prev = the random MLP predictors read layer l-1's MLP input (--mlp-predictor-input prev_mlp_input), a layer
   # of slack on the side stream instead of the attention block's; pred_mlp_only / pred_heads_only = the predictor
   # rows with one block predicted and the other on its fixed subset (--predicted-blocks; fixed heads: no catch-up).
+  # persistent_split_mlp = both paths with the persistent path's sparse MLP as up + down (DEJAVU_PERSISTENT_MLP=split;
+  # its persistent rows pair with bench/'s in decode_goals' A/B table).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
+    paths=graph
     case $variant in
       mlp_prev) env_set= args_set=(--mlp-predictor-input prev_mlp_input) limit=${DEJAVU_T_BENCH3:-40} ;;
       pred_mlp_only) env_set= args_set=(--predicted-blocks mlp) limit=${DEJAVU_T_BENCH3:-40} ;;
       pred_heads_only) env_set= args_set=(--predicted-blocks heads) limit=${DEJAVU_T_BENCH3:-40} ;;
+      persistent_split_mlp) env_set=DEJAVU_PERSISTENT_MLP=split paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
       pdl_joins) env_set=DEJAVU_PDL_JOINS=wait limit=${DEJAVU_T_BENCH4:-40} ;;
       fixed) env_set=DEJAVU_SPLIT_SUM=fixed limit=${DEJAVU_T_BENCH3:-40} ;;
@@ -144,12 +151,12 @@ if has bench; then
       l2_warmup_branch_nodown) env_set="DEJAVU_L2_WARMUP=branch DEJAVU_L2_WARMUP_DOWN=0" limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
-           "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only or pred_heads_only" >>"$SUMMARY"
+           "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only or persistent_split_mlp" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"
     # shellcheck disable=SC2086  # env_set: one or more NAME=VALUE words
-    part "bench_$variant" "$limit" env $env_set "$DEJAVU" bench "${COMMON[@]}" "${args_set[@]}" --decode-path graph \
+    part "bench_$variant" "$limit" env $env_set "$DEJAVU" bench "${COMMON[@]}" "${args_set[@]}" --decode-path "$paths" \
       --out "$OUT/bench/$variant" >"$OUT/bench/$variant/bench.log" 2>&1
     grep -E "^\| opt|dense|sparse" "$OUT/bench/$variant/bench.log" | tail -12 >>"$SUMMARY"
   done

@@ -38,12 +38,14 @@ const GemvCase kGemvCases[] = {{1, 8, 37, 1, 1},      {1, 40, 37, 0, 5},      {3
                                {8, 1000, 1001, 333, 400}, {5, 2048, 300, -1, 0}, {2, 1016, 64, 63, 64},
                                {7, 96, 17, -1, 0}};
 
+// Outputs at the rows (compact false) or at the entries (compact: sparse_mlp_up's own layout).
 TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
   DV_SKIP_WITHOUT_GPU();
-  for (int ci = 0; ci < static_cast<int>(std::size(kGemvCases)); ++ci) {
-    const GemvCase c = kGemvCases[ci];
-    std::mt19937_64 rng(test::case_seed("row_gemv_op", ci));
-    SCOPED_TRACE(::testing::Message() << "case " << ci);
+  for (int ci = 0; ci < 2 * static_cast<int>(std::size(kGemvCases)); ++ci) {
+    const GemvCase c = kGemvCases[ci / 2];
+    const bool compact = ci % 2 == 1;
+    std::mt19937_64 rng(test::case_seed("row_gemv_op", ci / 2));
+    SCOPED_TRACE(::testing::Message() << "case " << ci / 2 << (compact ? " compact" : ""));
     const bool gathered = c.k >= 0;
     const int k = gathered ? c.k : c.n, max_k = gathered ? c.max_k : c.n;
     const auto x = test::random_halves(static_cast<size_t>(c.B) * c.K, rng);
@@ -51,7 +53,8 @@ TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
     const auto bias = test::random_halves(static_cast<size_t>(c.n), rng);
     std::vector<int> idx = gathered ? make_idx(c.n, k, max_k, rng) : std::vector<int>(c.n);
     if (!gathered) std::iota(idx.begin(), idx.end(), 0);
-    DeviceBuffer<__half> dx(x.h), dw(w.h), db(bias.h), dout(static_cast<size_t>(c.B) * c.n);
+    const int ld_out = compact ? std::max(max_k, 1) : c.n;
+    DeviceBuffer<__half> dx(x.h), dw(w.h), db(bias.h), dout(static_cast<size_t>(c.B) * ld_out);
     DeviceBuffer<int> didx(idx), dk(std::vector<int>{k});
     dout.poison();
     RowGemvOp r;
@@ -66,7 +69,8 @@ TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
     r.bias = db.data();
     r.relu = true;
     r.out = dout.data();
-    r.ld_out = c.n;
+    r.ld_out = ld_out;
+    r.compact = compact;
     launch_decode_op(DecodeOpKind::kRowGemv, r, nullptr);
 
     std::vector<__half> ref(static_cast<size_t>(c.B) * std::max(k, 1));
@@ -87,7 +91,7 @@ TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
     std::vector<float> g, rf;
     for (int b = 0; b < c.B; ++b)
       for (int j = 0; j < k; ++j) {
-        g.push_back(__half2float(got[static_cast<size_t>(b) * c.n + idx[j]]));
+        g.push_back(__half2float(got[static_cast<size_t>(b) * ld_out + (compact ? j : idx[j])]));
         rf.push_back(__half2float(ref[static_cast<size_t>(b) * a.ld_h + j]));
       }
     if (!g.empty()) {

@@ -147,8 +147,8 @@ def main():
     check_full(rep, text)
     assert rep["variants"] == [] and "none in this folder" in text, rep["variants"]  # bench/fused is a flow
 
-    # A/B variants: a bench/<variant>/ whose rows are bench/'s at 1.25x: every graph batch-1 row of the goal point
-    # beside its default at ratio 1.25, no persistent row.
+    # A/B variants: a bench/<variant>/ whose rows are bench/'s at 1.25x: every batch-1 row of the goal point, on
+    # both paths, beside its default at ratio 1.25.
     var = os.path.join(a.workdir, "variant")
     make_folder(var)
     os.makedirs(os.path.join(var, "bench", "slow"))
@@ -158,12 +158,12 @@ def main():
     json.dump(doc, open(os.path.join(var, "bench", "slow", "bench.json"), "w"))
     vrep, vtext = run(var)
     assert vrep["variants"] and {v["variant"] for v in vrep["variants"]} == {"slow"}, vrep["variants"]
-    assert not any(v["engine"].endswith("-persistent") for v in vrep["variants"]), vrep["variants"]
+    assert any(v["engine"].endswith("-persistent") for v in vrep["variants"]), vrep["variants"]  # both paths ran
     for v in vrep["variants"]:
         close(v["ratio"], 1.25)
     assert "| slow | opt-13b | sparse-predictor |" in vtext, vtext
     # A model/<shape>/<variant>/ (step_model_bench.sh's second MLP input) pairs with model/<shape>/ alone: its batch-1
-    # graph rows at 0.8x, the batch sweep and the persistent rows left out.
+    # rows at 0.8x (the batch sweep left out).
     msrc = os.path.join(var, "model", "opt-1.3b", "bench.csv")
     mrows = list(csv.DictReader(open(msrc)))
     os.makedirs(os.path.join(var, "model", "opt-1.3b", "mlp-prev_mlp_input"))
@@ -173,7 +173,8 @@ def main():
         w.writerows(dict(r, median_ms=float(r["median_ms"]) * 0.8) for r in mrows)
     mrep, mtext = run(var)
     model_pairs = [v for v in mrep["variants"] if v["variant"] == "model/opt-1.3b/mlp-prev_mlp_input"]
-    assert {v["engine"] for v in model_pairs} == {"dense", "sparse-predictor", "sparse-predictor-auto"}, model_pairs
+    assert {v["engine"] for v in model_pairs} == {"dense", "sparse-predictor", "sparse-predictor-auto",
+                                                  "dense-persistent", "sparse-predictor-persistent"}, model_pairs
     for v in model_pairs:
         close(v["ratio"], 0.8)
     assert {v["variant"] for v in mrep["variants"]} == {"slow", "model/opt-1.3b/mlp-prev_mlp_input"}, mrep["variants"]

@@ -8,6 +8,7 @@
 #include "engine/cuda/layer_ops.h"
 #include "engine/cuda/model_dims.h"
 #include "engine/cuda/split_sum.h"
+#include "engine/cuda/step_switches.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/error.h"
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
@@ -37,6 +38,13 @@ PersistentBuffers::PersistentBuffers(const GpuWeights& w, int batch, int max_len
   workspace_stride = std::max(kernels::fused_mlp_workspace_bytes(batch, m.d, mlp_units),
                               kernels::sparse_mlp_down_workspace_bytes(batch, m.d, m.heads, m.head_dim,
                                                                        out_proj_target(num_ctas), down_ordered_sums()));
+  split_mlp = sparse != nullptr && persistent_split_mlp();
+  if (split_mlp) {
+    workspace_stride = std::max(workspace_stride,
+                                kernels::sparse_mlp_down_workspace_bytes(batch, m.d, m.ffn, 1, out_proj_target(num_ctas),
+                                                                         down_ordered_sums()));
+    mlp_h = at::zeros({L, B, m.ffn}, half);
+  }
   workspace_stride = (workspace_stride + 255) / 256 * 256;
   workspace = at::zeros({static_cast<int64_t>(2 * L * workspace_stride)}, cuda_options(at::kByte));
   size_t floats = 1;  // the most partials any head capacity needs (the plan's splits below)
@@ -82,7 +90,7 @@ class PlanBuilder {
       for (const PredictorTask& t : sp_->tasks)
         DV_CHECK(!t.int8, "persistent decode path: int8 predictor weights are not supported (use --decode-path graph)");
     const bool pre = w_.config.do_layer_norm_before;
-    const bool mlp_ln = pre && kernels::fused_mlp_ln_fits(B_, m_.d);
+    const bool mlp_ln = pre && !pb_.split_mlp && kernels::fused_mlp_ln_fits(B_, m_.d);
     const int L = m_.layers;
     embed();
     point(0);
@@ -240,12 +248,35 @@ class PlanBuilder {
   // fc2_b + fc2 product.
   void mlp(int l, const __half* x, bool fuse_ln, __half* out) {
     const DeviceList neurons = selection(true, l);
+    if (pb_.split_mlp && neurons.idx != nullptr) return split_mlp(l, x, neurons, out);
     kernels::PersistentMlp p;
     p.a = layer_mlp_args(w_, b_, l, x, neurons, fuse_ln, out, b_.mlp_in(l), workspace(l, 1), mlp_sms(ctas_));
     const kernels::FusedMlpPlan plan = kernels::plan_fused_mlp(B_, m_.d, p.a.max_k, mlp_sms(ctas_));
     p.units = plan.units;
     p.stage_x = plan.stage_x;
     add(DecodeOpKind::kMlp, p, "mlp", l, {neurons.idx, neurons.count}, {x, b_.mlp_in(l)}, {out});
+    flush_scores();
+  }
+
+  // The sparse MLP block as two ops on the normalized x: fc1's rows at the selection (bias, ReLU) into the
+  // compact activations, then sparse_mlp_down from them, out = mlp_in(l) + fc2_b + the product.
+  void split_mlp(int l, const __half* x, const DeviceList& neurons, __half* out) {
+    __half* h = per_layer(pb_.mlp_h, l);
+    kernels::RowGemvOp up = row_gemv(half_ptr(w_.layers[l].fc1_w), x, m_.d, neurons.cap);
+    up.idx = neurons.idx;
+    up.count = neurons.count;
+    up.bias = half_ptr(w_.layers[l].fc1_b);
+    up.relu = true;
+    up.out = h;
+    up.ld_out = m_.ffn;
+    up.compact = true;
+    add(DecodeOpKind::kRowGemv, up, "mlp_up", l, {neurons.idx, neurons.count}, {x}, {h});
+    kernels::PersistentOutProj down;
+    down.a = layer_mlp_down_args(w_, B_, l, neurons, h, m_.ffn, out, b_.mlp_in(l), workspace(l, 1));
+    const kernels::SparseMlpDownPlan plan = kernels::plan_sparse_mlp_down(B_, m_.d, neurons.cap, 1, out_proj_target(ctas_));
+    down.col_blocks = plan.col_blocks;
+    down.splits = plan.splits;
+    add(DecodeOpKind::kOutProj, down, "mlp_down", l, {neurons.idx, neurons.count}, {h, b_.mlp_in(l)}, {out});
     flush_scores();
   }
 

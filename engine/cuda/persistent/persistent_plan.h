@@ -2,7 +2,8 @@
 // decode_step.cpp's launch sequence and the same ops (engine/cuda/layer_ops.h fills both): per pre-LN layer
 // sparse_qkv (attention layer norm fused, K/V catch-up) -> decode_attention -> W_o (sparse_mlp_down over the
 // heads' rows, + out_b + residual: mlp_in) -> fused_mlp (MLP layer norm fused, + fc2_b + residual: the next
-// attn_in); post-LN layers add a layer norm op after each block. Each layer's forced K/V catch-up is queued at
+// attn_in), or with DEJAVU_PERSISTENT_MLP=split a layer norm op, then the sparse MLP as RowGemvOp (fc1 rows at the
+// selection, bias + ReLU, compact) and sparse_mlp_down; post-LN layers add a layer norm op after each block. Each layer's forced K/V catch-up is queued at
 // the end of the step, where nothing waits for it (the graph path's least-priority stream). The ops are in a
 // dependency order, each with the ops it waits for, found from the buffers: every op names what it reads and
 // writes, and a read waits for the op that wrote that buffer earlier in the step (each buffer is written once a
@@ -40,6 +41,8 @@ struct PersistentBuffers {
   // (lowrank_predictor_scores_floats), z's split-K partials, and the zero-kept workspace (bytes).
   at::Tensor pred_z, pred_scores, pred_partials, pred_workspace;
   at::Tensor argmax;         // [B] uint64 packed LM-head maxima, zero
+  at::Tensor mlp_h;          // [L, B, ffn] the split MLP's compact activations (DEJAVU_PERSISTENT_MLP=split), or none
+  bool split_mlp = false;    // sparse MLP blocks as up + down (step_switches.h), read once when built
   size_t workspace_stride = 0, partials_stride = 0;
   std::vector<size_t> z_offset, score_offset, partial_offset, workspace_offset;  // per task, in elements / bytes
 };
