@@ -14,10 +14,12 @@
 # shapes 26 s (+ ~16 s per DEJAVU_BENCH_VARIANTS entry), model 45 s for opt-1.3b (make, collect, train, batch
 # 1..32) and more than the 75 s left of DEJAVU_T_MODEL=120 for opt-13b (c3c1098: 100 s for both under the default
 # 330), kernels 47 s, hf 82 s; sanitize needs more than DEJAVU_T_SAN=20 / DEJAVU_T_RACE=30 for the kernel cases'
-# memcheck / synccheck and the QKV racecheck (24def80). What session 12 left for the next calls (real selections
-# and Hugging Face at the current default; sanitize with room):
-#   DEJAVU_DECODE_PARTS="bench model" DEJAVU_DECODE_MODELS="opt-1.3b opt-13b" DEJAVU_T_MODEL=220
-#   DEJAVU_DECODE_PARTS="sanitize hf" DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
+# memcheck / synccheck and the QKV racecheck (24def80). Session 13 ran real selections and Hugging Face at the
+# default (5d10964: tests + bench + model 311 s; 1771ac9: bench + model with two MLP inputs + hf 438 s on an H200).
+# What it left for the next calls (the GPU tests and trace of what it built, the predictors' split, the persistent
+# split MLP; then sanitize with room):
+#   DEJAVU_DECODE_PARTS="tests bench" DEJAVU_BENCH_VARIANTS="pred_mlp_only pred_heads_only persistent_split_mlp"
+#   DEJAVU_DECODE_PARTS="sanitize" DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}
