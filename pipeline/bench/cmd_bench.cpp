@@ -6,6 +6,7 @@
 // (atomically) and bench.png through scripts/plot_bench.py (bench_outputs.h).
 #include "pipeline/bench/cmd_bench.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -131,6 +132,10 @@ void run_bench(BenchArgs& a) {
   DV_CHECK(!a.model.empty() || (a.predictors.empty() && a.section.text.empty()),
            "bench: --predictors and --text need --model");
   apply_bench_section(a.section, a.bench);
+  DV_CHECK(!a.persistent_trace || (a.tp == 0 && !times_model &&
+                                   std::count(a.bench.decode_paths.begin(), a.bench.decode_paths.end(), "persistent")),
+           "bench: --persistent-trace traces the persistent rows of the built-in shapes: it needs --decode-path "
+           "persistent (or graph,persistent) and neither --model nor --tp");
   if (a.mlp_density) a.bench.mlp_density = *a.mlp_density;
   if (a.batch_shape) a.bench.batch_shape = *a.batch_shape;
   if (a.tp > 0) return run_tp(a);

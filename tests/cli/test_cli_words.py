@@ -10,7 +10,8 @@ checkpoint:
   - an unclosed [ in an experiment is reported at its own line;
   - a whitespace-only text is refused (exit 2), not scored;
   - `eval --mode dense` names the unknown option and the ones meant (--modes), not CLI11's raw message;
-  - the default --model, missing outside the checkout, names the working directory.
+  - the default --model, missing outside the checkout, names the working directory;
+  - `bench --persistent-trace` without the persistent path is refused (exit 2), not silently ignored.
 Usage: test_cli_words.py DEJAVU_BIN WORKDIR
 """
 import csv
@@ -80,9 +81,12 @@ def main():
     os.makedirs(elsewhere, exist_ok=True)
     r = dejavu(a.dejavu, "perplexity", "--text", five, rc=2, cwd=elsewhere)
     assert "data/models/opt-mini" in r.stderr and elsewhere in r.stderr, r.stderr
+    r = dejavu(a.dejavu, "bench", "--persistent-trace", "--out", os.path.join(a.workdir, "trace"), rc=2)
+    assert "--decode-path persistent" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(a.workdir, "trace")), "refused before writing anything"
     print("ok: measure's predictor bar, 'heads of dimension', '1 window of 5 tokens', no vs-dense on dense, empty "
           "precision when nothing is kept, clean --help, YAML line, blank text refused, unknown option named, "
-          "missing default model names the working directory")
+          "missing default model names the working directory, --persistent-trace needs the persistent path")
 
 
 if __name__ == "__main__":
