@@ -35,7 +35,7 @@ for shape in ${DEJAVU_DECODE_MODELS:-opt-1.3b opt-6.7b opt-13b}; do
   "$DEJAVU" collect --model "$M" --device cuda --dtype float16 --text "$DATA/wikitext-2/valid.txt" --out "$R/acts.h5" \
     --max-tokens "$TOKENS" --seq-len 1024 --sample-every 4 --batch-windows 4 --compression none --force \
     >"$R/collect.log" 2>&1 || { echo "model_bench $shape: collect failed"; tail -5 "$R/collect.log"; continue; }
-  tx=$(date +%s)
+  t_collected=$(date +%s)
   # The ranks `dejavu bench` gives random predictors at --predictor-share 0.1 (engine/cuda/predictor_budget.h;
   # cuda_engine_tests' PredictorBudget test prints them): train's defaults (1000 / 512 on these sizes) read
   # 69% as many bytes as the sparse step on opt-1.3b (543 MB against 786 MB, GPU run of 9f274f8).
@@ -68,7 +68,7 @@ for shape in ${DEJAVU_DECODE_MODELS:-opt-1.3b opt-6.7b opt-13b}; do
     rc=$?
     t4=$(date +%s)
     echo "model_bench $shape (MLP predictors on $input): bench rc=$rc; make $((t1 - t0)) s, collect" \
-      "$((tx - t1)) s, train $((t3 - t2)) s, bench $((t4 - t3)) s"
+      "$((t_collected - t1)) s, train $((t3 - t2)) s, bench $((t4 - t3)) s"
     grep -E "^\s*(dense|sparse)|catch|: runs (sparse|dense) \(" "$D/bench.log" | head -60
     in_first=0
   done
