@@ -29,16 +29,43 @@ bool env_is(const char* name, const char* value) {
 // recorded (i.e. when a graph is captured), so one build can time both.
 bool fused_mlp_enabled(int batch) { return env_is("DEJAVU_FUSED_MLP", "1") && batch <= 8; }
 
-// The persistent path's sparse MLP blocks: fused_mlp by default, or with DEJAVU_PERSISTENT_MLP=split two ops, the
-// up projection (RowGemvOp over the selection, bias + ReLU, into compact activations) and sparse_mlp_down, the
-// graph path's split. kernel_bench (H100 0697171, opt-13b, MLP 10 %, batch 1) times fused_mlp at 66.9 us against
-// 30.5 us for up + down; not yet measured inside the persistent kernel. Read when the persistent plan is built.
+// The persistent path's sparse MLP blocks: two ops by default, the up projection (RowGemvOp over the selection,
+// bias + ReLU, into compact activations) and sparse_mlp_down, the graph path's split; DEJAVU_PERSISTENT_MLP=fused
+// takes fused_mlp. Measured inside the persistent kernel (H100, 301cf2c, batch 1, MLP 10 % / heads 50 %): opt-13b
+// sparse fixed 6.297 ms split against 8.660 fused, sparse + predictors 8.242 against 11.016; every shape 24-30 %
+// faster (the trace: fused_mlp ran 113 us a layer on opt-13b inside the kernel, 69 alone). Read when the
+// persistent plan is built.
 bool persistent_split_mlp() {
   const char* env = std::getenv("DEJAVU_PERSISTENT_MLP");
-  const bool split = env != nullptr && std::strcmp(env, "split") == 0;
-  DV_CHECK(env == nullptr || *env == '\0' || split || std::strcmp(env, "fused") == 0,
-           "DEJAVU_PERSISTENT_MLP='{}': expected fused (the default) or split", env);
-  return split;
+  const bool fused = env != nullptr && std::strcmp(env, "fused") == 0;
+  DV_CHECK(env == nullptr || *env == '\0' || fused || std::strcmp(env, "split") == 0,
+           "DEJAVU_PERSISTENT_MLP='{}': expected split (the default) or fused", env);
+  return !fused;
+}
+
+// The persistent path's side CTAs (decode_schedule.h): a tenth of the grid carries the predictors' ops when the
+// step has any, or DEJAVU_PERSISTENT_SIDE_CTAS=N (0: the predictors spread over every CTA, the first placement).
+// Why a tenth: the predictors are about a tenth of the sparse step's bytes (bench's "predictors read" line), and
+// the MLP predictor's chain (z, scores, the one-CTA select) must fit beside the attention block of its layer.
+int persistent_side_ctas(int ctas) {
+  const char* env = std::getenv("DEJAVU_PERSISTENT_SIDE_CTAS");
+  if (env == nullptr || *env == '\0') return ctas / 10;
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  DV_CHECK(end != nullptr && *end == '\0' && n >= 0 && n < ctas,
+           "DEJAVU_PERSISTENT_SIDE_CTAS='{}': expected a number of CTAs from 0 to {}", env, ctas - 1);
+  return static_cast<int>(n);
+}
+
+// The persistent kernel's load policy for what the step wrote (activations, selections): ld.global.cg by default,
+// or plain weak loads that L1 may cache under DEJAVU_PERSISTENT_LOADS=l1 (persistent_sync.cuh says why both are
+// valid and why the A/B). Not yet measured on a GPU. Read when a persistent decoder is built.
+bool persistent_l1_loads() {
+  const char* env = std::getenv("DEJAVU_PERSISTENT_LOADS");
+  const bool l1 = env != nullptr && std::strcmp(env, "l1") == 0;
+  DV_CHECK(env == nullptr || *env == '\0' || l1 || std::strcmp(env, "l2") == 0,
+           "DEJAVU_PERSISTENT_LOADS='{}': expected l2 (the default) or l1", env);
+  return l1;
 }
 
 // The dense step's QKV: through sparse_qkv with every head selected (one kernel: the projection, bias, q and

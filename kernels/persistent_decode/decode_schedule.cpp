@@ -13,13 +13,18 @@ std::string describe_schedule_op(const std::vector<ScheduleOp>& ops, int op) {
   return o.layer >= 0 ? fmt::format("{} (op {}, layer {})", o.name, op, o.layer) : fmt::format("{} (op {})", o.name, op);
 }
 
-DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num_ctas) {
+DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num_ctas, int side_ctas) {
   DV_CHECK(num_ctas >= 1, "persistent schedule: {} CTAs", num_ctas);
+  DV_CHECK(side_ctas >= 0 && side_ctas < num_ctas, "persistent schedule: {} side CTAs of {}", side_ctas, num_ctas);
   const int n_ops = static_cast<int>(ops.size());
   DecodeSchedule s;
   s.num_ctas = num_ctas;
   std::vector<std::vector<PersistentInstruction>> lists(num_ctas);
-  int cursor = 0;
+  // A group of CTAs [first, first + count) and its cursor: the main group, and the side group if any.
+  struct Group {
+    int first, count, cursor;
+  };
+  Group main_group{side_ctas, num_ctas - side_ctas, 0}, side_group{0, side_ctas, 0};
   for (int o = 0; o < n_ops; ++o) {
     const ScheduleOp& op = ops[o];
     DV_CHECK(op.units >= 0, "persistent schedule: {} has {} units", describe_schedule_op(ops, o), op.units);
@@ -41,18 +46,20 @@ DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num
     h.input_end = static_cast<int>(s.deps.size());
     s.headers.push_back(h);
 
-    if (op.units >= num_ctas) {
-      const int base = op.units / num_ctas, extra = op.units % num_ctas;
+    Group& g = op.side && side_ctas > 0 ? side_group : main_group;
+    auto list = [&](int i) -> std::vector<PersistentInstruction>& { return lists[g.first + (g.cursor + i) % g.count]; };
+    if (op.units >= g.count) {
+      const int base = op.units / g.count, extra = op.units % g.count;
       int begin = 0;
-      for (int i = 0; i < num_ctas; ++i) {
+      for (int i = 0; i < g.count; ++i) {
         const int n = base + (i < extra ? 1 : 0);
-        lists[(cursor + i) % num_ctas].push_back({o, begin, begin + n});
+        list(i).push_back({o, begin, begin + n});
         begin += n;
       }
-      cursor = (cursor + extra) % num_ctas;
+      g.cursor = (g.cursor + extra) % g.count;
     } else {
-      for (int u = 0; u < op.units; ++u) lists[(cursor + u) % num_ctas].push_back({o, u, u + 1});
-      cursor = (cursor + op.units) % num_ctas;
+      for (int u = 0; u < op.units; ++u) list(u).push_back({o, u, u + 1});
+      g.cursor = (g.cursor + op.units) % g.count;
     }
   }
   s.cta_first.push_back(0);

@@ -15,6 +15,11 @@
 // Placement: each op's units go to the CTAs round-robin from a cursor that moves on with every op, in one
 // contiguous range per CTA (ops with fewer units than CTAs get one unit on each of the next CTAs), so every
 // CTA carries a near-equal share of every large op and small ops spread over different CTAs.
+// Side CTAs (side_ctas > 0): CTAs [0, side_ctas) carry the ops marked `side` (the predictors) and nothing else,
+// the others every other op, each group with its own cursor: the persistent kernel's form of the graph path's
+// side stream. Without them a CTA runs its predictor units between its units of the layer's main chain, which
+// then waits for the CTAs it delayed (session 14's trace: a third of the step on opt-13b). Placement never
+// affects the deadlock argument above: it holds for any split of the units over the lists.
 #pragma once
 
 #include <string>
@@ -31,6 +36,7 @@ struct ScheduleOp {
   int units = 0;                 // units at capacity (max_units())
   std::vector<int> index_deps;   // ops writing the selection this op reads (sync.indices())
   std::vector<int> input_deps;   // ops writing this op's inputs (sync.inputs())
+  bool side = false;             // placed on the side CTAs when the schedule has any
 };
 
 struct DecodeSchedule {
@@ -41,8 +47,8 @@ struct DecodeSchedule {
   std::vector<int> deps;                            // what the headers index
 };
 
-// Throws dv::Error when an op waits on itself or a later op, or num_ctas < 1.
-DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num_ctas);
+// Throws dv::Error when an op waits on itself or a later op, num_ctas < 1, or side_ctas outside [0, num_ctas).
+DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num_ctas, int side_ctas = 0);
 
 // Throws dv::Error naming the first violation of 1-2 above, a unit that is not in exactly one instruction,
 // or headers that do not match the ops.

@@ -9,6 +9,7 @@
 namespace dv::kernels {
 namespace {
 
+template <bool kL1Inputs>
 __global__ void __launch_bounds__(kOpThreads, 2) persistent_decode_kernel(const __grid_constant__ PersistentDecodeParams p) {
   extern __shared__ __align__(16) char smem[];
   __shared__ int failed;
@@ -26,7 +27,7 @@ __global__ void __launch_bounds__(kOpThreads, 2) persistent_decode_kernel(const 
     const DecodeOpKind kind = static_cast<DecodeOpKind>(p.wait.headers[in.op].kind);
     const unsigned long long reached = p.trace != nullptr && threadIdx.x == 0 ? global_timer_ns() : 0ull;
     for (int u = in.unit_begin; u < in.unit_end; ++u) {
-      const PersistentSync sync{&p.wait, in.op, u, epoch, &failed};
+      const PersistentSyncT<kL1Inputs> sync{&p.wait, in.op, u, epoch, &failed};
       run_decode_op(kind, p.ops[in.op], u, smem, sync);
       __syncthreads();  // the unit's writes are done and its shared memory is free
     }
@@ -63,30 +64,38 @@ int persistent_decode_smem_bytes() { return decode_op_smem_bytes(); }
 
 namespace {
 // Dynamic shared memory above the default 48 KB needs the kernel's opt-in (fused_mlp's unit takes 96 KB).
+template <bool kL1Inputs>
 void allow_smem() {
-  DV_CUDA_CHECK(cudaFuncSetAttribute(persistent_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  DV_CUDA_CHECK(cudaFuncSetAttribute(persistent_decode_kernel<kL1Inputs>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      persistent_decode_smem_bytes()));
+}
+
+template <bool kL1Inputs>
+int ctas_per_sm() {
+  allow_smem<kL1Inputs>();
+  int per_sm = 0;
+  DV_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, persistent_decode_kernel<kL1Inputs>, kOpThreads,
+                                                              persistent_decode_smem_bytes()));
+  return per_sm;
 }
 }  // namespace
 
 int persistent_decode_ctas_per_sm() {
-  allow_smem();
-  int per_sm = 0;
-  DV_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, persistent_decode_kernel, kOpThreads,
-                                                              persistent_decode_smem_bytes()));
+  const int per_sm = std::min(ctas_per_sm<false>(), ctas_per_sm<true>());  // one schedule serves both policies
   DV_CHECK(per_sm >= 1, "persistent decode: no CTA of {} threads and {} bytes of shared memory fits on an SM",
            kOpThreads, persistent_decode_smem_bytes());
   return std::min(per_sm, 2);
 }
 
-void launch_persistent_decode(const PersistentDecodeParams& p, int ctas, cudaStream_t stream) {
+void launch_persistent_decode(const PersistentDecodeParams& p, int ctas, cudaStream_t stream, bool l1_inputs) {
   DV_CHECK(ctas >= 1 && p.ops != nullptr && p.instructions != nullptr && p.cta_first != nullptr &&
                p.wait.headers != nullptr && p.wait.counters != nullptr && p.wait.control != nullptr &&
                p.wait.error != nullptr && p.pos != nullptr && p.positions != nullptr,
            "persistent decode: {} CTAs and a null table, counter, control or position pointer", ctas);
   DV_CHECK(p.batch >= 1 && p.wait.watchdog_ns > 0, "persistent decode: batch {} and watchdog {} ns", p.batch,
            p.wait.watchdog_ns);
-  allow_smem();
+  if (l1_inputs) allow_smem<true>();
+  else allow_smem<false>();
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeCooperative;
   attr[0].val.cooperative = 1;
@@ -97,7 +106,8 @@ void launch_persistent_decode(const PersistentDecodeParams& p, int ctas, cudaStr
   cfg.stream = stream;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  DV_CUDA_CHECK(cudaLaunchKernelEx(&cfg, persistent_decode_kernel, p));
+  if (l1_inputs) DV_CUDA_CHECK(cudaLaunchKernelEx(&cfg, persistent_decode_kernel<true>, p));
+  else DV_CUDA_CHECK(cudaLaunchKernelEx(&cfg, persistent_decode_kernel<false>, p));
   DV_CUDA_LAUNCH_CHECK("persistent_decode_kernel");
 }
 

@@ -30,7 +30,9 @@ int persistent_decode_ctas_per_sm();
 int persistent_decode_smem_bytes();
 
 // A cooperative launch of `ctas` CTAs (the schedule's num_ctas); throws dv::Error when the device cannot
-// hold them all at once.
-void launch_persistent_decode(const PersistentDecodeParams& params, int ctas, cudaStream_t stream);
+// hold them all at once. l1_inputs: the ops read what the launch wrote with weak loads L1 may cache instead of
+// through L2 only (persistent_sync.cuh's load policy; an A/B switch).
+void launch_persistent_decode(const PersistentDecodeParams& params, int ctas, cudaStream_t stream,
+                              bool l1_inputs = false);
 
 }  // namespace dv::kernels

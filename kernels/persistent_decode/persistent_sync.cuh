@@ -64,11 +64,23 @@ __device__ inline bool wait_counter(const PersistentWaitContext& w, int op, int 
 
 // The work-unit Sync of the persistent kernel (see work_units.cuh): indices() and inputs() wait for the ops
 // this op reads; a failed wait ends the CTA (every thread exits after the barrier).
-struct PersistentSync {
-  // The load policy (work_units.cuh): what this launch wrote is read through L2 only.
+// The load policy (work_units.cuh) for what this launch wrote: through L2 only (ld.global.cg, the default), or
+// with kL1Inputs plain weak loads, which L1 may cache. Both are valid after the wait: its acquire load (at gpu
+// scope, which invalidates the SM's L1) and fence, then the barrier, order every thread's later weak loads after
+// the producers' release (PTX memory model: causality order); what must never be used is the non-coherent path
+// (ld.global.nc), whose lines are not invalidated. Why an A/B: the ops re-read the same inputs and indices from
+// every warp (sparse_mlp_down: each warp's h rows and idx, once per 16-row step, in its loop's dependency chain);
+// the graph path's __ldg serves the repeats from L1, the persistent path's .cg from L2 (session 14's trace: W_o
+// ran 34 us a layer inside the kernel on opt-13b where the graph path's whole layer is 92). DEJAVU_PERSISTENT_LOADS.
+template <bool kL1Inputs>
+struct PersistentSyncT {
   template <class T>
   __device__ __forceinline__ static T load(const T* p) {
-    return __ldcg(p);
+    if constexpr (kL1Inputs) {
+      return *p;
+    } else {
+      return __ldcg(p);
+    }
   }
 
   const PersistentWaitContext* w = nullptr;
@@ -95,5 +107,6 @@ struct PersistentSync {
   __device__ void indices() const { wait_range(w->headers[op].index_begin, w->headers[op].input_begin); }
   __device__ void inputs() const { wait_range(w->headers[op].input_begin, w->headers[op].input_end); }
 };
+using PersistentSync = PersistentSyncT<false>;
 
 }  // namespace dv::kernels

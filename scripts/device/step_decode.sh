@@ -58,10 +58,14 @@ if has tests; then
   DEJAVU_FUSED_MLP=1 gtest cuda_engine_fused "${DEJAVU_T_ET2:-90}" "$ET" --gtest_filter='Shapes/*:SparseEngine*:DenseEngine*'
   DEJAVU_DENSE_QKV=ops gtest cuda_engine_dense_qkv_ops "${DEJAVU_T_DQ:-60}" "$ET" --gtest_filter='*Dense*:*AllSelected*'
   DEJAVU_PDL_JOINS=wait gtest cuda_engine_pdl_joins "${DEJAVU_T_PJ:-30}" "$ET" --gtest_filter='*Pdl*:*Predictor*:*Crossover*'
-  # The persistent path's split MLP (DEJAVU_PERSISTENT_MLP=split: RowGemvOp up + sparse_mlp_down instead of
-  # fused_mlp) against the graph path's fused flow: the same math summed in another order, so a test asserting
-  # identical selections may fail at a near-tie (read the failure before calling it a bug); and the traced step.
-  DEJAVU_PERSISTENT_MLP=split gtest cuda_engine_persistent_split "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
+  # The persistent suites with the persistent path's sparse MLP as fused_mlp (DEJAVU_PERSISTENT_MLP=fused), the
+  # graph path's fused flow's op, and with the predictors over every CTA (DEJAVU_PERSISTENT_SIDE_CTAS=0): the
+  # default run above compares up + down against fused_mlp (the same math summed in another order, so a test
+  # asserting identical selections may fail at a near-tie: read the failure before calling it a bug).
+  DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_SIDE_CTAS=0 gtest cuda_engine_persistent_fused "${DEJAVU_T_PS:-90}" \
+    "$ET" --gtest_filter='*Persistent*'
+  # The persistent suites and ops with the L1-cached load policy (DEJAVU_PERSISTENT_LOADS=l1).
+  DEJAVU_PERSISTENT_LOADS=l1 gtest cuda_engine_persistent_l1 "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
 fi
 
 if has sanitize && command -v compute-sanitizer >/dev/null; then
@@ -125,8 +129,12 @@ if has bench; then
   # mlp_prev = the random MLP predictors read layer l-1's MLP input (--mlp-predictor-input prev_mlp_input), a layer
   # of slack on the side stream instead of the attention block's; pred_mlp_only / pred_heads_only = the predictor
   # rows with one block predicted and the other on its fixed subset (--predicted-blocks; fixed heads: no catch-up).
-  # persistent_split_mlp = both paths with the persistent path's sparse MLP as up + down (DEJAVU_PERSISTENT_MLP=split;
-  # its persistent rows pair with bench/'s in decode_goals' A/B table).
+  # Variants on both paths (their persistent rows traced and paired with bench/'s in decode_goals' A/B table):
+  # persistent_fused_mlp = the persistent path's sparse MLP as fused_mlp (DEJAVU_PERSISTENT_MLP=fused; up + down is
+  # the default since session 14, 301cf2c's persistent_split_mlp), persistent_side0 = the predictors' ops over
+  # every CTA (DEJAVU_PERSISTENT_SIDE_CTAS=0, the placement before side CTAs), persistent_side_ab = another count
+  # of side CTAs (DEJAVU_SIDE_CTAS_AB, default 52; the default is a tenth of the grid), persistent_l1_loads = the
+  # ops read what the step wrote with weak loads L1 may cache (DEJAVU_PERSISTENT_LOADS=l1, persistent_sync.cuh).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
     paths=graph
@@ -134,7 +142,11 @@ if has bench; then
       mlp_prev) env_set= args_set=(--mlp-predictor-input prev_mlp_input) limit=${DEJAVU_T_BENCH3:-40} ;;
       pred_mlp_only) env_set= args_set=(--predicted-blocks mlp) limit=${DEJAVU_T_BENCH3:-40} ;;
       pred_heads_only) env_set= args_set=(--predicted-blocks heads) limit=${DEJAVU_T_BENCH3:-40} ;;
-      persistent_split_mlp) env_set=DEJAVU_PERSISTENT_MLP=split paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_fused_mlp) env_set=DEJAVU_PERSISTENT_MLP=fused paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_side0) env_set=DEJAVU_PERSISTENT_SIDE_CTAS=0 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_l1_loads) env_set=DEJAVU_PERSISTENT_LOADS=l1 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_side_ab) env_set=DEJAVU_PERSISTENT_SIDE_CTAS=${DEJAVU_SIDE_CTAS_AB:-52} paths=graph,persistent
+        limit=${DEJAVU_T_BENCH2:-100} ;;
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
       pdl_joins) env_set=DEJAVU_PDL_JOINS=wait limit=${DEJAVU_T_BENCH4:-40} ;;
       fixed) env_set=DEJAVU_SPLIT_SUM=fixed limit=${DEJAVU_T_BENCH3:-40} ;;
@@ -152,11 +164,13 @@ if has bench; then
       l2_warmup_branch_nodown) env_set="DEJAVU_L2_WARMUP=branch DEJAVU_L2_WARMUP_DOWN=0" limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
-           "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only or persistent_split_mlp" >>"$SUMMARY"
+           "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side0," \
+           "persistent_side_ab or persistent_l1_loads" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"
     # shellcheck disable=SC2086  # env_set: one or more NAME=VALUE words
+    [ "$paths" = graph ] || args_set+=(--persistent-trace)
     part "bench_$variant" "$limit" env $env_set "$DEJAVU" bench "${COMMON[@]}" "${args_set[@]}" --decode-path "$paths" \
       --out "$OUT/bench/$variant" >"$OUT/bench/$variant/bench.log" 2>&1
     grep -E "^\| opt|dense|sparse" "$OUT/bench/$variant/bench.log" | tail -12 >>"$SUMMARY"

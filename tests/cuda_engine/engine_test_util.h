@@ -99,9 +99,10 @@ EngineRun run_fixed_sparse(engine::CudaEngine& eng, const std::vector<std::vecto
 
 // A test suite comparing the persistent path with the graph path: for the whole suite the graph path runs the ops
 // the persistent kernel runs (the fused MLP flow, DEJAVU_FUSED_MLP=1, read when a step's graph is captured; off
-// by default), so the two differ only in scheduling; under DEJAVU_PERSISTENT_MLP=split the persistent path's
-// sparse MLP blocks sum in another order (up + down against fused_mlp), so its logits agree within tolerance and
-// a selection may flip at a near-tie. Base: ::testing::Test or ::testing::TestWithParam<T>.
+// by default). The persistent path's sparse MLP blocks are up + down by default (step_switches.h), summed in
+// another order than fused_mlp, so its logits agree within tolerance and a selection may flip at a near-tie;
+// under DEJAVU_PERSISTENT_MLP=fused the two differ only in scheduling. Base: ::testing::Test or
+// ::testing::TestWithParam<T>.
 template <class Base>
 class SameOpsOnBothPaths : public Base {
  public:

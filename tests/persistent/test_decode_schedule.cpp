@@ -146,5 +146,51 @@ TEST(DecodeSchedule, RefusesWaitsOnLaterOpsAndBrokenSchedules) {
   }
 }
 
+// The step with predictor-like side ops (z, scores, one-unit select per layer, read by the next layer's MLP):
+// on side CTAs they and only they run on CTAs [0, side); on none they spread like any op. Every form is valid
+// and finishes.
+TEST(DecodeSchedule, SideOpsStayOnTheSideCtas) {
+  std::vector<ScheduleOp> ops = step_like_ops(3, 131);
+  for (int l = 3; l >= 1; --l) {
+    // Insert before layer l's qkv (ops: embed, then 7 a layer): z reads the previous fc2, select feeds fc1.
+    const int qkv = 1 + 7 * l + 1, fc2_prev = qkv - 2, fc1 = qkv + 4;
+    std::vector<ScheduleOp> side(3);
+    const int units[3] = {90, 1280, 1};
+    const char* names[3] = {"mlp_predictor_z", "mlp_predictor_scores", "mlp_select"};
+    for (int i = 0; i < 3; ++i) {
+      side[i].name = names[i];
+      side[i].layer = l;
+      side[i].units = units[i];
+      side[i].side = true;
+      side[i].input_deps = {i == 0 ? fc2_prev : qkv + i - 1};
+    }
+    for (ScheduleOp& o : ops)  // ops from qkv on move three places
+      for (auto* deps : {&o.input_deps, &o.index_deps})
+        for (int& d : *deps) d += d >= qkv ? 3 : 0;
+    ops.insert(ops.begin() + qkv, side.begin(), side.end());
+    ops[fc1 + 3].index_deps.push_back(qkv + 2);
+  }
+  std::mt19937 rng(5);
+  for (int ctas : {2, 17, 264}) {
+    for (int side_ctas : {0, 1, ctas / 10, ctas - 1}) {
+      const DecodeSchedule s = build_decode_schedule(ops, ctas, side_ctas);
+      ASSERT_NO_THROW(check_decode_schedule(ops, s)) << ctas << " CTAs, " << side_ctas << " side";
+      EXPECT_EQ(simulate(ops, s, rng), 0) << ctas << " CTAs, " << side_ctas << " side";
+      int side_units_on_side = 0;
+      for (int c = 0; c < ctas; ++c)
+        for (int i = s.cta_first[c]; i < s.cta_first[c + 1]; ++i) {
+          const ScheduleOp& o = ops[s.instructions[i].op];
+          if (side_ctas > 0) {
+            EXPECT_EQ(o.side, c < side_ctas) << o.name << " on CTA " << c << " of " << ctas;
+          }
+          if (o.side && c < side_ctas) side_units_on_side += s.instructions[i].unit_end - s.instructions[i].unit_begin;
+        }
+      EXPECT_EQ(side_units_on_side, side_ctas > 0 ? 3 * (90 + 1280 + 1) : 0);
+    }
+  }
+  EXPECT_THROW(build_decode_schedule(ops, 8, 8), Error);
+  EXPECT_THROW(build_decode_schedule(ops, 8, -1), Error);
+}
+
 }  // namespace
 }  // namespace dv::kernels

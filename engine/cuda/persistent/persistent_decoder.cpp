@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/cuda/step_switches.h"
 #include "engine/cuda/tensor_ptr.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/persistent_decode/decode_op_launch.h"
@@ -36,14 +37,23 @@ long long watchdog_ms_from_env() {
 
 int schedule_ctas(const EngineContext& ctx) { return ctx.num_sms() * kernels::persistent_decode_ctas_per_sm(); }
 
+// The CTAs reserved for the predictors' ops (none in a step without predictors), and the rest: the count the
+// plan sizes its split ops' units for.
+int side_ctas(const EngineContext& ctx, const SparseState* sparse) {
+  return sparse != nullptr && !sparse->tasks.empty() ? persistent_side_ctas(schedule_ctas(ctx)) : 0;
+}
+int main_ctas(const EngineContext& ctx, const SparseState* sparse) { return schedule_ctas(ctx) - side_ctas(ctx, sparse); }
+
 }  // namespace
 
 PersistentDecoder::PersistentDecoder(const EngineContext& ctx, const GpuWeights& weights, DecodeBuffers& buffers,
                                      const SparseState* sparse)
-    : buffers_(weights, buffers.batch, buffers.max_len, sparse, schedule_ctas(ctx)),
-      plan_(plan_persistent_step(weights, buffers, sparse, buffers_, schedule_ctas(ctx))),
-      schedule_(kernels::build_decode_schedule(plan_.ops, schedule_ctas(ctx))), pos_(int_ptr(buffers.pos)),
-      positions_(int_ptr(buffers.positions)), batch_(buffers.batch), watchdog_ms_(watchdog_ms_from_env()) {
+    : buffers_(weights, buffers.batch, buffers.max_len, sparse, main_ctas(ctx, sparse)),
+      plan_(plan_persistent_step(weights, buffers, sparse, buffers_, main_ctas(ctx, sparse))),
+      schedule_(kernels::build_decode_schedule(plan_.ops, schedule_ctas(ctx), side_ctas(ctx, sparse))),
+      pos_(int_ptr(buffers.pos)),
+      positions_(int_ptr(buffers.positions)), batch_(buffers.batch), watchdog_ms_(watchdog_ms_from_env()),
+      l1_inputs_(persistent_l1_loads()) {
   kernels::check_decode_schedule(plan_.ops, schedule_);
   for (size_t o = 0; o < plan_.ops.size(); ++o) {
     try {
@@ -144,7 +154,7 @@ void PersistentDecoder::enqueue(cudaStream_t stream) {
   p.pos = pos_;
   p.positions = positions_;
   p.batch = batch_;
-  kernels::launch_persistent_decode(p, schedule_.num_ctas, stream);
+  kernels::launch_persistent_decode(p, schedule_.num_ctas, stream, l1_inputs_);
 }
 
 }  // namespace dv::engine

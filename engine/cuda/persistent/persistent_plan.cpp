@@ -325,8 +325,8 @@ class PlanBuilder {
           predictor_args(static_cast<int>(t), p % 2 == 0 ? b_.attn_in(p / 2) : b_.mlp_in(p / 2)));
       DecodeOpParams z;
       z.predictor_z = predictor_ops_[t].z;
-      add(DecodeOpKind::kPredictorZ, z, task.mlp ? "mlp_predictor_z" : "head_predictor_z", task.layer, {},
-          {z.predictor_z.x}, {z.predictor_z.z});
+      side(add(DecodeOpKind::kPredictorZ, z, task.mlp ? "mlp_predictor_z" : "head_predictor_z", task.layer, {},
+               {z.predictor_z.x}, {z.predictor_z.z}));
       pending_scores_.push_back(static_cast<int>(t));
     }
   }
@@ -348,8 +348,8 @@ class PlanBuilder {
     const PredictorTask& task = sp_->tasks[t];
     DecodeOpParams s;
     s.predictor_scores = predictor_ops_[t].scores;
-    add(DecodeOpKind::kPredictorScores, s, task.mlp ? "mlp_predictor_scores" : "head_predictor_scores", task.layer,
-        {}, {s.predictor_scores.z}, {s.predictor_scores.scores});
+    side(add(DecodeOpKind::kPredictorScores, s, task.mlp ? "mlp_predictor_scores" : "head_predictor_scores",
+             task.layer, {}, {s.predictor_scores.z}, {s.predictor_scores.scores}));
   }
 
   void flush_scores() {
@@ -366,9 +366,12 @@ class PlanBuilder {
     const PredictorTask& task = sp_->tasks[t];
     DecodeOpParams p;
     p.predictor_select = predictor_ops_[t].select;
-    add(DecodeOpKind::kPredictorSelect, p, task.mlp ? "mlp_select" : "head_select", task.layer, {},
-        {p.predictor_select.scores}, {p.predictor_select.idx, p.predictor_select.k_dev});
+    side(add(DecodeOpKind::kPredictorSelect, p, task.mlp ? "mlp_select" : "head_select", task.layer, {},
+             {p.predictor_select.scores}, {p.predictor_select.idx, p.predictor_select.k_dev}));
   }
+
+  // The predictors' ops run on the side CTAs when the schedule has them (decode_schedule.h).
+  void side(int op) { plan_.ops[op].side = true; }
 
   const GpuWeights& w_;
   const DecodeBuffers& b_;

@@ -1,9 +1,10 @@
 // persistent_plan.h: the engine's decode step as the persistent kernel's op list: the same computation as
 // decode_step.cpp's launch sequence and the same ops (engine/cuda/layer_ops.h fills both): per pre-LN layer
 // sparse_qkv (attention layer norm fused, K/V catch-up) -> decode_attention -> W_o (sparse_mlp_down over the
-// heads' rows, + out_b + residual: mlp_in) -> fused_mlp (MLP layer norm fused, + fc2_b + residual: the next
-// attn_in), or with DEJAVU_PERSISTENT_MLP=split a layer norm op, then the sparse MLP as RowGemvOp (fc1 rows at the
-// selection, bias + ReLU, compact) and sparse_mlp_down; post-LN layers add a layer norm op after each block. Each layer's forced K/V catch-up is queued at
+// heads' rows, + out_b + residual: mlp_in) -> a layer norm op, then a sparse MLP as RowGemvOp (fc1 rows at the
+// selection, bias + ReLU, compact) and sparse_mlp_down (+ fc2_b + residual: the next attn_in); a dense MLP, or a
+// sparse one under DEJAVU_PERSISTENT_MLP=fused, as fused_mlp (MLP layer norm fused); post-LN layers add a layer
+// norm op after each block. Each layer's forced K/V catch-up is queued at
 // the end of the step, where nothing waits for it (the graph path's least-priority stream). The ops are in a
 // dependency order, each with the ops it waits for, found from the buffers: every op names what it reads and
 // writes, and a read waits for the op that wrote that buffer earlier in the step (each buffer is written once a
@@ -11,7 +12,8 @@
 // layer are per layer here for that reason).
 // Predictors are kernels/lowrank_predictor's three ops interleaved with the layer's ops, as the graph path's
 // side stream runs them: z right after the op that writes its input snapshot, the scores after the next layer
-// op, the selection just before the first op that reads the indices.
+// op, the selection just before the first op that reads the indices; all marked `side`, for the schedule's
+// side CTAs (decode_schedule.h; the plan's num_ctas is then the other CTAs).
 #pragma once
 
 #include <string>
