@@ -10,10 +10,10 @@ bool fused_mlp_enabled(int batch);
 // DEJAVU_PERSISTENT_MLP=split|fused: the persistent path's sparse MLP blocks as up + down (default) or fused_mlp.
 bool persistent_split_mlp();
 // DEJAVU_PERSISTENT_SIDE_CTAS=N: the persistent path's CTAs reserved for the predictors' ops, of `ctas` (default
-// ctas / 10; used only when the step has predictors).
+// 0: none; used only when the step has predictors).
 int persistent_side_ctas(int ctas);
-// DEJAVU_PERSISTENT_LOADS=l2|l1: the persistent kernel's ops read what the step wrote through L2 only (default) or
-// with weak loads L1 may cache (persistent_sync.cuh).
+// DEJAVU_PERSISTENT_LOADS=l1|l2: the persistent kernel's ops read what the step wrote with weak loads L1 may cache
+// (default) or through L2 only (persistent_sync.cuh).
 bool persistent_l1_loads();
 // DEJAVU_DENSE_QKV=ops|cublas: the dense step's QKV through sparse_qkv or cuBLAS (default: ops in the
 // residual-stream flow).

@@ -18,9 +18,10 @@
 //      and before the unit's first global write.
 // Reads of what this step wrote (inputs, selections) go through Sync::load (the load policy): the graph path
 // reads them through the read-only path (__ldg: an earlier kernel wrote them, nothing writes them during this
-// one); the persistent kernel through L2 only (ld.global.cg: another CTA of the same launch wrote them, and
-// the non-coherent path is only valid for data that is read-only for the whole launch). Weights keep the
-// streaming / read-only loads in both.
+// one); the persistent kernel with weak loads after its acquiring wait (L1 may cache them; or ld.global.cg,
+// L2 only, under DEJAVU_PERSISTENT_LOADS=l2), never the non-coherent path: another CTA of the same launch wrote
+// them, and ld.global.nc is only valid for data that is read-only for the whole launch (persistent_sync.cuh).
+// Weights keep the streaming / read-only loads in both.
 // A unit that must combine with other units of the same op (split-K) does so without waiting for them: fp32
 // reductions plus the last arriver finalizing (an arrival counter it resets). No unit ever spins on another
 // unit of its own op: that is what keeps the persistent kernel free of deadlock.

@@ -16,10 +16,12 @@
 # 330), kernels 47 s, hf 82 s; sanitize needs more than DEJAVU_T_SAN=20 / DEJAVU_T_RACE=30 for the kernel cases'
 # memcheck / synccheck and the QKV racecheck (24def80). Session 13 ran real selections and Hugging Face at the
 # default (5d10964: tests + bench + model 311 s; 1771ac9: bench + model with two MLP inputs + hf 438 s on an H200).
-# What it left for the next calls (the GPU tests and trace of what it built, the predictors' split, the persistent
-# split MLP; then sanitize with room):
-#   DEJAVU_DECODE_PARTS="tests bench" DEJAVU_BENCH_VARIANTS="pred_mlp_only pred_heads_only persistent_split_mlp"
-#   DEJAVU_DECODE_PARTS="sanitize" DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
+# Session 14: 301cf2c tests + bench with three variants 258 s (H100); sanitize with DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
+# 204 s warm (the QKV racecheck still ran out); 59b3546 tests + bench with four persistent variants 325 s (H200).
+# What it left for the next calls (the persistent suites under session 14's defaults, then real selections and
+# Hugging Face on the H200 beside the persistent rows):
+#   DEJAVU_DECODE_PARTS="tests" DEJAVU_TARGETS="cuda_engine_tests persistent_tests"
+#   DEJAVU_DECODE_PARTS="bench model hf" DEJAVU_BENCH_VARIANTS="persistent_l2_loads"
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}

@@ -58,14 +58,13 @@ if has tests; then
   DEJAVU_FUSED_MLP=1 gtest cuda_engine_fused "${DEJAVU_T_ET2:-90}" "$ET" --gtest_filter='Shapes/*:SparseEngine*:DenseEngine*'
   DEJAVU_DENSE_QKV=ops gtest cuda_engine_dense_qkv_ops "${DEJAVU_T_DQ:-60}" "$ET" --gtest_filter='*Dense*:*AllSelected*'
   DEJAVU_PDL_JOINS=wait gtest cuda_engine_pdl_joins "${DEJAVU_T_PJ:-30}" "$ET" --gtest_filter='*Pdl*:*Predictor*:*Crossover*'
-  # The persistent suites with the persistent path's sparse MLP as fused_mlp (DEJAVU_PERSISTENT_MLP=fused), the
-  # graph path's fused flow's op, and with the predictors over every CTA (DEJAVU_PERSISTENT_SIDE_CTAS=0): the
-  # default run above compares up + down against fused_mlp (the same math summed in another order, so a test
-  # asserting identical selections may fail at a near-tie: read the failure before calling it a bug).
-  DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_SIDE_CTAS=0 gtest cuda_engine_persistent_fused "${DEJAVU_T_PS:-90}" \
-    "$ET" --gtest_filter='*Persistent*'
-  # The persistent suites and ops with the L1-cached load policy (DEJAVU_PERSISTENT_LOADS=l1).
-  DEJAVU_PERSISTENT_LOADS=l1 gtest cuda_engine_persistent_l1 "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
+  # The persistent suites under the persistent path's A/B switches: its sparse MLP as fused_mlp, the graph path's
+  # fused flow's op (DEJAVU_PERSISTENT_MLP=fused; the default run above compares up + down against fused_mlp, the
+  # same math summed in another order, so a test asserting identical selections may fail at a near-tie: read the
+  # failure before calling it a bug), with the L2-only load policy (DEJAVU_PERSISTENT_LOADS=l2), and with side
+  # CTAs for the predictors (DEJAVU_PERSISTENT_SIDE_CTAS=26).
+  DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_LOADS=l2 DEJAVU_PERSISTENT_SIDE_CTAS=26 \
+    gtest cuda_engine_persistent_ab "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
 fi
 
 if has sanitize && command -v compute-sanitizer >/dev/null; then
@@ -131,10 +130,10 @@ if has bench; then
   # rows with one block predicted and the other on its fixed subset (--predicted-blocks; fixed heads: no catch-up).
   # Variants on both paths (their persistent rows traced and paired with bench/'s in decode_goals' A/B table):
   # persistent_fused_mlp = the persistent path's sparse MLP as fused_mlp (DEJAVU_PERSISTENT_MLP=fused; up + down is
-  # the default since session 14, 301cf2c's persistent_split_mlp), persistent_side0 = the predictors' ops over
-  # every CTA (DEJAVU_PERSISTENT_SIDE_CTAS=0, the placement before side CTAs), persistent_side_ab = another count
-  # of side CTAs (DEJAVU_SIDE_CTAS_AB, default 52; the default is a tenth of the grid), persistent_l1_loads = the
-  # ops read what the step wrote with weak loads L1 may cache (DEJAVU_PERSISTENT_LOADS=l1, persistent_sync.cuh).
+  # the default since session 14, 301cf2c's persistent_split_mlp), persistent_side_ab = side CTAs for the
+  # predictors' ops (DEJAVU_PERSISTENT_SIDE_CTAS=$DEJAVU_SIDE_CTAS_AB, default 52; 59b3546: slower, the default is
+  # none), persistent_l2_loads = the ops read what the step wrote through L2 only (DEJAVU_PERSISTENT_LOADS=l2, the
+  # default before 59b3546's A/B; persistent_sync.cuh).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
     paths=graph
@@ -143,8 +142,7 @@ if has bench; then
       pred_mlp_only) env_set= args_set=(--predicted-blocks mlp) limit=${DEJAVU_T_BENCH3:-40} ;;
       pred_heads_only) env_set= args_set=(--predicted-blocks heads) limit=${DEJAVU_T_BENCH3:-40} ;;
       persistent_fused_mlp) env_set=DEJAVU_PERSISTENT_MLP=fused paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
-      persistent_side0) env_set=DEJAVU_PERSISTENT_SIDE_CTAS=0 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
-      persistent_l1_loads) env_set=DEJAVU_PERSISTENT_LOADS=l1 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_l2_loads) env_set=DEJAVU_PERSISTENT_LOADS=l2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_side_ab) env_set=DEJAVU_PERSISTENT_SIDE_CTAS=${DEJAVU_SIDE_CTAS_AB:-52} paths=graph,persistent
         limit=${DEJAVU_T_BENCH2:-100} ;;
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -164,8 +162,8 @@ if has bench; then
       l2_warmup_branch_nodown) env_set="DEJAVU_L2_WARMUP=branch DEJAVU_L2_WARMUP_DOWN=0" limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
-           "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side0," \
-           "persistent_side_ab or persistent_l1_loads" >>"$SUMMARY"
+           "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab" \
+           "or persistent_l2_loads" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

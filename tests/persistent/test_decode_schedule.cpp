@@ -150,8 +150,9 @@ TEST(DecodeSchedule, RefusesWaitsOnLaterOpsAndBrokenSchedules) {
 // on side CTAs they and only they run on CTAs [0, side); on none they spread like any op. Every form is valid
 // and finishes.
 TEST(DecodeSchedule, SideOpsStayOnTheSideCtas) {
-  std::vector<ScheduleOp> ops = step_like_ops(3, 131);
-  for (int l = 3; l >= 1; --l) {
+  constexpr int kLayers = 3;
+  std::vector<ScheduleOp> ops = step_like_ops(kLayers, 131);
+  for (int l = kLayers - 1; l >= 1; --l) {
     // Insert before layer l's qkv (ops: embed, then 7 a layer): z reads the previous fc2, select feeds fc1.
     const int qkv = 1 + 7 * l + 1, fc2_prev = qkv - 2, fc1 = qkv + 4;
     std::vector<ScheduleOp> side(3);
@@ -185,7 +186,7 @@ TEST(DecodeSchedule, SideOpsStayOnTheSideCtas) {
           }
           if (o.side && c < side_ctas) side_units_on_side += s.instructions[i].unit_end - s.instructions[i].unit_begin;
         }
-      EXPECT_EQ(side_units_on_side, side_ctas > 0 ? 3 * (90 + 1280 + 1) : 0);
+      EXPECT_EQ(side_units_on_side, side_ctas > 0 ? (kLayers - 1) * (90 + 1280 + 1) : 0);
     }
   }
   EXPECT_THROW(build_decode_schedule(ops, 8, 8), Error);
