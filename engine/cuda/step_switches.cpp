@@ -32,9 +32,9 @@ bool fused_mlp_enabled(int batch) { return env_is("DEJAVU_FUSED_MLP", "1") && ba
 // The persistent path's sparse MLP blocks: two ops by default, the up projection (RowGemvOp over the selection,
 // bias + ReLU, into compact activations) and sparse_mlp_down, the graph path's split; DEJAVU_PERSISTENT_MLP=fused
 // takes fused_mlp. Measured inside the persistent kernel (H100, 301cf2c, batch 1, MLP 10 % / heads 50 %): opt-13b
-// sparse fixed 6.297 ms split against 8.660 fused, sparse + predictors 8.242 against 11.016; every shape 24-30 %
-// faster (the trace: fused_mlp ran 113 us a layer on opt-13b inside the kernel, 69 alone). Read when the
-// persistent plan is built.
+// sparse fixed 6.297 ms split against 8.660 fused, sparse + predictors 8.242 against 11.016; the sparse rows of
+// every shape 15-30 % faster (the trace: fused_mlp ran 113 us a layer on opt-13b inside the kernel, 69 alone).
+// Read when the persistent plan is built.
 bool persistent_split_mlp() {
   const char* env = std::getenv("DEJAVU_PERSISTENT_MLP");
   const bool fused = env != nullptr && std::strcmp(env, "fused") == 0;

@@ -10,7 +10,8 @@ namespace dv::kernels {
 namespace {
 
 template <bool kL1Inputs>
-__global__ void __launch_bounds__(kOpThreads, 2) persistent_decode_kernel(const __grid_constant__ PersistentDecodeParams p) {
+__global__ void __launch_bounds__(kOpThreads, 2)
+    persistent_decode_kernel(const __grid_constant__ PersistentDecodeParams p) {
   extern __shared__ __align__(16) char smem[];
   __shared__ int failed;
   __shared__ unsigned long long epoch_shared;

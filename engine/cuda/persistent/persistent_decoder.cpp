@@ -42,7 +42,9 @@ int schedule_ctas(const EngineContext& ctx) { return ctx.num_sms() * kernels::pe
 int side_ctas(const EngineContext& ctx, const SparseState* sparse) {
   return sparse != nullptr && !sparse->tasks.empty() ? persistent_side_ctas(schedule_ctas(ctx)) : 0;
 }
-int main_ctas(const EngineContext& ctx, const SparseState* sparse) { return schedule_ctas(ctx) - side_ctas(ctx, sparse); }
+int main_ctas(const EngineContext& ctx, const SparseState* sparse) {
+  return schedule_ctas(ctx) - side_ctas(ctx, sparse);
+}
 
 }  // namespace
 
