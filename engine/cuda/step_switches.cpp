@@ -20,6 +20,15 @@ bool env_is(const char* name, const char* value) {
   return env != nullptr && std::strcmp(env, value) == 0;
 }
 
+// A switch with two values: false when `name` is unset, empty or `default_value`, true when it is `other`;
+// anything else is refused with a line naming the variable and both values.
+bool env_other(const char* name, const char* default_value, const char* other) {
+  const char* env = std::getenv(name);
+  if (env == nullptr || *env == '\0' || std::strcmp(env, default_value) == 0) return false;
+  DV_CHECK(std::strcmp(env, other) == 0, "{}='{}': expected {} (the default) or {}", name, env, default_value, other);
+  return true;
+}
+
 }  // namespace
 
 // The MLP path: cuBLAS (dense) or sparse up + down by default; DEJAVU_FUSED_MLP=1 takes fused_mlp (fc1 + ReLU
@@ -35,13 +44,7 @@ bool fused_mlp_enabled(int batch) { return env_is("DEJAVU_FUSED_MLP", "1") && ba
 // sparse fixed 6.297 ms split against 8.660 fused, sparse + predictors 8.242 against 11.016; the sparse rows of
 // every shape 15-30 % faster (the trace: fused_mlp ran 113 us a layer on opt-13b inside the kernel, 69 alone).
 // Read when the persistent plan is built.
-bool persistent_split_mlp() {
-  const char* env = std::getenv("DEJAVU_PERSISTENT_MLP");
-  const bool fused = env != nullptr && std::strcmp(env, "fused") == 0;
-  DV_CHECK(env == nullptr || *env == '\0' || fused || std::strcmp(env, "split") == 0,
-           "DEJAVU_PERSISTENT_MLP='{}': expected split (the default) or fused", env);
-  return !fused;
-}
+bool persistent_split_mlp() { return !env_other("DEJAVU_PERSISTENT_MLP", "split", "fused"); }
 
 // The persistent path's side CTAs (decode_schedule.h): none by default (the predictors' ops spread over every CTA),
 // or DEJAVU_PERSISTENT_SIDE_CTAS=N reserved for them. Measured on an H200 (59b3546, batch 1, MLP 10 % / heads
@@ -63,13 +66,7 @@ int persistent_side_ctas(int ctas) {
 // valid). Measured on an H200 (59b3546): opt-13b persistent sparse fixed 5.645 ms against 5.978 with .cg, sparse +
 // predictors 7.640 against 7.880, dense 19.293 against 20.604; opt-66b sparse fixed 17.374 against 19.266; every
 // persistent row 3-10 % faster, the graph rows unchanged. Read when a persistent decoder is built.
-bool persistent_l1_loads() {
-  const char* env = std::getenv("DEJAVU_PERSISTENT_LOADS");
-  const bool l2 = env != nullptr && std::strcmp(env, "l2") == 0;
-  DV_CHECK(env == nullptr || *env == '\0' || l2 || std::strcmp(env, "l1") == 0,
-           "DEJAVU_PERSISTENT_LOADS='{}': expected l1 (the default) or l2", env);
-  return !l2;
-}
+bool persistent_l1_loads() { return !env_other("DEJAVU_PERSISTENT_LOADS", "l1", "l2"); }
 
 // The dense step's QKV: through sparse_qkv with every head selected (one kernel: the projection, bias, q and
 // the K/V rows at pos; in the residual-stream flow also the layer norm) or the cuBLAS GEMM + kv_append (after
