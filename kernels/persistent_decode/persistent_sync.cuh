@@ -65,10 +65,11 @@ __device__ inline bool wait_counter(const PersistentWaitContext& w, int op, int 
 // The work-unit Sync of the persistent kernel (see work_units.cuh): indices() and inputs() wait for the ops
 // this op reads; a failed wait ends the CTA (every thread exits after the barrier).
 // The load policy (work_units.cuh) for what this launch wrote: with kL1Inputs (the engine's default) plain weak
-// loads, which L1 may cache, or through L2 only (ld.global.cg). Both are valid after the wait: its acquire load (at gpu
-// scope, which invalidates the SM's L1) and fence, then the barrier, order every thread's later weak loads after
-// the producers' release (PTX memory model: causality order); what must never be used is the non-coherent path
-// (ld.global.nc), whose lines are not invalidated. Why an A/B: the ops re-read the same inputs and indices from
+// loads, which L1 may cache, or through L2 only (ld.global.cg). Both are valid after the wait: thread 0's acquire
+// load at gpu scope and fence, then the CTA barrier, put every thread's later weak loads in causality order after
+// the producers' fence and count (the PTX memory model; the pattern cooperative groups' grid sync relies on). What
+// must never be used is the non-coherent path (ld.global.nc): it is only defined for data that no thread writes
+// during the launch. Why an A/B: the ops re-read the same inputs and indices from
 // every warp (sparse_mlp_down: each warp's h rows and idx, once per 16-row step, in its loop's dependency chain);
 // the graph path's __ldg serves the repeats from L1, the persistent path's .cg from L2 (session 14's trace: W_o
 // ran 34 us a layer inside the kernel on opt-13b where the graph path's whole layer is 92). Measured (H200,

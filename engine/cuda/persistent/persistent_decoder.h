@@ -62,7 +62,7 @@ class PersistentDecoder {
   int* positions_ = nullptr;
   int batch_ = 0;
   long long watchdog_ms_ = 1000;
-  bool l1_inputs_ = false;  // DEJAVU_PERSISTENT_LOADS=l1 (step_switches.h), read at construction
+  bool l1_inputs_ = true;  // the load policy (DEJAVU_PERSISTENT_LOADS, step_switches.h), read at construction
   int stuck_op_ = -1;
   at::Tensor trace_;  // [ops] PersistentOpTrace while tracing
   std::vector<kernels::PersistentOpTrace> trace_init_;
