@@ -20,7 +20,7 @@
 # 204 s warm (the QKV racecheck still ran out); 59b3546 tests + bench with four persistent variants 325 s (H200).
 # What it left for the next calls (the persistent suites under session 14's defaults, then real selections and
 # Hugging Face on the H200 beside the persistent rows):
-#   DEJAVU_DECODE_PARTS="tests" DEJAVU_TARGETS="cuda_engine_tests persistent_tests"
+#   DEJAVU_DECODE_PARTS="tests opbench" DEJAVU_TARGETS="cuda_engine_tests persistent_tests persistent_op_bench"
 #   DEJAVU_DECODE_PARTS="bench model hf" DEJAVU_BENCH_VARIANTS="persistent_l2_loads"
 set -uo pipefail
 cd "$(dirname "$0")/../.."

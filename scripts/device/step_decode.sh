@@ -15,6 +15,8 @@
 #              (scripts/make_random_opt.py) with predictors trained on their own activations (a small collect +
 #              train), batch 1..32 on opt-1.3b, both decode paths; catch-up positions per step in the rows
 #   kernels    kernel_bench: fused MLP vs up + down vs cuBLAS, the predictor ops vs the previous chain
+#   opbench    persistent_op_bench: W_o, fc1 and fc2 alone as their own kernels and inside the persistent kernel
+#              (not in the default list: name it)
 #   hf         scripts/bench_hf.py: Hugging Face eager and torch.compile on the same shapes
 #   profile    ncu over a few graph-path steps of opt-13b (4 layers): each kernel's own time and DRAM bytes
 #              (scripts/ncu_kernel_table.py), to split the per-layer overhead into slow kernels and launch gaps
@@ -190,6 +192,15 @@ if has kernels && [ -x build/kernels/bench/kernel_bench ]; then
     part read_pattern_bench 30 build/kernels/bench/read_pattern_bench >"$OUT/kernels/read_pattern_bench.log" 2>&1
     cat "$OUT/kernels/read_pattern_bench.log" >>"$SUMMARY"
   fi
+fi
+
+# opbench: decode ops alone as their own kernels and inside the persistent kernel (kernels/bench/persistent_op_bench.cpp;
+# build target persistent_op_bench): whether an op is slower inside the kernel by itself or only beside the others.
+if has opbench && [ -x build/kernels/bench/persistent_op_bench ]; then
+  mkdir -p "$OUT/kernels"
+  part persistent_op_bench "${DEJAVU_T_OPB:-60}" build/kernels/bench/persistent_op_bench \
+    >"$OUT/kernels/persistent_op_bench.log" 2>&1
+  cat "$OUT/kernels/persistent_op_bench.log" >>"$SUMMARY"
 fi
 
 if has hf; then
