@@ -46,6 +46,12 @@ bool fused_mlp_enabled(int batch) { return env_is("DEJAVU_FUSED_MLP", "1") && ba
 // Read when the persistent plan is built.
 bool persistent_split_mlp() { return !env_other("DEJAVU_PERSISTENT_MLP", "split", "fused"); }
 
+// The persistent path's MLP layer norm before a split sparse MLP (pre-LN models): its own op by default, or under
+// DEJAVU_PERSISTENT_MLP_LN=fold computed by every unit of the up projection from the residual stream
+// (RowGemvLnOp): one op and one wait fewer a layer. Why: session 14's trace (H200, 59b3546, opt-13b) ran the
+// one-row layer norm op 8.9 us a layer on the critical chain. Not yet run on a GPU. Read when the plan is built.
+bool persistent_fold_mlp_ln() { return env_other("DEJAVU_PERSISTENT_MLP_LN", "op", "fold"); }
+
 // The persistent path's side CTAs (decode_schedule.h): none by default (the predictors' ops spread over every CTA),
 // or DEJAVU_PERSISTENT_SIDE_CTAS=N reserved for them. Measured on an H200 (59b3546, batch 1, MLP 10 % / heads
 // 50 %): opt-13b sparse + predictors 7.874 ms over every CTA, 14.567 with 26 side CTAs (a tenth), 9.434 with 52;

@@ -9,6 +9,9 @@ namespace dv::engine {
 bool fused_mlp_enabled(int batch);
 // DEJAVU_PERSISTENT_MLP=split|fused: the persistent path's sparse MLP blocks as up + down (default) or fused_mlp.
 bool persistent_split_mlp();
+// DEJAVU_PERSISTENT_MLP_LN=op|fold: the persistent path's MLP layer norm before a split sparse MLP as its own op
+// (default) or folded into the up projection (RowGemvLnOp).
+bool persistent_fold_mlp_ln();
 // DEJAVU_PERSISTENT_SIDE_CTAS=N: the persistent path's CTAs reserved for the predictors' ops, of `ctas` (default
 // 0: none; used only when the step has predictors).
 int persistent_side_ctas(int ctas);

@@ -23,7 +23,7 @@ namespace dv::kernels {
 
 enum class DecodeOpKind : int {
   kEmbed, kLayerNorm, kRowGemv, kQkv, kKvCatchup, kAttention, kOutProj, kMlp, kPredictorZ, kPredictorScores,
-  kPredictorSelect, kArgmax
+  kPredictorSelect, kArgmax, kRowGemvLn
 };
 
 // The graph path's ops at the persistent path's batches (1..8: one 16-row MMA tile, the 8-row batch tile):
@@ -42,7 +42,7 @@ struct DecodeOpSet {
 };
 using DecodeOps = DecodeOpSet<EmbedOp, LayerNormOp, RowGemvOp, SparseQkvOp, KvCatchupOp, DecodeAttentionOp,
                               PersistentOutProj, PersistentMlp, PersistentPredictorZ, PersistentPredictorScores,
-                              LowrankSelectOp, ArgmaxOp>;
+                              LowrankSelectOp, ArgmaxOp, RowGemvLnOp>;
 
 union DecodeOpParams {
   EmbedOp embed;
@@ -57,6 +57,7 @@ union DecodeOpParams {
   PersistentPredictorScores predictor_scores;
   LowrankSelectOp predictor_select;
   ArgmaxOp argmax;
+  RowGemvLnOp row_gemv_ln;
   // Every byte zero. Build an entry from a whole op struct (the constructors below), never field by field
   // through a member of a default-constructed union: that skips the struct's default member initializers
   // (LayerNormOp::eps, RowGemvOp's epilogue, bias, relu, pos_embed), which then hold whatever was there.
@@ -73,6 +74,7 @@ union DecodeOpParams {
   DV_OP_HD DecodeOpParams(const PersistentPredictorScores& o) : predictor_scores(o) {}
   DV_OP_HD DecodeOpParams(const LowrankSelectOp& o) : predictor_select(o) {}
   DV_OP_HD DecodeOpParams(const ArgmaxOp& o) : argmax(o) {}
+  DV_OP_HD DecodeOpParams(const RowGemvLnOp& o) : row_gemv_ln(o) {}
 
  private:
   unsigned char bytes_[DecodeOps::kMaxBytes];
@@ -97,6 +99,7 @@ inline int decode_op_units(DecodeOpKind kind, const DecodeOpParams& p) {
     case DecodeOpKind::kPredictorScores: return p.predictor_scores.max_units();
     case DecodeOpKind::kPredictorSelect: return p.predictor_select.max_units();
     case DecodeOpKind::kArgmax: return p.argmax.max_units();
+    case DecodeOpKind::kRowGemvLn: return p.row_gemv_ln.max_units();
   }
   return 0;
 }
@@ -125,6 +128,7 @@ __device__ __forceinline__ void run_decode_op(DecodeOpKind kind, const DecodeOpP
     case DecodeOpKind::kPredictorScores: run_decode_unit(p.predictor_scores, unit, smem, sync); break;
     case DecodeOpKind::kPredictorSelect: run_decode_unit(p.predictor_select, unit, smem, sync); break;
     case DecodeOpKind::kArgmax: run_decode_unit(p.argmax, unit, smem, sync); break;
+    case DecodeOpKind::kRowGemvLn: run_decode_unit(p.row_gemv_ln, unit, smem, sync); break;
   }
 }
 #endif  // __CUDACC__

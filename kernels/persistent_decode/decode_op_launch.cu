@@ -96,7 +96,19 @@ void check_decode_op(DecodeOpKind kind, const DecodeOpParams& p) {
       DV_CHECK(p.layer_norm.y && p.layer_norm.x && p.layer_norm.gamma && p.layer_norm.beta,
                "layer_norm op: y, x, gamma and beta must be non-null");
       break;
-    case DecodeOpKind::kRowGemv: check_row_gemv(p.row_gemv); break;
+    case DecodeOpKind::kRowGemv:
+      check_row_gemv(p.row_gemv);
+      DV_CHECK(p.row_gemv.ln_gamma == nullptr, "row_gemv op: ln_gamma set (the folded layer norm is row_gemv_ln)");
+      break;
+    case DecodeOpKind::kRowGemvLn: {
+      const RowGemvLnOp& o = p.row_gemv_ln;
+      check_row_gemv(o);
+      DV_CHECK(o.epilogue == RowEpilogue::kHalf && o.ln_gamma != nullptr && o.ln_beta != nullptr &&
+                   aligned16(o.ln_gamma) && aligned16(o.ln_beta) && o.ldx == o.K && o.ln_eps > 0.f,
+               "row_gemv_ln op: needs the kHalf epilogue, ln_gamma and ln_beta (16-byte aligned), ldx == K ({} and "
+               "{}) and eps > 0", o.ldx, o.K);
+      break;
+    }
     case DecodeOpKind::kQkv: check_sparse_qkv_args(p.qkv.a); break;
     case DecodeOpKind::kKvCatchup: check_kv_catchup_args(p.kv_catchup.a); break;
     case DecodeOpKind::kAttention: check_decode_attention_args(p.attention.a); break;
@@ -127,6 +139,7 @@ void launch_decode_op(DecodeOpKind kind, const DecodeOpParams& p, cudaStream_t s
     case DecodeOpKind::kPredictorScores: launch_units(p.predictor_scores, stream, "predictor scores op"); break;
     case DecodeOpKind::kPredictorSelect: launch_units(p.predictor_select, stream, "predictor select op"); break;
     case DecodeOpKind::kArgmax: launch_units(p.argmax, stream, "argmax op"); break;
+    case DecodeOpKind::kRowGemvLn: launch_units(p.row_gemv_ln, stream, "row_gemv_ln op"); break;
   }
 }
 

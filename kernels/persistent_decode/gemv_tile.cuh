@@ -33,12 +33,18 @@ constexpr int kTileSmemBytes = kUnitWarps * kTileRows * kTileCols * static_cast<
 #if defined(__CUDACC__)
 __device__ __forceinline__ uint4 ld_coherent_u4(const void* p) { return __ldcg(reinterpret_cast<const uint4*>(p)); }
 
+// The input loader of a plain tile: 16 bytes of x at column col, through L2.
+struct CoherentX {
+  __device__ __forceinline__ uint4 operator()(const __half* x, int col) const { return ld_coherent_u4(x + col); }
+};
+
 // w0 / w1: this lane's weight rows g and g + 8 (nullptr: zero rows). x: this lane's input column g (nullptr:
-// zero column). K: a multiple of 8. On return red (smem, kTileSmemBytes) holds the sums at red[r * 8 + c]
-// for every thread (the call ends with a barrier). ready() is called once by every thread.
-template <class Ready>
+// zero column), read as load_x(x, col) (16 bytes at column col; e.g. normalized on load). K: a multiple of 8. On
+// return red (smem, kTileSmemBytes) holds the sums at red[r * 8 + c] for every thread (the call ends with a
+// barrier). ready() is called once by every thread.
+template <class Ready, class LoadX = CoherentX>
 __device__ __forceinline__ void gemv_tile(const __half* w0, const __half* w1, const __half* x, int K, float* red,
-                                          Ready&& ready) {
+                                          Ready&& ready, LoadX load_x = {}) {
   constexpr int U = kTileUnroll;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
@@ -65,7 +71,7 @@ __device__ __forceinline__ void gemv_tile(const __half* w0, const __half* w1, co
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int col = (c + u) * 32 + lane_col;
-      xv[u] = c + u < c1 && col < K && x != nullptr ? ld_coherent_u4(x + col) : zero_u4();
+      xv[u] = c + u < c1 && col < K && x != nullptr ? load_x(x, col) : zero_u4();
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {

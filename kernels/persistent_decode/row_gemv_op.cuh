@@ -8,7 +8,10 @@
 //   kLogits: out_f32[b * ld_out + row(j)] = s, and argmax[b] = max over j of (order_key(s) << 32 | ~row(j))
 //            by atomicMax (the LM head with the greedy token fused in; ties go to the lowest row)
 // Uses: project_in (+ the position add) / project_out and the LM head (the layers run the graph path's ops:
-// decode_op.cuh); bias and ReLU are general (the op's kernel tests hold them against sparse_mlp_up_ref).
+// decode_op.cuh); bias and ReLU are general (the op's kernel tests hold them against sparse_mlp_up_ref); the split
+// MLP's up projection, optionally with the MLP layer norm folded in (ln_gamma: x is the residual stream, every unit
+// computes its B rows' statistics after the input wait and normalizes x as it loads it, qkv_layer_norm.cuh's
+// row_stats and formula: no layer norm op and no normalized copy of x; DEJAVU_PERSISTENT_MLP_LN=fold).
 // Unit u owns entries [16u, 16u + 16) (gemv_tile.cuh: each weight row is read once, for all B columns).
 // Bytes: rows * K * 2 (weights) + rows * 4 (idx) + B * K * 2 (x, from L2) + the outputs.
 #pragma once
@@ -19,6 +22,11 @@
 
 #include "kernels/lowrank_predictor/lowrank_predictor.cuh"
 #include "kernels/persistent_decode/gemv_tile.cuh"
+#include "kernels/sparse_qkv/sparse_qkv.cuh"
+#if defined(__CUDACC__)
+#include "kernels/common/half8.cuh"
+#include "kernels/sparse_qkv/qkv_layer_norm.cuh"
+#endif
 
 namespace dv::kernels {
 
@@ -32,7 +40,10 @@ __device__ __forceinline__ unsigned long long argmax_key(float s, int row) {
 
 #endif  // __CUDACC__
 struct RowGemvOp {
-  static constexpr int kSmemBytes = kTileSmemBytes;
+  // The tile's reduction, then (ln_gamma) the rows' mean and rstd [2][kSparseQkvLnMaxRows] and row_stats' warp
+  // partials [2 * kTileCols].
+  static constexpr int kStatsOff = kTileSmemBytes;
+  static constexpr int kSmemBytes = kStatsOff + (2 * kSparseQkvLnMaxRows + 2 * kTileCols) * 4;
 
   const __half* w = nullptr;          // [n_rows, K] row-major, 16-byte aligned
   const __half* x = nullptr;          // [B, ldx]
@@ -49,12 +60,22 @@ struct RowGemvOp {
   unsigned long long* argmax = nullptr;  // kLogits: [B], zero before the step (ArgmaxOp resets it)
   const __half* pos_embed = nullptr;  // kHalf: [max_positions + 2, ld_out] or nullptr
   const int* positions = nullptr;     // [B] with pos_embed
+  const __half* ln_gamma = nullptr;   // RowGemvLnOp only: [K], x normalized on load (with ln_beta [K]; ldx == K)
+  const __half* ln_beta = nullptr;
+  float ln_eps = 1e-5f;               // OPT's
 
   DV_OP_HD int max_units() const { return (max_rows + kTileRows - 1) / kTileRows; }
 
 #if defined(__CUDACC__)
   template <class Sync>
   __device__ void run(int unit, char* smem, const Sync& sync) const {
+    run_as<Sync, false>(unit, smem, sync);
+  }
+
+  // kLn: the folded layer norm (RowGemvLnOp below); a separate instantiation, so the plain op's code and
+  // registers do not change.
+  template <class Sync, bool kLn>
+  __device__ void run_as(int unit, char* smem, const Sync& sync) const {
     float* red = reinterpret_cast<float*>(smem);
     const int g = (threadIdx.x & 31) >> 2;
     const int j0 = unit * kTileRows;
@@ -68,7 +89,21 @@ struct RowGemvOp {
     const __half* w0 = ra >= 0 ? w + static_cast<size_t>(ra) * K : nullptr;
     const __half* w1 = rb >= 0 ? w + static_cast<size_t>(rb) * K : nullptr;
     const __half* xc = g < B ? x + static_cast<size_t>(g) * ldx : nullptr;
-    gemv_tile(w0, w1, xc, K, red, [&] { sync.inputs(); });
+    if constexpr (!kLn) {
+      gemv_tile(w0, w1, xc, K, red, [&] { sync.inputs(); });
+    } else {
+      float* stats = reinterpret_cast<float*>(smem + kStatsOff);
+      auto ready = [&] {
+        sync.inputs();
+        qkv::row_stats<Sync>(x, B, K, ln_eps, stats, stats + 2 * kSparseQkvLnMaxRows);
+      };
+      auto load_x = [&](const __half* xr, int col) {  // xr: batch row g's start (gemv_tile's lane column)
+        return layer_norm8(ld_coherent_u4(xr + col), __ldg(reinterpret_cast<const uint4*>(ln_gamma + col)),
+                           __ldg(reinterpret_cast<const uint4*>(ln_beta + col)), stats[g],
+                           stats[kSparseQkvLnMaxRows + g]);
+      };
+      gemv_tile(w0, w1, xc, K, red, ready, load_x);
+    }
 
     // red[r * 8 + b]: entry j0 + r, batch row b.
     if (threadIdx.x < kTileRows * kTileCols) {
@@ -97,6 +132,16 @@ struct RowGemvOp {
         out[static_cast<size_t>(b) * ld_out + (compact ? j : row)] = h;
       }
     }
+  }
+#endif  // __CUDACC__
+};
+
+// RowGemvOp with the layer norm folded in (ln_gamma / ln_beta set): its own op kind and code.
+struct RowGemvLnOp : RowGemvOp {
+#if defined(__CUDACC__)
+  template <class Sync>
+  __device__ void run(int unit, char* smem, const Sync& sync) const {
+    run_as<Sync, true>(unit, smem, sync);
   }
 #endif  // __CUDACC__
 };

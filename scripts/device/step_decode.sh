@@ -67,6 +67,9 @@ if has tests; then
   # CTAs for the predictors (DEJAVU_PERSISTENT_SIDE_CTAS=26).
   DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_LOADS=l2 DEJAVU_PERSISTENT_SIDE_CTAS=26 \
     gtest cuda_engine_persistent_ab "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
+  # The MLP layer norm folded into the split MLP's up projection (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp).
+  DEJAVU_PERSISTENT_MLP_LN=fold gtest cuda_engine_persistent_ln_fold "${DEJAVU_T_PS:-90}" "$ET" \
+    --gtest_filter='*Persistent*'
 fi
 
 if has sanitize && command -v compute-sanitizer >/dev/null; then
@@ -135,7 +138,8 @@ if has bench; then
   # the default since session 14, 301cf2c's persistent_split_mlp), persistent_side_ab = side CTAs for the
   # predictors' ops (DEJAVU_PERSISTENT_SIDE_CTAS=$DEJAVU_SIDE_CTAS_AB, default 52; 59b3546: slower, the default is
   # none), persistent_l2_loads = the ops read what the step wrote through L2 only (DEJAVU_PERSISTENT_LOADS=l2, the
-  # default before 59b3546's A/B; persistent_sync.cuh).
+  # default before 59b3546's A/B; persistent_sync.cuh), persistent_mlp_ln_fold = the MLP layer norm folded into the
+  # split MLP's up projection (DEJAVU_PERSISTENT_MLP_LN=fold).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
     paths=graph
@@ -144,6 +148,8 @@ if has bench; then
       pred_mlp_only) env_set= args_set=(--predicted-blocks mlp) limit=${DEJAVU_T_BENCH3:-40} ;;
       pred_heads_only) env_set= args_set=(--predicted-blocks heads) limit=${DEJAVU_T_BENCH3:-40} ;;
       persistent_fused_mlp) env_set=DEJAVU_PERSISTENT_MLP=fused paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_mlp_ln_fold) env_set=DEJAVU_PERSISTENT_MLP_LN=fold paths=graph,persistent
+        limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_l2_loads) env_set=DEJAVU_PERSISTENT_LOADS=l2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_side_ab) env_set=DEJAVU_PERSISTENT_SIDE_CTAS=${DEJAVU_SIDE_CTAS_AB:-52} paths=graph,persistent
         limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -164,8 +170,8 @@ if has bench; then
       l2_warmup_branch_nodown) env_set="DEJAVU_L2_WARMUP=branch DEJAVU_L2_WARMUP_DOWN=0" limit=${DEJAVU_T_BENCH3:-40} ;;
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
-           "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab" \
-           "or persistent_l2_loads" >>"$SUMMARY"
+           "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab," \
+           "persistent_mlp_ln_fold or persistent_l2_loads" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

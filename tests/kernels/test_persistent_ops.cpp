@@ -2,7 +2,8 @@
 // the graph path's ops, whose kernel tests are their own), each launched on its own (one CTA per unit,
 // decode_op_launch.h) and held against the plain reference of the same math: row_gemv against
 // sparse_mlp_up_ref (gathered rows + bias + ReLU, written at the row's own column) and against a
-// double-precision dot (LM head logits + the fused argmax), layer_norm against layer_norm_ref (the predictor's
+// double-precision dot (LM head logits + the fused argmax), row_gemv_ln against layer_norm_ref then
+// sparse_mlp_up_ref, layer_norm against layer_norm_ref (the predictor's
 // ops: test_persistent_predictor_ops.cpp). Odd sizes, empty and full selections, device counts below capacity
 // with a poisoned idx tail, outputs NaN-poisoned.
 #include <gtest/gtest.h>
@@ -98,6 +99,91 @@ TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
       ASSERT_TRUE(test::expect_close(g, rf, DType::kF16, "row_gemv h"));
     }
   }
+}
+
+// row_gemv_ln (the MLP layer norm folded into the up projection): layer_norm_ref of the residual stream, then
+// sparse_mlp_up_ref on the normalized rows; compact outputs, the split MLP's layout.
+TEST(PersistentOps, RowGemvLnMatchesLayerNormThenSparseMlpUpReference) {
+  DV_SKIP_WITHOUT_GPU();
+  for (int ci = 0; ci < static_cast<int>(std::size(kGemvCases)); ++ci) {
+    const GemvCase c = kGemvCases[ci];
+    std::mt19937_64 rng(test::case_seed("row_gemv_ln_op", ci));
+    SCOPED_TRACE(::testing::Message() << "case " << ci);
+    const bool gathered = c.k >= 0;
+    const int k = gathered ? c.k : c.n, max_k = gathered ? c.max_k : c.n;
+    const auto x = test::random_halves(static_cast<size_t>(c.B) * c.K, rng, -3.f, 3.f);
+    const auto w = test::random_halves(static_cast<size_t>(c.n) * c.K, rng);
+    const auto bias = test::random_halves(static_cast<size_t>(c.n), rng);
+    const auto gamma = test::random_halves(c.K, rng), beta = test::random_halves(c.K, rng);
+    std::vector<int> idx = gathered ? make_idx(c.n, k, max_k, rng) : std::vector<int>(c.n);
+    if (!gathered) std::iota(idx.begin(), idx.end(), 0);
+    const int ld_out = std::max(max_k, 1);
+    DeviceBuffer<__half> dx(x.h), dw(w.h), db(bias.h), dg(gamma.h), dbeta(beta.h);
+    DeviceBuffer<__half> dout(static_cast<size_t>(c.B) * ld_out);
+    DeviceBuffer<int> didx(idx), dk(std::vector<int>{k});
+    dout.poison();
+    RowGemvLnOp r;
+    r.w = dw.data();
+    r.x = dx.data();
+    r.idx = gathered ? didx.data() : nullptr;
+    r.count = gathered ? dk.data() : nullptr;
+    r.max_rows = max_k;
+    r.B = c.B;
+    r.K = c.K;
+    r.ldx = c.K;
+    r.bias = db.data();
+    r.relu = true;
+    r.out = dout.data();
+    r.ld_out = ld_out;
+    r.compact = true;
+    r.ln_gamma = dg.data();
+    r.ln_beta = dbeta.data();
+    launch_decode_op(DecodeOpKind::kRowGemvLn, r, nullptr);
+
+    std::vector<__half> normed(x.h.size());
+    LayerNormArgs ln;
+    ln.y = normed.data();
+    ln.x = x.h.data();
+    ln.gamma = gamma.h.data();
+    ln.beta = beta.h.data();
+    ln.rows = c.B;
+    ln.d = c.K;
+    layer_norm_ref(ln);
+    std::vector<__half> ref(static_cast<size_t>(c.B) * std::max(k, 1));
+    SparseMlpUpArgs a;
+    a.h = ref.data();
+    a.x = normed.data();
+    a.w1 = w.h.data();
+    a.b1 = bias.h.data();
+    a.idx = idx.data();
+    a.k_dev = &k;
+    a.B = c.B;
+    a.d = c.K;
+    a.ffn = c.n;
+    a.max_k = k;
+    a.ld_h = std::max(k, 1);
+    sparse_mlp_up_ref(a);
+    const std::vector<__half> got = dout.download();
+    std::vector<float> g, rf;
+    for (int b = 0; b < c.B; ++b)
+      for (int j = 0; j < k; ++j) {
+        g.push_back(__half2float(got[static_cast<size_t>(b) * ld_out + j]));
+        rf.push_back(__half2float(ref[static_cast<size_t>(b) * a.ld_h + j]));
+      }
+    if (!g.empty()) {
+      ASSERT_TRUE(test::expect_close(g, rf, DType::kF16, "row_gemv_ln h"));
+    }
+  }
+  // The plain op refuses a layer norm it would not apply.
+  RowGemvOp plain;
+  DeviceBuffer<__half> buf(64);
+  plain.w = plain.x = buf.data();
+  plain.B = 1;
+  plain.K = plain.ldx = 8;
+  plain.out = buf.data();
+  plain.ld_out = 8;
+  plain.ln_gamma = plain.ln_beta = buf.data();
+  EXPECT_THROW(check_decode_op(DecodeOpKind::kRowGemv, plain), Error);
 }
 
 // kLogits (fp32 logits and the fused greedy token, through ArgmaxOp).

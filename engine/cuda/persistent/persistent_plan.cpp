@@ -20,61 +20,6 @@ using kernels::DecodeOpKind;
 using kernels::DecodeOpParams;
 
 namespace {
-// Units the split ops aim for: decode_attention two per CTA when every head slot is used (it takes the CTA
-// count as its SM count), W_o two per CTA; fused_mlp one per CTA (its plan: two per SM of num_ctas / 2).
-int out_proj_target(int ctas) { return 2 * ctas; }
-int mlp_sms(int ctas) { return std::max(1, ctas / 2); }
-}  // namespace
-
-PersistentBuffers::PersistentBuffers(const GpuWeights& w, int batch, int max_len, const SparseState* sparse,
-                                     int num_ctas) {
-  const ModelDims m = model_dims(w);
-  const int64_t L = m.layers, B = batch, H = m.heads, hd = m.head_dim;
-  const auto half = cuda_options(at::kHalf);
-  normed = at::zeros({2 * L, B, m.d}, half);
-  q = at::zeros({L, B, H, hd}, half);
-  attn = at::zeros({L, B, H * hd}, half);
-  const int mlp_units = fused_ordered_sums() ? kernels::plan_fused_mlp(batch, m.d, m.ffn, mlp_sms(num_ctas)).units : 0;
-  workspace_stride = std::max(kernels::fused_mlp_workspace_bytes(batch, m.d, mlp_units),
-                              kernels::sparse_mlp_down_workspace_bytes(batch, m.d, m.heads, m.head_dim,
-                                                                       out_proj_target(num_ctas), down_ordered_sums()));
-  split_mlp = sparse != nullptr && persistent_split_mlp();
-  if (split_mlp) {
-    workspace_stride = std::max(workspace_stride,
-                                kernels::sparse_mlp_down_workspace_bytes(batch, m.d, m.ffn, 1, out_proj_target(num_ctas),
-                                                                         down_ordered_sums()));
-    mlp_h = at::zeros({L, B, m.ffn}, half);
-  }
-  workspace_stride = (workspace_stride + 255) / 256 * 256;
-  workspace = at::zeros({static_cast<int64_t>(2 * L * workspace_stride)}, cuda_options(at::kByte));
-  size_t floats = 1;  // the most partials any head capacity needs (the plan's splits below)
-  for (int cap = 1; cap <= m.heads; ++cap)
-    floats = std::max(floats, decode_attention_partials_floats(
-                                  batch, cap, decode_attention_max_splits(batch, cap, max_len, num_ctas), m.head_dim));
-  partials_stride = (floats + 3) / 4 * 4;
-  partials = at::zeros({static_cast<int64_t>(L * partials_stride)}, cuda_options(at::kFloat));
-  tickets = at::zeros({L, B, H}, cuda_options(at::kInt));
-  argmax = at::zeros({B}, cuda_options(at::kLong));
-  size_t z = 0, s = 0, part = 0, ws = 0;
-  if (sparse != nullptr)
-    for (const PredictorTask& t : sparse->tasks) {
-      const auto mode = t.threshold ? kernels::SelectMode::kThreshold : kernels::SelectMode::kTopK;
-      z_offset.push_back(z);
-      score_offset.push_back(s);
-      partial_offset.push_back(part);
-      workspace_offset.push_back(ws);
-      z += static_cast<size_t>(B) * t.rank + 8;  // 16-byte aligned starts (rank % 8 == 0)
-      s += kernels::lowrank_predictor_scores_floats(batch, t.n, mode, t.batch_union);  // multiples of 4
-      part += (kernels::lowrank_predictor_partials_floats(batch, m.d, t.rank) + 3) / 4 * 4;
-      ws += (kernels::lowrank_predictor_workspace_bytes(batch, m.d, t.rank, t.n) + 15) / 16 * 16;
-    }
-  pred_z = at::zeros({static_cast<int64_t>(std::max<size_t>(z, 8))}, half);
-  pred_scores = at::zeros({static_cast<int64_t>(std::max<size_t>(s, 4))}, cuda_options(at::kFloat));
-  pred_partials = at::zeros({static_cast<int64_t>(std::max<size_t>(part, 4))}, cuda_options(at::kFloat));
-  pred_workspace = at::zeros({static_cast<int64_t>(std::max<size_t>(ws, 16))}, cuda_options(at::kByte));  // kept zero
-}
-
-namespace {
 
 class PlanBuilder {
  public:
@@ -100,8 +45,10 @@ class PlanBuilder {
       if (!pre) layer_norm("attn_ln", l, normed(2 * l), lw.attn_ln_w, lw.attn_ln_b, b_.mlp_in(l));
       point(2 * l + 1);
       const __half* x_mlp = b_.mlp_in(l);
-      if (pre && !mlp_ln) x_mlp = layer_norm("mlp_ln", l, x_mlp, lw.mlp_ln_w, lw.mlp_ln_b, normed(2 * l + 1));
-      mlp(l, x_mlp, mlp_ln, pre ? b_.attn_in(l + 1) : normed(2 * l + 1));
+      const bool fold_ln = pre && pb_.split_mlp && fold_mlp_ln_ && sp_ != nullptr && !sp_->mlp[l].dense;
+      if (pre && !mlp_ln && !fold_ln)
+        x_mlp = layer_norm("mlp_ln", l, x_mlp, lw.mlp_ln_w, lw.mlp_ln_b, normed(2 * l + 1));
+      mlp(l, x_mlp, mlp_ln || fold_ln, pre ? b_.attn_in(l + 1) : normed(2 * l + 1));
       if (!pre) layer_norm("mlp_ln", l, normed(2 * l + 1), lw.mlp_ln_w, lw.mlp_ln_b, b_.attn_in(l + 1));
       if (l + 1 < L) point(2 * (l + 1));
     }
@@ -237,7 +184,7 @@ class PlanBuilder {
     kernels::PersistentOutProj o;
     o.a = layer_out_proj_args(w_, b_, l, at.out, heads, out, b_.attn_in(l), workspace(l, 0));
     const kernels::SparseMlpDownPlan plan = kernels::plan_sparse_mlp_down(
-        B_, m_.d, heads.cap, m_.head_dim, out_proj_target(ctas_));
+        B_, m_.d, heads.cap, m_.head_dim, persistent_out_proj_target(ctas_));
     o.col_blocks = plan.col_blocks;
     o.splits = plan.splits;
     add(DecodeOpKind::kOutProj, o, "out_proj", l, {heads.idx, heads.count}, {at.out, b_.attn_in(l)}, {out});
@@ -248,19 +195,20 @@ class PlanBuilder {
   // fc2_b + fc2 product.
   void mlp(int l, const __half* x, bool fuse_ln, __half* out) {
     const DeviceList neurons = selection(true, l);
-    if (pb_.split_mlp && neurons.idx != nullptr) return split_mlp(l, x, neurons, out);
+    if (pb_.split_mlp && neurons.idx != nullptr) return split_mlp(l, x, neurons, fuse_ln, out);
     kernels::PersistentMlp p;
-    p.a = layer_mlp_args(w_, b_, l, x, neurons, fuse_ln, out, b_.mlp_in(l), workspace(l, 1), mlp_sms(ctas_));
-    const kernels::FusedMlpPlan plan = kernels::plan_fused_mlp(B_, m_.d, p.a.max_k, mlp_sms(ctas_));
+    p.a = layer_mlp_args(w_, b_, l, x, neurons, fuse_ln, out, b_.mlp_in(l), workspace(l, 1), persistent_mlp_sms(ctas_));
+    const kernels::FusedMlpPlan plan = kernels::plan_fused_mlp(B_, m_.d, p.a.max_k, persistent_mlp_sms(ctas_));
     p.units = plan.units;
     p.stage_x = plan.stage_x;
     add(DecodeOpKind::kMlp, p, "mlp", l, {neurons.idx, neurons.count}, {x, b_.mlp_in(l)}, {out});
     flush_scores();
   }
 
-  // The sparse MLP block as two ops on the normalized x: fc1's rows at the selection (bias, ReLU) into the
-  // compact activations, then sparse_mlp_down from them, out = mlp_in(l) + fc2_b + the product.
-  void split_mlp(int l, const __half* x, const DeviceList& neurons, __half* out) {
+  // The sparse MLP block as two ops on the normalized x (fold_ln: on the residual stream x, the layer norm
+  // folded into the up projection, RowGemvLnOp): fc1's rows at the selection (bias, ReLU) into the compact
+  // activations, then sparse_mlp_down from them, out = mlp_in(l) + fc2_b + the product.
+  void split_mlp(int l, const __half* x, const DeviceList& neurons, bool fold_ln, __half* out) {
     __half* h = per_layer(pb_.mlp_h, l);
     kernels::RowGemvOp up = row_gemv(half_ptr(w_.layers[l].fc1_w), x, m_.d, neurons.cap);
     up.idx = neurons.idx;
@@ -270,10 +218,19 @@ class PlanBuilder {
     up.out = h;
     up.ld_out = m_.ffn;
     up.compact = true;
-    add(DecodeOpKind::kRowGemv, up, "mlp_up", l, {neurons.idx, neurons.count}, {x}, {h});
+    if (fold_ln) {
+      kernels::RowGemvLnOp up_ln;
+      static_cast<kernels::RowGemvOp&>(up_ln) = up;
+      up_ln.ln_gamma = half_ptr(w_.layers[l].mlp_ln_w);
+      up_ln.ln_beta = half_ptr(w_.layers[l].mlp_ln_b);
+      add(DecodeOpKind::kRowGemvLn, up_ln, "mlp_up", l, {neurons.idx, neurons.count}, {x}, {h});
+      flush_scores();  // where the layer norm op would have flushed them
+    } else {
+      add(DecodeOpKind::kRowGemv, up, "mlp_up", l, {neurons.idx, neurons.count}, {x}, {h});
+    }
     kernels::PersistentOutProj down;
     down.a = layer_mlp_down_args(w_, B_, l, neurons, h, m_.ffn, out, b_.mlp_in(l), workspace(l, 1));
-    const kernels::SparseMlpDownPlan plan = kernels::plan_sparse_mlp_down(B_, m_.d, neurons.cap, 1, out_proj_target(ctas_));
+    const kernels::SparseMlpDownPlan plan = kernels::plan_sparse_mlp_down(B_, m_.d, neurons.cap, 1, persistent_out_proj_target(ctas_));
     down.col_blocks = plan.col_blocks;
     down.splits = plan.splits;
     add(DecodeOpKind::kOutProj, down, "mlp_down", l, {neurons.idx, neurons.count}, {h, b_.mlp_in(l)}, {out});
@@ -379,6 +336,7 @@ class PlanBuilder {
   PersistentBuffers& pb_;
   const ModelDims m_;
   const int B_, ctas_;
+  const bool fold_mlp_ln_ = persistent_fold_mlp_ln();
   PersistentPlan plan_;
   std::map<const void*, int> producer_;
   std::vector<int> pending_scores_, selected_;

@@ -29,7 +29,14 @@
 
 namespace dv::engine {
 
-// The activations and scratch the persistent step keeps per layer (the graph path reuses one buffer of each).
+// Units the split ops aim for on num_ctas CTAs: W_o and the split MLP's down projection two per CTA
+// (sparse_mlp_down's plan target), fused_mlp one per CTA (its plan: two per SM of num_ctas / 2); decode_attention
+// takes the CTA count as its SM count. The buffers and the plan size from the same functions.
+int persistent_out_proj_target(int ctas);
+int persistent_mlp_sms(int ctas);
+
+// The activations and scratch the persistent step keeps per layer (the graph path reuses one buffer of each;
+// persistent_buffers.cpp).
 struct PersistentBuffers {
   PersistentBuffers(const GpuWeights& w, int batch, int max_len, const SparseState* sparse, int num_ctas);
   at::Tensor normed;         // [2L, B, d] post-LN: a block's output sum before its layer norm; pre-LN: the MLP
