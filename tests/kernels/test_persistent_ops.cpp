@@ -39,6 +39,56 @@ const GemvCase kGemvCases[] = {{1, 8, 37, 1, 1},      {1, 40, 37, 0, 5},      {3
                                {8, 1000, 1001, 333, 400}, {5, 2048, 300, -1, 0}, {2, 1016, 64, 63, 64},
                                {7, 96, 17, -1, 0}};
 
+// The case's up projection (bias + ReLU) on device buffers: gathered by idx / count, or every row.
+template <class Op>
+Op up_op(const GemvCase& c, int max_k, const __half* w, const __half* x, const int* idx, const int* count,
+         const __half* bias, __half* out, int ld_out, bool compact) {
+  Op r;
+  r.w = w;
+  r.x = x;
+  r.idx = idx;
+  r.count = count;
+  r.max_rows = max_k;
+  r.B = c.B;
+  r.K = c.K;
+  r.ldx = c.K;
+  r.bias = bias;
+  r.relu = true;
+  r.out = out;
+  r.ld_out = ld_out;
+  r.compact = compact;
+  return r;
+}
+
+// sparse_mlp_up_ref of the case's first k entries on host x, held against the op's output (at entry j when
+// compact, else at row idx[j]).
+void expect_up_ref(const GemvCase& c, int k, const std::vector<int>& idx, const __half* x, const __half* w,
+                   const __half* bias, const std::vector<__half>& got, int ld_out, bool compact) {
+  std::vector<__half> ref(static_cast<size_t>(c.B) * std::max(k, 1));
+  SparseMlpUpArgs a;
+  a.h = ref.data();
+  a.x = x;
+  a.w1 = w;
+  a.b1 = bias;
+  a.idx = idx.data();
+  a.k_dev = &k;
+  a.B = c.B;
+  a.d = c.K;
+  a.ffn = c.n;
+  a.max_k = k;
+  a.ld_h = std::max(k, 1);
+  sparse_mlp_up_ref(a);
+  std::vector<float> g, rf;
+  for (int b = 0; b < c.B; ++b)
+    for (int j = 0; j < k; ++j) {
+      g.push_back(__half2float(got[static_cast<size_t>(b) * ld_out + (compact ? j : idx[j])]));
+      rf.push_back(__half2float(ref[static_cast<size_t>(b) * a.ld_h + j]));
+    }
+  if (!g.empty()) {
+    EXPECT_TRUE(test::expect_close(g, rf, DType::kF16, "row_gemv h"));
+  }
+}
+
 // Outputs at the rows (compact false) or at the entries (compact: sparse_mlp_up's own layout).
 TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
   DV_SKIP_WITHOUT_GPU();
@@ -58,46 +108,10 @@ TEST(PersistentOps, RowGemvHalfMatchesSparseMlpUpReference) {
     DeviceBuffer<__half> dx(x.h), dw(w.h), db(bias.h), dout(static_cast<size_t>(c.B) * ld_out);
     DeviceBuffer<int> didx(idx), dk(std::vector<int>{k});
     dout.poison();
-    RowGemvOp r;
-    r.w = dw.data();
-    r.x = dx.data();
-    r.idx = gathered ? didx.data() : nullptr;
-    r.count = gathered ? dk.data() : nullptr;
-    r.max_rows = max_k;
-    r.B = c.B;
-    r.K = c.K;
-    r.ldx = c.K;
-    r.bias = db.data();
-    r.relu = true;
-    r.out = dout.data();
-    r.ld_out = ld_out;
-    r.compact = compact;
+    const RowGemvOp r = up_op<RowGemvOp>(c, max_k, dw.data(), dx.data(), gathered ? didx.data() : nullptr,
+                                         gathered ? dk.data() : nullptr, db.data(), dout.data(), ld_out, compact);
     launch_decode_op(DecodeOpKind::kRowGemv, r, nullptr);
-
-    std::vector<__half> ref(static_cast<size_t>(c.B) * std::max(k, 1));
-    SparseMlpUpArgs a;
-    a.h = ref.data();
-    a.x = x.h.data();
-    a.w1 = w.h.data();
-    a.b1 = bias.h.data();
-    a.idx = idx.data();
-    a.k_dev = &k;
-    a.B = c.B;
-    a.d = c.K;
-    a.ffn = c.n;
-    a.max_k = k;
-    a.ld_h = std::max(k, 1);
-    sparse_mlp_up_ref(a);
-    const std::vector<__half> got = dout.download();
-    std::vector<float> g, rf;
-    for (int b = 0; b < c.B; ++b)
-      for (int j = 0; j < k; ++j) {
-        g.push_back(__half2float(got[static_cast<size_t>(b) * ld_out + (compact ? j : idx[j])]));
-        rf.push_back(__half2float(ref[static_cast<size_t>(b) * a.ld_h + j]));
-      }
-    if (!g.empty()) {
-      ASSERT_TRUE(test::expect_close(g, rf, DType::kF16, "row_gemv h"));
-    }
+    expect_up_ref(c, k, idx, x.h.data(), w.h.data(), bias.h.data(), dout.download(), ld_out, compact);
   }
 }
 
@@ -122,20 +136,8 @@ TEST(PersistentOps, RowGemvLnMatchesLayerNormThenSparseMlpUpReference) {
     DeviceBuffer<__half> dout(static_cast<size_t>(c.B) * ld_out);
     DeviceBuffer<int> didx(idx), dk(std::vector<int>{k});
     dout.poison();
-    RowGemvLnOp r;
-    r.w = dw.data();
-    r.x = dx.data();
-    r.idx = gathered ? didx.data() : nullptr;
-    r.count = gathered ? dk.data() : nullptr;
-    r.max_rows = max_k;
-    r.B = c.B;
-    r.K = c.K;
-    r.ldx = c.K;
-    r.bias = db.data();
-    r.relu = true;
-    r.out = dout.data();
-    r.ld_out = ld_out;
-    r.compact = true;
+    RowGemvLnOp r = up_op<RowGemvLnOp>(c, max_k, dw.data(), dx.data(), gathered ? didx.data() : nullptr,
+                                       gathered ? dk.data() : nullptr, db.data(), dout.data(), ld_out, true);
     r.ln_gamma = dg.data();
     r.ln_beta = dbeta.data();
     launch_decode_op(DecodeOpKind::kRowGemvLn, r, nullptr);
@@ -149,30 +151,7 @@ TEST(PersistentOps, RowGemvLnMatchesLayerNormThenSparseMlpUpReference) {
     ln.rows = c.B;
     ln.d = c.K;
     layer_norm_ref(ln);
-    std::vector<__half> ref(static_cast<size_t>(c.B) * std::max(k, 1));
-    SparseMlpUpArgs a;
-    a.h = ref.data();
-    a.x = normed.data();
-    a.w1 = w.h.data();
-    a.b1 = bias.h.data();
-    a.idx = idx.data();
-    a.k_dev = &k;
-    a.B = c.B;
-    a.d = c.K;
-    a.ffn = c.n;
-    a.max_k = k;
-    a.ld_h = std::max(k, 1);
-    sparse_mlp_up_ref(a);
-    const std::vector<__half> got = dout.download();
-    std::vector<float> g, rf;
-    for (int b = 0; b < c.B; ++b)
-      for (int j = 0; j < k; ++j) {
-        g.push_back(__half2float(got[static_cast<size_t>(b) * ld_out + j]));
-        rf.push_back(__half2float(ref[static_cast<size_t>(b) * a.ld_h + j]));
-      }
-    if (!g.empty()) {
-      ASSERT_TRUE(test::expect_close(g, rf, DType::kF16, "row_gemv_ln h"));
-    }
+    expect_up_ref(c, k, idx, normed.data(), w.h.data(), bias.h.data(), dout.download(), ld_out, true);
   }
   // The plain op refuses a layer norm it would not apply.
   RowGemvOp plain;
