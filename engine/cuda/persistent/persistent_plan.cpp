@@ -197,8 +197,9 @@ class PlanBuilder {
     const DeviceList neurons = selection(true, l);
     if (pb_.split_mlp && neurons.idx != nullptr) return split_mlp(l, x, neurons, fuse_ln, out);
     kernels::PersistentMlp p;
-    p.a = layer_mlp_args(w_, b_, l, x, neurons, fuse_ln, out, b_.mlp_in(l), workspace(l, 1), persistent_mlp_sms(ctas_));
-    const kernels::FusedMlpPlan plan = kernels::plan_fused_mlp(B_, m_.d, p.a.max_k, persistent_mlp_sms(ctas_));
+    const int sms = persistent_mlp_sms(ctas_);
+    p.a = layer_mlp_args(w_, b_, l, x, neurons, fuse_ln, out, b_.mlp_in(l), workspace(l, 1), sms);
+    const kernels::FusedMlpPlan plan = kernels::plan_fused_mlp(B_, m_.d, p.a.max_k, sms);
     p.units = plan.units;
     p.stage_x = plan.stage_x;
     add(DecodeOpKind::kMlp, p, "mlp", l, {neurons.idx, neurons.count}, {x, b_.mlp_in(l)}, {out});
@@ -230,7 +231,8 @@ class PlanBuilder {
     }
     kernels::PersistentOutProj down;
     down.a = layer_mlp_down_args(w_, B_, l, neurons, h, m_.ffn, out, b_.mlp_in(l), workspace(l, 1));
-    const kernels::SparseMlpDownPlan plan = kernels::plan_sparse_mlp_down(B_, m_.d, neurons.cap, 1, persistent_out_proj_target(ctas_));
+    const kernels::SparseMlpDownPlan plan =
+        kernels::plan_sparse_mlp_down(B_, m_.d, neurons.cap, 1, persistent_out_proj_target(ctas_));
     down.col_blocks = plan.col_blocks;
     down.splits = plan.splits;
     add(DecodeOpKind::kOutProj, down, "mlp_down", l, {neurons.idx, neurons.count}, {h, b_.mlp_in(l)}, {out});
