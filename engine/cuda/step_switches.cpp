@@ -29,6 +29,17 @@ bool env_other(const char* name, const char* default_value, const char* other) {
   return true;
 }
 
+// A count of CTAs from `name`: 0 when unset or empty, else 0..ctas - 1.
+int env_ctas(const char* name, int ctas) {
+  const char* env = std::getenv(name);
+  if (env == nullptr || *env == '\0') return 0;
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  DV_CHECK(end != nullptr && *end == '\0' && n >= 0 && n < ctas, "{}='{}': expected a number of CTAs from 0 to {}",
+           name, env, ctas - 1);
+  return static_cast<int>(n);
+}
+
 }  // namespace
 
 // The MLP path: cuBLAS (dense) or sparse up + down by default; DEJAVU_FUSED_MLP=1 takes fused_mlp (fc1 + ReLU
@@ -57,15 +68,20 @@ bool persistent_fold_mlp_ln() { return env_other("DEJAVU_PERSISTENT_MLP_LN", "op
 // 50 %): opt-13b sparse + predictors 7.874 ms over every CTA, 14.567 with 26 side CTAs (a tenth), 9.434 with 52;
 // every shape the same way. The 1,280 small scores units and the one-CTA select run far slower on a few CTAs
 // than the delay they cause the main chain's CTAs when spread.
-int persistent_side_ctas(int ctas) {
-  const char* env = std::getenv("DEJAVU_PERSISTENT_SIDE_CTAS");
-  if (env == nullptr || *env == '\0') return 0;
-  char* end = nullptr;
-  const long n = std::strtol(env, &end, 10);
-  DV_CHECK(end != nullptr && *end == '\0' && n >= 0 && n < ctas,
-           "DEJAVU_PERSISTENT_SIDE_CTAS='{}': expected a number of CTAs from 0 to {}", env, ctas - 1);
-  return static_cast<int>(n);
-}
+int persistent_side_ctas(int ctas) { return env_ctas("DEJAVU_PERSISTENT_SIDE_CTAS", ctas); }
+
+// The persistent path's select CTAs: N CTAs that run the predictors' select ops and nothing else, under
+// DEJAVU_PERSISTENT_SELECT_CTAS=N (default 0). Why: session 14's traces (H200, 59b3546, opt-13b) put the MLP
+// predictor's chain on the critical path with the select (one CTA, 40 us a layer) run by a CTA that first
+// finishes its own W_o units, i.e. after the attention block; on a CTA of its own it can start when the scores
+// are done. Not yet run on a GPU. Read when a persistent decoder is built.
+int persistent_select_ctas(int ctas) { return env_ctas("DEJAVU_PERSISTENT_SELECT_CTAS", ctas); }
+
+// A predictor's scores op in the persistent plan: after the next layer op by default (its CTAs' main-chain units
+// first), or under DEJAVU_PERSISTENT_SCORES=early right after its z op (every CTA runs its scores units before the
+// layer's QKV units: about 5 us of the QKV's start on opt-13b for the select's 40 us head start). Not yet run on a
+// GPU. Read when the plan is built.
+bool persistent_early_scores() { return env_other("DEJAVU_PERSISTENT_SCORES", "late", "early"); }
 
 // The persistent kernel's load policy for what the step wrote (activations, selections): plain weak loads that L1
 // may cache by default, or ld.global.cg under DEJAVU_PERSISTENT_LOADS=l2 (persistent_sync.cuh says why both are

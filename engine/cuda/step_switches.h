@@ -15,6 +15,12 @@ bool persistent_fold_mlp_ln();
 // DEJAVU_PERSISTENT_SIDE_CTAS=N: the persistent path's CTAs reserved for the predictors' ops, of `ctas` (default
 // 0: none; used only when the step has predictors).
 int persistent_side_ctas(int ctas);
+// DEJAVU_PERSISTENT_SELECT_CTAS=N: the persistent path's CTAs reserved for the predictors' select ops alone, of
+// `ctas` (default 0; at most one of this and DEJAVU_PERSISTENT_SIDE_CTAS).
+int persistent_select_ctas(int ctas);
+// DEJAVU_PERSISTENT_SCORES=late|early: a predictor's scores op after the next layer op (default) or right after
+// its z op.
+bool persistent_early_scores();
 // DEJAVU_PERSISTENT_LOADS=l1|l2: the persistent kernel's ops read what the step wrote with weak loads L1 may cache
 // (default) or through L2 only (persistent_sync.cuh).
 bool persistent_l1_loads();

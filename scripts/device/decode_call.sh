@@ -21,7 +21,9 @@
 # What it left for the next calls (the persistent suites under session 14's defaults, then real selections and
 # Hugging Face on the H200 beside the persistent rows):
 #   DEJAVU_DECODE_PARTS="tests opbench" DEJAVU_TARGETS="cuda_engine_tests persistent_tests persistent_op_bench"
-#   DEJAVU_DECODE_PARTS="bench model hf" DEJAVU_BENCH_VARIANTS="persistent_mlp_ln_fold persistent_l2_loads"
+#   DEJAVU_DECODE_PARTS="bench" DEJAVU_BENCH_VARIANTS="persistent_mlp_ln_fold persistent_select2
+#     persistent_scores_early persistent_select2_early"
+#   DEJAVU_DECODE_PARTS="model hf"
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}

@@ -67,9 +67,10 @@ if has tests; then
   # CTAs for the predictors (DEJAVU_PERSISTENT_SIDE_CTAS=26).
   DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_LOADS=l2 DEJAVU_PERSISTENT_SIDE_CTAS=26 \
     gtest cuda_engine_persistent_ab "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
-  # The MLP layer norm folded into the split MLP's up projection (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp).
-  DEJAVU_PERSISTENT_MLP_LN=fold gtest cuda_engine_persistent_ln_fold "${DEJAVU_T_PS:-90}" "$ET" \
-    --gtest_filter='*Persistent*'
+  # The session-14 opt-ins together: the MLP layer norm folded into the split MLP's up projection
+  # (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp), select CTAs and early scores.
+  DEJAVU_PERSISTENT_MLP_LN=fold DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early \
+    gtest cuda_engine_persistent_opt_in "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
 fi
 
 if has sanitize && command -v compute-sanitizer >/dev/null; then
@@ -139,7 +140,9 @@ if has bench; then
   # predictors' ops (DEJAVU_PERSISTENT_SIDE_CTAS=$DEJAVU_SIDE_CTAS_AB, default 52; 59b3546: slower, the default is
   # none), persistent_l2_loads = the ops read what the step wrote through L2 only (DEJAVU_PERSISTENT_LOADS=l2, the
   # default before 59b3546's A/B; persistent_sync.cuh), persistent_mlp_ln_fold = the MLP layer norm folded into the
-  # split MLP's up projection (DEJAVU_PERSISTENT_MLP_LN=fold).
+  # split MLP's up projection (DEJAVU_PERSISTENT_MLP_LN=fold), persistent_select2 = two CTAs that run the
+  # predictors' select ops alone (DEJAVU_PERSISTENT_SELECT_CTAS=2), persistent_scores_early = each predictor's
+  # scores right after its z op (DEJAVU_PERSISTENT_SCORES=early), persistent_select2_early = both.
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
     paths=graph
@@ -150,6 +153,11 @@ if has bench; then
       persistent_fused_mlp) env_set=DEJAVU_PERSISTENT_MLP=fused paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_mlp_ln_fold) env_set=DEJAVU_PERSISTENT_MLP_LN=fold paths=graph,persistent
         limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_select2) env_set=DEJAVU_PERSISTENT_SELECT_CTAS=2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_scores_early) env_set=DEJAVU_PERSISTENT_SCORES=early paths=graph,persistent
+        limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_select2_early) env_set="DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early"
+        paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_l2_loads) env_set=DEJAVU_PERSISTENT_LOADS=l2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_side_ab) env_set=DEJAVU_PERSISTENT_SIDE_CTAS=${DEJAVU_SIDE_CTAS_AB:-52} paths=graph,persistent
         limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -171,7 +179,8 @@ if has bench; then
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
            "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab," \
-           "persistent_mlp_ln_fold or persistent_l2_loads" >>"$SUMMARY"
+           "persistent_mlp_ln_fold, persistent_select2, persistent_scores_early, persistent_select2_early or" \
+           "persistent_l2_loads" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

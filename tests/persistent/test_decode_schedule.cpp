@@ -172,21 +172,30 @@ TEST(DecodeSchedule, SideOpsStayOnTheSideCtas) {
     ops[fc1 + 3].index_deps.push_back(qkv + 2);
   }
   std::mt19937 rng(5);
-  for (int ctas : {2, 17, 264}) {
-    for (int side_ctas : {0, 1, ctas / 10, ctas - 1}) {
-      const DecodeSchedule s = build_decode_schedule(ops, ctas, side_ctas);
-      ASSERT_NO_THROW(check_decode_schedule(ops, s)) << ctas << " CTAs, " << side_ctas << " side";
-      EXPECT_EQ(simulate(ops, s, rng), 0) << ctas << " CTAs, " << side_ctas << " side";
-      int side_units_on_side = 0;
-      for (int c = 0; c < ctas; ++c)
-        for (int i = s.cta_first[c]; i < s.cta_first[c + 1]; ++i) {
-          const ScheduleOp& o = ops[s.instructions[i].op];
-          if (side_ctas > 0) {
-            EXPECT_EQ(o.side, c < side_ctas) << o.name << " on CTA " << c << " of " << ctas;
+  // Every predictor op on the side (DEJAVU_PERSISTENT_SIDE_CTAS), or the one-unit select alone
+  // (DEJAVU_PERSISTENT_SELECT_CTAS: the decoder clears the mark on the others).
+  for (const bool select_only : {false, true}) {
+    if (select_only)
+      for (ScheduleOp& o : ops) o.side = o.side && o.units == 1;
+    const int side_units = (kLayers - 1) * (select_only ? 1 : 90 + 1280 + 1);
+    for (int ctas : {2, 17, 264}) {
+      for (int side_ctas : {0, 1, ctas / 10, ctas - 1}) {
+        SCOPED_TRACE(::testing::Message() << ctas << " CTAs, " << side_ctas << " side, select only " << select_only);
+        const DecodeSchedule s = build_decode_schedule(ops, ctas, side_ctas);
+        ASSERT_NO_THROW(check_decode_schedule(ops, s));
+        EXPECT_EQ(simulate(ops, s, rng), 0);
+        int side_units_on_side = 0;
+        for (int c = 0; c < ctas; ++c)
+          for (int i = s.cta_first[c]; i < s.cta_first[c + 1]; ++i) {
+            const ScheduleOp& o = ops[s.instructions[i].op];
+            if (side_ctas > 0) {
+              EXPECT_EQ(o.side, c < side_ctas) << o.name << " on CTA " << c;
+            }
+            const PersistentInstruction& in = s.instructions[i];
+            if (o.side && c < side_ctas) side_units_on_side += in.unit_end - in.unit_begin;
           }
-          if (o.side && c < side_ctas) side_units_on_side += s.instructions[i].unit_end - s.instructions[i].unit_begin;
-        }
-      EXPECT_EQ(side_units_on_side, side_ctas > 0 ? (kLayers - 1) * (90 + 1280 + 1) : 0);
+        EXPECT_EQ(side_units_on_side, side_ctas > 0 ? side_units : 0);
+      }
     }
   }
   EXPECT_THROW(build_decode_schedule(ops, 8, 8), Error);

@@ -274,7 +274,7 @@ class PlanBuilder {
   }
 
   // Snapshot p (2l: attention input of layer l, 2l + 1: its MLP input) exists: the z op of every predictor
-  // that reads it; its scores op follows the next layer op.
+  // that reads it; its scores op follows the next layer op (DEJAVU_PERSISTENT_SCORES=early: right after z).
   void point(int p) {
     if (sp_ == nullptr) return;
     for (size_t t = 0; t < sp_->tasks.size(); ++t) {
@@ -288,6 +288,7 @@ class PlanBuilder {
                {z.predictor_z.x}, {z.predictor_z.z}));
       pending_scores_.push_back(static_cast<int>(t));
     }
+    if (early_scores_) flush_scores();
   }
 
   // Task t's call of the predictor: this step's buffers of the task, its selection's idx / count.
@@ -339,6 +340,7 @@ class PlanBuilder {
   const ModelDims m_;
   const int B_, ctas_;
   const bool fold_mlp_ln_ = persistent_fold_mlp_ln();
+  const bool early_scores_ = persistent_early_scores();
   PersistentPlan plan_;
   std::map<const void*, int> producer_;
   std::vector<int> pending_scores_, selected_;

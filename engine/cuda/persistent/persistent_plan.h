@@ -12,8 +12,9 @@
 // layer are per layer here for that reason).
 // Predictors are kernels/lowrank_predictor's three ops interleaved with the layer's ops, as the graph path's
 // side stream runs them: z right after the op that writes its input snapshot, the scores after the next layer
-// op, the selection just before the first op that reads the indices; all marked `side`, for the schedule's
-// side CTAs (decode_schedule.h; the plan's num_ctas is then the other CTAs).
+// op (or right after z: DEJAVU_PERSISTENT_SCORES=early), the selection just before the first op that reads the
+// indices; all marked `side`, for the schedule's side CTAs (decode_schedule.h; the decoder keeps the mark on the
+// select ops only under DEJAVU_PERSISTENT_SELECT_CTAS; the plan's num_ctas is then the other CTAs).
 #pragma once
 
 #include <string>
