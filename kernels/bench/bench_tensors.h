@@ -3,12 +3,27 @@
 // Scales follow the usual init (1/sqrt(fan_in)) so activations and outputs stay O(1) in fp16.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
+#include <vector>
 
 #include "kernels/bench/bench_device.cuh"
 
 namespace dv::bench {
+
+// k distinct indices of [0, n) drawn with rng (a shuffle of 0..n-1, its first k), ascending unless !sorted (the
+// predictor's output is ascending).
+template <class Rng>
+std::vector<int> random_selection(int n, int k, Rng& rng, bool sorted = true) {
+  std::vector<int> sel(static_cast<size_t>(n));
+  std::iota(sel.begin(), sel.end(), 0);
+  std::shuffle(sel.begin(), sel.end(), rng);
+  sel.resize(static_cast<size_t>(k));
+  if (sorted) std::sort(sel.begin(), sel.end());
+  return sel;
+}
 
 struct BenchTensors {
   int d = 0;

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <random>
 
 #include <fmt/format.h>
@@ -152,11 +151,7 @@ void bench_shape(const OptShape& s, const MlpBenchConfig& cfg, cublasHandle_t cu
       const double density = cfg.densities[di];
       const int k = std::clamp(static_cast<int>(std::lround(density * s.ffn)), 1, s.ffn);
       std::mt19937_64 sel_rng(std::hash<std::string>{}(s.name) ^ (0x9E37ull * (di + 1)));
-      std::vector<int> sel(fsz);
-      std::iota(sel.begin(), sel.end(), 0);
-      std::shuffle(sel.begin(), sel.end(), sel_rng);
-      sel.resize(static_cast<size_t>(k));
-      if (!cfg.unsorted) std::sort(sel.begin(), sel.end());
+      const std::vector<int> sel = random_selection(s.ffn, k, sel_rng, !cfg.unsorted);
       idx.upload(sel);
       k_dev.upload({k});
 

@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
-#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -23,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "kernels/bench/bench_device.cuh"
+#include "kernels/bench/bench_tensors.h"
 #include "kernels/bench/bench_timer.h"
 #include "kernels/bench/dev_array.h"
 #include "kernels/common/build_info.h"
@@ -63,16 +63,6 @@ struct Chain {
   }
 };
 
-// k sorted distinct indices of [0, n).
-std::vector<int> selection(int n, int k, std::mt19937& rng) {
-  std::vector<int> all(n);
-  std::iota(all.begin(), all.end(), 0);
-  std::shuffle(all.begin(), all.end(), rng);
-  all.resize(k);
-  std::sort(all.begin(), all.end());
-  return all;
-}
-
 // sparse_mlp_down as the persistent path plans it (two units a CTA): W_o over `k` of `heads` heads
 // (rows_per_index = hd), or the MLP's down projection over k of ffn rows (rows_per_index = 1).
 Chain down_chain(const std::string& name, int d, int n_index, int k, int rows_per_index, int copies, int ctas,
@@ -93,7 +83,7 @@ Chain down_chain(const std::string& name, int d, int n_index, int k, int rows_pe
     o.a.ordered_sums = true;  // the engine's default split sums (engine/cuda/split_sum.h)
     o.a.w2t = c.half_array(static_cast<size_t>(rows) * d, 100 + i, s);
     o.a.h = c.half_array(static_cast<size_t>(o.a.ld_h), 200 + i, s);
-    o.a.idx = c.int_array(selection(n_index, k, rng));
+    o.a.idx = c.int_array(dv::bench::random_selection(n_index, k, rng));
     o.a.out = c.half_array(d, 300 + i, s);
     o.a.resid = c.half_array(d, 400 + i, s);
     o.a.workspace = c.zero_bytes(std::max<size_t>(plan.workspace_bytes, 16));
@@ -114,7 +104,7 @@ Chain up_chain(const std::string& name, int K, int n, int k, int copies, cudaStr
     RowGemvOp r;
     r.w = c.half_array(static_cast<size_t>(n) * K, 500 + i, s);
     r.x = c.half_array(K, 600 + i, s);
-    r.idx = c.int_array(selection(n, k, rng));
+    r.idx = c.int_array(dv::bench::random_selection(n, k, rng));
     r.max_rows = k;
     r.B = 1;
     r.K = K;

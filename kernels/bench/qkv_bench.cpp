@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <random>
 #include <set>
 #include <string>
@@ -154,11 +153,7 @@ class QkvShapeBench {
       for (size_t di = 0; di < cfg_.densities.size(); ++di) {
         const double density = cfg_.densities[di];
         const int k = std::clamp(static_cast<int>(std::lround(density * s_.heads)), 1, s_.heads);
-        std::vector<int> sel(static_cast<size_t>(s_.heads));
-        std::iota(sel.begin(), sel.end(), 0);
-        std::shuffle(sel.begin(), sel.end(), rng);
-        sel.resize(static_cast<size_t>(k));
-        std::sort(sel.begin(), sel.end());
+        const std::vector<int> sel = random_selection(s_.heads, k, rng);
         heads_.upload(sel);
         count_.upload({k});
         DV_CUDA_CHECK(cudaDeviceSynchronize());  // the uploads ran on the legacy stream, the op runs on another

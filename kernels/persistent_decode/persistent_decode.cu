@@ -64,25 +64,26 @@ __global__ void __launch_bounds__(kOpThreads, 2)
 int persistent_decode_smem_bytes() { return decode_op_smem_bytes(); }
 
 namespace {
-// Dynamic shared memory above the default 48 KB needs the kernel's opt-in (fused_mlp's unit takes 96 KB).
-template <bool kL1Inputs>
-void allow_smem() {
-  DV_CUDA_CHECK(cudaFuncSetAttribute(persistent_decode_kernel<kL1Inputs>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     persistent_decode_smem_bytes()));
+using KernelFn = void (*)(PersistentDecodeParams);
+
+// The kernel of a load policy, with its opt-in to dynamic shared memory above the default 48 KB (fused_mlp's
+// unit takes 96 KB).
+KernelFn kernel_for(bool l1_inputs) {
+  const KernelFn k = l1_inputs ? persistent_decode_kernel<true> : persistent_decode_kernel<false>;
+  DV_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, persistent_decode_smem_bytes()));
+  return k;
 }
 
-template <bool kL1Inputs>
-int ctas_per_sm() {
-  allow_smem<kL1Inputs>();
+int ctas_per_sm(bool l1_inputs) {
   int per_sm = 0;
-  DV_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, persistent_decode_kernel<kL1Inputs>, kOpThreads,
+  DV_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_for(l1_inputs), kOpThreads,
                                                               persistent_decode_smem_bytes()));
   return per_sm;
 }
 }  // namespace
 
 int persistent_decode_ctas_per_sm() {
-  const int per_sm = std::min(ctas_per_sm<false>(), ctas_per_sm<true>());  // one schedule serves both policies
+  const int per_sm = std::min(ctas_per_sm(false), ctas_per_sm(true));  // one schedule serves both policies
   DV_CHECK(per_sm >= 1, "persistent decode: no CTA of {} threads and {} bytes of shared memory fits on an SM",
            kOpThreads, persistent_decode_smem_bytes());
   return std::min(per_sm, 2);
@@ -95,8 +96,7 @@ void launch_persistent_decode(const PersistentDecodeParams& p, int ctas, cudaStr
            "persistent decode: {} CTAs and a null table, counter, control or position pointer", ctas);
   DV_CHECK(p.batch >= 1 && p.wait.watchdog_ns > 0, "persistent decode: batch {} and watchdog {} ns", p.batch,
            p.wait.watchdog_ns);
-  if (l1_inputs) allow_smem<true>();
-  else allow_smem<false>();
+  const KernelFn kernel = kernel_for(l1_inputs);
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeCooperative;
   attr[0].val.cooperative = 1;
@@ -107,8 +107,7 @@ void launch_persistent_decode(const PersistentDecodeParams& p, int ctas, cudaStr
   cfg.stream = stream;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  if (l1_inputs) DV_CUDA_CHECK(cudaLaunchKernelEx(&cfg, persistent_decode_kernel<true>, p));
-  else DV_CUDA_CHECK(cudaLaunchKernelEx(&cfg, persistent_decode_kernel<false>, p));
+  DV_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
   DV_CUDA_LAUNCH_CHECK("persistent_decode_kernel");
 }
 

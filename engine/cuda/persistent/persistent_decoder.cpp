@@ -35,36 +35,33 @@ long long watchdog_ms_from_env() {
   return ms;
 }
 
-int schedule_ctas(const EngineContext& ctx) { return ctx.num_sms() * kernels::persistent_decode_ctas_per_sm(); }
-
-// The CTAs reserved for the predictors' ops, or for their select ops only (none in a step without predictors),
-// and the rest: the count the plan sizes its split ops' units for.
-int side_ctas(const EngineContext& ctx, const SparseState* sparse) {
-  if (sparse == nullptr || sparse->tasks.empty()) return 0;
-  const int all = persistent_side_ctas(schedule_ctas(ctx)), select = persistent_select_ctas(schedule_ctas(ctx));
-  DV_CHECK(all == 0 || select == 0, "DEJAVU_PERSISTENT_SIDE_CTAS ({}) and DEJAVU_PERSISTENT_SELECT_CTAS ({}): set "
-           "at most one", all, select);
-  return all + select;
-}
-
 // The plan's ops as the schedule places them: with select CTAs only the select ops stay on the side.
-std::vector<kernels::ScheduleOp> placed(std::vector<kernels::ScheduleOp> ops, int ctas) {
-  if (persistent_select_ctas(ctas) > 0)
+std::vector<kernels::ScheduleOp> placed(std::vector<kernels::ScheduleOp> ops, bool select_only) {
+  if (select_only)
     for (kernels::ScheduleOp& o : ops) o.side = o.kind == static_cast<int>(kernels::DecodeOpKind::kPredictorSelect);
   return ops;
-}
-int main_ctas(const EngineContext& ctx, const SparseState* sparse) {
-  return schedule_ctas(ctx) - side_ctas(ctx, sparse);
 }
 
 }  // namespace
 
+PersistentDecoder::CtaSplit PersistentDecoder::split_ctas(const EngineContext& ctx, const SparseState* sparse) {
+  CtaSplit s;
+  s.all = ctx.num_sms() * kernels::persistent_decode_ctas_per_sm();
+  if (sparse == nullptr || sparse->tasks.empty()) return s;  // no predictor ops to set aside
+  const int all_ops = persistent_side_ctas(s.all), select = persistent_select_ctas(s.all);
+  DV_CHECK(all_ops == 0 || select == 0, "DEJAVU_PERSISTENT_SIDE_CTAS ({}) and DEJAVU_PERSISTENT_SELECT_CTAS ({}): "
+           "set at most one", all_ops, select);
+  s.side = all_ops + select;
+  s.select_only = select > 0;
+  return s;
+}
+
 PersistentDecoder::PersistentDecoder(const EngineContext& ctx, const GpuWeights& weights, DecodeBuffers& buffers,
                                      const SparseState* sparse)
-    : buffers_(weights, buffers.batch, buffers.max_len, sparse, main_ctas(ctx, sparse)),
-      plan_(plan_persistent_step(weights, buffers, sparse, buffers_, main_ctas(ctx, sparse))),
-      schedule_(kernels::build_decode_schedule(placed(plan_.ops, schedule_ctas(ctx)), schedule_ctas(ctx),
-                                               side_ctas(ctx, sparse))),
+    : ctas_(split_ctas(ctx, sparse)),
+      buffers_(weights, buffers.batch, buffers.max_len, sparse, ctas_.main()),
+      plan_(plan_persistent_step(weights, buffers, sparse, buffers_, ctas_.main())),
+      schedule_(kernels::build_decode_schedule(placed(plan_.ops, ctas_.select_only), ctas_.all, ctas_.side)),
       pos_(int_ptr(buffers.pos)),
       positions_(int_ptr(buffers.positions)), batch_(buffers.batch), watchdog_ms_(watchdog_ms_from_env()),
       l1_inputs_(persistent_l1_loads()) {

@@ -52,6 +52,16 @@ class PersistentDecoder {
   std::vector<kernels::PersistentOpTrace> read_trace(cudaStream_t stream) const;
 
  private:
+  // The grid, read once (the buffers, plan and schedule all size from it): every CTA, those reserved for the
+  // predictors' ops (or their select ops alone: DEJAVU_PERSISTENT_SIDE_CTAS / _SELECT_CTAS), and the rest.
+  struct CtaSplit {
+    int all = 0, side = 0;
+    bool select_only = false;
+    int main() const { return all - side; }
+  };
+  static CtaSplit split_ctas(const EngineContext& ctx, const SparseState* sparse);
+
+  CtaSplit ctas_;
   PersistentBuffers buffers_;
   PersistentPlan plan_;
   kernels::DecodeSchedule schedule_;
