@@ -2,7 +2,7 @@
 // its parameters (a union of the op structs, all plain pointers and sizes), and the dispatch from an entry
 // to the op's unit body. The layer ops are the graph path's own (work_units.cuh): sparse_qkv with the fused
 // layer norm and its forced K/V catch-up, decode_attention, sparse_mlp_down as W_o, fused_mlp, the predictor's
-// three ops; the rest (embedding, the layer norm of post-LN models and the final one, the LM head with the
+// three ops (sparse_qkv and the catch-up in either w_qkv layout); the rest (embedding, the layer norm of post-LN models and the final one, the LM head with the
 // greedy argmax, project_in / project_out) are this kernel's (row_ops.cuh, row_gemv_op.cuh).
 // Adding an op: its struct (work_units.cuh convention), a kind, a union member, a case in each switch.
 #pragma once
@@ -23,7 +23,7 @@ namespace dv::kernels {
 
 enum class DecodeOpKind : int {
   kEmbed, kLayerNorm, kRowGemv, kQkv, kKvCatchup, kAttention, kOutProj, kMlp, kPredictorZ, kPredictorScores,
-  kPredictorSelect, kArgmax, kRowGemvLn
+  kPredictorSelect, kArgmax, kRowGemvLn, kQkvTiled, kKvCatchupTiled
 };
 
 // The graph path's ops at the persistent path's batches (1..8: one 16-row MMA tile, the 8-row batch tile):
@@ -42,7 +42,7 @@ struct DecodeOpSet {
 };
 using DecodeOps = DecodeOpSet<EmbedOp, LayerNormOp, RowGemvOp, SparseQkvOp, KvCatchupOp, DecodeAttentionOp,
                               PersistentOutProj, PersistentMlp, PersistentPredictorZ, PersistentPredictorScores,
-                              LowrankSelectOp, ArgmaxOp, RowGemvLnOp>;
+                              LowrankSelectOp, ArgmaxOp, RowGemvLnOp, SparseQkvTiledOp, KvCatchupTiledOp>;
 
 union DecodeOpParams {
   EmbedOp embed;
@@ -58,6 +58,8 @@ union DecodeOpParams {
   LowrankSelectOp predictor_select;
   ArgmaxOp argmax;
   RowGemvLnOp row_gemv_ln;
+  SparseQkvTiledOp qkv_tiled;
+  KvCatchupTiledOp kv_catchup_tiled;
   // Every byte zero. Build an entry from a whole op struct (the constructors below), never field by field
   // through a member of a default-constructed union: that skips the struct's default member initializers
   // (LayerNormOp::eps, RowGemvOp's epilogue, bias, relu, pos_embed), which then hold whatever was there.
@@ -75,6 +77,8 @@ union DecodeOpParams {
   DV_OP_HD DecodeOpParams(const LowrankSelectOp& o) : predictor_select(o) {}
   DV_OP_HD DecodeOpParams(const ArgmaxOp& o) : argmax(o) {}
   DV_OP_HD DecodeOpParams(const RowGemvLnOp& o) : row_gemv_ln(o) {}
+  DV_OP_HD DecodeOpParams(const SparseQkvTiledOp& o) : qkv_tiled(o) {}
+  DV_OP_HD DecodeOpParams(const KvCatchupTiledOp& o) : kv_catchup_tiled(o) {}
 
  private:
   unsigned char bytes_[DecodeOps::kMaxBytes];
@@ -100,6 +104,8 @@ inline int decode_op_units(DecodeOpKind kind, const DecodeOpParams& p) {
     case DecodeOpKind::kPredictorSelect: return p.predictor_select.max_units();
     case DecodeOpKind::kArgmax: return p.argmax.max_units();
     case DecodeOpKind::kRowGemvLn: return p.row_gemv_ln.max_units();
+    case DecodeOpKind::kQkvTiled: return p.qkv_tiled.max_units();
+    case DecodeOpKind::kKvCatchupTiled: return p.kv_catchup_tiled.max_units();
   }
   return 0;
 }
@@ -129,6 +135,8 @@ __device__ __forceinline__ void run_decode_op(DecodeOpKind kind, const DecodeOpP
     case DecodeOpKind::kPredictorSelect: run_decode_unit(p.predictor_select, unit, smem, sync); break;
     case DecodeOpKind::kArgmax: run_decode_unit(p.argmax, unit, smem, sync); break;
     case DecodeOpKind::kRowGemvLn: run_decode_unit(p.row_gemv_ln, unit, smem, sync); break;
+    case DecodeOpKind::kQkvTiled: run_decode_unit(p.qkv_tiled, unit, smem, sync); break;
+    case DecodeOpKind::kKvCatchupTiled: run_decode_unit(p.kv_catchup_tiled, unit, smem, sync); break;
   }
 }
 #endif  // __CUDACC__

@@ -109,8 +109,22 @@ void check_decode_op(DecodeOpKind kind, const DecodeOpParams& p) {
                "{}) and eps > 0", o.ldx, o.K);
       break;
     }
-    case DecodeOpKind::kQkv: check_sparse_qkv_args(p.qkv.a); break;
-    case DecodeOpKind::kKvCatchup: check_kv_catchup_args(p.kv_catchup.a); break;
+    case DecodeOpKind::kQkv:
+      check_sparse_qkv_args(p.qkv.a);
+      DV_CHECK(!p.qkv.a.tiled_weights, "qkv op: tiled_weights set (the tiled layout's op kind is qkv_tiled)");
+      break;
+    case DecodeOpKind::kKvCatchup:
+      check_kv_catchup_args(p.kv_catchup.a);
+      DV_CHECK(!p.kv_catchup.a.tiled_weights, "kv_catchup op: tiled_weights set (its op kind is kv_catchup_tiled)");
+      break;
+    case DecodeOpKind::kQkvTiled:
+      check_sparse_qkv_args(p.qkv_tiled.a);
+      DV_CHECK(p.qkv_tiled.a.tiled_weights, "qkv_tiled op: tiled_weights not set (the row-major op kind is qkv)");
+      break;
+    case DecodeOpKind::kKvCatchupTiled:
+      check_kv_catchup_args(p.kv_catchup_tiled.a);
+      DV_CHECK(p.kv_catchup_tiled.a.tiled_weights, "kv_catchup_tiled op: tiled_weights not set");
+      break;
     case DecodeOpKind::kAttention: check_decode_attention_args(p.attention.a); break;
     case DecodeOpKind::kOutProj: check_out_proj(p.out_proj); break;
     case DecodeOpKind::kMlp: check_mlp(p.mlp); break;
@@ -140,6 +154,8 @@ void launch_decode_op(DecodeOpKind kind, const DecodeOpParams& p, cudaStream_t s
     case DecodeOpKind::kPredictorSelect: launch_units(p.predictor_select, stream, "predictor select op"); break;
     case DecodeOpKind::kArgmax: launch_units(p.argmax, stream, "argmax op"); break;
     case DecodeOpKind::kRowGemvLn: launch_units(p.row_gemv_ln, stream, "row_gemv_ln op"); break;
+    case DecodeOpKind::kQkvTiled: launch_units(p.qkv_tiled, stream, "qkv_tiled op"); break;
+    case DecodeOpKind::kKvCatchupTiled: launch_units(p.kv_catchup_tiled, stream, "kv_catchup_tiled op"); break;
   }
 }
 

@@ -322,4 +322,25 @@ struct KvCatchupOp {
 #endif  // __CUDACC__
 };
 
+// The persistent kernel's entries for the tiled layout (tiled_weights): op kinds of their own, so each layout's
+// unit keeps its own noinline function and registers; one run() branching on tiled_weights spilled 5-8x more
+// (ptxas sm_90: SparseQkvOp 348 / 756 bytes of spill stores / loads against 48 / 92).
+struct SparseQkvTiledOp : SparseQkvOp {
+#if defined(__CUDACC__)
+  template <class Sync>
+  __device__ void run(int unit, char* smem, const Sync& sync) const {
+    run_as<Sync, false, true>(unit, smem, sync);
+  }
+#endif  // __CUDACC__
+};
+
+struct KvCatchupTiledOp : KvCatchupOp {
+#if defined(__CUDACC__)
+  template <class Sync>
+  __device__ void run(int unit, char* smem, const Sync& sync) const {
+    run_as<Sync, true>(unit, smem, sync);
+  }
+#endif  // __CUDACC__
+};
+
 }  // namespace dv::kernels

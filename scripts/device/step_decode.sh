@@ -64,8 +64,9 @@ if has tests; then
   # fused flow's op (DEJAVU_PERSISTENT_MLP=fused; the default run above compares up + down against fused_mlp, the
   # same math summed in another order, so a test asserting identical selections may fail at a near-tie: read the
   # failure before calling it a bug), with the L2-only load policy (DEJAVU_PERSISTENT_LOADS=l2), and with side
-  # CTAs for the predictors (DEJAVU_PERSISTENT_SIDE_CTAS=26).
-  DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_LOADS=l2 DEJAVU_PERSISTENT_SIDE_CTAS=26 \
+  # CTAs for the predictors (DEJAVU_PERSISTENT_SIDE_CTAS=26), and QKV on the row-major w_qkv (DEJAVU_QKV_TILED=0: the
+  # qkv and kv_catchup op kinds; the default reads the sparse state's tiled copies since session 15).
+  DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_LOADS=l2 DEJAVU_PERSISTENT_SIDE_CTAS=26 DEJAVU_QKV_TILED=0 \
     gtest cuda_engine_persistent_ab "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
   # The session-14 opt-ins together: the MLP layer norm folded into the split MLP's up projection
   # (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp), select CTAs and early scores.
@@ -142,7 +143,9 @@ if has bench; then
   # default before 59b3546's A/B; persistent_sync.cuh), persistent_mlp_ln_fold = the MLP layer norm folded into the
   # split MLP's up projection (DEJAVU_PERSISTENT_MLP_LN=fold), persistent_select2 = two CTAs that run the
   # predictors' select ops alone (DEJAVU_PERSISTENT_SELECT_CTAS=2), persistent_scores_early = each predictor's
-  # scores right after its z op (DEJAVU_PERSISTENT_SCORES=early), persistent_select2_early = both.
+  # scores right after its z op (DEJAVU_PERSISTENT_SCORES=early), persistent_select2_early = both,
+  # persistent_qkv_rowmajor = both paths' QKV on the row-major w_qkv (DEJAVU_QKV_TILED=0; session 15's A/B of the
+  # persistent path's tiled QKV kinds).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
     paths=graph
@@ -159,6 +162,7 @@ if has bench; then
       persistent_select2_early) env_set="DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early"
         paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_l2_loads) env_set=DEJAVU_PERSISTENT_LOADS=l2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_qkv_rowmajor) env_set=DEJAVU_QKV_TILED=0 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_side_ab) env_set=DEJAVU_PERSISTENT_SIDE_CTAS=${DEJAVU_SIDE_CTAS_AB:-52} paths=graph,persistent
         limit=${DEJAVU_T_BENCH2:-100} ;;
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -179,8 +183,8 @@ if has bench; then
       *) echo "bench variant '$variant': expected fused, pdl_joins, fixed, side_high, residual, residual_rowpass," \
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
            "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab," \
-           "persistent_mlp_ln_fold, persistent_select2, persistent_scores_early, persistent_select2_early or" \
-           "persistent_l2_loads" >>"$SUMMARY"
+           "persistent_mlp_ln_fold, persistent_select2, persistent_scores_early, persistent_select2_early," \
+           "persistent_qkv_rowmajor or persistent_l2_loads" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

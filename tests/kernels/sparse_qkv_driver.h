@@ -1,13 +1,13 @@
-// sparse_qkv_driver.h: drives sparse_qkv (+ kv_catchup) over a sequence of decode steps with given head
-// selections, on the GPU (optionally one captured CUDA graph replayed every step) or through the plain C++
-// references, and checks the contract after every step against an independent model: which kv_valid slots
-// move (selected heads, every head with all_kv, the forced heads: not selected, lag >= force_lag, largest lag
-// first, at most max_forced), the catch-up counters, the lag bound of the catch-up plan, q, the x_hist ring,
-// and the K/V cache against the dense projection of the same inputs (computed here from Hugging Face's separate
-// q/k/v_proj layout, so pack_qkv_weights is checked too); cache rows never due stay poisoned. With the fused
-// layer norm (QkvCase::ln) the op gets the raw rows and gamma / beta, and the truth is the projection of their
-// normalization by layer_norm_ref. With QkvCase::ln_partials the GPU op also gets x's per-512-column row sums
-// (sparse_mlp_down's row_partials contract, made here by its reference) and takes its statistics from them.
+// sparse_qkv_driver.h: drives sparse_qkv (+ kv_catchup) over a sequence of decode steps with given head selections, on
+// the GPU (optionally one captured CUDA graph replayed every step) or through the plain C++ references, and checks the
+// contract after every step against an independent model: which kv_valid slots move (selected heads, every head with
+// all_kv, the forced heads: not selected, lag >= force_lag, largest lag first, at most max_forced), the catch-up
+// counters, the lag bound of the catch-up plan, q, the x_hist ring, and the K/V cache against the dense projection of
+// the same inputs (computed here from Hugging Face's separate q/k/v_proj layout, so pack_qkv_weights is checked too);
+// cache rows never due stay poisoned. With the fused layer norm (QkvCase::ln) the op gets the raw rows and gamma /
+// beta, and the truth is the projection of their normalization by layer_norm_ref. With QkvCase::ln_partials the GPU op
+// also gets x's per-512-column row sums (sparse_mlp_down's row_partials contract, made here by its reference) and takes
+// its statistics from them.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/layer_norm/layer_norm_ref.h"
+#include "kernels/persistent_decode/decode_op_launch.h"
 #include "kernels/sparse_mlp_down/sparse_mlp_down_ref.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 #include "kernels/sparse_qkv/sparse_qkv_pack.h"
@@ -30,8 +31,10 @@ inline bool qkv_poison(__half h) { return __half_raw(h).x == kQkvPoison.x; }
 
 enum class KvMode { kFullHistory, kRing, kForced, kAllKv };
 // sparse_qkv's A/B variants (SparseQkvArgs::prefetch, plain_unroll, units_per_sm, pipelined, loop_units,
-// tiled_weights: the GPU backend tiles w_qkv with launch_tile_qkv_weights): the same bits as the default.
-enum class QkvVariant { kDefault, kNoPrefetch, kUnroll8, kThreePerSm, kPipelined, kLoopUnits, kPipelinedLoop, kTiled };
+// tiled_weights: the GPU backend tiles w_qkv with launch_tile_qkv_weights), and the persistent kernel's op
+// entries (launch_decode_op: the qkv and kv_catchup kinds, or their tiled kinds): the same bits as the default.
+enum class QkvVariant { kDefault, kNoPrefetch, kUnroll8, kThreePerSm, kPipelined, kLoopUnits, kPipelinedLoop, kTiled,
+                        kPersistentOp, kPersistentOpTiled };
 // loop_units' SM count in the tests: 2 CTAs, so each loops over many units (and meets every kind of slice).
 constexpr int kQkvLoopSms = 1;
 
@@ -78,7 +81,7 @@ inline SparseQkvArgs case_args(const QkvCase& c) {
   a.pipelined = c.variant == QkvVariant::kPipelined || c.variant == QkvVariant::kPipelinedLoop;
   a.loop_units = c.variant == QkvVariant::kLoopUnits || c.variant == QkvVariant::kPipelinedLoop;
   a.sm_count = a.loop_units ? kQkvLoopSms : 0;
-  a.tiled_weights = c.variant == QkvVariant::kTiled;
+  a.tiled_weights = c.variant == QkvVariant::kTiled || c.variant == QkvVariant::kPersistentOpTiled;
   return a;
 }
 
@@ -88,14 +91,8 @@ struct QkvState {
   int *valid, *forced, *forced_count, *counts;
 };
 inline void bind_state(SparseQkvArgs& a, const QkvState& s) {
-  a.q = s.q;
-  a.k_cache = s.k;
-  a.v_cache = s.v;
-  a.x_hist = a.ring > 0 ? s.x_hist : nullptr;
-  a.kv_valid = s.valid;
-  a.forced = s.forced;
-  a.forced_count = s.forced_count;
-  a.catchup_counts = s.counts;
+  a.q = s.q, a.k_cache = s.k, a.v_cache = s.v, a.x_hist = a.ring > 0 ? s.x_hist : nullptr;
+  a.kv_valid = s.valid, a.forced = s.forced, a.forced_count = s.forced_count, a.catchup_counts = s.counts;
 }
 
 // Inputs of one case: packed weights, per-step inputs and the dense truth q/k/v [steps][B][H][3][hd].
@@ -253,7 +250,8 @@ class QkvRefBackend : public QkvBackend {
 class QkvGpuBackend : public QkvBackend {
  public:
   QkvGpuBackend(const QkvCase& c, const QkvProblem& p)
-      : a_(case_args(c)),
+      : variant_(c.variant),
+        a_(case_args(c)),
         w_(p.w_qkv),
         b_(p.b_qkv),
         gamma_(c.ln ? p.gamma : std::vector<__half>(8)),
@@ -339,9 +337,19 @@ class QkvGpuBackend : public QkvBackend {
 
  private:
   void launch() {
-    launch_sparse_qkv(a_, stream_);
-    launch_kv_catchup(kv_catchup_args(a_), stream_);
+    using kernels::DecodeOpKind;
+    if (variant_ == QkvVariant::kPersistentOp) {  // the persistent kernel's entries, one plain launch each
+      launch_decode_op(DecodeOpKind::kQkv, kernels::SparseQkvOp{a_}, stream_);
+      launch_decode_op(DecodeOpKind::kKvCatchup, kernels::KvCatchupOp{kv_catchup_args(a_)}, stream_);
+    } else if (variant_ == QkvVariant::kPersistentOpTiled) {
+      launch_decode_op(DecodeOpKind::kQkvTiled, kernels::SparseQkvTiledOp{{a_}}, stream_);
+      launch_decode_op(DecodeOpKind::kKvCatchupTiled, kernels::KvCatchupTiledOp{{kv_catchup_args(a_)}}, stream_);
+    } else {
+      launch_sparse_qkv(a_, stream_);
+      launch_kv_catchup(kv_catchup_args(a_), stream_);
+    }
   }
+  QkvVariant variant_;
   SparseQkvArgs a_;
   DeviceBuffer<__half> w_, b_, gamma_, beta_, x_, q_, k_, v_, xh_;
   DeviceBuffer<__half> w_tiled_;  // tiled_weights: the tiled copy of w_

@@ -104,6 +104,17 @@ const std::vector<QkvCase> kCases = {
     {5, 12, 33, 40, 0, false, 64, KvMode::kFullHistory, 0, true, true, QkvVariant::kTiled},
     {2, 6, 300, 300, 127, false, 16, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kTiled},
     {1, 1, 17, 20, 0, false, 64, KvMode::kFullHistory, 0, false, false, QkvVariant::kTiled},
+    // The persistent kernel's entries (launch_decode_op: the qkv and kv_catchup kinds, and their tiled kinds):
+    // catch-up at lags 31 / 127, forced heads queueing on a short ring, all_kv, the fused layer norm, B 1..8.
+    {3, 7, 70, 70, 31, true, 64, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kPersistentOp},
+    {8, 4, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, false, QkvVariant::kPersistentOp},
+    {1, 12, 200, 200, -1, true, 16, KvMode::kForced, 24, false, false, QkvVariant::kPersistentOp},
+    {5, 12, 33, 40, 0, false, 64, KvMode::kFullHistory, 0, true, true, QkvVariant::kPersistentOp},
+    {3, 7, 70, 70, 31, true, 64, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kPersistentOpTiled},
+    {8, 4, 9, 9, 2, false, 80, KvMode::kAllKv, 0, false, false, QkvVariant::kPersistentOpTiled},
+    {1, 12, 200, 200, -1, true, 16, KvMode::kForced, 24, false, false, QkvVariant::kPersistentOpTiled},
+    {2, 6, 300, 300, 127, false, 16, KvMode::kForced, kSparseQkvRing, false, true, QkvVariant::kPersistentOpTiled},
+    {1, 1, 17, 20, 0, false, 64, KvMode::kFullHistory, 0, false, false, QkvVariant::kPersistentOpTiled},
 };
 
 // On the CPU too, so a case the op refuses fails here and not only on a GPU (the GPU run of 6800122 threw on
@@ -315,82 +326,6 @@ TEST(SparseQkvKernel, ValidFillSkipsPrefilledPositions) {
           ref.push_back(p.truth(pos, b, h, 1, r));
         }
   ASSERT_TRUE(test::expect_close(got, ref, DType::kF16, "K at pos"));
-}
-
-// The plan keeps a selected head within one pass and the ring; batches past 128 / (wait + 1) need all_kv.
-TEST(SparseQkvPlan, BoundsLagToOnePass) {
-  for (int H : {1, 12, 32, 40, 56, 72, 96, 256})
-    for (int B = 1; B <= 32; ++B) {
-      const KvCatchupPlan p = sparse_qkv_catchup_plan(B, H, kSparseQkvRing);
-      ASSERT_GE(p.max_forced, 2);
-      ASSERT_LE(p.max_forced, kSparseQkvMaxForced);
-      const int worst = p.force_lag + (H + p.max_forced - 1) / p.max_forced - 1;  // missing positions at most
-      if (p.force_lag >= 1) {
-        ASSERT_LE(B * (worst + 1), kSparseQkvPassColumns) << "B " << B << " H " << H;
-        ASSERT_LE(worst + 1, kSparseQkvRing);
-      }
-    }
-  EXPECT_GE(sparse_qkv_catchup_plan(1, 40, kSparseQkvRing).force_lag, 96);
-  EXPECT_LT(sparse_qkv_catchup_plan(8, 40, kSparseQkvRing).force_lag, 1);
-}
-
-TEST(SparseQkvKernel, RejectsBadArguments) {
-  SparseQkvArgs a;
-  a.batch = 1;
-  a.num_heads = 4;
-  a.max_len = 8;
-  a.max_heads = 4;
-  a.head_dim = 96;
-  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
-  a.head_dim = 64;
-  a.max_heads = 5;
-  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
-  a.max_heads = 4;
-  a.plain_unroll = 6;  // the variants take 4 or 8 and 2 or 3
-  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
-  a.plain_unroll = 4;
-  a.units_per_sm = 4;
-  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
-  a.units_per_sm = 2;
-  a.loop_units = true;  // the unit loop needs the SM count and two units an SM
-  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
-  a.sm_count = 132;
-  a.units_per_sm = 3;
-  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
-  a.units_per_sm = 2;
-  a.loop_units = false;
-  a.max_forced = 2;  // forcing needs the forced list, a ring and a lag
-  EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
-  KvCatchupArgs ca;
-  ca.batch = 1;
-  ca.num_heads = 4;
-  ca.head_dim = 64;
-  ca.max_len = 8;
-  ca.max_forced = 2;
-  EXPECT_THROW(launch_kv_catchup(ca, nullptr), Error);
-  EXPECT_THROW(pack_qkv_weights(QkvPackArgs{}), Error);
-  EXPECT_THROW(launch_tile_qkv_weights(nullptr, nullptr, 15, 64, nullptr), Error);  // rows not a multiple of 16
-}
-
-// The tiled layout is a permutation inside each 16-row slice (a slice keeps its place, so a unit's weights are
-// where the row-major ones were) that makes each 16 x 32 block one contiguous run, rows 32 elements apart.
-TEST(SparseQkvCases, TiledLayoutPermutesWithinSlices) {
-  constexpr size_t rows = 48, d = 96;
-  std::vector<int> seen(rows * d, 0);
-  for (size_t r = 0; r < rows; ++r)
-    for (size_t c = 0; c < d; ++c) {
-      const size_t t = sparse_qkv_tiled_index(r, c, d);
-      ASSERT_LT(t, rows * d);
-      EXPECT_EQ(t / (16 * d), r / 16) << "row " << r << " col " << c << " left its slice";
-      ++seen[t];
-      if (c % 32 != 0) {
-        EXPECT_EQ(t, sparse_qkv_tiled_index(r, c - 1, d) + 1);
-      }
-      if (r % 16 != 0) {
-        EXPECT_EQ(t, sparse_qkv_tiled_index(r - 1, c, d) + 32);
-      }
-    }
-  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1) << "tiled index " << i;
 }
 
 }  // namespace

@@ -163,12 +163,16 @@ class PlanBuilder {
     const bool pre = w_.config.do_layer_norm_before;
     const DeviceList heads = selection(false, l);
     kernels::SparseQkvOp qkv;
+    // The sparse state's tiled w_qkv where it has one (as the graph path; DEJAVU_QKV_TILED=0 for the row-major).
     qkv.a = layer_qkv_args(w_, b_, sp_, l, b_.attn_in(l), heads, pre, per_layer(pb_.q, l));
-    qkv.a.w_qkv = half_ptr(w_.layers[l].w_qkv);  // the persistent kernel's op reads the row-major layout only
-    qkv.a.tiled_weights = false;
     const SparseQkvArgs& q = qkv.a;
-    add(DecodeOpKind::kQkv, qkv, "qkv", l, {heads.idx, heads.count}, {q.x},
-        {q.q, q.k_cache, q.v_cache, q.x_hist, q.forced});
+    const std::vector<const void*> qkv_writes{q.q, q.k_cache, q.v_cache, q.x_hist, q.forced};
+    if (q.tiled_weights) {
+      add(DecodeOpKind::kQkvTiled, kernels::SparseQkvTiledOp{qkv}, "qkv", l, {heads.idx, heads.count}, {q.x},
+          qkv_writes);
+    } else {
+      add(DecodeOpKind::kQkv, qkv, "qkv", l, {heads.idx, heads.count}, {q.x}, qkv_writes);
+    }
     flush_scores();
     if (q.max_forced > 0) catchup_[l] = kv_catchup_args(q);
 
@@ -246,7 +250,12 @@ class PlanBuilder {
     kernels::KvCatchupOp p;
     p.a = it->second;
     const KvCatchupArgs& c = p.a;
-    add(DecodeOpKind::kKvCatchup, p, "kv_catchup", l, {c.forced}, {c.x_hist}, {c.k_cache, c.v_cache});
+    if (c.tiled_weights) {
+      add(DecodeOpKind::kKvCatchupTiled, kernels::KvCatchupTiledOp{p}, "kv_catchup", l, {c.forced}, {c.x_hist},
+          {c.k_cache, c.v_cache});
+    } else {
+      add(DecodeOpKind::kKvCatchup, p, "kv_catchup", l, {c.forced}, {c.x_hist}, {c.k_cache, c.v_cache});
+    }
   }
 
   void lm_head(bool pre) {
