@@ -83,6 +83,13 @@ int persistent_select_ctas(int ctas) { return env_ctas("DEJAVU_PERSISTENT_SELECT
 // GPU. Read when the plan is built.
 bool persistent_early_scores() { return env_other("DEJAVU_PERSISTENT_SCORES", "late", "early"); }
 
+// sparse_mlp_down's plan target in the persistent path (W_o and the split MLP's down projection): two units a
+// CTA by default, or one under DEJAVU_PERSISTENT_DOWN_UNITS=1 (half the splits: each unit a loop twice as long
+// over its rows, half the partial sums to finish). Why: in session 14's trace (H200, 59b3546, opt-13b sparse
+// fixed) W_o ran 26-31 us a layer from its inputs to its last unit for 26 MB, two 50 KB units a CTA one after
+// the other, each a loop of two iterations whose loads wait on the unit's start. Not yet run on a GPU.
+bool persistent_one_down_unit() { return env_other("DEJAVU_PERSISTENT_DOWN_UNITS", "2", "1"); }
+
 // The persistent kernel's load policy for what the step wrote (activations, selections): plain weak loads that L1
 // may cache by default, or ld.global.cg under DEJAVU_PERSISTENT_LOADS=l2 (persistent_sync.cuh says why both are
 // valid). Measured on an H200 (59b3546): opt-13b persistent sparse fixed 5.645 ms against 5.978 with .cg, sparse +

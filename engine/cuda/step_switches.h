@@ -21,6 +21,9 @@ int persistent_select_ctas(int ctas);
 // DEJAVU_PERSISTENT_SCORES=late|early: a predictor's scores op after the next layer op (default) or right after
 // its z op.
 bool persistent_early_scores();
+// DEJAVU_PERSISTENT_DOWN_UNITS=2|1: sparse_mlp_down's units a CTA in the persistent path (W_o and the split MLP's
+// down projection; default 2).
+bool persistent_one_down_unit();
 // DEJAVU_PERSISTENT_LOADS=l1|l2: the persistent kernel's ops read what the step wrote with weak loads L1 may cache
 // (default) or through L2 only (persistent_sync.cuh).
 bool persistent_l1_loads();

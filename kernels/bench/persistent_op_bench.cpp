@@ -63,15 +63,16 @@ struct Chain {
   }
 };
 
-// sparse_mlp_down as the persistent path plans it (two units a CTA): W_o over `k` of `heads` heads
-// (rows_per_index = hd), or the MLP's down projection over k of ffn rows (rows_per_index = 1).
-Chain down_chain(const std::string& name, int d, int n_index, int k, int rows_per_index, int copies, int ctas,
-                 cudaStream_t s, std::mt19937& rng) {
+// sparse_mlp_down as the persistent path plans it (units_per_cta units a CTA: 2, or 1 under
+// DEJAVU_PERSISTENT_DOWN_UNITS=1): W_o over `k` of `heads` heads (rows_per_index = hd), or the MLP's down
+// projection over k of ffn rows (rows_per_index = 1).
+Chain down_chain(const std::string& name, int d, int n_index, int k, int rows_per_index, int units_per_cta,
+                 int copies, int ctas, cudaStream_t s, std::mt19937& rng) {
   Chain c;
   c.name = name;
   c.kind = DecodeOpKind::kOutProj;
   const int rows = n_index * rows_per_index;
-  const SparseMlpDownPlan plan = plan_sparse_mlp_down(1, d, k, rows_per_index, 2 * ctas, true);
+  const SparseMlpDownPlan plan = plan_sparse_mlp_down(1, d, k, rows_per_index, units_per_cta * ctas, true);
   for (int i = 0; i < copies; ++i) {
     PersistentOutProj o;
     o.a.B = 1;
@@ -224,10 +225,13 @@ int run(int argc, char** argv) {
   // opt-13b (d 5120, 40 heads of 128, ffn 20480) at the goals' densities, and opt-66b's MLP (d 9216, ffn 36864).
   // (opt-66b: 10 % of ffn rounded up to a multiple of 8, as sparse_mlp_down needs ld_h % 4 == 0.)
   std::vector<Chain> chains;
-  chains.push_back(down_chain("opt-13b W_o, heads 50%", 5120, 40, 20, 128, copies, ctas, s, rng));
-  chains.push_back(down_chain("opt-13b fc2 (down), MLP 10%", 5120, 20480, 2048, 1, copies, ctas, s, rng));
+  chains.push_back(down_chain("opt-13b W_o, heads 50%", 5120, 40, 20, 128, 2, copies, ctas, s, rng));
+  chains.push_back(down_chain("opt-13b W_o, 1 unit/CTA", 5120, 40, 20, 128, 1, copies, ctas, s, rng));
+  chains.push_back(down_chain("opt-13b fc2 (down), MLP 10%", 5120, 20480, 2048, 1, 2, copies, ctas, s, rng));
+  chains.push_back(down_chain("opt-13b fc2, 1 unit/CTA", 5120, 20480, 2048, 1, 1, copies, ctas, s, rng));
   chains.push_back(up_chain("opt-13b fc1 (up), MLP 10%", 5120, 20480, 2048, copies, s, rng));
-  chains.push_back(down_chain("opt-66b fc2 (down), MLP 10%", 9216, 36864, 3688, 1, copies, ctas, s, rng));
+  chains.push_back(down_chain("opt-66b fc2 (down), MLP 10%", 9216, 36864, 3688, 1, 2, copies, ctas, s, rng));
+  chains.push_back(down_chain("opt-66b fc2, 1 unit/CTA", 9216, 36864, 3688, 1, 1, copies, ctas, s, rng));
   chains.push_back(up_chain("opt-66b fc1 (up), MLP 10%", 9216, 36864, 3688, copies, s, rng));
   DV_CUDA_CHECK(cudaDeviceSynchronize());
 

@@ -13,7 +13,7 @@
 
 namespace dv::engine {
 
-int persistent_out_proj_target(int ctas) { return 2 * ctas; }
+int persistent_out_proj_target(int ctas) { return (persistent_one_down_unit() ? 1 : 2) * ctas; }
 int persistent_mlp_sms(int ctas) { return std::max(1, ctas / 2); }
 
 PersistentBuffers::PersistentBuffers(const GpuWeights& w, int batch, int max_len, const SparseState* sparse,
