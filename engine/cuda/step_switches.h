@@ -24,6 +24,9 @@ bool persistent_early_scores();
 // DEJAVU_PERSISTENT_DOWN_UNITS=2|1: sparse_mlp_down's units a CTA in the persistent path (W_o and the split MLP's
 // down projection; default 2).
 bool persistent_one_down_unit();
+// DEJAVU_PERSISTENT_UNITS=static|dynamic: the persistent schedule's wide ops as fixed unit ranges a CTA (default)
+// or grabbed by whichever CTA comes (decode_schedule.h's dynamic placement).
+bool persistent_dynamic_units();
 // DEJAVU_PERSISTENT_LOADS=l1|l2: the persistent kernel's ops read what the step wrote with weak loads L1 may cache
 // (default) or through L2 only (persistent_sync.cuh).
 bool persistent_l1_loads();

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "kernels/common/error.h"
 
 namespace dv::kernels {
@@ -13,7 +15,8 @@ std::string describe_schedule_op(const std::vector<ScheduleOp>& ops, int op) {
   return o.layer >= 0 ? fmt::format("{} (op {}, layer {})", o.name, op, o.layer) : fmt::format("{} (op {})", o.name, op);
 }
 
-DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num_ctas, int side_ctas) {
+DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num_ctas, int side_ctas,
+                                     bool dynamic_wide) {
   DV_CHECK(num_ctas >= 1, "persistent schedule: {} CTAs", num_ctas);
   DV_CHECK(side_ctas >= 0 && side_ctas < num_ctas, "persistent schedule: {} side CTAs of {}", side_ctas, num_ctas);
   const int n_ops = static_cast<int>(ops.size());
@@ -48,7 +51,9 @@ DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num
 
     Group& g = op.side && side_ctas > 0 ? side_group : main_group;
     auto list = [&](int i) -> std::vector<PersistentInstruction>& { return lists[g.first + (g.cursor + i) % g.count]; };
-    if (op.units >= g.count) {
+    if (dynamic_wide && op.units >= g.count) {
+      for (int i = 0; i < g.count; ++i) list(i).push_back({o, kDynamicUnits, g.count});
+    } else if (op.units >= g.count) {
       const int base = op.units / g.count, extra = op.units % g.count;
       int begin = 0;
       for (int i = 0; i < g.count; ++i) {
@@ -88,6 +93,7 @@ void check_decode_schedule(const std::vector<ScheduleOp>& ops, const DecodeSched
   }
   std::vector<std::vector<int>> runs(n_ops);
   for (int o = 0; o < n_ops; ++o) runs[o].assign(ops[o].units, 0);
+  std::vector<int> sharers(n_ops, 0), dynamic(n_ops, 0);  // a dynamic op: its unit_end, its instructions
   for (int c = 0; c < s.num_ctas; ++c) {
     DV_CHECK(s.cta_first[c] <= s.cta_first[c + 1], "persistent schedule: CTA {} has a negative list", c);
     int last = -1;
@@ -96,6 +102,16 @@ void check_decode_schedule(const std::vector<ScheduleOp>& ops, const DecodeSched
       DV_CHECK(in.op >= 0 && in.op < n_ops, "persistent schedule: CTA {} runs op {} of {}", c, in.op, n_ops);
       DV_CHECK(in.op >= last, "persistent schedule: CTA {} runs {} after {} (lists must keep the op order)", c,
                describe_schedule_op(ops, in.op), describe_schedule_op(ops, last));
+      if (in.unit_begin == kDynamicUnits) {
+        DV_CHECK(in.op != last && ops[in.op].units >= 1 && in.unit_end >= 1 &&
+                     (sharers[in.op] == 0 || sharers[in.op] == in.unit_end),
+                 "persistent schedule: CTA {} has a dynamic instruction of {} shared by {} CTAs (twice in its "
+                 "list, no units, or another count)", c, describe_schedule_op(ops, in.op), in.unit_end);
+        sharers[in.op] = in.unit_end;
+        ++dynamic[in.op];
+        last = in.op;
+        continue;
+      }
       last = in.op;
       DV_CHECK(in.unit_begin >= 0 && in.unit_begin < in.unit_end && in.unit_end <= ops[in.op].units,
                "persistent schedule: CTA {} runs units [{}, {}) of {} with {} units", c, in.unit_begin, in.unit_end,
@@ -103,10 +119,17 @@ void check_decode_schedule(const std::vector<ScheduleOp>& ops, const DecodeSched
       for (int u = in.unit_begin; u < in.unit_end; ++u) ++runs[in.op][u];
     }
   }
-  for (int o = 0; o < n_ops; ++o)
+  for (int o = 0; o < n_ops; ++o) {
+    if (dynamic[o] > 0) {
+      DV_CHECK(dynamic[o] == sharers[o] && std::count(runs[o].begin(), runs[o].end(), 0) == ops[o].units,
+               "persistent schedule: {} is dynamic on {} CTAs where its instructions say {}, or has static units too",
+               describe_schedule_op(ops, o), dynamic[o], sharers[o]);
+      continue;
+    }
     for (int u = 0; u < ops[o].units; ++u)
       DV_CHECK(runs[o][u] == 1, "persistent schedule: unit {} of {} runs {} times", u, describe_schedule_op(ops, o),
                runs[o][u]);
+  }
 }
 
 }  // namespace dv::kernels

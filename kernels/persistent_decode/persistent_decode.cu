@@ -13,7 +13,7 @@ template <bool kL1Inputs>
 __global__ void __launch_bounds__(kOpThreads, 2)
     persistent_decode_kernel(const __grid_constant__ PersistentDecodeParams p) {
   extern __shared__ __align__(16) char smem[];
-  __shared__ int failed;
+  __shared__ int failed, grabbed;
   __shared__ unsigned long long epoch_shared;
   if (threadIdx.x == 0) {
     epoch_shared = *reinterpret_cast<volatile unsigned long long*>(&p.wait.control->epoch);
@@ -27,12 +27,27 @@ __global__ void __launch_bounds__(kOpThreads, 2)
     const PersistentInstruction in = p.instructions[i];
     const DecodeOpKind kind = static_cast<DecodeOpKind>(p.wait.headers[in.op].kind);
     const unsigned long long reached = p.trace != nullptr && threadIdx.x == 0 ? global_timer_ns() : 0ull;
-    for (int u = in.unit_begin; u < in.unit_end; ++u) {
+    auto run_unit = [&](int u) {
       const PersistentSyncT<kL1Inputs> sync{&p.wait, in.op, u, epoch, &failed};
       run_decode_op(kind, p.ops[in.op], u, smem, sync);
       __syncthreads();  // the unit's writes are done and its shared memory is free
+    };
+    int ran = in.unit_end - in.unit_begin;
+    if (in.unit_begin == kDynamicUnits) {
+      const int units = p.wait.headers[in.op].units;
+      const unsigned long long base = epoch * static_cast<unsigned long long>(units + in.unit_end);
+      for (ran = 0;; ++ran) {
+        if (threadIdx.x == 0) grabbed = static_cast<int>(atomicAdd(p.wait.grabs + in.op, 1ull) - base);
+        __syncthreads();
+        const int u = grabbed;
+        __syncthreads();  // every thread has read it before thread 0 grabs again
+        if (u >= units) break;
+        run_unit(u);
+      }
+    } else {
+      for (int u = in.unit_begin; u < in.unit_end; ++u) run_unit(u);
     }
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == 0 && ran > 0) {
       __threadfence();  // release: the CTA's writes (ordered by the barrier) before the count
       if (p.trace != nullptr) {
         // Read before the count, so no op waiting for this one can finish before this end (decode_trace.h).
@@ -42,7 +57,7 @@ __global__ void __launch_bounds__(kOpThreads, 2)
         atomicMax(&t->end, done);
         atomicAdd(&t->busy, done - reached);
       }
-      atomicAdd(p.wait.counters + in.op, static_cast<unsigned long long>(in.unit_end - in.unit_begin));
+      atomicAdd(p.wait.counters + in.op, static_cast<unsigned long long>(ran));
     }
   }
   if (threadIdx.x == 0) {

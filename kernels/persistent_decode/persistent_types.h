@@ -21,7 +21,14 @@ struct PersistentError {
   unsigned long long target = 0, seen = 0, epoch = 0;
 };
 
-// One instruction of a CTA's list: units [unit_begin, unit_end) of op `op`.
+// unit_begin of a dynamic instruction (decode_schedule.h): the CTA takes units of the op one at a time from its
+// grab counter until none is left; unit_end is then the number of CTAs that share the op this way. Each of them
+// makes exactly one failed grab a step, so the counter grows by units + unit_end a step and stays tagged by step
+// like the op counters.
+constexpr int kDynamicUnits = -1;
+
+// One instruction of a CTA's list: units [unit_begin, unit_end) of op `op`, or (unit_begin == kDynamicUnits)
+// whichever units of `op` the CTA grabs.
 struct PersistentInstruction {
   int op = 0;
   int unit_begin = 0;
@@ -50,6 +57,7 @@ struct PersistentWaitContext {
   const PersistentOpHeader* headers = nullptr;
   const int* deps = nullptr;
   unsigned long long* counters = nullptr;   // [ops]
+  unsigned long long* grabs = nullptr;      // [ops]: the dynamic instructions' unit counters (null: none)
   PersistentControl* control = nullptr;
   PersistentError* error = nullptr;  // device view of host-mapped memory
   long long watchdog_ns = 1000000000LL;

@@ -68,9 +68,11 @@ if has tests; then
   # qkv and kv_catchup op kinds; the default reads the sparse state's tiled copies since session 15).
   DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_LOADS=l2 DEJAVU_PERSISTENT_SIDE_CTAS=26 DEJAVU_QKV_TILED=0 \
     gtest cuda_engine_persistent_ab "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
-  # The session-14 opt-ins together: the MLP layer norm folded into the split MLP's up projection
-  # (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp), select CTAs and early scores; session 15's one down unit a CTA.
+  # The opt-ins together: session 14's MLP layer norm folded into the split MLP's up projection
+  # (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp), select CTAs and early scores; session 15's one down unit a CTA
+  # and dynamic units.
   DEJAVU_PERSISTENT_MLP_LN=fold DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early DEJAVU_PERSISTENT_DOWN_UNITS=1 \
+    DEJAVU_PERSISTENT_UNITS=dynamic \
     gtest cuda_engine_persistent_opt_in "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
 fi
 
@@ -146,7 +148,8 @@ if has bench; then
   # scores right after its z op (DEJAVU_PERSISTENT_SCORES=early), persistent_select2_early = both,
   # persistent_qkv_rowmajor = both paths' QKV on the row-major w_qkv (DEJAVU_QKV_TILED=0; session 15's A/B of the
   # persistent path's tiled QKV kinds), persistent_down1 = one sparse_mlp_down unit a CTA in the persistent path
-  # (DEJAVU_PERSISTENT_DOWN_UNITS=1).
+  # (DEJAVU_PERSISTENT_DOWN_UNITS=1), persistent_dynamic = the wide ops' units grabbed by whichever CTA comes
+  # (DEJAVU_PERSISTENT_UNITS=dynamic).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
     paths=graph
@@ -165,6 +168,7 @@ if has bench; then
       persistent_l2_loads) env_set=DEJAVU_PERSISTENT_LOADS=l2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_qkv_rowmajor) env_set=DEJAVU_QKV_TILED=0 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_down1) env_set=DEJAVU_PERSISTENT_DOWN_UNITS=1 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_dynamic) env_set=DEJAVU_PERSISTENT_UNITS=dynamic paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_side_ab) env_set=DEJAVU_PERSISTENT_SIDE_CTAS=${DEJAVU_SIDE_CTAS_AB:-52} paths=graph,persistent
         limit=${DEJAVU_T_BENCH2:-100} ;;
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -186,7 +190,7 @@ if has bench; then
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
            "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab," \
            "persistent_mlp_ln_fold, persistent_select2, persistent_scores_early, persistent_select2_early," \
-           "persistent_qkv_rowmajor, persistent_down1 or persistent_l2_loads" >>"$SUMMARY"
+           "persistent_qkv_rowmajor, persistent_down1, persistent_dynamic or persistent_l2_loads" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

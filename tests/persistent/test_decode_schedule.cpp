@@ -43,10 +43,11 @@ std::vector<ScheduleOp> step_like_ops(int layers, int wide_units) {
   return ops;
 }
 
-// Runs the lists as the kernel does: a CTA may run its next instruction when every op it waits for is done.
-// Returns the number of units that never ran.
+// Runs the lists as the kernel does: a CTA may run its next instruction when every op it waits for is done; at a
+// dynamic instruction it runs one grabbed unit a turn and moves on once none is left. Returns the number of units
+// that never ran.
 int simulate(const std::vector<ScheduleOp>& ops, const DecodeSchedule& s, std::mt19937& rng) {
-  std::vector<int> done(ops.size(), 0), next(s.num_ctas);
+  std::vector<int> done(ops.size(), 0), grabbed(ops.size(), 0), next(s.num_ctas);
   for (int c = 0; c < s.num_ctas; ++c) next[c] = s.cta_first[c];
   for (bool progress = true; progress;) {
     progress = false;
@@ -60,8 +61,15 @@ int simulate(const std::vector<ScheduleOp>& ops, const DecodeSchedule& s, std::m
       bool ready = true;
       for (int i = h.index_begin; i < h.input_end; ++i) ready = ready && done[s.deps[i]] == ops[s.deps[i]].units;
       if (!ready) continue;
-      done[in.op] += in.unit_end - in.unit_begin;
-      ++next[c];
+      if (in.unit_begin == kDynamicUnits && grabbed[in.op] < ops[in.op].units) {
+        ++grabbed[in.op];
+        ++done[in.op];
+      } else if (in.unit_begin == kDynamicUnits) {
+        ++next[c];
+      } else {
+        done[in.op] += in.unit_end - in.unit_begin;
+        ++next[c];
+      }
       progress = true;
     }
   }
@@ -200,6 +208,58 @@ TEST(DecodeSchedule, SideOpsStayOnTheSideCtas) {
   }
   EXPECT_THROW(build_decode_schedule(ops, 8, 8), Error);
   EXPECT_THROW(build_decode_schedule(ops, 8, -1), Error);
+}
+
+// Dynamic placement (DEJAVU_PERSISTENT_UNITS=dynamic): every op with at least as many units as CTAs becomes one
+// dynamic instruction on each CTA of its group, the rest stay static; step-like and random op lists, with and
+// without side CTAs, are valid and finish; a dynamic op whose CTA count disagrees, or that also has static
+// units, is refused.
+TEST(DecodeSchedule, DynamicWideOpsAreSharedAndFinish) {
+  std::mt19937 rng(3);
+  for (int ctas : {1, 7, 264}) {
+    for (int side_ctas : {0, ctas / 7}) {
+      const std::vector<ScheduleOp> ops = step_like_ops(3, 131);
+      const DecodeSchedule s = build_decode_schedule(ops, ctas, side_ctas, true);
+      SCOPED_TRACE(::testing::Message() << ctas << " CTAs, " << side_ctas << " side");
+      ASSERT_NO_THROW(check_decode_schedule(ops, s));
+      EXPECT_EQ(simulate(ops, s, rng), 0);
+      const int main_ctas = ctas - side_ctas;  // no op is marked side here: all run on the main group
+      std::vector<int> dynamic_on(ops.size(), 0);
+      for (const PersistentInstruction& in : s.instructions)
+        if (in.unit_begin == kDynamicUnits) {
+          EXPECT_EQ(in.unit_end, main_ctas);
+          ++dynamic_on[in.op];
+        }
+      for (size_t o = 0; o < ops.size(); ++o)
+        EXPECT_EQ(dynamic_on[o], ops[o].units >= main_ctas ? main_ctas : 0) << ops[o].name;
+    }
+  }
+  for (int trial = 0; trial < 100; ++trial) {
+    const int n_ops = 1 + static_cast<int>(rng() % 30);
+    std::vector<ScheduleOp> ops(n_ops);
+    for (int o = 0; o < n_ops; ++o) {
+      ops[o].name = "op" + std::to_string(o);
+      ops[o].units = static_cast<int>(rng() % 5 == 0 ? 0 : rng() % 300);
+      ops[o].side = rng() % 3 == 0;
+      for (int d = 0; d < o; ++d)
+        if (rng() % 4 == 0) ops[o].input_deps.push_back(d);
+    }
+    const int ctas = 2 + static_cast<int>(rng() % 200);
+    const DecodeSchedule s = build_decode_schedule(ops, ctas, static_cast<int>(rng() % ctas), true);
+    ASSERT_NO_THROW(check_decode_schedule(ops, s)) << "trial " << trial;
+    EXPECT_EQ(simulate(ops, s, rng), 0) << "trial " << trial;
+  }
+  const std::vector<ScheduleOp> ops = step_like_ops(1, 40);
+  const DecodeSchedule s = build_decode_schedule(ops, 4, 0, true);
+  const auto first_dynamic = std::find_if(s.instructions.begin(), s.instructions.end(),
+                                          [](const PersistentInstruction& in) { return in.unit_begin < 0; });
+  ASSERT_NE(first_dynamic, s.instructions.end());
+  DecodeSchedule miscounted = s;
+  miscounted.instructions[first_dynamic - s.instructions.begin()].unit_end = 3;  // 4 CTAs share it
+  EXPECT_THROW(check_decode_schedule(ops, miscounted), Error);
+  DecodeSchedule mixed = s;
+  mixed.instructions[first_dynamic - s.instructions.begin()] = {first_dynamic->op, 0, 1};  // one static unit
+  EXPECT_THROW(check_decode_schedule(ops, mixed), Error);
 }
 
 }  // namespace

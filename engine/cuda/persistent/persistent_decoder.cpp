@@ -61,7 +61,8 @@ PersistentDecoder::PersistentDecoder(const EngineContext& ctx, const GpuWeights&
     : ctas_(split_ctas(ctx, sparse)),
       buffers_(weights, buffers.batch, buffers.max_len, sparse, ctas_.main()),
       plan_(plan_persistent_step(weights, buffers, sparse, buffers_, ctas_.main())),
-      schedule_(kernels::build_decode_schedule(placed(plan_.ops, ctas_.select_only), ctas_.all, ctas_.side)),
+      schedule_(kernels::build_decode_schedule(placed(plan_.ops, ctas_.select_only), ctas_.all, ctas_.side,
+                                               persistent_dynamic_units())),
       pos_(int_ptr(buffers.pos)),
       positions_(int_ptr(buffers.positions)), batch_(buffers.batch), watchdog_ms_(watchdog_ms_from_env()),
       l1_inputs_(persistent_l1_loads()) {
@@ -79,7 +80,8 @@ PersistentDecoder::PersistentDecoder(const EngineContext& ctx, const GpuWeights&
   deps_dev_ = upload_bytes(schedule_.deps, s);
   instructions_dev_ = upload_bytes(schedule_.instructions, s);
   cta_first_dev_ = upload_bytes(schedule_.cta_first, s);
-  counters_ = at::zeros({static_cast<int64_t>(std::max<size_t>(plan_.ops.size(), 1))}, cuda_options(at::kLong));
+  // The ops' counters, then their grab counters (dynamic instructions, persistent_types.h): one zero fill for both.
+  counters_ = at::zeros({2 * static_cast<int64_t>(std::max<size_t>(plan_.ops.size(), 1))}, cuda_options(at::kLong));
   control_ = upload_bytes(std::vector<kernels::PersistentControl>(1), s);
   DV_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&error_host_), sizeof(kernels::PersistentError),
                               cudaHostAllocMapped));
@@ -155,6 +157,7 @@ void PersistentDecoder::enqueue(cudaStream_t stream) {
   p.wait.headers = reinterpret_cast<const kernels::PersistentOpHeader*>(headers_dev_.data_ptr());
   p.wait.deps = reinterpret_cast<const int*>(deps_dev_.data_ptr());
   p.wait.counters = reinterpret_cast<unsigned long long*>(counters_.data_ptr());
+  p.wait.grabs = p.wait.counters + counters_.numel() / 2;
   p.wait.control = reinterpret_cast<kernels::PersistentControl*>(control_.data_ptr());
   p.wait.error = error_dev_;
   p.wait.watchdog_ns = watchdog_ms_ * 1000000LL;
