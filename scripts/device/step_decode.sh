@@ -149,7 +149,8 @@ if has bench; then
   # persistent_qkv_rowmajor = both paths' QKV on the row-major w_qkv (DEJAVU_QKV_TILED=0; session 15's A/B of the
   # persistent path's tiled QKV kinds), persistent_down1 = one sparse_mlp_down unit a CTA in the persistent path
   # (DEJAVU_PERSISTENT_DOWN_UNITS=1), persistent_dynamic = the wide ops' units grabbed by whichever CTA comes
-  # (DEJAVU_PERSISTENT_UNITS=dynamic).
+  # (DEJAVU_PERSISTENT_UNITS=dynamic), persistent_env = both paths under DEJAVU_BENCH_ENV's NAME=VALUE words (switches
+  # combined in one row; its README must say which).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
     paths=graph
@@ -169,6 +170,8 @@ if has bench; then
       persistent_qkv_rowmajor) env_set=DEJAVU_QKV_TILED=0 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_down1) env_set=DEJAVU_PERSISTENT_DOWN_UNITS=1 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_dynamic) env_set=DEJAVU_PERSISTENT_UNITS=dynamic paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_env) env_set=${DEJAVU_BENCH_ENV:?persistent_env needs DEJAVU_BENCH_ENV} paths=graph,persistent
+        limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_side_ab) env_set=DEJAVU_PERSISTENT_SIDE_CTAS=${DEJAVU_SIDE_CTAS_AB:-52} paths=graph,persistent
         limit=${DEJAVU_T_BENCH2:-100} ;;
       fused) env_set=DEJAVU_FUSED_MLP=1 limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -190,7 +193,7 @@ if has bench; then
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
            "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab," \
            "persistent_mlp_ln_fold, persistent_select2, persistent_scores_early, persistent_select2_early," \
-           "persistent_qkv_rowmajor, persistent_down1, persistent_dynamic or persistent_l2_loads" >>"$SUMMARY"
+           "persistent_qkv_rowmajor, persistent_down1, persistent_dynamic, persistent_env or persistent_l2_loads" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"
