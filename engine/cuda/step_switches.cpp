@@ -90,6 +90,13 @@ bool persistent_early_scores() { return env_other("DEJAVU_PERSISTENT_SCORES", "l
 // the other, each a loop of two iterations whose loads wait on the unit's start. Not yet run on a GPU.
 bool persistent_one_down_unit() { return env_other("DEJAVU_PERSISTENT_DOWN_UNITS", "2", "1"); }
 
+// The persistent path's QKV and K/V catch-up: on the row-major w_qkv by default, or under DEJAVU_PERSISTENT_QKV=tiled
+// on the sparse state's tiled copies (tiled_qkv.h) where it has them, through op kinds of their own. Why: the graph
+// path's sparse_qkv measured 10 % faster on the tiled copy (H100, 24def80), and in session 14's trace (H200,
+// 59b3546, opt-13b sparse fixed) the persistent QKV op took 45.6 us a layer on the row-major one. Not yet run on a
+// GPU (session 15 got no machine), so opt-in. Read when the plan is built.
+bool persistent_tiled_qkv() { return env_other("DEJAVU_PERSISTENT_QKV", "rowmajor", "tiled"); }
+
 // The persistent schedule's placement of ops with at least as many units as CTAs: fixed ranges (default) or, under
 // DEJAVU_PERSISTENT_UNITS=dynamic, one dynamic instruction on every CTA that grabs units until none is left
 // (decode_schedule.h). Why: in session 14's trace (H200, 59b3546, opt-13b sparse fixed) every wide op ran from its

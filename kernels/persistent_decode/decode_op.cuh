@@ -1,9 +1,9 @@
 // decode_op.cuh: one entry of the persistent decode kernel's op table: which op, its wait list (header) and
 // its parameters (a union of the op structs, all plain pointers and sizes), and the dispatch from an entry
 // to the op's unit body. The layer ops are the graph path's own (work_units.cuh): sparse_qkv with the fused
-// layer norm and its forced K/V catch-up, decode_attention, sparse_mlp_down as W_o, fused_mlp, the predictor's
-// three ops (sparse_qkv and the catch-up in either w_qkv layout); the rest (embedding, the layer norm of post-LN models and the final one, the LM head with the
-// greedy argmax, project_in / project_out) are this kernel's (row_ops.cuh, row_gemv_op.cuh).
+// layer norm and its forced K/V catch-up (each in either w_qkv layout), decode_attention, sparse_mlp_down as W_o,
+// fused_mlp, the predictor's three ops; the rest (embedding, the layer norm of post-LN models and the final one,
+// the LM head with the greedy argmax, project_in / project_out) are this kernel's (row_ops.cuh, row_gemv_op.cuh).
 // Adding an op: its struct (work_units.cuh convention), a kind, a union member, a case in each switch.
 #pragma once
 

@@ -64,15 +64,14 @@ if has tests; then
   # fused flow's op (DEJAVU_PERSISTENT_MLP=fused; the default run above compares up + down against fused_mlp, the
   # same math summed in another order, so a test asserting identical selections may fail at a near-tie: read the
   # failure before calling it a bug), with the L2-only load policy (DEJAVU_PERSISTENT_LOADS=l2), and with side
-  # CTAs for the predictors (DEJAVU_PERSISTENT_SIDE_CTAS=26), and QKV on the row-major w_qkv (DEJAVU_QKV_TILED=0: the
-  # qkv and kv_catchup op kinds; the default reads the sparse state's tiled copies since session 15).
-  DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_LOADS=l2 DEJAVU_PERSISTENT_SIDE_CTAS=26 DEJAVU_QKV_TILED=0 \
+  # CTAs for the predictors (DEJAVU_PERSISTENT_SIDE_CTAS=26).
+  DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_LOADS=l2 DEJAVU_PERSISTENT_SIDE_CTAS=26 \
     gtest cuda_engine_persistent_ab "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
   # The opt-ins together: session 14's MLP layer norm folded into the split MLP's up projection
-  # (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp), select CTAs and early scores; session 15's one down unit a CTA
-  # and dynamic units.
-  DEJAVU_PERSISTENT_MLP_LN=fold DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early DEJAVU_PERSISTENT_DOWN_UNITS=1 \
-    DEJAVU_PERSISTENT_UNITS=dynamic \
+  # (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp), select CTAs and early scores; session 15's one down unit a CTA,
+  # dynamic units and QKV on the tiled w_qkv (the qkv_tiled / kv_catchup_tiled op kinds).
+  DEJAVU_PERSISTENT_MLP_LN=fold DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early \
+    DEJAVU_PERSISTENT_DOWN_UNITS=1 DEJAVU_PERSISTENT_UNITS=dynamic DEJAVU_PERSISTENT_QKV=tiled \
     gtest cuda_engine_persistent_opt_in "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
 fi
 
@@ -146,9 +145,9 @@ if has bench; then
   # split MLP's up projection (DEJAVU_PERSISTENT_MLP_LN=fold), persistent_select2 = two CTAs that run the
   # predictors' select ops alone (DEJAVU_PERSISTENT_SELECT_CTAS=2), persistent_scores_early = each predictor's
   # scores right after its z op (DEJAVU_PERSISTENT_SCORES=early), persistent_select2_early = both,
-  # persistent_qkv_rowmajor = both paths' QKV on the row-major w_qkv (DEJAVU_QKV_TILED=0; session 15's A/B of the
-  # persistent path's tiled QKV kinds), persistent_down1 = one sparse_mlp_down unit a CTA in the persistent path
-  # (DEJAVU_PERSISTENT_DOWN_UNITS=1), persistent_dynamic = the wide ops' units grabbed by whichever CTA comes
+  # persistent_qkv_tiled = the persistent path's QKV on the sparse state's tiled w_qkv (DEJAVU_PERSISTENT_QKV=tiled),
+  # persistent_down1 = one sparse_mlp_down unit a CTA in the persistent path (DEJAVU_PERSISTENT_DOWN_UNITS=1),
+  # persistent_dynamic = the wide ops' units grabbed by whichever CTA comes
   # (DEJAVU_PERSISTENT_UNITS=dynamic), persistent_env = both paths under DEJAVU_BENCH_ENV's NAME=VALUE words (switches
   # combined in one row; its README must say which).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
@@ -167,7 +166,7 @@ if has bench; then
       persistent_select2_early) env_set="DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early"
         paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_l2_loads) env_set=DEJAVU_PERSISTENT_LOADS=l2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
-      persistent_qkv_rowmajor) env_set=DEJAVU_QKV_TILED=0 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_qkv_tiled) env_set=DEJAVU_PERSISTENT_QKV=tiled paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_down1) env_set=DEJAVU_PERSISTENT_DOWN_UNITS=1 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_dynamic) env_set=DEJAVU_PERSISTENT_UNITS=dynamic paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_env) env_set=${DEJAVU_BENCH_ENV:?persistent_env needs DEJAVU_BENCH_ENV} paths=graph,persistent
@@ -193,7 +192,7 @@ if has bench; then
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
            "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab," \
            "persistent_mlp_ln_fold, persistent_select2, persistent_scores_early, persistent_select2_early," \
-           "persistent_qkv_rowmajor, persistent_down1, persistent_dynamic, persistent_env or persistent_l2_loads" >>"$SUMMARY"
+           "persistent_qkv_tiled, persistent_down1, persistent_dynamic, persistent_env or persistent_l2_loads" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

@@ -163,8 +163,12 @@ class PlanBuilder {
     const bool pre = w_.config.do_layer_norm_before;
     const DeviceList heads = selection(false, l);
     kernels::SparseQkvOp qkv;
-    // The sparse state's tiled w_qkv where it has one (as the graph path; DEJAVU_QKV_TILED=0 for the row-major).
+    // The sparse state's tiled w_qkv where it has one and DEJAVU_PERSISTENT_QKV=tiled asks for it.
     qkv.a = layer_qkv_args(w_, b_, sp_, l, b_.attn_in(l), heads, pre, per_layer(pb_.q, l));
+    if (qkv.a.tiled_weights && !tiled_qkv_) {
+      qkv.a.w_qkv = half_ptr(w_.layers[l].w_qkv);
+      qkv.a.tiled_weights = false;
+    }
     const SparseQkvArgs& q = qkv.a;
     const std::vector<const void*> qkv_writes{q.q, q.k_cache, q.v_cache, q.x_hist, q.forced};
     if (q.tiled_weights) {
@@ -350,6 +354,7 @@ class PlanBuilder {
   const int B_, ctas_;
   const bool fold_mlp_ln_ = persistent_fold_mlp_ln();
   const bool early_scores_ = persistent_early_scores();
+  const bool tiled_qkv_ = persistent_tiled_qkv();
   PersistentPlan plan_;
   std::map<const void*, int> producer_;
   std::vector<int> pending_scores_, selected_;
