@@ -1,14 +1,15 @@
-// persistent_op_bench.cpp: one decode op alone, timed as its own kernels (launch_decode_op: one CTA a unit, PDL,
-// the op's code under a plain launch) and inside the persistent decode kernel (a schedule of that op only, both
-// load policies). Session 14's traces found the persistent path's ops slower than the same ops alone (opt-13b on
-// the H200: sparse_mlp_down as W_o 28.8 us a layer, as fc2 29.8, where the RowGemvOp up projection reads the same
-// 21 MB in 13.2). This asks whether an op is slower inside the kernel by itself (its noinline call under 128
-// registers, 96 KB of shared memory a CTA, the load policy) or only beside the step's other ops.
-// Each measurement is a chain of --copies copies of the op on their own weights (together past the L2), each
-// copy waiting for the previous one (the next kernel under PDL; the previous op's counter in the persistent
-// kernel), the L2 flushed before each chain; per-op time = chain / copies, bytes / time against the copy
-// bandwidth measured first. Random weights and selections: timing only, no validation (the kernel tests and the
-// engine suites hold these ops against their references). Exit 2 on a dv::Error.
+// persistent_op_bench.cpp: one decode op alone, timed as its own kernels (launch_decode_op: one CTA a unit, PDL, the
+// op's code under a plain launch) and inside the persistent decode kernel (a schedule of that op only, both load
+// policies, and the L1 policy with dynamic placement: what grabbing units costs where no CTA comes late). Session
+// 14's traces found the persistent path's ops slower than the same ops alone (opt-13b on the H200: sparse_mlp_down
+// as W_o 28.8 us a layer, as fc2 29.8, where the RowGemvOp up projection reads the same 21 MB in 13.2). This asks
+// whether an op is slower inside the kernel by itself (its noinline call under 128 registers, 96 KB of shared memory
+// a CTA, the load policy) or only beside the step's other ops. Each measurement is a chain of --copies copies of the
+// op on their own weights (together past the L2), each copy waiting for the previous one (the next kernel under PDL;
+// the previous op's counter in the persistent kernel), the L2 flushed before each chain; per-op time = chain /
+// copies, bytes / time against the copy bandwidth measured first. Random weights and selections: timing only, no
+// validation (the kernel tests and the engine suites hold these ops against their references). Exit 2 on a
+// dv::Error.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -121,10 +122,11 @@ Chain up_chain(const std::string& name, int K, int n, int k, int copies, cudaStr
   return c;
 }
 
-// The chain as one persistent schedule (op i waits for op i - 1) and everything a launch needs.
+// The chain as one persistent schedule (op i waits for op i - 1; dynamic: decode_schedule.h's dynamic placement)
+// and everything a launch needs.
 class PersistentChain {
  public:
-  PersistentChain(const Chain& c, int ctas) : ctas_(ctas) {
+  PersistentChain(const Chain& c, int ctas, bool dynamic) : ctas_(ctas) {
     std::vector<ScheduleOp> ops(c.ops.size());
     for (size_t i = 0; i < ops.size(); ++i) {
       ops[i].name = c.name;
@@ -134,14 +136,14 @@ class PersistentChain {
       if (i > 0) ops[i].input_deps = {static_cast<int>(i) - 1};
       check_decode_op(c.kind, c.ops[i]);
     }
-    sched_ = build_decode_schedule(ops, ctas);
+    sched_ = build_decode_schedule(ops, ctas, 0, dynamic);
     check_decode_schedule(ops, sched_);
     table_ = upload(c.ops);
     headers_ = upload(sched_.headers);
     deps_ = upload(sched_.deps.empty() ? std::vector<int>{0} : sched_.deps);
     instructions_ = upload(sched_.instructions);
     cta_first_ = upload(sched_.cta_first);
-    counters_ = std::make_unique<DevArray<unsigned long long>>(ops.size());
+    counters_ = std::make_unique<DevArray<unsigned long long>>(2 * ops.size());  // then the grab counters
     counters_->zero();
     control_ = std::make_unique<DevArray<PersistentControl>>(1);
     control_->zero();
@@ -160,6 +162,7 @@ class PersistentChain {
     p.wait.headers = reinterpret_cast<const PersistentOpHeader*>(headers_->get());
     p.wait.deps = reinterpret_cast<const int*>(deps_->get());
     p.wait.counters = counters_->get();
+    p.wait.grabs = counters_->get() + counters_->size() / 2;
     p.wait.control = control_->get();
     p.wait.error = error_dev_;
     p.wait.watchdog_ns = 2000000000LL;
@@ -235,23 +238,26 @@ int run(int argc, char** argv) {
   chains.push_back(up_chain("opt-66b fc1 (up), MLP 10%", 9216, 36864, 3688, copies, s, rng));
   DV_CUDA_CHECK(cudaDeviceSynchronize());
 
-  std::printf("%-30s %7s | %18s | %18s | %18s | %s\n", "op (batch 1)", "MB/op", "own kernels us %cp",
-              "persistent L2 us %cp", "persistent L1 us %cp", "L1 / own");
+  std::printf("%-30s %7s | %18s | %18s | %18s | %18s | %s\n", "op (batch 1)", "MB/op", "own kernels us %cp",
+              "persistent L2 us %cp", "persistent L1 us %cp", "L1 dynamic us %cp", "L1 / own");
   for (const Chain& c : chains) {
     const dv::bench::Timing own = dv::bench::time_op(tc, [&] {
       for (const DecodeOpParams& op : c.ops) launch_decode_op(c.kind, op, s);
     });
-    const PersistentChain pc(c, ctas);
+    const PersistentChain pc(c, ctas, false), dyn(c, ctas, true);
     const dv::bench::Timing l2 = dv::bench::time_op(tc, [&] { pc.launch(false, s); });
     const dv::bench::Timing l1 = dv::bench::time_op(tc, [&] { pc.launch(true, s); });
+    const dv::bench::Timing l1_dyn = dv::bench::time_op(tc, [&] { dyn.launch(true, s); });
     DV_CUDA_CHECK(cudaStreamSynchronize(s));
     pc.check();
+    dyn.check();
     auto cell = [&](const dv::bench::Timing& t) {
       const double us = t.median_us / copies;
       return fmt::format("{:9.2f} {:6.1f}%", us, 100.0 * c.bytes_per_op / (us * 1e3) / (copy_gbps / 2));
     };
-    std::printf("%-30s %7.1f | %18s | %18s | %18s | %.2f\n", c.name.c_str(), c.bytes_per_op / 1e6, cell(own).c_str(),
-                cell(l2).c_str(), cell(l1).c_str(), l1.median_us / own.median_us);
+    std::printf("%-30s %7.1f | %18s | %18s | %18s | %18s | %.2f\n", c.name.c_str(), c.bytes_per_op / 1e6,
+                cell(own).c_str(), cell(l2).c_str(), cell(l1).c_str(), cell(l1_dyn).c_str(),
+                l1.median_us / own.median_us);
   }
   std::printf("%%cp: bytes / time against half the copy figure (a copy reads and writes each byte). Per op: the "
               "median chain of %d / %d.\n", copies, copies);
