@@ -18,12 +18,14 @@
 # default (5d10964: tests + bench + model 311 s; 1771ac9: bench + model with two MLP inputs + hf 438 s on an H200).
 # Session 14: 301cf2c tests + bench with three variants 258 s (H100); sanitize with DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
 # 204 s warm (the QKV racecheck still ran out); 59b3546 tests + bench with four persistent variants 325 s (H200).
-# What it left for the next calls (the persistent suites under session 14's defaults, then real selections and
-# Hugging Face on the H200 beside the persistent rows):
-#   DEJAVU_DECODE_PARTS="tests opbench" DEJAVU_TARGETS="cuda_engine_tests persistent_tests persistent_op_bench"
-#   DEJAVU_DECODE_PARTS="bench" DEJAVU_BENCH_VARIANTS="persistent_mlp_ln_fold persistent_select2
-#     persistent_scores_early persistent_select2_early"
-#   DEJAVU_DECODE_PARTS="model hf"
+# Session 15 got no machine (nine starts refused or failed, the budget spent on them). What is left for the next
+# calls, first the one that tests and times everything built since session 14 (about 420 s: build 110, tests 110,
+# opbench 30, bench 28 + 26 a variant), then, on the same warm machine if it is an H200, real selections and
+# Hugging Face (about 300 s):
+#   DEJAVU_DECODE_PARTS="tests opbench bench" DEJAVU_TARGETS="dejavu kernel_tests cuda_engine_tests persistent_tests
+#     persistent_op_bench" DEJAVU_BENCH_VARIANTS="persistent_dynamic persistent_down1 persistent_select2_early
+#     persistent_mlp_ln_fold persistent_qkv_tiled"
+#   DEJAVU_DECODE_PARTS="model hf" DEJAVU_TARGETS="dejavu"
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}
