@@ -18,7 +18,7 @@
 # default (5d10964: tests + bench + model 311 s; 1771ac9: bench + model with two MLP inputs + hf 438 s on an H200).
 # Session 14: 301cf2c tests + bench with three variants 258 s (H100); sanitize with DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
 # 204 s warm (the QKV racecheck still ran out); 59b3546 tests + bench with four persistent variants 325 s (H200).
-# Session 15 got no machine (nine starts refused or failed, the budget spent on them). What is left for the next
+# Session 15 got no machine (eight starts failed and two calls were refused; they spent its device time). What is left for the next
 # calls, first the one that tests and times everything built since session 14 (about 420 s: build 110, tests 110,
 # opbench 30, bench 28 + 26 a variant), then, on the same warm machine if it is an H200, real selections and
 # Hugging Face (about 300 s):
