@@ -47,7 +47,7 @@ __global__ void __launch_bounds__(kOpThreads, 2)
     } else {
       for (int u = in.unit_begin; u < in.unit_end; ++u) run_unit(u);
     }
-    if (threadIdx.x == 0 && ran > 0) {
+    if (threadIdx.x == 0 && ran > 0) {  // a dynamic instruction that got no unit neither counts nor traces
       __threadfence();  // release: the CTA's writes (ordered by the barrier) before the count
       if (p.trace != nullptr) {
         // Read before the count, so no op waiting for this one can finish before this end (decode_trace.h).

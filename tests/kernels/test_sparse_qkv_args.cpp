@@ -1,10 +1,12 @@
 // test_sparse_qkv_args.cpp: sparse_qkv's host-side contract, on the CPU: the catch-up plan's lag bound, the
-// arguments the launches refuse, and the tiled weight layout's index map.
+// arguments the launches refuse, the tiled weight layout's index map, and the persistent kernel's op kinds per
+// layout.
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "kernels/common/error.h"
+#include "kernels/persistent_decode/decode_op_launch.h"
 #include "kernels/sparse_qkv/sparse_qkv.cuh"
 #include "kernels/sparse_qkv/sparse_qkv_pack.h"
 
@@ -85,6 +87,35 @@ TEST(SparseQkvCases, TiledLayoutPermutesWithinSlices) {
       }
     }
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1) << "tiled index " << i;
+}
+
+// The persistent kernel's QKV and catch-up entries: the op kind names the w_qkv layout, and check_decode_op refuses
+// an entry whose tiled_weights says the other one (row-major code on a tiled copy would compute with permuted
+// weights and no error). On the CPU: the checks look at pointers, never read them.
+TEST(SparseQkvCases, PersistentOpKindsMatchTheLayout) {
+  using kernels::DecodeOpKind;
+  alignas(16) static __half halves[8];
+  static int ints[4];
+  SparseQkvArgs a;
+  a.batch = 1;
+  a.num_heads = 4;
+  a.head_dim = 64;
+  a.max_len = 8;
+  a.max_heads = 4;
+  a.q = a.k_cache = a.v_cache = halves;
+  a.x = a.w_qkv = a.b_qkv = halves;
+  a.heads = a.num_selected = a.pos = ints;
+  EXPECT_NO_THROW(check_decode_op(DecodeOpKind::kQkv, kernels::SparseQkvOp{a}));
+  EXPECT_THROW(check_decode_op(DecodeOpKind::kQkvTiled, kernels::SparseQkvTiledOp{{a}}), Error);
+  const KvCatchupArgs row_major = kv_catchup_args(a);
+  EXPECT_NO_THROW(check_decode_op(DecodeOpKind::kKvCatchup, kernels::KvCatchupOp{row_major}));
+  EXPECT_THROW(check_decode_op(DecodeOpKind::kKvCatchupTiled, kernels::KvCatchupTiledOp{{row_major}}), Error);
+  a.tiled_weights = true;
+  EXPECT_NO_THROW(check_decode_op(DecodeOpKind::kQkvTiled, kernels::SparseQkvTiledOp{{a}}));
+  EXPECT_THROW(check_decode_op(DecodeOpKind::kQkv, kernels::SparseQkvOp{a}), Error);
+  const KvCatchupArgs tiled = kv_catchup_args(a);
+  EXPECT_NO_THROW(check_decode_op(DecodeOpKind::kKvCatchupTiled, kernels::KvCatchupTiledOp{{tiled}}));
+  EXPECT_THROW(check_decode_op(DecodeOpKind::kKvCatchup, kernels::KvCatchupOp{tiled}), Error);
 }
 
 }  // namespace

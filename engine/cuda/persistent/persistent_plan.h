@@ -31,8 +31,9 @@
 namespace dv::engine {
 
 // Units the split ops aim for on num_ctas CTAs: W_o and the split MLP's down projection two per CTA, or one
-// (DEJAVU_PERSISTENT_DOWN_UNITS; sparse_mlp_down's plan target), fused_mlp one per CTA (its plan: two per SM of num_ctas / 2); decode_attention
-// takes the CTA count as its SM count. The buffers and the plan size from the same functions.
+// (DEJAVU_PERSISTENT_DOWN_UNITS; sparse_mlp_down's plan target), fused_mlp one per CTA (its plan: two per SM of
+// num_ctas / 2); decode_attention takes the CTA count as its SM count. The buffers and the plan size from the same
+// functions.
 int persistent_out_proj_target(int ctas);
 int persistent_mlp_sms(int ctas);
 
