@@ -338,15 +338,17 @@ class QkvGpuBackend : public QkvBackend {
  private:
   void launch() {
     using kernels::DecodeOpKind;
-    if (variant_ == QkvVariant::kPersistentOp) {  // the persistent kernel's entries, one plain launch each
+    // The persistent kernel's entries, one plain launch each; a catch-up entry only where forcing is on, as the plan.
+    const KvCatchupArgs c = kv_catchup_args(a_);
+    if (variant_ == QkvVariant::kPersistentOp) {
       launch_decode_op(DecodeOpKind::kQkv, kernels::SparseQkvOp{a_}, stream_);
-      launch_decode_op(DecodeOpKind::kKvCatchup, kernels::KvCatchupOp{kv_catchup_args(a_)}, stream_);
+      if (c.max_forced > 0) launch_decode_op(DecodeOpKind::kKvCatchup, kernels::KvCatchupOp{c}, stream_);
     } else if (variant_ == QkvVariant::kPersistentOpTiled) {
       launch_decode_op(DecodeOpKind::kQkvTiled, kernels::SparseQkvTiledOp{{a_}}, stream_);
-      launch_decode_op(DecodeOpKind::kKvCatchupTiled, kernels::KvCatchupTiledOp{{kv_catchup_args(a_)}}, stream_);
+      if (c.max_forced > 0) launch_decode_op(DecodeOpKind::kKvCatchupTiled, kernels::KvCatchupTiledOp{{c}}, stream_);
     } else {
       launch_sparse_qkv(a_, stream_);
-      launch_kv_catchup(kv_catchup_args(a_), stream_);
+      launch_kv_catchup(c, stream_);
     }
   }
   QkvVariant variant_;
