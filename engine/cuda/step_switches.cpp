@@ -97,11 +97,12 @@ bool persistent_one_down_unit() { return env_other("DEJAVU_PERSISTENT_DOWN_UNITS
 // GPU (session 15 got no machine), so opt-in. Read when the plan is built.
 bool persistent_tiled_qkv() { return env_other("DEJAVU_PERSISTENT_QKV", "rowmajor", "tiled"); }
 
-// The persistent schedule's placement of ops with at least as many units as CTAs: fixed ranges (default) or, under
-// DEJAVU_PERSISTENT_UNITS=dynamic, one dynamic instruction on every CTA that grabs units until none is left
-// (decode_schedule.h). Why: in session 14's trace (H200, 59b3546, opt-13b sparse fixed) every wide op ran from its
-// inputs to its last unit two to six times its bytes' time at copy speed, and an op ends with its latest CTA:
-// with fixed ranges a CTA delayed by earlier work delays the op by its whole share. Not yet run on a GPU.
+// The persistent schedule's placement of the layer ops with at least as many units as CTAs (the predictors' stay
+// fixed): fixed ranges (default) or, under DEJAVU_PERSISTENT_UNITS=dynamic, one dynamic instruction on every CTA
+// that grabs units until none is left (decode_schedule.h). Why: in session 14's trace (H200, 59b3546, opt-13b
+// sparse fixed) every wide op ran from its inputs to its last unit two to six times its bytes' time at copy speed,
+// and an op ends with its latest CTA: with fixed ranges a CTA delayed by earlier work delays the op by its whole
+// share. Not yet run on a GPU.
 bool persistent_dynamic_units() { return env_other("DEJAVU_PERSISTENT_UNITS", "static", "dynamic"); }
 
 // The persistent kernel's load policy for what the step wrote (activations, selections): plain weak loads that L1

@@ -134,9 +134,10 @@ class PersistentChain {
       ops[i].kind = static_cast<int>(c.kind);
       ops[i].units = decode_op_units(c.kind, c.ops[i]);
       if (i > 0) ops[i].input_deps = {static_cast<int>(i) - 1};
+      ops[i].dynamic = dynamic;
       check_decode_op(c.kind, c.ops[i]);
     }
-    sched_ = build_decode_schedule(ops, ctas, 0, dynamic);
+    sched_ = build_decode_schedule(ops, ctas);
     check_decode_schedule(ops, sched_);
     table_ = upload(c.ops);
     headers_ = upload(sched_.headers);

@@ -15,8 +15,7 @@ std::string describe_schedule_op(const std::vector<ScheduleOp>& ops, int op) {
   return o.layer >= 0 ? fmt::format("{} (op {}, layer {})", o.name, op, o.layer) : fmt::format("{} (op {})", o.name, op);
 }
 
-DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num_ctas, int side_ctas,
-                                     bool dynamic_wide) {
+DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num_ctas, int side_ctas) {
   DV_CHECK(num_ctas >= 1, "persistent schedule: {} CTAs", num_ctas);
   DV_CHECK(side_ctas >= 0 && side_ctas < num_ctas, "persistent schedule: {} side CTAs of {}", side_ctas, num_ctas);
   const int n_ops = static_cast<int>(ops.size());
@@ -51,7 +50,7 @@ DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num
 
     Group& g = op.side && side_ctas > 0 ? side_group : main_group;
     auto list = [&](int i) -> std::vector<PersistentInstruction>& { return lists[g.first + (g.cursor + i) % g.count]; };
-    if (dynamic_wide && op.units >= g.count) {
+    if (op.dynamic && op.units >= g.count) {
       for (int i = 0; i < g.count; ++i) list(i).push_back({o, kDynamicUnits, g.count});
     } else if (op.units >= g.count) {
       const int base = op.units / g.count, extra = op.units % g.count;

@@ -20,8 +20,8 @@
 // side stream. Without them a CTA runs its predictor units between its units of the layer's main chain, which
 // then waits for the CTAs it delayed (session 14's trace: a third of the step on opt-13b). Placement never
 // affects the deadlock argument above: it holds for any split of the units over the lists.
-// Dynamic placement (dynamic_wide): an op with at least as many units as its group has CTAs gets one dynamic
-// instruction on every CTA of the group (persistent_types.h: each takes units from the op's grab counter until
+// Dynamic placement (ScheduleOp::dynamic): such an op with at least as many units as its group has CTAs gets one
+// dynamic instruction on every CTA of the group (persistent_types.h: each takes units from the op's grab counter until
 // none is left), so a CTA that reaches the op early runs more of it than one still busy with earlier work; the
 // static lists give each CTA a fixed share, and the op ends with its latest CTA. The argument still holds: a
 // unit is only grabbed by a CTA that runs it at once, every CTA of the group reaches the instruction in op
@@ -43,6 +43,7 @@ struct ScheduleOp {
   std::vector<int> index_deps;   // ops writing the selection this op reads (sync.indices())
   std::vector<int> input_deps;   // ops writing this op's inputs (sync.inputs())
   bool side = false;             // placed on the side CTAs when the schedule has any
+  bool dynamic = false;          // dynamic placement (above) where it has at least as many units as its CTAs
 };
 
 struct DecodeSchedule {
@@ -54,8 +55,7 @@ struct DecodeSchedule {
 };
 
 // Throws dv::Error when an op waits on itself or a later op, num_ctas < 1, or side_ctas outside [0, num_ctas).
-DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num_ctas, int side_ctas = 0,
-                                     bool dynamic_wide = false);
+DecodeSchedule build_decode_schedule(const std::vector<ScheduleOp>& ops, int num_ctas, int side_ctas = 0);
 
 // Throws dv::Error naming the first violation of 1-2 above, a unit that is not in exactly one instruction (a
 // dynamic op: not on exactly unit_end CTAs once each, or mixed with static instructions), or headers that do not

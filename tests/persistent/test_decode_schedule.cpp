@@ -210,16 +210,17 @@ TEST(DecodeSchedule, SideOpsStayOnTheSideCtas) {
   EXPECT_THROW(build_decode_schedule(ops, 8, -1), Error);
 }
 
-// Dynamic placement (DEJAVU_PERSISTENT_UNITS=dynamic): every op with at least as many units as CTAs becomes one
-// dynamic instruction on each CTA of its group, the rest stay static; step-like and random op lists, with and
-// without side CTAs, are valid and finish; a dynamic op whose CTA count disagrees, or that also has static
-// units, is refused.
+// Dynamic placement (ScheduleOp::dynamic; DEJAVU_PERSISTENT_UNITS=dynamic marks the layer ops): every marked op
+// with at least as many units as CTAs becomes one dynamic instruction on each CTA of its group, the rest stay
+// static; step-like and random op lists, with and without side CTAs, are valid and finish; a dynamic op whose CTA
+// count disagrees, or that also has static units, is refused.
 TEST(DecodeSchedule, DynamicWideOpsAreSharedAndFinish) {
   std::mt19937 rng(3);
   for (int ctas : {1, 7, 264}) {
     for (int side_ctas : {0, ctas / 7}) {
-      const std::vector<ScheduleOp> ops = step_like_ops(3, 131);
-      const DecodeSchedule s = build_decode_schedule(ops, ctas, side_ctas, true);
+      std::vector<ScheduleOp> ops = step_like_ops(3, 131);
+      for (ScheduleOp& o : ops) o.dynamic = o.name != "fc1";  // one wide op kept fixed
+      const DecodeSchedule s = build_decode_schedule(ops, ctas, side_ctas);
       SCOPED_TRACE(::testing::Message() << ctas << " CTAs, " << side_ctas << " side");
       ASSERT_NO_THROW(check_decode_schedule(ops, s));
       EXPECT_EQ(simulate(ops, s, rng), 0);
@@ -231,7 +232,7 @@ TEST(DecodeSchedule, DynamicWideOpsAreSharedAndFinish) {
           ++dynamic_on[in.op];
         }
       for (size_t o = 0; o < ops.size(); ++o)
-        EXPECT_EQ(dynamic_on[o], ops[o].units >= main_ctas ? main_ctas : 0) << ops[o].name;
+        EXPECT_EQ(dynamic_on[o], ops[o].dynamic && ops[o].units >= main_ctas ? main_ctas : 0) << ops[o].name;
     }
   }
   for (int trial = 0; trial < 100; ++trial) {
@@ -241,16 +242,18 @@ TEST(DecodeSchedule, DynamicWideOpsAreSharedAndFinish) {
       ops[o].name = "op" + std::to_string(o);
       ops[o].units = static_cast<int>(rng() % 5 == 0 ? 0 : rng() % 300);
       ops[o].side = rng() % 3 == 0;
+      ops[o].dynamic = rng() % 4 != 0;
       for (int d = 0; d < o; ++d)
         if (rng() % 4 == 0) ops[o].input_deps.push_back(d);
     }
     const int ctas = 2 + static_cast<int>(rng() % 200);
-    const DecodeSchedule s = build_decode_schedule(ops, ctas, static_cast<int>(rng() % ctas), true);
+    const DecodeSchedule s = build_decode_schedule(ops, ctas, static_cast<int>(rng() % ctas));
     ASSERT_NO_THROW(check_decode_schedule(ops, s)) << "trial " << trial;
     EXPECT_EQ(simulate(ops, s, rng), 0) << "trial " << trial;
   }
-  const std::vector<ScheduleOp> ops = step_like_ops(1, 40);
-  const DecodeSchedule s = build_decode_schedule(ops, 4, 0, true);
+  std::vector<ScheduleOp> ops = step_like_ops(1, 40);
+  for (ScheduleOp& o : ops) o.dynamic = true;
+  const DecodeSchedule s = build_decode_schedule(ops, 4);
   const auto first_dynamic = std::find_if(s.instructions.begin(), s.instructions.end(),
                                           [](const PersistentInstruction& in) { return in.unit_begin < 0; });
   ASSERT_NE(first_dynamic, s.instructions.end());

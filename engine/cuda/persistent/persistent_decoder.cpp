@@ -35,10 +35,18 @@ long long watchdog_ms_from_env() {
   return ms;
 }
 
-// The plan's ops as the schedule places them: with select CTAs only the select ops stay on the side.
-std::vector<kernels::ScheduleOp> placed(std::vector<kernels::ScheduleOp> ops, bool select_only) {
-  if (select_only)
-    for (kernels::ScheduleOp& o : ops) o.side = o.kind == static_cast<int>(kernels::DecodeOpKind::kPredictorSelect);
+// The plan's ops as the schedule places them: with select CTAs only the select ops stay on the side; with dynamic
+// units (DEJAVU_PERSISTENT_UNITS=dynamic) the layer's own ops are placed dynamically, the predictors' stay fixed
+// (their many small units would pay a grab's round trip each for no late CTA to make up for).
+std::vector<kernels::ScheduleOp> placed(std::vector<kernels::ScheduleOp> ops, bool select_only, bool dynamic) {
+  using kernels::DecodeOpKind;
+  for (kernels::ScheduleOp& o : ops) {
+    const auto kind = static_cast<DecodeOpKind>(o.kind);
+    const bool predictor = kind == DecodeOpKind::kPredictorZ || kind == DecodeOpKind::kPredictorScores ||
+                           kind == DecodeOpKind::kPredictorSelect;
+    if (select_only) o.side = kind == DecodeOpKind::kPredictorSelect;
+    o.dynamic = dynamic && !predictor;
+  }
   return ops;
 }
 
@@ -61,8 +69,8 @@ PersistentDecoder::PersistentDecoder(const EngineContext& ctx, const GpuWeights&
     : ctas_(split_ctas(ctx, sparse)),
       buffers_(weights, buffers.batch, buffers.max_len, sparse, ctas_.main()),
       plan_(plan_persistent_step(weights, buffers, sparse, buffers_, ctas_.main())),
-      schedule_(kernels::build_decode_schedule(placed(plan_.ops, ctas_.select_only), ctas_.all, ctas_.side,
-                                               persistent_dynamic_units())),
+      schedule_(kernels::build_decode_schedule(placed(plan_.ops, ctas_.select_only, persistent_dynamic_units()),
+                                               ctas_.all, ctas_.side)),
       pos_(int_ptr(buffers.pos)),
       positions_(int_ptr(buffers.positions)), batch_(buffers.batch), watchdog_ms_(watchdog_ms_from_env()),
       l1_inputs_(persistent_l1_loads()) {
