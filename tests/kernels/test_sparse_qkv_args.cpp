@@ -30,12 +30,19 @@ TEST(SparseQkvPlan, BoundsLagToOnePass) {
   EXPECT_LT(sparse_qkv_catchup_plan(8, 40, kSparseQkvRing).force_lag, 1);
 }
 
-TEST(SparseQkvKernel, RejectsBadArguments) {
+// One sequence, 4 heads of 64 (every head selectable), 8 positions, no pointers yet.
+SparseQkvArgs four_heads() {
   SparseQkvArgs a;
   a.batch = 1;
   a.num_heads = 4;
+  a.head_dim = 64;
   a.max_len = 8;
   a.max_heads = 4;
+  return a;
+}
+
+TEST(SparseQkvKernel, RejectsBadArguments) {
+  SparseQkvArgs a = four_heads();
   a.head_dim = 96;
   EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
   a.head_dim = 64;
@@ -57,12 +64,8 @@ TEST(SparseQkvKernel, RejectsBadArguments) {
   a.loop_units = false;
   a.max_forced = 2;  // forcing needs the forced list, a ring and a lag
   EXPECT_THROW(launch_sparse_qkv(a, nullptr), Error);
-  KvCatchupArgs ca;
-  ca.batch = 1;
-  ca.num_heads = 4;
-  ca.head_dim = 64;
-  ca.max_len = 8;
-  ca.max_forced = 2;
+  KvCatchupArgs ca = kv_catchup_args(four_heads());
+  ca.max_forced = 2;  // forcing without the forced list, x_hist or w_qkv
   EXPECT_THROW(launch_kv_catchup(ca, nullptr), Error);
   EXPECT_THROW(pack_qkv_weights(QkvPackArgs{}), Error);
   EXPECT_THROW(launch_tile_qkv_weights(nullptr, nullptr, 15, 64, nullptr), Error);  // rows not a multiple of 16
@@ -96,12 +99,7 @@ TEST(SparseQkvCases, PersistentOpKindsMatchTheLayout) {
   using kernels::DecodeOpKind;
   alignas(16) static __half halves[8];
   static int ints[4];
-  SparseQkvArgs a;
-  a.batch = 1;
-  a.num_heads = 4;
-  a.head_dim = 64;
-  a.max_len = 8;
-  a.max_heads = 4;
+  SparseQkvArgs a = four_heads();
   a.q = a.k_cache = a.v_cache = halves;
   a.x = a.w_qkv = a.b_qkv = halves;
   a.heads = a.num_selected = a.pos = ints;
