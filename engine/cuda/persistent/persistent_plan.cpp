@@ -170,13 +170,9 @@ class PlanBuilder {
       qkv.a.tiled_weights = false;
     }
     const SparseQkvArgs& q = qkv.a;
-    const std::vector<const void*> qkv_writes{q.q, q.k_cache, q.v_cache, q.x_hist, q.forced};
-    if (q.tiled_weights) {
-      add(DecodeOpKind::kQkvTiled, kernels::SparseQkvTiledOp{qkv}, "qkv", l, {heads.idx, heads.count}, {q.x},
-          qkv_writes);
-    } else {
-      add(DecodeOpKind::kQkv, qkv, "qkv", l, {heads.idx, heads.count}, {q.x}, qkv_writes);
-    }
+    add(q.tiled_weights ? DecodeOpKind::kQkvTiled : DecodeOpKind::kQkv,
+        q.tiled_weights ? DecodeOpParams(kernels::SparseQkvTiledOp{qkv}) : DecodeOpParams(qkv), "qkv", l,
+        {heads.idx, heads.count}, {q.x}, {q.q, q.k_cache, q.v_cache, q.x_hist, q.forced});
     flush_scores();
     if (q.max_forced > 0) catchup_[l] = kv_catchup_args(q);
 
@@ -192,7 +188,7 @@ class PlanBuilder {
     kernels::PersistentOutProj o;
     o.a = layer_out_proj_args(w_, b_, l, at.out, heads, out, b_.attn_in(l), workspace(l, 0));
     const kernels::SparseMlpDownPlan plan = kernels::plan_sparse_mlp_down(
-        B_, m_.d, heads.cap, m_.head_dim, persistent_out_proj_target(ctas_));
+        B_, m_.d, heads.cap, m_.head_dim, out_target_);
     o.col_blocks = plan.col_blocks;
     o.splits = plan.splits;
     add(DecodeOpKind::kOutProj, o, "out_proj", l, {heads.idx, heads.count}, {at.out, b_.attn_in(l)}, {out});
@@ -240,7 +236,7 @@ class PlanBuilder {
     kernels::PersistentOutProj down;
     down.a = layer_mlp_down_args(w_, B_, l, neurons, h, m_.ffn, out, b_.mlp_in(l), workspace(l, 1));
     const kernels::SparseMlpDownPlan plan =
-        kernels::plan_sparse_mlp_down(B_, m_.d, neurons.cap, 1, persistent_out_proj_target(ctas_));
+        kernels::plan_sparse_mlp_down(B_, m_.d, neurons.cap, 1, out_target_);
     down.col_blocks = plan.col_blocks;
     down.splits = plan.splits;
     add(DecodeOpKind::kOutProj, down, "mlp_down", l, {neurons.idx, neurons.count}, {h, b_.mlp_in(l)}, {out});
@@ -254,12 +250,9 @@ class PlanBuilder {
     kernels::KvCatchupOp p;
     p.a = it->second;
     const KvCatchupArgs& c = p.a;
-    if (c.tiled_weights) {
-      add(DecodeOpKind::kKvCatchupTiled, kernels::KvCatchupTiledOp{p}, "kv_catchup", l, {c.forced}, {c.x_hist},
-          {c.k_cache, c.v_cache});
-    } else {
-      add(DecodeOpKind::kKvCatchup, p, "kv_catchup", l, {c.forced}, {c.x_hist}, {c.k_cache, c.v_cache});
-    }
+    add(c.tiled_weights ? DecodeOpKind::kKvCatchupTiled : DecodeOpKind::kKvCatchup,
+        c.tiled_weights ? DecodeOpParams(kernels::KvCatchupTiledOp{p}) : DecodeOpParams(p), "kv_catchup", l,
+        {c.forced}, {c.x_hist}, {c.k_cache, c.v_cache});
   }
 
   void lm_head(bool pre) {
@@ -355,6 +348,7 @@ class PlanBuilder {
   const bool fold_mlp_ln_ = persistent_fold_mlp_ln();
   const bool early_scores_ = persistent_early_scores();
   const bool tiled_qkv_ = persistent_tiled_qkv();
+  const int out_target_ = persistent_out_proj_target(ctas_);  // W_o's and the down projection's units (read once)
   PersistentPlan plan_;
   std::map<const void*, int> producer_;
   std::vector<int> pending_scores_, selected_;
