@@ -8,14 +8,17 @@ overlap add or save.
 
 Prints a markdown table, one row per kernel name: launches, mean time (us), mean DRAM bytes read, achieved GB/s,
 and the share of all profiled kernel time; --copy-gbps adds the %-of-copy column, and each of EXTRA's metrics
-the CSV holds (the Occupancy / WarpStateStats / LaunchStats sections) adds its mean as a column.
+the CSV holds (the Occupancy / WarpStateStats / LaunchStats sections) adds its mean as a column. --stalls adds a
+second table: every warp-stall reason the CSV holds (WarpStateStats), a row each, its mean warps per issued
+instruction for each kernel in a column, largest first (what a kernel that streams slower than another waits on).
 
-  python3 scripts/ncu_kernel_table.py results/.../profile/ncu.csv[.gz] [--copy-gbps 4200] [--top 30]
+  python3 scripts/ncu_kernel_table.py results/.../profile/ncu.csv[.gz] [--copy-gbps 4200] [--top 30] [--stalls]
 (step_decode.sh keeps the CSV gzipped: the working tree travels to the GPU machine under a size limit.)
 """
 import argparse
 import csv
 import gzip
+import re
 import sys
 from collections import defaultdict
 
@@ -29,15 +32,16 @@ EXTRA = [("launch__grid_size", "grid"), ("launch__registers_per_thread", "regs")
          ("sm__warps_active.avg.pct_of_peak_sustained_active", "occupancy %"),
          ("smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio", "long-sb stall"),
          ("smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio", "barrier stall")]
+STALL = re.compile(r"smsp__average_warps_issue_stalled_(\w+)_per_issue_active\.ratio")
 
 
 def number(text):
     return float(text.replace(",", ""))
 
 
-def read_rows(path):
+def read_rows(path, stalls=False):
     """(kernel name, time us, bytes, {extra metric: value}) per profiled launch; the units row after the header
-    sets the scales."""
+    sets the scales. stalls: every warp-stall column is an extra metric too."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", newline="") as f:
         lines = [l for l in f if l.startswith('"')]  # ncu's own messages are not quoted CSV rows
@@ -51,6 +55,8 @@ def read_rows(path):
         sys.exit(f"{path}: columns {missing} missing from the CSV header")
     col = {k: header.index(k) for k in need}
     extra = [m for m, _ in EXTRA if m in header]
+    if stalls:
+        extra += [m for m in header if STALL.fullmatch(m) and m not in extra]
     scale = {"gpu__time_duration.sum": 1e-3, "dram__bytes_read.sum": 1.0}  # ncu's base units: ns, bytes
     rows = []
     for r in reader:
@@ -96,8 +102,9 @@ def main():
     ap.add_argument("csv")
     ap.add_argument("--copy-gbps", type=float, default=0.0, help="device copy bandwidth for the %% column")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--stalls", action="store_true", help="a second table: every warp-stall reason per kernel")
     a = ap.parse_args()
-    rows, extra = read_rows(a.csv)
+    rows, extra = read_rows(a.csv, a.stalls)
     if not rows:
         sys.exit(f"{a.csv}: no profiled kernels")
     agg = defaultdict(lambda: [0, 0.0, 0.0, defaultdict(list)])
@@ -114,7 +121,8 @@ def main():
     if a.copy_gbps:
         head += " % of copy |"
     titles = dict(EXTRA)
-    for m in extra:
+    columns = [m for m in extra if m in titles]
+    for m in columns:
         head += f" {titles[m]} |"
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
@@ -123,10 +131,26 @@ def main():
         line = f"| `{name}` | {n} | {t / n:.2f} | {b / n / 1e6:.3f} | {gbps:.0f} | {100 * t / total:.1f}% |"
         if a.copy_gbps:
             line += f" {100 * gbps / a.copy_gbps:.1f}% |"
-        for m in extra:
+        for m in columns:
             v = ex.get(m)
             line += f" {sum(v) / len(v):.4g} |" if v else " - |"
         print(line)
+    stall_columns = [m for m in extra if STALL.fullmatch(m)]
+    if a.stalls and stall_columns:
+        print_stalls(agg, stall_columns, a.top)
+
+
+def print_stalls(agg, stall_columns, top):
+    """Warp-stall reasons (rows, largest first by their largest kernel) against kernels (columns, by time)."""
+    kernels = sorted(agg.items(), key=lambda kv: -kv[1][1])[:top]
+    mean = {(name, m): (sum(e[3][m]) / len(e[3][m]) if e[3][m] else 0.0)
+            for name, e in kernels for m in stall_columns}
+    order = sorted(stall_columns, key=lambda m: -max(mean[(name, m)] for name, _ in kernels))
+    print("\nWarp stalls (warps per issued instruction, mean over launches):\n")
+    print("| stall | " + " | ".join(f"`{name}`" for name, _ in kernels) + " |")
+    print("|" + " --- |" * (len(kernels) + 1))
+    for m in order:
+        print(f"| {STALL.fullmatch(m).group(1)} | " + " | ".join(f"{mean[(name, m)]:.3g}" for name, _ in kernels) + " |")
 
 
 if __name__ == "__main__":

@@ -83,19 +83,18 @@ int persistent_select_ctas(int ctas) { return env_ctas("DEJAVU_PERSISTENT_SELECT
 // GPU. Read when the plan is built.
 bool persistent_early_scores() { return env_other("DEJAVU_PERSISTENT_SCORES", "late", "early"); }
 
-// sparse_mlp_down's plan target in the persistent path (W_o and the split MLP's down projection): two units a
-// CTA by default, or one under DEJAVU_PERSISTENT_DOWN_UNITS=1 (half the splits: each unit a loop twice as long
-// over its rows, half the partial sums to finish). Why: in session 14's trace (H200, 59b3546, opt-13b sparse
-// fixed) W_o ran 26-31 us a layer from its inputs to its last unit for 26 MB, two 50 KB units a CTA one after
-// the other, each a loop of two iterations whose loads wait on the unit's start. Not yet run on a GPU.
-bool persistent_one_down_unit() { return env_other("DEJAVU_PERSISTENT_DOWN_UNITS", "2", "1"); }
+// sparse_mlp_down's plan target in the persistent path (W_o and the split MLP's down projection): one unit a CTA
+// by default, or two under DEJAVU_PERSISTENT_DOWN_UNITS=2 (twice the splits, each unit a loop half as long).
+// Measured (H100, 544a0b5, results/h100/2026-12-08_544a0b5): persistent_op_bench's ops alone inside the kernel 11-25 %
+// faster at one unit (opt-13b W_o 30.8 -> 23.9 us, fc2 29.4 -> 22.1; opt-66b fc2 45.1 -> 40.1), and every sparse
+// persistent row of the step faster (opt-13b sparse fixed 6.102 -> 5.410 ms, sparse + predictors 8.286 -> 7.509).
+bool persistent_one_down_unit() { return !env_other("DEJAVU_PERSISTENT_DOWN_UNITS", "1", "2"); }
 
-// The persistent path's QKV and K/V catch-up: on the row-major w_qkv by default, or under DEJAVU_PERSISTENT_QKV=tiled
-// on the sparse state's tiled copies (tiled_qkv.h) where it has them, through op kinds of their own. Why: the graph
-// path's sparse_qkv measured 10 % faster on the tiled copy (H100, 24def80), and in session 14's trace (H200,
-// 59b3546, opt-13b sparse fixed) the persistent QKV op took 45.6 us a layer on the row-major one. Not yet run on a
-// GPU (session 15 got no machine), so opt-in. Read when the plan is built.
-bool persistent_tiled_qkv() { return env_other("DEJAVU_PERSISTENT_QKV", "rowmajor", "tiled"); }
+// The persistent path's QKV and K/V catch-up: on the sparse state's tiled copies (tiled_qkv.h) where it has them
+// by default, through op kinds of their own, or under DEJAVU_PERSISTENT_QKV=rowmajor on the row-major w_qkv.
+// Measured (H100, 544a0b5): opt-13b persistent sparse fixed 6.102 -> 5.968 ms (3.4 us a layer), sparse + predictors
+// 8.286 -> 8.129, opt-30b sparse fixed 10.414 -> 10.179; the graph rows unchanged. Read when the plan is built.
+bool persistent_tiled_qkv() { return !env_other("DEJAVU_PERSISTENT_QKV", "tiled", "rowmajor"); }
 
 // The persistent schedule's placement of the layer ops with at least as many units as CTAs (the predictors' stay
 // fixed): fixed ranges (default) or, under DEJAVU_PERSISTENT_UNITS=dynamic, one dynamic instruction on every CTA

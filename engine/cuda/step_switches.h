@@ -21,11 +21,11 @@ int persistent_select_ctas(int ctas);
 // DEJAVU_PERSISTENT_SCORES=late|early: a predictor's scores op after the next layer op (default) or right after
 // its z op.
 bool persistent_early_scores();
-// DEJAVU_PERSISTENT_DOWN_UNITS=2|1: sparse_mlp_down's units a CTA in the persistent path (W_o and the split MLP's
-// down projection; default 2).
+// DEJAVU_PERSISTENT_DOWN_UNITS=1|2: sparse_mlp_down's units a CTA in the persistent path (W_o and the split MLP's
+// down projection; default 1).
 bool persistent_one_down_unit();
-// DEJAVU_PERSISTENT_QKV=rowmajor|tiled: the persistent path's QKV and K/V catch-up on the row-major w_qkv (default)
-// or on the sparse state's tiled copies where it has them (the qkv_tiled / kv_catchup_tiled op kinds).
+// DEJAVU_PERSISTENT_QKV=tiled|rowmajor: the persistent path's QKV and K/V catch-up on the sparse state's tiled copies
+// where it has them (default; the qkv_tiled / kv_catchup_tiled op kinds) or on the row-major w_qkv.
 bool persistent_tiled_qkv();
 // DEJAVU_PERSISTENT_UNITS=static|dynamic: the persistent schedule's wide ops as fixed unit ranges a CTA (default)
 // or grabbed by whichever CTA comes (decode_schedule.h's dynamic placement).

@@ -64,8 +64,8 @@ struct Chain {
   }
 };
 
-// sparse_mlp_down as the persistent path plans it (units_per_cta units a CTA: 2, or 1 under
-// DEJAVU_PERSISTENT_DOWN_UNITS=1): W_o over `k` of `heads` heads (rows_per_index = hd), or the MLP's down
+// sparse_mlp_down as the persistent path plans it (units_per_cta units a CTA: 1, the default since session 16, or 2
+// under DEJAVU_PERSISTENT_DOWN_UNITS=2): W_o over `k` of `heads` heads (rows_per_index = hd), or the MLP's down
 // projection over k of ffn rows (rows_per_index = 1).
 Chain down_chain(const std::string& name, int d, int n_index, int k, int rows_per_index, int units_per_cta,
                  int copies, int ctas, cudaStream_t s, std::mt19937& rng) {
@@ -202,9 +202,11 @@ class PersistentChain {
 int run(int argc, char** argv) {
   CLI::App app{"persistent_op_bench: decode ops alone, as their own kernels and inside the persistent kernel"};
   int copies = 8, reps = 30, warmup = 3;
+  std::vector<std::string> only;
   app.add_option("--copies", copies, "ops in a chain, each on its own weights")->check(CLI::Range(1, 64));
   app.add_option("--reps", reps, "timed chains (median reported)")->check(CLI::Range(3, 1000));
   app.add_option("--warmup", warmup, "untimed chains first")->check(CLI::Range(0, 100));
+  app.add_option("--only", only, "time only the chains whose name contains one of these texts (e.g. under ncu)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -237,6 +239,14 @@ int run(int argc, char** argv) {
   chains.push_back(down_chain("opt-66b fc2 (down), MLP 10%", 9216, 36864, 3688, 1, 2, copies, ctas, s, rng));
   chains.push_back(down_chain("opt-66b fc2, 1 unit/CTA", 9216, 36864, 3688, 1, 1, copies, ctas, s, rng));
   chains.push_back(up_chain("opt-66b fc1 (up), MLP 10%", 9216, 36864, 3688, copies, s, rng));
+  if (!only.empty()) {
+    auto unwanted = [&](const Chain& c) {
+      return std::none_of(only.begin(), only.end(),
+                          [&](const std::string& o) { return c.name.find(o) != std::string::npos; });
+    };
+    chains.erase(std::remove_if(chains.begin(), chains.end(), unwanted), chains.end());
+    DV_CHECK(!chains.empty(), "persistent_op_bench: no chain's name contains any --only text");
+  }
   DV_CUDA_CHECK(cudaDeviceSynchronize());
 
   std::printf("%-30s %7s | %18s | %18s | %18s | %18s | %s\n", "op (batch 1)", "MB/op", "own kernels us %cp",

@@ -18,14 +18,14 @@
 # default (5d10964: tests + bench + model 311 s; 1771ac9: bench + model with two MLP inputs + hf 438 s on an H200).
 # Session 14: 301cf2c tests + bench with three variants 258 s (H100); sanitize with DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
 # 204 s warm (the QKV racecheck still ran out); 59b3546 tests + bench with four persistent variants 325 s (H200).
-# Session 15 got no machine (eight starts failed and two calls were refused; they spent its device time). What is left for the next
-# calls, first the one that tests and times everything built since session 14 (about 420 s: build 110, tests 110,
-# opbench 30, bench 28 + 26 a variant), then, on the same warm machine if it is an H200, real selections and
-# Hugging Face (about 300 s):
-#   DEJAVU_DECODE_PARTS="tests opbench bench" DEJAVU_TARGETS="dejavu kernel_tests cuda_engine_tests persistent_tests
-#     persistent_op_bench" DEJAVU_BENCH_VARIANTS="persistent_dynamic persistent_down1 persistent_select2_early
-#     persistent_mlp_ln_fold persistent_qkv_tiled"
-#   DEJAVU_DECODE_PARTS="model hf" DEJAVU_TARGETS="dejavu"
+# Session 15 got no machine. Session 16 (H100, 544a0b5): tests + opbench + bench with five persistent variants 353 s,
+# then model + hf 271 s warm; then the defaults it measured (one down unit a CTA, the tiled QKV) with their old
+# values as variants, the ncu warp-stall profile of persistent_op_bench's chains and a racecheck of the persistent
+# QKV entries alone:
+#   DEJAVU_DECODE_PARTS="tests bench opprofile" DEJAVU_TARGETS="dejavu kernel_tests cuda_engine_tests persistent_tests
+#     persistent_op_bench" DEJAVU_BENCH_VARIANTS="persistent_down2 persistent_qkv_rowmajor"   (about 420 s)
+#   then DEJAVU_DECODE_PARTS=sanitize with DEJAVU_SAN_RACE_GROUPS="qkv_persistent=SparseQkvKernel.
+#     PersistentEntriesWriteTheDefaultsBits" straight through scripts/device/step_decode.sh (about 150 s)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}

@@ -17,6 +17,8 @@
 #   kernels    kernel_bench: fused MLP vs up + down vs cuBLAS, the predictor ops vs the previous chain
 #   opbench    persistent_op_bench: W_o, fc1 and fc2 alone as their own kernels and inside the persistent kernel
 #              (not in the default list: name it)
+#   opprofile  ncu over persistent_op_bench's W_o, fc2 and fc1 chains (build target persistent_op_bench; not in
+#              the default list): each op as its own kernels against the persistent kernel, with every warp stall
 #   hf         scripts/bench_hf.py: Hugging Face eager and torch.compile on the same shapes
 #   profile    ncu over a few graph-path steps of opt-13b (4 layers): each kernel's own time and DRAM bytes
 #              (scripts/ncu_kernel_table.py), to split the per-layer overhead into slow kernels and launch gaps
@@ -63,15 +65,17 @@ if has tests; then
   # The persistent suites under the persistent path's A/B switches: its sparse MLP as fused_mlp, the graph path's
   # fused flow's op (DEJAVU_PERSISTENT_MLP=fused; the default run above compares up + down against fused_mlp, the
   # same math summed in another order, so a test asserting identical selections may fail at a near-tie: read the
-  # failure before calling it a bug), with the L2-only load policy (DEJAVU_PERSISTENT_LOADS=l2), and with side
-  # CTAs for the predictors (DEJAVU_PERSISTENT_SIDE_CTAS=26).
+  # failure before calling it a bug), with the L2-only load policy (DEJAVU_PERSISTENT_LOADS=l2), with side
+  # CTAs for the predictors (DEJAVU_PERSISTENT_SIDE_CTAS=26), and with the defaults before session 16: two down
+  # units a CTA (DEJAVU_PERSISTENT_DOWN_UNITS=2) and QKV on the row-major w_qkv (DEJAVU_PERSISTENT_QKV=rowmajor).
   DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_LOADS=l2 DEJAVU_PERSISTENT_SIDE_CTAS=26 \
+    DEJAVU_PERSISTENT_DOWN_UNITS=2 DEJAVU_PERSISTENT_QKV=rowmajor \
     gtest cuda_engine_persistent_ab "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
   # The opt-ins together: session 14's MLP layer norm folded into the split MLP's up projection
-  # (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp), select CTAs and early scores; session 15's one down unit a CTA,
-  # dynamic units and QKV on the tiled w_qkv (the qkv_tiled / kv_catchup_tiled op kinds).
+  # (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp), select CTAs and early scores; session 15's dynamic units (its
+  # one down unit a CTA and QKV on the tiled w_qkv are the defaults since session 16).
   DEJAVU_PERSISTENT_MLP_LN=fold DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early \
-    DEJAVU_PERSISTENT_DOWN_UNITS=1 DEJAVU_PERSISTENT_UNITS=dynamic DEJAVU_PERSISTENT_QKV=tiled \
+    DEJAVU_PERSISTENT_UNITS=dynamic \
     gtest cuda_engine_persistent_opt_in "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
 fi
 
@@ -87,8 +91,10 @@ if has sanitize && command -v compute-sanitizer >/dev/null; then
   done
   # racecheck tracks every shared-memory access and ran past 25 s on the whole kernel filter (fa97b82), so it
   # runs per kernel family on the first ten table cases (gtest's ? is one character: cases 0-9, odd sizes
-  # among them), each group under its own limit: a slow group loses only its own verdict.
-  RACE_GROUPS=${DEJAVU_SAN_RACE_GROUPS:-"qkv=SparseQkvKernel.CacheEqualsDenseAfterRandomSelections:SparseQkvKernel.VariantsWriteTheDefaultsBits
+  # among them), each group under its own limit: a slow group loses only its own verdict. The persistent QKV
+  # entries (both layouts) first, alone: the whole qkv group ran out of 90 s in session 14.
+  RACE_GROUPS=${DEJAVU_SAN_RACE_GROUPS:-"qkv_persistent=SparseQkvKernel.PersistentEntriesWriteTheDefaultsBits
+qkv=SparseQkvKernel.CacheEqualsDenseAfterRandomSelections:SparseQkvKernel.VariantsWriteTheDefaultsBits
 mlp=Cases/SparseMlpUpTest.MatchesReference/?:Cases/SparseMlpDownTest.MatchesReference/c?_*:Cases/FusedMlpTest.*/?
 predictor=Cases/LowrankPredictorTest.*/?:Cases/LowrankSelectTest.*/?
 attention=DecodeAttentionKernel.MatchesReference:PersistentOps.*"}
@@ -145,8 +151,9 @@ if has bench; then
   # split MLP's up projection (DEJAVU_PERSISTENT_MLP_LN=fold), persistent_select2 = two CTAs that run the
   # predictors' select ops alone (DEJAVU_PERSISTENT_SELECT_CTAS=2), persistent_scores_early = each predictor's
   # scores right after its z op (DEJAVU_PERSISTENT_SCORES=early), persistent_select2_early = both,
-  # persistent_qkv_tiled = the persistent path's QKV on the sparse state's tiled w_qkv (DEJAVU_PERSISTENT_QKV=tiled),
-  # persistent_down1 = one sparse_mlp_down unit a CTA in the persistent path (DEJAVU_PERSISTENT_DOWN_UNITS=1),
+  # persistent_qkv_rowmajor = the persistent path's QKV on the row-major w_qkv (DEJAVU_PERSISTENT_QKV=rowmajor; the
+  # tiled copies are the default since session 16), persistent_down2 = two sparse_mlp_down units a CTA in the
+  # persistent path (DEJAVU_PERSISTENT_DOWN_UNITS=2; one is the default since session 16),
   # persistent_dynamic = the wide ops' units grabbed by whichever CTA comes
   # (DEJAVU_PERSISTENT_UNITS=dynamic), persistent_env = both paths under DEJAVU_BENCH_ENV's NAME=VALUE words (switches
   # combined in one row; its README must say which).
@@ -166,8 +173,9 @@ if has bench; then
       persistent_select2_early) env_set="DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early"
         paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_l2_loads) env_set=DEJAVU_PERSISTENT_LOADS=l2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
-      persistent_qkv_tiled) env_set=DEJAVU_PERSISTENT_QKV=tiled paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
-      persistent_down1) env_set=DEJAVU_PERSISTENT_DOWN_UNITS=1 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_qkv_rowmajor) env_set=DEJAVU_PERSISTENT_QKV=rowmajor paths=graph,persistent
+        limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_down2) env_set=DEJAVU_PERSISTENT_DOWN_UNITS=2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_dynamic) env_set=DEJAVU_PERSISTENT_UNITS=dynamic paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_env) env_set=${DEJAVU_BENCH_ENV:?persistent_env needs DEJAVU_BENCH_ENV} paths=graph,persistent
         limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -192,7 +200,7 @@ if has bench; then
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
            "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab," \
            "persistent_mlp_ln_fold, persistent_select2, persistent_scores_early, persistent_select2_early," \
-           "persistent_qkv_tiled, persistent_down1, persistent_dynamic, persistent_env or persistent_l2_loads" >>"$SUMMARY"
+           "persistent_qkv_rowmajor, persistent_down2, persistent_dynamic, persistent_env or persistent_l2_loads" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"
@@ -228,6 +236,30 @@ if has opbench && [ -x build/kernels/bench/persistent_op_bench ]; then
   part persistent_op_bench "${DEJAVU_T_OPB:-60}" build/kernels/bench/persistent_op_bench \
     >"$OUT/kernels/persistent_op_bench.log" 2>&1
   cat "$OUT/kernels/persistent_op_bench.log" >>"$SUMMARY"
+fi
+
+# opprofile: ncu over persistent_op_bench's chains, one at a time: the op as its own kernels (unit_kernel) against
+# the persistent kernel running a schedule of that op alone, with every warp-stall reason (ncu_kernel_table.py
+# --stalls): why sparse_mlp_down streams 1.6-1.8x slower inside the persistent kernel where RowGemvOp (fc1) is
+# within 15 % (544a0b5, H100). Few reps: ncu replays each launch.
+if has opprofile && [ -x build/kernels/bench/persistent_op_bench ] && command -v ncu >/dev/null; then
+  mkdir -p "$OUT/kernels/opprofile"
+  # Chain names (persistent_op_bench --only texts), '|' between them.
+  IFS='|' read -ra names <<<"${DEJAVU_OPPROF_CHAINS:-opt-13b W_o, 1 unit/CTA|opt-13b fc2, 1 unit/CTA|opt-13b fc1}"
+  n=0
+  for name in "${names[@]}"; do
+    n=$((n + 1))
+    rep="$OUT/kernels/opprofile/chain$n"
+    part "opprofile_$n" "${DEJAVU_T_OPPROF:-60}" ncu -f -o "$rep" --section Occupancy --section WarpStateStats \
+      --section LaunchStats --metrics gpu__time_duration.sum,dram__bytes_read.sum --kernel-name-base demangled \
+      --kernel-name "regex:persistent_decode_kernel|unit_kernel" --launch-count 60 \
+      build/kernels/bench/persistent_op_bench --only "$name" --reps 3 --warmup 0 >"$rep.log" 2>&1
+    ncu --import "$rep.ncu-rep" --csv --page raw >"$rep.csv" 2>>"$rep.log"
+    { echo "## $name"; python3 scripts/ncu_kernel_table.py "$rep.csv" --stalls --top 4; } >"$rep.md" 2>&1
+    grep -vE '^\s*$' "$rep.md" | head -30 >>"$SUMMARY"
+    rm -f "$rep.ncu-rep"
+    gzip -f "$rep.csv"
+  done
 fi
 
 if has hf; then

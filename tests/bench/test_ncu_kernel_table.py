@@ -2,7 +2,8 @@
 """scripts/ncu_kernel_table.py on a CSV shaped like `ncu --import R --csv --page raw` writes it: ncu's own
 messages and the units row are skipped, Mbyte and usecond units are scaled, template names keep their
 "(anonymous namespace)" parts while the argument list goes, the means, GB/s and shares are right, and a
-section metric the CSV holds becomes a column of its mean."""
+section metric the CSV holds becomes a column of its mean; --stalls tables every warp-stall reason against the
+kernels, largest first, and without it no stall table is printed."""
 import gzip
 import os
 import subprocess
@@ -53,6 +54,21 @@ def main():
         f.write(csv_text)
     r_gz = subprocess.run([sys.executable, SCRIPT, gz, "--copy-gbps", "4000"], capture_output=True, text=True)
     assert r_gz.returncode == 0 and r_gz.stdout == r.stdout, (r_gz.stdout, r_gz.stderr)
+    # --stalls: each stall reason a row (largest first by its largest kernel), each kernel a column (by time).
+    ls = "smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio"
+    ni = "smsp__average_warps_issue_stalled_no_instruction_per_issue_active.ratio"
+    stall_csv = (csv_text.replace('"dram__bytes_read.sum"\n', f'"dram__bytes_read.sum","{ls}","{ni}"\n')
+                 .replace('"Mbyte"\n', '"Mbyte","",""\n').replace('"40"\n', '"40","2","0.5"\n', 1)
+                 .replace('"40"\n', '"40","4","1.5"\n', 1).replace('"3,000"\n', '"3,000","1","9"\n'))
+    st = run(work, stall_csv, "--stalls")
+    assert st.returncode == 0, st.stderr
+    rows = [l for l in st.stdout.split("Warp stalls")[1].splitlines() if l.startswith("| ") and "---" not in l]
+    assert rows[0] == "| stall | `gemvx_kernel` | `units_kernel<SparseQkvOp, (int)8>` |", rows
+    assert rows[1] == "| no_instruction | 9 | 1 |", rows  # the qkv op: (0.5 + 1.5) / 2
+    assert rows[2] == "| long_scoreboard | 1 | 3 |", rows
+    plain = run(work, stall_csv)
+    assert plain.returncode == 0 and "Warp stalls" not in plain.stdout, plain.stdout
+    assert "long-sb stall |" in plain.stdout, plain.stdout
     # A CSV without the metrics is an error naming the file and the missing columns, not a traceback.
     r = run(work, '"ID","Kernel Name"\n"0","k"\n')
     assert r.returncode != 0 and "ncu.csv" in r.stderr and "gpu__time_duration.sum" in r.stderr, r.stderr

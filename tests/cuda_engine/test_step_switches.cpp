@@ -35,9 +35,9 @@ TEST(StepSwitches, PersistentTwoValueSwitches) {
                         {"DEJAVU_PERSISTENT_LOADS", engine::persistent_l1_loads, "l1", "l2", true},
                         {"DEJAVU_PERSISTENT_MLP_LN", engine::persistent_fold_mlp_ln, "op", "fold", false},
                         {"DEJAVU_PERSISTENT_SCORES", engine::persistent_early_scores, "late", "early", false},
-                        {"DEJAVU_PERSISTENT_DOWN_UNITS", engine::persistent_one_down_unit, "2", "1", false},
+                        {"DEJAVU_PERSISTENT_DOWN_UNITS", engine::persistent_one_down_unit, "1", "2", true},
                         {"DEJAVU_PERSISTENT_UNITS", engine::persistent_dynamic_units, "static", "dynamic", false},
-                        {"DEJAVU_PERSISTENT_QKV", engine::persistent_tiled_qkv, "rowmajor", "tiled", false}};
+                        {"DEJAVU_PERSISTENT_QKV", engine::persistent_tiled_qkv, "tiled", "rowmajor", true}};
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     {

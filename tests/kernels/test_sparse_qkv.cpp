@@ -246,13 +246,16 @@ TEST(SparseQkvKernel, CacheEqualsDenseAfterRandomSelections) {
   }
 }
 
-// Every A/B variant writes what the default launch writes, bit for bit (q, the K/V caches, x_hist, kv_valid),
-// step after step over the same selections.
-TEST(SparseQkvKernel, VariantsWriteTheDefaultsBits) {
-  DV_SKIP_WITHOUT_GPU();
+bool persistent_entry(QkvVariant v) { return v == QkvVariant::kPersistentOp || v == QkvVariant::kPersistentOpTiled; }
+
+// Every A/B variant (persistent: the persistent kernel's entries, or the graph path's other launches) writes what
+// the default launch writes, bit for bit (q, the K/V caches, x_hist, kv_valid), step after step over the same
+// selections. Two tests so that compute-sanitizer's racecheck can take the persistent entries alone
+// (scripts/device/step_decode.sh's qkv_persistent group).
+void expect_variants_write_the_defaults_bits(bool persistent) {
   for (size_t ci = 0; ci < kCases.size(); ++ci) {
     const QkvCase& c = kCases[ci];
-    if (c.variant == QkvVariant::kDefault) continue;
+    if (c.variant == QkvVariant::kDefault || persistent_entry(c.variant) != persistent) continue;
     SCOPED_TRACE(test::describe(c));
     QkvCase base = c;
     base.variant = QkvVariant::kDefault;
@@ -279,6 +282,16 @@ TEST(SparseQkvKernel, VariantsWriteTheDefaultsBits) {
       ASSERT_EQ(bits(be.x_hist()), bits(ref.x_hist()));
     }
   }
+}
+
+TEST(SparseQkvKernel, VariantsWriteTheDefaultsBits) {
+  DV_SKIP_WITHOUT_GPU();
+  expect_variants_write_the_defaults_bits(false);
+}
+
+TEST(SparseQkvKernel, PersistentEntriesWriteTheDefaultsBits) {
+  DV_SKIP_WITHOUT_GPU();
+  expect_variants_write_the_defaults_bits(true);
 }
 
 // The reference obeys the same contract (runs without a GPU; the small cases keep it quick).

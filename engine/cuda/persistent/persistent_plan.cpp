@@ -163,7 +163,7 @@ class PlanBuilder {
     const bool pre = w_.config.do_layer_norm_before;
     const DeviceList heads = selection(false, l);
     kernels::SparseQkvOp qkv;
-    // The sparse state's tiled w_qkv where it has one and DEJAVU_PERSISTENT_QKV=tiled asks for it.
+    // The sparse state's tiled w_qkv where it has one, unless DEJAVU_PERSISTENT_QKV=rowmajor.
     qkv.a = layer_qkv_args(w_, b_, sp_, l, b_.attn_in(l), heads, pre, per_layer(pb_.q, l));
     if (qkv.a.tiled_weights && !tiled_qkv_) {
       qkv.a.w_qkv = half_ptr(w_.layers[l].w_qkv);

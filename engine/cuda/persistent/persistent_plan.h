@@ -30,7 +30,7 @@
 
 namespace dv::engine {
 
-// Units the split ops aim for on num_ctas CTAs: W_o and the split MLP's down projection two per CTA, or one
+// Units the split ops aim for on num_ctas CTAs: W_o and the split MLP's down projection one per CTA, or two
 // (DEJAVU_PERSISTENT_DOWN_UNITS; sparse_mlp_down's plan target), fused_mlp one per CTA (its plan: two per SM of
 // num_ctas / 2); decode_attention takes the CTA count as its SM count. The buffers and the plan size from the same
 // functions.
