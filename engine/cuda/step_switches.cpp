@@ -104,6 +104,13 @@ bool persistent_tiled_qkv() { return !env_other("DEJAVU_PERSISTENT_QKV", "tiled"
 // share. Not yet run on a GPU.
 bool persistent_dynamic_units() { return env_other("DEJAVU_PERSISTENT_UNITS", "static", "dynamic"); }
 
+// The persistent kernel's dynamic shared memory a CTA: the largest op's by default (fused_mlp's 96 KB, even where
+// the plan runs the split MLP), or under DEJAVU_PERSISTENT_SMEM=plan the largest of the schedule's op kinds, so
+// that the SM keeps the rest of its unified L1 / shared memory as L1. Why: ncu on persistent_op_bench (H100,
+// 0712945) has sparse_mlp_down's chains inside the kernel with twice the long-scoreboard stall of its own kernels
+// (W_o 4.99 against 2.55 warps an issue), which run with 16 bytes of shared memory a CTA. Not yet run on a GPU.
+bool persistent_plan_smem() { return env_other("DEJAVU_PERSISTENT_SMEM", "max", "plan"); }
+
 // The persistent kernel's load policy for what the step wrote (activations, selections): plain weak loads that L1
 // may cache by default, or ld.global.cg under DEJAVU_PERSISTENT_LOADS=l2 (persistent_sync.cuh says why both are
 // valid). Measured on an H200 (59b3546): opt-13b persistent sparse fixed 5.645 ms against 5.978 with .cg, sparse +

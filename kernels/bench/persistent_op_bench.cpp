@@ -1,6 +1,7 @@
 // persistent_op_bench.cpp: one decode op alone, timed as its own kernels (launch_decode_op: one CTA a unit, PDL, the
 // op's code under a plain launch) and inside the persistent decode kernel (a schedule of that op only, both load
-// policies, and the L1 policy with dynamic placement: what grabbing units costs where no CTA comes late). Session
+// policies, the L1 policy with dynamic placement (what grabbing units costs where no CTA comes late) and launched
+// with the op's own shared memory instead of the largest op's (what a larger L1 buys). Session
 // 14's traces found the persistent path's ops slower than the same ops alone (opt-13b on the H200: sparse_mlp_down
 // as W_o 28.8 us a layer, as fc2 29.8, where the RowGemvOp up projection reads the same 21 MB in 13.2). This asks
 // whether an op is slower inside the kernel by itself (its noinline call under 128 registers, 96 KB of shared memory
@@ -158,7 +159,8 @@ class PersistentChain {
     if (error_host_ != nullptr) (void)cudaFreeHost(error_host_);
   }
 
-  void launch(bool l1_inputs, cudaStream_t s) const {
+  // plan_smem: launched with the chain's op kind's shared memory, not the largest op's (DEJAVU_PERSISTENT_SMEM).
+  void launch(bool l1_inputs, cudaStream_t s, bool plan_smem = false) const {
     PersistentDecodeParams p;
     p.wait.headers = reinterpret_cast<const PersistentOpHeader*>(headers_->get());
     p.wait.deps = reinterpret_cast<const int*>(deps_->get());
@@ -173,6 +175,7 @@ class PersistentChain {
     p.pos = pos_->get();
     p.positions = pos_->get() + 1;
     p.batch = 1;
+    p.smem_bytes = plan_smem ? decode_schedule_smem_bytes(sched_.headers) : 0;
     launch_persistent_decode(p, ctas_, s, l1_inputs);
   }
   void check() const {
@@ -249,8 +252,9 @@ int run(int argc, char** argv) {
   }
   DV_CUDA_CHECK(cudaDeviceSynchronize());
 
-  std::printf("%-30s %7s | %18s | %18s | %18s | %18s | %s\n", "op (batch 1)", "MB/op", "own kernels us %cp",
-              "persistent L2 us %cp", "persistent L1 us %cp", "L1 dynamic us %cp", "L1 / own");
+  std::printf("%-30s %7s | %18s | %18s | %18s | %18s | %18s | %s\n", "op (batch 1)", "MB/op", "own kernels us %cp",
+              "persistent L2 us %cp", "persistent L1 us %cp", "L1 dynamic us %cp", "L1 op's smem us %cp",
+              "L1 / own");
   for (const Chain& c : chains) {
     const dv::bench::Timing own = dv::bench::time_op(tc, [&] {
       for (const DecodeOpParams& op : c.ops) launch_decode_op(c.kind, op, s);
@@ -259,6 +263,7 @@ int run(int argc, char** argv) {
     const dv::bench::Timing l2 = dv::bench::time_op(tc, [&] { pc.launch(false, s); });
     const dv::bench::Timing l1 = dv::bench::time_op(tc, [&] { pc.launch(true, s); });
     const dv::bench::Timing l1_dyn = dv::bench::time_op(tc, [&] { dyn.launch(true, s); });
+    const dv::bench::Timing l1_smem = dv::bench::time_op(tc, [&] { pc.launch(true, s, true); });
     DV_CUDA_CHECK(cudaStreamSynchronize(s));
     pc.check();
     dyn.check();
@@ -266,8 +271,8 @@ int run(int argc, char** argv) {
       const double us = t.median_us / copies;
       return fmt::format("{:9.2f} {:6.1f}%", us, 100.0 * c.bytes_per_op / (us * 1e3) / (copy_gbps / 2));
     };
-    std::printf("%-30s %7.1f | %18s | %18s | %18s | %18s | %.2f\n", c.name.c_str(), c.bytes_per_op / 1e6,
-                cell(own).c_str(), cell(l2).c_str(), cell(l1).c_str(), cell(l1_dyn).c_str(),
+    std::printf("%-30s %7.1f | %18s | %18s | %18s | %18s | %18s | %.2f\n", c.name.c_str(), c.bytes_per_op / 1e6,
+                cell(own).c_str(), cell(l2).c_str(), cell(l1).c_str(), cell(l1_dyn).c_str(), cell(l1_smem).c_str(),
                 l1.median_us / own.median_us);
   }
   std::printf("%%cp: bytes / time against half the copy figure (a copy reads and writes each byte). Per op: the "

@@ -110,6 +110,38 @@ inline int decode_op_units(DecodeOpKind kind, const DecodeOpParams& p) {
   return 0;
 }
 
+// Host: the dynamic shared memory one unit of an op kind needs (a launch that runs only some kinds may launch
+// with the largest of theirs: the rest of the SM's unified L1 / shared memory stays L1).
+inline int decode_op_kind_smem_bytes(DecodeOpKind kind) {
+  switch (kind) {
+    case DecodeOpKind::kEmbed: return EmbedOp::kSmemBytes;
+    case DecodeOpKind::kLayerNorm: return LayerNormOp::kSmemBytes;
+    case DecodeOpKind::kRowGemv: return RowGemvOp::kSmemBytes;
+    case DecodeOpKind::kQkv: return SparseQkvOp::kSmemBytes;
+    case DecodeOpKind::kKvCatchup: return KvCatchupOp::kSmemBytes;
+    case DecodeOpKind::kAttention: return DecodeAttentionOp::kSmemBytes;
+    case DecodeOpKind::kOutProj: return PersistentOutProj::kSmemBytes;
+    case DecodeOpKind::kMlp: return PersistentMlp::kSmemBytes;
+    case DecodeOpKind::kPredictorZ: return PersistentPredictorZ::kSmemBytes;
+    case DecodeOpKind::kPredictorScores: return PersistentPredictorScores::kSmemBytes;
+    case DecodeOpKind::kPredictorSelect: return LowrankSelectOp::kSmemBytes;
+    case DecodeOpKind::kArgmax: return ArgmaxOp::kSmemBytes;
+    case DecodeOpKind::kRowGemvLn: return RowGemvLnOp::kSmemBytes;
+    case DecodeOpKind::kQkvTiled: return SparseQkvTiledOp::kSmemBytes;
+    case DecodeOpKind::kKvCatchupTiled: return KvCatchupTiledOp::kSmemBytes;
+  }
+  return decode_op_smem_bytes();
+}
+
+// Host: the largest of the op kinds' needs in a schedule's headers (at least 16 bytes: 0 means the largest op's).
+template <class Headers>
+int decode_schedule_smem_bytes(const Headers& headers) {
+  int bytes = 16;
+  for (const auto& h : headers)
+    bytes = std::max(bytes, decode_op_kind_smem_bytes(static_cast<DecodeOpKind>(h.kind)));
+  return bytes;
+}
+
 #if defined(__CUDACC__)
 // One op's unit as its own function: inlined into one switch, the ops' register needs add up across the
 // cases and the persistent kernel spills; called, each op gets its own allocation.

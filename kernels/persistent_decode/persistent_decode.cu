@@ -111,6 +111,9 @@ void launch_persistent_decode(const PersistentDecodeParams& p, int ctas, cudaStr
            "persistent decode: {} CTAs and a null table, counter, control or position pointer", ctas);
   DV_CHECK(p.batch >= 1 && p.wait.watchdog_ns > 0, "persistent decode: batch {} and watchdog {} ns", p.batch,
            p.wait.watchdog_ns);
+  DV_CHECK(p.smem_bytes >= 0 && p.smem_bytes <= persistent_decode_smem_bytes(),
+           "persistent decode: {} bytes of shared memory a CTA, outside 0..{}", p.smem_bytes,
+           persistent_decode_smem_bytes());
   const KernelFn kernel = kernel_for(l1_inputs);
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeCooperative;
@@ -118,7 +121,7 @@ void launch_persistent_decode(const PersistentDecodeParams& p, int ctas, cudaStr
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(static_cast<unsigned>(ctas));
   cfg.blockDim = dim3(kOpThreads);
-  cfg.dynamicSmemBytes = static_cast<size_t>(persistent_decode_smem_bytes());
+  cfg.dynamicSmemBytes = static_cast<size_t>(p.smem_bytes > 0 ? p.smem_bytes : persistent_decode_smem_bytes());
   cfg.stream = stream;
   cfg.attrs = attr;
   cfg.numAttrs = 1;

@@ -5,10 +5,12 @@
 // with whatever bytes the stack held as eps.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "kernels/persistent_decode/decode_op.cuh"
+#include "kernels/persistent_decode/persistent_types.h"
 
 namespace dv::kernels {
 namespace {
@@ -41,6 +43,27 @@ TEST(DecodeOpParams, BuiltFromAnOpKeepsItsDefaults) {
   EXPECT_EQ(g.row_gemv.idx, nullptr);
   EXPECT_EQ(g.row_gemv.count, nullptr);
   EXPECT_EQ(g.row_gemv.K, 96);
+}
+
+// A launch sized to its schedule's op kinds (DEJAVU_PERSISTENT_SMEM=plan) gives every kind's unit what it needs:
+// the largest of the listed kinds, fused_mlp's whole unit budget when it is listed, and never less than 16 bytes
+// (0 would mean the largest op's).
+TEST(DecodeOpParams, ScheduleSmemIsTheLargestOfItsKinds) {
+  std::vector<PersistentOpHeader> headers(2);
+  headers[0].kind = static_cast<int>(DecodeOpKind::kOutProj);
+  headers[1].kind = static_cast<int>(DecodeOpKind::kRowGemv);
+  const int down_up = decode_schedule_smem_bytes(headers);
+  EXPECT_EQ(down_up, std::max({16, PersistentOutProj::kSmemBytes, RowGemvOp::kSmemBytes}));
+  EXPECT_LT(down_up, decode_op_smem_bytes());
+  headers.push_back(headers[0]);
+  headers.back().kind = static_cast<int>(DecodeOpKind::kMlp);
+  EXPECT_EQ(decode_schedule_smem_bytes(headers), PersistentMlp::kSmemBytes);
+  EXPECT_EQ(decode_schedule_smem_bytes(headers), decode_op_smem_bytes());
+  headers.assign(1, PersistentOpHeader{});
+  headers[0].kind = static_cast<int>(DecodeOpKind::kEmbed);
+  EXPECT_EQ(decode_schedule_smem_bytes(headers), std::max(16, EmbedOp::kSmemBytes));
+  for (int k = 0; k <= static_cast<int>(DecodeOpKind::kKvCatchupTiled); ++k)
+    EXPECT_LE(decode_op_kind_smem_bytes(static_cast<DecodeOpKind>(k)), decode_op_smem_bytes()) << "kind " << k;
 }
 
 }  // namespace

@@ -75,6 +75,7 @@ PersistentDecoder::PersistentDecoder(const EngineContext& ctx, const GpuWeights&
       positions_(int_ptr(buffers.positions)), batch_(buffers.batch), watchdog_ms_(watchdog_ms_from_env()),
       l1_inputs_(persistent_l1_loads()) {
   kernels::check_decode_schedule(plan_.ops, schedule_);
+  if (persistent_plan_smem()) smem_bytes_ = kernels::decode_schedule_smem_bytes(schedule_.headers);
   for (size_t o = 0; o < plan_.ops.size(); ++o) {
     try {
       kernels::check_decode_op(static_cast<kernels::DecodeOpKind>(plan_.ops[o].kind), plan_.params[o]);
@@ -176,6 +177,7 @@ void PersistentDecoder::enqueue(cudaStream_t stream) {
   p.pos = pos_;
   p.positions = positions_;
   p.batch = batch_;
+  p.smem_bytes = smem_bytes_;
   kernels::launch_persistent_decode(p, schedule_.num_ctas, stream, l1_inputs_);
 }
 
