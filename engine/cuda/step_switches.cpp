@@ -104,12 +104,15 @@ bool persistent_tiled_qkv() { return !env_other("DEJAVU_PERSISTENT_QKV", "tiled"
 // share. Not yet run on a GPU.
 bool persistent_dynamic_units() { return env_other("DEJAVU_PERSISTENT_UNITS", "static", "dynamic"); }
 
-// The persistent kernel's dynamic shared memory a CTA: the largest op's by default (fused_mlp's 96 KB, even where
-// the plan runs the split MLP), or under DEJAVU_PERSISTENT_SMEM=plan the largest of the schedule's op kinds, so
-// that the SM keeps the rest of its unified L1 / shared memory as L1. Why: ncu on persistent_op_bench (H100,
-// 0712945) has sparse_mlp_down's chains inside the kernel with twice the long-scoreboard stall of its own kernels
-// (W_o 4.99 against 2.55 warps an issue), which run with 16 bytes of shared memory a CTA. Not yet run on a GPU.
-bool persistent_plan_smem() { return env_other("DEJAVU_PERSISTENT_SMEM", "max", "plan"); }
+// The persistent kernel's dynamic shared memory a CTA: by default the largest of the schedule's op kinds, so that
+// the SM keeps the rest of its unified L1 / shared memory as L1 (the QKV op's 66.5 KB in a sparse step; a dense step
+// runs fused_mlp, 96 KB, as before), or under DEJAVU_PERSISTENT_SMEM=max the largest op's whatever the schedule.
+// Why: ncu on persistent_op_bench (H100, 0712945) had sparse_mlp_down's chains inside the kernel at twice the
+// long-scoreboard stall of its own kernels (W_o 4.99 against 2.55 warps an issue), which run with 16 bytes of shared
+// memory a CTA. Measured (H100, 8ad1ce0, results/h100/2026-12-08_8ad1ce0): the ops alone inside the kernel 1-9 %
+// faster (opt-13b W_o at one unit a CTA 23.76 -> 22.27 us, fc2 22.15 -> 20.24), the step's sparse persistent rows
+// 1-2 % (opt-13b sparse fixed 5.284 -> 5.179 ms, sparse + predictors 7.407 -> 7.289), dense and graph unchanged.
+bool persistent_plan_smem() { return !env_other("DEJAVU_PERSISTENT_SMEM", "plan", "max"); }
 
 // The persistent kernel's load policy for what the step wrote (activations, selections): plain weak loads that L1
 // may cache by default, or ld.global.cg under DEJAVU_PERSISTENT_LOADS=l2 (persistent_sync.cuh says why both are

@@ -30,8 +30,8 @@ bool persistent_tiled_qkv();
 // DEJAVU_PERSISTENT_UNITS=static|dynamic: the persistent schedule's wide ops as fixed unit ranges a CTA (default)
 // or grabbed by whichever CTA comes (decode_schedule.h's dynamic placement).
 bool persistent_dynamic_units();
-// DEJAVU_PERSISTENT_SMEM=max|plan: the persistent kernel's shared memory a CTA, the largest op's (default) or the
-// largest of the schedule's op kinds (the rest stays L1).
+// DEJAVU_PERSISTENT_SMEM=plan|max: the persistent kernel's shared memory a CTA, the largest of the schedule's op
+// kinds (default; the rest stays L1) or the largest op's.
 bool persistent_plan_smem();
 // DEJAVU_PERSISTENT_LOADS=l1|l2: the persistent kernel's ops read what the step wrote with weak loads L1 may cache
 // (default) or through L2 only (persistent_sync.cuh).

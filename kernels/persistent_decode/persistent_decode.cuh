@@ -4,7 +4,8 @@
 // When a CTA has run its list it counts itself finished; the step's last CTA advances the position
 // (*pos += 1, positions[b] = *pos, as the graph path's last node does) and the epoch, so the next launch
 // (stream-ordered) is the next step and decoding can go on without the host.
-// Shared memory: the largest op's unit (decode_op_smem_bytes()), or params.smem_bytes; registers: __launch_bounds__(256, 2).
+// Shared memory: the largest op's unit (decode_op_smem_bytes()), or params.smem_bytes; registers:
+// __launch_bounds__(256, 2).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -25,7 +26,7 @@ struct PersistentDecodeParams {
   PersistentOpTrace* trace = nullptr;                 // [ops] or nullptr: per-op times of this launch (decode_trace.h)
   // Dynamic shared memory a CTA is launched with: 0 = the largest op's (decode_op_smem_bytes()), else at least
   // the largest of the schedule's op kinds (decode_op_kind_smem_bytes; the caller's promise, not checked per op):
-  // what an SM does not give to shared memory it keeps as L1 (DEJAVU_PERSISTENT_SMEM=plan, an A/B switch).
+  // what an SM does not give to shared memory it keeps as L1 (the engine's default; DEJAVU_PERSISTENT_SMEM=max).
   int smem_bytes = 0;
 };
 

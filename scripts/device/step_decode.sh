@@ -67,16 +67,16 @@ if has tests; then
   # same math summed in another order, so a test asserting identical selections may fail at a near-tie: read the
   # failure before calling it a bug), with the L2-only load policy (DEJAVU_PERSISTENT_LOADS=l2), with side
   # CTAs for the predictors (DEJAVU_PERSISTENT_SIDE_CTAS=26), and with the defaults before session 16: two down
-  # units a CTA (DEJAVU_PERSISTENT_DOWN_UNITS=2) and QKV on the row-major w_qkv (DEJAVU_PERSISTENT_QKV=rowmajor).
+  # units a CTA (DEJAVU_PERSISTENT_DOWN_UNITS=2), QKV on the row-major w_qkv (DEJAVU_PERSISTENT_QKV=rowmajor) and
+  # the largest op's shared memory (DEJAVU_PERSISTENT_SMEM=max).
   DEJAVU_PERSISTENT_MLP=fused DEJAVU_PERSISTENT_LOADS=l2 DEJAVU_PERSISTENT_SIDE_CTAS=26 \
-    DEJAVU_PERSISTENT_DOWN_UNITS=2 DEJAVU_PERSISTENT_QKV=rowmajor \
+    DEJAVU_PERSISTENT_DOWN_UNITS=2 DEJAVU_PERSISTENT_QKV=rowmajor DEJAVU_PERSISTENT_SMEM=max \
     gtest cuda_engine_persistent_ab "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
   # The opt-ins together: session 14's MLP layer norm folded into the split MLP's up projection
   # (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp), select CTAs and early scores; session 15's dynamic units (its
-  # one down unit a CTA and QKV on the tiled w_qkv are the defaults since session 16); session 16's launch with the
-  # schedule's own shared memory (DEJAVU_PERSISTENT_SMEM=plan).
+  # one down unit a CTA and QKV on the tiled w_qkv are the defaults since session 16).
   DEJAVU_PERSISTENT_MLP_LN=fold DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early \
-    DEJAVU_PERSISTENT_UNITS=dynamic DEJAVU_PERSISTENT_SMEM=plan \
+    DEJAVU_PERSISTENT_UNITS=dynamic \
     gtest cuda_engine_persistent_opt_in "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
 fi
 
@@ -156,8 +156,9 @@ if has bench; then
   # tiled copies are the default since session 16), persistent_down2 = two sparse_mlp_down units a CTA in the
   # persistent path (DEJAVU_PERSISTENT_DOWN_UNITS=2; one is the default since session 16),
   # persistent_dynamic = the wide ops' units grabbed by whichever CTA comes
-  # (DEJAVU_PERSISTENT_UNITS=dynamic), persistent_smem_plan = the persistent kernel launched with the largest shared
-  # memory of its schedule's op kinds, not of every op (DEJAVU_PERSISTENT_SMEM=plan), persistent_env = both paths under DEJAVU_BENCH_ENV's NAME=VALUE words (switches
+  # (DEJAVU_PERSISTENT_UNITS=dynamic), persistent_smem_max = the persistent kernel launched with the largest op's
+  # shared memory, not its schedule's (DEJAVU_PERSISTENT_SMEM=max; the schedule's is the default since session 16),
+  # persistent_env = both paths under DEJAVU_BENCH_ENV's NAME=VALUE words (switches
   # combined in one row; its README must say which).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
@@ -179,7 +180,7 @@ if has bench; then
         limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_down2) env_set=DEJAVU_PERSISTENT_DOWN_UNITS=2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_dynamic) env_set=DEJAVU_PERSISTENT_UNITS=dynamic paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
-      persistent_smem_plan) env_set=DEJAVU_PERSISTENT_SMEM=plan paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_smem_max) env_set=DEJAVU_PERSISTENT_SMEM=max paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_env) env_set=${DEJAVU_BENCH_ENV:?persistent_env needs DEJAVU_BENCH_ENV} paths=graph,persistent
         limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_side_ab) env_set=DEJAVU_PERSISTENT_SIDE_CTAS=${DEJAVU_SIDE_CTAS_AB:-52} paths=graph,persistent
@@ -203,7 +204,7 @@ if has bench; then
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
            "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab," \
            "persistent_mlp_ln_fold, persistent_select2, persistent_scores_early, persistent_select2_early," \
-           "persistent_qkv_rowmajor, persistent_down2, persistent_dynamic, persistent_smem_plan, persistent_env or" \
+           "persistent_qkv_rowmajor, persistent_down2, persistent_dynamic, persistent_smem_max, persistent_env or" \
            "persistent_l2_loads" >>"$SUMMARY"
          continue ;;
     esac

@@ -73,7 +73,7 @@ class PersistentDecoder {
   int batch_ = 0;
   long long watchdog_ms_ = 1000;
   bool l1_inputs_ = true;  // the load policy (DEJAVU_PERSISTENT_LOADS, step_switches.h), read at construction
-  int smem_bytes_ = 0;  // 0: the largest op's; the schedule's largest under DEJAVU_PERSISTENT_SMEM=plan
+  int smem_bytes_ = 0;  // the schedule's largest op kind's; 0 (the largest op's) under DEJAVU_PERSISTENT_SMEM=max
   int stuck_op_ = -1;
   at::Tensor trace_;  // [ops] PersistentOpTrace while tracing
   std::vector<kernels::PersistentOpTrace> trace_init_;
