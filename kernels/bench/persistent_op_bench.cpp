@@ -1,7 +1,8 @@
 // persistent_op_bench.cpp: one decode op alone, timed as its own kernels (launch_decode_op: one CTA a unit, PDL, the
 // op's code under a plain launch) and inside the persistent decode kernel (a schedule of that op only, both load
-// policies, the L1 policy with dynamic placement (what grabbing units costs where no CTA comes late) and launched
-// with the op's own shared memory instead of the largest op's (what a larger L1 buys). Session
+// policies, launched with the op's own shared memory instead of the largest op's (what a larger L1 buys; the
+// default since session 16), and the same ops with no waits between them (each CTA streams its units of the 8 copies
+// back to back: the kernel's pace with the dependency hops and the ops' tails taken away). Session
 // 14's traces found the persistent path's ops slower than the same ops alone (opt-13b on the H200: sparse_mlp_down
 // as W_o 28.8 us a layer, as fc2 29.8, where the RowGemvOp up projection reads the same 21 MB in 13.2). This asks
 // whether an op is slower inside the kernel by itself (its noinline call under 128 registers, 96 KB of shared memory
@@ -123,19 +124,18 @@ Chain up_chain(const std::string& name, int K, int n, int k, int copies, cudaStr
   return c;
 }
 
-// The chain as one persistent schedule (op i waits for op i - 1; dynamic: decode_schedule.h's dynamic placement)
-// and everything a launch needs.
+// The chain as one persistent schedule (chained: op i waits for op i - 1; else no op waits for another) and
+// everything a launch needs.
 class PersistentChain {
  public:
-  PersistentChain(const Chain& c, int ctas, bool dynamic) : ctas_(ctas) {
+  PersistentChain(const Chain& c, int ctas, bool chained) : ctas_(ctas) {
     std::vector<ScheduleOp> ops(c.ops.size());
     for (size_t i = 0; i < ops.size(); ++i) {
       ops[i].name = c.name;
       ops[i].layer = static_cast<int>(i);
       ops[i].kind = static_cast<int>(c.kind);
       ops[i].units = decode_op_units(c.kind, c.ops[i]);
-      if (i > 0) ops[i].input_deps = {static_cast<int>(i) - 1};
-      ops[i].dynamic = dynamic;
+      if (i > 0 && chained) ops[i].input_deps = {static_cast<int>(i) - 1};
       check_decode_op(c.kind, c.ops[i]);
     }
     sched_ = build_decode_schedule(ops, ctas);
@@ -253,26 +253,26 @@ int run(int argc, char** argv) {
   DV_CUDA_CHECK(cudaDeviceSynchronize());
 
   std::printf("%-30s %7s | %18s | %18s | %18s | %18s | %18s | %s\n", "op (batch 1)", "MB/op", "own kernels us %cp",
-              "persistent L2 us %cp", "persistent L1 us %cp", "L1 dynamic us %cp", "L1 op's smem us %cp",
+              "persistent L2 us %cp", "persistent L1 us %cp", "L1 op's smem us %cp", "L1 no waits us %cp",
               "L1 / own");
   for (const Chain& c : chains) {
     const dv::bench::Timing own = dv::bench::time_op(tc, [&] {
       for (const DecodeOpParams& op : c.ops) launch_decode_op(c.kind, op, s);
     });
-    const PersistentChain pc(c, ctas, false), dyn(c, ctas, true);
+    const PersistentChain pc(c, ctas, true), free_ops(c, ctas, false);
     const dv::bench::Timing l2 = dv::bench::time_op(tc, [&] { pc.launch(false, s); });
     const dv::bench::Timing l1 = dv::bench::time_op(tc, [&] { pc.launch(true, s); });
-    const dv::bench::Timing l1_dyn = dv::bench::time_op(tc, [&] { dyn.launch(true, s); });
     const dv::bench::Timing l1_smem = dv::bench::time_op(tc, [&] { pc.launch(true, s, true); });
+    const dv::bench::Timing l1_free = dv::bench::time_op(tc, [&] { free_ops.launch(true, s, true); });
     DV_CUDA_CHECK(cudaStreamSynchronize(s));
     pc.check();
-    dyn.check();
+    free_ops.check();
     auto cell = [&](const dv::bench::Timing& t) {
       const double us = t.median_us / copies;
       return fmt::format("{:9.2f} {:6.1f}%", us, 100.0 * c.bytes_per_op / (us * 1e3) / (copy_gbps / 2));
     };
     std::printf("%-30s %7.1f | %18s | %18s | %18s | %18s | %18s | %.2f\n", c.name.c_str(), c.bytes_per_op / 1e6,
-                cell(own).c_str(), cell(l2).c_str(), cell(l1).c_str(), cell(l1_dyn).c_str(), cell(l1_smem).c_str(),
+                cell(own).c_str(), cell(l2).c_str(), cell(l1).c_str(), cell(l1_smem).c_str(), cell(l1_free).c_str(),
                 l1.median_us / own.median_us);
   }
   std::printf("%%cp: bytes / time against half the copy figure (a copy reads and writes each byte). Per op: the "

@@ -18,14 +18,14 @@
 # default (5d10964: tests + bench + model 311 s; 1771ac9: bench + model with two MLP inputs + hf 438 s on an H200).
 # Session 14: 301cf2c tests + bench with three variants 258 s (H100); sanitize with DEJAVU_T_SAN=60 DEJAVU_T_RACE=90
 # 204 s warm (the QKV racecheck still ran out); 59b3546 tests + bench with four persistent variants 325 s (H200).
-# Session 15 got no machine. Session 16 (H100, 544a0b5): tests + opbench + bench with five persistent variants 353 s,
-# then model + hf 271 s warm; then the defaults it measured (one down unit a CTA, the tiled QKV) with their old
-# values as variants, the ncu warp-stall profile of persistent_op_bench's chains and a racecheck of the persistent
-# QKV entries alone:
-#   DEJAVU_DECODE_PARTS="tests bench opprofile" DEJAVU_TARGETS="dejavu kernel_tests cuda_engine_tests persistent_tests
-#     persistent_op_bench" DEJAVU_BENCH_VARIANTS="persistent_down2 persistent_qkv_rowmajor"   (about 420 s)
-#   then DEJAVU_DECODE_PARTS=sanitize with DEJAVU_SAN_RACE_GROUPS="qkv_persistent=SparseQkvKernel.
-#     PersistentEntriesWriteTheDefaultsBits" straight through scripts/device/step_decode.sh (about 150 s)
+# Session 15 got no machine. Session 16 (all H100): 544a0b5 tests + opbench + bench with five persistent variants
+# 353 s, then model + hf 271 s warm; 0712945 tests + bench with two variants + opprofile 356 s with a sanitize of the
+# persistent QKV entries in the same command (racecheck 82 s); 8ad1ce0 build of three targets 93 s + opbench +
+# bench on two shapes with one variant + the persistent suites 127 s. Next: persistent_op_bench's `L1 no waits`
+# column (not yet run) and the goals on an H200 at the new defaults, then real selections and Hugging Face warm:
+#   DEJAVU_DECODE_PARTS="tests opbench bench" DEJAVU_TARGETS="dejavu kernel_tests cuda_engine_tests persistent_tests
+#     persistent_op_bench" DEJAVU_BENCH_VARIANTS="persistent_smem_max"   (about 330 s)
+#   DEJAVU_DECODE_PARTS="model hf" DEJAVU_TARGETS="dejavu"   (about 270 s)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:-/tmp/dejavu-out}
