@@ -96,6 +96,14 @@ bool persistent_one_down_unit() { return !env_other("DEJAVU_PERSISTENT_DOWN_UNIT
 // 8.286 -> 8.129, opt-30b sparse fixed 10.414 -> 10.179; the graph rows unchanged. Read when the plan is built.
 bool persistent_tiled_qkv() { return !env_other("DEJAVU_PERSISTENT_QKV", "tiled", "rowmajor"); }
 
+// W_o's and the down projection's units in the persistent path: under DEJAVU_PERSISTENT_DOWN_PREFETCH=1 each asks
+// L2 for the rest of its row segments before its input wait (SparseMlpDownArgs::prefetch_unit), off by default.
+// Why: session 14's trace had the first CTAs reach W_o a median 20 us before its inputs were ready, and
+// persistent_op_bench (H100, 8ad1ce0) still times sparse_mlp_down 1.5x slower inside the kernel than as its own
+// kernels; a unit's loads before the wait cover only its first 32 rows. Not yet run on a GPU. Read when the plan
+// is built.
+bool persistent_down_prefetch() { return env_other("DEJAVU_PERSISTENT_DOWN_PREFETCH", "0", "1"); }
+
 // The persistent schedule's placement of the layer ops with at least as many units as CTAs (the predictors' stay
 // fixed): fixed ranges (default) or, under DEJAVU_PERSISTENT_UNITS=dynamic, one dynamic instruction on every CTA
 // that grabs units until none is left (decode_schedule.h). Why: in session 14's trace (H200, 59b3546, opt-13b

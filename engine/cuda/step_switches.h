@@ -27,6 +27,9 @@ bool persistent_one_down_unit();
 // DEJAVU_PERSISTENT_QKV=tiled|rowmajor: the persistent path's QKV and K/V catch-up on the sparse state's tiled copies
 // where it has them (default; the qkv_tiled / kv_catchup_tiled op kinds) or on the row-major w_qkv.
 bool persistent_tiled_qkv();
+// DEJAVU_PERSISTENT_DOWN_PREFETCH=0|1: W_o's and the down projection's units in the persistent path prefetch the
+// rest of their rows into L2 before their input wait (default off).
+bool persistent_down_prefetch();
 // DEJAVU_PERSISTENT_UNITS=static|dynamic: the persistent schedule's wide ops as fixed unit ranges a CTA (default)
 // or grabbed by whichever CTA comes (decode_schedule.h's dynamic placement).
 bool persistent_dynamic_units();

@@ -76,6 +76,9 @@ __device__ inline bool wait_counter(const PersistentWaitContext& w, int op, int 
 // 59b3546): every persistent row 3-10 % faster with L1 (step_switches.cpp); DEJAVU_PERSISTENT_LOADS=l2 for A/B.
 template <bool kL1Inputs>
 struct PersistentSyncT {
+  // Ops may prefetch a unit's weights into L2 before its input wait (SparseMlpDownArgs::prefetch_unit): here a
+  // CTA can reach an op long before its inputs are ready.
+  static constexpr bool kPrefetchesUnits = true;
   template <class T>
   __device__ __forceinline__ static T load(const T* p) {
     if constexpr (kL1Inputs) {

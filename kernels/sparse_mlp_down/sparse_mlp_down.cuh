@@ -80,6 +80,11 @@ struct SparseMlpDownArgs {
   int target_units = 0;
   float* row_partials = nullptr;  // [col_blocks][B][2] fp32 (sum, sum of squares) of out's slices, or nullptr;
                                   // 8-byte aligned; the graph launch only (not the persistent kernel's op)
+  // The persistent kernel's op only (a Sync with kPrefetchesUnits; the graph launch compiles no such code): before
+  // its input wait a unit asks L2 for the rest of its rows' segments (one bulk prefetch a row, past the rows its
+  // first loads already cover), so that a CTA which reaches the op early streams its weights while it waits. A
+  // hint: results do not change. DEJAVU_PERSISTENT_DOWN_PREFETCH=1 (an A/B switch, engine/cuda/step_switches.h).
+  bool prefetch_unit = false;
 };
 
 // How the launch splits the rows; a pure function of the shape so callers can size the workspace up front.

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/common/fixed_sum.cuh"
 #include "kernels/common/ordered_sum.cuh"
@@ -24,6 +25,14 @@
 #endif
 
 namespace dv::kernels {
+
+// Whether a Sync asks for SparseMlpDownArgs::prefetch_unit's code (the persistent kernel's does); other Syncs
+// compile none of it.
+template <class Sync, class = void>
+struct SyncPrefetchesUnits : std::false_type {};
+template <class Sync>
+struct SyncPrefetchesUnits<Sync, std::void_t<decltype(Sync::kPrefetchesUnits)>>
+    : std::bool_constant<Sync::kPrefetchesUnits> {};
 
 // MT = 16-row batch tiles (B <= 16: 1, B <= 32: 2); kUnitRows: rows_per_index == 1 known at compile time.
 // kRowStats: also write args.row_partials (the layer-norm statistics of the output's 512-column slices, see
@@ -87,6 +96,9 @@ struct SparseMlpDownOp {
     };
     find_rows(r_begin);
     load_weights(true);  // before the input wait: weights depend on the selection only
+    if constexpr (SyncPrefetchesUnits<Sync>::value) {
+      if (a.prefetch_unit) prefetch_rows<Sync>(cblk, r_begin + kStepRows * U, r_end, R);
+    }
     sync.inputs();
 
     float acc[MT][8][4];
@@ -234,6 +246,21 @@ struct SparseMlpDownOp {
       }
       if (lane == 0)
         reinterpret_cast<float2*>(a.row_partials)[static_cast<size_t>(cblk) * a.B + b] = make_float2(s, ss);
+    }
+  }
+
+  // L2 bulk prefetch of the unit's row segments (its 512 columns of each row) for logical rows [q_begin, r_end),
+  // a thread a row: d % 8 == 0 makes each segment's address and size multiples of 16, as the instruction needs.
+  template <class Sync>
+  __device__ __forceinline__ void prefetch_rows(int cblk, int q_begin, int r_end, int R) const {
+    const int c0 = cblk * kSparseMlpDownUnitCols;
+    const unsigned bytes = static_cast<unsigned>(min(kSparseMlpDownUnitCols, a.d - c0)) * 2u;
+    for (int q = q_begin + static_cast<int>(threadIdx.x); q < r_end; q += kUnitThreads) {
+      const int row = physical_row<Sync>(q, r_end, R);
+      const __half* p = a.w2t + static_cast<size_t>(row) * a.d + c0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      if (row >= 0) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#endif
     }
   }
 

@@ -74,9 +74,10 @@ if has tests; then
     gtest cuda_engine_persistent_ab "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
   # The opt-ins together: session 14's MLP layer norm folded into the split MLP's up projection
   # (DEJAVU_PERSISTENT_MLP_LN=fold, RowGemvLnOp), select CTAs and early scores; session 15's dynamic units (its
-  # one down unit a CTA and QKV on the tiled w_qkv are the defaults since session 16).
+  # one down unit a CTA and QKV on the tiled w_qkv are the defaults since session 16); session 16's down units'
+  # L2 prefetch before their wait (DEJAVU_PERSISTENT_DOWN_PREFETCH=1).
   DEJAVU_PERSISTENT_MLP_LN=fold DEJAVU_PERSISTENT_SELECT_CTAS=2 DEJAVU_PERSISTENT_SCORES=early \
-    DEJAVU_PERSISTENT_UNITS=dynamic \
+    DEJAVU_PERSISTENT_UNITS=dynamic DEJAVU_PERSISTENT_DOWN_PREFETCH=1 \
     gtest cuda_engine_persistent_opt_in "${DEJAVU_T_PS:-90}" "$ET" --gtest_filter='*Persistent*'
 fi
 
@@ -158,7 +159,8 @@ if has bench; then
   # persistent_dynamic = the wide ops' units grabbed by whichever CTA comes
   # (DEJAVU_PERSISTENT_UNITS=dynamic), persistent_smem_max = the persistent kernel launched with the largest op's
   # shared memory, not its schedule's (DEJAVU_PERSISTENT_SMEM=max; the schedule's is the default since session 16),
-  # persistent_env = both paths under DEJAVU_BENCH_ENV's NAME=VALUE words (switches
+  # persistent_down_prefetch = W_o's and the down projection's units prefetch the rest of their rows into L2 before
+  # their input wait (DEJAVU_PERSISTENT_DOWN_PREFETCH=1), persistent_env = both paths under DEJAVU_BENCH_ENV's NAME=VALUE words (switches
   # combined in one row; its README must say which).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
@@ -180,6 +182,8 @@ if has bench; then
         limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_down2) env_set=DEJAVU_PERSISTENT_DOWN_UNITS=2 paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_dynamic) env_set=DEJAVU_PERSISTENT_UNITS=dynamic paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
+      persistent_down_prefetch) env_set=DEJAVU_PERSISTENT_DOWN_PREFETCH=1 paths=graph,persistent
+        limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_smem_max) env_set=DEJAVU_PERSISTENT_SMEM=max paths=graph,persistent limit=${DEJAVU_T_BENCH2:-100} ;;
       persistent_env) env_set=${DEJAVU_BENCH_ENV:?persistent_env needs DEJAVU_BENCH_ENV} paths=graph,persistent
         limit=${DEJAVU_T_BENCH2:-100} ;;
@@ -204,8 +208,8 @@ if has bench; then
            "qkv_prefetch, qkv_pipe, qkv_pipe_loop, down_units, qkv_rowmajor, l2_warmup_units, l2_warmup_branch, l2_warmup_branch_12mb," \
            "l2_warmup_branch_nodown, mlp_prev, pred_mlp_only, pred_heads_only, persistent_fused_mlp, persistent_side_ab," \
            "persistent_mlp_ln_fold, persistent_select2, persistent_scores_early, persistent_select2_early," \
-           "persistent_qkv_rowmajor, persistent_down2, persistent_dynamic, persistent_smem_max, persistent_env or" \
-           "persistent_l2_loads" >>"$SUMMARY"
+           "persistent_qkv_rowmajor, persistent_down2, persistent_dynamic, persistent_smem_max, persistent_env," \
+           "persistent_down_prefetch or persistent_l2_loads" >>"$SUMMARY"
          continue ;;
     esac
     mkdir -p "$OUT/bench/$variant"

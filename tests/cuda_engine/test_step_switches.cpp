@@ -37,6 +37,7 @@ TEST(StepSwitches, PersistentTwoValueSwitches) {
                         {"DEJAVU_PERSISTENT_SCORES", engine::persistent_early_scores, "late", "early", false},
                         {"DEJAVU_PERSISTENT_DOWN_UNITS", engine::persistent_one_down_unit, "1", "2", true},
                         {"DEJAVU_PERSISTENT_UNITS", engine::persistent_dynamic_units, "static", "dynamic", false},
+                        {"DEJAVU_PERSISTENT_DOWN_PREFETCH", engine::persistent_down_prefetch, "0", "1", false},
                         {"DEJAVU_PERSISTENT_SMEM", engine::persistent_plan_smem, "plan", "max", true},
                         {"DEJAVU_PERSISTENT_QKV", engine::persistent_tiled_qkv, "tiled", "rowmajor", true}};
   for (const Case& c : cases) {

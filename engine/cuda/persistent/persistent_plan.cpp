@@ -191,6 +191,7 @@ class PlanBuilder {
         B_, m_.d, heads.cap, m_.head_dim, out_target_);
     o.col_blocks = plan.col_blocks;
     o.splits = plan.splits;
+    o.a.prefetch_unit = down_prefetch_;
     add(DecodeOpKind::kOutProj, o, "out_proj", l, {heads.idx, heads.count}, {at.out, b_.attn_in(l)}, {out});
     flush_scores();
   }
@@ -239,6 +240,7 @@ class PlanBuilder {
         kernels::plan_sparse_mlp_down(B_, m_.d, neurons.cap, 1, out_target_);
     down.col_blocks = plan.col_blocks;
     down.splits = plan.splits;
+    down.a.prefetch_unit = down_prefetch_;
     add(DecodeOpKind::kOutProj, down, "mlp_down", l, {neurons.idx, neurons.count}, {h, b_.mlp_in(l)}, {out});
     flush_scores();
   }
@@ -349,6 +351,7 @@ class PlanBuilder {
   const bool early_scores_ = persistent_early_scores();
   const bool tiled_qkv_ = persistent_tiled_qkv();
   const int out_target_ = persistent_out_proj_target(ctas_);  // W_o's and the down projection's units (read once)
+  const bool down_prefetch_ = persistent_down_prefetch();
   PersistentPlan plan_;
   std::map<const void*, int> producer_;
   std::vector<int> pending_scores_, selected_;
