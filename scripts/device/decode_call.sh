@@ -22,9 +22,10 @@
 # 353 s, then model + hf 271 s warm; 0712945 tests + bench with two variants + opprofile 356 s with a sanitize of the
 # persistent QKV entries in the same command (racecheck 82 s); 8ad1ce0 build of three targets 93 s + opbench +
 # bench on two shapes with one variant + the persistent suites 127 s. Next: persistent_op_bench's `L1 no waits`
-# column (not yet run) and the goals on an H200 at the new defaults, then real selections and Hugging Face warm:
+# column and the down units' L2 prefetch (both not yet run), and the goals on an H200 at the new defaults, then real
+# selections and Hugging Face warm:
 #   DEJAVU_DECODE_PARTS="tests opbench bench" DEJAVU_TARGETS="dejavu kernel_tests cuda_engine_tests persistent_tests
-#     persistent_op_bench" DEJAVU_BENCH_VARIANTS="persistent_smem_max"   (about 330 s)
+#     persistent_op_bench" DEJAVU_BENCH_VARIANTS="persistent_down_prefetch persistent_smem_max"   (about 360 s)
 #   DEJAVU_DECODE_PARTS="model hf" DEJAVU_TARGETS="dejavu"   (about 270 s)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
