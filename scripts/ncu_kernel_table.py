@@ -150,7 +150,8 @@ def print_stalls(agg, stall_columns, top):
     print("| stall | " + " | ".join(f"`{name}`" for name, _ in kernels) + " |")
     print("|" + " --- |" * (len(kernels) + 1))
     for m in order:
-        print(f"| {STALL.fullmatch(m).group(1)} | " + " | ".join(f"{mean[(name, m)]:.3g}" for name, _ in kernels) + " |")
+        cells = " | ".join(f"{mean[(name, m)]:.3g}" for name, _ in kernels)
+        print(f"| {STALL.fullmatch(m).group(1)} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -160,8 +160,8 @@ if has bench; then
   # (DEJAVU_PERSISTENT_UNITS=dynamic), persistent_smem_max = the persistent kernel launched with the largest op's
   # shared memory, not its schedule's (DEJAVU_PERSISTENT_SMEM=max; the schedule's is the default since session 16),
   # persistent_down_prefetch = W_o's and the down projection's units prefetch the rest of their rows into L2 before
-  # their input wait (DEJAVU_PERSISTENT_DOWN_PREFETCH=1), persistent_env = both paths under DEJAVU_BENCH_ENV's NAME=VALUE words (switches
-  # combined in one row; its README must say which).
+  # their input wait (DEJAVU_PERSISTENT_DOWN_PREFETCH=1), persistent_env = both paths under DEJAVU_BENCH_ENV's
+  # NAME=VALUE words (switches combined in one row; its README must say which).
   for variant in ${DEJAVU_BENCH_VARIANTS:-fused fixed}; do
     args_set=()
     paths=graph
