@@ -126,7 +126,8 @@ def main():
         head += f" {titles[m]} |"
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
-    for name, (n, t, b, ex) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:a.top]:
+    kernels = sorted(agg.items(), key=lambda kv: -kv[1][1])[:a.top]  # most time first
+    for name, (n, t, b, ex) in kernels:
         gbps = b / (t * 1e3) if t > 0 else 0.0
         line = f"| `{name}` | {n} | {t / n:.2f} | {b / n / 1e6:.3f} | {gbps:.0f} | {100 * t / total:.1f}% |"
         if a.copy_gbps:
@@ -137,12 +138,12 @@ def main():
         print(line)
     stall_columns = [m for m in extra if STALL.fullmatch(m)]
     if a.stalls and stall_columns:
-        print_stalls(agg, stall_columns, a.top)
+        print_stalls(kernels, stall_columns)
 
 
-def print_stalls(agg, stall_columns, top):
-    """Warp-stall reasons (rows, largest first by their largest kernel) against kernels (columns, by time)."""
-    kernels = sorted(agg.items(), key=lambda kv: -kv[1][1])[:top]
+def print_stalls(kernels, stall_columns):
+    """Warp-stall reasons (rows, largest first by their largest kernel) against kernels (columns, in the given
+    order: most time first)."""
     mean = {(name, m): (sum(e[3][m]) / len(e[3][m]) if e[3][m] else 0.0)
             for name, e in kernels for m in stall_columns}
     order = sorted(stall_columns, key=lambda m: -max(mean[(name, m)] for name, _ in kernels))

@@ -140,6 +140,7 @@ class PersistentChain {
     }
     sched_ = build_decode_schedule(ops, ctas);
     check_decode_schedule(ops, sched_);
+    plan_smem_bytes_ = decode_schedule_smem_bytes(sched_.headers);
     table_ = upload(c.ops);
     headers_ = upload(sched_.headers);
     deps_ = upload(sched_.deps.empty() ? std::vector<int>{0} : sched_.deps);
@@ -175,7 +176,7 @@ class PersistentChain {
     p.pos = pos_->get();
     p.positions = pos_->get() + 1;
     p.batch = 1;
-    p.smem_bytes = plan_smem ? decode_schedule_smem_bytes(sched_.headers) : 0;
+    p.smem_bytes = plan_smem ? plan_smem_bytes_ : 0;
     launch_persistent_decode(p, ctas_, s, l1_inputs);
   }
   void check() const {
@@ -194,6 +195,7 @@ class PersistentChain {
 
   int ctas_;
   DecodeSchedule sched_;
+  int plan_smem_bytes_ = 0;  // the chain's op kind's shared memory (decode_schedule_smem_bytes), computed once
   std::unique_ptr<DevArray<unsigned char>> table_, headers_, deps_, instructions_, cta_first_;
   std::unique_ptr<DevArray<unsigned long long>> counters_;
   std::unique_ptr<DevArray<PersistentControl>> control_;
